@@ -1,0 +1,181 @@
+"""Settings: the only module that reads the environment (DESIGN.md §10).
+
+Every variable is `HDT_<NAME>`; a `.env` file in the working directory is read too.
+A wrong value stops start-up with one line naming the variable and what it expects.
+"""
+
+from __future__ import annotations
+
+import secrets
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class ProcessRole(StrEnum):
+    ALL = "all"
+    WEB = "web"
+    WORKER = "worker"
+
+
+class TelegramMode(StrEnum):
+    POLLING = "polling"
+    WEBHOOK = "webhook"
+
+
+class LogFormat(StrEnum):
+    CONSOLE = "console"
+    JSON = "json"
+
+
+def _floats(value: object) -> object:
+    if isinstance(value, str):
+        return [float(part) for part in value.split(",") if part.strip()]
+    return value
+
+
+def _strings(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="HDT_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    database_url: str = "sqlite+aiosqlite:///./hdtickets.db"
+    secret_key: SecretStr | None = None
+    public_url: str = "http://127.0.0.1:8080"
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8080, ge=0, le=65535)
+    role: ProcessRole = ProcessRole.ALL
+    demo: bool | None = None
+    ingest_secret: SecretStr | None = None
+    state_dir: Path = Path(".hdtickets")
+
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_api_url: str = "https://slack.com/api/"
+    telegram_bot_token: SecretStr | None = None
+    telegram_mode: TelegramMode = TelegramMode.POLLING
+    telegram_webhook_secret: SecretStr | None = None
+    telegram_api_url: str = "https://api.telegram.org/bot"
+    discord_bot_token: SecretStr | None = None
+    discord_application_id: str | None = None
+    discord_api_url: str = "https://discord.com/api/v10"
+    discord_gateway_url: str | None = None
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_from_number: str | None = None
+    twilio_api_url: str = "https://api.twilio.com"
+    redis_url: str | None = None
+
+    model_dir: Path = Path("models")
+    log_format: LogFormat = LogFormat.CONSOLE
+    log_level: str = "INFO"
+
+    # Delivery: backoff per level, "base,factor,cap,attempts" overrides per level 1..5.
+    retry_base_s: float = Field(default=2.0, gt=0)
+    retry_factor: float = Field(default=2.0, ge=1)
+    retry_cap_s: float = Field(default=600.0, gt=0)
+    retry_attempts: Annotated[list[float], NoDecode] = Field(
+        default_factory=lambda: [4.0, 6.0, 8.0, 10.0, 12.0]
+    )
+    delivery_workers: int = Field(default=4, ge=1, le=64)
+    delivery_lease_s: float = Field(default=60.0, gt=0)
+    webhook_timeout_s: float = Field(default=10.0, gt=0)
+    webhook_allow_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    webhook_rate_per_s: float = Field(default=20.0, gt=0)
+    webhook_burst: int = Field(default=20, ge=1)
+
+    # Planning
+    alert_cooldown_s: int = Field(default=3600, ge=0)
+    hysteresis_pct: float = Field(default=2.0, ge=0, le=50)
+    resolve_hold_s: int = Field(default=900, ge=0)
+    weights: Annotated[list[float], NoDecode] = Field(
+        default_factory=lambda: [0.25, 0.20, 0.20, 0.15, 0.10, 0.10]
+    )
+    feed_poll_s: float = Field(default=5.0, gt=0)
+    retention_days: int = Field(default=90, ge=1)
+
+    @field_validator("retry_attempts", "weights", mode="before")
+    @classmethod
+    def _split_floats(cls, value: object) -> object:
+        return _floats(value)
+
+    @field_validator("webhook_allow_hosts", mode="before")
+    @classmethod
+    def _split_strings(cls, value: object) -> object:
+        return _strings(value)
+
+    @field_validator("weights")
+    @classmethod
+    def _six_weights(cls, value: list[float]) -> list[float]:
+        if len(value) != 6 or any(w < 0 for w in value) or sum(value) <= 0:
+            raise ValueError("six non-negative numbers, e.g. 0.25,0.2,0.2,0.15,0.1,0.1")
+        return value
+
+    @field_validator("retry_attempts")
+    @classmethod
+    def _five_levels(cls, value: list[float]) -> list[float]:
+        if len(value) != 5 or any(a < 1 for a in value):
+            raise ValueError("five attempt counts >= 1, one per level 1..5, e.g. 4,6,8,10,12")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_driver(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("sqlite+aiosqlite:///path.db or postgresql+asyncpg://user@host/db")
+        return value
+
+    @property
+    def platforms_configured(self) -> bool:
+        return any((self.slack_bot_token, self.telegram_bot_token, self.discord_bot_token))
+
+    @property
+    def demo_enabled(self) -> bool:
+        """Demo mode (simulated market + console channel): on when no platform is set up."""
+        return self.demo if self.demo is not None else not self.platforms_configured
+
+    def secret_key_bytes(self) -> bytes:
+        """The key for action tokens and encryption at rest.
+
+        In development a key is generated once and kept in `state_dir`; set
+        HDT_SECRET_KEY in production.
+        """
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value().encode()
+        path = self.state_dir / "secret_key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(32))
+            path.chmod(0o600)
+        return path.read_text().strip().encode()
+
+
+class SettingsError(SystemExit):
+    """Start-up refused: carries the one line that names the variable at fault."""
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment, `.env` and `overrides` (tests).
+
+    Raises:
+        SettingsError: with one line per wrong variable, naming it and what it expects.
+    """
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            name = "HDT_" + "_".join(str(part) for part in error["loc"][:1]).upper()
+            message = str(error["msg"]).removeprefix("Value error, ")
+            lines.append(f"configuration error: {name}: {message}")
+        raise SettingsError("\n".join(lines)) from None

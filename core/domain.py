@@ -1,0 +1,311 @@
+"""Value types shared by every layer: plain, frozen, free of I/O.
+
+Everything that crosses a port is one of these. Times are timezone-aware UTC datetimes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import IntEnum, IntFlag, StrEnum
+
+
+class Platform(StrEnum):
+    SLACK = "slack"
+    DISCORD = "discord"
+    TELEGRAM = "telegram"
+    CONSOLE = "console"
+    API = "api"
+
+
+class ChannelKind(StrEnum):
+    """A destination kind in the outbox (a notification's `channel`)."""
+
+    CONSOLE = "console"
+    WEBHOOK = "webhook"
+    TELEGRAM = "telegram"
+    SLACK = "slack"
+    DISCORD = "discord"
+    SMS = "sms"
+    VOICE = "voice"
+
+
+class TriggerKind(StrEnum):
+    PRICE_BELOW = "price_below"
+    DROP_PCT = "drop_pct"
+    LOW_INVENTORY = "low_inventory"
+    NEW_LISTING = "new_listing"
+    SELLOUT_RISK = "sellout_risk"
+
+
+class AlertStatus(StrEnum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    SNOOZED = "snoozed"
+    RESOLVED = "resolved"
+    EXPIRED = "expired"
+
+
+class NotificationStatus(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    DEAD = "dead"
+    CANCELLED = "cancelled"
+
+
+class ActivityKind(StrEnum):
+    COMMAND = "command"
+    BUTTON = "button"
+    MESSAGE = "message"
+    PRESENCE = "presence"
+    DELIVERY_SEEN = "delivery_seen"
+
+
+class Role(StrEnum):
+    USER = "user"
+    ADMIN = "admin"
+
+
+class Level(IntEnum):
+    """Priority level of an alert; higher is more urgent."""
+
+    LOW = 1
+    NORMAL = 2
+    MEDIUM = 3
+    HIGH = 4
+    CRITICAL = 5
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+class Capability(IntFlag):
+    """What a Channel can do beyond sending text."""
+
+    NONE = 0
+    BUTTONS = 1
+    EDIT = 2
+    RICH_TEXT = 4
+    IMAGES = 8
+    DTMF = 16
+    REPLY_CODES = 32
+
+
+class ActionKind(StrEnum):
+    """What a button (or reply code) does to an alert or watch."""
+
+    ACK = "ack"
+    SNOOZE = "snooze"
+    SNOOZE_CHEAPER = "snooze_cheaper"
+    MUTE = "mute"
+    BOUGHT = "bought"
+    OPEN = "open"
+    PAUSE_WATCH = "pause"
+    REMOVE_WATCH = "remove"
+    CHOOSE = "choose"
+
+
+# --- market ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class EventInfo:
+    """An event as a source describes it."""
+
+    external_id: str
+    name: str
+    starts_at: datetime
+    category: str | None = None
+    performers: tuple[str, ...] = ()
+    venue: str | None = None
+    city: str | None = None
+    capacity: int | None = None
+    timezone: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    listing_id: str | None
+    price: float
+    section: str | None = None
+    row: str | None = None
+    quantity: int | None = None
+    url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotIn:
+    """One market observation from a source, before it is stored."""
+
+    source: str
+    event: EventInfo
+    observed_at: datetime
+    currency: str | None = "USD"
+    min_price: float | None = None
+    median_price: float | None = None
+    avg_price: float | None = None
+    max_price: float | None = None
+    listing_count: int | None = None
+    ticket_count: int | None = None
+    listings: tuple[Listing, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class MarketPoint:
+    """A stored snapshot reduced to what matching, scoring and prediction need."""
+
+    event_id: int
+    observed_at: datetime
+    min_price: float | None
+    median_price: float | None
+    avg_price: float | None
+    max_price: float | None
+    listing_count: int | None
+    ticket_count: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class EventRef:
+    """A stored event, as matching and rendering see it."""
+
+    id: int
+    name: str
+    starts_at: datetime
+    category: str | None = None
+    performers: tuple[str, ...] = ()
+    venue: str | None = None
+    city: str | None = None
+    capacity: int | None = None
+    timezone: str | None = None
+
+
+# --- people and what they want ---------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class WatchSpec:
+    """A watch as the matcher sees it (a row of `watches`, frozen)."""
+
+    id: int
+    user_id: int
+    event_id: int | None = None
+    terms: tuple[str, ...] = ()
+    category: str | None = None
+    venue: str | None = None
+    max_price: float | None = None
+    quantity: int = 1
+    zones: tuple[str, ...] = ()
+    triggers: frozenset[TriggerKind] = frozenset({TriggerKind.PRICE_BELOW})
+    drop_pct: float | None = None
+    low_inventory: int | None = None
+    min_level: Level = Level.LOW
+    cooldown_s: int = 3600
+    active: bool = True
+    snoozed_until: datetime | None = None
+    snooze_below: float | None = None
+    expires_at: datetime | None = None
+    favourite: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """A watch whose trigger fired on a snapshot."""
+
+    watch: WatchSpec
+    event: EventRef
+    kind: TriggerKind
+    reason: str
+    price: float | None
+
+
+# --- prediction ------------------------------------------------------------------------
+
+
+class Advice(StrEnum):
+    BUY_NOW = "BUY NOW"
+    WAIT = "WAIT"
+    WATCH = "WATCH"
+
+
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    """What a Predictor expects for one event after one snapshot."""
+
+    p_drop_72h: float
+    p_rise_72h: float
+    p_sellout: float | None
+    p10_72h: float | None
+    p50_72h: float | None
+    p90_72h: float | None
+    demand: float
+    hours_to_depletion: float | None
+    model: str
+
+
+@dataclass(frozen=True, slots=True)
+class Recommendation:
+    advice: Advice
+    expected_saving: float
+    availability_risk: float
+    confidence: float
+    sentence: str
+
+
+# --- scoring ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Factor:
+    """One factor of the priority score, in [0, 1], with the reason it has that value."""
+
+    name: str
+    value: float
+    weight: float
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Score:
+    value: float
+    level: Level
+    factors: tuple[Factor, ...]
+
+
+# --- delivery --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Button:
+    label: str
+    token: str | None = None
+    url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundMessage:
+    """A neutral message for one destination; each Channel renders it its own way."""
+
+    notification_id: int
+    idempotency_key: str
+    channel: ChannelKind
+    address: str
+    level: Level
+    title: str
+    body: str
+    payload: dict[str, object] = field(default_factory=dict)
+    buttons: tuple[Button, ...] = ()
+    edit_of: DeliveryReceipt | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryReceipt:
+    """Proof of a send: the platform's message id, used later to edit in place."""
+
+    channel: ChannelKind
+    address: str
+    message_id: str | None
+    detail: str | None = None

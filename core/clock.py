@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 
@@ -10,6 +11,9 @@ class SystemClock:
 
     def now(self) -> datetime:
         return datetime.now(UTC)
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds))
 
 
 class FakeClock:
@@ -27,6 +31,11 @@ class FakeClock:
 
     def set(self, when: datetime) -> None:
         self._now = when
+
+    async def sleep(self, seconds: float) -> None:
+        """Advance fake time instead of waiting, then let other tasks run."""
+        self.advance(max(0.0, seconds))
+        await asyncio.sleep(0)
 
 
 def ensure_utc(value: datetime) -> datetime:

@@ -309,3 +309,18 @@ class DeliveryReceipt:
     address: str
     message_id: str | None
     detail: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSnapshot:
+    """A snapshot just written by ingest, handed to the alert engine in the same transaction.
+
+    `previous` is the event's newest earlier snapshot (None for its first one).
+    """
+
+    snapshot_id: int
+    event: EventRef
+    point: MarketPoint
+    previous: MarketPoint | None
+    listings: tuple[Listing, ...] = ()
+    new_listing_ids: tuple[str, ...] = ()

@@ -30,6 +30,10 @@ class Clock(Protocol):
         """Return the current time, timezone-aware UTC."""
         ...
 
+    async def sleep(self, seconds: float) -> None:
+        """Wait `seconds` (a FakeClock advances instead of waiting)."""
+        ...
+
 
 class TicketSource(Protocol):
     """Hides where market snapshots come from (simulator, CSV replay, HTTP feed).

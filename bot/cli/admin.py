@@ -1,14 +1,11 @@
-"""The admin CLI (typer). Each command builds what it needs through bot.bootstrap."""
+"""Schema and administration commands."""
 
 from __future__ import annotations
 
 import typer
 
+from bot.cli.app import app
 from bot.settings import load_settings
-
-app = typer.Typer(
-    help="HDTickets Alerts: ticket-market alerts for chat platforms.", no_args_is_help=True
-)
 
 
 @app.command()

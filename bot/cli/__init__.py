@@ -1,0 +1,8 @@
+"""The admin CLI. Each module registers its commands on `bot.cli.app.app`."""
+
+from __future__ import annotations
+
+from bot.cli import admin  # noqa: F401  (registers commands)
+from bot.cli.app import app
+
+__all__ = ["app"]

@@ -89,6 +89,7 @@ class Settings(BaseSettings):
     )
     delivery_workers: int = Field(default=4, ge=1, le=64)
     delivery_lease_s: float = Field(default=60.0, gt=0)
+    shutdown_grace_s: float = Field(default=5.0, ge=0)
     webhook_timeout_s: float = Field(default=10.0, gt=0)
     webhook_allow_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
     webhook_rate_per_s: float = Field(default=20.0, gt=0)

@@ -209,6 +209,7 @@ class WatchSpec:
     snooze_below: float | None = None
     expires_at: datetime | None = None
     favourite: bool = False
+    muted_events: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)

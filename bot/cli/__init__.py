@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import bot.cli.chat  # registers commands
+import bot.cli.ingest  # registers commands
+import bot.cli.webhooks  # noqa: F401  (registers commands)
 from bot.cli import admin  # noqa: F401  (registers commands)
 from bot.cli.app import app
 

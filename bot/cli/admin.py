@@ -16,3 +16,25 @@ def migrate() -> None:
     settings = load_settings()
     upgrade_blocking(settings.database_url)
     typer.echo("database is up to date")
+
+
+@app.command()
+def run(
+    chat: bool | None = typer.Option(
+        None, "--chat/--no-chat", help="Talk to the bot in this terminal (default: when a TTY)."
+    ),
+) -> None:
+    """Run the bot process: web app, delivery workers, scheduler and channels."""
+    import asyncio
+
+    from bot.logs import configure_logging
+    from bot.process import run_process
+
+    from bot.migrate import upgrade_blocking
+
+    settings = load_settings()
+    configure_logging(settings)
+    if settings.database_url.startswith("sqlite"):
+        # The embedded database migrates itself; PostgreSQL migrates in the release phase.
+        upgrade_blocking(settings.database_url)
+    asyncio.run(run_process(settings, chat=chat))

@@ -251,6 +251,10 @@ class Watch(Base):
     destination_address: Mapped[str | None] = mapped_column(String(256))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     expires_at: Mapped[datetime | None] = mapped_column()
+    # Set by `unwatch`: the row stays (inactive) so its alerts keep their history.
+    removed_at: Mapped[datetime | None] = mapped_column()
+    # Events this watch no longer alerts on ("Mute event" / "Bought" on a many-event watch).
+    muted_event_ids: Mapped[list[Any] | None] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -288,6 +292,8 @@ class Alert(Base):
     acknowledged_at: Mapped[datetime | None] = mapped_column()
     resolved_at: Mapped[datetime | None] = mapped_column()
     snoozed_until: Mapped[datetime | None] = mapped_column()
+    # "Snooze until cheaper": the alert wakes when the price is at or under this.
+    snooze_below: Mapped[float | None] = mapped_column(Float)
     # The condition stopped holding at this time; resolves after the hold time.
     clear_since: Mapped[datetime | None] = mapped_column()
     last_notified_at: Mapped[datetime | None] = mapped_column()

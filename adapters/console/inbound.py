@@ -1,0 +1,197 @@
+"""ConsoleChat: talk to the bot in the terminal as the local person "you".
+
+Lines come from a stream (stdin by default); each becomes a command for
+`CommandHandlers`, and the reply is printed. A number picks from the options printed
+last: a reply's choices and buttons, or the buttons of the latest alert.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import logging
+import os
+import sys
+from collections.abc import AsyncIterator
+from typing import TextIO
+
+from rich.console import Console
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from adapters.console.channel import ConsoleChannel, NumberedMenu
+from adapters.console.render import Option, render_reply, reply_options
+from core.chat import CommandContext, Reply
+from core.domain import Platform
+from core.handlers import CommandHandlers
+from core.ports import Clock
+from core.users import ensure_user
+
+logger = logging.getLogger(__name__)
+
+CONSOLE_EXTERNAL_ID = "local"
+CONSOLE_ADDRESS = "local"
+CONSOLE_NAME = "you"
+QUIT_WORDS = {"quit", "exit", ":q"}
+
+
+async def console_user(sessions: async_sessionmaker[AsyncSession], clock: Clock) -> int:
+    """Return the id of the local person with the console identity, creating them once."""
+    async with sessions() as session, session.begin():
+        user = await ensure_user(
+            session,
+            Platform.CONSOLE.value,
+            CONSOLE_EXTERNAL_ID,
+            display_name=CONSOLE_NAME,
+            dm_address=CONSOLE_ADDRESS,
+            now=clock.now(),
+        )
+        return user.id
+
+
+class _FdLines:
+    """Lines from a pipe or terminal, read when the event loop says it is readable."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._loop = asyncio.get_running_loop()
+        self._queue: asyncio.Queue[str | None] = asyncio.Queue()
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._buffer = ""
+        self._loop.add_reader(fd, self._readable)  # raises for regular files
+
+    def _readable(self) -> None:
+        try:
+            data = os.read(self._fd, 65536)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        self._buffer += self._decoder.decode(data, final=not data)
+        *lines, self._buffer = self._buffer.split("\n")
+        for line in lines:
+            self._queue.put_nowait(line)
+        if not data:
+            if self._buffer:
+                self._queue.put_nowait(self._buffer)
+            self._queue.put_nowait(None)
+            self.close()
+
+    async def get(self) -> str | None:
+        return await self._queue.get()
+
+    def close(self) -> None:
+        self._loop.remove_reader(self._fd)
+
+
+class ConsoleChat:
+    """Reads lines, hands them to the command handlers as the local person, prints replies.
+
+    Args:
+        handlers: the platform-neutral command handlers.
+        sessions: to find or create the local person.
+        clock: the injected clock.
+        channel: the console channel, whose numbered menu is shared (alerts' buttons).
+        stream: where lines come from; stdin when None.
+        console: where replies go; the channel's console when None.
+    """
+
+    def __init__(
+        self,
+        handlers: CommandHandlers,
+        sessions: async_sessionmaker[AsyncSession],
+        clock: Clock,
+        *,
+        channel: ConsoleChannel | None = None,
+        stream: TextIO | None = None,
+        console: Console | None = None,
+    ) -> None:
+        self._handlers = handlers
+        self._sessions = sessions
+        self._clock = clock
+        self._stream = stream if stream is not None else sys.stdin
+        self.console = console or (channel.console if channel else Console(highlight=False))
+        self.menu = channel.menu if channel is not None else NumberedMenu()
+        self._ctx: CommandContext | None = None
+
+    async def context(self) -> CommandContext:
+        """The local person's command context (created on first use)."""
+        if self._ctx is None:
+            user_id = await console_user(self._sessions, self._clock)
+            self._ctx = CommandContext(
+                user_id=user_id,
+                platform=Platform.CONSOLE.value,
+                address=CONSOLE_ADDRESS,
+                is_admin=True,
+            )
+        return self._ctx
+
+    async def run(self) -> None:
+        """Serve the chat until end of input, "quit", or cancellation."""
+        await self.context()
+        self.console.print("HDTickets chat — type [bold]help[/bold] for commands, quit to leave.")
+        async for line in self._lines():
+            if line.strip().casefold() in QUIT_WORDS:
+                break
+            try:
+                await self.handle_line(line)
+            except Exception:  # the loop edge: one bad line never ends the chat
+                logger.exception("console chat line failed user_id=%s", self._ctx_id())
+                self.console.print("[red]Something went wrong; it has been logged.[/red]")
+
+    def _ctx_id(self) -> int | None:
+        return self._ctx.user_id if self._ctx else None
+
+    async def handle_line(self, line: str) -> Reply | None:
+        """Handle one line; returns the reply printed (None for blank lines)."""
+        text = line.strip()
+        if not text:
+            return None
+        ctx = await self.context()
+        if text.isdecimal() and text.isascii():
+            option = self.menu.pick(int(text))
+            if option is None:
+                count = len(self.menu.options)
+                hint = f"choose 1 to {count}" if count else "there is nothing to choose from yet"
+                reply = Reply.error(f"No option {text}: {hint}.")
+            else:
+                reply = await self._pick(ctx, option)
+        else:
+            reply = await self._handlers.handle_text(ctx, text)
+        self.show(reply)
+        return reply
+
+    async def _pick(self, ctx: CommandContext, option: Option) -> Reply:
+        if option.token:
+            return await self._handlers.handle_button(ctx, option.token)
+        if option.command:
+            return await self._handlers.handle_text(ctx, option.command)
+        return Reply(lines=(f"Open {option.url}" if option.url else option.label,))
+
+    def show(self, reply: Reply) -> None:
+        """Print a reply; its options (if any) become the numbered menu."""
+        options = reply_options(reply)
+        self.console.print(render_reply(reply, options))
+        if options:
+            self.menu.show(options, source="reply")
+
+    async def _lines(self) -> AsyncIterator[str]:
+        fd_lines = self._fd_lines()
+        if fd_lines is not None:
+            try:
+                while (line := await fd_lines.get()) is not None:
+                    yield line
+            finally:
+                fd_lines.close()
+            return
+        while line := await asyncio.to_thread(self._stream.readline):
+            yield line
+
+    def _fd_lines(self) -> _FdLines | None:
+        try:
+            fd = self._stream.fileno()
+            return _FdLines(fd)
+        except (OSError, ValueError, AttributeError):  # in-memory stream or a regular file
+            return None
+
+
+__all__ = ["CONSOLE_ADDRESS", "CONSOLE_EXTERNAL_ID", "ConsoleChat", "console_user"]

@@ -1,0 +1,158 @@
+"""CSV import: stream a file of snapshots into batches of domain objects, with line numbers.
+
+Formats:
+
+- `seatgeek-mlb`: the tidy SeatGeek MLB 2024 file (see `adapters.sources.seatgeek_mlb`).
+- `generic`: one column per field of the ingest JSON, header row required:
+  `external_id,name,starts_at,observed_at` (required) and any of `source, category,
+  performers, venue, city, capacity, timezone, currency, min_price, median_price,
+  avg_price, max_price, listing_count, ticket_count`. `performers` are separated by "|";
+  an empty cell is null; times are ISO-8601 (naive = UTC). Listings are not part of it.
+
+Reading is blocking file I/O: callers run `read_batches_blocking` off the event loop.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from adapters.sources import seatgeek_mlb
+from core.domain import SnapshotIn
+from core.errors import ValidationError
+from core.ingest import parse_item
+
+DEFAULT_SOURCE = "csv"
+GENERIC_REQUIRED = ("external_id", "name", "starts_at", "observed_at")
+GENERIC_EVENT = ("external_id", "name", "starts_at", "category", "venue", "city", "capacity")
+GENERIC_SNAPSHOT = (
+    "observed_at",
+    "currency",
+    "min_price",
+    "median_price",
+    "avg_price",
+    "max_price",
+    "listing_count",
+    "ticket_count",
+)
+GENERIC_HEADER = "external_id,name,starts_at,observed_at,min_price,..."
+
+
+class CsvFormat(StrEnum):
+    SEATGEEK_MLB = "seatgeek-mlb"
+    GENERIC = "generic"
+
+
+@dataclass(frozen=True, slots=True)
+class RowIssue:
+    """A row that did not become a snapshot: its line in the file and why."""
+
+    line: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class CsvBatch:
+    """Up to `batch_size` snapshots, each with its line, plus the rows left out."""
+
+    items: tuple[SnapshotIn, ...]
+    lines: tuple[int, ...]
+    rejected: tuple[RowIssue, ...]
+    skipped: tuple[RowIssue, ...]
+    rows: int
+
+
+Converter = Callable[[dict[str, str]], SnapshotIn]
+
+
+def _generic(source: str) -> Converter:
+    def convert(row: dict[str, str]) -> SnapshotIn:
+        cells = {key.strip(): (value or "").strip() for key, value in row.items() if key}
+        event: dict[str, object] = {k: cells[k] for k in GENERIC_EVENT if cells.get(k)}
+        event["timezone"] = cells.get("timezone") or None
+        performers = [p.strip() for p in cells.get("performers", "").split("|") if p.strip()]
+        raw: dict[str, object] = {k: cells[k] for k in GENERIC_SNAPSHOT if cells.get(k)}
+        raw["event"] = event | {"performers": performers}
+        return parse_item(raw, (cells.get("source") or source).lower())
+
+    return convert
+
+
+def _check_header(fieldnames: Sequence[str] | None, fmt: CsvFormat) -> None:
+    names = {name.strip() for name in fieldnames or ()}
+    wanted = GENERIC_REQUIRED if fmt is CsvFormat.GENERIC else seatgeek_mlb.COLUMNS
+    missing = [name for name in wanted if name not in names]
+    if missing:
+        example = GENERIC_HEADER if fmt is CsvFormat.GENERIC else ",".join(wanted[:6]) + ",..."
+        hint = ""
+        other = CsvFormat.SEATGEEK_MLB if fmt is CsvFormat.GENERIC else CsvFormat.GENERIC
+        other_wanted = seatgeek_mlb.COLUMNS if fmt is CsvFormat.GENERIC else GENERIC_REQUIRED
+        if all(name in names for name in other_wanted):
+            hint = f" (this looks like --format {other.value})"
+        raise ValidationError(
+            f"{fmt.value} CSV lacks column(s) {', '.join(missing)}; "
+            f"the header should look like: {example}{hint}"
+        )
+
+
+def count_rows_blocking(path: Path) -> int:
+    """Rows in the file, not counting the header (for a progress bar)."""
+    with path.open("rb") as handle:
+        lines = sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
+    return max(0, lines - 1)
+
+
+def read_batches_blocking(
+    path: Path, fmt: CsvFormat, *, source: str | None = None, batch_size: int = 500
+) -> Iterator[CsvBatch]:
+    """Yield the file as batches of snapshots.
+
+    Args:
+        path: the CSV file (UTF-8, header row first).
+        fmt: its format.
+        source: source name for generic rows without a `source` cell (default "csv").
+        batch_size: snapshots per batch.
+
+    Raises:
+        ValidationError: the header lacks required columns (nothing is yielded then).
+    """
+    if fmt is CsvFormat.GENERIC:
+        convert = _generic(source or DEFAULT_SOURCE)
+    else:
+        convert = seatgeek_mlb.convert_row
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        try:
+            fieldnames = reader.fieldnames
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise ValidationError(f"line 1: unreadable CSV header ({exc})") from None
+        _check_header(fieldnames, fmt)
+        items: list[SnapshotIn] = []
+        lines: list[int] = []
+        rejected: list[RowIssue] = []
+        skipped: list[RowIssue] = []
+        rows, line = 0, reader.line_num
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                break
+            except (csv.Error, UnicodeDecodeError) as exc:
+                raise ValidationError(f"line {reader.line_num}: unreadable CSV ({exc})") from None
+            start, line = line + 1, reader.line_num
+            rows += 1
+            try:
+                items.append(convert(row))
+                lines.append(start)
+            except seatgeek_mlb.Skip as skip:
+                skipped.append(RowIssue(start, str(skip)))
+            except ValidationError as exc:
+                rejected.append(RowIssue(start, str(exc)))
+            if len(items) >= batch_size:
+                yield CsvBatch(tuple(items), tuple(lines), tuple(rejected), tuple(skipped), rows)
+                items, lines, rejected, skipped, rows = [], [], [], [], 0
+        if items or rejected or skipped or rows:
+            yield CsvBatch(tuple(items), tuple(lines), tuple(rejected), tuple(skipped), rows)

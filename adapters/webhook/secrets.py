@@ -1,0 +1,175 @@
+"""Webhook endpoint signing secrets: generated, encrypted at rest, rotated with a grace period.
+
+Secrets use the Standard Webhooks format (`whsec_` + base64 of 32 random bytes), so a
+receiver can hand them straight to `standardwebhooks.Webhook`. At rest they are Fernet
+tokens keyed from HDT_SECRET_KEY (through HKDF, so any key length works).
+
+`webhook_endpoints.secrets` holds a list, newest first, of entries
+`{"secret": "<Fernet token>", "created_at": "<ISO>", "expires_at": "<ISO>" | null}`.
+Rotation puts a new entry in front and gives the older ones an `expires_at`; until then
+the channel signs with every unexpired secret, so receivers can switch keys at leisure.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from core.clock import ensure_utc
+from core.db.models import WebhookEndpoint
+from core.errors import PermanentDeliveryError, RecipientGone
+from core.ports import Clock
+
+SECRET_PREFIX = "whsec_"
+DEFAULT_GRACE = timedelta(hours=24)
+_HKDF_INFO = b"hdtickets/webhook-endpoint-secrets/v1"
+
+
+class SecretUnreadable(ValueError):
+    """A stored secret cannot be decrypted (HDT_SECRET_KEY changed, or the row is damaged)."""
+
+
+def generate_secret() -> str:
+    """Return a new signing secret in the Standard Webhooks `whsec_<base64>` format."""
+    return SECRET_PREFIX + base64.b64encode(os.urandom(32)).decode("ascii")
+
+
+class SecretBox:
+    """Encrypts and decrypts endpoint secrets with Fernet, keyed from HDT_SECRET_KEY bytes."""
+
+    def __init__(self, key: bytes) -> None:
+        if not key:
+            raise ValueError("HDT_SECRET_KEY is empty; set it to a long random string")
+        derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_HKDF_INFO).derive(key)
+        self._fernet = Fernet(base64.urlsafe_b64encode(derived))
+
+    def encrypt(self, plaintext: str) -> str:
+        """Return the Fernet token (ASCII) for `plaintext`."""
+        return self._fernet.encrypt(plaintext.encode("utf-8")).decode("ascii")
+
+    def decrypt(self, token: str) -> str:
+        """Return the plaintext of a token made by `encrypt` with the same key.
+
+        Raises:
+            SecretUnreadable: the token was made with another key or is damaged.
+        """
+        try:
+            return self._fernet.decrypt(token.encode("ascii")).decode("utf-8")
+        except (InvalidToken, UnicodeError) as exc:
+            raise SecretUnreadable(
+                "webhook secret cannot be decrypted with HDT_SECRET_KEY"
+            ) from exc
+
+
+def new_entry(box: SecretBox, secret: str, now: datetime) -> dict[str, Any]:
+    """Return the stored form of a new, non-expiring secret."""
+    return {"secret": box.encrypt(secret), "created_at": now.isoformat(), "expires_at": None}
+
+
+def _expires_at(entry: Any) -> datetime | None:
+    if isinstance(entry, dict) and entry.get("expires_at"):
+        return ensure_utc(datetime.fromisoformat(str(entry["expires_at"])))
+    return None
+
+
+def _token(entry: Any) -> str:
+    return str(entry["secret"]) if isinstance(entry, dict) else str(entry)
+
+
+def rotate_entries(
+    entries: Sequence[Any], box: SecretBox, now: datetime, grace: timedelta = DEFAULT_GRACE
+) -> tuple[list[dict[str, Any]], str]:
+    """Add a new secret in front; older secrets stay valid for `grace`, then lapse.
+
+    Entries already expired are dropped; one expiring sooner than `now + grace` keeps
+    its earlier expiry.
+
+    Returns:
+        The new entry list (newest first) and the new plaintext secret (show it once).
+    """
+    secret = generate_secret()
+    until = now + grace
+    kept: list[dict[str, Any]] = [new_entry(box, secret, now)]
+    for entry in entries:
+        expires = _expires_at(entry)
+        if expires is not None and expires <= now:
+            continue
+        created = entry.get("created_at") if isinstance(entry, dict) else None
+        lapse = until if expires is None else min(expires, until)
+        kept.append(
+            {"secret": _token(entry), "created_at": created, "expires_at": lapse.isoformat()}
+        )
+    return kept, secret
+
+
+def active_secrets(entries: Sequence[Any], box: SecretBox, now: datetime) -> list[str]:
+    """Return the plaintext of every unexpired, readable secret, newest first.
+
+    A secret that cannot be decrypted is skipped while a readable one remains (after a
+    key change, `rotate` adds a readable one and the old ones lapse).
+
+    Raises:
+        SecretUnreadable: no unexpired secret can be decrypted, though some exist.
+    """
+    active: list[str] = []
+    unreadable: SecretUnreadable | None = None
+    for entry in entries:
+        expires = _expires_at(entry)
+        if expires is not None and expires <= now:
+            continue
+        try:
+            active.append(box.decrypt(_token(entry)))
+        except SecretUnreadable as exc:
+            unreadable = exc
+    if not active and unreadable is not None:
+        raise unreadable
+    return active
+
+
+class EndpointSecrets:
+    """The secret resolver for `WebhookChannel`: an endpoint id -> its active secrets.
+
+    Raises `RecipientGone` when the endpoint no longer exists, and
+    `PermanentDeliveryError` when it is disabled or has no readable, unexpired secret.
+    """
+
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], box: SecretBox, clock: Clock
+    ) -> None:
+        self._sessions = sessions
+        self._box = box
+        self._clock = clock
+
+    async def __call__(self, endpoint_id: int) -> list[str]:
+        async with self._sessions() as session:
+            endpoint = await session.get(WebhookEndpoint, endpoint_id)
+        if endpoint is None:
+            raise RecipientGone(f"webhook endpoint {endpoint_id} no longer exists")
+        if not endpoint.active:
+            # Not RecipientGone: that would make delivery disable it again, rewriting why.
+            reason = endpoint.disabled_reason or "by an admin"
+            raise PermanentDeliveryError(
+                f"webhook endpoint {endpoint_id} is disabled ({reason}); "
+                f"enable it with `hdtickets webhooks enable {endpoint_id}`"
+            )
+        try:
+            secrets = active_secrets(endpoint.secrets or [], self._box, self._clock.now())
+        except SecretUnreadable as exc:
+            raise PermanentDeliveryError(
+                f"webhook endpoint {endpoint_id}: {exc} (was it changed?); "
+                f"run `hdtickets webhooks rotate {endpoint_id}`"
+            ) from exc
+        if not secrets:
+            raise PermanentDeliveryError(
+                f"webhook endpoint {endpoint_id} has no active signing secret; "
+                f"run `hdtickets webhooks rotate {endpoint_id}`"
+            )
+        return secrets

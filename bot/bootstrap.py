@@ -1,0 +1,193 @@
+"""The composition root: builds every service from settings and hands in its ports.
+
+Tests call `build()` with fakes (clock, random source, channels, predictor) instead of
+the real ones; nothing else in the code base constructs services.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from adapters.console.channel import ConsoleChannel
+from adapters.webhook.channel import WebhookChannel
+from adapters.webhook.secrets import SecretBox
+from adapters.webhook.ssrf import SsrfPolicy
+from bot.metrics import PrometheusMetrics
+from bot.settings import Settings
+from core.actions import ActionSigner
+from core.backoff import RetryPolicies
+from core.clock import SystemClock
+from core.db.engine import make_engine, make_sessionmaker
+from core.db.models import Watch
+from core.delivery import DeliveryService
+from core.domain import ChannelKind
+from core.handlers import CommandHandlers
+from core.ingest.service import IngestService
+from core.metrics import Metrics
+from core.outbox import OutboxSignal
+from core.pipeline import AlertEngine
+from core.planning import EngineConfig
+from core.ports import Channel, Clock, Predictor
+from core.ratelimit import RateLimiter, configure_platform_limits
+from core.rules import WatchIndex, spec_from_row
+from ml.heuristic import HeuristicPredictor
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Container:
+    """Everything one process runs with; `aclose()` releases it."""
+
+    settings: Settings
+    clock: Clock
+    rng: random.Random
+    metrics: Metrics
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    signer: ActionSigner
+    signal: OutboxSignal
+    limiter: RateLimiter
+    policies: RetryPolicies
+    predictor: Predictor
+    alerts: AlertEngine
+    ingest: IngestService
+    handlers: CommandHandlers
+    channels: dict[str, Channel] = field(default_factory=dict)
+    console: ConsoleChannel | None = None
+
+    def delivery_worker(self, index: int, *, prefix: str = "worker") -> DeliveryService:
+        """A delivery worker sharing this process's limiter, signal and channels."""
+        import os
+        import socket
+
+        return DeliveryService(
+            self.sessions,
+            self.channels,
+            self.clock,
+            random.Random(self.rng.getrandbits(64)),
+            self.policies,
+            self.limiter,
+            self.metrics,
+            worker_id=f"{socket.gethostname()}:{os.getpid()}:{prefix}-{index}",
+            lease_s=self.settings.delivery_lease_s,
+            signal=self.signal,
+            grace_s=self.settings.shutdown_grace_s,
+        )
+
+    async def aclose(self) -> None:
+        for channel in self.channels.values():
+            close = getattr(channel, "close", None)
+            if close is not None:
+                await close()
+        await self.engine.dispose()
+
+
+def engine_config(settings: Settings) -> EngineConfig:
+    return EngineConfig(
+        weights=tuple(settings.weights),
+        cooldown_s=settings.alert_cooldown_s,
+        hysteresis_pct=settings.hysteresis_pct,
+        resolve_hold_s=settings.resolve_hold_s,
+        public_url=settings.public_url,
+    )
+
+
+async def load_watch_index(sessions: async_sessionmaker[AsyncSession]) -> WatchIndex:
+    """Build the in-memory index from every active watch."""
+    async with sessions() as session:
+        rows = (await session.execute(select(Watch).where(Watch.active.is_(True)))).scalars()
+        return WatchIndex.from_specs(spec_from_row(row) for row in rows)
+
+
+def default_channels(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession], clock: Clock
+) -> dict[str, Channel]:
+    """The channels this configuration enables (console in demo mode, webhooks always)."""
+    from adapters.webhook.secrets import EndpointSecrets
+
+    channels: dict[str, Channel] = {}
+    policy = SsrfPolicy.parse(settings.webhook_allow_hosts)
+    box = SecretBox(settings.secret_key_bytes())
+    channels[ChannelKind.WEBHOOK.value] = WebhookChannel(
+        EndpointSecrets(sessions, box, SystemClock()),
+        policy,
+        timeout_s=settings.webhook_timeout_s,
+    )
+    if settings.demo_enabled:
+        channels[ChannelKind.CONSOLE.value] = ConsoleChannel()
+    return channels
+
+
+async def build(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    rng: random.Random | None = None,
+    metrics: Metrics | None = None,
+    channels: dict[str, Channel] | None = None,
+    predictor: Predictor | None = None,
+    **engine_overrides: Any,
+) -> Container:
+    """Build the process's services from `settings`; tests pass fakes for any port."""
+    clock = clock if clock is not None else SystemClock()
+    rng = rng if rng is not None else random.Random()
+    metrics = metrics if metrics is not None else PrometheusMetrics()
+    engine = make_engine(settings.database_url)
+    sessions = make_sessionmaker(engine)
+    signer = ActionSigner(settings.secret_key_bytes())
+    signal = OutboxSignal()
+    limiter = configure_platform_limits(
+        RateLimiter(clock), settings.webhook_rate_per_s, settings.webhook_burst
+    )
+    policies = RetryPolicies.from_settings(
+        settings.retry_base_s, settings.retry_factor, settings.retry_cap_s, settings.retry_attempts
+    )
+    predictor = predictor if predictor is not None else HeuristicPredictor()
+    index = await load_watch_index(sessions)
+    alerts = AlertEngine(
+        index,
+        predictor,
+        signer,
+        random.Random(rng.getrandbits(64)),
+        metrics,
+        engine_config(settings),
+    )
+    ingest = IngestService(sessions, alerts, clock, metrics, signal)
+    handlers = CommandHandlers(
+        sessions, clock, random.Random(rng.getrandbits(64)), signer, index_hook=alerts.watch_changed
+    )
+    if channels is None:
+        channels = default_channels(settings, sessions, clock)
+    console = channels.get(ChannelKind.CONSOLE.value)
+    logger.info(
+        "built: database %s, predictor %s, channels %s, %d active watches",
+        engine.dialect.name,
+        predictor.name,
+        ", ".join(sorted(channels)),
+        len(index),
+    )
+    return Container(
+        settings=settings,
+        clock=clock,
+        rng=rng,
+        metrics=metrics,
+        engine=engine,
+        sessions=sessions,
+        signer=signer,
+        signal=signal,
+        limiter=limiter,
+        policies=policies,
+        predictor=predictor,
+        alerts=alerts,
+        ingest=ingest,
+        handlers=handlers,
+        channels=channels,
+        console=console if isinstance(console, ConsoleChannel) else None,
+    )

@@ -1,0 +1,183 @@
+"""`hdtickets import FILE.csv --format seatgeek-mlb|generic`: load snapshots from a file."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adapters.sources.csv_import import (
+    CsvFormat,
+    RowIssue,
+    count_rows_blocking,
+    read_batches_blocking,
+)
+from bot.cli.app import app
+from bot.settings import load_settings
+from core.clock import SystemClock
+from core.db.engine import make_engine, make_sessionmaker
+from core.domain import StoredSnapshot
+from core.errors import ValidationError
+from core.ingest import IngestService, SnapshotProcessor
+from core.metrics import NullMetrics
+
+SHOWN_REJECTIONS = 20
+
+
+class NoopProcessor:
+    """Stores snapshots without alerting anyone.
+
+    TODO(lead): replace with the real alert engine built in bot/bootstrap.py so imported
+    snapshots are matched, scored and planned like any other.
+    """
+
+    async def process(
+        self, session: AsyncSession, stored: Sequence[StoredSnapshot], now: datetime
+    ) -> object:
+        return None
+
+
+@dataclass
+class ImportSummary:
+    rows: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: list[RowIssue] = field(default_factory=list)
+    skipped: Counter[str] = field(default_factory=Counter)
+
+
+async def import_file(
+    path: Path,
+    fmt: CsvFormat,
+    service: IngestService,
+    *,
+    source: str | None = None,
+    batch_size: int = 500,
+    on_rows: Callable[[int], None] | None = None,
+) -> ImportSummary:
+    """Read `path` batch by batch and ingest it through `service`.
+
+    Raises:
+        ValidationError: the file's header or encoding is wrong (one line).
+    """
+    summary = ImportSummary()
+    batches = read_batches_blocking(path, fmt, source=source, batch_size=batch_size)
+    while (batch := await asyncio.to_thread(next, batches, None)) is not None:
+        report = await service.ingest_snapshots(batch.items)
+        summary.rows += batch.rows
+        summary.accepted += report.accepted
+        summary.duplicates += report.duplicates
+        summary.rejected.extend(batch.rejected)
+        summary.rejected.extend(RowIssue(batch.lines[r.index], r.error) for r in report.rejected)
+        summary.skipped.update(issue.reason for issue in batch.skipped)
+        if on_rows is not None:
+            on_rows(batch.rows)
+    summary.rejected.sort(key=lambda issue: issue.line)
+    return summary
+
+
+async def run_import(
+    path: Path,
+    fmt: CsvFormat,
+    database_url: str,
+    *,
+    source: str | None = None,
+    batch_size: int = 500,
+    processor: SnapshotProcessor | None = None,
+    console: Console | None = None,
+) -> ImportSummary:
+    """Open the database, import `path` with a progress bar, and return the summary."""
+    console = console or Console()
+    engine = make_engine(database_url)
+    try:
+        service = IngestService(
+            make_sessionmaker(engine), processor or NoopProcessor(), SystemClock(), NullMetrics()
+        )
+        total = await asyncio.to_thread(count_rows_blocking, path)
+        columns = (
+            TextColumn("[bold]importing"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+        )
+        with Progress(*columns, console=console, transient=True) as progress:
+            task = progress.add_task("rows", total=total)
+            return await import_file(
+                path,
+                fmt,
+                service,
+                source=source,
+                batch_size=batch_size,
+                on_rows=lambda rows: progress.advance(task, rows),
+            )
+    finally:
+        await engine.dispose()
+
+
+def print_summary(console: Console, path: Path, fmt: CsvFormat, summary: ImportSummary) -> None:
+    console.print(f"[bold]{escape(path.name)}[/] ({fmt.value}): {summary.rows:,} rows")
+    console.print(f"  accepted    [green]{summary.accepted:,}[/]")
+    console.print(f"  duplicates  {summary.duplicates:,}")
+    skipped = ", ".join(f"{count:,} {reason}" for reason, count in summary.skipped.most_common())
+    total = sum(summary.skipped.values())
+    console.print(f"  skipped     {total:,}" + (f" ({skipped})" if skipped else ""), soft_wrap=True)
+    style = "red" if summary.rejected else "green"
+    console.print(f"  rejected    [{style}]{len(summary.rejected):,}[/]")
+    for issue in summary.rejected[:SHOWN_REJECTIONS]:
+        console.print(
+            f"    line {issue.line}: {issue.reason}", markup=False, highlight=False, soft_wrap=True
+        )
+    if len(summary.rejected) > SHOWN_REJECTIONS:
+        console.print(f"    … and {len(summary.rejected) - SHOWN_REJECTIONS:,} more")
+
+
+@app.command("import")
+def import_command(
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="CSV file")
+    ],
+    fmt: Annotated[
+        CsvFormat,
+        typer.Option("--format", "-f", help="seatgeek-mlb (the tidy MLB 2024 file) or generic"),
+    ],
+    source: Annotated[
+        str | None, typer.Option(help="source name for generic rows without a source column")
+    ] = None,
+    batch_size: Annotated[int, typer.Option(min=1, max=5000, help="snapshots per batch")] = 500,
+) -> None:
+    """Import market snapshots from a CSV file, showing progress and a summary."""
+    settings = load_settings()
+    console = Console()
+    try:
+        summary = asyncio.run(
+            run_import(
+                file,
+                fmt,
+                settings.database_url,
+                source=source,
+                batch_size=batch_size,
+                console=console,
+            )
+        )
+    except ValidationError as exc:
+        console.print(
+            f"[red]cannot import {escape(file.name)}:[/] {escape(str(exc))}", soft_wrap=True
+        )
+        raise typer.Exit(2) from None
+    except DBAPIError as exc:
+        console.print(
+            f"[red]database error:[/] {escape(str(exc.orig))}; has `hdtickets migrate` been run?",
+        )
+        raise typer.Exit(1) from None
+    print_summary(console, file, fmt, summary)

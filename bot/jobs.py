@@ -1,0 +1,51 @@
+"""The periodic jobs of the process, built from the container."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from sqlalchemy import delete
+
+from bot.bootstrap import Container
+from bot.scheduler import Job
+from core.db.models import Activity, MarketSnapshot
+from core.ports import TicketSource
+
+logger = logging.getLogger(__name__)
+
+FEED_CHUNK = 500
+
+
+def feed_job(container: Container, source: TicketSource) -> Job:
+    """Poll a TicketSource and ingest what it yields, in chunks."""
+
+    async def poll() -> None:
+        total = 0
+        async for batch in source.poll(container.clock.now()):
+            for start in range(0, len(batch), FEED_CHUNK):
+                report = await container.ingest.ingest_snapshots(batch[start : start + FEED_CHUNK])
+                total += report.accepted
+        if total:
+            logger.info("feed %s: %d snapshots ingested", source.name, total)
+
+    return Job(f"feed:{source.name}", container.settings.feed_poll_s, poll)
+
+
+def cleanup_job(container: Container) -> Job:
+    """Drop market history and activity older than the retention period."""
+
+    async def clean() -> None:
+        cutoff = container.clock.now() - timedelta(days=container.settings.retention_days)
+        async with container.sessions() as session, session.begin():
+            await session.execute(delete(MarketSnapshot).where(MarketSnapshot.observed_at < cutoff))
+            await session.execute(delete(Activity).where(Activity.at < cutoff))
+
+    return Job("cleanup", 3600.0, clean)
+
+
+def scheduled_jobs(container: Container, source: TicketSource | None) -> list[Job]:
+    jobs = [cleanup_job(container)]
+    if source is not None:
+        jobs.append(feed_job(container, source))
+    return jobs

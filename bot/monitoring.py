@@ -1,0 +1,82 @@
+"""Monitoring routes: /healthz (alive), /readyz (database and channels), /metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from aiohttp import web
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.metrics import PrometheusMetrics
+from core.metrics import Metrics
+from core.outbox import queue_depth
+from core.ports import Channel
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class MonitoringDeps:
+    sessions: async_sessionmaker[AsyncSession]
+    channels: Mapping[str, Channel]
+    metrics: Metrics
+
+
+MONITORING = web.AppKey("monitoring", MonitoringDeps)
+
+
+async def _database_ok(sessions: async_sessionmaker[AsyncSession]) -> str | None:
+    try:
+        async with asyncio.timeout(3), sessions() as session:
+            await session.execute(text("SELECT 1"))
+    except Exception as exc:  # readiness reports the failure instead of raising it
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    deps = request.app[MONITORING]
+    checks: dict[str, dict[str, str]] = {}
+    error = await _database_ok(deps.sessions)
+    checks["database"] = {
+        "status": "ok" if error is None else "down",
+        **({"error": error} if error else {}),
+    }
+    for name, channel in sorted(deps.channels.items()):
+        state = getattr(channel, "state", None)
+        status = state() if callable(state) else "ok"
+        checks[f"channel:{name}"] = {"status": str(status)}
+    ready = all(check["status"] == "ok" for check in checks.values())
+    return web.json_response(
+        {"status": "ready" if ready else "not ready", "checks": checks},
+        status=200 if ready else 503,
+    )
+
+
+async def metrics(request: web.Request) -> web.Response:
+    deps = request.app[MONITORING]
+    if not isinstance(deps.metrics, PrometheusMetrics):
+        return web.json_response(
+            {"error": {"code": "no_metrics", "message": "metrics are off"}}, status=404
+        )
+    try:
+        async with deps.sessions() as session:
+            deps.metrics.gauge("queue_depth", float(await queue_depth(session)))
+    except Exception:
+        logger.exception("could not read the outbox queue depth")
+    return web.Response(body=deps.metrics.render(), content_type="text/plain", charset="utf-8")
+
+
+def add_monitoring_routes(app: web.Application, deps: MonitoringDeps) -> None:
+    app[MONITORING] = deps
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)

@@ -1,0 +1,119 @@
+"""`python -m bot run`: one asyncio process hosting everything in one TaskGroup.
+
+Roles: `all` (default) runs the web app, delivery workers, the scheduler and every
+channel; `web` only the HTTP side (ingest, callbacks, API); `worker` delivery, the
+scheduler and the channels. SIGTERM/SIGINT stop it gracefully: delivery workers finish
+or release their in-flight sends, then everything else is cancelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+
+from aiohttp import web
+
+from bot.bootstrap import Container, build
+from bot.demo import demo_source, seed_demo
+from bot.jobs import scheduled_jobs
+from bot.monitoring import MonitoringDeps, add_monitoring_routes
+from bot.scheduler import Scheduler
+from bot.settings import ProcessRole, Settings
+from bot.web import WebDeps, build_web_app
+
+logger = logging.getLogger(__name__)
+
+
+def web_app(container: Container) -> web.Application:
+    settings = container.settings
+    app = build_web_app(
+        WebDeps(
+            sessions=container.sessions,
+            ingest=container.ingest,
+            clock=container.clock,
+            ingest_secret=settings.ingest_secret,
+        )
+    )
+    add_monitoring_routes(
+        app, MonitoringDeps(container.sessions, container.channels, container.metrics)
+    )
+    return app
+
+
+async def serve_web(container: Container, started: asyncio.Event | None = None) -> None:
+    """Serve the web app until cancelled."""
+    runner = web.AppRunner(web_app(container), access_log=None, handle_signals=False)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, container.settings.http_host, container.settings.http_port)
+        await site.start()
+        logger.info(
+            "listening on http://%s:%s", container.settings.http_host, container.settings.http_port
+        )
+        if started is not None:
+            started.set()
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
+
+
+async def run_process(settings: Settings, *, chat: bool | None = None) -> None:
+    """Build the container and run the process until SIGTERM/SIGINT or a task fails."""
+    container = await build(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    role = settings.role
+    run_workers = role in (ProcessRole.ALL, ProcessRole.WORKER)
+    run_web = role in (ProcessRole.ALL, ProcessRole.WEB)
+    want_chat = chat if chat is not None else (settings.demo_enabled and sys.stdin.isatty())
+    try:
+        source = None
+        if settings.demo_enabled and run_workers:
+            await seed_demo(container)
+            source = demo_source(container.clock.now())
+        async with asyncio.TaskGroup() as group:
+            others: list[asyncio.Task[None]] = []
+            workers: list[asyncio.Task[None]] = []
+            if run_web:
+                others.append(group.create_task(serve_web(container), name="web"))
+            if run_workers:
+                for i in range(settings.delivery_workers):
+                    worker = container.delivery_worker(i)
+                    workers.append(group.create_task(worker.run(stop), name=f"delivery-{i}"))
+                jobs = scheduled_jobs(container, source)
+                scheduler = Scheduler(jobs, container.engine, container.metrics)
+                others.append(group.create_task(scheduler.run(), name="scheduler"))
+                for name, channel in container.channels.items():
+                    others.append(group.create_task(channel.run(), name=f"channel-{name}"))
+            if want_chat:
+                others.append(group.create_task(_chat(container, stop), name="console-chat"))
+            await stop.wait()
+            logger.info("shutting down: letting in-flight sends finish")
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(settings.shutdown_grace_s + 5):
+                    await asyncio.gather(*workers, return_exceptions=True)
+            for task in others:
+                task.cancel()
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+        await container.aclose()
+        logger.info("stopped")
+
+
+async def _chat(container: Container, stop: asyncio.Event) -> None:
+    """The console chat; the end of input (Ctrl-D) or `quit` stops the process."""
+    from adapters.console.inbound import ConsoleChat
+
+    chat = ConsoleChat(
+        container.handlers, container.sessions, container.clock, channel=container.console
+    )
+    try:
+        await chat.run()
+    finally:
+        stop.set()

@@ -1,0 +1,87 @@
+"""Periodic jobs on APScheduler: feed polling, escalation tick, digests, clean-up.
+
+On PostgreSQL each run takes an advisory lock named after its job, so when several
+processes run the scheduler exactly one of them runs a given job per tick.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from core.metrics import Metrics
+
+logger = logging.getLogger(__name__)
+
+JobFn = Callable[[], Awaitable[object]]
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    name: str
+    every_s: float
+    run: JobFn
+
+
+def _lock_id(name: str) -> int:
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+
+
+class Scheduler:
+    """Owns an AsyncIOScheduler for the life of `run()`."""
+
+    def __init__(self, jobs: list[Job], engine: AsyncEngine, metrics: Metrics) -> None:
+        self._jobs = jobs
+        self._engine = engine
+        self._metrics = metrics
+        self._postgres = engine.dialect.name == "postgresql"
+
+    async def _guarded(self, job: Job) -> None:
+        try:
+            if self._postgres:
+                async with self._engine.connect() as conn:
+                    got = await conn.scalar(
+                        text("SELECT pg_try_advisory_lock(:id)"), {"id": _lock_id(job.name)}
+                    )
+                    if not got:
+                        return
+                    try:
+                        await job.run()
+                    finally:
+                        await conn.execute(
+                            text("SELECT pg_advisory_unlock(:id)"), {"id": _lock_id(job.name)}
+                        )
+                        await conn.commit()
+            else:
+                await job.run()
+            self._metrics.count("scheduler_runs", labels={"job": job.name})
+        except Exception:
+            logger.exception("scheduled job %s failed", job.name)
+
+    async def run(self) -> None:
+        """Start the jobs and keep them running until cancelled."""
+        scheduler = AsyncIOScheduler(timezone="UTC")
+        for job in self._jobs:
+            scheduler.add_job(
+                self._guarded,
+                "interval",
+                args=[job],
+                seconds=job.every_s,
+                id=job.name,
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=max(1, int(job.every_s)),
+            )
+        scheduler.start()
+        logger.info("scheduler started: %s", ", ".join(job.name for job in self._jobs))
+        try:
+            await asyncio.Event().wait()
+        finally:
+            scheduler.shutdown(wait=False)

@@ -1,0 +1,277 @@
+"""The one aiohttp application (DESIGN.md §9): a factory, JSON errors, and route groups.
+
+`build_web_app(deps)` builds the app; each route group registers itself with a small
+`add_*_routes(app, deps)` function, so adding health, metrics or REST routes is one call.
+Every error, including a crash, answers `{"error": {"code": "…", "message": "…"}}`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import json
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from aiohttp import web
+from pydantic import SecretStr
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from standardwebhooks import Webhook
+from standardwebhooks.webhooks import EmptyWebhookSecretError
+
+from bot.settings import SettingsError
+from core.errors import HDTicketsError, NotFoundError, ValidationError
+from core.ingest import IngestService, check_source, parse_envelope
+from core.ports import Clock
+from core.tokens import AuthError, InsufficientScope, Scope, authenticate
+
+logger = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 5_000_000  # "over 5 MB" -> 413
+SIGNATURE_TOLERANCE = timedelta(minutes=5)
+INGEST_PATH = "/api/v1/ingest/snapshots"
+BATCH_EXAMPLE = '{"source": "seatgeek", "snapshots": [{"event": {…}, "observed_at": "…"}]}'
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True, slots=True)
+class WebDeps:
+    """What the routes need; built by bot/bootstrap.py (tests pass fakes)."""
+
+    sessions: async_sessionmaker[AsyncSession]
+    ingest: IngestService
+    clock: Clock
+    ingest_secret: SecretStr | None = None  # HDT_INGEST_SECRET
+
+
+DEPS = web.AppKey("deps", WebDeps)
+
+
+class ApiError(Exception):
+    """An error answer: raise it from any handler, the middleware renders it as JSON."""
+
+    def __init__(
+        self, status: int, code: str, message: str, headers: Mapping[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+        self.headers = dict(headers or {})
+
+
+def error_response(
+    status: int, code: str, message: str, headers: Mapping[str, str] | None = None
+) -> web.Response:
+    """The JSON error body every route answers with: {"error": {"code", "message"}}."""
+    return web.json_response(
+        {"error": {"code": code, "message": message}}, status=status, headers=headers
+    )
+
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid",
+    429: "rate_limited",
+}
+_KEPT_HEADERS = ("Allow", "Retry-After", "WWW-Authenticate")
+_BEARER_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="hdtickets"'}
+
+
+def _from_core(exc: HDTicketsError) -> ApiError:
+    if isinstance(exc, InsufficientScope):
+        challenge = f'Bearer error="insufficient_scope", scope="{exc.scope.value}"'
+        return ApiError(403, "insufficient_scope", str(exc), {"WWW-Authenticate": challenge})
+    if isinstance(exc, AuthError):
+        return ApiError(401, "unauthorized", str(exc), _BEARER_CHALLENGE)
+    if isinstance(exc, ValidationError):
+        return ApiError(422, "invalid", str(exc))
+    if isinstance(exc, NotFoundError):
+        return ApiError(404, "not_found", str(exc))
+    return ApiError(400, "bad_request", str(exc))
+
+
+@web.middleware
+async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Render every failure as a JSON error; never a traceback or an HTML page."""
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return error_response(exc.status, exc.code, exc.message, exc.headers)
+    except HDTicketsError as exc:
+        err = _from_core(exc)
+        return error_response(err.status, err.code, err.message, err.headers)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        text = exc.text or ""
+        message = exc.reason if not text or text.startswith(f"{exc.status}:") else text
+        headers = {k: v for k in _KEPT_HEADERS if (v := exc.headers.get(k)) is not None}
+        code = _HTTP_CODES.get(exc.status, f"http_{exc.status}")
+        return error_response(exc.status, code, message, headers)
+    except Exception:
+        logger.exception("unhandled error in %s %s", request.method, request.path)
+        return error_response(500, "internal", "internal server error; see the server log")
+
+
+def build_web_app(deps: WebDeps) -> web.Application:
+    """The aiohttp application with every route group registered."""
+    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[json_errors])
+    app[DEPS] = deps
+    add_ingest_routes(app, deps)
+    return app
+
+
+# --- ingest -------------------------------------------------------------------------------
+
+
+class SignatureVerifier:
+    """Checks Standard Webhooks headers (webhook-id, -timestamp, -signature) on a body.
+
+    The HMAC comes from the `standardwebhooks` package; the timestamp is checked against
+    the injected clock (5 minutes either way).
+    """
+
+    def __init__(self, secret: str, clock: Clock) -> None:
+        try:
+            self._webhook = Webhook(secret)
+        except (ValueError, EmptyWebhookSecretError, RuntimeError) as exc:
+            raise SettingsError(
+                "configuration error: HDT_INGEST_SECRET: must be a Standard Webhooks "
+                f"secret such as whsec_<base64> ({exc})"
+            ) from None
+        self._clock = clock
+
+    def verify(self, headers: Mapping[str, str], body: str) -> None:
+        """Raise ApiError(401) unless the headers sign `body` within the tolerance."""
+        msg_id = headers.get("webhook-id")
+        stamp = headers.get("webhook-timestamp")
+        signatures = headers.get("webhook-signature")
+        if not (msg_id and stamp and signatures):
+            raise ApiError(
+                401,
+                "unauthorized",
+                "webhook-id, webhook-timestamp and webhook-signature are all required",
+            )
+        try:
+            when = datetime.fromtimestamp(int(stamp.strip()), UTC)
+        except (ValueError, OverflowError, OSError):
+            raise ApiError(401, "unauthorized", "webhook-timestamp must be Unix seconds") from None
+        if abs(self._clock.now() - when) > SIGNATURE_TOLERANCE:
+            raise ApiError(
+                401,
+                "unauthorized",
+                "webhook-timestamp is more than 5 minutes "
+                "away from the server time; sign each request when sending it",
+            )
+        expected = base64.b64decode(self._webhook.sign(msg_id, when, body).split(",", 1)[1])
+        for candidate in signatures.split():
+            version, _, encoded = candidate.partition(",")
+            if version != "v1":
+                continue
+            try:
+                given = base64.b64decode(encoded, validate=True)
+            except (binascii.Error, ValueError):
+                continue
+            if hmac.compare_digest(given, expected):
+                return
+        raise ApiError(401, "unauthorized", "webhook-signature does not match the body")
+
+
+def _decode_json(body: str) -> object:
+    if not body.strip():
+        raise ApiError(400, "invalid_json", f"request body is empty; send {BATCH_EXAMPLE}")
+
+    def refuse(constant: str) -> object:
+        raise ValueError(f"{constant} is not valid JSON")
+
+    try:
+        return json.loads(body, parse_constant=refuse)
+    except json.JSONDecodeError as exc:
+        raise ApiError(
+            400,
+            "invalid_json",
+            f"body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
+        ) from None
+    except (ValueError, RecursionError) as exc:
+        raise ApiError(400, "invalid_json", f"body is not valid JSON: {exc}") from None
+
+
+class IngestRoutes:
+    """POST /api/v1/ingest/snapshots: signed or bearer-authenticated snapshot batches."""
+
+    def __init__(self, deps: WebDeps) -> None:
+        self._deps = deps
+        secret = deps.ingest_secret.get_secret_value() if deps.ingest_secret else ""
+        self._verifier = SignatureVerifier(secret, deps.clock) if secret else None
+
+    async def _check_bearer(self, header: str) -> None:
+        scheme, _, token = header.strip().partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise ApiError(
+                401, "unauthorized", "use Authorization: Bearer <token>", _BEARER_CHALLENGE
+            )
+        async with self._deps.sessions() as session, session.begin():
+            await authenticate(session, token.strip(), Scope.INGEST, self._deps.clock.now())
+
+    async def post_snapshots(self, request: web.Request) -> web.Response:
+        length = request.content_length
+        if length is not None and length > MAX_BODY_BYTES:
+            raise ApiError(413, "payload_too_large", "request body is over 5 MB; split the batch")
+        signed = "webhook-signature" in request.headers
+        authorization = request.headers.get("Authorization")
+        if not signed and not authorization:
+            raise ApiError(
+                401,
+                "unauthorized",
+                "authentication required: Standard Webhooks "
+                "signature headers or Authorization: Bearer <token>",
+                _BEARER_CHALLENGE,
+            )
+        if not signed and authorization:
+            await self._check_bearer(authorization)
+        body = await request.read()
+        try:
+            text: str | None = body.decode("utf-8")
+        except UnicodeDecodeError:
+            text = None
+        if signed:
+            if self._verifier is None:
+                raise ApiError(
+                    401,
+                    "unauthorized",
+                    "signed ingest is not enabled on this "
+                    "server (HDT_INGEST_SECRET is unset); use a bearer token",
+                )
+            if text is None:  # cannot have been signed as UTF-8 JSON text
+                raise ApiError(401, "unauthorized", "webhook-signature does not match the body")
+            self._verifier.verify(request.headers, text)
+        if text is None:
+            raise ApiError(400, "invalid_json", "body is not UTF-8 encoded JSON")
+        try:
+            source, items = parse_envelope(_decode_json(text))
+            check_source(source)
+        except ValidationError as exc:
+            raise ApiError(422, "invalid_batch", str(exc)) from None
+        report = await self._deps.ingest.ingest(source, items)
+        logger.info(
+            "ingest from %s: %d accepted, %d duplicates, %d rejected",
+            source,
+            report.accepted,
+            report.duplicates,
+            len(report.rejected),
+        )
+        return web.json_response(report.to_json(), status=202)
+
+
+def add_ingest_routes(app: web.Application, deps: WebDeps) -> None:
+    """Register POST /api/v1/ingest/snapshots."""
+    routes = IngestRoutes(deps)
+    app.router.add_post(INGEST_PATH, routes.post_snapshots)

@@ -1,0 +1,209 @@
+"""State changes of an alert, shared by every channel, the CLI, the API and the engine.
+
+Each change (acknowledge, snooze, snooze until cheaper, mute, bought, resolve) checks
+ownership, refuses a no-op with a one-line reason, bumps the alert's fence (so stale
+escalation timers become no-ops), then `core.announce` cancels its pending chat
+messages, edits every earlier message in place, tells subscribed webhooks and writes an
+audit entry. Functions run in the caller's transaction; the caller commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.announce import Change, announce
+from core.db.models import ACTIVE_ALERT_STATUSES, Alert, User, Watch
+from core.domain import ActionKind, AlertStatus
+from core.errors import NotFoundError, ValidationError
+from core.planning import WebhookTarget
+from core.render import local_time, money
+
+DEFAULT_SNOOZE = timedelta(hours=1)
+CHEAPER_FACTOR = 0.95
+
+
+def _already(alert: Alert) -> ValidationError:
+    return ValidationError(f"alert {alert.id} is already {alert.status}")
+
+
+def _ack(alert: Alert, via: str, now: datetime) -> Change:
+    if alert.status not in ACTIVE_ALERT_STATUSES or alert.status == AlertStatus.ACKNOWLEDGED:
+        raise _already(alert)
+    alert.status = AlertStatus.ACKNOWLEDGED.value
+    alert.acknowledged_at = now
+    alert.acked_via = via
+    alert.snoozed_until = None
+    alert.snooze_below = None
+    return Change(
+        alert,
+        "alert.acknowledged",
+        "acknowledged",
+        f"acknowledged via {via}",
+        f"Acknowledged via {via}",
+    )
+
+
+def _snooze(
+    alert: Alert,
+    action: ActionKind,
+    via: str,
+    now: datetime,
+    until: datetime | None,
+    below: float | None,
+    zone: str | None,
+) -> Change:
+    if alert.status not in ACTIVE_ALERT_STATUSES:
+        raise _already(alert)
+    cheaper = action is ActionKind.SNOOZE_CHEAPER or (below is not None and until is None)
+    if cheaper:
+        if below is None:
+            if alert.price is None:
+                raise ValidationError(
+                    f"alert {alert.id} has no price to undercut; "
+                    f"give one, e.g. snooze {alert.id} under 40"
+                )
+            below = round(alert.price * CHEAPER_FACTOR, 2)
+        if below <= 0 or (alert.price is not None and below >= alert.price):
+            example = round((alert.price or 50) * 0.9)
+            raise ValidationError(
+                f"{money(below)} is not under the current price {money(alert.price or 0)}; "
+                f"e.g. snooze {alert.id} under {example}"
+            )
+        if alert.status == AlertStatus.SNOOZED and alert.snooze_below == below:
+            raise ValidationError(f"alert {alert.id} is already snoozed until under {money(below)}")
+        alert.snooze_below, alert.snoozed_until = below, None
+        note = f"Snoozed until the price is under {money(below)}"
+    else:
+        until = until or now + DEFAULT_SNOOZE
+        if until <= now:
+            raise ValidationError(f"a snooze must end in the future, e.g. snooze {alert.id} 2h")
+        if alert.status == AlertStatus.SNOOZED and alert.snoozed_until == until:
+            raise ValidationError(
+                f"alert {alert.id} is already snoozed until {local_time(until, zone)}"
+            )
+        alert.snoozed_until, alert.snooze_below = until, None
+        note = f"Snoozed until {local_time(until, zone)}"
+    alert.status = AlertStatus.SNOOZED.value
+    return Change(alert, "alert.updated", "snoozed", f"{note.lower()} via {via}", note)
+
+
+async def _close(
+    session: AsyncSession, alert: Alert, action: ActionKind, via: str, now: datetime
+) -> Change:
+    """Mute or bought: close the alert and stop the watch alerting on this event."""
+    watch = await session.get(Watch, alert.watch_id, with_for_update=True)
+    changed_watch = False
+    if watch is not None:
+        if watch.event_id == alert.event_id:
+            changed_watch = watch.active
+            watch.active = False
+        else:
+            muted = [int(e) for e in watch.muted_event_ids or ()]
+            if alert.event_id not in muted:
+                watch.muted_event_ids = [*muted, alert.event_id]
+                changed_watch = True
+    word = "muted" if action is ActionKind.MUTE else "bought"
+    if alert.status in ACTIVE_ALERT_STATUSES:
+        alert.status = AlertStatus.RESOLVED.value
+        alert.resolved_at = now
+        alert.reason = f"{word} via {via}"
+    elif not changed_watch:
+        raise ValidationError(f"alert {alert.id} is already {alert.status} and its event muted")
+    note = "Muted: no more alerts about this event" if word == "muted" else "Bought — enjoy!"
+    return Change(alert, "alert.resolved", word, f"{word} via {via}", note)
+
+
+async def apply_action(
+    session: AsyncSession,
+    alert_id: int,
+    action: ActionKind,
+    *,
+    user_id: int,
+    via: str,
+    now: datetime,
+    snooze_until: datetime | None = None,
+    snooze_below: float | None = None,
+) -> Alert:
+    """Apply one person's action to one alert, in the caller's transaction.
+
+    Args:
+        session: a session inside a transaction; the caller commits.
+        alert_id: the alert acted on.
+        action: ack, snooze, snooze_cheaper, mute or bought.
+        user_id: who acts; the alert must be theirs.
+        via: where the action came from ("telegram", "api", "cli", ...).
+        now: the current time.
+        snooze_until: for snooze; one hour from now when None.
+        snooze_below: for snooze_cheaper (or snooze with a price); 5% under the
+            alert's price when None.
+
+    Returns:
+        The updated alert.
+
+    Raises:
+        NotFoundError: no such alert, or not this person's.
+        ValidationError: the action is a no-op or does not apply (one line, with an example).
+
+    A mute or bought on a watch that follows many events mutes just this event; on a
+    watch of this one event it pauses the watch. The in-memory watch index heals itself
+    from the row the next time that watch matches.
+    """
+    alert = await session.get(Alert, alert_id, with_for_update=True, populate_existing=True)
+    if alert is None or alert.user_id != user_id:
+        raise NotFoundError(f"alert {alert_id} not found; type alerts to see yours")
+    kind = ActionKind(action)
+    if kind is ActionKind.ACK:
+        change = _ack(alert, via, now)
+    elif kind in (ActionKind.SNOOZE, ActionKind.SNOOZE_CHEAPER):
+        zone = await session.scalar(select(User.timezone).where(User.id == alert.user_id))
+        change = _snooze(alert, kind, via, now, snooze_until, snooze_below, zone)
+    elif kind in (ActionKind.MUTE, ActionKind.BOUGHT):
+        change = await _close(session, alert, kind, via, now)
+    else:
+        raise ValidationError(f"{kind.value} does not apply to an alert; e.g. ack {alert_id}")
+    alert.fence += 1
+    alert.updated_at = now
+    alert.next_step_at = None
+    await announce(session, [change], now, None)
+    return alert
+
+
+async def resolve_many(
+    session: AsyncSession,
+    items: Sequence[tuple[Alert, str]],
+    now: datetime,
+    *,
+    endpoints: Sequence[WebhookTarget] | None = None,
+    links: Mapping[int, Mapping[str, str]] | None = None,
+) -> int:
+    """Resolve active alerts with their reasons; returns the notifications queued.
+
+    Every alert gets status resolved, its reason, a bumped fence and no next step; its
+    pending chat messages are cancelled, earlier messages edited ("alert.resolved") and
+    subscribed webhooks told.
+    """
+    changes = []
+    for alert, reason in items:
+        alert.status = AlertStatus.RESOLVED.value
+        alert.resolved_at = now
+        alert.updated_at = now
+        alert.reason = reason
+        alert.next_step_at = None
+        alert.fence += 1
+        changes.append(Change(alert, "alert.resolved", "resolved", reason, f"Resolved: {reason}"))
+    return await announce(session, changes, now, endpoints, links)
+
+
+async def resolve(session: AsyncSession, alert: Alert, reason: str, now: datetime) -> None:
+    """Resolve one active alert (see `resolve_many`).
+
+    Raises:
+        ValidationError: the alert is no longer active ("alert 12 is already resolved").
+    """
+    if alert.status not in ACTIVE_ALERT_STATUSES:
+        raise _already(alert)
+    await resolve_many(session, [(alert, reason)], now)

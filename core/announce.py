@@ -1,0 +1,304 @@
+"""Telling people an alert changed: edit earlier messages, notify webhooks, audit.
+
+After a state change (`core.alerts`), `announce` cancels the alert's pending chat
+messages, enqueues one "update" notification per earlier sent chat message with a
+receipt (`payload.edit_of` = that receipt, so the message is edited in place), one per
+subscribed webhook, and an audit entry. Runs in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.db.models import (
+    Alert,
+    AuditEntry,
+    Event,
+    Notification,
+    User,
+    Watch,
+)
+from core.domain import ChannelKind, EventRef, Level, NotificationStatus
+from core.planning import WebhookTarget, webhook_targets
+from core.recipients import load_webhooks
+from core.render import (
+    AlertView,
+    body,
+    event_dict,
+    factors_from_dicts,
+    payload,
+    title,
+)
+
+CHAT_CHANNELS = frozenset(
+    c.value
+    for c in (ChannelKind.TELEGRAM, ChannelKind.SLACK, ChannelKind.DISCORD, ChannelKind.CONSOLE)
+)
+SENT_STATUSES = (NotificationStatus.SENT.value, NotificationStatus.DELIVERED.value)
+_MAX_KEY = 200
+
+
+def notification_key(alert_id: int, event_type: str, channel: str, address: str, n: object) -> str:
+    """The idempotency key "a{alert}:{event_type}:{channel}:{address}:{n}" (at most 200 chars)."""
+    key = f"a{alert_id}:{event_type}:{channel}:{address}:{n}"
+    if len(key) > _MAX_KEY:
+        digest = hashlib.sha256(address.encode()).hexdigest()[:16]
+        key = f"a{alert_id}:{event_type}:{channel}:{digest}:{n}"
+    return key[:_MAX_KEY]
+
+
+def alert_dict(alert: Alert) -> dict[str, Any]:
+    """The `data.alert` object of a payload."""
+    return {
+        "id": alert.id,
+        "status": alert.status,
+        "kind": alert.kind,
+        "level": alert.level,
+        "level_label": Level(alert.level).label,
+        "score": alert.score,
+        "price": alert.price,
+        "reason": alert.reason,
+        "dedup_key": alert.dedup_key,
+        "opened_at": alert.opened_at.isoformat() if alert.opened_at else None,
+        "updated_at": alert.updated_at.isoformat() if alert.updated_at else None,
+        "acknowledged_at": alert.acknowledged_at.isoformat() if alert.acknowledged_at else None,
+        "resolved_at": alert.resolved_at.isoformat() if alert.resolved_at else None,
+        "snoozed_until": alert.snoozed_until.isoformat() if alert.snoozed_until else None,
+        "snooze_below": alert.snooze_below,
+        "acked_via": alert.acked_via,
+    }
+
+
+def event_ref(row: Event) -> EventRef:
+    return EventRef(
+        id=row.id,
+        name=row.name,
+        starts_at=row.starts_at,
+        category=row.category,
+        performers=tuple(str(p) for p in row.performers or ()),
+        venue=row.venue,
+        city=row.city,
+        capacity=row.capacity,
+        timezone=row.timezone,
+    )
+
+
+async def cancel_pending(session: AsyncSession, alert_ids: Sequence[int]) -> int:
+    """Cancel the alerts' pending chat and digest messages; webhook events stay queued.
+
+    Webhook events are a log a receiver may rely on in order, so they are not withdrawn.
+    """
+    if not alert_ids:
+        return 0
+    result = await session.execute(
+        update(Notification)
+        .where(
+            Notification.alert_id.in_(list(alert_ids)),
+            Notification.status == NotificationStatus.PENDING.value,
+            Notification.channel != ChannelKind.WEBHOOK.value,
+        )
+        .values(status=NotificationStatus.CANCELLED.value, last_error="superseded")
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One state change to tell people about: what to edit, notify and audit."""
+
+    alert: Alert
+    event_type: str
+    audit_kind: str
+    detail: str
+    note: str
+
+
+async def announce(
+    session: AsyncSession,
+    changes: Sequence[Change],
+    now: datetime,
+    endpoints: Sequence[WebhookTarget] | None,
+    links: Mapping[int, Mapping[str, str]] | None = None,
+) -> int:
+    """Cancel pending sends, edit earlier messages, tell webhooks, audit. Returns rows queued."""
+    if not changes:
+        return 0
+    alerts = {c.alert.id: c.alert for c in changes}
+    ids = list(alerts)
+    await cancel_pending(session, ids)
+    sent = (
+        await session.execute(
+            select(
+                Notification.id,
+                Notification.alert_id,
+                Notification.channel,
+                Notification.address,
+                Notification.receipt,
+            )
+            .where(
+                Notification.alert_id.in_(ids),
+                Notification.status.in_(SENT_STATUSES),
+                Notification.channel.in_(sorted(CHAT_CHANNELS)),
+                Notification.kind != "digest",
+            )
+            .order_by(Notification.id)
+        )
+    ).all()
+    events = {
+        e.id: event_ref(e)
+        for e in (
+            await session.execute(
+                select(Event).where(Event.id.in_({a.event_id for a in alerts.values()}))
+            )
+        ).scalars()
+    }
+    user_ids = {a.user_id for a in alerts.values()}
+    zone_rows = await session.execute(select(User.id, User.timezone).where(User.id.in_(user_ids)))
+    zones: dict[int, str] = {user_id: tz for user_id, tz in zone_rows}
+    watches = {
+        w.id: w
+        for w in (
+            await session.execute(
+                select(Watch).where(Watch.id.in_({a.watch_id for a in alerts.values()}))
+            )
+        ).scalars()
+    }
+    if endpoints is None:
+        endpoints = await load_webhooks(session)
+    rows: list[dict[str, Any]] = []
+    audits: list[dict[str, Any]] = []
+    for change in changes:
+        alert = change.alert
+        event = events.get(alert.event_id)
+        watch = watches.get(alert.watch_id)
+        if event is None:
+            continue
+        recommendation = alert.recommendation or {}
+        view = AlertView(
+            alert_id=alert.id,
+            kind=alert.kind,
+            status=alert.status,
+            level=Level(alert.level),
+            score=alert.score,
+            event=event,
+            price=alert.price,
+            max_price=watch.max_price if watch is not None else None,
+            factors=factors_from_dicts(alert.factors),
+            sentence=recommendation.get("sentence"),
+            timezone=zones.get(alert.user_id),
+            status_note=change.note,
+        )
+        data = {
+            "alert": alert_dict(alert),
+            "event": event_dict(event),
+            "market": {"min_price": alert.price},
+            "prediction": alert.prediction,
+            "recommendation": alert.recommendation,
+            "watch": {
+                "id": alert.watch_id,
+                "label": watch.label if watch else None,
+                "max_price": watch.max_price if watch else None,
+            },
+            "links": dict((links or {}).get(alert.id, {})),
+        }
+        title_text, body_text = title(view), body(view)
+        seen: set[tuple[str, str, str]] = set()
+        for note_id, alert_id, channel, address, receipt in sent:
+            if alert_id != alert.id or not receipt or not receipt.get("message_id"):
+                continue
+            mark = (channel, address, str(receipt["message_id"]))
+            if mark in seen:
+                continue
+            seen.add(mark)
+            rows.append(
+                _row(
+                    alert,
+                    channel,
+                    address,
+                    change.event_type,
+                    now,
+                    payload(
+                        event_type=change.event_type,
+                        timestamp=now,
+                        title_text=title_text,
+                        body_text=body_text,
+                        factors=view.factors,
+                        data=data,
+                        edit_of=receipt,
+                    ),
+                    f"{alert.fence}:e{note_id}",
+                )
+            )
+        for target in webhook_targets(endpoints, alert.user_id, change.event_type):
+            rows.append(
+                _row(
+                    alert,
+                    ChannelKind.WEBHOOK.value,
+                    target.url,
+                    change.event_type,
+                    now,
+                    payload(
+                        event_type=change.event_type,
+                        timestamp=now,
+                        title_text=title_text,
+                        body_text=body_text,
+                        factors=view.factors,
+                        data=data,
+                    ),
+                    alert.fence,
+                    endpoint_id=target.endpoint_id,
+                )
+            )
+        audits.append(
+            {
+                "alert_id": alert.id,
+                "user_id": alert.user_id,
+                "at": now,
+                "kind": change.audit_kind,
+                "detail": change.detail,
+                "data": {"event_type": change.event_type, "fence": alert.fence},
+            }
+        )
+    if rows:
+        await session.execute(insert(Notification), rows)
+    if audits:
+        await session.execute(insert(AuditEntry), audits)
+    return len(rows)
+
+
+def _row(
+    alert: Alert,
+    channel: str,
+    address: str,
+    event_type: str,
+    now: datetime,
+    body_payload: dict[str, Any],
+    n: object,
+    *,
+    endpoint_id: int | None = None,
+) -> dict[str, Any]:
+    key_address = f"w{endpoint_id}" if endpoint_id is not None else address
+    return {
+        "alert_id": alert.id,
+        "user_id": alert.user_id,
+        "webhook_endpoint_id": endpoint_id,
+        "kind": "update",
+        "channel": channel,
+        "address": address,
+        "level": alert.level,
+        "score": alert.score,
+        "payload": body_payload,
+        "idempotency_key": notification_key(alert.id, event_type, channel, key_address, n),
+        "status": NotificationStatus.PENDING.value,
+        "attempts": 0,
+        "due_at": now,
+        "created_at": now,
+    }

@@ -1,0 +1,171 @@
+"""The values a chat command parses into: one frozen dataclass per command.
+
+`core.commands.parse` builds them; `core.handlers` acts on them. They say what the
+person asked for, already validated, with no platform detail left.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from core.domain import ChannelKind, Level
+
+DEFAULT_SNOOZE = timedelta(hours=1)
+
+
+@dataclass(frozen=True, slots=True)
+class WatchCommand:
+    """`watch`: `event_id` for "watch #12"; `any_event` for "watch any <words>"."""
+
+    what: str
+    max_price: float | None = None
+    quantity: int | None = None
+    zone: str | None = None
+    drop_pct: float | None = None
+    event_id: int | None = None
+    any_event: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class WatchesCommand:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class UnwatchCommand:
+    watch_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class PauseCommand:
+    watch_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class ResumeCommand:
+    watch_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class AlertsCommand:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class AckCommand:
+    alert_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class SnoozeCommand:
+    """Snooze for `duration`, or until the price is under `below` (then duration is None)."""
+
+    alert_id: int
+    duration: timedelta | None = DEFAULT_SNOOZE
+    below: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MuteCommand:
+    alert_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class BoughtCommand:
+    alert_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class MarketCommand:
+    what: str
+    event_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelOrder:
+    channels: tuple[ChannelKind, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class MinLevel:
+    """Minimum level to notify; on one channel, or by default (channel None)."""
+
+    level: Level
+    channel: ChannelKind | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DigestSchedule:
+    schedule: str  # hourly | daily
+
+
+@dataclass(frozen=True, slots=True)
+class WakeForCritical:
+    on: bool
+
+
+PrefSetting = ChannelOrder | MinLevel | DigestSchedule | WakeForCritical
+
+
+@dataclass(frozen=True, slots=True)
+class PrefsCommand:
+    """`prefs` alone shows the preferences; with a setting it changes one."""
+
+    setting: PrefSetting | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QuietCommand:
+    """Quiet hours in local time; both None means "off"."""
+
+    start: str | None
+    end: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class TzCommand:
+    zone: str
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneCommand:
+    number: str
+
+
+@dataclass(frozen=True, slots=True)
+class ContactAddCommand:
+    name: str
+    number: str
+
+
+@dataclass(frozen=True, slots=True)
+class LinkCommand:
+    code: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HelpCommand:
+    topic: str | None = None
+
+
+Command = (
+    WatchCommand
+    | WatchesCommand
+    | UnwatchCommand
+    | PauseCommand
+    | ResumeCommand
+    | AlertsCommand
+    | AckCommand
+    | SnoozeCommand
+    | MuteCommand
+    | BoughtCommand
+    | MarketCommand
+    | PrefsCommand
+    | QuietCommand
+    | TzCommand
+    | PhoneCommand
+    | ContactAddCommand
+    | LinkCommand
+    | HelpCommand
+)

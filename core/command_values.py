@@ -1,0 +1,169 @@
+"""Parsers for the values inside chat commands: ids, prices, durations, times, zones, phones.
+
+Each raises `CommandError` with a one-line reason and an example the person can copy.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import zoneinfo
+from datetime import timedelta
+from functools import cache
+
+from core.domain import Level
+from core.errors import ValidationError
+
+MAX_ID = 2**48 - 1  # what fits in an action token
+MAX_PRICE = 100_000.0
+MAX_QUANTITY = 50
+MAX_SNOOZE = timedelta(days=30)
+
+_PRICE = re.compile(r"^\$?(-?\d+(?:\.\d+)?)\$?$")
+_THOUSANDS = re.compile(r"^\$?\d{1,3}(?:,\d{3})+(?:\.\d+)?\$?$")
+_DURATION = re.compile(
+    r"^(\d+)\s*(m|min|mins|minutes?|h|hr|hrs|hours?|d|days?|w|wk|weeks?)$", re.IGNORECASE
+)
+_UNIT = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+_CLOCK = re.compile(r"^(\d{1,2})(?::(\d{2}))?$")
+_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+
+
+class CommandError(ValidationError):
+    """Bad chat input: a one-line reason plus an example that works."""
+
+    def __init__(self, reason: str, example: str) -> None:
+        super().__init__(f"{reason}, e.g. {example}")
+        self.reason = reason
+        self.example = example
+
+
+def parse_id(tokens: list[str], noun: str, example: str) -> int:
+    """Parse exactly one id ("12" or "#12") from `tokens`."""
+    if not tokens:
+        raise CommandError(f"which {noun}? give its number", example)
+    if len(tokens) > 1:
+        raise CommandError(f"give one {noun} number only", example)
+    text = tokens[0].removeprefix("#")
+    if not text.isascii() or not text.isdigit():
+        raise CommandError(f"{noun} id must be a number", example)
+    value = int(text)
+    if value < 1 or value > MAX_ID:
+        shown = value if len(text) <= 15 else "with that id"
+        raise CommandError(f"there is no {noun} {shown}", example)
+    return value
+
+
+def parse_price(text: str | None, example: str) -> float:
+    """Parse a price like 80, $80, 80.50 or 80$ into a positive float."""
+    if text is None:
+        raise CommandError("a price is missing", example)
+    cleaned = text.replace(",", "") if _THOUSANDS.match(text) else text
+    match = _PRICE.match(cleaned) if cleaned.isascii() else None
+    if match is None:
+        raise CommandError(f"price must be a number, not '{text}'", example)
+    value = float(match.group(1))
+    if value <= 0:
+        raise CommandError("price must be more than 0", example)
+    if value > MAX_PRICE:
+        raise CommandError(f"price must be at most ${MAX_PRICE:,.0f}", example)
+    return round(value, 2)
+
+
+def parse_quantity(text: str | None, example: str) -> int:
+    """Parse a ticket quantity between 1 and MAX_QUANTITY."""
+    if text is None or not text.isascii() or not text.isdigit():
+        raise CommandError("quantity must be a whole number", example)
+    value = int(text)
+    if not 1 <= value <= MAX_QUANTITY:
+        raise CommandError(f"quantity must be between 1 and {MAX_QUANTITY}", example)
+    return value
+
+
+def parse_percent(text: str | None, example: str) -> float:
+    """Parse a drop percentage like 10% or 12.5 (between 1 and 95)."""
+    raw = (text or "").removesuffix("%")
+    try:
+        value = float(raw) if raw.isascii() and raw else None
+    except ValueError:
+        value = None
+    if value is None or value != value:  # NaN
+        raise CommandError("drop must be a percentage like 10%", example)
+    if not 1 <= value <= 95:
+        raise CommandError("drop must be between 1% and 95%", example)
+    return value
+
+
+def parse_duration(text: str, example: str) -> timedelta:
+    """Parse 30m, 2h, 1d, 1w or "2 hours" into a timedelta of at most MAX_SNOOZE."""
+    match = _DURATION.match(text.strip())
+    if match is None:
+        raise CommandError(f"'{text}' is not a duration like 30m, 2h or 1d", example)
+    amount = int(match.group(1))
+    delta = timedelta(**{_UNIT[match.group(2)[0].lower()]: amount})
+    if delta < timedelta(minutes=1):
+        raise CommandError("a snooze must last at least 1 minute", example)
+    if delta > MAX_SNOOZE:
+        raise CommandError("a snooze can last at most 30 days", example)
+    return delta
+
+
+def parse_clock(text: str, example: str) -> str:
+    """Parse a local time of day ("7", "07:00", "22:30") into "HH:MM"."""
+    match = _CLOCK.match(text.strip())
+    if match is None:
+        raise CommandError(f"'{text}' is not a time like 22:00", example)
+    hour, minute = int(match.group(1)), int(match.group(2) or 0)
+    if hour > 23 or minute > 59:
+        raise CommandError(f"'{text}' is not a time of day (00:00 to 23:59)", example)
+    return f"{hour:02d}:{minute:02d}"
+
+
+@cache
+def _zones() -> dict[str, str]:
+    return {name.casefold(): name for name in zoneinfo.available_timezones()}
+
+
+def parse_zone(text: str, example: str) -> str:
+    """Return the canonical IANA zone name for `text` (case-insensitive)."""
+    name = _zones().get(text.casefold())
+    if name is not None:
+        return name
+    try:
+        zoneinfo.ZoneInfo(text)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        pass
+    else:
+        return text
+    guess = difflib.get_close_matches(text.casefold(), list(_zones()), n=1, cutoff=0.6)
+    hint = f" (did you mean {_zones()[guess[0]]}?)" if guess else ""
+    raise CommandError(f"unknown time zone '{text}'{hint}", example)
+
+
+def parse_phone(text: str, example: str) -> str:
+    """Parse an E.164 phone number (spaces, dashes and brackets are ignored)."""
+    compact = re.sub(r"[\s\-().]", "", text)
+    if not _E164.match(compact):
+        raise CommandError("phone numbers use the international form +<country><number>", example)
+    return compact
+
+
+def parse_level(text: str, example: str) -> Level:
+    """Parse a level as 1..5 or its name (low, normal, medium, high, critical)."""
+    lowered = text.casefold()
+    if lowered.isdigit() and 1 <= int(lowered) <= 5:
+        return Level(int(lowered))
+    for level in Level:
+        if level.label == lowered:
+            return level
+    raise CommandError(f"'{text}' is not a level (1-5 or low..critical)", example)
+
+
+def parse_switch(text: str, example: str) -> bool:
+    """Parse on/off (also yes/no, true/false)."""
+    lowered = text.casefold()
+    if lowered in {"on", "yes", "true", "1"}:
+        return True
+    if lowered in {"off", "no", "false", "0"}:
+        return False
+    raise CommandError(f"'{text}' is not on or off", example)

@@ -1,0 +1,416 @@
+"""The chat command grammar, parsed once for every platform (DESIGN.md §8).
+
+`parse(text)` turns what a person typed — "/watch@HDTBot Yankees under $80 qty 2" —
+into one frozen command value, or raises `CommandError` with a one-line reason and an
+example. A leading "/", a Telegram "@BotName" suffix and Slack's "tickets" prefix are
+accepted; keywords are case-insensitive; names keep their case.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any, TypeAlias
+
+from core import command_help
+from core.command_help import example
+from core.command_types import (
+    AckCommand,
+    AlertsCommand,
+    BoughtCommand,
+    ChannelOrder,
+    Command,
+    ContactAddCommand,
+    DigestSchedule,
+    HelpCommand,
+    LinkCommand,
+    MarketCommand,
+    MinLevel,
+    MuteCommand,
+    PauseCommand,
+    PhoneCommand,
+    PrefsCommand,
+    PrefSetting,
+    QuietCommand,
+    ResumeCommand,
+    SnoozeCommand,
+    TzCommand,
+    UnwatchCommand,
+    WakeForCritical,
+    WatchCommand,
+    WatchesCommand,
+)
+from core.command_values import (
+    CommandError,
+    parse_clock,
+    parse_duration,
+    parse_id,
+    parse_level,
+    parse_percent,
+    parse_phone,
+    parse_price,
+    parse_quantity,
+    parse_switch,
+    parse_zone,
+)
+from core.domain import ChannelKind
+
+__all__ = [
+    "OPTION_WORDS",
+    "AckCommand",
+    "AlertsCommand",
+    "BoughtCommand",
+    "ChannelOrder",
+    "Command",
+    "CommandError",
+    "ContactAddCommand",
+    "DigestSchedule",
+    "HelpCommand",
+    "LinkCommand",
+    "MarketCommand",
+    "MinLevel",
+    "MuteCommand",
+    "PauseCommand",
+    "PhoneCommand",
+    "PrefSetting",
+    "PrefsCommand",
+    "QuietCommand",
+    "ResumeCommand",
+    "SnoozeCommand",
+    "TzCommand",
+    "UnwatchCommand",
+    "WakeForCritical",
+    "WatchCommand",
+    "WatchesCommand",
+    "command_name",
+    "parse",
+]
+
+MAX_TEXT = 200
+_QUOTES = {'"': '"', "“": "”", "«": "»"}
+
+
+_Parser: TypeAlias = Callable[[list[str]], Command]
+_LINK_CODE = re.compile(r"^[A-Za-z0-9_-]{4,64}$")
+
+
+def command_name(text: str) -> str:
+    """Return the canonical command word of `text` ("" when it has none)."""
+    words = text.strip().split(maxsplit=2)
+    if not words:
+        return ""
+    word = words[0].removeprefix("/").split("@", 1)[0].casefold()
+    if word == "tickets" and len(words) > 1:
+        word = words[1].casefold()
+    return command_help.ALIASES.get(word, word)
+
+
+def parse(text: str) -> Command:
+    """Parse one chat message into a command.
+
+    Raises:
+        CommandError: with a one-line reason and an example, for any bad input.
+    """
+    words = text.split()
+    if not words:
+        raise CommandError("say a command", "help")
+    word = words[0].removeprefix("/").split("@", 1)[0].casefold()
+    if word == "tickets":  # Slack's "/tickets <subcommand>"
+        words = words[1:]
+        if not words:
+            return HelpCommand()
+        word = words[0].removeprefix("/").casefold()
+    rest = words[1:]
+    if word == "start" and rest:  # Telegram deep link: /start <link code>
+        return _link(rest)
+    name = command_help.ALIASES.get(word, word)
+    parser = _PARSERS.get(name)
+    if parser is None:
+        guess = command_help.closest(word)
+        if guess is None:
+            raise CommandError(f"unknown command '{_clip(word)}'; type help for the list", "help")
+        raise CommandError(
+            f"unknown command '{_clip(word)}' (did you mean {guess}?)", example(guess)
+        )
+    return parser(rest)
+
+
+def _clip(text: str, limit: int = 30) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _no_args(name: str, command: Command) -> _Parser:
+    def parse_none(rest: list[str]) -> Command:
+        if rest:
+            raise CommandError(f"{name} takes nothing after it", example(name))
+        return command
+
+    return parse_none
+
+
+def _id_command(name: str, noun: str, build: Callable[[int], Command]) -> _Parser:
+    def parse_one(rest: list[str]) -> Command:
+        return build(parse_id(rest, noun, example(name)))
+
+    return parse_one
+
+
+# --- watch and market ---------------------------------------------------------------
+
+# Words that end a watch name and start its options.
+OPTION_WORDS = frozenset({"under", "below", "max", "qty", "quantity", "zone", "section", "drop"})
+
+
+def _split_quoted(rest: list[str]) -> tuple[str | None, list[str]]:
+    """Return a leading quoted name ("under the sea") and the words after it."""
+    text = " ".join(rest)
+    if not text or text[0] not in _QUOTES:
+        return None, rest
+    closing = text.find(_QUOTES[text[0]], 1)
+    if closing < 0:
+        raise CommandError("a quote is not closed", 'watch "under the sea" under 50')
+    return text[1:closing].strip(), text[closing + 1 :].split()
+
+
+def _watch(rest: list[str]) -> Command:
+    ex = example("watch")
+    quoted, rest = _split_quoted(rest)
+    name: list[str] = [quoted] if quoted else []
+    i = 0
+    while i < len(rest) and not (
+        name and (rest[i].casefold() in OPTION_WORDS or rest[i].startswith("$"))
+    ):
+        name.append(rest[i])
+        i += 1
+    what = " ".join(name).strip()
+    if not what:
+        raise CommandError("say what to watch", ex)
+    if len(what) > MAX_TEXT:
+        raise CommandError(f"that name is too long (at most {MAX_TEXT} characters)", ex)
+    command = _watch_target(what)
+    while i < len(rest):
+        key, i = rest[i].casefold(), i + 1
+        value = rest[i] if i < len(rest) else None
+        if key.startswith("$"):
+            key, value, i = "under", key, i - 1
+        if key in {"under", "below", "max"}:
+            command = _once(command, "max_price", parse_price(value, ex), "price")
+            i += 1
+        elif key in {"qty", "quantity"}:
+            command = _once(
+                command, "quantity", parse_quantity(value, "watch yankees qty 2"), "qty"
+            )
+            i += 1
+        elif key == "drop":
+            if i + 1 < len(rest) and rest[i + 1] == "%":
+                value, i = f"{value}%", i + 1
+            command = _once(
+                command, "drop_pct", parse_percent(value, "watch yankees drop 15%"), "drop"
+            )
+            i += 1
+        elif key in {"zone", "section"}:
+            start = i
+            while i < len(rest) and rest[i].casefold() not in OPTION_WORDS:
+                i += 1
+            zone = " ".join(rest[start:i])
+            if not zone:
+                raise CommandError("say which zone", "watch yankees zone field level")
+            command = _once(command, "zone", zone[:MAX_TEXT], "zone")
+        else:
+            raise CommandError(f"unexpected '{_clip(key)}' after the name", ex)
+    return command
+
+
+def _once(command: WatchCommand, key: str, value: Any, word: str) -> WatchCommand:
+    if getattr(command, key) is not None:
+        raise CommandError(f"{word} is given twice", example("watch"))
+    changes: dict[str, Any] = {key: value}
+    return replace(command, **changes)
+
+
+def _watch_target(what: str) -> WatchCommand:
+    event_id, any_event = None, False
+    if what.startswith("#"):
+        event_id = parse_id([what], "event", "watch #12 under 80")
+    elif what.casefold().startswith("any "):
+        any_event, what = True, what[4:].strip()
+    return WatchCommand(what=what, event_id=event_id, any_event=any_event)
+
+
+def _market(rest: list[str]) -> Command:
+    what = " ".join(rest).strip().strip('"“”')
+    if not what:
+        raise CommandError("say which event", example("market"))
+    if len(what) > MAX_TEXT:
+        raise CommandError(
+            f"that name is too long (at most {MAX_TEXT} characters)", "market yankees"
+        )
+    if what.startswith("#"):
+        return MarketCommand(what=what, event_id=parse_id([what], "event", "market #12"))
+    return MarketCommand(what=what)
+
+
+# --- alerts -------------------------------------------------------------------------
+
+
+def _snooze(rest: list[str]) -> Command:
+    ex = example("snooze")
+    alert_id = parse_id(rest[:1], "alert", ex)
+    tail = rest[1:]
+    if tail and tail[0].casefold() == "for":
+        tail = tail[1:]
+    if not tail:
+        return SnoozeCommand(alert_id)
+    if tail[0].casefold() in {"under", "below"}:
+        if len(tail) > 2:
+            raise CommandError("snooze under takes one price", "snooze 12 under 60")
+        price = parse_price(tail[1] if len(tail) > 1 else None, "snooze 12 under 60")
+        return SnoozeCommand(alert_id, duration=None, below=price)
+    return SnoozeCommand(alert_id, duration=parse_duration(" ".join(tail), ex))
+
+
+# --- settings -----------------------------------------------------------------------
+
+_PREF_KEYS = {
+    "channels": "channels",
+    "channel": "channels",
+    "order": "channels",
+    "level": "level",
+    "min-level": "level",
+    "minlevel": "level",
+    "digest": "digest",
+    "wake": "wake",
+    "wake-for-critical": "wake",
+    "wake_for_critical": "wake",
+}
+_PREF_EXAMPLES = {
+    "channels": "prefs channels telegram,console",
+    "level": "prefs level high",
+    "digest": "prefs digest daily",
+    "wake": "prefs wake on",
+}
+
+
+def _prefs(rest: list[str]) -> Command:
+    if not rest:
+        return PrefsCommand()
+    key = _PREF_KEYS.get(rest[0].casefold())
+    if key is None:
+        raise CommandError(
+            f"unknown setting '{_clip(rest[0])}'; use channels, level, digest or wake",
+            "prefs digest daily",
+        )
+    ex, values = _PREF_EXAMPLES[key], rest[1:]
+    if not values:
+        raise CommandError(f"prefs {key} needs a value", ex)
+    if key == "channels":
+        names = [n for part in values for n in part.replace(",", " ").split()]
+        return PrefsCommand(ChannelOrder(tuple(_channel(n, ex) for n in dict.fromkeys(names))))
+    if key == "level":
+        if len(values) > 2:
+            raise CommandError("prefs level takes a level and an optional channel", ex)
+        channel = _channel(values[0], "prefs level telegram high") if len(values) == 2 else None
+        return PrefsCommand(MinLevel(parse_level(values[-1], ex), channel))
+    if len(values) > 1:
+        raise CommandError(f"prefs {key} takes one value", ex)
+    if key == "digest":
+        schedule = values[0].casefold()
+        if schedule not in {"hourly", "daily"}:
+            raise CommandError("digest is hourly or daily", ex)
+        return PrefsCommand(DigestSchedule(schedule))
+    return PrefsCommand(WakeForCritical(parse_switch(values[0], ex)))
+
+
+def _channel(name: str, ex: str) -> ChannelKind:
+    try:
+        return ChannelKind(name.casefold())
+    except ValueError:
+        known = ", ".join(kind.value for kind in ChannelKind)
+        raise CommandError(f"unknown channel '{_clip(name)}' (known: {known})", ex) from None
+
+
+def _quiet(rest: list[str]) -> Command:
+    ex = example("quiet")
+    text = "".join(rest).replace("–", "-").replace("—", "-")
+    if text.casefold() == "off":
+        return QuietCommand(None, None)
+    if text.count("-") != 1:
+        raise CommandError("quiet hours are a range like 22:00-07:00, or off", ex)
+    first, second = text.split("-")
+    start, end = parse_clock(first, ex), parse_clock(second, ex)
+    if start == end:
+        raise CommandError("quiet hours must start and end at different times", ex)
+    return QuietCommand(start, end)
+
+
+def _tz(rest: list[str]) -> Command:
+    ex = example("tz")
+    if len(rest) != 1:
+        raise CommandError("give one time zone as Area/City", ex)
+    return TzCommand(parse_zone(rest[0], ex))
+
+
+def _phone(rest: list[str]) -> Command:
+    ex = example("phone")
+    if not rest:
+        raise CommandError("give your number", ex)
+    return PhoneCommand(parse_phone("".join(rest), ex))
+
+
+def _contact(rest: list[str]) -> Command:
+    ex = example("contact")
+    if not rest or rest[0].casefold() != "add":
+        raise CommandError("use contact add <name> <number>", ex)
+    plus = next((i for i, word in enumerate(rest) if word.startswith("+")), len(rest) - 1)
+    name = " ".join(rest[1:plus])
+    if not name or plus >= len(rest):
+        raise CommandError("contact add needs a name and a number", ex)
+    if len(name) > MAX_TEXT:
+        raise CommandError("that name is too long", ex)
+    return ContactAddCommand(name=name, number=parse_phone("".join(rest[plus:]), ex))
+
+
+def _link(rest: list[str]) -> Command:
+    if not rest:
+        return LinkCommand()
+    code = rest[0]
+    if len(rest) > 1 or not _LINK_CODE.match(code):
+        raise CommandError("a link code is one word of letters and digits", "link K7P2QX")
+    return LinkCommand(code)
+
+
+def _help(rest: list[str]) -> Command:
+    if not rest:
+        return HelpCommand()
+    topic = rest[0].removeprefix("/").casefold()
+    topic = command_help.ALIASES.get(topic, topic)
+    if topic in command_help.BY_NAME:
+        return HelpCommand(topic)
+    if len(rest) > 1:  # "help me please"
+        return HelpCommand()
+    guess = command_help.closest(topic)
+    hint = f" (did you mean {guess}?)" if guess else ""
+    raise CommandError(f"no command '{_clip(rest[0])}'{hint}", "help watch")
+
+
+_PARSERS: dict[str, _Parser] = {
+    "watch": _watch,
+    "watches": _no_args("watches", WatchesCommand()),
+    "unwatch": _id_command("unwatch", "watch", UnwatchCommand),
+    "pause": _id_command("pause", "watch", PauseCommand),
+    "resume": _id_command("resume", "watch", ResumeCommand),
+    "alerts": _no_args("alerts", AlertsCommand()),
+    "ack": _id_command("ack", "alert", AckCommand),
+    "snooze": _snooze,
+    "mute": _id_command("mute", "alert", MuteCommand),
+    "bought": _id_command("bought", "alert", BoughtCommand),
+    "market": _market,
+    "prefs": _prefs,
+    "quiet": _quiet,
+    "tz": _tz,
+    "phone": _phone,
+    "contact": _contact,
+    "link": _link,
+    "help": _help,
+}

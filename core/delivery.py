@@ -1,0 +1,376 @@
+"""Delivery workers: claim due outbox rows, send them through their Channel, record outcomes.
+
+One `DeliveryService` is one worker. A batch is claimed under a lease (core.outbox), each
+row is rate-limited per destination (core.ratelimit) and sent concurrently; outcomes are
+written in small bulk transactions as sends complete (core.delivery_outcomes). The worker
+owns retries (core.backoff): a platform's Retry-After is honoured exactly, permanent
+errors are never retried, and exhausted or permanent failures fail over to the person's
+next chat channel.
+
+Shutdown: when `stop` is set or the worker is cancelled, sends already in progress get a
+short grace period; whatever has not finished goes back to pending in a `finally`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Mapping
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from core.backoff import RetryPolicies, next_delay
+from core.db.models import Notification
+from core.delivery_outcomes import Outcome, OutcomeKind, write_outcomes
+from core.errors import PermanentDeliveryError, RecipientGone, RetryableDeliveryError
+from core.metrics import Metrics
+from core.outbox import (
+    OutboxSignal,
+    claim,
+    next_due_at,
+    queue_depth,
+    recover_expired_leases,
+    to_outbound,
+)
+from core.ports import Channel, Clock
+from core.ratelimit import RateLimiter, Scope, destination_scopes
+
+logger = logging.getLogger(__name__)
+
+
+class _Batch:
+    """Outcomes of one claimed batch, written by one background flush at a time.
+
+    Row tasks only append; they never await the database, so cancelling a row task at
+    shutdown can never interrupt a write that also carries other rows' outcomes.
+    """
+
+    def __init__(self, service: DeliveryService) -> None:
+        self._service = service
+        self._pending: list[Outcome] = []
+        self._flush: asyncio.Task[None] | None = None
+        self.recorded: set[int] = set()
+
+    def record(self, outcome: Outcome) -> None:
+        self.recorded.add(outcome.row.id)
+        self._pending.append(outcome)
+        if self._flush is None or self._flush.done():
+            self._flush = asyncio.create_task(self._drain(), name="outbox-flush")
+
+    async def _drain(self) -> None:
+        while self._pending:
+            outcomes, self._pending = self._pending, []
+            await self._service.write(outcomes)
+
+    async def close(self) -> None:
+        """Wait until every recorded outcome is written (survives our own cancellation)."""
+        while self._flush is not None and not self._flush.done():
+            await asyncio.shield(self._flush)
+        if self._pending:
+            await self._drain()
+
+
+class DeliveryService:
+    """One delivery worker; see the module docstring.
+
+    Args:
+        sessions: session factory of the database holding the outbox.
+        channels: the configured channels by ChannelKind value.
+        clock: time for leases, due times and waits.
+        rng: random source for backoff jitter.
+        policies: retry policy per level.
+        limiter: per-destination token buckets, shared by the workers of a process.
+        metrics: where notifications, delivery_latency_seconds and queue_depth go.
+        worker_id: unique per worker, written to claimed_by.
+        lease_s: how long a claim holds before another worker may take the row.
+        signal: wakes the worker when new rows are committed.
+        batch_size: rows claimed per batch.
+        concurrency: sends in progress at once.
+        grace_s: how long in-progress sends may finish at shutdown.
+        idle_s: the longest wait when nothing is due (also bounds missed signals).
+        max_inline_wait_s: a row whose rate-limit slot is further away than this goes
+            back to pending until then instead of holding its claim.
+    """
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        channels: Mapping[str, Channel],
+        clock: Clock,
+        rng: random.Random,
+        policies: RetryPolicies,
+        limiter: RateLimiter,
+        metrics: Metrics,
+        worker_id: str,
+        lease_s: float = 60.0,
+        *,
+        signal: OutboxSignal | None = None,
+        batch_size: int = 200,
+        concurrency: int = 64,
+        grace_s: float = 5.0,
+        idle_s: float = 5.0,
+        max_inline_wait_s: float = 2.0,
+    ) -> None:
+        self.sessions = sessions
+        self.channels = dict(channels)
+        self.clock = clock
+        self.rng = rng
+        self.policies = policies
+        self.limiter = limiter
+        self.metrics = metrics
+        self.worker_id = worker_id
+        self.lease_s = lease_s
+        self.signal = signal if signal is not None else OutboxSignal()
+        self.batch_size = batch_size
+        self.grace_s = grace_s
+        self.idle_s = idle_s
+        # The claim must outlive the wait for a rate-limit slot plus the send itself.
+        self.max_inline_wait_s = max(0.0, min(max_inline_wait_s, lease_s / 4))
+        self._semaphore = asyncio.Semaphore(concurrency)
+        self._stop: asyncio.Event | None = None
+        self._stopping = False
+        self._in_send: set[int] = set()
+        self._next_recovery: datetime | None = None
+        self._next_depth: datetime | None = None
+
+    # --- one batch ----------------------------------------------------------------------
+
+    async def deliver_batch(self, limit: int | None = None) -> int:
+        """Claim up to `limit` due rows and deliver them; return how many were claimed.
+
+        Rows whose rate-limit slot is far away go back to pending (no attempt counted)
+        without holding up the others. Never raises for one bad row.
+        """
+        self._stopping = self._stop is not None and self._stop.is_set()
+        now = self.clock.now()
+        async with self.sessions() as session, session.begin():
+            rows = await claim(session, self.worker_id, now, limit or self.batch_size, self.lease_s)
+        if not rows:
+            return 0
+        batch = _Batch(self)
+        tasks: dict[asyncio.Task[None], Notification] = {}
+        try:
+            for row in rows:
+                scopes = destination_scopes(row.channel, row.address, row.webhook_endpoint_id)
+                wait = self.limiter.reserve(scopes, self.max_inline_wait_s)
+                if wait > self.max_inline_wait_s:
+                    batch.record(_release(row, now, now + timedelta(seconds=wait)))
+                    continue
+                task = asyncio.create_task(
+                    self._deliver_one(batch, row, scopes, wait), name=f"deliver-{row.id}"
+                )
+                tasks[task] = row
+            await self._until_done_or_stopped(set(tasks))
+        finally:
+            await self._finish(batch, tasks, rows)
+        return len(rows)
+
+    async def _deliver_one(
+        self, batch: _Batch, row: Notification, scopes: tuple[Scope, ...], delay: float
+    ) -> None:
+        if delay > 0:
+            await self.clock.sleep(delay)
+        async with self._semaphore:
+            now = self.clock.now()
+            blocked = self.limiter.blocked_for(scopes)
+            if self._stopping or blocked > 0:
+                later = now + timedelta(seconds=blocked) if blocked > 0 else None
+                batch.record(_release(row, now, later))
+                return
+            self._in_send.add(row.id)
+            try:
+                outcome = await self._send(row, scopes)
+            finally:
+                self._in_send.discard(row.id)
+        batch.record(outcome)
+
+    async def _send(self, row: Notification, scopes: tuple[Scope, ...]) -> Outcome:
+        channel = self.channels.get(row.channel)
+        attempt = row.attempts + 1
+        try:
+            if channel is None:
+                raise PermanentDeliveryError(f"no {row.channel} channel is configured")
+            receipt = await channel.send(to_outbound(row))
+        except RecipientGone as exc:
+            return Outcome(row, OutcomeKind.GONE, self.clock.now(), attempt, error=_text(exc))
+        except PermanentDeliveryError as exc:
+            return Outcome(row, OutcomeKind.FAILED, self.clock.now(), attempt, error=_text(exc))
+        except RetryableDeliveryError as exc:
+            if exc.retry_after is not None and scopes:
+                self.limiter.penalise(scopes[-1], exc.retry_after)
+            return self._retry(row, _text(exc), exc.retry_after)
+        except Exception as exc:  # one bad row must never stop the batch
+            logger.exception(
+                "delivery crashed notification_id=%s channel=%s attempt=%s",
+                row.id,
+                row.channel,
+                attempt,
+            )
+            return self._retry(row, f"{type(exc).__name__}: {exc}", None)
+        return Outcome(row, OutcomeKind.SENT, self.clock.now(), attempt, receipt=receipt)
+
+    def _retry(self, row: Notification, error: str, retry_after: float | None) -> Outcome:
+        now = self.clock.now()
+        attempts = row.attempts + 1
+        policy = self.policies.for_level(row.level)
+        if policy.exhausted(attempts):
+            return Outcome(row, OutcomeKind.DEAD, now, attempts, error=error)
+        delay = next_delay(policy, attempts, self.rng, retry_after=retry_after)
+        due = now + timedelta(seconds=delay)
+        return Outcome(row, OutcomeKind.RETRY, now, attempts, error=error, due_at=due)
+
+    async def _until_done_or_stopped(self, tasks: set[asyncio.Task[None]]) -> None:
+        stop = self._stop
+        stopper = asyncio.create_task(self._wait_event(stop)) if stop is not None else None
+        try:
+            remaining = set(tasks)
+            while remaining:
+                waiting = set(remaining)
+                if stopper is not None:
+                    waiting.add(stopper)
+                done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                remaining.difference_update(done)
+                if stopper is not None and stopper in done:
+                    return
+        finally:
+            if stopper is not None:
+                stopper.cancel()
+
+    @staticmethod
+    async def _wait_event(event: asyncio.Event) -> None:
+        await event.wait()
+
+    async def _finish(
+        self,
+        batch: _Batch,
+        tasks: dict[asyncio.Task[None], Notification],
+        rows: list[Notification],
+    ) -> None:
+        """Grace for sends in progress, cancel the rest, release what has no outcome."""
+        unfinished = {task for task in tasks if not task.done()}
+        if unfinished:
+            self._stopping = True
+            sending = {task for task in unfinished if tasks[task].id in self._in_send}
+            for task in unfinished - sending:
+                task.cancel()  # not sending yet: nothing to wait for
+            for task in await self._grace(sending):
+                task.cancel()
+            await asyncio.wait(unfinished)
+        now = self.clock.now()
+        for row in rows:
+            if row.id not in batch.recorded:
+                batch.record(_release(row, now, None))
+        await batch.close()
+
+    async def _grace(self, tasks: set[asyncio.Task[None]]) -> set[asyncio.Task[None]]:
+        remaining = set(tasks)
+        if not remaining:
+            return remaining
+        timer: asyncio.Task[None] = asyncio.create_task(self.clock.sleep(self.grace_s))
+        try:
+            while remaining and not timer.done():
+                waiting: set[asyncio.Future[None]] = {*remaining, timer}
+                done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                remaining.difference_update(done)
+        finally:
+            timer.cancel()
+        return remaining
+
+    async def write(self, outcomes: list[Outcome]) -> None:
+        """Write outcomes in one transaction, then count them. Never raises."""
+        try:
+            async with self.sessions() as session, session.begin():
+                await write_outcomes(session, self.worker_id, outcomes, set(self.channels))
+        except Exception:  # leases expire and the rows are sent again: at least once
+            logger.exception(
+                "writing delivery outcomes failed worker=%s notification_ids=%s",
+                self.worker_id,
+                [o.row.id for o in outcomes],
+            )
+            return
+        for outcome in outcomes:
+            if outcome.kind is OutcomeKind.RELEASE:
+                continue
+            labels = {"channel": outcome.row.channel, "status": outcome.kind.status_label}
+            self.metrics.count("notifications", 1.0, labels)
+            if outcome.kind is OutcomeKind.SENT:
+                latency = (outcome.at - outcome.row.created_at).total_seconds()
+                self.metrics.observe(
+                    "delivery_latency_seconds", max(0.0, latency), {"channel": outcome.row.channel}
+                )
+
+    # --- the worker loop ------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Deliver until `stop` is set or the task is cancelled.
+
+        Recovers expired leases at start and every half lease; waits on the OutboxSignal
+        or the next due time when nothing is due.
+        """
+        self._stop = stop
+        self._stopping = False
+        try:
+            while not stop.is_set():
+                try:
+                    await self._recover_if_due()
+                    claimed = await self.deliver_batch()
+                    await self._report_depth_if_due()
+                    if not claimed and not stop.is_set():
+                        await self._idle(stop)
+                except Exception:  # the database may be briefly away: keep the worker alive
+                    logger.exception("delivery loop failed worker=%s", self.worker_id)
+                    await self._first_of(stop.wait(), self.clock.sleep(self.idle_s))
+        finally:
+            self._stop = None
+
+    async def _recover_if_due(self) -> None:
+        now = self.clock.now()
+        if self._next_recovery is not None and now < self._next_recovery:
+            return
+        async with self.sessions() as session, session.begin():
+            recovered = await recover_expired_leases(session, now)
+        if recovered:
+            logger.warning(
+                "recovered %s notifications from expired leases worker=%s",
+                recovered,
+                self.worker_id,
+            )
+        self._next_recovery = now + timedelta(seconds=self.lease_s / 2)
+
+    async def _report_depth_if_due(self) -> None:
+        now = self.clock.now()
+        if self._next_depth is not None and now < self._next_depth:
+            return
+        async with self.sessions() as session:
+            depth = await queue_depth(session)
+        self.metrics.gauge("queue_depth", float(depth))
+        self._next_depth = now + timedelta(seconds=self.idle_s)
+
+    async def _idle(self, stop: asyncio.Event) -> None:
+        async with self.sessions() as session:
+            due = await next_due_at(session)
+        timeout = self.idle_s
+        if due is not None:
+            until_due = (due - self.clock.now()).total_seconds()
+            # Due rows we could not claim are locked by another worker: poll gently.
+            timeout = min(self.idle_s, max(0.05, until_due))
+        await self._first_of(self.signal.wait(), stop.wait(), self.clock.sleep(timeout))
+
+    @staticmethod
+    async def _first_of(*waits: Awaitable[object]) -> None:
+        tasks = [asyncio.ensure_future(wait) for wait in waits]
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
+
+
+def _release(row: Notification, now: datetime, due_at: datetime | None) -> Outcome:
+    return Outcome(row, OutcomeKind.RELEASE, now, row.attempts, due_at=due_at)
+
+
+def _text(exc: BaseException) -> str:
+    return str(exc) or type(exc).__name__

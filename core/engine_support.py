@@ -1,0 +1,131 @@
+"""Small pieces the alert engine needs: watch details, resolve reasons, a neutral forecast.
+
+`load_watch_index` builds the in-memory index from the database at start-up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.db.models import Watch
+from core.domain import (
+    Advice,
+    ChannelKind,
+    EventRef,
+    MarketPoint,
+    Prediction,
+    Recommendation,
+    TriggerKind,
+    WatchSpec,
+)
+from core.ports import Forecast
+from core.render import money
+from core.routing import Destination
+from core.rules import WatchIndex, spec_from_row
+
+
+@dataclass(frozen=True, slots=True)
+class WatchInfo:
+    """What payloads and channel choice need from a watch row beyond its WatchSpec."""
+
+    id: int
+    label: str
+    max_price: float | None
+    quantity: int
+    triggers: tuple[str, ...]
+    zones: tuple[str, ...]
+    destination: Destination | None
+
+    @classmethod
+    def from_row(cls, row: Watch) -> WatchInfo:
+        destination = None
+        known = {kind.value for kind in ChannelKind}
+        if row.destination_channel in known and row.destination_address:
+            destination = Destination(ChannelKind(row.destination_channel), row.destination_address)
+        return cls(
+            id=row.id,
+            label=row.label,
+            max_price=row.max_price,
+            quantity=row.quantity,
+            triggers=tuple(str(t) for t in row.triggers or ()),
+            zones=tuple(str(z) for z in row.zones or ()),
+            destination=destination,
+        )
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "label": self.label,
+            "max_price": self.max_price,
+            "quantity": self.quantity,
+            "triggers": list(self.triggers),
+            "zones": list(self.zones),
+        }
+
+
+def hard_reason(
+    spec: WatchSpec | None, event: EventRef, point: MarketPoint, now: datetime
+) -> str | None:
+    """A reason that resolves an alert at once (no hold time), or None."""
+    if spec is None:
+        return "watch removed"
+    if not spec.active:
+        return "watch paused"
+    if spec.expires_at is not None and spec.expires_at <= now:
+        return "watch expired"
+    if event.id in spec.muted_events:
+        return "event muted"
+    if event.starts_at <= now:
+        return "event started"
+    if point.ticket_count == 0:
+        return "tickets gone"
+    return None
+
+
+def soft_reason(kind: TriggerKind | None, spec: WatchSpec | None) -> str:
+    """Why an alert resolves after its condition stayed false for the hold time."""
+    if kind is TriggerKind.PRICE_BELOW and spec is not None and spec.max_price is not None:
+        return f"price back above your max {money(spec.max_price)}"
+    if kind is TriggerKind.DROP_PCT:
+        return "the price drop is over"
+    if kind is TriggerKind.LOW_INVENTORY:
+        return "inventory recovered"
+    if kind is TriggerKind.NEW_LISTING:
+        return "the new listings are gone"
+    return "condition no longer holds"
+
+
+def fallback_forecast() -> Forecast:
+    """A neutral forecast for when the predictor fails: no opinion, low confidence."""
+    return Forecast(
+        prediction=Prediction(
+            p_drop_72h=0.5,
+            p_rise_72h=0.5,
+            p_sellout=None,
+            p10_72h=None,
+            p50_72h=None,
+            p90_72h=None,
+            demand=0.5,
+            hours_to_depletion=None,
+            model="unavailable",
+        ),
+        recommendation=Recommendation(
+            advice=Advice.WATCH,
+            expected_saving=0.0,
+            availability_risk=0.0,
+            confidence=0.0,
+            sentence="No forecast right now.",
+        ),
+    )
+
+
+async def load_watch_index(session: AsyncSession) -> WatchIndex:
+    """Build the index of every active, not removed watch (at start-up)."""
+    rows = await session.execute(
+        select(Watch).where(Watch.active.is_(True), Watch.removed_at.is_(None))
+    )
+    return WatchIndex.from_specs(spec_from_row(row) for row in rows.scalars())

@@ -1,0 +1,86 @@
+"""Find upcoming events from what a person typed ("yankees red sox", "chase field").
+
+Every word must match a word of the event's name, performers, venue, city or category
+(a word of three letters or more also matches as a prefix: "yankee" finds "Yankees").
+Small words like "vs" and "at" are ignored. The database narrows the candidates with
+LIKE on ASCII words; the exact word match runs here, so accents and emoji work too.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import String, cast, func, literal, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.db.models import Event
+from core.rules import words
+
+_WORD = re.compile(r"\w+")
+CANDIDATES = 500
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    """The first `limit` matching events, soonest first, and how many matched in all."""
+
+    events: tuple[Event, ...]
+    total: int
+
+
+def _event_words(event: Event) -> set[str]:
+    parts = [event.name, event.venue or "", event.city or "", event.category or ""]
+    parts += [str(p) for p in event.performers or []]
+    return set(_WORD.findall(" ".join(parts).casefold()))
+
+
+def _matches(query: Sequence[str], haystack: set[str]) -> bool:
+    return all(any(w == q or (len(q) >= 3 and w.startswith(q)) for w in haystack) for q in query)
+
+
+async def search_events(
+    session: AsyncSession, text: str, *, now: datetime, limit: int = 8
+) -> SearchResult:
+    """Return upcoming events (starting after `now`) matching every word of `text`."""
+    query = words(text)
+    if not query:
+        return SearchResult((), 0)
+    haystack = func.lower(
+        Event.name
+        + literal(" ")
+        + func.coalesce(Event.venue, "")
+        + literal(" ")
+        + func.coalesce(Event.city, "")
+        + literal(" ")
+        + func.coalesce(Event.category, "")
+        + literal(" ")
+        + cast(Event.performers, String)
+    )
+    stmt = select(Event).where(Event.starts_at > now)
+    for word in query:
+        if word.isascii():
+            escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            stmt = stmt.where(haystack.like(f"%{escaped}%", escape="\\"))
+    stmt = stmt.order_by(Event.starts_at, Event.id).limit(CANDIDATES)
+    found = [e for e in (await session.execute(stmt)).scalars() if _matches(query, _event_words(e))]
+    return SearchResult(tuple(found[:limit]), len(found))
+
+
+async def upcoming_event(session: AsyncSession, event_id: int, *, now: datetime) -> Event | None:
+    """Return event `event_id` if it exists and has not started by `now`."""
+    event = await session.get(Event, event_id)
+    return event if event is not None and event.starts_at > now else None
+
+
+async def is_category(session: AsyncSession, text: str) -> str | None:
+    """Return the stored category spelled like `text` (e.g. "MLB" -> "mlb"), if any."""
+    lowered = text.strip().casefold()
+    if not lowered or " " in lowered:
+        return None
+    row = await session.execute(
+        select(Event.category).where(func.lower(Event.category) == lowered).limit(1)
+    )
+    return row.scalar_one_or_none()

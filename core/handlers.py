@@ -1,0 +1,204 @@
+"""Chat command handlers: one parsed command or one button press -> one change -> a Reply.
+
+`CommandHandlers` is what every chat adapter (console, Telegram, Slack, Discord) calls.
+Each call runs in one transaction, records the person's activity for presence, and
+publishes watch changes to the in-memory index only after the commit. People never
+see a traceback: bad input and unknown ids come back as a one-line `Reply.error`.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Awaitable, Callable
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from core import handlers_alerts, handlers_market, handlers_prefs, handlers_watch
+from core.actions import ActionSigner, ActionToken, TokenError
+from core.chat import (
+    CommandContext,
+    MarketInsight,
+    MarketInsightProvider,
+    Reply,
+    WatchChange,
+    WatchIndexHook,
+)
+from core.commands import (
+    AckCommand,
+    AlertsCommand,
+    BoughtCommand,
+    Command,
+    CommandError,
+    ContactAddCommand,
+    HelpCommand,
+    LinkCommand,
+    MarketCommand,
+    MuteCommand,
+    PauseCommand,
+    PhoneCommand,
+    PrefsCommand,
+    QuietCommand,
+    ResumeCommand,
+    SnoozeCommand,
+    TzCommand,
+    UnwatchCommand,
+    WatchCommand,
+    WatchesCommand,
+    parse,
+)
+from core.domain import ActionKind, ActivityKind
+from core.errors import NotFoundError, ValidationError
+from core.ports import Clock
+from core.presence import record_activity
+from core.turn import Turn
+
+__all__ = [
+    "CommandContext",
+    "CommandHandlers",
+    "MarketInsight",
+    "MarketInsightProvider",
+    "Reply",
+    "WatchChange",
+    "WatchIndexHook",
+]
+
+logger = logging.getLogger(__name__)
+
+_ALERT_BUTTONS = {
+    ActionKind.ACK,
+    ActionKind.SNOOZE,
+    ActionKind.SNOOZE_CHEAPER,
+    ActionKind.MUTE,
+    ActionKind.BOUGHT,
+}
+
+
+class CommandHandlers:
+    """Acts on chat commands and button presses for every platform.
+
+    Args:
+        sessions: the session factory.
+        clock: the injected clock (the only source of "now").
+        rng: the injected random source (token nonces).
+        signer: signs and verifies button action tokens.
+        index_hook: told about committed watch changes (the rules' WatchIndex).
+        market: forecast sentence and chart for `market`, when a predictor is wired.
+    """
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        clock: Clock,
+        rng: random.Random,
+        signer: ActionSigner,
+        index_hook: WatchIndexHook | None = None,
+        market: MarketInsightProvider | None = None,
+    ) -> None:
+        self._sessions = sessions
+        self._clock = clock
+        self._rng = rng
+        self._signer = signer
+        self._index_hook = index_hook
+        self._market = market
+
+    async def handle_text(self, ctx: CommandContext, text: str) -> Reply:
+        """Parse what the person typed and handle it; bad input gets a one-line error."""
+        try:
+            command = parse(text)
+        except CommandError as exc:
+            await self._record_only(ctx, ActivityKind.MESSAGE)
+            return Reply.error(str(exc))
+        return await self.handle(ctx, command)
+
+    async def handle(self, ctx: CommandContext, command: Command) -> Reply:
+        """Handle one parsed command in one transaction."""
+        return await self._run(ctx, ActivityKind.COMMAND, lambda turn: _dispatch(turn, command))
+
+    async def handle_button(self, ctx: CommandContext, token: str) -> Reply:
+        """Verify a button's action token and apply it; forged or expired ones change nothing."""
+        try:
+            action = self._signer.verify(token, now=self._clock.now())
+        except TokenError as exc:
+            await self._record_only(ctx, ActivityKind.BUTTON)
+            return Reply.error(f"Sorry, {exc}. Nothing was changed.")
+        return await self._run(ctx, ActivityKind.BUTTON, lambda turn: _press(turn, action))
+
+    async def _run(
+        self, ctx: CommandContext, kind: ActivityKind, work: Callable[[Turn], Awaitable[Reply]]
+    ) -> Reply:
+        now = self._clock.now()
+        async with self._sessions() as session:
+            turn = Turn(session, ctx, now, self._signer, self._rng, self._market)
+            try:
+                async with session.begin():
+                    reply = await work(turn)
+                    await record_activity(session, ctx.user_id, ctx.platform, kind, now)
+            except (ValidationError, NotFoundError) as exc:
+                async with session.begin():
+                    await record_activity(session, ctx.user_id, ctx.platform, kind, now)
+                return Reply.error(str(exc))
+        self._publish(turn)
+        return reply
+
+    async def _record_only(self, ctx: CommandContext, kind: ActivityKind) -> None:
+        async with self._sessions() as session, session.begin():
+            await record_activity(session, ctx.user_id, ctx.platform, kind, self._clock.now())
+
+    def _publish(self, turn: Turn) -> None:
+        if self._index_hook is None:
+            return
+        for watch, change in turn.changes:
+            self._index_hook(watch, change)
+
+
+async def _dispatch(turn: Turn, command: Command) -> Reply:
+    match command:
+        case WatchCommand():
+            return await handlers_watch.watch(turn, command)
+        case WatchesCommand():
+            return await handlers_watch.watches(turn)
+        case UnwatchCommand(watch_id=watch_id):
+            return await handlers_watch.unwatch(turn, watch_id)
+        case PauseCommand(watch_id=watch_id):
+            return await handlers_watch.set_active(turn, watch_id, False)
+        case ResumeCommand(watch_id=watch_id):
+            return await handlers_watch.set_active(turn, watch_id, True)
+        case AlertsCommand():
+            return await handlers_alerts.alerts(turn)
+        case AckCommand(alert_id=alert_id):
+            return await handlers_alerts.act(turn, alert_id, ActionKind.ACK)
+        case SnoozeCommand(alert_id=alert_id, duration=duration, below=below):
+            kind = ActionKind.SNOOZE if below is None else ActionKind.SNOOZE_CHEAPER
+            return await handlers_alerts.act(
+                turn, alert_id, kind, snooze_for=duration, snooze_below=below
+            )
+        case MuteCommand(alert_id=alert_id):
+            return await handlers_alerts.act(turn, alert_id, ActionKind.MUTE)
+        case BoughtCommand(alert_id=alert_id):
+            return await handlers_alerts.act(turn, alert_id, ActionKind.BOUGHT)
+        case MarketCommand():
+            return await handlers_market.market(turn, command)
+        case PrefsCommand():
+            return await handlers_prefs.prefs(turn, command)
+        case QuietCommand():
+            return await handlers_prefs.quiet(turn, command)
+        case TzCommand():
+            return await handlers_prefs.tz(turn, command)
+        case PhoneCommand() | ContactAddCommand():
+            return handlers_prefs.not_yet("SMS escalation")
+        case LinkCommand():
+            return handlers_prefs.not_yet("account linking")
+        case HelpCommand(topic=topic):
+            return handlers_prefs.help_reply(topic)
+    raise AssertionError(f"unhandled command {command!r}")  # pragma: no cover
+
+
+async def _press(turn: Turn, token: ActionToken) -> Reply:
+    if token.action in _ALERT_BUTTONS:
+        return await handlers_alerts.press(turn, token.action, token.target_id)
+    if token.action is ActionKind.PAUSE_WATCH:
+        return await handlers_watch.set_active(turn, token.target_id, False)
+    if token.action is ActionKind.REMOVE_WATCH:
+        return await handlers_watch.unwatch(turn, token.target_id)
+    return Reply.error("That button has nothing to do here; type help for the commands.")

@@ -1,0 +1,145 @@
+"""`alerts`, `ack`, `snooze`, `mute`, `bought` and the alert buttons.
+
+The state change itself is `core.alerts.apply_action` (one change, an audit entry, and
+every earlier message edited in place); this module checks who may act and says what
+happened in words.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from core.alerts import apply_action
+from core.chat import Reply, WatchChange
+from core.db.models import Alert, Event, Watch
+from core.domain import ActionKind, Button, Level
+from core.errors import NotFoundError
+from core.handlers_watch import watch_spec
+from core.render import LEVEL_EMOJI, humanize_delta, local_time, money
+from core.turn import Turn
+
+LISTED = ("open", "snoozed")
+LIST_LIMIT = 20
+LIST_BUTTONS = 5
+BUTTON_SNOOZE = timedelta(hours=1)
+
+
+async def owned_alert(turn: Turn, alert_id: int) -> Alert:
+    """Return alert `alert_id` if this chat may act on it, else raise NotFoundError."""
+    alert = await turn.session.get(Alert, alert_id)
+    if alert is not None:
+        watch = await turn.session.get(Watch, alert.watch_id)
+        group = watch.destination_address if watch is not None else None
+        if turn.ctx.is_group:
+            mine = (
+                watch is not None
+                and watch.destination_channel == turn.group_channel
+                and group == turn.ctx.address
+            )
+        else:
+            mine = alert.user_id == turn.ctx.user_id and group is None
+        if mine:
+            return alert
+    raise NotFoundError(f"you have no alert #{alert_id}; type alerts to see yours")
+
+
+async def alerts(turn: Turn) -> Reply:
+    """List the open and snoozed alerts of this chat, most urgent first."""
+    stmt = (
+        select(Alert, Event)
+        .join(Event, Event.id == Alert.event_id)
+        .join(Watch, Watch.id == Alert.watch_id)
+        .where(Alert.status.in_(LISTED))
+        .order_by(Alert.level.desc(), Alert.opened_at.desc(), Alert.id.desc())
+        .limit(LIST_LIMIT)
+    )
+    if turn.ctx.is_group:
+        stmt = stmt.where(
+            Watch.destination_channel == turn.group_channel,
+            Watch.destination_address == turn.ctx.address,
+        )
+    else:
+        stmt = stmt.where(Alert.user_id == turn.ctx.user_id, Watch.destination_address.is_(None))
+    rows = list((await turn.session.execute(stmt)).all())
+    if not rows:
+        return Reply(lines=("No open alerts. Type watches to see what you are watching.",))
+    zone = (await turn.user()).timezone
+    lines = ["Open alerts:"]
+    buttons: list[tuple[Button, ...]] = []
+    for alert, event in rows:
+        lines.append(_alert_line(turn, alert, event, zone))
+        if alert.status == "open" and len(buttons) < LIST_BUTTONS:
+            buttons.append(
+                (
+                    Button(f"Ack #{alert.id}", turn.token(ActionKind.ACK, alert.id)),
+                    Button(f"Snooze 1h #{alert.id}", turn.token(ActionKind.SNOOZE, alert.id)),
+                )
+            )
+    return Reply(lines=tuple(lines), buttons=tuple(buttons))
+
+
+def _alert_line(turn: Turn, alert: Alert, event: Event, zone: str) -> str:
+    level = Level(alert.level)
+    price = money(alert.price) if alert.price is not None else "—"
+    age = humanize_delta((turn.now - alert.opened_at).total_seconds())
+    line = f"#{alert.id} {LEVEL_EMOJI[level]} {level.label} · {event.name} · {price}"
+    if alert.reason:
+        line += f" · {alert.reason}"
+    line += f" · {age} ago"
+    if alert.status == "snoozed" and alert.snoozed_until is not None:
+        line += f" — snoozed until {local_time(alert.snoozed_until, zone)}"
+    return line
+
+
+async def act(
+    turn: Turn,
+    alert_id: int,
+    action: ActionKind,
+    *,
+    snooze_for: timedelta | None = None,
+    snooze_below: float | None = None,
+) -> Reply:
+    """Apply ack/snooze/mute/bought to an alert this chat may act on, and say what happened."""
+    alert = await owned_alert(turn, alert_id)
+    until = turn.now + snooze_for if snooze_for is not None else None
+    alert = await apply_action(
+        turn.session,
+        alert.id,
+        action,
+        user_id=alert.user_id,
+        via=turn.ctx.platform,
+        now=turn.now,
+        snooze_until=until,
+        snooze_below=snooze_below,
+    )
+    if action in (ActionKind.MUTE, ActionKind.BOUGHT):  # the watch paused or muted the event
+        watch = await turn.session.get(Watch, alert.watch_id)
+        if watch is not None:
+            turn.changed(watch_spec(watch), WatchChange.UPDATED)
+    event = await turn.session.get(Event, alert.event_id)
+    name = event.name if event is not None else f"event #{alert.event_id}"
+    zone = (await turn.user()).timezone
+    if action is ActionKind.ACK:
+        text = f"Acknowledged alert #{alert.id} ({name}); no more reminders for it."
+    elif action is ActionKind.BOUGHT:
+        text = f"Marked alert #{alert.id} as bought — enjoy {name}!"
+    elif action is ActionKind.MUTE:
+        text = f"Muted {name} on watch #{alert.watch_id}; no more alerts about it."
+    elif alert.snoozed_until is not None:
+        until_text = local_time(alert.snoozed_until, zone)
+        text = f"Snoozed alert #{alert.id} ({name}) until {until_text}."
+    elif alert.snooze_below is not None:
+        below = money(alert.snooze_below)
+        text = f"Snoozed alert #{alert.id} ({name}) until it is under {below}."
+    else:
+        text = f"Snoozed alert #{alert.id} ({name})."
+    return Reply(lines=(text,))
+
+
+async def press(turn: Turn, action: ActionKind, alert_id: int) -> Reply:
+    """A verified alert button: Snooze means one hour; the others as typed."""
+    if action is ActionKind.SNOOZE:
+        return await act(turn, alert_id, action, snooze_for=BUTTON_SNOOZE)
+    return await act(turn, alert_id, action)

@@ -1,0 +1,82 @@
+"""`market <what>`: the latest snapshot of one event, time to the event, and the forecast."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from core.chat import Choice, Reply
+from core.command_types import MarketCommand
+from core.db.models import Event, MarketSnapshot
+from core.errors import NotFoundError
+from core.event_search import search_events
+from core.render import humanize_delta, local_time, money
+from core.turn import Turn
+
+
+async def market(turn: Turn, cmd: MarketCommand) -> Reply:
+    """Describe the market of the one event `cmd` names, or offer choices."""
+    if cmd.event_id is not None:
+        event = await turn.session.get(Event, cmd.event_id)
+        if event is None:
+            raise NotFoundError(f"there is no event #{cmd.event_id}, e.g. market yankees")
+        return await _describe(turn, event)
+    found = await search_events(turn.session, cmd.what, now=turn.now)
+    if found.total == 0:
+        raise NotFoundError(f"no upcoming event matches '{cmd.what}', e.g. market yankees")
+    if found.total == 1:
+        return await _describe(turn, found.events[0])
+    zone = (await turn.user()).timezone
+    lines = [f"'{cmd.what}' matches {found.total} upcoming events — which one?"]
+    if found.total > len(found.events):
+        lines.append(f"Showing the first {len(found.events)}; add an opponent, venue or city.")
+    choices = tuple(
+        Choice(label=f"{e.name} — {local_time(e.starts_at, zone)}", command=f"market #{e.id}")
+        for e in found.events
+    )
+    return Reply(lines=tuple(lines), choices=choices)
+
+
+async def _describe(turn: Turn, event: Event) -> Reply:
+    zone = (await turn.user()).timezone
+    where = ", ".join(p for p in (event.venue, event.city) if p)
+    when = local_time(event.starts_at, zone)
+    if event.starts_at > turn.now:
+        when += f" (in {humanize_delta((event.starts_at - turn.now).total_seconds())})"
+    else:
+        when += " (started)"
+    lines = [f"{event.name} — {where}" if where else event.name, when]
+    snap = (
+        await turn.session.execute(
+            select(MarketSnapshot)
+            .where(MarketSnapshot.event_id == event.id)
+            .order_by(MarketSnapshot.observed_at.desc(), MarketSnapshot.id.desc())
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+    if snap is None:
+        lines.append("No market data yet.")
+    else:
+        low, mid, high = (
+            _price(v, snap.currency) for v in (snap.min_price, snap.median_price, snap.max_price)
+        )
+        lines.append(f"Cheapest {low} · median {mid} · highest {high}")
+        tickets = f"{snap.ticket_count:,} tickets" if snap.ticket_count is not None else "? tickets"
+        listings = f" in {snap.listing_count:,} listings" if snap.listing_count is not None else ""
+        age = humanize_delta((turn.now - snap.observed_at).total_seconds())
+        lines.append(f"{tickets} left{listings} (as of {age} ago, {snap.source})")
+    image = None
+    if turn.market is not None:
+        insight = await turn.market.insight(event.id, now=turn.now)
+        if insight is not None:
+            if insight.sentence:
+                lines.append(insight.sentence)
+            image = insight.chart_png
+    return Reply(lines=tuple(lines), image=image)
+
+
+def _price(value: float | None, currency: str | None) -> str:
+    if value is None:
+        return "—"
+    if currency in (None, "USD"):
+        return money(value)
+    return f"{currency} {value:,.2f}"

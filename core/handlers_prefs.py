@@ -1,0 +1,114 @@
+"""`prefs`, `quiet`, `tz`, `help`, and the commands that arrive with later features."""
+
+from __future__ import annotations
+
+from core.chat import Reply
+from core.command_help import help_lines
+from core.command_types import (
+    ChannelOrder,
+    DigestSchedule,
+    MinLevel,
+    PrefsCommand,
+    QuietCommand,
+    TzCommand,
+    WakeForCritical,
+)
+from core.db.models import Preference, User
+from core.domain import ChannelKind, Level
+from core.render import zone
+from core.routing import DEFAULT_ORDER
+from core.turn import Turn
+
+
+async def _preference(turn: Turn) -> Preference:
+    pref = await turn.session.get(Preference, turn.ctx.user_id)
+    if pref is None:
+        pref = Preference(
+            user_id=turn.ctx.user_id,
+            channel_order=[],
+            min_level_per_channel={},
+            digest_schedule="hourly",
+            escalation_overrides={},
+            wake_for_critical=False,
+        )
+        turn.session.add(pref)
+    return pref
+
+
+async def prefs(turn: Turn, cmd: PrefsCommand) -> Reply:
+    """Show the preferences, or change the one setting in `cmd`."""
+    pref = await _preference(turn)
+    setting = cmd.setting
+    if setting is None:
+        return Reply(lines=_show(await turn.user(), pref))
+    if isinstance(setting, ChannelOrder):
+        pref.channel_order = [c.value for c in setting.channels]
+        text = "Channel order: " + ", ".join(pref.channel_order) + " (then any other)."
+    elif isinstance(setting, MinLevel):
+        # Planning looks levels up per channel, so "everywhere" sets every channel.
+        keys = [setting.channel] if setting.channel else list(ChannelKind)
+        levels = dict(pref.min_level_per_channel or {})
+        levels.update({key.value: int(setting.level) for key in keys})
+        pref.min_level_per_channel = levels
+        where = f"on {setting.channel.value}" if setting.channel else "everywhere"
+        text = f"You'll get alerts of level {setting.level.label} and above {where}."
+    elif isinstance(setting, DigestSchedule):
+        pref.digest_schedule = setting.schedule
+        text = f"Low-level alerts now come in a {setting.schedule} digest."
+    elif isinstance(setting, WakeForCritical):
+        pref.wake_for_critical = setting.on
+        text = f"Wake me for critical alerts: {'on' if setting.on else 'off'}."
+    return Reply(lines=(text,))
+
+
+def _show(user: User, pref: Preference) -> tuple[str, ...]:
+    order = [str(c) for c in pref.channel_order] or [c.value for c in DEFAULT_ORDER]
+    levels = {str(k): Level(int(v)) for k, v in (pref.min_level_per_channel or {}).items()}
+    if len(set(levels.values())) == 1 and set(levels) >= {c.value for c in ChannelKind}:
+        level_text = f"{next(iter(levels.values())).label} and above everywhere"
+    else:
+        level_text = ", ".join(f"{name} {level.label}" for name, level in sorted(levels.items()))
+        level_text = level_text or "every level"
+    quiet = f"{user.quiet_start}-{user.quiet_end}" if user.quiet_start else "off"
+    return (
+        "Your preferences:",
+        "channels: " + ", ".join(order) + ("" if pref.channel_order else " (default)"),
+        f"level: {level_text}",
+        f"digest: {pref.digest_schedule}",
+        f"wake for critical: {'on' if pref.wake_for_critical else 'off'}",
+        f"quiet hours: {quiet} · time zone: {user.timezone}",
+        "Change one with e.g. prefs digest daily",
+    )
+
+
+async def quiet(turn: Turn, cmd: QuietCommand) -> Reply:
+    """Set or clear quiet hours (local time of the person's zone)."""
+    user = await turn.user()
+    user.quiet_start, user.quiet_end = cmd.start, cmd.end
+    if cmd.start is None:
+        return Reply(lines=("Quiet hours are off.",))
+    lines = [
+        f"Quiet hours {cmd.start}-{cmd.end} ({user.timezone}): alerts below critical wait "
+        f"until {cmd.end}."
+    ]
+    if user.timezone == "UTC":
+        lines.append("Your time zone is UTC; set yours with e.g. tz America/New_York")
+    return Reply(lines=tuple(lines))
+
+
+async def tz(turn: Turn, cmd: TzCommand) -> Reply:
+    """Set the person's time zone (already validated by the parser)."""
+    user = await turn.user()
+    user.timezone = cmd.zone
+    local = turn.now.astimezone(zone(cmd.zone))
+    return Reply(lines=(f"Time zone set to {cmd.zone} (it is {local:%H:%M} there now).",))
+
+
+def not_yet(feature: str) -> Reply:
+    """The answer for commands whose feature has not landed."""
+    return Reply(lines=(f"Not available yet — coming with {feature}.",))
+
+
+def help_reply(topic: str | None) -> Reply:
+    """Every command in one line each, or one command with its example."""
+    return Reply(lines=tuple(help_lines(topic)))

@@ -1,0 +1,276 @@
+"""`watch`, `watches`, `unwatch`, `pause`, `resume` and the watch buttons.
+
+`watch` never guesses: one matching upcoming event -> a watch on it; several -> numbered
+choices, each re-issuing the watch for one event id; none -> a watch on the words that
+matches future events. A category name ("mlb") watches the whole category.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from core.chat import Choice, Reply, WatchChange
+from core.command_types import WatchCommand
+from core.commands import OPTION_WORDS
+from core.db.models import Event, Watch
+from core.domain import ActionKind, Button, Level, TriggerKind, WatchSpec
+from core.errors import NotFoundError, ValidationError
+from core.event_search import is_category, search_events, upcoming_event
+from core.render import local_time, money
+from core.rules import words
+from core.turn import Turn
+
+MAX_WATCHES = 100
+DEFAULT_DROP_PCT = 10.0
+LIST_BUTTONS = 10
+
+
+def watch_spec(row: Watch) -> WatchSpec:
+    """The watch as the matcher sees it (a frozen copy of the row)."""
+    known = {kind.value for kind in TriggerKind}
+    return WatchSpec(
+        id=row.id,
+        user_id=row.user_id,
+        event_id=row.event_id,
+        terms=tuple(str(t) for t in row.terms or ()),
+        category=row.category,
+        venue=row.venue,
+        max_price=row.max_price,
+        quantity=row.quantity,
+        zones=tuple(str(z) for z in row.zones or ()),
+        triggers=frozenset(TriggerKind(t) for t in row.triggers or () if t in known),
+        drop_pct=row.drop_pct,
+        low_inventory=row.low_inventory,
+        min_level=Level(row.min_level),
+        cooldown_s=row.cooldown_s,
+        active=row.active and row.removed_at is None,
+        snoozed_until=row.snoozed_until,
+        snooze_below=row.snooze_below,
+        expires_at=row.expires_at,
+        favourite=row.favourite,
+        muted_events=frozenset(int(e) for e in row.muted_event_ids or ()),
+    )
+
+
+async def watch(turn: Turn, cmd: WatchCommand) -> Reply:
+    """Create (or update) a watch, or offer choices when the words match several events."""
+    turn.require_admin()
+    if cmd.event_id is not None:
+        event = await upcoming_event(turn.session, cmd.event_id, now=turn.now)
+        if event is None:
+            raise NotFoundError(f"there is no upcoming event #{cmd.event_id}; try watch <name>")
+        return await _save(turn, cmd, event=event)
+    if not words(cmd.what):
+        raise ValidationError(
+            "say a team, performer, venue or event name, e.g. watch yankees under 80"
+        )
+    category = await is_category(turn.session, cmd.what)
+    if category is not None:
+        return await _save(turn, cmd, category=category)
+    if not cmd.any_event:
+        found = await search_events(turn.session, cmd.what, now=turn.now)
+        if found.total == 1:
+            return await _save(turn, cmd, event=found.events[0])
+        if found.total > 1:
+            return await _choices(turn, cmd, found.events, found.total)
+    return await _save(turn, cmd)
+
+
+async def _choices(turn: Turn, cmd: WatchCommand, events: tuple[Event, ...], total: int) -> Reply:
+    zone = (await turn.user()).timezone
+    lines = [f"'{cmd.what}' matches {total} upcoming events — which one?"]
+    if total > len(events):
+        lines.append(
+            f"Showing the first {len(events)}; add an opponent, venue or city to narrow it."
+        )
+    choices = [
+        Choice(label=_event_label(e, zone), command=_command_text(f"#{e.id}", cmd)) for e in events
+    ]
+    choices.append(
+        Choice(
+            label=f"Any event matching '{cmd.what}', now and later",
+            command=_command_text(f"any {cmd.what}", cmd),
+        )
+    )
+    return Reply(lines=tuple(lines), choices=tuple(choices))
+
+
+def _command_text(target: str, cmd: WatchCommand) -> str:
+    """The `watch` command that re-issues `cmd` for `target` ("#12" or "any yankees")."""
+    if set(target.casefold().split()) & OPTION_WORDS or target.startswith('"'):
+        target = '"' + target.replace('"', "") + '"'
+    parts = ["watch", target]
+    if cmd.max_price is not None:
+        parts.append(f"under {cmd.max_price:g}")
+    if cmd.quantity is not None:
+        parts.append(f"qty {cmd.quantity}")
+    if cmd.drop_pct is not None:
+        parts.append(f"drop {cmd.drop_pct:g}%")
+    if cmd.zone is not None:
+        parts.append(f"zone {cmd.zone}")
+    return " ".join(parts)
+
+
+def _event_label(event: Event, zone: str) -> str:
+    where = ", ".join(p for p in (event.venue, event.city) if p)
+    return f"{event.name} — {where + ', ' if where else ''}{local_time(event.starts_at, zone)}"
+
+
+async def _save(
+    turn: Turn, cmd: WatchCommand, *, event: Event | None = None, category: str | None = None
+) -> Reply:
+    terms = [] if event is not None or category is not None else [" ".join(words(cmd.what))]
+    same = select(Watch).where(*turn.watch_scope())
+    if event is not None:
+        same = same.where(Watch.event_id == event.id)
+    else:
+        same = same.where(Watch.event_id.is_(None), Watch.category == category)
+    existing = [w for w in (await turn.session.execute(same)).scalars() if w.terms == terms]
+    row = existing[0] if existing else None
+    if row is None:
+        count = await turn.session.scalar(
+            select(func.count()).select_from(Watch).where(*turn.watch_scope())
+        )
+        if (count or 0) >= MAX_WATCHES:
+            raise ValidationError(
+                f"you have {MAX_WATCHES} watches; remove one first, e.g. unwatch 3"
+            )
+        row = Watch(
+            user_id=turn.ctx.user_id,
+            event_id=event.id if event is not None else None,
+            category=category,
+            terms=terms,
+            created_at=turn.now,
+        )
+        if turn.ctx.is_group:
+            row.destination_channel = turn.group_channel
+            row.destination_address = turn.ctx.address
+        turn.session.add(row)
+    row.label = (event.name if event is not None else cmd.what)[:300]
+    row.max_price = cmd.max_price
+    row.quantity = cmd.quantity or 1
+    row.zones = [cmd.zone] if cmd.zone else []
+    row.drop_pct = cmd.drop_pct
+    if cmd.max_price is None and cmd.drop_pct is None:
+        row.drop_pct = DEFAULT_DROP_PCT
+    triggers = [TriggerKind.PRICE_BELOW.value] if cmd.max_price is not None else []
+    if row.drop_pct is not None:
+        triggers.append(TriggerKind.DROP_PCT.value)
+    row.triggers = triggers
+    row.active = True
+    await turn.session.flush()
+    turn.changed(watch_spec(row), WatchChange.UPDATED if existing else WatchChange.CREATED)
+    zone = (await turn.user()).timezone
+    if event is not None:
+        target = _event_label(event, zone)
+    elif category is not None:
+        target = f"every upcoming {category} event"
+    else:
+        target = f"any event matching '{cmd.what}' (none on sale right now; future ones count)"
+    verb = "Updated" if existing else "Watching"
+    return Reply(
+        lines=(f"{verb} {target} — watch #{row.id}.", _promise(row, turn.ctx.is_group)),
+        buttons=((_pause_button(turn, row.id), _remove_button(turn, row.id)),),
+    )
+
+
+def _promise(row: Watch, group: bool) -> str:
+    who = "this group" if group else "you"
+    tickets = f"{row.quantity} tickets" if row.quantity > 1 else "a ticket"
+    zone = f" in zone '{row.zones[0]}'" if row.zones else ""
+    conditions = []
+    if row.max_price is not None:
+        conditions.append(f"{tickets}{zone} can be had under {money(row.max_price)}")
+    if row.drop_pct is not None:
+        conditions.append(f"the cheapest price{zone} drops {row.drop_pct:g}% or more")
+    text = f"I'll alert {who} when " + " or when ".join(conditions) + "."
+    if row.max_price is None:
+        text += " Add 'under <price>' for a price target."
+    return text
+
+
+def _pause_button(turn: Turn, watch_id: int) -> Button:
+    return Button(label=f"Pause #{watch_id}", token=turn.token(ActionKind.PAUSE_WATCH, watch_id))
+
+
+def _remove_button(turn: Turn, watch_id: int) -> Button:
+    return Button(label=f"Remove #{watch_id}", token=turn.token(ActionKind.REMOVE_WATCH, watch_id))
+
+
+async def watches(turn: Turn) -> Reply:
+    """List this chat's watches with pause/remove buttons."""
+    rows = list(
+        (
+            await turn.session.execute(
+                select(Watch, Event)
+                .outerjoin(Event, Event.id == Watch.event_id)
+                .where(*turn.watch_scope())
+                .order_by(Watch.id)
+            )
+        ).all()
+    )
+    whose = "This group's" if turn.ctx.is_group else "Your"
+    if not rows:
+        return Reply(lines=(f"{whose} watch list is empty, e.g. watch yankees under 80",))
+    zone = (await turn.user()).timezone
+    lines = [f"{whose} watches:"]
+    buttons: list[tuple[Button, ...]] = []
+    for row, event in rows:
+        lines.append(_watch_line(row, event, zone))
+        if row.active and len(buttons) < LIST_BUTTONS:
+            buttons.append((_pause_button(turn, row.id), _remove_button(turn, row.id)))
+    return Reply(lines=tuple(lines), buttons=tuple(buttons))
+
+
+def _watch_line(row: Watch, event: Event | None, zone: str) -> str:
+    if event is not None:
+        what = f"{event.name} ({local_time(event.starts_at, zone)})"
+    elif row.category:
+        what = f"every {row.category} event"
+    else:
+        what = f"any '{row.label}'"
+    parts = [f"#{row.id} {what}"]
+    if row.max_price is not None:
+        parts.append(f"under {money(row.max_price)}")
+    if row.quantity > 1:
+        parts.append(f"qty {row.quantity}")
+    if row.zones:
+        parts.append(f"zone {row.zones[0]}")
+    if row.drop_pct is not None:
+        parts.append(f"drop {row.drop_pct:g}%")
+    state = "active" if row.active else f"paused (resume {row.id})"
+    return " · ".join(parts) + f" — {state}"
+
+
+async def owned_watch(turn: Turn, watch_id: int) -> Watch:
+    """Return watch `watch_id` if this chat owns it, else raise NotFoundError."""
+    row = await turn.session.get(Watch, watch_id)
+    if row is None or not turn.owns(row):
+        raise NotFoundError(f"you have no watch #{watch_id}; type watches to see yours")
+    return row
+
+
+async def unwatch(turn: Turn, watch_id: int) -> Reply:
+    """Remove a watch (kept inactive so its alerts keep their history)."""
+    turn.require_admin()
+    row = await owned_watch(turn, watch_id)
+    row.active = False
+    row.removed_at = turn.now
+    turn.changed(row.id, WatchChange.REMOVED)
+    return Reply(lines=(f"Removed watch #{row.id} ({row.label}).",))
+
+
+async def set_active(turn: Turn, watch_id: int, active: bool) -> Reply:
+    """Pause (active False) or resume (active True) a watch."""
+    turn.require_admin()
+    row = await owned_watch(turn, watch_id)
+    verb = "resumed" if active else "paused"
+    if row.active == active:
+        return Reply(lines=(f"Watch #{row.id} is already {verb}.",))
+    row.active = active
+    turn.changed(watch_spec(row), WatchChange.UPDATED)
+    if active:
+        return Reply(lines=(f"Resumed watch #{row.id} ({row.label}).",))
+    return Reply(
+        lines=(f"Paused watch #{row.id} ({row.label}); resume {row.id} turns it back on.",),
+    )

@@ -1,0 +1,126 @@
+"""Recent market history per event, kept in memory for matching, scoring and forecasts.
+
+Each event has a small ring of its newest points (the last 24 h, at most
+`max_points`), loaded from `market_snapshots` the first time the event shows up and
+then appended to as snapshots arrive. In a multi-process deployment a ring may miss
+points ingested elsewhere; it only feeds the 24 h high and the forecast history.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Collection, Iterable
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.db.models import MarketSnapshot
+from core.domain import MarketPoint
+
+_CHUNK = 500
+
+
+class MarketHistory:
+    """Rings of recent market points per event id."""
+
+    def __init__(self, window_s: float = 86400.0, max_points: int = 128) -> None:
+        self._window = timedelta(seconds=window_s)
+        self._max = max_points
+        self._rings: dict[int, deque[MarketPoint]] = {}
+
+    def __len__(self) -> int:
+        return len(self._rings)
+
+    async def ensure(
+        self,
+        session: AsyncSession,
+        event_ids: Iterable[int],
+        *,
+        exclude_snapshot_ids: Collection[int],
+        now: datetime,
+    ) -> None:
+        """Load the last window of points of events not seen before (few queries).
+
+        Args:
+            session: the ingest session (its uncommitted rows are visible).
+            event_ids: events about to be processed.
+            exclude_snapshot_ids: the batch's own snapshots, appended later in order.
+            now: the current time; the window ends here.
+        """
+        missing = sorted({e for e in event_ids if e not in self._rings})
+        for start in range(0, len(missing), _CHUNK):
+            chunk = missing[start : start + _CHUNK]
+            rows = await session.execute(
+                select(
+                    MarketSnapshot.id,
+                    MarketSnapshot.event_id,
+                    MarketSnapshot.observed_at,
+                    MarketSnapshot.min_price,
+                    MarketSnapshot.median_price,
+                    MarketSnapshot.avg_price,
+                    MarketSnapshot.max_price,
+                    MarketSnapshot.listing_count,
+                    MarketSnapshot.ticket_count,
+                )
+                .where(
+                    MarketSnapshot.event_id.in_(chunk),
+                    MarketSnapshot.observed_at >= now - self._window,
+                )
+                .order_by(MarketSnapshot.event_id, MarketSnapshot.observed_at)
+            )
+            for event_id in chunk:
+                self._rings[event_id] = deque(maxlen=self._max)
+            for row in rows:
+                if row.id not in exclude_snapshot_ids:
+                    self._rings[row.event_id].append(MarketPoint(*row[1:]))
+
+    def append(self, point: MarketPoint) -> None:
+        """Add `point` in time order; older points out of the window fall off."""
+        ring = self._rings.setdefault(point.event_id, deque(maxlen=self._max))
+        if not ring or ring[-1].observed_at < point.observed_at:
+            ring.append(point)
+        else:
+            position = len(ring)
+            while position > 0 and ring[position - 1].observed_at > point.observed_at:
+                position -= 1
+            if position > 0 and ring[position - 1].observed_at == point.observed_at:
+                return
+            if len(ring) == ring.maxlen:
+                if position == 0:
+                    return
+                ring.popleft()
+                position -= 1
+            ring.insert(position, point)
+        cutoff = ring[-1].observed_at - self._window
+        while ring and ring[0].observed_at < cutoff:
+            ring.popleft()
+
+    def high(self, event_id: int, before: datetime) -> float | None:
+        """The highest minimum price in the window before `before` (exclusive)."""
+        ring = self._rings.get(event_id)
+        if not ring:
+            return None
+        cutoff = before - self._window
+        prices = [
+            p.min_price
+            for p in ring
+            if p.min_price is not None and cutoff <= p.observed_at < before
+        ]
+        return max(prices) if prices else None
+
+    def latest(self, event_id: int) -> MarketPoint | None:
+        ring = self._rings.get(event_id)
+        return ring[-1] if ring else None
+
+    def points(self, event_id: int) -> tuple[MarketPoint, ...]:
+        """The event's points, oldest first."""
+        return tuple(self._rings.get(event_id, ()))
+
+    def prune(self, now: datetime) -> int:
+        """Forget events whose newest point left the window; return how many."""
+        cutoff = now - self._window
+        stale = [e for e, ring in self._rings.items() if not ring or ring[-1].observed_at < cutoff]
+        for event_id in stale:
+            del self._rings[event_id]
+        return len(stale)

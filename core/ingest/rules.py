@@ -1,0 +1,207 @@
+"""Domain rules every snapshot passes before it is stored, whatever its source.
+
+`check_snapshot` normalises (UTC times, upper-case currency, trimmed text, empty text to
+None) and rejects what cannot be right (negative prices or counts, min above max, an
+unknown time zone, an observation from the future) with a one-line reason.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import zoneinfo
+from datetime import datetime, timedelta
+from functools import lru_cache
+
+from core.clock import ensure_utc
+from core.domain import EventInfo, Listing, SnapshotIn
+from core.errors import ValidationError
+from core.ingest.schema import with_example
+
+# Clocks of senders drift; an observation this far ahead of ours is still accepted.
+FUTURE_TOLERANCE = timedelta(minutes=5)
+MAX_PERFORMERS = 50
+_SOURCE = re.compile(r"^[a-z0-9][a-z0-9_.\-]{0,63}$")
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+# Column sizes of core.db.models; PostgreSQL refuses longer text, so say so up front.
+_LIMITS = {
+    "external_id": 128,
+    "name": 300,
+    "category": 64,
+    "venue": 200,
+    "city": 120,
+    "timezone": 64,
+    "performers": 200,
+    "listing_id": 128,
+    "section": 64,
+    "row": 32,
+    "url": 2000,
+}
+_PRICES = ("min_price", "median_price", "avg_price", "max_price")
+
+
+def _fail(path: str, reason: str) -> ValidationError:
+    return ValidationError(with_example(path, reason))
+
+
+@lru_cache(maxsize=1)
+def _zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones() - {"localtime", "Factory"})
+
+
+def is_timezone(name: str) -> bool:
+    """True when `name` is an IANA time zone such as "America/Phoenix"."""
+    return name in _zones()
+
+
+def _text(path: str, value: object, *, required: bool = False) -> str | None:
+    if value is None:
+        if required:
+            raise _fail(path, "is required")
+        return None
+    if not isinstance(value, str):
+        raise _fail(path, "must be a string")
+    text = value.strip()
+    if not text:
+        if required:
+            raise _fail(path, "must not be empty")
+        return None
+    limit = _LIMITS.get(path.rsplit(".", 1)[-1].split("[", 1)[0], 200)
+    if len(text) > limit:
+        raise _fail(path, f"must be at most {limit} characters, got {len(text)}")
+    return text
+
+
+def _number(path: str, value: object) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _fail(path, "must be a number")
+    number = float(value)
+    if not math.isfinite(number):
+        raise _fail(path, "must be a finite number")
+    if number < 0:
+        raise _fail(path, f"must not be negative, got {number:g}")
+    return number
+
+
+def _count(path: str, value: object, *, minimum: int = 0) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _fail(path, "must be a whole number")
+    if isinstance(value, float) and not value.is_integer():
+        raise _fail(path, f"must be a whole number, got {value:g}")
+    count = int(value)
+    if count < minimum:
+        raise _fail(path, f"must be at least {minimum}, got {count}")
+    return count
+
+
+def _time(path: str, value: object) -> datetime:
+    if not isinstance(value, datetime):
+        raise _fail(path, "must be an ISO-8601 time")
+    return ensure_utc(value)
+
+
+def check_source(value: object) -> str:
+    """Return a valid source name (lower-case letters, digits, `_.-`, at most 64)."""
+    source = _text("source", value, required=True) or ""
+    source = source.lower()
+    if not _SOURCE.match(source):
+        raise _fail("source", "must be letters, digits, '_', '.' or '-', at most 64")
+    return source
+
+
+@lru_cache(maxsize=8192)
+def check_event(event: EventInfo) -> EventInfo:
+    """Return `event` normalised; raise ValidationError naming the first bad field.
+
+    Cached: a stream of snapshots repeats the same few thousand event descriptions.
+    """
+    timezone = _text("event.timezone", event.timezone)
+    if timezone is not None and not is_timezone(timezone):
+        raise _fail("event.timezone", f"{timezone!r} is not an IANA time zone")
+    performers: list[str] = []
+    for i, performer in enumerate(event.performers):
+        text = _text(f"event.performers[{i}]", performer)
+        if text is not None and text not in performers:
+            performers.append(text)
+    if len(performers) > MAX_PERFORMERS:
+        raise _fail("event.performers", f"at most {MAX_PERFORMERS} performers")
+    return EventInfo(
+        external_id=_text("event.external_id", event.external_id, required=True) or "",
+        name=_text("event.name", event.name, required=True) or "",
+        starts_at=_time("event.starts_at", event.starts_at),
+        category=_text("event.category", event.category),
+        performers=tuple(performers),
+        venue=_text("event.venue", event.venue),
+        city=_text("event.city", event.city),
+        capacity=_count("event.capacity", event.capacity, minimum=1),
+        timezone=timezone,
+    )
+
+
+def _check_listing(index: int, listing: Listing) -> Listing:
+    path = f"listings[{index}]"
+    price = _number(f"{path}.price", listing.price)
+    if price is None:
+        raise _fail(f"{path}.price", "is required")
+    return Listing(
+        listing_id=_text(f"{path}.listing_id", listing.listing_id),
+        price=price,
+        section=_text(f"{path}.section", listing.section),
+        row=_text(f"{path}.row", listing.row),
+        quantity=_count(f"{path}.quantity", listing.quantity, minimum=1),
+        url=_text(f"{path}.url", listing.url),
+    )
+
+
+def _check_order(prices: dict[str, float | None]) -> None:
+    low, high = prices["min_price"], prices["max_price"]
+    for name in _PRICES:
+        value = prices[name]
+        if value is None:
+            continue
+        if low is not None and value < low:
+            raise _fail(name, f"{value:g} is below min_price {low:g}")
+        if high is not None and value > high:
+            raise _fail(name, f"{value:g} is above max_price {high:g}")
+
+
+def check_snapshot(item: SnapshotIn, now: datetime) -> SnapshotIn:
+    """Apply the domain rules to one snapshot and return it normalised.
+
+    Args:
+        item: a snapshot from any source.
+        now: the ingest time; observations more than FUTURE_TOLERANCE later are refused.
+
+    Raises:
+        ValidationError: one line naming the field at fault, with an example.
+    """
+    observed_at = _time("observed_at", item.observed_at)
+    if observed_at > ensure_utc(now) + FUTURE_TOLERANCE:
+        raise _fail(
+            "observed_at",
+            f"{observed_at.isoformat()} is in the future (server time {now.isoformat()})",
+        )
+    currency = _text("currency", item.currency)
+    if currency is not None:
+        currency = currency.upper()
+        if not _CURRENCY.match(currency):
+            raise _fail("currency", "must be a three-letter ISO 4217 code")
+    prices = {name: _number(name, getattr(item, name)) for name in _PRICES}
+    _check_order(prices)
+    return SnapshotIn(
+        source=check_source(item.source),
+        event=check_event(item.event),
+        observed_at=observed_at,
+        currency=currency,
+        min_price=prices["min_price"],
+        median_price=prices["median_price"],
+        avg_price=prices["avg_price"],
+        max_price=prices["max_price"],
+        listing_count=_count("listing_count", item.listing_count),
+        ticket_count=_count("ticket_count", item.ticket_count),
+        listings=tuple(_check_listing(i, x) for i, x in enumerate(item.listings)),
+    )

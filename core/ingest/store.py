@@ -1,0 +1,238 @@
+"""Storing snapshots: bulk statements, duplicates skipped, each linked to its predecessor.
+
+One batch costs a handful of round trips whatever its size: the event upsert (none when
+the cache knows every event), one INSERT … ON CONFLICT DO NOTHING RETURNING for the
+snapshots, one for their listings, one query for the previous snapshot of each, and one
+for the previous listing ids when listings came in. The unique constraint on
+(event_id, source, observed_at) is the final word on duplicates, so two concurrent
+batches on PostgreSQL never store the same observation twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Table, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.clock import ensure_utc
+from core.db.models import MarketSnapshot, SnapshotListing
+from core.domain import EventInfo, MarketPoint, SnapshotIn, StoredSnapshot
+from core.ingest.events import (
+    EventCache,
+    EventKey,
+    KnownEvent,
+    chunks,
+    insert_skipping,
+    merge,
+    upsert_events,
+)
+
+SNAPSHOTS: Table = MarketSnapshot.__table__  # type: ignore[assignment]
+LISTINGS: Table = SnapshotListing.__table__  # type: ignore[assignment]
+ZERO = timedelta(0)
+_POINT_COLUMNS = (
+    "min_price",
+    "median_price",
+    "avg_price",
+    "max_price",
+    "listing_count",
+    "ticket_count",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class StoreResult:
+    """What `store_snapshots` did.
+
+    `stored` is in observation order (oldest first, then input order), the order the
+    alert engine should see them. `duplicate_indexes` are positions in the input.
+    `events` is every event of the batch as stored, for `EventCache.update` after commit.
+    """
+
+    accepted: int
+    duplicates: int
+    stored: list[StoredSnapshot]
+    duplicate_indexes: tuple[int, ...] = ()
+    events: Mapping[EventKey, KnownEvent] = field(default_factory=dict)
+
+
+def _point(event_id: int, row: Any) -> MarketPoint:
+    return MarketPoint(
+        event_id=event_id,
+        observed_at=row.observed_at,
+        min_price=row.min_price,
+        median_price=row.median_price,
+        avg_price=row.avg_price,
+        max_price=row.max_price,
+        listing_count=row.listing_count,
+        ticket_count=row.ticket_count,
+    )
+
+
+def _snapshot_row(item: SnapshotIn, event_id: int, now: datetime) -> dict[str, Any]:
+    row = {name: getattr(item, name) for name in _POINT_COLUMNS}
+    row.update(
+        event_id=event_id,
+        source=item.source,
+        observed_at=item.observed_at,
+        currency=item.currency,
+        ingested_at=now,
+    )
+    return row
+
+
+async def _previous(session: AsyncSession, ids: Sequence[int]) -> dict[int, tuple[int, Any]]:
+    """Map each new snapshot id to (previous snapshot id, its row)."""
+    cur, prev, older = SNAPSHOTS.alias("cur"), SNAPSHOTS.alias("prev"), SNAPSHOTS.alias("older")
+    newest_before = (
+        select(older.c.id)
+        .where(older.c.event_id == cur.c.event_id, older.c.observed_at < cur.c.observed_at)
+        .order_by(older.c.observed_at.desc())
+        .limit(1)
+        .correlate(cur)
+        .scalar_subquery()
+    )
+    found: dict[int, tuple[int, Any]] = {}
+    for part in chunks(ids):
+        stmt = (
+            select(cur.c.id.label("cur_id"), prev)
+            .join_from(cur, prev, prev.c.id == newest_before)
+            .where(cur.c.id.in_(list(part)))
+        )
+        for row in await session.execute(stmt):
+            found[row.cur_id] = (row.id, row)
+    return found
+
+
+async def _listing_ids(session: AsyncSession, snapshot_ids: set[int]) -> dict[int, set[str]]:
+    found: dict[int, set[str]] = {snapshot_id: set() for snapshot_id in snapshot_ids}
+    for part in chunks(sorted(snapshot_ids)):
+        stmt = select(LISTINGS.c.snapshot_id, LISTINGS.c.listing_id).where(
+            LISTINGS.c.snapshot_id.in_(list(part)), LISTINGS.c.listing_id.is_not(None)
+        )
+        for snapshot_id, listing_id in await session.execute(stmt):
+            found[snapshot_id].add(listing_id)
+    return found
+
+
+def _utc(item: SnapshotIn) -> SnapshotIn:
+    """`item` with an aware UTC observed_at (checked items already have one)."""
+    if item.observed_at.utcoffset() == ZERO:
+        return item
+    return replace(item, observed_at=ensure_utc(item.observed_at))
+
+
+def _newest_descriptions(items: Sequence[SnapshotIn]) -> dict[EventKey, EventInfo]:
+    """Each event's description, folded oldest to newest observation."""
+    described: dict[EventKey, EventInfo] = {}
+    for item in sorted(items, key=lambda item: item.observed_at):
+        key = (item.source, item.event.external_id)
+        held = described.get(key)
+        described[key] = item.event if held is None else merge(held, item.event)
+    return described
+
+
+def _new_listing_ids(item: SnapshotIn, before: set[str]) -> tuple[str, ...]:
+    fresh: dict[str, None] = {}
+    for listing in item.listings:
+        if listing.listing_id is not None and listing.listing_id not in before:
+            fresh[listing.listing_id] = None
+    return tuple(fresh)
+
+
+async def store_snapshots(
+    session: AsyncSession,
+    items: Sequence[SnapshotIn],
+    now: datetime,
+    *,
+    cache: EventCache | None = None,
+) -> StoreResult:
+    """Upsert the events and append the snapshots (and listings) of one batch.
+
+    The same (source, external_id, observed_at) twice, within the batch or across
+    batches, is counted as a duplicate and stored once. `previous` of each stored
+    snapshot is its event's newest earlier snapshot; `new_listing_ids` are its listing
+    ids that the previous snapshot did not have (all of them for an event's first one).
+
+    Args:
+        session: an open transaction; nothing is committed here.
+        items: snapshots already checked by `check_snapshot` (aware UTC times).
+        now: the ingest time, stored as `ingested_at`.
+        cache: optional known-event cache; read only, feed it `result.events` after commit.
+    """
+    items = [_utc(item) for item in items]
+    first: dict[tuple[str, str, datetime], int] = {}
+    duplicate_indexes: list[int] = []
+    for index, item in enumerate(items):
+        key = (item.source, item.event.external_id, item.observed_at)
+        if key in first:
+            duplicate_indexes.append(index)
+        else:
+            first[key] = index
+    if not first:
+        return StoreResult(0, len(duplicate_indexes), [], tuple(duplicate_indexes))
+
+    events = await upsert_events(session, _newest_descriptions(items), now, cache)
+    by_point: dict[tuple[int, datetime], int] = {}
+    rows = []
+    for (source, external_id, observed_at), index in first.items():
+        event_id = events[(source, external_id)].id
+        by_point[(event_id, observed_at)] = index
+        rows.append(_snapshot_row(items[index], event_id, now))
+    rows.sort(key=lambda row: (row["event_id"], row["observed_at"]))  # one lock order
+    stmt = insert_skipping(session, SNAPSHOTS, ("event_id", "source", "observed_at")).returning(
+        SNAPSHOTS.c.id, SNAPSHOTS.c.event_id, SNAPSHOTS.c.observed_at
+    )
+    inserted: dict[int, tuple[int, int]] = {}  # input index -> (snapshot id, event id)
+    for row in await session.execute(stmt, rows):
+        inserted[by_point[(row.event_id, row.observed_at)]] = (row.id, row.event_id)
+    duplicate_indexes.extend(index for index in first.values() if index not in inserted)
+
+    listing_rows = [
+        {
+            "snapshot_id": snapshot_id,
+            "event_id": event_id,
+            "listing_id": listing.listing_id,
+            "section": listing.section,
+            "row": listing.row,
+            "quantity": listing.quantity,
+            "price": listing.price,
+            "url": listing.url,
+        }
+        for index, (snapshot_id, event_id) in inserted.items()
+        for listing in items[index].listings
+    ]
+    if listing_rows:
+        await session.execute(insert(LISTINGS), listing_rows)
+
+    previous = await _previous(session, [snapshot_id for snapshot_id, _ in inserted.values()])
+    wanting = {
+        previous[snapshot_id][0]
+        for index, (snapshot_id, _) in inserted.items()
+        if items[index].listings and snapshot_id in previous
+    }
+    before_ids = await _listing_ids(session, wanting) if wanting else {}
+
+    stored: list[StoredSnapshot] = []
+    for index in sorted(inserted, key=lambda i: (items[i].observed_at, i)):
+        item, (snapshot_id, event_id) = items[index], inserted[index]
+        prev = previous.get(snapshot_id)
+        before = before_ids.get(prev[0], set()) if prev is not None else set()
+        stored.append(
+            StoredSnapshot(
+                snapshot_id=snapshot_id,
+                event=events[(item.source, item.event.external_id)].ref(),
+                point=_point(event_id, item),
+                previous=_point(event_id, prev[1]) if prev is not None else None,
+                listings=item.listings,
+                new_listing_ids=_new_listing_ids(item, before) if item.listings else (),
+            )
+        )
+    duplicate_indexes.sort()
+    return StoreResult(
+        len(stored), len(duplicate_indexes), stored, tuple(duplicate_indexes), events
+    )

@@ -1,0 +1,337 @@
+"""The outbox repository: claiming due notifications under a lease and recording outcomes.
+
+Rows move pending -> sending (claimed, leased) -> sent | pending (retry, released) |
+failed | dead. A worker that dies leaves its rows in `sending`; once their lease has
+expired `recover_expired_leases` puts them back, so a SIGKILL loses nothing.
+
+PostgreSQL: `SELECT ... FOR UPDATE SKIP LOCKED` lets several workers claim disjoint rows.
+SQLite (one process, WAL): one `UPDATE ... RETURNING` claims atomically. Every write after
+the claim is guarded by `claimed_by`, so a worker whose lease was taken over cannot
+overwrite the new owner's outcome. Functions take a session inside a transaction; the
+caller commits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.db.models import Notification
+from core.domain import (
+    Button,
+    ChannelKind,
+    DeliveryReceipt,
+    Level,
+    NotificationStatus,
+    OutboundMessage,
+)
+
+_T = cast(Table, Notification.__table__)
+_CLAIM_ORDER = (
+    Notification.level.desc(),
+    Notification.score.desc(),
+    Notification.due_at,
+    Notification.id,
+)
+_WAITING = (NotificationStatus.PENDING.value, NotificationStatus.SENDING.value)
+_MAX_ERROR = 1000
+
+
+def _claim_key(row: Notification) -> tuple[int, float, datetime, int]:
+    return (-row.level, -row.score, row.due_at, row.id)
+
+
+async def claim(
+    session: AsyncSession, worker_id: str, now: datetime, limit: int, lease_s: float
+) -> list[Notification]:
+    """Claim up to `limit` due rows for `worker_id`, most urgent first.
+
+    Due means status pending and due_at <= now. Order: level desc, score desc, due_at, id.
+    Claimed rows become `sending` with `claimed_by = worker_id` and a lease until
+    `now + lease_s`.
+
+    Returns:
+        The claimed rows, in claim order (detached-safe once the transaction commits).
+    """
+    if limit <= 0:
+        return []
+    due = (
+        select(Notification.id)
+        .where(
+            Notification.status == NotificationStatus.PENDING.value,
+            Notification.due_at <= now,
+        )
+        .order_by(*_CLAIM_ORDER)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        ids = list((await session.execute(due.with_for_update(skip_locked=True))).scalars())
+        if not ids:
+            return []
+        target: Any = Notification.id.in_(ids)
+    else:
+        target = Notification.id.in_(due.scalar_subquery())
+    stmt = (
+        update(Notification)
+        # Re-checked so that a row another worker took meanwhile is never claimed twice.
+        .where(target, Notification.status == NotificationStatus.PENDING.value)
+        .values(
+            status=NotificationStatus.SENDING.value,
+            claimed_by=worker_id,
+            lease_until=now + timedelta(seconds=lease_s),
+        )
+        .returning(Notification)
+        .execution_options(synchronize_session=False, populate_existing=True)
+    )
+    rows = list((await session.scalars(stmt)).all())
+    rows.sort(key=_claim_key)
+    return rows
+
+
+@dataclass(frozen=True, slots=True)
+class RowUpdate:
+    """The new state of one claimed row; written in bulk by `apply_updates`."""
+
+    notification_id: int
+    status: NotificationStatus
+    attempts: int
+    due_at: datetime
+    last_error: str | None = None
+    receipt: dict[str, Any] | None = None
+    sent_at: datetime | None = None
+
+
+_APPLY = (
+    update(_T)
+    .where(
+        _T.c.id == bindparam("b_id"),
+        _T.c.claimed_by == bindparam("b_worker"),
+        _T.c.status == NotificationStatus.SENDING.value,
+    )
+    .values(
+        status=bindparam("b_status"),
+        attempts=bindparam("b_attempts"),
+        due_at=bindparam("b_due_at", type_=_T.c.due_at.type),
+        last_error=bindparam("b_error"),
+        receipt=bindparam("b_receipt", type_=_T.c.receipt.type),
+        sent_at=bindparam("b_sent_at", type_=_T.c.sent_at.type),
+        lease_until=None,
+        # Terminal rows keep who sent them; rows going back to pending are unclaimed.
+        claimed_by=bindparam("b_claimed_by"),
+    )
+)
+
+
+async def apply_updates(
+    session: AsyncSession, worker_id: str, updates: Sequence[RowUpdate]
+) -> None:
+    """Write the outcome of many claimed rows in one statement (executemany).
+
+    A row no longer claimed by `worker_id` (its lease expired and another worker took
+    it) is left alone.
+    """
+    if not updates:
+        return
+    params = [
+        {
+            "b_id": u.notification_id,
+            "b_worker": worker_id,
+            "b_status": u.status.value,
+            "b_attempts": u.attempts,
+            "b_due_at": u.due_at,
+            "b_error": u.last_error[:_MAX_ERROR] if u.last_error else u.last_error,
+            "b_receipt": u.receipt,
+            "b_sent_at": u.sent_at,
+            "b_claimed_by": None if u.status is NotificationStatus.PENDING else worker_id,
+        }
+        for u in updates
+    ]
+    await session.execute(_APPLY, params)
+
+
+def receipt_json(receipt: DeliveryReceipt) -> dict[str, Any]:
+    """A receipt as stored in notifications.receipt."""
+    return {
+        "channel": receipt.channel.value,
+        "address": receipt.address,
+        "message_id": receipt.message_id,
+        "detail": receipt.detail,
+    }
+
+
+async def mark_sent(
+    session: AsyncSession,
+    row: Notification,
+    *,
+    worker_id: str,
+    receipt: DeliveryReceipt,
+    now: datetime,
+) -> None:
+    """Record a successful send: status sent, the receipt, sent_at; attempts + 1."""
+    update_ = RowUpdate(
+        row.id,
+        NotificationStatus.SENT,
+        row.attempts + 1,
+        row.due_at,
+        None,
+        receipt_json(receipt),
+        now,
+    )
+    await apply_updates(session, worker_id, [update_])
+
+
+async def schedule_retry(
+    session: AsyncSession,
+    row: Notification,
+    *,
+    worker_id: str,
+    due_at: datetime,
+    error: str,
+    count_attempt: bool = True,
+) -> None:
+    """Put a row back to pending until `due_at`, counting the failed attempt."""
+    attempts = row.attempts + (1 if count_attempt else 0)
+    update_ = RowUpdate(row.id, NotificationStatus.PENDING, attempts, due_at, error)
+    await apply_updates(session, worker_id, [update_])
+
+
+async def mark_failed(
+    session: AsyncSession, row: Notification, *, worker_id: str, error: str
+) -> None:
+    """A permanent failure: status failed, never retried."""
+    update_ = RowUpdate(row.id, NotificationStatus.FAILED, row.attempts + 1, row.due_at, error)
+    await apply_updates(session, worker_id, [update_])
+
+
+async def mark_dead(
+    session: AsyncSession, row: Notification, *, worker_id: str, error: str
+) -> None:
+    """Retries exhausted: status dead."""
+    update_ = RowUpdate(row.id, NotificationStatus.DEAD, row.attempts + 1, row.due_at, error)
+    await apply_updates(session, worker_id, [update_])
+
+
+async def release(
+    session: AsyncSession,
+    rows: Sequence[Notification],
+    *,
+    worker_id: str,
+    due_at: datetime | None = None,
+) -> None:
+    """Give claimed rows back unsent (shutdown, rate limit): pending, lease cleared.
+
+    No attempt is counted. `due_at`, when given, defers the rows until then.
+    """
+    updates = [
+        RowUpdate(
+            row.id, NotificationStatus.PENDING, row.attempts, due_at or row.due_at, row.last_error
+        )
+        for row in rows
+    ]
+    await apply_updates(session, worker_id, updates)
+
+
+async def recover_expired_leases(session: AsyncSession, now: datetime) -> int:
+    """Put rows whose lease expired (their worker died) back to pending.
+
+    Returns:
+        How many rows were recovered.
+    """
+    result = await session.execute(
+        update(_T)
+        .where(
+            _T.c.status == NotificationStatus.SENDING.value,
+            _T.c.lease_until < now,
+        )
+        .values(status=NotificationStatus.PENDING.value, claimed_by=None, lease_until=None)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def queue_depth(session: AsyncSession) -> int:
+    """Rows waiting to be sent: pending or being sent."""
+    total = await session.scalar(select(func.count()).where(_T.c.status.in_(_WAITING)))
+    return int(total or 0)
+
+
+async def next_due_at(session: AsyncSession) -> datetime | None:
+    """The earliest due_at among pending rows, or None when nothing is pending."""
+    return await session.scalar(
+        select(func.min(Notification.due_at)).where(
+            Notification.status == NotificationStatus.PENDING.value
+        )
+    )
+
+
+def to_outbound(row: Notification) -> OutboundMessage:
+    """Build the neutral message for a row from its columns and payload.
+
+    The payload is passed on as stored, plus `webhook_endpoint_id` for webhook rows.
+
+    Raises:
+        ValueError: when the row's channel or payload cannot be understood.
+    """
+    payload = dict(row.payload or {})
+    if row.webhook_endpoint_id is not None:
+        # The webhook channel signs with this endpoint's secrets.
+        payload["webhook_endpoint_id"] = row.webhook_endpoint_id
+    buttons = tuple(
+        Button(label=str(b["label"]), token=b.get("token"), url=b.get("url"))
+        for b in payload.get("buttons") or ()
+        if isinstance(b, dict) and b.get("label")
+    )
+    edit = payload.get("edit_of")
+    edit_of = None
+    if isinstance(edit, dict) and edit.get("channel"):
+        edit_of = DeliveryReceipt(
+            channel=ChannelKind(edit["channel"]),
+            address=str(edit.get("address") or row.address),
+            message_id=edit.get("message_id"),
+            detail=edit.get("detail"),
+        )
+    return OutboundMessage(
+        notification_id=row.id,
+        idempotency_key=row.idempotency_key,
+        channel=ChannelKind(row.channel),
+        address=row.address,
+        level=Level(min(5, max(1, row.level))),
+        title=str(payload.get("title") or ""),
+        body=str(payload.get("body") or ""),
+        payload=payload,
+        buttons=buttons,
+        edit_of=edit_of,
+    )
+
+
+class OutboxSignal:
+    """Wakes delivery workers as soon as new rows are committed (a thin asyncio.Event).
+
+    Ingest calls `notify()` after committing notifications; idle workers `wait()`.
+    """
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def notify(self) -> None:
+        """Wake every waiting worker (and the next one to wait)."""
+        self._event.set()
+
+    async def wait(self, timeout: float | None = None) -> bool:  # noqa: ASYNC109 (the API)
+        """Wait for a notification, at most `timeout` seconds (None: no limit).
+
+        Returns:
+            True when notified, False on timeout. A notification is consumed by waking.
+        """
+        try:
+            async with asyncio.timeout(None if timeout is None else max(0.0, timeout)):
+                await self._event.wait()
+        except TimeoutError:
+            return False
+        self._event.clear()
+        return True

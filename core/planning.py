@@ -1,0 +1,359 @@
+"""Pure decisions about alerts: open or not, notify again or stay silent, resolve, deliver.
+
+- One active alert per dedup key "watch:event:kind".
+- Re-scored alerts notify again only when their level rises above the level last
+  notified, or when the price fell by more than the hysteresis band and the watch's
+  cooldown has passed; otherwise the update is silent.
+- After a resolve, the same key re-opens within the cooldown only for a price under
+  max * (1 - hysteresis); a resolve itself needs the condition to stay false for
+  `resolve_hold_s` (hard reasons such as "event started" resolve at once).
+- Quiet hours (the person's local time) defer everything below critical; level 1 goes
+  to a digest; the watch's minimum level filters.
+- Channel choice: critical -> every linked chat, otherwise the preferred chat (or the
+  group chat the watch was made in), plus subscribed webhooks.
+
+Nothing here does I/O; `now` is always an argument.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+
+from core.domain import ChannelKind, Level, TriggerKind, WatchSpec
+from core.render import local_time, money, zone
+from core.routing import Destination
+from core.scoring import DEFAULT_WEIGHTS
+
+PRICE_KINDS = frozenset({TriggerKind.PRICE_BELOW, TriggerKind.DROP_PCT, TriggerKind.NEW_LISTING})
+DAILY_DIGEST_AT = time(9, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    """Settings of the alert engine; `bot/bootstrap.py` fills it from `bot.settings`.
+
+    Attributes:
+        weights: six factor weights (price, availability, urgency, preference, demand,
+            reliability).
+        cooldown_s: the cooldown of watches built without one.
+        hysteresis_pct: the band, in percent of the price, that a price must move by.
+        resolve_hold_s: how long a condition must stay false before its alert resolves.
+        digest: the digest schedule of people who set none ("hourly", "daily",
+            "daily@HH:MM").
+        public_url: base of links in payloads (None: no links).
+        person_cache_s: how long a person's destinations stay cached.
+        max_snapshot_age_s: older snapshots only feed history, never alerts.
+        history_points: market points kept in memory per event.
+    """
+
+    weights: tuple[float, ...] = DEFAULT_WEIGHTS
+    cooldown_s: int = 3600
+    hysteresis_pct: float = 2.0
+    resolve_hold_s: int = 900
+    digest: str = "hourly"
+    public_url: str | None = None
+    person_cache_s: float = 300.0
+    max_snapshot_age_s: float = 6 * 3600.0
+    history_points: int = 128
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """A person as the planner sees them: where and when they may be reached."""
+
+    user_id: int
+    timezone: str = "UTC"
+    quiet_start: str | None = None
+    quiet_end: str | None = None
+    destinations: tuple[Destination, ...] = ()
+    min_level_per_channel: Mapping[str, Any] = field(default_factory=dict)
+    digest_schedule: str | None = None
+    escalation_overrides: Mapping[str, Any] = field(default_factory=dict)
+    learned_weights: Mapping[str, Any] | None = None
+    feedback_count: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookTarget:
+    """An active webhook endpoint: the person's (user_id) or global (None)."""
+
+    endpoint_id: int
+    user_id: int | None
+    event_types: frozenset[str]
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One notification to write: where, what kind, and when it is due."""
+
+    channel: ChannelKind
+    address: str
+    kind: str
+    event_type: str
+    due_at: datetime
+    webhook_endpoint_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryPlan:
+    """The messages of one round, when step 0 goes out, and audit notes (kind, detail)."""
+
+    targets: tuple[Target, ...]
+    step0_at: datetime
+    notes: tuple[tuple[str, str], ...] = ()
+
+
+def dedup_key(watch_id: int, event_id: int, kind: str) -> str:
+    """The key that allows one active alert per watch, event and trigger kind."""
+    return f"{watch_id}:{event_id}:{kind}"
+
+
+# --- open, update, resolve ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RecentResolve:
+    """The last resolved alert of a key: when, and at what price."""
+
+    resolved_at: datetime
+    price: float | None
+
+
+def plan_open(
+    watch: WatchSpec,
+    kind: TriggerKind,
+    price: float | None,
+    level: Level,
+    recent: RecentResolve | None,
+    config: EngineConfig,
+    now: datetime,
+) -> str | None:
+    """Return None to open a new alert, or the reason not to."""
+    if level < watch.min_level:
+        return f"level {level.label} is below the watch's minimum {Level(watch.min_level).label}"
+    if recent is None or (now - recent.resolved_at).total_seconds() >= watch.cooldown_s:
+        return None
+    if kind in PRICE_KINDS and watch.max_price is not None and price is not None:
+        band = watch.max_price * (1.0 - config.hysteresis_pct / 100.0)
+        if price <= band:
+            return None
+        return f"hysteresis: {money(price)} is not under {money(band)} within the cooldown"
+    return "cooldown: resolved moments ago"
+
+
+@dataclass(frozen=True, slots=True)
+class AlertState:
+    """An active alert as the planner sees it."""
+
+    status: str
+    notified_level: Level
+    last_notified_at: datetime | None
+    last_notified_price: float | None
+    snoozed_until: datetime | None = None
+    snooze_below: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UpdatePlan:
+    notify: bool
+    wake: bool
+    reason: str
+
+
+def plan_update(
+    state: AlertState,
+    watch: WatchSpec,
+    level: Level,
+    price: float | None,
+    config: EngineConfig,
+    now: datetime,
+    *,
+    watch_snoozed: bool = False,
+) -> UpdatePlan:
+    """Decide what a re-score of an active alert does: notify, wake or stay silent."""
+    if state.status == "acknowledged":
+        return UpdatePlan(False, False, "acknowledged: silent update")
+    if state.status == "snoozed":
+        by_time = state.snoozed_until is not None and state.snoozed_until <= now
+        by_price = (
+            state.snooze_below is not None and price is not None and price <= state.snooze_below
+        )
+        if not (by_time or by_price):
+            return UpdatePlan(False, False, "snoozed: silent update")
+        reason = "snooze over" if by_time else f"price {money(price or 0)} under your snooze price"
+        return UpdatePlan(level >= watch.min_level, True, reason)
+    if watch_snoozed or level < watch.min_level:
+        return UpdatePlan(False, False, "silent update")
+    if level > state.notified_level:
+        return UpdatePlan(True, False, f"level rose to {level.label}")
+    last = state.last_notified_at
+    cooled = last is None or (now - last).total_seconds() >= watch.cooldown_s
+    ref = state.last_notified_price
+    band = 1.0 - config.hysteresis_pct / 100.0
+    if cooled and ref is not None and price is not None and price < ref * band:
+        return UpdatePlan(True, False, f"price fell from {money(ref)} to {money(price)}")
+    return UpdatePlan(False, False, "silent update")
+
+
+@dataclass(frozen=True, slots=True)
+class ClearPlan:
+    resolve: bool
+    clear_since: datetime | None
+    reason: str | None = None
+
+
+def plan_clear(
+    clear_since: datetime | None,
+    holds: bool,
+    *,
+    hard_reason: str | None,
+    soft_reason: str,
+    config: EngineConfig,
+    now: datetime,
+) -> ClearPlan:
+    """Decide whether an alert resolves: at once for a hard reason, else after the hold."""
+    if hard_reason is not None:
+        return ClearPlan(True, clear_since or now, hard_reason)
+    if holds:
+        return ClearPlan(False, None)
+    since = clear_since or now
+    if (now - since).total_seconds() >= config.resolve_hold_s:
+        return ClearPlan(True, since, soft_reason)
+    return ClearPlan(False, since)
+
+
+# --- when and where ------------------------------------------------------------------
+
+
+def parse_hhmm(text: str | None) -> time | None:
+    """Parse "HH:MM" (None when empty or malformed)."""
+    if not text:
+        return None
+    try:
+        hours, minutes = text.strip().split(":")
+        return time(int(hours), int(minutes))
+    except ValueError:
+        return None
+
+
+def quiet_until(
+    now: datetime, tz: str | None, start: str | None, end: str | None
+) -> datetime | None:
+    """When the person's quiet hours end, if `now` falls inside them (else None).
+
+    Quiet hours are local wall-clock times in `tz`, and may cross midnight (22:00-07:00).
+    """
+    begin, finish = parse_hhmm(start), parse_hhmm(end)
+    if begin is None or finish is None or begin == finish:
+        return None
+    place = zone(tz)
+    local = now.astimezone(place)
+    clock = local.time().replace(tzinfo=None)
+    day = local.date()
+    if begin < finish:
+        if not begin <= clock < finish:
+            return None
+    elif clock >= begin:
+        day += timedelta(days=1)
+    elif clock >= finish:
+        return None
+    ends = datetime.combine(day, finish, tzinfo=place).astimezone(UTC)
+    return ends if ends > now else None
+
+
+def next_digest_at(now: datetime, tz: str | None, schedule: str | None) -> datetime:
+    """When the next digest goes out: the next local hour, or daily at 09:00 (or @HH:MM)."""
+    place = zone(tz)
+    local = now.astimezone(place)
+    if schedule and schedule.startswith("daily"):
+        at = parse_hhmm(schedule.partition("@")[2]) or DAILY_DIGEST_AT
+        when = datetime.combine(local.date(), at, tzinfo=place)
+        if when <= local:
+            when = datetime.combine(local.date() + timedelta(days=1), at, tzinfo=place)
+        return when.astimezone(UTC)
+    hour = local.replace(minute=0, second=0, microsecond=0).astimezone(UTC)
+    return hour + timedelta(hours=1)
+
+
+def choose_destinations(
+    level: Level, person: Recipient, watch_destination: Destination | None = None
+) -> list[Destination]:
+    """Chat destinations for `level`: all for critical, else the preferred (or the group)."""
+    allowed = [
+        d
+        for d in person.destinations
+        if level >= _min_level(person.min_level_per_channel.get(d.channel.value))
+    ]
+    if level >= Level.CRITICAL:
+        chosen = [watch_destination, *allowed] if watch_destination else allowed
+    elif watch_destination is not None:
+        chosen = [watch_destination]
+    else:
+        chosen = allowed[:1]
+    unique: list[Destination] = []
+    for dest in chosen:
+        if dest is not None and dest not in unique:
+            unique.append(dest)
+    return unique
+
+
+def _min_level(raw: object) -> int:
+    return raw if isinstance(raw, int) else 1
+
+
+def webhook_targets(
+    endpoints: Sequence[WebhookTarget], user_id: int, event_type: str
+) -> list[WebhookTarget]:
+    """Active endpoints of the person or global ones, subscribed to `event_type`."""
+    return [
+        e
+        for e in endpoints
+        if (e.user_id is None or e.user_id == user_id)
+        and (event_type in e.event_types or "*" in e.event_types)
+    ]
+
+
+def plan_delivery(
+    level: Level,
+    person: Recipient,
+    event_type: str,
+    now: datetime,
+    *,
+    endpoints: Sequence[WebhookTarget] = (),
+    watch_destination: Destination | None = None,
+    default_digest: str = "hourly",
+) -> DeliveryPlan:
+    """Where and when one alert message goes.
+
+    Chat messages below critical wait for the end of quiet hours; level 1 goes to the
+    digest (kind "digest", due at the next digest time). Webhooks go at once.
+    """
+    notes: list[tuple[str, str]] = []
+    chats = choose_destinations(level, person, watch_destination)
+    if level <= Level.LOW:
+        due = next_digest_at(now, person.timezone, person.digest_schedule or default_digest)
+        quiet = quiet_until(due, person.timezone, person.quiet_start, person.quiet_end)
+        due = quiet or due
+        kind, chat_event = "digest", "digest"
+        notes.append(("digest", f"digest at {local_time(due, person.timezone)}"))
+    else:
+        quiet = None
+        if level < Level.CRITICAL:
+            quiet = quiet_until(now, person.timezone, person.quiet_start, person.quiet_end)
+        due = quiet or now
+        kind, chat_event = "alert", event_type
+        if quiet is not None:
+            until = local_time(quiet, person.timezone)
+            notes.append(("deferred", f"deferred: quiet hours until {until}"))
+    if not chats:
+        notes.append(("undeliverable", "no chat destination"))
+    targets = [Target(d.channel, d.address, kind, chat_event, due) for d in chats]
+    targets += [
+        Target(ChannelKind.WEBHOOK, e.url, "alert", event_type, now, e.endpoint_id)
+        for e in webhook_targets(endpoints, person.user_id, event_type)
+    ]
+    return DeliveryPlan(tuple(targets), due, tuple(notes))

@@ -1,0 +1,210 @@
+"""Token buckets per destination scope, fed by platform limits and Retry-After.
+
+A scope is a tuple of strings naming what a platform throttles, e.g. `("webhook", "7")`,
+`("telegram", "bot")`, `("telegram", "chat", "12345")`. One send may be governed by
+several scopes at once (Telegram: 30/s per bot AND 1/s per chat); it may go only when
+every one of them allows it. Limits are configured per scope *prefix*: the longest
+configured prefix of a scope gives that scope its own bucket. Scopes with no configured
+prefix are unlimited, except while a 429 penalty blocks them.
+
+Hand-written rather than a third-party limiter because `core` may import only the
+standard library, SQLAlchemy and pydantic. Pure: time comes from the injected Clock and
+nothing here sleeps; callers decide how to wait.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from core.ports import Clock
+
+Scope = tuple[str, ...]
+
+# Buckets that are full and unblocked carry no state worth keeping; drop them past this.
+_PRUNE_ABOVE = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    rate_per_s: float
+    burst: float
+
+
+# The bucket of a scope with no configured limit: it only carries 429 penalties.
+_UNLIMITED = Limit(0.0, 1.0)
+
+
+@dataclass(slots=True)
+class _Bucket:
+    limit: Limit
+    tokens: float
+    updated: datetime
+    blocked_until: datetime | None = None
+
+
+class RateLimiter:
+    """Token buckets keyed by destination scope; see the module docstring."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._limits: dict[Scope, Limit] = {}
+        self._buckets: dict[Scope, _Bucket] = {}
+
+    def configure(self, scope_prefix: Scope | str, rate_per_s: float, burst: float) -> None:
+        """Limit every scope starting with `scope_prefix` to `rate_per_s`, bursting to `burst`.
+
+        Each matching scope gets its own bucket: configuring `("webhook",)` limits each
+        webhook endpoint separately; `("telegram", "bot")` limits exactly that scope.
+
+        Raises:
+            ValueError: when the rate is not positive or the burst is below 1.
+        """
+        if rate_per_s <= 0 or burst < 1:
+            raise ValueError("rate_per_s must be > 0 and burst >= 1")
+        prefix = (scope_prefix,) if isinstance(scope_prefix, str) else tuple(scope_prefix)
+        self._limits[prefix] = Limit(float(rate_per_s), float(burst))
+        self._buckets = {s: b for s, b in self._buckets.items() if not _starts(s, prefix)}
+
+    def limit_for(self, scope: Scope) -> Limit | None:
+        """The limit governing `scope` (its longest configured prefix), or None."""
+        for size in range(len(scope), -1, -1):
+            limit = self._limits.get(scope[:size])
+            if limit is not None:
+                return limit
+        return None
+
+    def reserve(self, scopes: tuple[Scope, ...], max_wait: float = 0.0) -> float:
+        """Ask to send once through every scope in `scopes`.
+
+        Args:
+            scopes: the scopes governing this send.
+            max_wait: when the wait is at most this, the send's slot is booked now (the
+                buckets go into debt) and the caller must wait the returned seconds
+                before sending. With the default 0 the tokens are taken only when the
+                send may go at once.
+
+        Returns:
+            Seconds to wait before the send is allowed. 0 means go now; a value above
+            `max_wait` means nothing was taken: ask again later.
+        """
+        now = self._clock.now()
+        buckets = [self._bucket(scope, now) for scope in scopes]
+        wait = max((_wait(bucket, now) for bucket in buckets), default=0.0)
+        if wait > max_wait:
+            return wait
+        for bucket in buckets:
+            if bucket.limit.rate_per_s > 0:
+                bucket.tokens -= 1.0
+        self._prune()
+        return wait
+
+    def blocked_for(self, scopes: tuple[Scope, ...]) -> float:
+        """Seconds until every 429 penalty on `scopes` has passed (0 when none)."""
+        now = self._clock.now()
+        waits = [
+            (bucket.blocked_until - now).total_seconds()
+            for scope in scopes
+            if (bucket := self._buckets.get(scope)) and bucket.blocked_until
+        ]
+        return max([0.0, *waits])
+
+    def penalise(self, scope: Scope, retry_after: float) -> None:
+        """Block `scope` for `retry_after` seconds (a platform's 429) and empty its bucket."""
+        now = self._clock.now()
+        bucket = self._bucket(scope, now)
+        until = now + timedelta(seconds=max(0.0, retry_after))
+        if bucket.blocked_until is None or until > bucket.blocked_until:
+            bucket.blocked_until = until
+        bucket.tokens = min(bucket.tokens, 0.0)
+
+    def _bucket(self, scope: Scope, now: datetime) -> _Bucket:
+        bucket = self._buckets.get(scope)
+        if bucket is None:
+            limit = self.limit_for(scope) or _UNLIMITED
+            bucket = self._buckets[scope] = _Bucket(limit, limit.burst, now)
+            return bucket
+        elapsed = (now - bucket.updated).total_seconds()
+        if elapsed > 0 and bucket.limit.rate_per_s > 0:
+            bucket.tokens = min(
+                bucket.limit.burst, bucket.tokens + elapsed * bucket.limit.rate_per_s
+            )
+        bucket.updated = max(bucket.updated, now)
+        if bucket.blocked_until is not None and bucket.blocked_until <= now:
+            bucket.blocked_until = None
+        return bucket
+
+    def _prune(self) -> None:
+        if len(self._buckets) <= _PRUNE_ABOVE:
+            return
+        now = self._clock.now()
+        self._buckets = {
+            scope: bucket
+            for scope, bucket in self._buckets.items()
+            if (bucket.blocked_until is not None and bucket.blocked_until > now)
+            or _not_full(bucket)
+        }
+
+
+def _starts(scope: Scope, prefix: Scope) -> bool:
+    return scope[: len(prefix)] == prefix
+
+
+def _not_full(bucket: _Bucket) -> bool:
+    return bucket.limit.rate_per_s > 0 and bucket.tokens < bucket.limit.burst
+
+
+def _wait(bucket: _Bucket, now: datetime) -> float:
+    blocked = (bucket.blocked_until - now).total_seconds() if bucket.blocked_until else 0.0
+    if bucket.limit.rate_per_s <= 0 or bucket.tokens >= 1.0:
+        return max(0.0, blocked)
+    refill = (1.0 - bucket.tokens) / bucket.limit.rate_per_s
+    return max(0.0, blocked, refill)
+
+
+# --- the platforms' documented limits (DESIGN.md §7) -----------------------------------
+
+PLATFORM_LIMITS: dict[Scope, Limit] = {
+    ("telegram", "bot"): Limit(30.0, 30.0),
+    ("telegram", "chat"): Limit(1.0, 1.0),
+    ("slack", "channel"): Limit(1.0, 3.0),
+    ("discord", "global"): Limit(50.0, 50.0),
+    ("discord", "channel"): Limit(1.0, 5.0),
+    ("sms", "from"): Limit(1.0, 1.0),
+    ("voice", "from"): Limit(1.0, 1.0),
+}
+
+
+def configure_platform_limits(
+    limiter: RateLimiter, webhook_rate_per_s: float, webhook_burst: float
+) -> RateLimiter:
+    """Apply PLATFORM_LIMITS and the per-endpoint webhook limit to `limiter`; return it."""
+    for prefix, limit in PLATFORM_LIMITS.items():
+        limiter.configure(prefix, limit.rate_per_s, limit.burst)
+    limiter.configure(("webhook",), webhook_rate_per_s, webhook_burst)
+    return limiter
+
+
+def destination_scopes(
+    channel: str, address: str, webhook_endpoint_id: int | None = None
+) -> tuple[Scope, ...]:
+    """The scopes that govern one send, most general first, most specific last.
+
+    Args:
+        channel: the notification's channel (a ChannelKind value).
+        address: the destination address (chat id, channel id, URL, number).
+        webhook_endpoint_id: the endpoint of a webhook row, when known.
+    """
+    if channel == "webhook":
+        key = str(webhook_endpoint_id) if webhook_endpoint_id is not None else address
+        return (("webhook", key),)
+    if channel == "telegram":
+        return (("telegram", "bot"), ("telegram", "chat", address))
+    if channel == "slack":
+        return (("slack", "channel", address),)
+    if channel == "discord":
+        return (("discord", "global"), ("discord", "channel", address))
+    if channel in ("sms", "voice"):
+        # Twilio throttles per sending number; there is one sending number.
+        return ((channel, "from"),)
+    return ((channel, address),)

@@ -1,0 +1,230 @@
+"""Neutral alert text and the notification payload every channel reads. Pure.
+
+A title such as "🔥 Rockies at Diamondbacks — $28 (your max $40)" and a few plain body
+lines (priority, venue and local start time, tickets left, factor reasons, the forecast
+sentence). Channels format these their own way; the payload shape is the one in
+briefs/common.md and DESIGN.md §9.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from core.domain import (
+    ActionKind,
+    EventRef,
+    Factor,
+    Level,
+    MarketPoint,
+    Prediction,
+    Recommendation,
+    TriggerKind,
+)
+
+LEVEL_EMOJI: Mapping[Level, str] = {
+    Level.CRITICAL: "🚨",
+    Level.HIGH: "🔥",
+    Level.MEDIUM: "🔔",
+    Level.NORMAL: "🎟️",
+    Level.LOW: "📋",
+}
+STATUS_EMOJI: Mapping[str, str] = {"acknowledged": "✅", "snoozed": "💤", "resolved": "☑️"}
+ALERT_BUTTONS: tuple[tuple[str, ActionKind], ...] = (
+    ("Acknowledge", ActionKind.ACK),
+    ("Snooze 1h", ActionKind.SNOOZE),
+    ("Snooze until cheaper", ActionKind.SNOOZE_CHEAPER),
+    ("Mute event", ActionKind.MUTE),
+    ("Bought", ActionKind.BOUGHT),
+)
+
+
+def money(value: float) -> str:
+    """Format a price: "$28", "$28.50", "$1,344"."""
+    return f"${value:,.0f}" if value == int(value) else f"${value:,.2f}"
+
+
+def humanize_delta(seconds: float) -> str:
+    """Format a duration roughly: "11 days 8 h", "3 h 20 min", "5 min", "40 s"."""
+    total = max(0, int(seconds))
+    if total < 60:
+        return f"{total} s"
+    minutes = total // 60
+    days, minutes = divmod(minutes, 1440)
+    hours, minutes = divmod(minutes, 60)
+    if days:
+        return f"{days} day{'s' if days != 1 else ''} {hours} h"
+    if hours:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    return f"{minutes} min"
+
+
+def zone(name: str | None) -> ZoneInfo:
+    """The zone called `name`; UTC when it is empty or unknown."""
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def local_time(when: datetime, tz: str | None) -> str:
+    """Format `when` for a person in `tz`, e.g. "Sun 31 Mar 13:10 MST"."""
+    local = when.astimezone(zone(tz))
+    return f"{local:%a} {local.day} {local:%b %H:%M} {local.tzname() or ''}".rstrip()
+
+
+@dataclass(frozen=True, slots=True)
+class AlertView:
+    """What the text of one alert message is made of."""
+
+    alert_id: int
+    kind: str
+    status: str
+    level: Level
+    score: float
+    event: EventRef
+    price: float | None = None
+    max_price: float | None = None
+    tickets_left: int | None = None
+    headline: str | None = None
+    factors: tuple[Factor, ...] = ()
+    sentence: str | None = None
+    timezone: str | None = None
+    status_note: str | None = None
+
+
+def title(view: AlertView) -> str:
+    """One line: level emoji (or status emoji), event, price vs the person's max."""
+    emoji = STATUS_EMOJI.get(view.status, LEVEL_EMOJI[view.level])
+    if view.kind == TriggerKind.LOW_INVENTORY and view.tickets_left is not None:
+        detail = f"only {view.tickets_left:,} tickets left"
+    elif view.price is not None and view.max_price is not None:
+        detail = f"{money(view.price)} (your max {money(view.max_price)})"
+    elif view.price is not None:
+        detail = money(view.price)
+    else:
+        detail = view.kind.replace("_", " ")
+    prefix = f"{view.status.capitalize()}: " if view.status in STATUS_EMOJI else ""
+    return f"{emoji} {prefix}{view.event.name} — {detail}"
+
+
+def body_lines(view: AlertView) -> list[str]:
+    """Plain lines: priority, where and when, tickets left, reasons, the forecast."""
+    lines: list[str] = []
+    if view.status_note:
+        lines.append(view.status_note)
+    summary = f"{view.level.label.capitalize()} priority (score {view.score:.2f})"
+    lines.append(f"{summary}: {view.headline}" if view.headline else summary)
+    place = ", ".join(p for p in (view.event.venue, view.event.city) if p)
+    when = local_time(view.event.starts_at, view.timezone)
+    lines.append(f"{place} · {when}" if place else when)
+    if view.tickets_left is not None:
+        lines.append(f"{view.tickets_left:,} tickets left")
+    lines.extend(f"• {f.name}: {f.reason}" for f in view.factors)
+    if view.sentence:
+        lines.append(view.sentence)
+    return lines
+
+
+def body(view: AlertView) -> str:
+    return "\n".join(body_lines(view))
+
+
+# --- payload ----------------------------------------------------------------------------
+
+
+def factor_dicts(factors: Sequence[Factor]) -> list[dict[str, Any]]:
+    return [
+        {"name": f.name, "value": f.value, "weight": f.weight, "reason": f.reason} for f in factors
+    ]
+
+
+def factors_from_dicts(raw: Sequence[Mapping[str, Any]] | None) -> tuple[Factor, ...]:
+    """Read factors back from `alerts.factors` JSON; malformed entries are skipped."""
+    out = []
+    for item in raw or ():
+        try:
+            out.append(
+                Factor(
+                    str(item["name"]),
+                    float(item["value"]),
+                    float(item["weight"]),
+                    str(item["reason"]),
+                )
+            )
+        except (KeyError, TypeError, ValueError):
+            continue
+    return tuple(out)
+
+
+def event_dict(event: EventRef) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "name": event.name,
+        "starts_at": event.starts_at.isoformat(),
+        "category": event.category,
+        "performers": list(event.performers),
+        "venue": event.venue,
+        "city": event.city,
+        "capacity": event.capacity,
+        "timezone": event.timezone,
+    }
+
+
+def market_dict(point: MarketPoint | None) -> dict[str, Any]:
+    if point is None:
+        return {}
+    return {
+        "observed_at": point.observed_at.isoformat(),
+        "min_price": point.min_price,
+        "median_price": point.median_price,
+        "avg_price": point.avg_price,
+        "max_price": point.max_price,
+        "listing_count": point.listing_count,
+        "ticket_count": point.ticket_count,
+    }
+
+
+def prediction_dict(prediction: Prediction) -> dict[str, Any]:
+    return asdict(prediction)
+
+
+def recommendation_dict(recommendation: Recommendation) -> dict[str, Any]:
+    out = asdict(recommendation)
+    out["advice"] = recommendation.advice.value
+    return out
+
+
+def button_dicts(tokens: Sequence[tuple[str, ActionKind, str]]) -> list[dict[str, Any]]:
+    """Buttons as the payload carries them, from (label, action, signed token)."""
+    return [
+        {"label": label, "action": action.value, "token": token, "url": None}
+        for label, action, token in tokens
+    ]
+
+
+def payload(
+    *,
+    event_type: str,
+    timestamp: datetime,
+    title_text: str,
+    body_text: str,
+    buttons: Sequence[Mapping[str, Any]] = (),
+    factors: Sequence[Factor] = (),
+    data: Mapping[str, Any] | None = None,
+    edit_of: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Build the notification payload of briefs/common.md (JSON-ready)."""
+    return {
+        "event_type": event_type,
+        "timestamp": timestamp.isoformat(),
+        "title": title_text,
+        "body": body_text,
+        "buttons": [dict(b) for b in buttons],
+        "factors": factor_dicts(factors),
+        "data": dict(data or {}),
+        "edit_of": dict(edit_of) if edit_of is not None else None,
+    }

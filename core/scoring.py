@@ -1,0 +1,235 @@
+"""Priority: six factors in [0, 1], each with a one-line reason, weighted into a level.
+
+DESIGN.md §5. Pure: the market context, the forecast and `now` are passed in. The
+weights are the configured defaults, blended with a person's learned weights once they
+have given enough feedback (`blend_weights`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from core.domain import EventRef, Factor, Level, MarketPoint, Match, Score, WatchSpec
+from core.ports import Forecast
+from core.render import humanize_delta, money
+from core.rules import words
+
+FACTOR_NAMES = ("price", "availability", "urgency", "preference", "demand", "reliability")
+DEFAULT_WEIGHTS: tuple[float, ...] = (0.25, 0.20, 0.20, 0.15, 0.10, 0.10)
+LEVEL_THRESHOLDS: tuple[tuple[float, Level], ...] = (
+    (0.8, Level.CRITICAL),
+    (0.6, Level.HIGH),
+    (0.4, Level.MEDIUM),
+    (0.2, Level.NORMAL),
+)
+MIN_FEEDBACK = 20
+
+
+@dataclass(frozen=True, slots=True)
+class MarketContext:
+    """What the market looks like around one match.
+
+    Attributes:
+        point: the snapshot that produced the match.
+        previous: the event's snapshot before it, for the drain rate.
+        high_24h: the highest minimum price of the 24 h before `point`.
+        tickets_left: tickets for the wanted quantity and zones (None: the event total).
+    """
+
+    point: MarketPoint
+    previous: MarketPoint | None = None
+    high_24h: float | None = None
+    tickets_left: int | None = None
+
+
+def _clamp(value: float) -> float:
+    return 0.0 if value <= 0.0 else 1.0 if value >= 1.0 else value
+
+
+def _either(*values: float) -> float:
+    """Probabilistic OR: any strong part makes the whole strong."""
+    rest = 1.0
+    for value in values:
+        rest *= 1.0 - _clamp(value)
+    return 1.0 - rest
+
+
+def level_for(value: float) -> Level:
+    """Map a score in [0, 1] to its level: >=0.8 critical ... <0.2 low."""
+    for threshold, level in LEVEL_THRESHOLDS:
+        if value >= threshold:
+            return level
+    return Level.LOW
+
+
+def price_factor(match: Match, ctx: MarketContext) -> tuple[float, str]:
+    """How far under the person's max, and how big the drop vs the 24 h high is."""
+    price = match.price if match.price is not None else ctx.point.min_price
+    if price is None:
+        return 0.0, "no price on sale"
+    watch, parts, under, drop = match.watch, [], 0.0, 0.0
+    if watch.max_price:
+        fraction = (watch.max_price - price) / watch.max_price
+        if fraction >= 0:
+            under = 0.3 + 0.7 * _clamp(fraction / 0.3)
+            parts.append(
+                f"{money(price)} is {fraction:.0%} under your max {money(watch.max_price)}"
+            )
+        else:
+            parts.append(f"{money(price)} is above your max {money(watch.max_price)}")
+    if ctx.high_24h and ctx.high_24h > price:
+        fraction = (ctx.high_24h - price) / ctx.high_24h
+        drop = _clamp(fraction / 0.25)
+        parts.append(f"down {fraction:.0%} vs the 24 h high {money(ctx.high_24h)}")
+    if not parts:
+        parts.append(f"cheapest {money(price)}")
+    return _either(under, drop), "; ".join(parts)
+
+
+def availability_factor(ctx: MarketContext, forecast: Forecast | None) -> tuple[float, str]:
+    """Scarcity for the wanted quantity, the drain rate and the predicted sell-out."""
+    point, parts = ctx.point, []
+    left = ctx.tickets_left if ctx.tickets_left is not None else point.ticket_count
+    scarcity = 0.3 if left is None else 1.0 / (1.0 + max(left, 0) / 50.0)
+    parts.append("tickets left unknown" if left is None else f"{left:,} tickets left")
+    drain = 0.0
+    prev = ctx.previous
+    if prev is not None and prev.ticket_count and left is not None and prev.ticket_count > left:
+        hours = max((point.observed_at - prev.observed_at).total_seconds() / 3600.0, 1 / 60)
+        per_hour = (prev.ticket_count - left) / prev.ticket_count / hours
+        drain = _clamp(per_hour / 0.10)
+        parts.append(f"selling {per_hour:.0%}/h")
+    sellout = 0.0
+    if forecast is not None and forecast.prediction.p_sellout is not None:
+        sellout = _clamp(forecast.prediction.p_sellout)
+        parts.append(f"{sellout:.0%} sell-out risk")
+    return max(scarcity, drain, sellout), "; ".join(parts)
+
+
+def _time_urgency(hours: float, full_at: float, zero_at: float) -> float:
+    if hours <= full_at:
+        return 1.0
+    if hours >= zero_at:
+        return 0.0
+    return 1.0 - math.log(hours / full_at) / math.log(zero_at / full_at)
+
+
+def urgency_factor(event: EventRef, forecast: Forecast | None, now: datetime) -> tuple[float, str]:
+    """Time to the event (1 within a day, 0 past a month) and to predicted depletion."""
+    seconds = (event.starts_at - now).total_seconds()
+    value = _time_urgency(max(seconds, 0.0) / 3600.0, 24.0, 720.0)
+    parts = [f"starts in {humanize_delta(seconds)}" if seconds > 0 else "starting now"]
+    if forecast is not None and forecast.prediction.hours_to_depletion is not None:
+        hours = max(forecast.prediction.hours_to_depletion, 0.0)
+        value = max(value, _time_urgency(hours, 6.0, 240.0))
+        parts.append(f"sells out in ~{humanize_delta(hours * 3600)} at this pace")
+    return value, "; ".join(parts)
+
+
+def preference_factor(watch: WatchSpec, event: EventRef) -> tuple[float, str]:
+    """Favourite watch, a chosen event, the person's team or performer, their zone."""
+    if watch.favourite:
+        value, reason = 1.0, "one of your favourites"
+    elif watch.event_id is not None:
+        value, reason = 0.7, "the event you picked"
+    else:
+        value, reason = 0.4, "matches your search"
+        wanted = {w for term in watch.terms for w in words(term)}
+        for performer in event.performers:
+            if wanted and set(words(performer)) <= wanted:
+                value, reason = 0.6, f"your team/performer {performer}"
+                break
+    if watch.zones:
+        value += 0.15
+        reason += f"; your zone {', '.join(watch.zones)}"
+    if watch.venue:
+        value += 0.1
+        reason += f"; at {watch.venue}"
+    return _clamp(value), reason
+
+
+def demand_factor(forecast: Forecast | None) -> tuple[float, str]:
+    """The forecast demand, as the model sees it."""
+    if forecast is None:
+        return 0.5, "no forecast; assuming average demand"
+    demand = _clamp(forecast.prediction.demand)
+    word = "high" if demand >= 0.66 else "moderate" if demand >= 0.33 else "low"
+    return demand, f"{word} demand ({demand:.2f}, {forecast.prediction.model})"
+
+
+def reliability_factor(
+    point: MarketPoint, forecast: Forecast | None, now: datetime
+) -> tuple[float, str]:
+    """Fresh, complete data and a confident forecast are worth acting on."""
+    age = max((now - point.observed_at).total_seconds(), 0.0)
+    fresh = 1.0 if age <= 300 else _clamp(1.0 - (age - 300) / (6 * 3600 - 300))
+    fields = (
+        point.min_price,
+        point.ticket_count,
+        point.listing_count,
+        point.avg_price if point.avg_price is not None else point.median_price,
+    )
+    complete = sum(value is not None for value in fields) / len(fields)
+    confidence = _clamp(forecast.recommendation.confidence) if forecast is not None else 0.5
+    value = 0.5 * fresh + 0.25 * complete + 0.25 * confidence
+    freshness = "fresh data" if age < 60 else f"data {humanize_delta(age)} old"
+    reason = f"{freshness}, {complete:.0%} complete, forecast confidence {confidence:.0%}"
+    return value, reason
+
+
+def blend_weights(
+    default: Sequence[float],
+    learned: Mapping[str, object] | None,
+    feedback_count: int,
+    min_feedback: int = MIN_FEEDBACK,
+) -> tuple[float, ...]:
+    """Blend a person's learned weights into the defaults once there is enough feedback.
+
+    The learned share grows with feedback (count / (count + 50)), capped at 0.8; a
+    missing or invalid learned weight keeps the default for that factor.
+    """
+    if not learned or feedback_count < min_feedback:
+        return tuple(default)
+    share = min(0.8, feedback_count / (feedback_count + 50.0))
+    out = []
+    for name, base in zip(FACTOR_NAMES, default, strict=True):
+        raw = learned.get(name)
+        mine = float(raw) if isinstance(raw, int | float) and raw >= 0 else base
+        out.append((1.0 - share) * base + share * mine)
+    return tuple(out)
+
+
+def score(
+    match: Match,
+    ctx: MarketContext,
+    forecast: Forecast | None,
+    now: datetime,
+    weights: Sequence[float] = DEFAULT_WEIGHTS,
+) -> Score:
+    """Score one match: the weighted mean of the six factors and its level.
+
+    Args:
+        match: the watch whose trigger fired, with its price.
+        ctx: the snapshot, the one before it and the 24 h high.
+        forecast: the event's prediction and recommendation (None: neutral values).
+        now: the current time.
+        weights: six non-negative weights in FACTOR_NAMES order; normalised here.
+    """
+    values = (
+        price_factor(match, ctx),
+        availability_factor(ctx, forecast),
+        urgency_factor(match.event, forecast, now),
+        preference_factor(match.watch, match.event),
+        demand_factor(forecast),
+        reliability_factor(ctx.point, forecast, now),
+    )
+    total = sum(weights) or 1.0
+    factors = tuple(
+        Factor(name, round(_clamp(value), 4), round(weight / total, 4), reason)
+        for name, (value, reason), weight in zip(FACTOR_NAMES, values, weights, strict=True)
+    )
+    value = round(sum(f.value * w / total for f, w in zip(factors, weights, strict=True)), 4)
+    return Score(value=value, level=level_for(value), factors=factors)

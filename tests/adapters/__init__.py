@@ -1,0 +1,1 @@
+"""Adapter tests: each platform against its loopback fake."""

@@ -1,0 +1,1 @@
+"""Loopback fakes of outside systems, speaking their real wire protocols."""

@@ -1,0 +1,1 @@
+"""Working in-memory test doubles (`Fake*`) of the ports."""

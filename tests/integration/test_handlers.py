@@ -1,0 +1,524 @@
+"""Command handlers against a real database (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from core.actions import ActionSigner
+from core.chat import CommandContext, MarketInsight, Reply, WatchChange
+from core.clock import FakeClock
+from core.db.models import (
+    Activity,
+    Alert,
+    Event,
+    Identity,
+    MarketSnapshot,
+    Preference,
+    Presence,
+    User,
+    Watch,
+)
+from core.domain import ActionKind, ChannelKind, Level, TriggerKind, WatchSpec
+from core.handlers import CommandHandlers
+from core.render import LEVEL_EMOJI
+from core.users import ensure_user
+
+SECRET = b"test-secret"
+
+
+@dataclass
+class RecordingHook:
+    calls: list[tuple[WatchSpec | int, WatchChange]] = field(default_factory=list)
+
+    def __call__(self, watch: WatchSpec | int, change: WatchChange) -> None:
+        self.calls.append((watch, change))
+
+
+@dataclass
+class StubMarket:
+    sentence: str = "72% chance the cheapest price drops 5% within 3 days — wait"
+
+    async def insight(self, event_id: int, *, now: datetime) -> MarketInsight | None:
+        return MarketInsight(sentence=self.sentence, chart_png=b"\x89PNG-chart")
+
+
+@dataclass
+class World:
+    sessions: async_sessionmaker[AsyncSession]
+    clock: FakeClock
+    handlers: CommandHandlers
+    hook: RecordingHook
+    signer: ActionSigner
+    me: CommandContext
+    other: CommandContext
+    events: dict[str, int]
+
+    async def say(self, text: str, ctx: CommandContext | None = None) -> Reply:
+        return await self.handlers.handle_text(ctx or self.me, text)
+
+    async def get(self, model: type, key: object) -> object:
+        async with self.sessions() as session:
+            return await session.get(model, key)
+
+    async def watches(self) -> list[Watch]:
+        async with self.sessions() as session:
+            return list((await session.execute(select(Watch).order_by(Watch.id))).scalars())
+
+
+EVENTS = {
+    "rockies": ("Rockies at Diamondbacks", ["Arizona Diamondbacks", "Colorado Rockies"],
+                "Chase Field", "Phoenix", "mlb", datetime(2024, 3, 31, 20, 10, tzinfo=UTC)),
+    "nyy_bos": ("Yankees at Red Sox", ["New York Yankees", "Boston Red Sox"],
+                "Fenway Park", "Boston", "mlb", datetime(2024, 4, 5, 23, 10, tzinfo=UTC)),
+    "bos_nyy": ("Red Sox at Yankees", ["Boston Red Sox", "New York Yankees"],
+                "Yankee Stadium", "New York", "mlb", datetime(2024, 4, 12, 23, 5, tzinfo=UTC)),
+    "past": ("Yankees at Orioles", ["New York Yankees", "Baltimore Orioles"],
+             "Camden Yards", "Baltimore", "mlb", datetime(2024, 3, 1, 23, 5, tzinfo=UTC)),
+    "bjork": ("Björk: Cornucopia", ["Björk"], "Kia Forum", "Inglewood", "concert",
+              datetime(2024, 5, 1, 3, 0, tzinfo=UTC)),
+}  # fmt: skip
+
+
+@pytest.fixture
+async def world(
+    sessions: async_sessionmaker[AsyncSession], clock: FakeClock, rng: random.Random
+) -> World:
+    ids: dict[str, int] = {}
+    async with sessions() as session, session.begin():
+        for key, (name, performers, venue, city, category, starts) in EVENTS.items():
+            event = Event(
+                source="test",
+                external_id=key,
+                name=name,
+                performers=performers,
+                venue=venue,
+                city=city,
+                category=category,
+                starts_at=starts,
+                timezone="UTC",
+                created_at=clock.now(),
+            )
+            session.add(event)
+            await session.flush()
+            ids[key] = event.id
+        me = await ensure_user(
+            session, "console", "local", display_name="you", dm_address="local", now=clock.now()
+        )
+        other = await ensure_user(
+            session, "telegram", "42", display_name="Sam", dm_address="42", now=clock.now()
+        )
+        me_id, other_id = me.id, other.id
+    hook = RecordingHook()
+    signer = ActionSigner(SECRET)
+    handlers = CommandHandlers(sessions, clock, rng, signer, index_hook=hook, market=StubMarket())
+    return World(
+        sessions,
+        clock,
+        handlers,
+        hook,
+        signer,
+        CommandContext(me_id, "console", "local", is_admin=True),
+        CommandContext(other_id, "telegram", "42"),
+        ids,
+    )
+
+
+# --- watch -------------------------------------------------------------------------------
+
+
+async def test_watch_with_one_match_creates_an_event_watch(world: World) -> None:
+    reply = await world.say("watch rockies under 40")
+
+    assert not reply.is_error, reply.text
+    [row] = await world.watches()
+    assert (row.event_id, row.max_price, row.user_id) == (
+        world.events["rockies"],
+        40.0,
+        world.me.user_id,
+    )
+    assert row.triggers == [TriggerKind.PRICE_BELOW.value] and row.active and row.terms == []
+    assert f"watch #{row.id}" in reply.lines[0] and "Rockies at Diamondbacks" in reply.lines[0]
+    assert "under $40." in reply.lines[1]
+    [(spec, change)] = world.hook.calls
+    assert change is WatchChange.CREATED
+    assert isinstance(spec, WatchSpec) and spec.id == row.id and spec.max_price == 40.0
+    pause, remove = reply.all_buttons()
+    now = world.clock.now()
+    assert world.signer.verify(pause.token or "", now=now).action is ActionKind.PAUSE_WATCH
+    assert world.signer.verify(remove.token or "", now=now).target_id == row.id
+
+
+async def test_ambiguous_watch_offers_choices_and_never_guesses(world: World) -> None:
+    reply = await world.say("watch yankees under 80 qty 2")
+
+    assert await world.watches() == [] and world.hook.calls == []
+    assert "matches 2 upcoming events" in reply.lines[0]  # the past game is left out
+    commands = [c.command for c in reply.choices]
+    assert commands == [
+        f"watch #{world.events['nyy_bos']} under 80 qty 2",
+        f"watch #{world.events['bos_nyy']} under 80 qty 2",
+        "watch any yankees under 80 qty 2",
+    ]
+    assert "Fenway Park" in reply.choices[0].label
+
+    picked = await world.say(commands[1] or "")
+    [row] = await world.watches()
+    assert (row.event_id, row.quantity, row.max_price) == (world.events["bos_nyy"], 2, 80.0)
+    assert "Red Sox at Yankees" in picked.lines[0]
+
+
+async def test_watch_any_and_unknown_names_make_term_watches(world: World) -> None:
+    any_reply = await world.say("watch any yankees under 80")
+    none_reply = await world.say("watch Taylor Swift under 300 zone floor")
+
+    first, second = await world.watches()
+    assert (first.event_id, first.terms, first.max_price) == (None, ["yankees"], 80.0)
+    assert (second.event_id, second.terms, second.zones) == (None, ["taylor swift"], ["floor"])
+    assert "none on sale right now" in none_reply.lines[0]
+    assert "any event matching 'yankees'" in any_reply.lines[0]
+    assert [change for _, change in world.hook.calls] == [WatchChange.CREATED] * 2
+
+
+async def test_watch_a_category_and_default_drop_trigger(world: World) -> None:
+    reply = await world.say("watch MLB")
+
+    [row] = await world.watches()
+    assert (row.category, row.terms, row.event_id) == ("mlb", [], None)
+    assert row.triggers == [TriggerKind.DROP_PCT.value] and row.drop_pct == 10.0
+    assert "every upcoming mlb event" in reply.lines[0]
+    assert "drops 10% or more" in reply.lines[1] and "under <price>" in reply.lines[1]
+
+
+async def test_unicode_name_matches_and_emoji_only_is_refused(world: World) -> None:
+    reply = await world.say("watch björk under 150")
+    [row] = await world.watches()
+    assert row.event_id == world.events["bjork"], reply.text
+
+    refused = await world.say("watch 🎤🎤")
+    assert refused.is_error and "e.g. watch yankees under 80" in refused.text
+    assert len(await world.watches()) == 1
+
+
+async def test_watching_the_same_event_again_updates_it(world: World) -> None:
+    await world.say("watch rockies under 40")
+    reply = await world.say("watch rockies under 35 drop 20%")
+
+    [row] = await world.watches()
+    assert row.max_price == 35.0 and row.drop_pct == 20.0
+    assert sorted(row.triggers) == ["drop_pct", "price_below"]
+    assert reply.lines[0].startswith("Updated")
+    assert [c for _, c in world.hook.calls] == [WatchChange.CREATED, WatchChange.UPDATED]
+
+
+async def test_watch_by_id_of_a_past_event_is_refused(world: World) -> None:
+    reply = await world.say(f"watch #{world.events['past']}")
+    assert reply.is_error and "no upcoming event" in reply.text
+    assert await world.watches() == []
+
+
+# --- watches, unwatch, pause, resume -------------------------------------------------
+
+
+async def test_list_unwatch_pause_resume_with_ownership(world: World) -> None:
+    await world.say("watch rockies under 40")
+    await world.say("watch any red sox", world.other)
+    mine, theirs = await world.watches()
+
+    listing = await world.say("watches")
+    assert listing.lines[0] == "Your watches:" and len(listing.lines) == 2
+    assert listing.lines[1].startswith(f"#{mine.id} Rockies at Diamondbacks")
+    assert len(listing.buttons) == 1
+
+    for command in ("unwatch", "pause", "resume"):
+        refused = await world.say(f"{command} {theirs.id}")
+        assert refused.is_error and f"no watch #{theirs.id}" in refused.text
+    untouched = await world.get(Watch, theirs.id)
+    assert isinstance(untouched, Watch) and untouched.active and untouched.removed_at is None
+
+    world.hook.calls.clear()
+    assert "Paused" in (await world.say(f"pause {mine.id}")).text
+    assert "already paused" in (await world.say(f"pause {mine.id}")).text
+    assert "paused (resume" in (await world.say("watches")).lines[1]
+    assert "Resumed" in (await world.say(f"resume {mine.id}")).text
+    assert [(w.active, c) for w, c in world.hook.calls if isinstance(w, WatchSpec)] == [
+        (False, WatchChange.UPDATED),
+        (True, WatchChange.UPDATED),
+    ]
+
+    removed = await world.say(f"unwatch {mine.id}")
+    assert "Removed watch" in removed.text
+    assert world.hook.calls[-1] == (mine.id, WatchChange.REMOVED)
+    row = await world.get(Watch, mine.id)
+    assert isinstance(row, Watch) and not row.active and row.removed_at == world.clock.now()
+    assert "empty" in (await world.say("watches")).text
+    assert (await world.say(f"unwatch {mine.id}")).is_error
+
+
+async def test_group_watches_need_an_admin_and_stay_in_the_group(world: World) -> None:
+    member = CommandContext(world.me.user_id, "telegram", "-100", is_group=True, is_admin=False)
+    admin = CommandContext(world.other.user_id, "telegram", "-100", is_group=True, is_admin=True)
+
+    refused = await world.say("watch rockies under 40", member)
+    assert refused.is_error and "admins" in refused.text and await world.watches() == []
+
+    await world.say("watch rockies under 40", admin)
+    [row] = await world.watches()
+    assert (row.destination_channel, row.destination_address) == ("telegram", "-100")
+    assert len((await world.say("watches", member)).lines) == 2  # members can look
+    assert (await world.say(f"pause {row.id}", member)).is_error
+    assert "empty" in (await world.say("watches", world.other)).text  # not their DM list
+
+
+# --- settings ------------------------------------------------------------------------
+
+
+async def test_quiet_tz_and_prefs(world: World) -> None:
+    assert "22:00-07:00" in (await world.say("quiet 22:00-07:00")).text
+    bad = await world.say("quiet 25:00-07:00")
+    assert bad.is_error and bad.lines == (
+        "'25:00' is not a time of day (00:00 to 23:59), e.g. quiet 22:00-07:00",
+    )
+    tz = await world.say("tz europe/berlin")
+    assert "Europe/Berlin" in tz.text and "13:00" in tz.text  # 12:00 UTC in March
+    assert (await world.say("tz Europe/Berln")).text.endswith("e.g. tz America/New_York")
+    user = await world.get(User, world.me.user_id)
+    assert isinstance(user, User)
+    assert (user.quiet_start, user.quiet_end, user.timezone) == ("22:00", "07:00", "Europe/Berlin")
+
+    await world.say("prefs digest daily")
+    await world.say("prefs channels console telegram")
+    await world.say("prefs level telegram high")
+    await world.say("prefs wake on")
+    pref = await world.get(Preference, world.me.user_id)
+    assert isinstance(pref, Preference)
+    assert pref.digest_schedule == "daily" and pref.wake_for_critical
+    assert pref.channel_order == ["console", "telegram"]
+    assert pref.min_level_per_channel == {"telegram": 4}
+    shown = (await world.say("prefs")).text
+    assert "channels: console, telegram" in shown and "telegram high" in shown
+    assert "quiet hours: 22:00-07:00 · time zone: Europe/Berlin" in shown
+    await world.say("prefs level medium")
+    pref = await world.get(Preference, world.me.user_id)
+    assert isinstance(pref, Preference) and pref.min_level_per_channel["telegram"] == 3
+    assert set(pref.min_level_per_channel) == {kind.value for kind in ChannelKind}
+    assert "level: medium and above everywhere" in (await world.say("prefs")).text
+    assert (await world.say("quiet off")).text == "Quiet hours are off."
+
+
+async def test_later_features_say_not_yet_and_help_lists_everything(world: World) -> None:
+    assert "coming with SMS escalation" in (await world.say("phone +14155550123")).text
+    assert "coming with SMS escalation" in (await world.say("contact add Sam +14155550123")).text
+    assert "coming with account linking" in (await world.say("link")).text
+    assert len((await world.say("help")).lines) > 15
+    assert (await world.say("help snooze")).lines[-1] == "Example: snooze 12 2h"
+
+
+# --- buttons and presence --------------------------------------------------------------
+
+
+async def test_button_tokens_valid_forged_expired_and_not_yours(world: World) -> None:
+    await world.say("watch rockies under 40")
+    [row] = await world.watches()
+    now = world.clock.now()
+    nonce = b"\x00\x01\x02\x03"
+    valid = world.signer.sign(ActionKind.PAUSE_WATCH, row.id, now=now, nonce=nonce)
+    forged = ActionSigner(b"another key").sign(
+        ActionKind.REMOVE_WATCH, row.id, now=now, nonce=nonce
+    )
+    tampered = valid[:-2] + ("AA" if valid[-2:] != "AA" else "BB")
+    expired = world.signer.sign(
+        ActionKind.REMOVE_WATCH, row.id, now=now - timedelta(days=8), nonce=nonce
+    )
+
+    for token in (forged, tampered, expired, "garbage!"):
+        reply = await world.handlers.handle_button(world.me, token)
+        assert (
+            reply.is_error
+            and reply.text.startswith("Sorry,")
+            and "Nothing was changed" in reply.text
+        )
+    assert "expired" in (await world.handlers.handle_button(world.me, expired)).text
+    still = await world.get(Watch, row.id)
+    assert isinstance(still, Watch) and still.active and still.removed_at is None
+
+    not_yours = await world.handlers.handle_button(world.other, valid)
+    assert not_yours.is_error
+    assert "Paused" in (await world.handlers.handle_button(world.me, valid)).text
+    paused = await world.get(Watch, row.id)
+    assert isinstance(paused, Watch) and not paused.active
+
+
+async def test_every_command_and_press_records_activity(world: World) -> None:
+    await world.say("watches")
+    await world.say("wach yankees")  # bad input still shows the person is here
+    world.clock.advance(minutes=3)
+    await world.handlers.handle_button(world.me, "forged")
+    async with world.sessions() as session:
+        kinds = list(
+            (
+                await session.execute(
+                    select(Activity.kind)
+                    .where(Activity.user_id == world.me.user_id)
+                    .order_by(Activity.id)
+                )
+            ).scalars()
+        )
+        presence = await session.get(Presence, (world.me.user_id, "console"))
+    assert kinds == ["command", "message", "button"]
+    assert presence is not None and presence.last_seen_at == world.clock.now()
+
+
+# --- market --------------------------------------------------------------------------
+
+
+async def test_market_shows_latest_snapshot_and_forecast(world: World) -> None:
+    event_id = world.events["rockies"]
+    async with world.sessions() as session, session.begin():
+        for hours, low in ((5, 35.0), (2, 28.0)):
+            session.add(
+                MarketSnapshot(
+                    event_id=event_id, source="seatgeek", currency="USD",
+                    observed_at=world.clock.now() - timedelta(hours=hours),
+                    min_price=low, median_price=None, avg_price=83.0, max_price=473.0,
+                    listing_count=315, ticket_count=1344, ingested_at=world.clock.now(),
+                )
+            )  # fmt: skip
+    reply = await world.say("market rockies")
+
+    assert reply.lines[0] == "Rockies at Diamondbacks — Chase Field, Phoenix"
+    assert "(in 11 days 8 h)" in reply.lines[1]
+    assert reply.lines[2] == "Cheapest $28 · median — · highest $473"
+    assert reply.lines[3] == "1,344 tickets left in 315 listings (as of 2 h ago, seatgeek)"
+    assert reply.lines[4].startswith("72% chance") and reply.image == b"\x89PNG-chart"
+
+    choices = await world.say("market red sox")
+    assert [c.command for c in choices.choices] == [
+        f"market #{world.events['nyy_bos']}",
+        f"market #{world.events['bos_nyy']}",
+    ]
+    assert "No market data yet." in (await world.say(choices.choices[0].command or "")).lines
+    assert (await world.say("market cricket")).is_error
+
+
+# --- alerts --------------------------------------------------------------------------
+
+
+async def _open_alert(world: World, ctx: CommandContext, text: str, level: int = 4) -> int:
+    await world.say(text, ctx)
+    async with world.sessions() as session, session.begin():
+        watch = (
+            (
+                await session.execute(
+                    select(Watch).where(Watch.user_id == ctx.user_id).order_by(Watch.id.desc())
+                )
+            )
+            .scalars()
+            .first()
+        )
+        assert watch is not None and watch.event_id is not None
+        alert = Alert(
+            dedup_key=f"{watch.id}:{watch.event_id}:price_below", watch_id=watch.id,
+            user_id=ctx.user_id, event_id=watch.event_id, kind="price_below", score=0.7,
+            level=level, factors=[], price=28.0, status="open", reason="cheapest $28 under $40",
+            opened_at=world.clock.now(), updated_at=world.clock.now(),
+        )  # fmt: skip
+        session.add(alert)
+        await session.flush()
+        return alert.id
+
+
+async def test_alerts_list_and_actions(world: World) -> None:
+    mine = await _open_alert(world, world.me, "watch rockies under 40")
+    theirs = await _open_alert(world, world.other, f"watch #{world.events['nyy_bos']} under 90", 5)
+
+    world.clock.advance(minutes=5)
+    listing = await world.say("alerts")
+    assert listing.lines == (
+        "Open alerts:",
+        f"#{mine} {LEVEL_EMOJI[Level.HIGH]} high · Rockies at Diamondbacks · $28 · "
+        "cheapest $28 under $40 · 5 min ago",
+    )
+    ack, snooze = listing.all_buttons()
+    now = world.clock.now()
+    assert world.signer.verify(ack.token or "", now=now).action is ActionKind.ACK
+    assert world.signer.verify(snooze.token or "", now=now).target_id == mine
+
+    for text in (f"ack {theirs}", f"mute {theirs}", f"snooze {theirs} 2h", f"bought {theirs}"):
+        refused = await world.say(text)
+        assert refused.is_error and f"no alert #{theirs}" in refused.text
+    other_alert = await world.get(Alert, theirs)
+    assert isinstance(other_alert, Alert) and other_alert.status == "open"
+
+    acked = await world.say(f"ack {mine}")
+    assert not acked.is_error and f"Acknowledged alert #{mine}" in acked.text
+    row = await world.get(Alert, mine)
+    assert isinstance(row, Alert) and row.status == "acknowledged"
+    assert row.acked_via is not None and "console" in row.acked_via
+
+
+async def test_snooze_button_and_typed_snooze_under_a_price(world: World) -> None:
+    first = await _open_alert(world, world.me, "watch rockies under 40")
+    token = world.signer.sign(ActionKind.SNOOZE, first, now=world.clock.now(), nonce=b"abcd")
+    reply = await world.handlers.handle_button(world.me, token)
+    assert not reply.is_error and "Snoozed alert" in reply.text and "13:00" in reply.text
+    row = await world.get(Alert, first)
+    assert isinstance(row, Alert) and row.status == "snoozed"
+    assert row.snoozed_until == world.clock.now() + timedelta(hours=1)
+
+    refused = await world.say(f"snooze {first} under 30")  # not under the current $28
+    assert refused.is_error and "e.g. snooze" in refused.text
+    cheaper = await world.say(f"snooze {first} under 25")
+    assert cheaper.text.endswith("until it is under $25.") and not cheaper.is_error
+    row = await world.get(Alert, first)
+    assert isinstance(row, Alert) and row.snooze_below == 25.0 and row.snoozed_until is None
+
+
+async def test_mute_pauses_the_event_watch_and_tells_the_index(world: World) -> None:
+    alert_id = await _open_alert(world, world.me, "watch rockies under 40")
+    world.hook.calls.clear()
+
+    reply = await world.say(f"mute {alert_id}")
+
+    assert "Muted Rockies at Diamondbacks" in reply.text and not reply.is_error
+    [(spec, change)] = world.hook.calls
+    assert change is WatchChange.UPDATED and isinstance(spec, WatchSpec) and not spec.active
+    row = await world.get(Alert, alert_id)
+    assert isinstance(row, Alert) and row.status == "resolved"
+    again = await world.say(f"mute {alert_id}")
+    assert again.is_error and "\n" not in again.text
+    async with world.sessions() as session:
+        count = await session.scalar(select(func.count()).select_from(Alert))
+    assert count == 1
+
+
+async def test_ensure_user_finds_the_same_person_and_refreshes_the_identity(world: World) -> None:
+    async with world.sessions() as session, session.begin():
+        again = await ensure_user(
+            session,
+            "telegram",
+            "42",
+            display_name="Sam B",
+            dm_address="4242",
+            now=world.clock.now(),
+        )
+        same_id_elsewhere = await ensure_user(
+            session, "telegram", "42", workspace_id="team", display_name="Sam",
+            dm_address=None, now=world.clock.now(),
+        )  # fmt: skip
+    assert again.id == world.other.user_id
+    assert same_id_elsewhere.id not in (world.other.user_id, world.me.user_id)
+    async with world.sessions() as session:
+        identity = (
+            await session.execute(
+                select(Identity).where(Identity.external_id == "42", Identity.workspace_id == "")
+            )
+        ).scalar_one()
+        users = await session.scalar(select(func.count()).select_from(User))
+    assert (identity.dm_address, identity.display_name) == ("4242", "Sam B")
+    assert users == 3

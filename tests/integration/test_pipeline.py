@@ -1,0 +1,450 @@
+"""AlertEngine.process on both backends: stored snapshots in, alerts and outbox rows out."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from core.actions import ActionSigner
+from core.db.models import Alert, MarketSnapshot, Notification, Watch
+from core.domain import ActionKind, Listing
+from core.pipeline import EngineConfig
+from tests.fakes.predictor import StubPredictor, make_forecast
+from tests.integration.engine_helpers import (
+    SECRET,
+    T0,
+    Seed,
+    add_event,
+    add_user,
+    add_watch,
+    add_webhook,
+    alerts_of,
+    audit_kinds,
+    make_engine,
+    minutes,
+    notifications_of,
+    snapshot,
+)
+
+Sessions = async_sessionmaker[AsyncSession]
+DEMAND_ONLY = (0.0, 0.0, 0.0, 0.0, 1.0, 0.0)
+
+
+async def _seed(session: AsyncSession, **watch_fields: object) -> Seed:
+    user = await add_user(session)
+    event = await add_event(session)
+    watch = await add_watch(session, user, event, **watch_fields)
+    return Seed(user, event, watch)
+
+
+async def test_batch_opens_one_alert_with_its_notifications_in_the_same_transaction(
+    sessions: Sessions,
+) -> None:
+    async with sessions() as session, session.begin():
+        seed = await _seed(session)
+        await add_webhook(session, None, ["alert.triggered"])
+        await add_webhook(session, None, ["alert.resolved"], url="https://hooks.example/other")
+    async with sessions() as session:
+        engine = await make_engine(session)
+    async with sessions() as session:
+        async with session.begin():
+            stored = await snapshot(session, seed, T0, 28.0)
+            result = await engine.process(session, [stored], T0)
+            assert result.alerts_opened == 1 and result.matches == 1
+            assert result.notifications == 2
+            await session.rollback()
+    async with sessions() as session:
+        assert await alerts_of(session) == []
+        assert await notifications_of(session) == []
+        assert (await session.scalar(select(func.count()).select_from(MarketSnapshot))) == 0
+
+    engine = await _fresh_engine(sessions)
+    async with sessions() as session, session.begin():
+        stored = await snapshot(session, seed, T0, 28.0)
+        result = await engine.process(session, [stored], T0)
+    assert result.alerts_opened == 1
+    async with sessions() as session:
+        (alert,) = await alerts_of(session)
+        notes = await notifications_of(session, alert.id)
+        kinds = await audit_kinds(session, alert.id)
+    assert alert.status == "open" and alert.price == 28.0
+    assert alert.dedup_key == f"{seed.watch.id}:{seed.event.id}:price_below"
+    assert alert.escalation is not None and alert.escalation["level"] == alert.level
+    assert len(alert.factors) == 6
+    assert {(n.channel, n.address) for n in notes} == {
+        ("telegram", "tg-100"),
+        ("webhook", "https://hooks.example/x"),
+    }
+    assert len({n.idempotency_key for n in notes}) == 2
+    assert all(n.status == "pending" and n.due_at == T0 for n in notes)
+    assert kinds[0] == "opened"
+    chat = next(n for n in notes if n.channel == "telegram")
+    body = chat.payload
+    assert body["event_type"] == "alert.triggered"
+    assert "Rockies at Diamondbacks — $28 (your max $40)" in body["title"]
+    assert body["edit_of"] is None
+    assert set(body["data"]) == {
+        "alert", "event", "market", "prediction", "recommendation", "watch", "links"
+    }
+    assert [f["name"] for f in body["factors"]] == [
+        "price", "availability", "urgency", "preference", "demand", "reliability"
+    ]
+    signer = ActionSigner(SECRET)
+    actions = []
+    for button in body["buttons"]:
+        token = signer.verify(button["token"], now=T0)
+        assert token.target_id == alert.id
+        assert token.action.value == button["action"]
+        actions.append(token.action)
+    assert actions == [
+        ActionKind.ACK,
+        ActionKind.SNOOZE,
+        ActionKind.SNOOZE_CHEAPER,
+        ActionKind.MUTE,
+        ActionKind.BOUGHT,
+    ]
+    assert "Chase Field" in body["body"] and "72% chance" in body["body"]
+
+
+async def _fresh_engine(sessions: Sessions, **kwargs: object):  # type: ignore[no-untyped-def]
+    async with sessions() as session:
+        return await make_engine(session, **kwargs)  # type: ignore[arg-type]
+
+
+async def test_reingest_rescores_instead_of_duplicating(sessions: Sessions) -> None:
+    async with sessions() as session, session.begin():
+        seed = await _seed(session)
+    engine = await _fresh_engine(sessions)
+    async with sessions() as session, session.begin():
+        await engine.process(session, [await snapshot(session, seed, T0, 28.0)], T0)
+    later = T0 + minutes(5)
+    async with sessions() as session, session.begin():
+        result = await engine.process(session, [await snapshot(session, seed, later, 27.5)], later)
+    assert result.alerts_opened == 0 and result.alerts_updated == 1
+    assert result.notifications == 0  # within the cooldown: a silent update
+    async with sessions() as session:
+        (alert,) = await alerts_of(session)
+        assert alert.price == 27.5 and alert.updated_at == later
+        assert len(await notifications_of(session)) == 1
+
+
+async def test_price_drop_beyond_band_after_cooldown_notifies_again(sessions: Sessions) -> None:
+    async with sessions() as session, session.begin():
+        seed = await _seed(session, cooldown_s=600)
+    engine = await _fresh_engine(sessions)
+    async with sessions() as session, session.begin():
+        await engine.process(session, [await snapshot(session, seed, T0, 30.0)], T0)
+    later = T0 + minutes(11)
+    async with sessions() as session, session.begin():
+        result = await engine.process(session, [await snapshot(session, seed, later, 25.0)], later)
+    assert result.notifications == 1
+    async with sessions() as session:
+        (alert,) = await alerts_of(session)
+        notes = await notifications_of(session)
+    assert [n.status for n in notes] == ["cancelled", "pending"]  # the stale one is superseded
+    assert notes[1].payload["event_type"] == "alert.updated"
+    assert alert.last_notified_price == 25.0 and alert.fence == 1
+
+
+async def test_price_back_above_max_resolves_after_hold_and_cancels_pending(
+    sessions: Sessions,
+) -> None:
+    async with sessions() as session, session.begin():
+        seed = await _seed(session)
+        await add_webhook(session, seed.user, ["alert.triggered", "alert.resolved"])
+    config = EngineConfig(resolve_hold_s=600)
+    engine = await _fresh_engine(sessions, config=config)
+    async with sessions() as session, session.begin():
+        await engine.process(session, [await snapshot(session, seed, T0, 28.0)], T0)
+    t1 = T0 + minutes(2)
+    async with sessions() as session, session.begin():
+        result = await engine.process(session, [await snapshot(session, seed, t1, 45.0)], t1)
+    assert result.alerts_resolved == 0
+    async with sessions() as session:
+        (alert,) = await alerts_of(session)
+        assert alert.status == "open" and alert.clear_since == t1
+    t2 = t1 + minutes(10)
+    async with sessions() as session, session.begin():
+        result = await engine.process(session, [await snapshot(session, seed, t2, 46.0)], t2)
+    assert result.alerts_resolved == 1
+    async with sessions() as session:
+        (alert,) = await alerts_of(session)
+        notes = await notifications_of(session)
+        kinds = await audit_kinds(session, alert.id)
+    assert alert.status == "resolved" and alert.reason == "price back above your max $40"
+    assert alert.next_step_at is None
+    chat = [n for n in notes if n.channel == "telegram"]
+    assert [n.status for n in chat] == ["cancelled"]
+    hooks = [(n.payload["event_type"], n.status) for n in notes if n.channel == "webhook"]
+    assert hooks == [("alert.triggered", "pending"), ("alert.resolved", "pending")]
+    assert kinds[-1] == "resolved"
+
+
+async def test_condition_back_within_hold_keeps_the_alert(sessions: Sessions) -> None:
+    async with sessions() as session, session.begin():
+        seed = await _seed(session)
+    engine = await _fresh_engine(sessions, config=EngineConfig(resolve_hold_s=600))
+    times = [T0 + minutes(n) for n in (0, 2, 4, 14)]
+    prices = [28.0, 45.0, 30.0, 45.0]
+    for when, price in zip(times, prices, strict=True):
+        async with sessions() as session, session.begin():
+            result = await engine.process(session, [await snapshot(session, seed, when, price)], when)
+            assert result.alerts_resolved == 0
+    async with sessions() as session:
+        (alert,) = await alerts_of(session)
+    assert alert.status == "open" and alert.clear_since == times[3]
+
+
+async def test_resolve_edits_sent_messages_in_place(sessions: Sessions) -> None:
+    async with sessions() as session, session.begin():
+        seed = await _seed(session)
+    engine = await _fresh_engine(sessions, config=EngineConfig(resolve_hold_s=0))
+    async with sessions() as session, session.begin():
+        await engine.process(session, [await snapshot(session, seed, T0, 28.0)], T0)
+    receipt = {"channel": "telegram", "address": "tg-100", "message_id": "m-7", "detail": None}
+    async with sessions() as session, session.begin():
+        await session.execute(update(Notification).values(status="sent", receipt=receipt))
+    t1 = T0 + minutes(1)
+    async with sessions() as session, session.begin():
+        result = await engine.process(session, [await snapshot(session, seed, t1, 50.0)], t1)
+    assert result.alerts_resolved == 1 and result.notifications == 1
+    async with sessions() as session:
+        notes = await notifications_of(session)
+    edit = notes[-1]
+    assert edit.kind == "update" and edit.status == "pending"
+    assert edit.payload["event_type"] == "alert.resolved"
+    assert edit.payload["edit_of"] == receipt
+    assert edit.payload["title"].startswith("☑️ Resolved: Rockies at Diamondbacks")
+
+
+async def test_event_started_or_sold_out_resolves_at_once(sessions: Sessions) -> None:
+    async with sessions() as session, session.begin():
+        seed = await _seed(session, triggers=["price_below", "low_inventory"], low_inventory=100)
+    engine = await _fresh_engine(sessions, config=EngineConfig(resolve_hold_s=3600))
+    async with sessions() as session, session.begin():
+        result = await engine.process(
+            session, [await snapshot(session, seed, T0, 28.0, ticket_count=40)], T0
+        )
+    assert result.alerts_opened == 2
+    t1 = T0 + minutes(1)
+    async with sessions() as session, session.begin():
+        result = await engine.process(
+            session, [await snapshot(session, seed, t1, 28.0, ticket_count=0)], t1
+        )
+    assert result.alerts_resolved == 2
+    async with sessions() as session:
+        assert {a.reason for a in await alerts_of(session)} == {"tickets gone"}
+
+
+async def test_hysteresis_blocks_reopen_near_the_max_within_cooldown(sessions: Sessions) -> None:
+    async with sessions() as session, session.begin():
+        seed = await _seed(session, cooldown_s=3600)
+    engine = await _fresh_engine(sessions, config=EngineConfig(resolve_hold_s=0, hysteresis_pct=2.0))
+    series = [39.0, 41.0, 39.5, 41.0, 39.9, 38.0]
+    opened = []
+    for n, price in enumerate(series):
+        when = T0 + minutes(n)
+        async with sessions() as session, session.begin():
+            result = await engine.process(session, [await snapshot(session, seed, when, price)], when)
+            opened.append(result.alerts_opened)
+    assert opened == [1, 0, 0, 0, 0, 1]  # 39.5 and 39.9 are not under 40 * 0.98
+    async with sessions() as session:
+        chats = [n for n in await notifications_of(session) if n.kind == "alert"]
+    assert len(chats) == 2
+
+
+async def test_predictor_is_called_once_per_batch(sessions: Sessions) -> None:
+    async with sessions() as session, session.begin():
+        seed = await _seed(session)
+        other = await add_event(session, external_id="2", name="Giants at Dodgers",
+                                performers=("San Francisco Giants", "Los Angeles Dodgers"))
+        await add_watch(session, seed.user, other)
+    predictor = StubPredictor()
+    engine = await _fresh_engine(sessions, predictor=predictor)
+    async with sessions() as session, session.begin():
+        batch = [
+            await snapshot(session, seed, T0, 28.0),
+            await snapshot(session, seed, T0, 30.0, event=other),
+            await snapshot(session, seed, T0 + minutes(1), 27.0),
+        ]
+        result = await engine.process(session, batch, T0 + minutes(1))
+    assert result.alerts_opened == 2 and result.alerts_updated == 1
+    assert len(predictor.calls) == 1
+    assert sorted(r.event.id for r in predictor.calls[0]) == sorted([seed.event.id, other.id])
+
+
+async def test_a_failing_predictor_does_not_stop_alerts(sessions: Sessions) -> None:
+    async with sessions() as session, session.begin():
+        seed = await _seed(session)
+    engine = await _fresh_engine(sessions, predictor=StubPredictor(fail=True))
+    async with sessions() as session, session.begin():
+        result = await engine.process(session, [await snapshot(session, seed, T0, 28.0)], T0)
+    assert result.alerts_opened == 1
+
+
+async def test_quiet_hours_defer_and_are_audited(sessions: Sessions) -> None:
+    async with sessions() as session, session.begin():
+        user = await add_user(session, timezone="America/New_York", quiet=("22:00", "07:00"))
+        event = await add_event(session)
+        watch = await add_watch(session, user, event)
+        seed = Seed(user, event, watch)
+    night = datetime(2024, 3, 20, 3, 0, tzinfo=ZoneInfo("America/New_York"))
+    engine = await _fresh_engine(sessions)
+    async with sessions() as session, session.begin():
+        await engine.process(session, [await snapshot(session, seed, night, 28.0)], night)
+    async with sessions() as session:
+        (alert,) = await alerts_of(session)
+        (note,) = await notifications_of(session)
+        kinds = await audit_kinds(session, alert.id)
+    assert note.due_at == datetime(2024, 3, 20, 7, 0, tzinfo=ZoneInfo("America/New_York"))
+    assert "deferred" in kinds
+
+
+async def test_level_one_goes_to_the_digest(sessions: Sessions) -> None:
+    async with sessions() as session, session.begin():
+        seed = await _seed(session)
+    engine = await _fresh_engine(
+        sessions,
+        predictor=StubPredictor(make_forecast(demand=0.1)),
+        config=EngineConfig(weights=DEMAND_ONLY),
+    )
+    when = T0 + minutes(17)
+    async with sessions() as session, session.begin():
+        await engine.process(session, [await snapshot(session, seed, when, 28.0)], when)
+    async with sessions() as session:
+        (alert,) = await alerts_of(session)
+        (note,) = await notifications_of(session)
+    assert alert.level == 1
+    assert note.kind == "digest" and note.payload["event_type"] == "digest"
+    assert note.due_at == T0 + minutes(60)
+
+
+async def test_critical_goes_to_every_linked_chat(sessions: Sessions) -> None:
+    async with sessions() as session, session.begin():
+        user = await add_user(
+            session, chats=(("telegram", "tg-1"), ("slack", "D42")), channel_order=("slack",)
+        )
+        event = await add_event(session)
+        seed = Seed(user, event, await add_watch(session, user, event))
+    engine = await _fresh_engine(
+        sessions,
+        predictor=StubPredictor(make_forecast(demand=0.95)),
+        config=EngineConfig(weights=DEMAND_ONLY),
+    )
+    async with sessions() as session, session.begin():
+        await engine.process(session, [await snapshot(session, seed, T0, 28.0)], T0)
+    async with sessions() as session:
+        (alert,) = await alerts_of(session)
+        notes = await notifications_of(session)
+    assert alert.level == 5 and alert.next_step_at == T0 + minutes(2)
+    assert {(n.channel, n.address) for n in notes} == {("slack", "D42"), ("telegram", "tg-1")}
+
+
+async def test_medium_goes_to_the_preferred_chat_or_the_group(sessions: Sessions) -> None:
+    async with sessions() as session, session.begin():
+        user = await add_user(
+            session, chats=(("telegram", "tg-1"), ("slack", "D42")), channel_order=("slack",)
+        )
+        event = await add_event(session)
+        solo = Seed(user, event, await add_watch(session, user, event))
+        await add_watch(
+            session, user, event, destination_channel="telegram", destination_address="-100777"
+        )
+    engine = await _fresh_engine(
+        sessions,
+        predictor=StubPredictor(make_forecast(demand=0.5)),
+        config=EngineConfig(weights=DEMAND_ONLY),
+    )
+    async with sessions() as session, session.begin():
+        await engine.process(session, [await snapshot(session, solo, T0, 28.0)], T0)
+    async with sessions() as session:
+        alerts = await alerts_of(session)
+        notes = await notifications_of(session)
+    assert [a.level for a in alerts] == [3, 3]
+    assert sorted((n.channel, n.address) for n in notes) == [
+        ("slack", "D42"),
+        ("telegram", "-100777"),
+    ]
+
+
+async def test_watch_min_level_filters(sessions: Sessions) -> None:
+    async with sessions() as session, session.begin():
+        seed = await _seed(session, min_level=5)
+    engine = await _fresh_engine(sessions)
+    async with sessions() as session, session.begin():
+        result = await engine.process(session, [await snapshot(session, seed, T0, 28.0)], T0)
+    assert result.matches == 1 and result.alerts_opened == 0
+
+
+async def test_stale_index_heals_from_the_row(sessions: Sessions) -> None:
+    async with sessions() as session, session.begin():
+        seed = await _seed(session, event_id=None, terms=["Rockies"])
+    engine = await _fresh_engine(sessions)
+    async with sessions() as session, session.begin():
+        await session.execute(
+            update(Watch).values(muted_event_ids=[seed.event.id]).where(Watch.id == seed.watch.id)
+        )
+    async with sessions() as session, session.begin():
+        result = await engine.process(session, [await snapshot(session, seed, T0, 28.0)], T0)
+    assert result.alerts_opened == 0
+    spec = engine.index.get(seed.watch.id)
+    assert spec is not None and seed.event.id in spec.muted_events
+
+
+async def test_old_snapshots_feed_history_only(sessions: Sessions) -> None:
+    async with sessions() as session, session.begin():
+        seed = await _seed(session)
+    engine = await _fresh_engine(sessions)
+    old = T0 - minutes(60 * 7)
+    async with sessions() as session, session.begin():
+        result = await engine.process(session, [await snapshot(session, seed, old, 28.0)], T0)
+    assert result.matches == 0 and result.alerts_opened == 0
+    assert engine.history.latest(seed.event.id) is not None
+
+
+async def test_new_listing_and_drop_triggers(sessions: Sessions) -> None:
+    async with sessions() as session, session.begin():
+        seed = await _seed(session, triggers=["new_listing", "drop_pct"], drop_pct=20.0,
+                           max_price=None)
+    engine = await _fresh_engine(sessions)
+    async with sessions() as session, session.begin():
+        first = await snapshot(session, seed, T0, 50.0)
+        result = await engine.process(session, [first], T0)
+    assert result.alerts_opened == 0
+    t1 = T0 + minutes(30)
+    listing = Listing("L9", 38.0, section="112", quantity=2)
+    async with sessions() as session, session.begin():
+        stored = await snapshot(session, seed, t1, 38.0, listings=[listing], new_listing_ids=["L9"])
+        result = await engine.process(session, [stored], t1)
+    assert result.alerts_opened == 2
+    async with sessions() as session:
+        kinds = sorted(a.kind for a in await alerts_of(session))
+    assert kinds == ["drop_pct", "new_listing"]
+
+
+async def test_snoozed_alert_wakes_when_the_snooze_is_over(sessions: Sessions) -> None:
+    async with sessions() as session, session.begin():
+        seed = await _seed(session)
+    engine = await _fresh_engine(sessions)
+    async with sessions() as session, session.begin():
+        await engine.process(session, [await snapshot(session, seed, T0, 28.0)], T0)
+    async with sessions() as session, session.begin():
+        await session.execute(
+            update(Alert).values(status="snoozed", snoozed_until=T0 + minutes(30))
+        )
+    t1 = T0 + minutes(10)
+    async with sessions() as session, session.begin():
+        result = await engine.process(session, [await snapshot(session, seed, t1, 28.0)], t1)
+    assert result.notifications == 0
+    t2 = T0 + minutes(31)
+    async with sessions() as session, session.begin():
+        result = await engine.process(session, [await snapshot(session, seed, t2, 28.0)], t2)
+    assert result.notifications == 1
+    async with sessions() as session:
+        (alert,) = await alerts_of(session)
+        kinds = await audit_kinds(session, alert.id)
+    assert alert.status == "open" and alert.snoozed_until is None
+    assert "woke" in kinds and kinds[-1] == "notified"

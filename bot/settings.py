@@ -13,6 +13,7 @@ from typing import Annotated
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from standardwebhooks.webhooks import EmptyWebhookSecretError, Webhook
 
 
 class ProcessRole(StrEnum):
@@ -127,6 +128,17 @@ class Settings(BaseSettings):
     def _five_levels(cls, value: list[float]) -> list[float]:
         if len(value) != 5 or any(a < 1 for a in value):
             raise ValueError("five attempt counts >= 1, one per level 1..5, e.g. 4,6,8,10,12")
+        return value
+
+    @field_validator("ingest_secret")
+    @classmethod
+    def _standard_webhooks_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        # Checked here, not only when the web app is built, so start-up stops in one line.
+        if value is not None and value.get_secret_value():
+            try:
+                Webhook(value.get_secret_value())
+            except (ValueError, EmptyWebhookSecretError, RuntimeError):
+                raise ValueError("a Standard Webhooks secret, e.g. whsec_<base64>") from None
         return value
 
     @field_validator("database_url")

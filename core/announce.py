@@ -12,7 +12,7 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -43,6 +43,7 @@ CHAT_CHANNELS = frozenset(
 )
 SENT_STATUSES = (NotificationStatus.SENT.value, NotificationStatus.DELIVERED.value)
 _MAX_KEY = 200
+_CHUNK = 500
 
 
 def notification_key(alert_id: int, event_type: str, channel: str, address: str, n: object) -> str:
@@ -54,7 +55,42 @@ def notification_key(alert_id: int, event_type: str, channel: str, address: str,
     return key[:_MAX_KEY]
 
 
-def alert_dict(alert: Alert) -> dict[str, Any]:
+class AlertFields(Protocol):
+    """What `alert_dict` reads: an `Alert` row or the engine's `ActiveAlert`."""
+
+    @property
+    def id(self) -> int | None: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def level(self) -> int: ...
+    @property
+    def score(self) -> float: ...
+    @property
+    def price(self) -> float | None: ...
+    @property
+    def reason(self) -> str | None: ...
+    @property
+    def dedup_key(self) -> str: ...
+    @property
+    def opened_at(self) -> datetime: ...
+    @property
+    def updated_at(self) -> datetime: ...
+    @property
+    def acknowledged_at(self) -> datetime | None: ...
+    @property
+    def resolved_at(self) -> datetime | None: ...
+    @property
+    def snoozed_until(self) -> datetime | None: ...
+    @property
+    def snooze_below(self) -> float | None: ...
+    @property
+    def acked_via(self) -> str | None: ...
+
+
+def alert_dict(alert: AlertFields) -> dict[str, Any]:
     """The `data.alert` object of a payload."""
     return {
         "id": alert.id,
@@ -94,20 +130,32 @@ async def cancel_pending(session: AsyncSession, alert_ids: Sequence[int]) -> int
     """Cancel the alerts' pending chat and digest messages; webhook events stay queued.
 
     Webhook events are a log a receiver may rely on in order, so they are not withdrawn.
+    The rows are found by alert id first so the alert index is used on every backend.
     """
-    if not alert_ids:
-        return 0
-    result = await session.execute(
-        update(Notification)
-        .where(
-            Notification.alert_id.in_(list(alert_ids)),
-            Notification.status == NotificationStatus.PENDING.value,
-            Notification.channel != ChannelKind.WEBHOOK.value,
+    ids = sorted(set(alert_ids))
+    pending: list[int] = []
+    for start in range(0, len(ids), _CHUNK):
+        rows = await session.execute(
+            select(Notification.id, Notification.status, Notification.channel).where(
+                Notification.alert_id.in_(ids[start : start + _CHUNK])
+            )
         )
-        .values(status=NotificationStatus.CANCELLED.value, last_error="superseded")
-        .execution_options(synchronize_session=False)
-    )
-    return int(getattr(result, "rowcount", 0) or 0)
+        pending += [
+            note_id
+            for note_id, status, channel in rows
+            if status == NotificationStatus.PENDING.value and channel != ChannelKind.WEBHOOK.value
+        ]
+    for start in range(0, len(pending), _CHUNK):
+        await session.execute(
+            update(Notification)
+            .where(
+                Notification.id.in_(pending[start : start + _CHUNK]),
+                Notification.status == NotificationStatus.PENDING.value,
+            )
+            .values(status=NotificationStatus.CANCELLED.value, last_error="superseded")
+            .execution_options(synchronize_session=False)
+        )
+    return len(pending)
 
 
 @dataclass(frozen=True, slots=True)

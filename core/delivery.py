@@ -173,6 +173,8 @@ class DeliveryService:
         if delay > 0:
             await self.clock.sleep(delay)
         async with self._semaphore:
+            while (spacing := self.limiter.pace(scopes)) > 0:
+                await self.clock.sleep(spacing)
             now = self.clock.now()
             blocked = self.limiter.blocked_for(scopes)
             if self._stopping or blocked > 0:

@@ -10,6 +10,12 @@ prefix are unlimited, except while a 429 penalty blocks them.
 Hand-written rather than a third-party limiter because `core` may import only the
 standard library, SQLAlchemy and pydantic. Pure: time comes from the injected Clock and
 nothing here sleeps; callers decide how to wait.
+
+Adaptive: a 429 on a limited scope also lowers that scope's rate (multiplicative
+decrease, never below half the configured rate), and the rate creeps back up while no
+429 arrives (additive increase). A receiver whose real limit sits a little under what we
+were told is then met just below it, instead of stalling on a Retry-After every few
+seconds.
 """
 
 from __future__ import annotations
@@ -23,6 +29,13 @@ Scope = tuple[str, ...]
 
 # Buckets that are full and unblocked carry no state worth keeping; drop them past this.
 _PRUNE_ABOVE = 10_000
+# A 429 multiplies the scope's rate by this, never going below _FLOOR of the limit...
+_DECREASE = 0.97
+_FLOOR = 0.5
+# ...and each second without one gives back this share of the configured rate.
+_RECOVERY_PER_S = 0.002
+# `pace` lets sends through no closer than this share of the 1/rate spacing.
+_PACE_SHARE = 0.9
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +54,11 @@ class _Bucket:
     tokens: float
     updated: datetime
     blocked_until: datetime | None = None
+    rate: float = 0.0  # the current, adaptive rate; 0 = the limit's own
+    last_sent: datetime | None = None  # the last send let through by `pace`
+
+    def current_rate(self) -> float:
+        return self.rate if self.rate > 0 else self.limit.rate_per_s
 
 
 class RateLimiter:
@@ -99,6 +117,31 @@ class RateLimiter:
         self._prune()
         return wait
 
+    def pace(self, scopes: tuple[Scope, ...]) -> float:
+        """Space actual sends at least ~1/rate apart; call right before sending.
+
+        `reserve` books slots ahead of time; a send that wakes late (a busy event loop)
+        would otherwise go out together with the ones booked after it, as a burst the
+        receiver answers with 429. Returns 0 and records the send when it may go now,
+        else the seconds to wait before asking again.
+        """
+        now = self._clock.now()
+        limited = [
+            bucket
+            for scope in scopes
+            if (bucket := self._bucket(scope, now)).limit.rate_per_s > 0
+        ]
+        wait = 0.0
+        for bucket in limited:
+            if bucket.last_sent is not None:
+                spacing = _PACE_SHARE / bucket.current_rate()
+                wait = max(wait, spacing - (now - bucket.last_sent).total_seconds())
+        if wait > 1e-6:  # below a microsecond is float noise, not a wait
+            return wait
+        for bucket in limited:
+            bucket.last_sent = now
+        return 0.0
+
     def blocked_for(self, scopes: tuple[Scope, ...]) -> float:
         """Seconds until every 429 penalty on `scopes` has passed (0 when none)."""
         now = self._clock.now()
@@ -117,6 +160,14 @@ class RateLimiter:
         if bucket.blocked_until is None or until > bucket.blocked_until:
             bucket.blocked_until = until
         bucket.tokens = min(bucket.tokens, 0.0)
+        if bucket.limit.rate_per_s > 0:
+            floor = bucket.limit.rate_per_s * _FLOOR
+            bucket.rate = max(floor, bucket.current_rate() * _DECREASE)
+
+    def rate_for(self, scope: Scope) -> float:
+        """The current (adaptive) rate of `scope`'s bucket; 0 when it is unlimited."""
+        bucket = self._bucket(scope, self._clock.now())
+        return bucket.current_rate()
 
     def _bucket(self, scope: Scope, now: datetime) -> _Bucket:
         bucket = self._buckets.get(scope)
@@ -126,9 +177,11 @@ class RateLimiter:
             return bucket
         elapsed = (now - bucket.updated).total_seconds()
         if elapsed > 0 and bucket.limit.rate_per_s > 0:
-            bucket.tokens = min(
-                bucket.limit.burst, bucket.tokens + elapsed * bucket.limit.rate_per_s
-            )
+            rate = bucket.current_rate()
+            bucket.tokens = min(bucket.limit.burst, bucket.tokens + elapsed * rate)
+            if bucket.rate > 0:
+                recovered = rate + elapsed * bucket.limit.rate_per_s * _RECOVERY_PER_S
+                bucket.rate = 0.0 if recovered >= bucket.limit.rate_per_s else recovered
         bucket.updated = max(bucket.updated, now)
         if bucket.blocked_until is not None and bucket.blocked_until <= now:
             bucket.blocked_until = None
@@ -158,7 +211,7 @@ def _wait(bucket: _Bucket, now: datetime) -> float:
     blocked = (bucket.blocked_until - now).total_seconds() if bucket.blocked_until else 0.0
     if bucket.limit.rate_per_s <= 0 or bucket.tokens >= 1.0:
         return max(0.0, blocked)
-    refill = (1.0 - bucket.tokens) / bucket.limit.rate_per_s
+    refill = (1.0 - bucket.tokens) / bucket.current_rate()
     return max(0.0, blocked, refill)
 
 

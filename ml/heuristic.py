@@ -6,7 +6,8 @@ no trained model exists. Its numbers are measured on SeatGeek MLB 2024 daily get
 
 - how often the get-in drops / rises >= 5% at some point within 3 days, by days out
   (15% / 13% two months out, ~50% / ~45% in the last week);
-- how moves revert: after a fall of >= 15% over 3 days a rise is twice as likely;
+- how moves revert: after a fall of >= 15% over 3 days the odds of a rise are ~3.7x
+  those after a still price, and of a further drop about half;
 - how often a price >= 5% below today's appears before the event (~85% from two weeks
   out, ~60% three days out; ~62% just after a sharp fall), what waiting for it saved
   (~16% when it came) and what not finding it cost (~20-45%, the rising third);
@@ -199,22 +200,31 @@ def _forecast(request: ForecastRequest) -> Forecast:
         if 0.6 * sellout > risk:
             risk = 0.6 * sellout  # a full venue still leaves resale tickets
 
-    # 72 h moves: base rates by days out, adjusted for reversion and the market's drift.
-    drop, rise = row[0], row[1]
-    if change3 <= -0.15:
-        drop, rise = drop * 0.7, rise * 2.2  # after a sharp fall prices bounce back
+    # 72 h moves: base rates by days out, times the odds ratios of the recent move (MLB,
+    # adjusted for days out): a sharp fall bounces back, a rise tends to give way.
+    if ref3 is None:
+        odds_drop = odds_rise = 1.0
+    elif change3 <= -0.15:
+        odds_drop, odds_rise = 0.41, 2.47
     elif change3 <= -0.05:
-        drop, rise = drop * 1.2, rise * 1.45
-    elif change3 >= 0.05:
-        drop, rise = drop * 1.5, rise * 1.05
-    elif -1e-4 < change3 < 1e-4:
-        drop, rise = drop * 0.9, rise * 0.85  # a price that sits still tends to stay
-    if market <= -0.1:
-        drop *= 1.1
-    elif market >= 0.1:
-        rise *= 1.1
-    if draining:
-        rise *= 1.3
+        odds_drop, odds_rise = 0.98, 1.40
+    elif change3 < -1e-4:
+        odds_drop, odds_rise = 0.87, 0.62
+    elif change3 <= 1e-4:
+        odds_drop, odds_rise = 0.78, 0.67  # a price that sits still tends to stay
+    elif change3 <= 0.05:
+        odds_drop, odds_rise = 0.96, 0.58
+    elif change3 <= 0.15:
+        odds_drop, odds_rise = 1.40, 0.85
+    else:
+        odds_drop, odds_rise = 1.26, 0.72
+    if market >= 0.1:
+        odds_drop, odds_rise = odds_drop * 0.78, odds_rise * 1.19
+    elif market <= -0.1:
+        odds_rise *= 0.81
+    drop, rise = row[0], row[1]
+    drop = drop * odds_drop / (1.0 - drop + drop * odds_drop)
+    rise = rise * odds_rise / (1.0 - rise + rise * odds_rise)
     drop = 0.01 if drop < 0.01 else 0.95 if drop > 0.95 else drop
     rise = 0.01 if rise < 0.01 else 0.95 if rise > 0.95 else rise
     shift = 0.05 * (rise - drop)

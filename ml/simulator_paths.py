@@ -37,7 +37,7 @@ JUMP_SHAPE = 2.0
 # Markets get busier and more volatile close to the event (MLB: the get-in changes on 22%
 # of days 30+ days out, 45% at 7-14 days, 75% in the last 3 days).
 NEAR_TAU = 7.0
-NEAR_RATE = 2.0
+NEAR_RATE = 9.0
 NEAR_VOL = 0.8
 SIGMA_X = 0.06  # scale (Laplace) of each move's transient, which reverts at the next move
 SIGMA_W = 0.035  # per sqrt(day): slow wander of the get-in level
@@ -140,10 +140,10 @@ def draw_paths(
 
     avg = e["avg_final"][ev] * np.interp(tau, AVG_X, AVG_Y) ** e["avg_amp"][ev]
     avg = np.maximum(
-        np.round(avg * np.exp(SIGMA_AVG * gen.standard_normal(n))), np.ceil(min_price * 1.15)
+        np.round(avg * np.exp(SIGMA_AVG * _daily_noise(gen, ev, tau))), np.ceil(min_price * 1.15)
     )
     median = np.round(min_price + (avg - min_price) * e["median_share"][ev])
-    high = np.maximum(np.round(avg * np.exp(1.6 + 0.35 * gen.standard_normal(n))), avg)
+    high = np.maximum(np.round(avg * np.exp(1.6 + 0.35 * _daily_noise(gen, ev, tau))), avg)
     placeholder = gen.random(n) < PLACEHOLDER_RATE
     high[placeholder] = np.maximum(
         gen.choice(PLACEHOLDERS, int(placeholder.sum())), avg[placeholder]
@@ -153,9 +153,9 @@ def draw_paths(
     build = 0.55 + 0.45 * np.minimum(1.0, np.clip((on_sale - tau) / on_sale, 0, 1) / 0.6)
     end_share = e["end_share"][ev]
     drain = end_share + (1.0 - end_share) * -np.expm1(-tau / e["drain_days"][ev])
-    tickets = e["peak"][ev] * build * drain * np.exp(0.04 * gen.standard_normal(n))
+    tickets = e["peak"][ev] * build * drain * np.exp(0.04 * _daily_noise(gen, ev, tau))
     tickets = np.maximum(1, np.round(tickets)).astype(np.int64)
-    per_listing = e["per_listing"][ev] * np.exp(0.03 * gen.standard_normal(n))
+    per_listing = e["per_listing"][ev] * np.exp(0.03 * _daily_noise(gen, ev, tau))
     listings = np.clip(np.round(tickets / per_listing), 1, tickets).astype(np.int64)
 
     shown = _listings(gen, slots, n, idx, first, gstart, dt, last_jump, min_price)
@@ -175,6 +175,18 @@ def draw_paths(
         for d, z, f, r in zip(drawn, e["demand"], e["fill"], e["rising"], strict=True)
     )
     return Paths(truth, columns, *(part[order] for part in shown))
+
+
+def _daily_noise(gen: np.random.Generator, ev: np.ndarray, tau: np.ndarray) -> np.ndarray:
+    """Standard-normal noise per event that moves once a day, linearly in between, so a
+    fast cadence sees a smooth market instead of a fresh draw every snapshot."""
+    if not ev.size:
+        return np.zeros(0)
+    knots = gen.standard_normal((int(ev.max()) + 1, int(tau.max()) + 2))
+    day = np.floor(tau).astype(np.int64)
+    w = tau - day
+    noise: np.ndarray = knots[ev, day] * (1.0 - w) + knots[ev, day + 1] * w
+    return noise
 
 
 def _event_params(gen: np.random.Generator, drawn: Sequence[DrawnEvent]) -> dict[str, np.ndarray]:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -15,7 +14,6 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.sources.csv_import import (
     CsvFormat,
@@ -23,29 +21,15 @@ from adapters.sources.csv_import import (
     count_rows_blocking,
     read_batches_blocking,
 )
+from bot.bootstrap import build
 from bot.cli.app import app
-from bot.settings import load_settings
-from core.clock import SystemClock
-from core.db.engine import make_engine, make_sessionmaker
-from core.domain import StoredSnapshot
+from bot.settings import Settings, load_settings
 from core.errors import ValidationError
-from core.ingest import IngestService, SnapshotProcessor
+from core.ingest import IngestService
 from core.metrics import NullMetrics
+from core.pipeline import PipelineResult
 
 SHOWN_REJECTIONS = 20
-
-
-class NoopProcessor:
-    """Stores snapshots without alerting anyone.
-
-    TODO(lead): replace with the real alert engine built in bot/bootstrap.py so imported
-    snapshots are matched, scored and planned like any other.
-    """
-
-    async def process(
-        self, session: AsyncSession, stored: Sequence[StoredSnapshot], now: datetime
-    ) -> object:
-        return None
 
 
 @dataclass
@@ -55,6 +39,7 @@ class ImportSummary:
     duplicates: int = 0
     rejected: list[RowIssue] = field(default_factory=list)
     skipped: Counter[str] = field(default_factory=Counter)
+    alerts_opened: int = 0
 
 
 async def import_file(
@@ -78,6 +63,8 @@ async def import_file(
         summary.rows += batch.rows
         summary.accepted += report.accepted
         summary.duplicates += report.duplicates
+        if isinstance(report.processed, PipelineResult):
+            summary.alerts_opened += report.processed.alerts_opened
         summary.rejected.extend(batch.rejected)
         summary.rejected.extend(RowIssue(batch.lines[r.index], r.error) for r in report.rejected)
         summary.skipped.update(issue.reason for issue in batch.skipped)
@@ -90,20 +77,20 @@ async def import_file(
 async def run_import(
     path: Path,
     fmt: CsvFormat,
-    database_url: str,
+    settings: Settings,
     *,
     source: str | None = None,
     batch_size: int = 500,
-    processor: SnapshotProcessor | None = None,
     console: Console | None = None,
 ) -> ImportSummary:
-    """Open the database, import `path` with a progress bar, and return the summary."""
+    """Import `path` through the process's ingest and alert engine, with a progress bar.
+
+    Imported snapshots are matched, scored and planned like any other source's: alerts
+    and their outbox rows commit with each batch, and the running process delivers them.
+    """
     console = console or Console()
-    engine = make_engine(database_url)
+    container = await build(settings, metrics=NullMetrics(), channels={})
     try:
-        service = IngestService(
-            make_sessionmaker(engine), processor or NoopProcessor(), SystemClock(), NullMetrics()
-        )
         total = await asyncio.to_thread(count_rows_blocking, path)
         columns = (
             TextColumn("[bold]importing"),
@@ -116,13 +103,13 @@ async def run_import(
             return await import_file(
                 path,
                 fmt,
-                service,
+                container.ingest,
                 source=source,
                 batch_size=batch_size,
                 on_rows=lambda rows: progress.advance(task, rows),
             )
     finally:
-        await engine.dispose()
+        await container.aclose()
 
 
 def print_summary(console: Console, path: Path, fmt: CsvFormat, summary: ImportSummary) -> None:
@@ -132,6 +119,7 @@ def print_summary(console: Console, path: Path, fmt: CsvFormat, summary: ImportS
     skipped = ", ".join(f"{count:,} {reason}" for reason, count in summary.skipped.most_common())
     total = sum(summary.skipped.values())
     console.print(f"  skipped     {total:,}" + (f" ({skipped})" if skipped else ""), soft_wrap=True)
+    console.print(f"  alerts      {summary.alerts_opened:,} opened")
     style = "red" if summary.rejected else "green"
     console.print(f"  rejected    [{style}]{len(summary.rejected):,}[/]")
     for issue in summary.rejected[:SHOWN_REJECTIONS]:
@@ -164,7 +152,7 @@ def import_command(
             run_import(
                 file,
                 fmt,
-                settings.database_url,
+                settings,
                 source=source,
                 batch_size=batch_size,
                 console=console,

@@ -20,6 +20,7 @@ import contextlib
 import json
 import math
 import socket
+import time
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -53,6 +54,7 @@ class RecordedRequest:
     headers: Mapping[str, str]
     body: bytes
     answered: int
+    received_at: float = field(default_factory=time.monotonic)
 
     def json(self) -> Any:
         return json.loads(self.body)

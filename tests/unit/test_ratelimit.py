@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from core.clock import FakeClock
@@ -142,3 +144,35 @@ def test_destination_scopes() -> None:
     assert destination_scopes("telegram", "42") == CHAT
     assert destination_scopes("discord", "c9")[0] == ("discord", "global")
     assert destination_scopes("sms", "+15550100") == (("sms", "from"),)
+
+
+def test_a_429_lowers_the_rate_and_quiet_time_restores_it() -> None:
+    clock = FakeClock(datetime(2024, 3, 20, 12, 0, tzinfo=UTC))
+    limiter = RateLimiter(clock)
+    limiter.configure(("webhook",), 200.0, 1)
+    scope = ("webhook", "1")
+    assert limiter.rate_for(scope) == 200.0
+    limiter.penalise(scope, 1.0)
+    limiter.penalise(scope, 1.0)
+    lowered = limiter.rate_for(scope)
+    assert 180.0 < lowered < 200.0
+    for _ in range(100):
+        limiter.penalise(scope, 0.0)
+    assert limiter.rate_for(scope) == 100.0  # never below half the configured rate
+    clock.advance(seconds=60)
+    assert 100.0 < limiter.rate_for(scope) < 200.0
+    clock.advance(seconds=600)
+    assert limiter.rate_for(scope) == 200.0
+
+
+def test_pace_spaces_sends_that_woke_up_together() -> None:
+    clock = FakeClock(datetime(2024, 3, 20, 12, 0, tzinfo=UTC))
+    limiter = RateLimiter(clock)
+    limiter.configure(("webhook",), 100.0, 1)
+    scopes = (("webhook", "1"),)
+    assert limiter.pace(scopes) == 0.0
+    wait = limiter.pace(scopes)  # a second send at the same instant must wait
+    assert wait == pytest.approx(0.009)
+    clock.advance(seconds=wait)
+    assert limiter.pace(scopes) == 0.0
+    assert limiter.pace((("unlimited", "x"),)) == 0.0

@@ -1,0 +1,227 @@
+"""`hdtickets alerts list|show|ack|snooze|resolve`: alerts, their reasons and timelines.
+
+State changes go through `core.alerts`, the same code a chat button or the REST API
+runs: the alert's fence is bumped, pending chat messages are cancelled, earlier messages
+are edited in place by the running process, webhooks are told and the timeline records it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import typer
+from rich.table import Table
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.cli.alert_view import level_text, render_alert, timeline
+from bot.cli.app import app
+from bot.cli.common import console, fail, in_transaction, parse_count, parse_id, utc
+from core.alerts import apply_action, resolve
+from core.command_values import parse_duration, parse_price
+from core.db.models import (
+    ACTIVE_ALERT_STATUSES,
+    Alert,
+    AuditEntry,
+    Event,
+    Notification,
+    User,
+    Watch,
+)
+from core.domain import ActionKind, AlertStatus
+from core.errors import ValidationError
+from core.render import money
+
+alerts_app = typer.Typer(
+    help="Alerts: list, show one with its timeline, acknowledge, snooze, resolve.",
+    no_args_is_help=True,
+)
+app.add_typer(alerts_app, name="alerts")
+
+VIA = "cli"
+ACTIVE = "active"
+_STATUSES = (*(s.value for s in AlertStatus), ACTIVE)
+_ID_HELP = "Alert id from `hdtickets alerts list`."
+
+
+@alerts_app.command("list")
+def list_alerts(
+    status: str | None = typer.Option(
+        None, "--status", help=f"Only this status: {', '.join(_STATUSES)} (active = not closed)."
+    ),
+    user: str | None = typer.Option(None, "--user", help="Only this person's alerts."),
+    limit: str = typer.Option("50", "--limit", help="At most this many, newest first (1-1000)."),
+) -> None:
+    """List alerts, newest first, as a table."""
+    wanted = status.strip().lower() if status is not None else None
+    if wanted is not None and wanted not in _STATUSES:
+        fail(f"unknown status {status!r}; use one of {', '.join(_STATUSES)}, e.g. --status open")
+    owner = parse_id(user, "user", "--user 3") if user is not None else None
+    count = parse_count(limit, "--limit", 1, 1000, "--limit 20")
+
+    async def work(session: AsyncSession, _now: datetime) -> Table:
+        query = (
+            select(Alert, Event.name, User.display_name)
+            .join(Event, Event.id == Alert.event_id)
+            .join(User, User.id == Alert.user_id)
+            .order_by(Alert.id.desc())
+            .limit(count)
+        )
+        if wanted == ACTIVE:
+            query = query.where(Alert.status.in_(ACTIVE_ALERT_STATUSES))
+        elif wanted is not None:
+            query = query.where(Alert.status == wanted)
+        if owner is not None:
+            query = query.where(Alert.user_id == owner)
+        table = Table(
+            "ID", "Level", "Score", "Status", "Kind", "Event", "Price", "User", "Opened (UTC)"
+        )
+        for alert, event_name, user_name in await session.execute(query):
+            table.add_row(
+                str(alert.id),
+                level_text(alert.level),
+                f"{alert.score:.2f}",
+                alert.status,
+                alert.kind,
+                event_name,
+                money(alert.price) if alert.price is not None else "-",
+                f"{alert.user_id} {user_name}",
+                utc(alert.opened_at),
+            )
+        return table
+
+    table = in_transaction(work)
+    if not table.row_count:
+        typer.echo("no alerts match; alerts open when a snapshot meets a watch's conditions")
+        return
+    console().print(table)
+
+
+@alerts_app.command("show")
+def show(alert_id: str = typer.Argument(..., help=_ID_HELP)) -> None:
+    """Show one alert: factors and reasons, forecast, and its timeline of sends and changes."""
+    key = parse_id(alert_id, "alert", "hdtickets alerts show 12")
+
+    async def work(session: AsyncSession, _now: datetime) -> object:
+        alert = await session.get(Alert, key)
+        if alert is None:
+            fail(f"there is no alert {key}; see hdtickets alerts list")
+        audits = await session.execute(select(AuditEntry).where(AuditEntry.alert_id == key))
+        sends = await session.execute(select(Notification).where(Notification.alert_id == key))
+        return render_alert(
+            alert,
+            await session.get(Event, alert.event_id),
+            await session.get(Watch, alert.watch_id),
+            await session.get(User, alert.user_id),
+            timeline(audits.scalars(), sends.scalars()),
+        )
+
+    console().print(in_transaction(work))
+
+
+def cli_wording(message: str, alert_id: int) -> str:
+    """Rewrite a chat example in `message` ("e.g. snooze 3 2h") as the CLI command."""
+    command = f"hdtickets alerts snooze {alert_id}"
+    message = re.sub(
+        rf"e\.g\. snooze {alert_id} under (\S+)", rf"e.g. {command} --under \1", message
+    )
+    message = re.sub(rf"e\.g\. snooze {alert_id} (\d\S*)", rf"e.g. {command} --for \1", message)
+    if "e.g." not in message:
+        message += f"; see hdtickets alerts show {alert_id}"
+    return message
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    status: str
+    snoozed_until: datetime | None
+    snooze_below: float | None
+
+
+def _act(
+    key: int, action: ActionKind, *, delay: timedelta | None = None, below: float | None = None
+) -> _Outcome:
+    """Apply `action` to alert `key` on behalf of its owner, via the CLI."""
+
+    async def work(session: AsyncSession, now: datetime) -> _Outcome:
+        owner = await session.scalar(select(Alert.user_id).where(Alert.id == key))
+        if owner is None:
+            fail(f"there is no alert {key}; see hdtickets alerts list")
+        try:
+            alert = await apply_action(
+                session,
+                key,
+                action,
+                user_id=owner,
+                via=VIA,
+                now=now,
+                snooze_until=now + delay if delay is not None else None,
+                snooze_below=below,
+            )
+        except ValidationError as exc:
+            fail(cli_wording(str(exc), key))
+        return _Outcome(alert.status, alert.snoozed_until, alert.snooze_below)
+
+    return in_transaction(work)
+
+
+@alerts_app.command("ack")
+def ack(alert_id: str = typer.Argument(..., help=_ID_HELP)) -> None:
+    """Acknowledge an alert for its owner: escalation stops, sent messages are updated."""
+    key = parse_id(alert_id, "alert", "hdtickets alerts ack 12")
+    _act(key, ActionKind.ACK)
+    typer.echo(f"alert {key} acknowledged")
+
+
+@alerts_app.command("snooze")
+def snooze(
+    alert_id: str = typer.Argument(..., help=_ID_HELP),
+    duration: str | None = typer.Option(None, "--for", help="How long: 30m, 2h, 1d (default 1h)."),
+    under: str | None = typer.Option(
+        None, "--under", help="Instead: wake when the price is under this, e.g. 40."
+    ),
+) -> None:
+    """Snooze an alert for a while, or until the price is under a given amount."""
+    key = parse_id(alert_id, "alert", "hdtickets alerts snooze 12 --for 2h")
+    if duration is not None and under is not None:
+        fail("give --for or --under, not both, e.g. hdtickets alerts snooze 12 --for 2h")
+    try:
+        delay = parse_duration(duration, "--for 2h") if duration is not None else None
+        below = parse_price(under, "--under 40") if under is not None else None
+    except ValidationError as exc:
+        fail(str(exc))
+    if below is not None:
+        outcome = _act(key, ActionKind.SNOOZE_CHEAPER, below=below)
+        price = money(outcome.snooze_below or below)
+        typer.echo(f"alert {key} snoozed until the price is under {price}")
+        return
+    outcome = _act(key, ActionKind.SNOOZE, delay=delay or timedelta(hours=1))
+    typer.echo(f"alert {key} snoozed until {utc(outcome.snoozed_until)} UTC")
+
+
+@alerts_app.command("resolve")
+def resolve_command(
+    alert_id: str = typer.Argument(..., help=_ID_HELP),
+    reason: str = typer.Option(
+        "resolved by an admin", "--reason", help="Why, recorded on the alert and its timeline."
+    ),
+) -> None:
+    """Resolve an alert: it closes, pending sends are cancelled, webhooks are told."""
+    key = parse_id(alert_id, "alert", "hdtickets alerts resolve 12")
+    text = " ".join(reason.split())
+    if not text or len(text) > 500:
+        fail('--reason must be 1-500 characters, e.g. --reason "sold out"')
+
+    async def work(session: AsyncSession, now: datetime) -> None:
+        alert = await session.get(Alert, key, with_for_update=True)
+        if alert is None:
+            fail(f"there is no alert {key}; see hdtickets alerts list")
+        try:
+            await resolve(session, alert, f"{text} (via {VIA})", now)
+        except ValidationError as exc:
+            fail(cli_wording(str(exc), key))
+
+    in_transaction(work)
+    typer.echo(f"alert {key} resolved: {text}")

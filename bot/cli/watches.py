@@ -1,0 +1,180 @@
+"""`hdtickets watches add|list`: watches on behalf of a person, in the chat grammar.
+
+`watches add 3 "yankees under 80 qty 2"` runs exactly what the chat `watch` command runs
+(`CommandHandlers.handle_text`), so the answer is the same: one matching event -> a watch
+on it; several -> numbered choices (nothing is added; re-run with `--pick N`); none -> a
+watch on the words that matches future events.
+"""
+
+from __future__ import annotations
+
+import shlex
+from datetime import datetime
+from typing import Annotated
+
+import typer
+from rich.table import Table
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.bootstrap import Container
+from bot.cli.app import app
+from bot.cli.common import console, fail, in_transaction, parse_count, parse_id, utc, with_container
+from core.chat import CommandContext, Reply
+from core.db.models import Event, User, Watch
+from core.domain import Platform
+from core.render import money
+
+watches_app = typer.Typer(
+    help="Watches: add one for a person (same words as the chat `watch`), list them.",
+    no_args_is_help=True,
+)
+app.add_typer(watches_app, name="watches")
+
+CLI_ADDRESS = "cli"
+AMBIGUOUS = 1
+_EXAMPLE = 'hdtickets watches add 3 "yankees under 80 qty 2"'
+
+
+def cli_wording(message: str, user_id: int) -> str:
+    """Rewrite a chat example in `message` ("e.g. watch yankees under 80") as the CLI command."""
+    reason, sep, example = message.partition(", e.g. watch ")
+    if not sep:
+        return message
+    return f"{reason}, e.g. hdtickets watches add {user_id} {shlex.quote(example.strip())}"
+
+
+def _command_text(words: list[str]) -> str:
+    line = " ".join(word.strip() for word in words).strip()
+    if line.casefold() == "watch" or line.casefold().startswith("watch "):
+        line = line[5:].strip()
+    if not line:
+        fail(f"say what to watch, e.g. {_EXAMPLE}")
+    return f"watch {line}"
+
+
+async def _watch(container: Container, user_id: int, text: str, pick: int | None) -> Reply:
+    async with container.sessions() as session:
+        if await session.get(User, user_id) is None:
+            fail(f"there is no user {user_id}; add one with hdtickets users add NAME")
+    ctx = CommandContext(user_id=user_id, platform=Platform.API.value, address=CLI_ADDRESS)
+    reply = await container.handlers.handle_text(ctx, text)
+    if pick is None or not reply.choices:
+        return reply
+    if pick > len(reply.choices):
+        fail(f"--pick must be between 1 and {len(reply.choices)}, e.g. --pick 1")
+    choice = reply.choices[pick - 1]
+    if choice.command is not None:
+        return await container.handlers.handle_text(ctx, choice.command)
+    if choice.token is not None:
+        return await container.handlers.handle_button(ctx, choice.token)
+    return reply
+
+
+@watches_app.command("add")
+def add(
+    user_id: Annotated[str, typer.Argument(help="The person's id (see `hdtickets users list`).")],
+    what: Annotated[
+        list[str],
+        typer.Argument(
+            help='What to watch, as in chat: "yankees under 80 qty 2", "#12 drop 10%", "any nba".'
+        ),
+    ],
+    pick: Annotated[
+        str | None,
+        typer.Option(
+            "--pick", help="When the words match several events: the number of the choice."
+        ),
+    ] = None,
+) -> None:
+    """Add a watch for a person, exactly as if they had typed `watch ...` in chat."""
+    user = parse_id(user_id, "user", _EXAMPLE)
+    text = _command_text(what)
+    chosen = parse_count(pick, "--pick", 1, 50, "--pick 1") if pick is not None else None
+    reply = with_container(lambda container: _watch(container, user, text, chosen))
+    if reply.is_error:
+        fail(cli_wording(reply.lines[0] if reply.lines else "the watch was refused", user))
+    for line in reply.lines:
+        typer.echo(line)
+    if reply.choices:
+        for number, choice in enumerate(reply.choices, start=1):
+            typer.echo(f"  {number}. {choice.label}")
+        again = f"hdtickets watches add {user} {shlex.quote(text[6:])} --pick 1"
+        typer.echo(f"nothing was added; choose with --pick N, e.g. {again}", err=True)
+        raise typer.Exit(code=AMBIGUOUS)
+    typer.echo(
+        "note: a running `python -m bot run` loads watches when it starts; "
+        "restart it to match this watch now",
+        err=True,
+    )
+
+
+def target(watch: Watch, event: Event | None) -> str:
+    """What a watch follows: an event, a whole category, or any event matching words."""
+    if event is not None:
+        return f"{event.name} (#{event.id}, {utc(event.starts_at)})"
+    if watch.category:
+        return f"every {watch.category} event"
+    return f"any '{watch.label}'"
+
+
+def conditions(watch: Watch) -> str:
+    """A watch's conditions in a few words: "under $80, qty 2, drop 10%"."""
+    parts = []
+    if watch.max_price is not None:
+        parts.append(f"under {money(watch.max_price)}")
+    if watch.quantity > 1:
+        parts.append(f"qty {watch.quantity}")
+    if watch.zones:
+        parts.append(f"zone {watch.zones[0]}")
+    if watch.drop_pct is not None:
+        parts.append(f"drop {watch.drop_pct:g}%")
+    return ", ".join(parts) or "-"
+
+
+def _state(watch: Watch) -> str:
+    if watch.removed_at is not None:
+        return "removed"
+    if not watch.active:
+        return "paused"
+    return "active"
+
+
+@watches_app.command("list")
+def list_watches(
+    user: str | None = typer.Option(None, "--user", help="Only this person's watches."),
+    removed: bool = typer.Option(False, "--removed", help="Include removed watches too."),
+) -> None:
+    """List watches: what each follows, its conditions and whether it is active."""
+    owner = parse_id(user, "user", "hdtickets watches list --user 3") if user else None
+
+    async def work(session: AsyncSession, _now: datetime) -> Table:
+        if owner is not None and await session.get(User, owner) is None:
+            fail(f"there is no user {owner}; see hdtickets users list")
+        query = (
+            select(Watch, Event, User.display_name)
+            .outerjoin(Event, Event.id == Watch.event_id)
+            .join(User, User.id == Watch.user_id)
+            .order_by(Watch.id)
+        )
+        if owner is not None:
+            query = query.where(Watch.user_id == owner)
+        if not removed:
+            query = query.where(Watch.removed_at.is_(None))
+        table = Table("ID", "User", "Watching", "Conditions", "State", "Created (UTC)")
+        for watch, event, name in await session.execute(query):
+            table.add_row(
+                str(watch.id),
+                f"{watch.user_id} {name}",
+                target(watch, event),
+                conditions(watch),
+                _state(watch),
+                utc(watch.created_at),
+            )
+        return table
+
+    table = in_transaction(work)
+    if not table.row_count:
+        typer.echo(f"no watches yet; add one with {_EXAMPLE}")
+        return
+    console().print(table)

@@ -1,0 +1,220 @@
+"""The alert engine's working set for one batch, and its few bulk reads and writes.
+
+Active alerts are read as plain rows into `ActiveAlert` (no ORM identity map) and
+written back with one executemany per statement shape: re-scoring touches many alerts
+per snapshot, and this keeps that to a handful of round trips per batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.db.models import ACTIVE_ALERT_STATUSES, Alert, Watch
+from core.domain import Match, Score, StoredSnapshot, WatchSpec
+from core.engine_support import WatchInfo
+from core.planning import Recipient, RecentResolve, WebhookTarget
+from core.ports import Forecast
+
+CHUNK = 500
+_T = cast(Table, Alert.__table__)
+_STATE = (
+    "id", "dedup_key", "watch_id", "user_id", "event_id", "kind", "score", "level", "price",
+    "status", "reason", "opened_at", "updated_at", "acknowledged_at", "resolved_at",
+    "snoozed_until", "snooze_below", "clear_since", "last_notified_at", "last_notified_price",
+    "escalation", "step", "next_step_at", "fence", "acked_via",
+)  # fmt: skip
+_LIGHT = ("score", "level", "price", "status", "clear_since", "updated_at", "resolved_at")
+_FULL = (
+    *_LIGHT, "factors", "prediction", "recommendation", "reason", "snoozed_until",
+    "snooze_below", "last_notified_at", "last_notified_price", "escalation", "step",
+    "next_step_at", "fence",
+)  # fmt: skip
+CLEAN, LIGHT, FULL = 0, 1, 2
+
+
+@dataclass(slots=True)
+class ActiveAlert:
+    """An open, acknowledged or snoozed alert (or one opened in this batch)."""
+
+    id: int | None
+    dedup_key: str
+    watch_id: int
+    user_id: int
+    event_id: int
+    kind: str
+    score: float
+    level: int
+    price: float | None
+    status: str
+    reason: str | None
+    opened_at: datetime
+    updated_at: datetime
+    acknowledged_at: datetime | None = None
+    resolved_at: datetime | None = None
+    snoozed_until: datetime | None = None
+    snooze_below: float | None = None
+    clear_since: datetime | None = None
+    last_notified_at: datetime | None = None
+    last_notified_price: float | None = None
+    escalation: dict[str, Any] | None = None
+    step: int = 0
+    next_step_at: datetime | None = None
+    fence: int = 0
+    acked_via: str | None = None
+    factors: list[Any] | None = None
+    prediction: dict[str, Any] | None = None
+    recommendation: dict[str, Any] | None = None
+    dirty: int = CLEAN
+
+    def mark(self, level: int) -> None:
+        self.dirty = max(self.dirty, level)
+
+    def values(self, columns: Iterable[str]) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in columns}
+
+
+@dataclass(slots=True)
+class Snap:
+    """One live snapshot with its 24 h high and the matches it produced."""
+
+    stored: StoredSnapshot
+    high: float | None
+    matches: list[Match]
+
+
+@dataclass(slots=True)
+class Round:
+    """One notification round of one alert: decided first, written after the inserts."""
+
+    alert: ActiveAlert
+    event_type: str
+    snap: Snap
+    score: Score
+    person: Recipient
+    audit: list[tuple[str, str]] = field(default_factory=list)
+    fence: int = 0
+
+
+@dataclass(slots=True)
+class Batch:
+    """Working state of one `AlertEngine.process` call."""
+
+    now: datetime
+    snaps: list[Snap]
+    by_key: dict[str, ActiveAlert] = field(default_factory=dict)
+    by_event: dict[int, list[ActiveAlert]] = field(default_factory=dict)
+    specs: dict[int, WatchSpec] = field(default_factory=dict)
+    info: dict[int, WatchInfo] = field(default_factory=dict)
+    recent: dict[str, RecentResolve] = field(default_factory=dict)
+    people: dict[int, Recipient] = field(default_factory=dict)
+    forecasts: dict[int, Forecast] = field(default_factory=dict)
+    forecast_dicts: dict[int, tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=dict)
+    endpoints: tuple[WebhookTarget, ...] = ()
+    rounds: list[Round] = field(default_factory=list)
+    new_alerts: list[ActiveAlert] = field(default_factory=list)
+    resolves: list[tuple[ActiveAlert, str]] = field(default_factory=list)
+    renotified: list[int] = field(default_factory=list)
+    audits: list[tuple[ActiveAlert, str, str]] = field(default_factory=list)
+    updated: int = 0
+
+    def add_active(self, alert: ActiveAlert) -> None:
+        self.by_key[alert.dedup_key] = alert
+        self.by_event.setdefault(alert.event_id, []).append(alert)
+
+    def drop_active(self, alert: ActiveAlert) -> None:
+        self.by_key.pop(alert.dedup_key, None)
+        alerts = self.by_event.get(alert.event_id, [])
+        if alert in alerts:
+            alerts.remove(alert)
+
+
+async def load_active(session: AsyncSession, batch: Batch, event_ids: Iterable[int]) -> None:
+    """Read every active alert of `event_ids` (one query per 500 events)."""
+    ids = sorted(set(event_ids))
+    columns = [_T.c[name] for name in _STATE]
+    for start in range(0, len(ids), CHUNK):
+        rows = await session.execute(
+            select(*columns).where(
+                _T.c.event_id.in_(ids[start : start + CHUNK]),
+                _T.c.status.in_(ACTIVE_ALERT_STATUSES),
+            )
+        )
+        for row in rows:
+            batch.add_active(ActiveAlert(**row._asdict()))
+
+
+async def load_watches(session: AsyncSession, watch_ids: Iterable[int]) -> list[Watch]:
+    """Read watch rows by id (one query per 500 ids)."""
+    ids = sorted(set(watch_ids))
+    out: list[Watch] = []
+    for start in range(0, len(ids), CHUNK):
+        rows = await session.execute(select(Watch).where(Watch.id.in_(ids[start : start + CHUNK])))
+        out.extend(rows.scalars())
+    return out
+
+
+async def load_recent(
+    session: AsyncSession, batch: Batch, keys: dict[str, int], longest_s: int
+) -> None:
+    """The latest resolve of each dedup key (key -> event id) within `longest_s`."""
+    names = sorted(keys)
+    events = sorted(set(keys.values()))
+    cutoff = batch.now - timedelta(seconds=longest_s)
+    for start in range(0, len(names), CHUNK):
+        rows = await session.execute(
+            select(_T.c.dedup_key, _T.c.resolved_at, _T.c.last_notified_price).where(
+                _T.c.event_id.in_(events),
+                _T.c.dedup_key.in_(names[start : start + CHUNK]),
+                _T.c.status.in_(("resolved", "expired")),
+                _T.c.resolved_at >= cutoff,
+            )
+        )
+        for key, resolved_at, price in rows:
+            known = batch.recent.get(key)
+            if known is None or known.resolved_at < resolved_at:
+                batch.recent[key] = RecentResolve(resolved_at, price)
+
+
+_UPDATES = {
+    shape: update(_T)
+    .where(_T.c.id == bindparam("b_id"))
+    .values({name: bindparam(f"b_{name}", type_=_T.c[name].type) for name in columns})
+    for shape, columns in ((LIGHT, _LIGHT), (FULL, _FULL))
+}
+
+
+async def write_alerts(session: AsyncSession, batch: Batch) -> None:
+    """Write changed active alerts (updates first, freeing resolved keys), then new ones."""
+    for shape, columns in ((LIGHT, _LIGHT), (FULL, _FULL)):
+        params = [
+            {"b_id": a.id, **{f"b_{name}": getattr(a, name) for name in columns}}
+            for alerts in batch.by_event.values()
+            for a in alerts
+            if a.id is not None and a.dirty == shape
+        ]
+        params += [
+            {"b_id": a.id, **{f"b_{name}": getattr(a, name) for name in columns}}
+            for a, _ in batch.resolves
+            if a.id is not None and a.dirty == shape
+        ]
+        if params:
+            await session.execute(_UPDATES[shape], params)
+    if batch.new_alerts:
+        rows = [
+            {
+                name: getattr(a, name)
+                for name in (*_STATE[1:], "factors", "prediction", "recommendation")
+            }
+            for a in batch.new_alerts
+        ]
+        result = await session.execute(
+            insert(_T).returning(_T.c.id, sort_by_parameter_order=True), rows
+        )
+        for alert, new_id in zip(batch.new_alerts, result.scalars(), strict=True):
+            alert.id = new_id

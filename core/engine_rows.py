@@ -1,0 +1,159 @@
+"""The outbox rows of one notification round: text, buttons, payload, idempotency keys."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from core.actions import ActionSigner
+from core.announce import alert_dict, notification_key
+from core.domain import ChannelKind, NotificationStatus, WatchSpec
+from core.engine_batch import Batch, Round
+from core.metrics import Metrics
+from core.planning import DeliveryPlan, plan_delivery
+from core.render import (
+    ALERT_BUTTONS,
+    AlertView,
+    body,
+    button_dicts,
+    event_dict,
+    market_dict,
+    payload,
+    title,
+)
+from core.rules import tickets_left
+
+
+@dataclass(frozen=True, slots=True)
+class RowContext:
+    """What building rows needs from the engine."""
+
+    signer: ActionSigner
+    rng: random.Random
+    metrics: Metrics
+    default_digest: str
+    links: dict[str, str]
+
+
+def plan_round(batch: Batch, round_: Round, default_digest: str) -> DeliveryPlan:
+    """Where the round goes: the person's chats (or the watch's group) and webhooks."""
+    info = batch.info.get(round_.alert.watch_id)
+    return plan_delivery(
+        round_.score.level,
+        round_.person,
+        round_.event_type,
+        batch.now,
+        endpoints=batch.endpoints,
+        watch_destination=info.destination if info else None,
+        default_digest=default_digest,
+    )
+
+
+def round_rows(
+    batch: Batch,
+    round_: Round,
+    spec: WatchSpec | None,
+    ctx: RowContext,
+    *,
+    chats: bool,
+) -> list[dict[str, Any]]:
+    """The outbox rows of one round (chat rows only when `chats`: an alert's last round)."""
+    now, alert, stored = batch.now, round_.alert, round_.snap.stored
+    assert alert.id is not None, "rows are built after the alerts are inserted"
+    plan = plan_round(batch, round_, ctx.default_digest)
+    round_.audit += list(plan.notes)
+    targets = [t for t in plan.targets if chats or t.channel is ChannelKind.WEBHOOK]
+    if not targets:
+        return []
+    info = batch.info.get(alert.watch_id)
+    forecast = batch.forecasts.get(stored.event.id)
+    prediction, recommendation = batch.forecast_dicts.get(stored.event.id, (None, None))
+    view = AlertView(
+        alert_id=alert.id,
+        kind=alert.kind,
+        status=alert.status,
+        level=round_.score.level,
+        score=round_.score.value,
+        event=stored.event,
+        price=alert.price,
+        max_price=info.max_price if info else None,
+        tickets_left=tickets_left(spec, stored.point, stored.listings)
+        if spec
+        else stored.point.ticket_count,
+        headline=alert.reason,
+        factors=round_.score.factors,
+        sentence=forecast.recommendation.sentence if forecast else None,
+        timezone=round_.person.timezone,
+    )
+    buttons = button_dicts(
+        [
+            (label, action, ctx.signer.sign(action, alert.id, now=now, nonce=ctx.rng.randbytes(4)))
+            for label, action in ALERT_BUTTONS
+        ]
+    )
+    data = {
+        "alert": alert_dict(alert),
+        "event": event_dict(stored.event),
+        "market": market_dict(stored.point),
+        "prediction": prediction,
+        "recommendation": recommendation,
+        "watch": info.as_dict() if info else {"id": alert.watch_id},
+        "links": ctx.links,
+    }
+    title_text, body_text = title(view), body(view)
+    rows = []
+    for target in targets:
+        endpoint = target.webhook_endpoint_id
+        key_address = f"w{endpoint}" if endpoint is not None else target.address
+        rows.append(
+            {
+                "alert_id": alert.id,
+                "user_id": alert.user_id,
+                "webhook_endpoint_id": endpoint,
+                "kind": target.kind,
+                "channel": target.channel.value,
+                "address": target.address,
+                "level": int(round_.score.level),
+                "score": round_.score.value,
+                "payload": payload(
+                    event_type=target.event_type,
+                    timestamp=now,
+                    title_text=title_text,
+                    body_text=body_text,
+                    buttons=buttons,
+                    factors=round_.score.factors,
+                    data=data,
+                ),
+                "idempotency_key": notification_key(
+                    alert.id, target.event_type, target.channel.value, key_address, round_.fence
+                ),
+                "status": NotificationStatus.PENDING.value,
+                "attempts": 0,
+                "due_at": target.due_at,
+                "created_at": now,
+            }
+        )
+        ctx.metrics.count(
+            "notifications", labels={"channel": target.channel.value, "status": "pending"}
+        )
+    return rows
+
+
+def audit_rows(batch: Batch) -> list[dict[str, Any]]:
+    """Audit entries of the batch's decisions and rounds (after the alerts have ids)."""
+    now = batch.now
+    rows = [
+        {"alert_id": a.id, "user_id": a.user_id, "at": now, "kind": kind, "detail": detail,
+         "data": None}
+        for a, kind, detail in batch.audits
+    ]  # fmt: skip
+    for round_ in batch.rounds:
+        alert = round_.alert
+        rows += [
+            {"alert_id": alert.id, "user_id": alert.user_id, "at": now, "kind": kind,
+             "detail": detail, "data": {"fence": round_.fence}}
+            for kind, detail in round_.audit
+        ]  # fmt: skip
+    return rows

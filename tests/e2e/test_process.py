@@ -1,0 +1,123 @@
+"""`python -m bot run --no-chat` as a subprocess: monitoring, ingest, SIGTERM, bad settings."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import signal
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from tests.e2e.proc_helpers import (
+    INGEST_PATH,
+    BotProcess,
+    batch_body,
+    bot_env,
+    free_port,
+    post_batch,
+    snapshot,
+    utc_now,
+)
+
+pytestmark = pytest.mark.slow
+INGESTED = re.compile(r"^hdtickets_snapshots_ingested_total (\S+)$", re.MULTILINE)
+
+
+async def ingested_total(http: aiohttp.ClientSession, base_url: str) -> float:
+    async with http.get(base_url + "/metrics") as response:
+        assert response.status == 200
+        assert response.content_type == "text/plain"
+        text = await response.text()
+    match = INGESTED.search(text)
+    assert match is not None, text[:2000]
+    return float(match.group(1))
+
+
+async def test_the_process_serves_monitoring_and_ingest_and_stops_on_sigterm(
+    tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
+    bot = BotProcess(tmp_path, bot_env(url, free_port()))
+    await bot.start()
+    try:
+        await bot.wait_healthy(http, within_s=30)
+        async with http.get(bot.base_url + "/healthz") as response:
+            assert response.status == 200
+            assert await response.json() == {"status": "ok"}
+        async with http.get(bot.base_url + "/readyz") as response:
+            ready = await response.json()
+            assert response.status == 200, ready
+        assert ready["status"] == "ready"
+        assert ready["checks"]["database"] == {"status": "ok"}
+        assert ready["checks"]["channel:webhook"] == {"status": "ok"}
+        assert await ingested_total(http, bot.base_url) == 0.0
+
+        now = utc_now()
+        items = [
+            snapshot("9001", 55.0, now - timedelta(minutes=3)),
+            snapshot("9002", 75.0, now - timedelta(minutes=2)),
+        ]
+        status, report = await post_batch(http, bot.base_url, items)
+        assert status == 202, report
+        assert report == {"accepted": 2, "duplicates": 0, "rejected": []}
+        status, report = await post_batch(http, bot.base_url, items[:1])
+        assert (status, report["accepted"], report["duplicates"]) == (202, 0, 1)
+        body = batch_body(items)
+        async with http.post(bot.base_url + INGEST_PATH, data=body) as response:
+            assert response.status == 401  # neither signed nor a bearer token
+        assert await ingested_total(http, bot.base_url) == 2.0
+
+        bot.send(signal.SIGTERM)
+        assert await bot.wait_exit(within_s=15) == 0, bot.log_tail()
+    finally:
+        await bot.stop()
+    log = bot.log_path.read_text()
+    assert "Traceback" not in log, log
+    assert "stopped" in log.splitlines()[-1], log
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("HDT_HTTP_PORT", "abc"),
+        ("HDT_DATABASE_URL", "mysql://localhost/db"),
+        ("HDT_WEIGHTS", "1,2"),
+        ("HDT_INGEST_SECRET", "whsec_!!not-base64"),
+    ],
+)
+async def test_a_wrong_setting_stops_start_up_with_one_line(
+    tmp_path: Path, name: str, value: str
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
+    env = bot_env(url, free_port(), **{name: value})
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "run",
+        "--no-chat",
+        cwd=tmp_path,
+        env=env,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        async with asyncio.timeout(30):
+            out, err = await proc.communicate()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    stderr = err.decode()
+    assert proc.returncode not in (0, None), stderr
+    assert "Traceback" not in stderr + out.decode(), stderr
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    # One line naming the variable (log lines of a start-up that got further are errors).
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith(f"configuration error: {name}: "), stderr
+    assert value not in lines[0]

@@ -1,0 +1,196 @@
+"""Scoring: each factor, the weights (and learned blending), and the level thresholds."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from core.domain import EventRef, Level, MarketPoint, Match, TriggerKind, WatchSpec
+from core.scoring import (
+    DEFAULT_WEIGHTS,
+    FACTOR_NAMES,
+    MarketContext,
+    availability_factor,
+    blend_weights,
+    demand_factor,
+    level_for,
+    preference_factor,
+    price_factor,
+    reliability_factor,
+    score,
+    urgency_factor,
+)
+from tests.fakes.predictor import make_forecast
+
+NOW = datetime(2024, 3, 20, 12, 0, tzinfo=UTC)
+EVENT = EventRef(
+    id=1,
+    name="Rockies at Diamondbacks",
+    starts_at=NOW + timedelta(days=11),
+    category="mlb",
+    performers=("Arizona Diamondbacks", "Colorado Rockies"),
+    venue="Chase Field",
+    city="Phoenix",
+)
+
+
+def point(
+    min_price: float | None = 28.0,
+    tickets: int | None = 1344,
+    at: datetime = NOW,
+    listings: int | None = 315,
+) -> MarketPoint:
+    return MarketPoint(1, at, min_price, None, 83.0, 473.0, listings, tickets)
+
+
+def match(price: float | None = 28.0, **fields: object) -> Match:
+    values: dict[str, object] = {"event_id": 1, "max_price": 40.0}
+    values.update(fields)
+    watch = WatchSpec(id=1, user_id=1, **values)  # type: ignore[arg-type]
+    return Match(watch, EVENT, TriggerKind.PRICE_BELOW, "test", price)
+
+
+# --- levels -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "level"),
+    [
+        (1.0, Level.CRITICAL),
+        (0.8, Level.CRITICAL),
+        (0.7999, Level.HIGH),
+        (0.6, Level.HIGH),
+        (0.59, Level.MEDIUM),
+        (0.4, Level.MEDIUM),
+        (0.3999, Level.NORMAL),
+        (0.2, Level.NORMAL),
+        (0.1999, Level.LOW),
+        (0.0, Level.LOW),
+    ],
+)
+def test_level_thresholds(value: float, level: Level) -> None:
+    assert level_for(value) is level
+
+
+# --- factors ----------------------------------------------------------------------------
+
+
+def test_price_factor_grows_with_the_distance_under_the_max() -> None:
+    at_max, reason_at_max = price_factor(match(40.0), MarketContext(point(40.0)))
+    under, reason = price_factor(match(28.0), MarketContext(point(28.0)))
+    assert at_max == pytest.approx(0.3) and under == pytest.approx(1.0)
+    assert "0% under your max $40" in reason_at_max
+    assert reason == "$28 is 30% under your max $40"
+    small, _ = price_factor(match(36.0), MarketContext(point(36.0)))
+    assert at_max < small < under
+
+
+def test_price_factor_counts_the_drop_vs_the_24h_high() -> None:
+    alone, _ = price_factor(match(38.0), MarketContext(point(38.0)))
+    dropped, reason = price_factor(match(38.0), MarketContext(point(38.0), high_24h=50.0))
+    assert dropped > alone
+    assert "down 24% vs the 24 h high $50" in reason
+
+
+def test_price_factor_without_price() -> None:
+    value, reason = price_factor(match(None), MarketContext(point(None)))
+    assert value == 0.0 and reason == "no price on sale"
+
+
+def test_availability_scarcity_drain_and_sellout() -> None:
+    plenty, _ = availability_factor(MarketContext(point(tickets=5000)), None)
+    scarce, reason = availability_factor(MarketContext(point(tickets=10)), None)
+    assert plenty < 0.05 and scarce > 0.8 and "10 tickets left" in reason
+    earlier = point(tickets=2000, at=NOW - timedelta(hours=1))
+    draining, reason = availability_factor(MarketContext(point(tickets=1600), previous=earlier), None)
+    assert draining == pytest.approx(1.0) and "selling 20%/h" in reason
+    risky, reason = availability_factor(
+        MarketContext(point(tickets=5000)), make_forecast(p_sellout=0.9)
+    )
+    assert risky == pytest.approx(0.9) and "90% sell-out risk" in reason
+
+
+def test_availability_uses_tickets_for_the_wanted_quantity() -> None:
+    total, _ = availability_factor(MarketContext(point(tickets=5000)), None)
+    wanted, reason = availability_factor(MarketContext(point(tickets=5000), tickets_left=4), None)
+    assert wanted > total and "4 tickets left" in reason
+
+
+def test_urgency_by_time_to_event_and_depletion() -> None:
+    soon = EventRef(1, "x", NOW + timedelta(hours=12))
+    mid = EventRef(1, "x", NOW + timedelta(days=7))
+    far = EventRef(1, "x", NOW + timedelta(days=60))
+    values = [urgency_factor(e, None, NOW)[0] for e in (soon, mid, far)]
+    assert values[0] == 1.0 and 0.0 < values[1] < 1.0 and values[2] == 0.0
+    fast, reason = urgency_factor(far, make_forecast(hours_to_depletion=3.0), NOW)
+    assert fast == 1.0 and "sells out in ~3 h" in reason
+    assert "starts in 60 days" in urgency_factor(far, None, NOW)[1]
+
+
+def test_preference_factor() -> None:
+    assert preference_factor(match().watch, EVENT) == (0.7, "the event you picked")
+    favourite, _ = preference_factor(match(favourite=True).watch, EVENT)
+    team, reason = preference_factor(match(event_id=None, terms=("Colorado Rockies",)).watch, EVENT)
+    search, _ = preference_factor(match(event_id=None, terms=("mlb",)).watch, EVENT)
+    zoned, zone_reason = preference_factor(match(zones=("112",)).watch, EVENT)
+    assert favourite == 1.0
+    assert team == 0.6 and reason == "your team/performer Colorado Rockies"
+    assert search == 0.4
+    assert zoned == pytest.approx(0.85) and "your zone 112" in zone_reason
+
+
+def test_demand_factor() -> None:
+    assert demand_factor(None) == (0.5, "no forecast; assuming average demand")
+    value, reason = demand_factor(make_forecast(demand=0.9))
+    assert value == 0.9 and reason.startswith("high demand")
+    assert demand_factor(make_forecast(demand=1.7))[0] == 1.0
+
+
+def test_reliability_factor_prefers_fresh_complete_confident_data() -> None:
+    fresh, reason = reliability_factor(point(), make_forecast(confidence=1.0), NOW)
+    stale, stale_reason = reliability_factor(
+        point(at=NOW - timedelta(hours=7), tickets=None, listings=None),
+        make_forecast(confidence=0.0),
+        NOW,
+    )
+    assert fresh == pytest.approx(1.0) and reason.startswith("fresh data")
+    assert stale == pytest.approx(0.125) and "7 h old" in stale_reason
+
+
+# --- the score --------------------------------------------------------------------------
+
+
+def test_score_is_the_weighted_mean_of_the_factors() -> None:
+    result = score(match(), MarketContext(point()), make_forecast(), NOW)
+    assert [f.name for f in result.factors] == list(FACTOR_NAMES)
+    assert [f.weight for f in result.factors] == list(DEFAULT_WEIGHTS)
+    expected = sum(f.value * f.weight for f in result.factors)
+    assert result.value == pytest.approx(expected, abs=1e-3)
+    assert result.level is level_for(result.value)
+    assert all(0.0 <= f.value <= 1.0 and f.reason for f in result.factors)
+
+
+def test_weights_are_normalised_and_steer_the_score() -> None:
+    ctx = MarketContext(point())
+    only_demand = score(match(), ctx, make_forecast(demand=0.9), NOW, (0, 0, 0, 0, 5, 0))
+    assert only_demand.value == pytest.approx(0.9) and only_demand.level is Level.CRITICAL
+    only_price = score(match(40.0), ctx, make_forecast(), NOW, (1, 0, 0, 0, 0, 0))
+    assert only_price.value == pytest.approx(0.3) and only_price.level is Level.NORMAL
+
+
+def test_blend_weights_needs_enough_feedback() -> None:
+    learned = {"price": 1.0, "availability": 0.0}
+    assert blend_weights(DEFAULT_WEIGHTS, learned, 5) == DEFAULT_WEIGHTS
+    assert blend_weights(DEFAULT_WEIGHTS, None, 500) == DEFAULT_WEIGHTS
+    blended = blend_weights(DEFAULT_WEIGHTS, learned, 50)
+    assert blended[0] == pytest.approx(0.5 * 0.25 + 0.5 * 1.0)
+    assert blended[1] == pytest.approx(0.5 * 0.20)
+    assert blended[2:] == pytest.approx(DEFAULT_WEIGHTS[2:])
+    capped = blend_weights(DEFAULT_WEIGHTS, learned, 100_000)
+    assert capped[0] == pytest.approx(0.2 * 0.25 + 0.8 * 1.0)
+
+
+def test_blend_ignores_invalid_learned_weights() -> None:
+    blended = blend_weights(DEFAULT_WEIGHTS, {"price": -1, "demand": "x"}, 50)
+    assert blended == pytest.approx(DEFAULT_WEIGHTS)

@@ -18,23 +18,54 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.db.models import ACTIVE_ALERT_STATUSES, Alert, Watch
 from core.domain import Match, Score, StoredSnapshot, WatchSpec
 from core.engine_support import WatchInfo
-from core.planning import Recipient, RecentResolve, WebhookTarget
+from core.planning import RecentResolve, Recipient, WebhookTarget
 from core.ports import Forecast
 
 CHUNK = 500
 _T = cast(Table, Alert.__table__)
 _STATE = (
-    "id", "dedup_key", "watch_id", "user_id", "event_id", "kind", "score", "level", "price",
-    "status", "reason", "opened_at", "updated_at", "acknowledged_at", "resolved_at",
-    "snoozed_until", "snooze_below", "clear_since", "last_notified_at", "last_notified_price",
-    "escalation", "step", "next_step_at", "fence", "acked_via",
-)  # fmt: skip
+    "id",
+    "dedup_key",
+    "watch_id",
+    "user_id",
+    "event_id",
+    "kind",
+    "score",
+    "level",
+    "price",
+    "status",
+    "reason",
+    "opened_at",
+    "updated_at",
+    "acknowledged_at",
+    "resolved_at",
+    "snoozed_until",
+    "snooze_below",
+    "clear_since",
+    "last_notified_at",
+    "last_notified_price",
+    "escalation",
+    "step",
+    "next_step_at",
+    "fence",
+    "acked_via",
+)
 _LIGHT = ("score", "level", "price", "status", "clear_since", "updated_at", "resolved_at")
 _FULL = (
-    *_LIGHT, "factors", "prediction", "recommendation", "reason", "snoozed_until",
-    "snooze_below", "last_notified_at", "last_notified_price", "escalation", "step",
-    "next_step_at", "fence",
-)  # fmt: skip
+    *_LIGHT,
+    "factors",
+    "prediction",
+    "recommendation",
+    "reason",
+    "snoozed_until",
+    "snooze_below",
+    "last_notified_at",
+    "last_notified_price",
+    "escalation",
+    "step",
+    "next_step_at",
+    "fence",
+)
 CLEAN, LIGHT, FULL = 0, 1, 2
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -144,16 +143,28 @@ def round_rows(
 def audit_rows(batch: Batch) -> list[dict[str, Any]]:
     """Audit entries of the batch's decisions and rounds (after the alerts have ids)."""
     now = batch.now
-    rows = [
-        {"alert_id": a.id, "user_id": a.user_id, "at": now, "kind": kind, "detail": detail,
-         "data": None}
+    rows: list[dict[str, Any]] = [
+        {
+            "alert_id": a.id,
+            "user_id": a.user_id,
+            "at": now,
+            "kind": kind,
+            "detail": detail,
+            "data": None,
+        }
         for a, kind, detail in batch.audits
-    ]  # fmt: skip
+    ]
     for round_ in batch.rounds:
         alert = round_.alert
         rows += [
-            {"alert_id": alert.id, "user_id": alert.user_id, "at": now, "kind": kind,
-             "detail": detail, "data": {"fence": round_.fence}}
+            {
+                "alert_id": alert.id,
+                "user_id": alert.user_id,
+                "at": now,
+                "kind": kind,
+                "detail": detail,
+                "data": {"fence": round_.fence},
+            }
             for kind, detail in round_.audit
-        ]  # fmt: skip
+        ]
     return rows

@@ -9,9 +9,10 @@ For a batch of snapshots that ingest has just stored (same session, not committe
    recent resolves (hysteresis) and the people involved (cached);
 3. forecast every event with a match or an active alert in ONE predictor call;
 4. re-score every active alert of each event (`core.scoring`), resolve those whose
-   condition stopped holding (`core.planning.plan_clear`), open new ones
-   (`plan_open`) and decide who hears about what (`plan_update`, `plan_delivery`);
-5. write alerts, then notifications and audit entries in bulk.
+   condition stopped holding, open new ones and decide who hears about what
+   (`core.planning`);
+5. write alerts, notifications and audit entries in bulk; resolves go through
+   `core.alerts.resolve_many` so earlier messages are edited in place.
 
 The caller commits. Nothing here reads the wall clock: `now` comes in.
 """
@@ -21,7 +22,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -30,18 +31,22 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.actions import ActionSigner
 from core.alerts import resolve_many
-from core.announce import alert_dict, cancel_pending, notification_key
-from core.db.models import ACTIVE_ALERT_STATUSES, Alert, AuditEntry, Notification, Watch
-from core.domain import (
-    ChannelKind,
-    Level,
-    Match,
-    NotificationStatus,
-    Score,
-    StoredSnapshot,
-    TriggerKind,
-    WatchSpec,
+from core.announce import cancel_pending
+from core.db.models import Alert, AuditEntry, Notification
+from core.domain import Level, Match, StoredSnapshot, TriggerKind, WatchSpec
+from core.engine_batch import (
+    FULL,
+    LIGHT,
+    ActiveAlert,
+    Batch,
+    Round,
+    Snap,
+    load_active,
+    load_recent,
+    load_watches,
+    write_alerts,
 )
+from core.engine_rows import RowContext, audit_rows, plan_round, round_rows
 from core.engine_support import (
     WatchInfo,
     fallback_forecast,
@@ -56,29 +61,15 @@ from core.planning import (
     EngineConfig,
     RecentResolve,
     Recipient,
-    WebhookTarget,
     dedup_key,
     plan_clear,
-    plan_delivery,
     plan_open,
     plan_update,
 )
 from core.policy import freeze
-from core.ports import Forecast, ForecastRequest, Predictor
+from core.ports import ForecastRequest, Predictor
 from core.recipients import RecipientCache
-from core.render import (
-    ALERT_BUTTONS,
-    AlertView,
-    body,
-    button_dicts,
-    event_dict,
-    factor_dicts,
-    market_dict,
-    payload,
-    prediction_dict,
-    recommendation_dict,
-    title,
-)
+from core.render import factor_dicts, prediction_dict, recommendation_dict
 from core.rules import (
     WatchIndex,
     check,
@@ -94,7 +85,6 @@ from core.scoring import MarketContext, blend_weights, score
 __all__ = ["AlertEngine", "EngineConfig", "PipelineResult", "load_watch_index"]
 
 logger = logging.getLogger(__name__)
-_CHUNK = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,50 +99,12 @@ class PipelineResult:
     notifications: int = 0
 
 
-@dataclass(slots=True)
-class _Snap:
-    stored: StoredSnapshot
-    high: float | None
-    matches: list[Match]
-
-
-@dataclass(slots=True)
-class _Round:
-    """One notification round of one alert, planned before the flush, written after."""
-
-    alert: Alert
-    event_type: str
-    snap: _Snap
-    score: Score
-    person: Recipient
-    audit: list[tuple[str, str]] = field(default_factory=list)
-    fence: int = 0
-
-
-@dataclass(slots=True)
-class _Batch:
-    """Working state of one `process` call."""
-
-    now: datetime
-    snaps: list[_Snap]
-    by_key: dict[str, Alert] = field(default_factory=dict)
-    by_event: dict[int, list[Alert]] = field(default_factory=dict)
-    specs: dict[int, WatchSpec] = field(default_factory=dict)
-    info: dict[int, WatchInfo] = field(default_factory=dict)
-    recent: dict[str, RecentResolve] = field(default_factory=dict)
-    people: dict[int, Recipient] = field(default_factory=dict)
-    forecasts: dict[int, Forecast] = field(default_factory=dict)
-    rounds: list[_Round] = field(default_factory=list)
-    new_alerts: list[Alert] = field(default_factory=list)
-    resolves: list[tuple[Alert, str]] = field(default_factory=list)
-    renotified: list[Alert] = field(default_factory=list)
-    audits: list[dict[str, Any]] = field(default_factory=list)
-    opened: int = 0
-    updated: int = 0
-
-
 class AlertEngine:
-    """Turns stored snapshots into alerts and notifications (see the module docstring)."""
+    """Turns stored snapshots into alerts and notifications (see the module docstring).
+
+    Holds in-memory state shared across batches (the watch index, market history
+    rings, cached people); one instance per process, used from one event loop.
+    """
 
     def __init__(
         self,
@@ -173,8 +125,6 @@ class AlertEngine:
         self.history = MarketHistory(max_points=config.history_points)
         self._weights: dict[int, tuple[Recipient, tuple[float, ...]]] = {}
 
-    # --- hooks -------------------------------------------------------------------------
-
     def watch_changed(self, watch: WatchSpec | int, change: str) -> None:
         """Keep the index current after a committed watch change (a `WatchIndexHook`)."""
         self.index.on_change(watch, change)
@@ -184,9 +134,8 @@ class AlertEngine:
         self.recipients.invalidate(user_id)
 
     def webhooks_changed(self) -> None:
+        """Forget the cached webhook endpoints (after one was added, changed or disabled)."""
         self.recipients.invalidate_webhooks()
-
-    # --- the batch ---------------------------------------------------------------------
 
     async def process(
         self, session: AsyncSession, stored: Sequence[StoredSnapshot], now: datetime
@@ -203,42 +152,40 @@ class AlertEngine:
         """
         if not stored:
             return PipelineResult()
-        batch = _Batch(now=now, snaps=await self._match(session, stored, now))
-        event_ids = {s.stored.event.id for s in batch.snaps}
-        if not event_ids:
+        batch = Batch(now=now, snaps=await self._match(session, stored, now))
+        if not batch.snaps:
             return PipelineResult(snapshots=len(stored))
-        await self._load_active(session, batch, event_ids)
+        await load_active(session, batch, {s.stored.event.id for s in batch.snaps})
         await self._verify_watches(session, batch)
         await self._load_recent(session, batch)
         user_ids = {m.watch.user_id for s in batch.snaps for m in s.matches}
         user_ids.update(a.user_id for alerts in batch.by_event.values() for a in alerts)
-        batch.people = await self.recipients.get_many(session, user_ids, now)
+        if user_ids:
+            batch.people = await self.recipients.get_many(session, user_ids, now)
+            batch.endpoints = await self.recipients.webhooks(session, now)
         await self._forecast(batch)
         for snap in batch.snaps:
             self._rescore(batch, snap)
             self._open(batch, snap)
         notifications = await self._write(session, batch)
-        resolved = len(batch.resolves)
-        if batch.resolves:
-            endpoints = await self.recipients.webhooks(session, now)
-            links = {a.id: self._links(a.id) for a, _ in batch.resolves}
-            notifications += await resolve_many(
-                session, batch.resolves, now, endpoints=endpoints, links=links
-            )
-            self._metrics.count("alerts_resolved", resolved)
+        notifications += await self._resolve(session, batch)
+        matches = sum(len(s.matches) for s in batch.snaps)
+        self._metrics.count("alerts_resolved", len(batch.resolves))
         return PipelineResult(
             snapshots=len(stored),
-            matches=sum(len(s.matches) for s in batch.snaps),
-            alerts_opened=batch.opened,
+            matches=matches,
+            alerts_opened=len(batch.new_alerts),
             alerts_updated=batch.updated,
-            alerts_resolved=resolved,
+            alerts_resolved=len(batch.resolves),
             notifications=notifications,
         )
 
+    # --- reading -----------------------------------------------------------------------
+
     async def _match(
         self, session: AsyncSession, stored: Sequence[StoredSnapshot], now: datetime
-    ) -> list[_Snap]:
-        """Feed history and match live snapshots; stale or out-of-order ones only feed history."""
+    ) -> list[Snap]:
+        """Feed history; match live snapshots (stale or out-of-order ones only feed history)."""
         ordered = sorted(stored, key=lambda s: s.point.observed_at)
         await self.history.ensure(
             session,
@@ -247,7 +194,7 @@ class AlertEngine:
             now=now,
         )
         max_age = timedelta(seconds=self._config.max_snapshot_age_s)
-        out: list[_Snap] = []
+        out: list[Snap] = []
         for snap in ordered:
             point, event = snap.point, snap.event
             latest = self.history.latest(event.id)
@@ -269,27 +216,14 @@ class AlertEngine:
                     now,
                     listings=snap.listings,
                 )
-            out.append(_Snap(snap, high, matches))
+            out.append(Snap(snap, high, matches))
         return out
 
-    async def _load_active(self, session: AsyncSession, batch: _Batch, event_ids: set[int]) -> None:
-        ids = sorted(event_ids)
-        for start in range(0, len(ids), _CHUNK):
-            rows = await session.execute(
-                select(Alert).where(
-                    Alert.event_id.in_(ids[start : start + _CHUNK]),
-                    Alert.status.in_(ACTIVE_ALERT_STATUSES),
-                )
-            )
-            for alert in rows.scalars():
-                batch.by_key[alert.dedup_key] = alert
-                batch.by_event.setdefault(alert.event_id, []).append(alert)
-
-    async def _verify_watches(self, session: AsyncSession, batch: _Batch) -> None:
+    async def _verify_watches(self, session: AsyncSession, batch: Batch) -> None:
         """Reload watches about to open alerts (and unknown watches of active alerts).
 
-        The index may be stale (a change in another process, or not yet hooked); a
-        watch whose row differs is replaced in the index and its matches re-evaluated.
+        The index may be stale (a change in another process, or not hooked); a watch
+        whose row differs is put in the index and its matches are evaluated again.
         """
         wanted = {
             m.watch.id
@@ -299,16 +233,11 @@ class AlertEngine:
         }
         for alerts in batch.by_event.values():
             wanted.update(a.watch_id for a in alerts if a.watch_id not in self.index)
-        ids = sorted(wanted)
-        for start in range(0, len(ids), _CHUNK):
-            rows = await session.execute(
-                select(Watch).where(Watch.id.in_(ids[start : start + _CHUNK]))
-            )
-            for row in rows.scalars():
-                batch.specs[row.id] = spec_from_row(row)
-                batch.info[row.id] = WatchInfo.from_row(row)
+        for row in await load_watches(session, wanted):
+            batch.specs[row.id] = spec_from_row(row)
+            batch.info[row.id] = WatchInfo.from_row(row)
         changed = set()
-        for watch_id in ids:
+        for watch_id in wanted:
             fresh = batch.specs.get(watch_id)
             if fresh is None:
                 self.index.remove(watch_id)
@@ -316,20 +245,16 @@ class AlertEngine:
             elif fresh != self.index.get(watch_id):
                 self.index.replace(fresh)
                 changed.add(watch_id)
-        if changed:
-            self._rematch(batch, changed)
-
-    def _rematch(self, batch: _Batch, changed: set[int]) -> None:
-        for snap in batch.snaps:
-            if not any(m.watch.id in changed for m in snap.matches):
+        for snap in batch.snaps if changed else ():
+            stale = {m.watch.id for m in snap.matches if m.watch.id in changed}
+            if not stale:
                 continue
-            kept = [m for m in snap.matches if m.watch.id not in changed]
-            s, seen = snap.stored, {m.watch.id for m in snap.matches if m.watch.id in changed}
+            s = snap.stored
+            snap.matches = [m for m in snap.matches if m.watch.id not in stale]
             haystack = event_words(s.event)
-            for watch_id in seen:
-                spec = batch.specs.get(watch_id)
+            for spec in (batch.specs.get(i) for i in stale):
                 if spec is not None and targets(spec, s.event, haystack):
-                    kept += evaluate(
+                    snap.matches += evaluate(
                         spec,
                         s.event,
                         s.point,
@@ -339,40 +264,26 @@ class AlertEngine:
                         batch.now,
                         listings=s.listings,
                     )
-            snap.matches = kept
 
-    async def _load_recent(self, session: AsyncSession, batch: _Batch) -> None:
-        """The latest resolve of each key about to open, within its watch's cooldown."""
-        keys = {
-            dedup_key(m.watch.id, m.event.id, m.kind): m for s in batch.snaps for m in s.matches
-        }
-        opening = {k: m for k, m in keys.items() if k not in batch.by_key}
-        longest = max((m.watch.cooldown_s for m in opening.values()), default=0)
-        if not opening or longest <= 0:
-            return
-        events = sorted({m.event.id for m in opening.values()})
-        names = sorted(opening)
-        for start in range(0, len(names), _CHUNK):
-            rows = await session.execute(
-                select(Alert.dedup_key, Alert.resolved_at, Alert.last_notified_price).where(
-                    Alert.event_id.in_(events),
-                    Alert.dedup_key.in_(names[start : start + _CHUNK]),
-                    Alert.status.in_(("resolved", "expired")),
-                    Alert.resolved_at >= batch.now - timedelta(seconds=longest),
-                )
-            )
-            for key, resolved_at, price in rows:
-                known = batch.recent.get(key)
-                if resolved_at is not None and (known is None or known.resolved_at < resolved_at):
-                    batch.recent[key] = RecentResolve(resolved_at, price)
-
-    async def _forecast(self, batch: _Batch) -> None:
-        """One predictor call for every event with a match or an active alert."""
-        wanted = {}
+    async def _load_recent(self, session: AsyncSession, batch: Batch) -> None:
+        opening: dict[str, int] = {}
+        longest = 0
         for snap in batch.snaps:
-            event = snap.stored.event
-            if snap.matches or batch.by_event.get(event.id):
-                wanted[event.id] = event
+            for m in snap.matches:
+                key = dedup_key(m.watch.id, m.event.id, m.kind)
+                if key not in batch.by_key:
+                    opening[key] = m.event.id
+                    longest = max(longest, m.watch.cooldown_s)
+        if opening and longest > 0:
+            await load_recent(session, batch, opening, longest)
+
+    async def _forecast(self, batch: Batch) -> None:
+        """One predictor call for every event with a match or an active alert."""
+        wanted = {
+            s.stored.event.id: s.stored.event
+            for s in batch.snaps
+            if s.matches or batch.by_event.get(s.stored.event.id)
+        }
         if not wanted:
             return
         requests = [
@@ -386,37 +297,32 @@ class AlertEngine:
                 "predictor %s failed for %d events", self._predictor.name, len(requests)
             )
             answers = [fallback_forecast() for _ in requests]
-        batch.forecasts = dict(zip(wanted, answers, strict=False))
-
-    # --- decisions (no I/O) ------------------------------------------------------------
-
-    def _weights_for(self, person: Recipient | None) -> tuple[float, ...]:
-        if person is None or not person.learned_weights:
-            return self._config.weights
-        cached = self._weights.get(person.user_id)
-        if cached is None or cached[0] is not person:
-            blended = blend_weights(
-                self._config.weights, person.learned_weights, person.feedback_count
+        for event_id, forecast in zip(wanted, answers, strict=False):
+            batch.forecasts[event_id] = forecast
+            batch.forecast_dicts[event_id] = (
+                prediction_dict(forecast.prediction),
+                recommendation_dict(forecast.recommendation),
             )
-            cached = (person, blended)
-            self._weights[person.user_id] = cached
-        return cached[1]
 
-    def _score(self, batch: _Batch, snap: _Snap, match: Match) -> Score:
+    # --- deciding ----------------------------------------------------------------------
+
+    def _score(self, batch: Batch, snap: Snap, match: Match) -> Any:
         s = snap.stored
+        person = batch.people.get(match.watch.user_id)
+        weights = self._config.weights
+        if person is not None and person.learned_weights:
+            cached = self._weights.get(person.user_id)
+            if cached is None or cached[0] is not person:
+                learned = person.learned_weights
+                cached = (person, blend_weights(weights, learned, person.feedback_count))
+                self._weights[person.user_id] = cached
+            weights = cached[1]
         ctx = MarketContext(
-            point=s.point,
-            previous=s.previous,
-            high_24h=snap.high,
-            tickets_left=tickets_left(match.watch, s.point, s.listings),
+            s.point, s.previous, snap.high, tickets_left(match.watch, s.point, s.listings)
         )
-        weights = self._weights_for(batch.people.get(match.watch.user_id))
         return score(match, ctx, batch.forecasts.get(s.event.id), batch.now, weights)
 
-    def _spec_of(self, batch: _Batch, watch_id: int) -> WatchSpec | None:
-        return batch.specs.get(watch_id) or self.index.get(watch_id)
-
-    def _rescore(self, batch: _Batch, snap: _Snap) -> None:
+    def _rescore(self, batch: Batch, snap: Snap) -> None:
         """Re-score every active alert of the snapshot's event; resolve or wake as due."""
         s, now = snap.stored, batch.now
         alerts = batch.by_event.get(s.event.id)
@@ -424,11 +330,10 @@ class AlertEngine:
             return
         fired = {dedup_key(m.watch.id, m.event.id, m.kind): m for m in snap.matches}
         for alert in list(alerts):
-            spec = self._spec_of(batch, alert.watch_id)
-            try:
-                kind = TriggerKind(alert.kind)
-            except ValueError:
-                kind = None
+            spec = batch.specs.get(alert.watch_id) or self.index.get(alert.watch_id)
+            kind = (
+                TriggerKind(alert.kind) if alert.kind in TriggerKind.__members__.values() else None
+            )
             hard = hard_reason(spec, s.event, s.point, now) if kind else "unknown trigger"
             match = fired.get(alert.dedup_key)
             if match is None and hard is None and spec is not None and kind is not None:
@@ -443,24 +348,21 @@ class AlertEngine:
             )
             if alert.clear_since != clear.clear_since:
                 alert.clear_since = clear.clear_since
+                alert.mark(LIGHT)
             if clear.resolve:
-                self._drop(batch, alert)
-                alert.status = "resolved"  # written before any re-open of the same key
-                alert.resolved_at = now
+                batch.drop_active(alert)
+                alert.status, alert.resolved_at, alert.updated_at = "resolved", now, now
+                alert.mark(LIGHT)  # written before any re-open of the same key
                 batch.resolves.append((alert, clear.reason or "condition no longer holds"))
                 batch.recent[alert.dedup_key] = RecentResolve(now, alert.last_notified_price)
-                continue
-            if match is None or spec is None:
-                continue
-            self._update(batch, snap, alert, spec, match)
+            elif match is not None and spec is not None:
+                self._update(batch, snap, alert, spec, match)
 
     def _update(
-        self, batch: _Batch, snap: _Snap, alert: Alert, spec: WatchSpec, match: Match
+        self, batch: Batch, snap: Snap, alert: ActiveAlert, spec: WatchSpec, match: Match
     ) -> None:
         now = batch.now
         result = self._score(batch, snap, match)
-        person = batch.people.get(alert.user_id)
-        old_level = alert.level
         frozen = (alert.escalation or {}).get("level")
         state = AlertState(
             status=alert.status,
@@ -474,69 +376,54 @@ class AlertEngine:
         decision = plan_update(
             state, spec, result.level, match.price, self._config, now, watch_snoozed=snoozed
         )
-        changed = abs(alert.score - result.value) >= 0.005 or alert.level != result.level
-        if changed or decision.notify or decision.wake:
+        old_level = alert.level
+        if abs(alert.score - result.value) >= 0.005 or old_level != result.level or decision.notify:
             alert.factors = factor_dicts(result.factors)
-            forecast = batch.forecasts.get(snap.stored.event.id)
-            if forecast is not None:
-                alert.prediction = prediction_dict(forecast.prediction)
-                alert.recommendation = recommendation_dict(forecast.recommendation)
-        if alert.score != result.value:
-            alert.score = result.value
-        if alert.level != result.level:
-            alert.level = int(result.level)
-        if alert.price != match.price:
-            alert.price = match.price
-        alert.updated_at = now
+            alert.prediction, alert.recommendation = batch.forecast_dicts.get(
+                snap.stored.event.id, (None, None)
+            )
+            alert.mark(FULL)
+        if (alert.score, alert.level, alert.price) != (result.value, result.level, match.price):
+            alert.score, alert.level, alert.price = result.value, int(result.level), match.price
+            alert.updated_at = now
+            alert.mark(LIGHT)
         batch.updated += 1
         if old_level != result.level:
-            detail = (
-                f"rescored: {Level(old_level).label} -> {result.level.label} ({result.value:.2f})"
-            )
-            self._audit(batch, alert, "rescored", detail)
+            change = f"{Level(old_level).label} -> {result.level.label} ({result.value:.2f})"
+            batch.audits.append((alert, "rescored", f"rescored: {change}"))
         if decision.wake:
             alert.status, alert.snoozed_until, alert.snooze_below = "open", None, None
-            self._audit(batch, alert, "woke", decision.reason)
+            alert.mark(FULL)
+            batch.audits.append((alert, "woke", decision.reason))
+        person = batch.people.get(alert.user_id)
         if decision.notify and person is not None:
             alert.fence += 1
-            batch.renotified.append(alert)
-            self._plan_round(
-                batch,
-                _Round(
-                    alert,
-                    "alert.updated",
-                    snap,
-                    result,
-                    person,
-                    audit=[("notified", decision.reason)],
-                ),
+            if alert.id is not None:
+                batch.renotified.append(alert.id)
+            round_ = Round(
+                alert, "alert.updated", snap, result, person, [("notified", decision.reason)]
             )
+            self._start_round(batch, round_)
 
-    def _open(self, batch: _Batch, snap: _Snap) -> None:
+    def _open(self, batch: Batch, snap: Snap) -> None:
         """Open an alert for each match whose key has none, unless planning says no."""
         s, now = snap.stored, batch.now
         for match in snap.matches:
             key = dedup_key(match.watch.id, match.event.id, match.kind)
-            if key in batch.by_key:
-                continue
             person = batch.people.get(match.watch.user_id)
-            if person is None:
+            if key in batch.by_key or person is None:
                 continue
             result = self._score(batch, snap, match)
+            recent = batch.recent.get(key)
             why_not = plan_open(
-                match.watch,
-                match.kind,
-                match.price,
-                result.level,
-                batch.recent.get(key),
-                self._config,
-                now,
+                match.watch, match.kind, match.price, result.level, recent, self._config, now
             )
             if why_not is not None:
                 logger.debug("not opening %s: %s", key, why_not)
                 continue
-            forecast = batch.forecasts.get(s.event.id)
-            alert = Alert(
+            prediction, recommendation = batch.forecast_dicts.get(s.event.id, (None, None))
+            alert = ActiveAlert(
+                id=None,
                 dedup_key=key,
                 watch_id=match.watch.id,
                 user_id=match.watch.user_id,
@@ -544,213 +431,82 @@ class AlertEngine:
                 kind=match.kind.value,
                 score=result.value,
                 level=int(result.level),
-                factors=factor_dicts(result.factors),
-                prediction=prediction_dict(forecast.prediction) if forecast else None,
-                recommendation=recommendation_dict(forecast.recommendation) if forecast else None,
                 price=match.price,
                 status="open",
                 reason=match.reason,
                 opened_at=now,
                 updated_at=now,
-                step=0,
-                fence=0,
+                factors=factor_dicts(result.factors),
+                prediction=prediction,
+                recommendation=recommendation,
             )
             batch.new_alerts.append(alert)
-            batch.by_key[key] = alert
-            batch.by_event.setdefault(s.event.id, []).append(alert)
-            batch.opened += 1
+            batch.add_active(alert)
             self._metrics.count("alerts_opened", labels={"level": str(int(result.level))})
             detail = f"opened: {match.reason}; {result.level.label} ({result.value:.2f})"
-            self._plan_round(
-                batch,
-                _Round(alert, "alert.triggered", snap, result, person, audit=[("opened", detail)]),
+            self._start_round(
+                batch, Round(alert, "alert.triggered", snap, result, person, [("opened", detail)])
             )
 
-    def _plan_round(self, batch: _Batch, round_: _Round) -> None:
-        """Freeze the escalation policy and note the round; destinations are chosen at write.
+    def _start_round(self, batch: Batch, round_: Round) -> None:
+        """Freeze the escalation policy now; destinations are chosen when rows are written.
 
-        Quiet hours decide when step 0 goes out, whatever the destination, so the policy
-        can be frozen now and the cooldown of later snapshots in this batch sees it.
+        Quiet hours, not the destination, decide when step 0 goes out, so the policy
+        can be frozen at once and later snapshots in this batch see the cooldown.
         """
-        alert, person = round_.alert, round_.person
-        step0 = plan_delivery(
-            round_.score.level,
-            person,
-            round_.event_type,
-            batch.now,
-            default_digest=self._config.digest,
-        ).step0_at
-        frozen = freeze(round_.score.level, step0, person.escalation_overrides)
-        alert.escalation = frozen.snapshot
-        alert.step = 0
-        alert.next_step_at = frozen.next_step_at
-        alert.last_notified_at = batch.now
-        alert.last_notified_price = alert.price
+        alert = round_.alert
+        step0 = plan_round(batch, round_, self._config.digest).step0_at
+        frozen = freeze(round_.score.level, step0, round_.person.escalation_overrides)
+        alert.escalation, alert.step, alert.next_step_at = frozen.snapshot, 0, frozen.next_step_at
+        alert.last_notified_at, alert.last_notified_price = batch.now, alert.price
+        alert.mark(FULL)
         round_.fence = alert.fence
         batch.rounds.append(round_)
 
-    def _drop(self, batch: _Batch, alert: Alert) -> None:
-        batch.by_key.pop(alert.dedup_key, None)
-        alerts = batch.by_event.get(alert.event_id, [])
-        if alert in alerts:
-            alerts.remove(alert)
-
-    def _audit(self, batch: _Batch, alert: Alert, kind: str, detail: str) -> None:
-        batch.audits.append({"alert": alert, "kind": kind, "detail": detail})
-
-    def _links(self, alert_id: int) -> dict[str, str]:
-        base = (self._config.public_url or "").rstrip("/")
-        if not base:
-            return {}
-        return {
-            "alert": f"{base}/api/v1/alerts/{alert_id}",
-            "timeline": f"{base}/api/v1/alerts/{alert_id}/timeline",
-        }
-
     # --- writing -----------------------------------------------------------------------
 
-    async def _write(self, session: AsyncSession, batch: _Batch) -> int:
-        """Insert new alerts, then their notifications and audit entries, in bulk."""
-        now = batch.now
-        await cancel_pending(session, [a.id for a in batch.renotified if a.id is not None])
-        session.add_all(batch.new_alerts)
-        await session.flush()
-        missing = sorted({r.alert.watch_id for r in batch.rounds} - batch.info.keys())
-        for start in range(0, len(missing), _CHUNK):
-            rows = await session.execute(
-                select(Watch).where(Watch.id.in_(missing[start : start + _CHUNK]))
-            )
-            batch.info.update((row.id, WatchInfo.from_row(row)) for row in rows.scalars())
-        endpoints = await self.recipients.webhooks(session, now) if batch.rounds else ()
-        last_round = {id(r.alert): i for i, r in enumerate(batch.rounds)}
+    async def _write(self, session: AsyncSession, batch: Batch) -> int:
+        """Write alert changes and new alerts, then their notifications and audit entries."""
+        await cancel_pending(session, batch.renotified)
+        await write_alerts(session, batch)
+        missing = {r.alert.watch_id for r in batch.rounds} - batch.info.keys()
+        for row in await load_watches(session, missing):
+            batch.info[row.id] = WatchInfo.from_row(row)
+        last = {id(r.alert): i for i, r in enumerate(batch.rounds)}
+        ctx = RowContext(self._signer, self._rng, self._metrics, self._config.digest, {})
         notes: list[dict[str, Any]] = []
         for i, round_ in enumerate(batch.rounds):
-            notes += self._round_rows(
-                batch, round_, endpoints, chats=last_round[id(round_.alert)] == i
+            spec = batch.specs.get(round_.alert.watch_id) or self.index.get(round_.alert.watch_id)
+            links = self._links(round_.alert.id)
+            notes += round_rows(
+                batch,
+                round_,
+                spec,
+                RowContext(ctx.signer, ctx.rng, ctx.metrics, ctx.default_digest, links),
+                chats=last[id(round_.alert)] == i,
             )
-        audits = [
-            {
-                "alert_id": a["alert"].id,
-                "user_id": a["alert"].user_id,
-                "at": now,
-                "kind": a["kind"],
-                "detail": a["detail"],
-                "data": None,
-            }
-            for a in batch.audits
-        ]
-        for round_ in batch.rounds:
-            audits += [
-                {
-                    "alert_id": round_.alert.id,
-                    "user_id": round_.alert.user_id,
-                    "at": now,
-                    "kind": kind,
-                    "detail": detail,
-                    "data": {"fence": round_.fence},
-                }
-                for kind, detail in round_.audit
-            ]
+        audits = audit_rows(batch)
         if notes:
             await session.execute(insert(Notification), notes)
         if audits:
             await session.execute(insert(AuditEntry), audits)
         return len(notes)
 
-    def _round_rows(
-        self, batch: _Batch, round_: _Round, endpoints: Sequence[WebhookTarget], *, chats: bool
-    ) -> list[dict[str, Any]]:
-        """The outbox rows of one round (chat rows only for an alert's last round)."""
-        now, alert, snap = batch.now, round_.alert, round_.snap
-        info = batch.info.get(alert.watch_id)
-        person = round_.person
-        plan = plan_delivery(
-            round_.score.level,
-            person,
-            round_.event_type,
-            now,
-            endpoints=endpoints,
-            watch_destination=info.destination if info else None,
-            default_digest=self._config.digest,
-        )
-        round_.audit += list(plan.notes)
-        targets = [t for t in plan.targets if chats or t.channel is ChannelKind.WEBHOOK]
-        if not targets:
-            return []
-        s = snap.stored
-        forecast = batch.forecasts.get(s.event.id)
-        spec = self._spec_of(batch, alert.watch_id)
-        view = AlertView(
-            alert_id=alert.id,
-            kind=alert.kind,
-            status=alert.status,
-            level=round_.score.level,
-            score=round_.score.value,
-            event=s.event,
-            price=alert.price,
-            max_price=info.max_price if info else None,
-            tickets_left=tickets_left(spec, s.point, s.listings) if spec else s.point.ticket_count,
-            headline=alert.reason,
-            factors=round_.score.factors,
-            sentence=forecast.recommendation.sentence if forecast else None,
-            timezone=person.timezone,
-        )
-        buttons = button_dicts(
-            [
-                (
-                    label,
-                    action,
-                    self._signer.sign(action, alert.id, now=now, nonce=self._rng.randbytes(4)),
-                )
-                for label, action in ALERT_BUTTONS
-            ]
-        )
-        data = {
-            "alert": alert_dict(alert),
-            "event": event_dict(s.event),
-            "market": market_dict(s.point),
-            "prediction": prediction_dict(forecast.prediction) if forecast else None,
-            "recommendation": recommendation_dict(forecast.recommendation) if forecast else None,
-            "watch": info.as_dict() if info else {"id": alert.watch_id},
-            "links": self._links(alert.id),
+    async def _resolve(self, session: AsyncSession, batch: Batch) -> int:
+        """Resolve through `core.alerts` so earlier messages are edited and webhooks told."""
+        if not batch.resolves:
+            return 0
+        reasons = {a.id: reason for a, reason in batch.resolves if a.id is not None}
+        rows = await session.execute(select(Alert).where(Alert.id.in_(sorted(reasons))))
+        items = [(alert, reasons[alert.id]) for alert in rows.scalars()]
+        links = {alert.id: self._links(alert.id) for alert, _ in items}
+        return await resolve_many(session, items, batch.now, endpoints=batch.endpoints, links=links)
+
+    def _links(self, alert_id: int | None) -> dict[str, str]:
+        base = (self._config.public_url or "").rstrip("/")
+        if not base or alert_id is None:
+            return {}
+        return {
+            "alert": f"{base}/api/v1/alerts/{alert_id}",
+            "timeline": f"{base}/api/v1/alerts/{alert_id}/timeline",
         }
-        title_text, body_text = title(view), body(view)
-        rows = []
-        for target in targets:
-            key_address = (
-                f"w{target.webhook_endpoint_id}"
-                if target.webhook_endpoint_id is not None
-                else target.address
-            )
-            rows.append(
-                {
-                    "alert_id": alert.id,
-                    "user_id": alert.user_id,
-                    "webhook_endpoint_id": target.webhook_endpoint_id,
-                    "kind": target.kind,
-                    "channel": target.channel.value,
-                    "address": target.address,
-                    "level": int(round_.score.level),
-                    "score": round_.score.value,
-                    "payload": payload(
-                        event_type=target.event_type,
-                        timestamp=now,
-                        title_text=title_text,
-                        body_text=body_text,
-                        buttons=buttons,
-                        factors=round_.score.factors,
-                        data=data,
-                    ),
-                    "idempotency_key": notification_key(
-                        alert.id, target.event_type, target.channel.value, key_address, round_.fence
-                    ),
-                    "status": NotificationStatus.PENDING.value,
-                    "attempts": 0,
-                    "due_at": target.due_at,
-                    "created_at": now,
-                }
-            )
-            self._metrics.count(
-                "notifications", labels={"channel": target.channel.value, "status": "pending"}
-            )
-        return rows

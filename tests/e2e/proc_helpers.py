@@ -158,19 +158,29 @@ class Arrival:
 
 
 class TimedReceiver(WebhookReceiver):
-    """The loopback WebhookReceiver, plus a log of each request's start and answer times."""
+    """The loopback WebhookReceiver, plus a log of each request's start and answer times.
+
+    An answer counts as finished once it is written to the connection; `on_answered`
+    (when set) is then called synchronously with the arrival, before anything else runs.
+    """
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.log: list[Arrival] = []
+        self.on_answered: Callable[[Arrival], None] | None = None
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         arrival = Arrival(request.headers.get("webhook-id", ""), time.monotonic())
-        if request.path == self.path:
-            self.log.append(arrival)
+        if request.path != self.path:
+            return await super()._handle(request)
+        self.log.append(arrival)
         response = await super()._handle(request)
         arrival.status = response.status
+        await response.prepare(request)
+        await response.write_eof()
         arrival.finished = time.monotonic()
+        if self.on_answered is not None:
+            self.on_answered(arrival)
         return response
 
     def ids(self) -> set[str]:

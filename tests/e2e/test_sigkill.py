@@ -26,6 +26,7 @@ from standardwebhooks import Webhook
 from core.db.engine import make_engine, make_sessionmaker
 from core.db.models import User, Watch
 from tests.e2e.proc_helpers import (
+    Arrival,
     BotProcess,
     Endpoint,
     TimedReceiver,
@@ -112,12 +113,21 @@ async def test_sigkill_mid_burst_then_restart_delivers_everything_resending_only
         keys = {r.idempotency_key for r in queued}
         assert len(keys) == TOTAL
 
-        async def some_answered() -> bool:
-            return len(receiver.completed_ids()) >= KILL_AFTER
+        killed_at: list[float] = []
 
-        await wait_until(some_answered, 30, f"{KILL_AFTER} answered webhook requests", 0.01)
-        kill_at = time.monotonic()
-        first.send(signal.SIGKILL)
+        def kill_once_enough_answered(_arrival: Arrival) -> None:
+            # Runs right after an answer is written, before the sender can record it.
+            if not killed_at and len(receiver.completed_ids()) >= KILL_AFTER:
+                killed_at.append(time.monotonic())
+                first.send(signal.SIGKILL)
+
+        receiver.on_answered = kill_once_enough_answered
+
+        async def killed() -> bool:
+            return bool(killed_at)
+
+        await wait_until(killed, 30, f"{KILL_AFTER} answered webhook requests", 0.05)
+        kill_at = killed_at[0]
         assert await first.wait_exit(10) == -signal.SIGKILL
         at_kill = await notifications(sqlite_url)
         sent_at_kill = {r.idempotency_key for r in at_kill if r.status == "sent"}
@@ -151,7 +161,15 @@ async def test_sigkill_mid_burst_then_restart_delivers_everything_resending_only
     unrecorded = answered_before_kill - sent_at_kill
     may_repeat = in_flight | unrecorded
 
-    print("STATS", len(sent_at_kill), len(answered_before_kill), len(in_flight), len(unrecorded), len(new), len(log))
+    print(
+        "STATS",
+        len(sent_at_kill),
+        len(answered_before_kill),
+        len(in_flight),
+        len(unrecorded),
+        len(new),
+        len(log),
+    )
     # The kill really interrupted sends, and nothing answered after it was recorded.
     assert in_flight, "no request was in flight at the kill; the test proves nothing"
     assert not in_flight & sent_at_kill

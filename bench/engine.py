@@ -1,0 +1,213 @@
+"""Engine benchmark: ingest -> match -> score -> plan -> outbox on SQLite.
+
+5,000 simulated events, 100,000 active watches (20,000 people), 200,000 snapshots replayed
+in time order through the real IngestService and AlertEngine, in batches as a feed would
+send them. Targets (issue 2): >= 5,000 snapshots/s sustained, p99 ingest-to-outbox
+latency <= 250 ms, peak RSS <= 500 MB.
+
+    .venv/bin/python bench/engine.py [--events 5000] [--watches 100000] [--snapshots 200000]
+
+Latency is measured per batch from the call into ingest to the commit that made its
+alerts and outbox rows durable; every snapshot of a batch waits that long. Progress goes
+to stderr; the last line on stdout is one JSON object of figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from rich.console import Console  # noqa: E402
+from rich.progress import Progress  # noqa: E402
+from sqlalchemy import func, insert, select  # noqa: E402
+
+from bot.bootstrap import build  # noqa: E402
+from bot.migrate import upgrade_blocking  # noqa: E402
+from bot.settings import load_settings  # noqa: E402
+from core.clock import FakeClock  # noqa: E402
+from core.db.models import Alert, Event, Identity, Notification, User, Watch  # noqa: E402
+from core.metrics import NullMetrics  # noqa: E402
+from ml.simulator import MarketSimulator  # noqa: E402
+
+err = Console(stderr=True)
+START = datetime(2025, 1, 6, tzinfo=UTC)
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+async def seed_people(container, sim: MarketSimulator, watches: int, rng: random.Random) -> int:  # type: ignore[no-untyped-def]
+    """Create the events, 5 watches per person on random events, and a chat identity each."""
+    infos = [e.info for e in sim.events]
+    async with container.sessions() as session, session.begin():
+        for start in range(0, len(infos), 1000):
+            await session.execute(
+                insert(Event),
+                [
+                    {
+                        "source": sim.name,
+                        "external_id": info.external_id,
+                        "name": info.name,
+                        "category": info.category,
+                        "performers": list(info.performers),
+                        "venue": info.venue,
+                        "city": info.city,
+                        "capacity": info.capacity,
+                        "starts_at": info.starts_at,
+                        "timezone": info.timezone,
+                        "created_at": START,
+                    }
+                    for info in infos[start : start + 1000]
+                ],
+            )
+        event_rows = (await session.execute(select(Event.id, Event.external_id))).all()
+        ids = {external: event_id for event_id, external in event_rows}
+        people = max(1, watches // 5)
+        await session.execute(
+            insert(User),
+            [
+                {"display_name": f"fan {i}", "timezone": "UTC", "created_at": START}
+                for i in range(people)
+            ],
+        )
+        user_ids = list((await session.execute(select(User.id))).scalars())
+        await session.execute(
+            insert(Identity),
+            [
+                {
+                    "user_id": uid,
+                    "platform": "telegram",
+                    "workspace_id": "",
+                    "external_id": str(uid),
+                    "dm_address": str(100000 + uid),
+                    "created_at": START,
+                }
+                for uid in user_ids
+            ],
+        )
+        first_price: dict[str, float] = {}
+        for item in sim.iter_snapshots():
+            if item.min_price is not None:
+                first_price.setdefault(item.event.external_id, item.min_price)
+        rows = []
+        for n in range(watches):
+            info = rng.choice(infos)
+            kind = n % 4
+            price_hint = first_price.get(info.external_id, 60.0)
+            row = {
+                "user_id": user_ids[n % len(user_ids)],
+                "label": info.name,
+                "event_id": ids[info.external_id],
+                "terms": [],
+                "quantity": 1 + n % 2,
+                "zones": [],
+                "platforms": [],
+                "min_level": 1,
+                "cooldown_s": 3600,
+                "favourite": n % 7 == 0,
+                "active": True,
+                "created_at": START,
+                "muted_event_ids": [],
+            }
+            if kind == 0:
+                row |= {
+                    "triggers": ["price_below"],
+                    "max_price": round(price_hint * rng.uniform(0.6, 1.0), 2),
+                }
+            elif kind == 1:
+                row |= {"triggers": ["drop_pct"], "drop_pct": rng.choice([5.0, 10.0, 15.0])}
+            elif kind == 2:
+                row |= {"triggers": ["low_inventory"], "low_inventory": rng.choice([50, 100, 200])}
+            else:
+                row |= {
+                    "triggers": ["price_below", "new_listing"],
+                    "max_price": round(price_hint * rng.uniform(0.7, 1.05), 2),
+                }
+            rows.append(row)
+        for start in range(0, len(rows), 5000):
+            await session.execute(insert(Watch), rows[start : start + 5000])
+    return len(user_ids)
+
+
+async def main(events: int, watches: int, snapshots: int, batch: int) -> dict[str, float | int]:
+    rng = random.Random(7)
+    tmp = Path(tempfile.mkdtemp(prefix="hdt-bench-engine-"))
+    url = f"sqlite+aiosqlite:///{tmp / 'bench.db'}"
+    await asyncio.to_thread(upgrade_blocking, url)
+    settings = load_settings(database_url=url, secret_key="bench", demo=False, state_dir=tmp)
+    # The simulator yields ~40 snapshots per event over 90 days at a 20 h cadence.
+    days = 90
+    cadence_h = max(1.0, 20.0 * 40.0 * events / max(1, snapshots) * 0.95)
+    err.print(f"simulating {events:,} events at a {cadence_h:.1f} h cadence …")
+    sim = MarketSimulator(
+        rng.getrandbits(32),
+        start=START,
+        events=events,
+        horizon=timedelta(days=days),
+        cadence=timedelta(hours=cadence_h),
+        listings=2,
+        source="bench",
+    )
+    items = list(sim.iter_snapshots())[:snapshots]
+    err.print(f"{len(items):,} snapshots drawn; seeding {watches:,} watches …")
+    clock = FakeClock(START)
+    seed_container = await build(settings, clock=clock, channels={}, metrics=NullMetrics())
+    people = await seed_people(seed_container, sim, watches, rng)
+    await seed_container.aclose()
+
+    container = await build(settings, clock=clock, channels={}, metrics=NullMetrics())
+    err.print(f"index holds {len(container.alerts.index):,} watches for {people:,} people")
+    latencies: list[float] = []
+    started = time.perf_counter()
+    with Progress(console=err, transient=True) as progress:
+        bar = progress.add_task("ingest → outbox", total=len(items))
+        for start in range(0, len(items), batch):
+            chunk = items[start : start + batch]
+            clock.set(max(item.observed_at for item in chunk))
+            t0 = time.perf_counter()
+            await container.ingest.ingest_snapshots(chunk)
+            latencies.append((time.perf_counter() - t0) * 1000)
+            progress.advance(bar, len(chunk))
+    elapsed = time.perf_counter() - started
+    async with container.sessions() as session:
+        alerts = await session.scalar(select(func.count()).select_from(Alert)) or 0
+        outbox = await session.scalar(select(func.count()).select_from(Notification)) or 0
+    await container.aclose()
+    latencies.sort()
+    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+    return {
+        "snapshots_per_s": round(len(items) / elapsed, 1),
+        "alerts_per_s": round(alerts / elapsed, 1),
+        "p50_ms": round(statistics.median(latencies), 1),
+        "p99_ms": round(p99, 1),
+        "peak_rss_mb": round(_peak_rss_mb(), 1),
+        "watches": watches,
+        "events": events,
+        "snapshots": len(items),
+        "alerts": int(alerts),
+        "notifications": int(outbox),
+        "batch": batch,
+    }
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=5_000)
+    parser.add_argument("--watches", type=int, default=100_000)
+    parser.add_argument("--snapshots", type=int, default=200_000)
+    parser.add_argument("--batch", type=int, default=500)
+    args = parser.parse_args()
+    print(json.dumps(asyncio.run(main(args.events, args.watches, args.snapshots, args.batch))))

@@ -43,9 +43,11 @@ def web_app(container: Container) -> web.Application:
     return app
 
 
-async def serve_web(container: Container, started: asyncio.Event | None = None) -> None:
-    """Serve the web app until cancelled."""
-    runner = web.AppRunner(web_app(container), access_log=None, handle_signals=False)
+async def serve_web(
+    container: Container, app: web.Application, started: asyncio.Event | None = None
+) -> None:
+    """Serve `app` until cancelled."""
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     try:
         site = web.TCPSite(runner, container.settings.http_host, container.settings.http_port)
@@ -72,6 +74,8 @@ async def run_process(settings: Settings, *, chat: bool | None = None) -> None:
     run_web = role in (ProcessRole.ALL, ProcessRole.WEB)
     want_chat = chat if chat is not None else (settings.demo_enabled and sys.stdin.isatty())
     try:
+        # Built before the TaskGroup so a configuration error stops start-up with its line.
+        app = web_app(container) if run_web else None
         source = None
         if settings.demo_enabled and run_workers:
             await seed_demo(container)
@@ -80,7 +84,7 @@ async def run_process(settings: Settings, *, chat: bool | None = None) -> None:
             others: list[asyncio.Task[None]] = []
             workers: list[asyncio.Task[None]] = []
             if run_web:
-                others.append(group.create_task(serve_web(container), name="web"))
+                others.append(group.create_task(serve_web(container, app), name="web"))
             if run_workers:
                 for i in range(settings.delivery_workers):
                     worker = container.delivery_worker(i)

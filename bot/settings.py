@@ -130,6 +130,24 @@ class Settings(BaseSettings):
             raise ValueError("five attempt counts >= 1, one per level 1..5, e.g. 4,6,8,10,12")
         return value
 
+    @field_validator("webhook_allow_hosts")
+    @classmethod
+    def _allow_list(cls, value: list[str]) -> list[str]:
+        from adapters.webhook.ssrf import ALLOW_SETTING, SsrfPolicy
+
+        try:
+            SsrfPolicy.parse(value)
+        except ValueError as exc:
+            raise ValueError(str(exc).removeprefix(f"{ALLOW_SETTING}: ")) from None
+        return value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _non_empty_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().strip():
+            raise ValueError("must not be empty; set a long random string (or unset it in dev)")
+        return value
+
     @field_validator("ingest_secret")
     @classmethod
     def _standard_webhooks_secret(cls, value: SecretStr | None) -> SecretStr | None:

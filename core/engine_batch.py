@@ -8,7 +8,7 @@ per snapshot, and this keeps that to a handful of round trips per batch.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -20,24 +20,17 @@ from core.domain import Match, Score, StoredSnapshot, WatchSpec
 from core.engine_support import WatchInfo
 from core.planning import RecentResolve, Recipient, WebhookTarget
 from core.ports import Forecast
+from core.scoring import EventFactors
 
 CHUNK = 500
 _T = cast(Table, Alert.__table__)
-_STATE = (
-    "id",
-    "dedup_key",
-    "watch_id",
-    "user_id",
-    "event_id",
-    "kind",
-    "score",
-    "level",
-    "price",
+# Update shapes, each written with one executemany: the score alone, the whole state,
+# and the state with a fresh explanation (factors, prediction, recommendation).
+_SCORE = ("score", "level", "price", "updated_at")
+_STATE_COLUMNS = (
+    *_SCORE,
     "status",
     "reason",
-    "opened_at",
-    "updated_at",
-    "acknowledged_at",
     "resolved_at",
     "snoozed_until",
     "snooze_below",
@@ -48,25 +41,10 @@ _STATE = (
     "step",
     "next_step_at",
     "fence",
-    "acked_via",
 )
-_LIGHT = ("score", "level", "price", "status", "clear_since", "updated_at", "resolved_at")
-_FULL = (
-    *_LIGHT,
-    "factors",
-    "prediction",
-    "recommendation",
-    "reason",
-    "snoozed_until",
-    "snooze_below",
-    "last_notified_at",
-    "last_notified_price",
-    "escalation",
-    "step",
-    "next_step_at",
-    "fence",
-)
-CLEAN, LIGHT, FULL = 0, 1, 2
+_EXPLAIN = (*_STATE_COLUMNS, "factors", "prediction", "recommendation")
+CLEAN, SCORE, STATE, EXPLAIN = 0, 1, 2, 3
+_SHAPES = ((SCORE, _SCORE), (STATE, _STATE_COLUMNS), (EXPLAIN, _EXPLAIN))
 
 
 @dataclass(slots=True)
@@ -103,11 +81,20 @@ class ActiveAlert:
     recommendation: dict[str, Any] | None = None
     dirty: int = CLEAN
 
-    def mark(self, level: int) -> None:
-        self.dirty = max(self.dirty, level)
+    def mark(self, shape: int) -> None:
+        """Note what must be written: SCORE < STATE < EXPLAIN (the widest wins)."""
+        self.dirty = max(self.dirty, shape)
 
     def values(self, columns: Iterable[str]) -> dict[str, Any]:
         return {name: getattr(self, name) for name in columns}
+
+
+# The columns read back (every field but the explanation and the dirty mark), in order.
+_LOADED = tuple(
+    f.name
+    for f in fields(ActiveAlert)
+    if f.name not in ("factors", "prediction", "recommendation", "dirty")
+)
 
 
 @dataclass(slots=True)
@@ -147,6 +134,7 @@ class Batch:
     forecasts: dict[int, Forecast] = field(default_factory=dict)
     forecast_dicts: dict[int, tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=dict)
     endpoints: tuple[WebhookTarget, ...] = ()
+    shared: dict[tuple[int, int | None], EventFactors] = field(default_factory=dict)
     rounds: list[Round] = field(default_factory=list)
     new_alerts: list[ActiveAlert] = field(default_factory=list)
     resolves: list[tuple[ActiveAlert, str]] = field(default_factory=list)
@@ -168,7 +156,7 @@ class Batch:
 async def load_active(session: AsyncSession, batch: Batch, event_ids: Iterable[int]) -> None:
     """Read every active alert of `event_ids` (one query per 500 events)."""
     ids = sorted(set(event_ids))
-    columns = [_T.c[name] for name in _STATE]
+    columns = [_T.c[name] for name in _LOADED]
     for start in range(0, len(ids), CHUNK):
         rows = await session.execute(
             select(*columns).where(
@@ -177,7 +165,7 @@ async def load_active(session: AsyncSession, batch: Batch, event_ids: Iterable[i
             )
         )
         for row in rows:
-            batch.add_active(ActiveAlert(**row._asdict()))
+            batch.add_active(ActiveAlert(*row))
 
 
 async def load_watches(session: AsyncSession, watch_ids: Iterable[int]) -> list[Watch]:
@@ -216,32 +204,25 @@ _UPDATES = {
     shape: update(_T)
     .where(_T.c.id == bindparam("b_id"))
     .values({name: bindparam(f"b_{name}", type_=_T.c[name].type) for name in columns})
-    for shape, columns in ((LIGHT, _LIGHT), (FULL, _FULL))
+    for shape, columns in _SHAPES
 }
 
 
 async def write_alerts(session: AsyncSession, batch: Batch) -> None:
     """Write changed active alerts (updates first, freeing resolved keys), then new ones."""
-    for shape, columns in ((LIGHT, _LIGHT), (FULL, _FULL)):
+    changed = [a for alerts in batch.by_event.values() for a in alerts if a.id is not None]
+    changed += [a for a, _ in batch.resolves if a.id is not None]
+    for shape, columns in _SHAPES:
         params = [
             {"b_id": a.id, **{f"b_{name}": getattr(a, name) for name in columns}}
-            for alerts in batch.by_event.values()
-            for a in alerts
-            if a.id is not None and a.dirty == shape
-        ]
-        params += [
-            {"b_id": a.id, **{f"b_{name}": getattr(a, name) for name in columns}}
-            for a, _ in batch.resolves
-            if a.id is not None and a.dirty == shape
+            for a in changed
+            if a.dirty == shape
         ]
         if params:
             await session.execute(_UPDATES[shape], params)
     if batch.new_alerts:
         rows = [
-            {
-                name: getattr(a, name)
-                for name in (*_STATE[1:], "factors", "prediction", "recommendation")
-            }
+            {name: getattr(a, name) for name in (*_LOADED[1:], *_EXPLAIN[-3:])}
             for a in batch.new_alerts
         ]
         result = await session.execute(

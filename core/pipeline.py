@@ -33,54 +33,38 @@ from core.actions import ActionSigner
 from core.alerts import resolve_many
 from core.announce import cancel_pending
 from core.db.models import Alert, AuditEntry, Notification
-from core.domain import Level, Match, StoredSnapshot, TriggerKind, WatchSpec
+from core.domain import Match, StoredSnapshot, WatchSpec
 from core.engine_batch import (
-    FULL,
-    LIGHT,
-    ActiveAlert,
     Batch,
-    Round,
     Snap,
     load_active,
     load_recent,
     load_watches,
     write_alerts,
 )
-from core.engine_rows import RowContext, audit_rows, plan_round, round_rows
+from core.engine_decide import Decider
+from core.engine_rows import RowContext, audit_rows, round_rows
 from core.engine_support import (
     WatchInfo,
     fallback_forecast,
-    hard_reason,
     load_watch_index,
-    soft_reason,
 )
 from core.history import MarketHistory
 from core.metrics import Metrics
 from core.planning import (
-    AlertState,
     EngineConfig,
-    RecentResolve,
-    Recipient,
     dedup_key,
-    plan_clear,
-    plan_open,
-    plan_update,
 )
-from core.policy import freeze
 from core.ports import ForecastRequest, Predictor
 from core.recipients import RecipientCache
-from core.render import factor_dicts, prediction_dict, recommendation_dict
+from core.render import prediction_dict, recommendation_dict
 from core.rules import (
     WatchIndex,
-    check,
     evaluate,
     event_words,
-    skip_reason,
     spec_from_row,
     targets,
-    tickets_left,
 )
-from core.scoring import MarketContext, blend_weights, score
 
 __all__ = ["AlertEngine", "EngineConfig", "PipelineResult", "load_watch_index"]
 
@@ -123,7 +107,7 @@ class AlertEngine:
         self._config = config
         self.recipients = RecipientCache(config.person_cache_s)
         self.history = MarketHistory(max_points=config.history_points)
-        self._weights: dict[int, tuple[Recipient, tuple[float, ...]]] = {}
+        self._decider = Decider(index, metrics, config)
 
     def watch_changed(self, watch: WatchSpec | int, change: str) -> None:
         """Keep the index current after a committed watch change (a `WatchIndexHook`)."""
@@ -165,8 +149,8 @@ class AlertEngine:
             batch.endpoints = await self.recipients.webhooks(session, now)
         await self._forecast(batch)
         for snap in batch.snaps:
-            self._rescore(batch, snap)
-            self._open(batch, snap)
+            self._decider.rescore(batch, snap)
+            self._decider.open(batch, snap)
         notifications = await self._write(session, batch)
         notifications += await self._resolve(session, batch)
         matches = sum(len(s.matches) for s in batch.snaps)
@@ -303,165 +287,6 @@ class AlertEngine:
                 prediction_dict(forecast.prediction),
                 recommendation_dict(forecast.recommendation),
             )
-
-    # --- deciding ----------------------------------------------------------------------
-
-    def _score(self, batch: Batch, snap: Snap, match: Match) -> Any:
-        s = snap.stored
-        person = batch.people.get(match.watch.user_id)
-        weights = self._config.weights
-        if person is not None and person.learned_weights:
-            cached = self._weights.get(person.user_id)
-            if cached is None or cached[0] is not person:
-                learned = person.learned_weights
-                cached = (person, blend_weights(weights, learned, person.feedback_count))
-                self._weights[person.user_id] = cached
-            weights = cached[1]
-        ctx = MarketContext(
-            s.point, s.previous, snap.high, tickets_left(match.watch, s.point, s.listings)
-        )
-        return score(match, ctx, batch.forecasts.get(s.event.id), batch.now, weights)
-
-    def _rescore(self, batch: Batch, snap: Snap) -> None:
-        """Re-score every active alert of the snapshot's event; resolve or wake as due."""
-        s, now = snap.stored, batch.now
-        alerts = batch.by_event.get(s.event.id)
-        if not alerts:
-            return
-        fired = {dedup_key(m.watch.id, m.event.id, m.kind): m for m in snap.matches}
-        for alert in list(alerts):
-            spec = batch.specs.get(alert.watch_id) or self.index.get(alert.watch_id)
-            kind = (
-                TriggerKind(alert.kind) if alert.kind in TriggerKind.__members__.values() else None
-            )
-            hard = hard_reason(spec, s.event, s.point, now) if kind else "unknown trigger"
-            match = fired.get(alert.dedup_key)
-            if match is None and hard is None and spec is not None and kind is not None:
-                match = check(spec, kind, s.event, s.point, snap.high, listings=s.listings)
-            clear = plan_clear(
-                alert.clear_since,
-                match is not None,
-                hard_reason=hard,
-                soft_reason=soft_reason(kind, spec),
-                config=self._config,
-                now=now,
-            )
-            if alert.clear_since != clear.clear_since:
-                alert.clear_since = clear.clear_since
-                alert.mark(LIGHT)
-            if clear.resolve:
-                batch.drop_active(alert)
-                alert.status, alert.resolved_at, alert.updated_at = "resolved", now, now
-                alert.mark(LIGHT)  # written before any re-open of the same key
-                batch.resolves.append((alert, clear.reason or "condition no longer holds"))
-                batch.recent[alert.dedup_key] = RecentResolve(now, alert.last_notified_price)
-            elif match is not None and spec is not None:
-                self._update(batch, snap, alert, spec, match)
-
-    def _update(
-        self, batch: Batch, snap: Snap, alert: ActiveAlert, spec: WatchSpec, match: Match
-    ) -> None:
-        now = batch.now
-        result = self._score(batch, snap, match)
-        frozen = (alert.escalation or {}).get("level")
-        state = AlertState(
-            status=alert.status,
-            notified_level=Level(frozen if isinstance(frozen, int) else alert.level),
-            last_notified_at=alert.last_notified_at,
-            last_notified_price=alert.last_notified_price,
-            snoozed_until=alert.snoozed_until,
-            snooze_below=alert.snooze_below,
-        )
-        snoozed = skip_reason(spec, snap.stored.event, snap.stored.point, now) is not None
-        decision = plan_update(
-            state, spec, result.level, match.price, self._config, now, watch_snoozed=snoozed
-        )
-        old_level = alert.level
-        if abs(alert.score - result.value) >= 0.005 or old_level != result.level or decision.notify:
-            alert.factors = factor_dicts(result.factors)
-            alert.prediction, alert.recommendation = batch.forecast_dicts.get(
-                snap.stored.event.id, (None, None)
-            )
-            alert.mark(FULL)
-        if (alert.score, alert.level, alert.price) != (result.value, result.level, match.price):
-            alert.score, alert.level, alert.price = result.value, int(result.level), match.price
-            alert.updated_at = now
-            alert.mark(LIGHT)
-        batch.updated += 1
-        if old_level != result.level:
-            change = f"{Level(old_level).label} -> {result.level.label} ({result.value:.2f})"
-            batch.audits.append((alert, "rescored", f"rescored: {change}"))
-        if decision.wake:
-            alert.status, alert.snoozed_until, alert.snooze_below = "open", None, None
-            alert.mark(FULL)
-            batch.audits.append((alert, "woke", decision.reason))
-        person = batch.people.get(alert.user_id)
-        if decision.notify and person is not None:
-            alert.fence += 1
-            if alert.id is not None:
-                batch.renotified.append(alert.id)
-            round_ = Round(
-                alert, "alert.updated", snap, result, person, [("notified", decision.reason)]
-            )
-            self._start_round(batch, round_)
-
-    def _open(self, batch: Batch, snap: Snap) -> None:
-        """Open an alert for each match whose key has none, unless planning says no."""
-        s, now = snap.stored, batch.now
-        for match in snap.matches:
-            key = dedup_key(match.watch.id, match.event.id, match.kind)
-            person = batch.people.get(match.watch.user_id)
-            if key in batch.by_key or person is None:
-                continue
-            result = self._score(batch, snap, match)
-            recent = batch.recent.get(key)
-            why_not = plan_open(
-                match.watch, match.kind, match.price, result.level, recent, self._config, now
-            )
-            if why_not is not None:
-                logger.debug("not opening %s: %s", key, why_not)
-                continue
-            prediction, recommendation = batch.forecast_dicts.get(s.event.id, (None, None))
-            alert = ActiveAlert(
-                id=None,
-                dedup_key=key,
-                watch_id=match.watch.id,
-                user_id=match.watch.user_id,
-                event_id=s.event.id,
-                kind=match.kind.value,
-                score=result.value,
-                level=int(result.level),
-                price=match.price,
-                status="open",
-                reason=match.reason,
-                opened_at=now,
-                updated_at=now,
-                factors=factor_dicts(result.factors),
-                prediction=prediction,
-                recommendation=recommendation,
-            )
-            batch.new_alerts.append(alert)
-            batch.add_active(alert)
-            self._metrics.count("alerts_opened", labels={"level": str(int(result.level))})
-            detail = f"opened: {match.reason}; {result.level.label} ({result.value:.2f})"
-            self._start_round(
-                batch, Round(alert, "alert.triggered", snap, result, person, [("opened", detail)])
-            )
-
-    def _start_round(self, batch: Batch, round_: Round) -> None:
-        """Freeze the escalation policy now; destinations are chosen when rows are written.
-
-        Quiet hours, not the destination, decide when step 0 goes out, so the policy
-        can be frozen at once and later snapshots in this batch see the cooldown.
-        """
-        alert = round_.alert
-        step0 = plan_round(batch, round_, self._config.digest).step0_at
-        frozen = freeze(round_.score.level, step0, round_.person.escalation_overrides)
-        alert.escalation, alert.step, alert.next_step_at = frozen.snapshot, 0, frozen.next_step_at
-        alert.last_notified_at, alert.last_notified_price = batch.now, alert.price
-        alert.mark(FULL)
-        round_.fence = alert.fence
-        batch.rounds.append(round_)
 
     # --- writing -----------------------------------------------------------------------
 

@@ -202,12 +202,42 @@ def blend_weights(
     return tuple(out)
 
 
+Part = tuple[float, str]
+
+
+@dataclass(frozen=True, slots=True)
+class EventFactors:
+    """The factors that depend only on the snapshot (and the wanted tickets).
+
+    Every watch matching one snapshot shares them; compute once with `event_factors`.
+    """
+
+    availability: Part
+    urgency: Part
+    demand: Part
+    reliability: Part
+
+
+def event_factors(
+    ctx: MarketContext, event: EventRef, forecast: Forecast | None, now: datetime
+) -> EventFactors:
+    """Compute the four snapshot-level factors (availability, urgency, demand, reliability)."""
+    return EventFactors(
+        availability=availability_factor(ctx, forecast),
+        urgency=urgency_factor(event, forecast, now),
+        demand=demand_factor(forecast),
+        reliability=reliability_factor(ctx.point, forecast, now),
+    )
+
+
 def score(
     match: Match,
     ctx: MarketContext,
     forecast: Forecast | None,
     now: datetime,
     weights: Sequence[float] = DEFAULT_WEIGHTS,
+    *,
+    shared: EventFactors | None = None,
 ) -> Score:
     """Score one match: the weighted mean of the six factors and its level.
 
@@ -217,19 +247,23 @@ def score(
         forecast: the event's prediction and recommendation (None: neutral values).
         now: the current time.
         weights: six non-negative weights in FACTOR_NAMES order; normalised here.
+        shared: the snapshot-level factors if already computed for this `ctx`.
     """
+    common = shared or event_factors(ctx, match.event, forecast, now)
     values = (
         price_factor(match, ctx),
-        availability_factor(ctx, forecast),
-        urgency_factor(match.event, forecast, now),
+        common.availability,
+        common.urgency,
         preference_factor(match.watch, match.event),
-        demand_factor(forecast),
-        reliability_factor(ctx.point, forecast, now),
+        common.demand,
+        common.reliability,
     )
     total = sum(weights) or 1.0
-    factors = tuple(
-        Factor(name, round(_clamp(value), 4), round(weight / total, 4), reason)
-        for name, (value, reason), weight in zip(FACTOR_NAMES, values, weights, strict=True)
-    )
-    value = round(sum(f.value * w / total for f, w in zip(factors, weights, strict=True)), 4)
-    return Score(value=value, level=level_for(value), factors=factors)
+    factors = []
+    acc = 0.0
+    for name, (raw, reason), weight in zip(FACTOR_NAMES, values, weights, strict=True):
+        value = round(_clamp(raw), 4)
+        acc += value * weight
+        factors.append(Factor(name, value, round(weight / total, 4), reason))
+    value = round(acc / total, 4)
+    return Score(value=value, level=level_for(value), factors=tuple(factors))

@@ -49,10 +49,17 @@ _ID_HELP = "Alert id from `hdtickets alerts list`."
 @alerts_app.command("list")
 def list_alerts(
     status: str | None = typer.Option(
-        None, "--status", help=f"Only this status: {', '.join(_STATUSES)} (active = not closed)."
+        None,
+        "--status",
+        metavar="STATUS",
+        help=f"Only this status: {', '.join(_STATUSES)} (active = not closed).",
     ),
-    user: str | None = typer.Option(None, "--user", help="Only this person's alerts."),
-    limit: str = typer.Option("50", "--limit", help="At most this many, newest first (1-1000)."),
+    user: str | None = typer.Option(
+        None, "--user", metavar="ID", help="Only this person's alerts."
+    ),
+    limit: str = typer.Option(
+        "50", "--limit", metavar="N", help="At most this many, newest first (1-1000)."
+    ),
 ) -> None:
     """List alerts, newest first, as a table."""
     wanted = status.strip().lower() if status is not None else None
@@ -100,7 +107,7 @@ def list_alerts(
 
 
 @alerts_app.command("show")
-def show(alert_id: str = typer.Argument(..., help=_ID_HELP)) -> None:
+def show(alert_id: str = typer.Argument(..., metavar="ID", help=_ID_HELP)) -> None:
     """Show one alert: factors and reasons, forecast, and its timeline of sends and changes."""
     key = parse_id(alert_id, "alert", "hdtickets alerts show 12")
 
@@ -168,7 +175,7 @@ def _act(
 
 
 @alerts_app.command("ack")
-def ack(alert_id: str = typer.Argument(..., help=_ID_HELP)) -> None:
+def ack(alert_id: str = typer.Argument(..., metavar="ID", help=_ID_HELP)) -> None:
     """Acknowledge an alert for its owner: escalation stops, sent messages are updated."""
     key = parse_id(alert_id, "alert", "hdtickets alerts ack 12")
     _act(key, ActionKind.ACK)
@@ -177,10 +184,15 @@ def ack(alert_id: str = typer.Argument(..., help=_ID_HELP)) -> None:
 
 @alerts_app.command("snooze")
 def snooze(
-    alert_id: str = typer.Argument(..., help=_ID_HELP),
-    duration: str | None = typer.Option(None, "--for", help="How long: 30m, 2h, 1d (default 1h)."),
+    alert_id: str = typer.Argument(..., metavar="ID", help=_ID_HELP),
+    duration: str | None = typer.Option(
+        None, "--for", metavar="DURATION", help="How long: 30m, 2h, 1d (default 1h)."
+    ),
     under: str | None = typer.Option(
-        None, "--under", help="Instead: wake when the price is under this, e.g. 40."
+        None,
+        "--under",
+        metavar="PRICE",
+        help="Instead: wake when the price is under this, e.g. 40.",
     ),
 ) -> None:
     """Snooze an alert for a while, or until the price is under a given amount."""
@@ -203,9 +215,12 @@ def snooze(
 
 @alerts_app.command("resolve")
 def resolve_command(
-    alert_id: str = typer.Argument(..., help=_ID_HELP),
+    alert_id: str = typer.Argument(..., metavar="ID", help=_ID_HELP),
     reason: str = typer.Option(
-        "resolved by an admin", "--reason", help="Why, recorded on the alert and its timeline."
+        "resolved by an admin",
+        "--reason",
+        metavar="TEXT",
+        help="Why, recorded on the alert and its timeline.",
     ),
 ) -> None:
     """Resolve an alert: it closes, pending sends are cancelled, webhooks are told."""

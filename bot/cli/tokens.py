@@ -31,13 +31,19 @@ _SCOPES = ", ".join(scope.value for scope in Scope)
 @tokens_app.command("create")
 def create(
     name: str = typer.Option(
-        ..., "--name", help='A label to recognise the token by, e.g. "seatgeek scraper".'
+        ...,
+        "--name",
+        metavar="NAME",
+        help='A label to recognise the token by, e.g. "seatgeek scraper".',
     ),
     scopes: str = typer.Option(
-        ..., "--scopes", help=f"Comma-separated, from {_SCOPES}; e.g. ingest,read."
+        ...,
+        "--scopes",
+        metavar="SCOPES",
+        help=f"Comma-separated, from {_SCOPES}; e.g. ingest,read.",
     ),
     user: str | None = typer.Option(
-        None, "--user", help="Owner user id (default: none, a machine token)."
+        None, "--user", metavar="ID", help="Owner user id (default: none, a machine token)."
     ),
 ) -> None:
     """Create a token and print it (only the token, on stdout; it is shown this once)."""
@@ -93,7 +99,9 @@ def list_tokens() -> None:
 
 
 @tokens_app.command("revoke")
-def revoke(token_id: str = typer.Argument(..., help="Token id from `tokens list`.")) -> None:
+def revoke(
+    token_id: str = typer.Argument(..., metavar="ID", help="Token id from `tokens list`."),
+) -> None:
     """Revoke a token; requests carrying it are refused from now on."""
     key = parse_id(token_id, "token", "hdtickets tokens revoke 3")
 

@@ -61,22 +61,34 @@ def _check_identity(
 
 @users_app.command("add")
 def add(
-    name: str = typer.Argument(..., help="How to address the person, e.g. Ada."),
+    name: str = typer.Argument(..., metavar="NAME", help="How to address the person, e.g. Ada."),
     admin: bool = typer.Option(False, "--admin", help="Give the person the admin role."),
-    tz: str = typer.Option("UTC", "--tz", help="IANA time zone, e.g. America/New_York."),
+    tz: str = typer.Option(
+        "UTC", "--tz", metavar="AREA/CITY", help="IANA time zone, e.g. America/New_York."
+    ),
     platform: str | None = typer.Option(
-        None, "--platform", help="Link a chat account: console, telegram, slack or discord."
+        None,
+        "--platform",
+        metavar="PLATFORM",
+        help="Link a chat account: console, telegram, slack or discord.",
     ),
     external_id: str | None = typer.Option(
-        None, "--external-id", help="The account id on --platform, e.g. a Telegram user id."
+        None,
+        "--external-id",
+        metavar="ID",
+        help="The account id on --platform, e.g. a Telegram user id.",
     ),
     address: str | None = typer.Option(
         None,
         "--address",
+        metavar="DM",
         help="Where direct messages reach them on --platform (default: --external-id).",
     ),
     workspace: str = typer.Option(
-        "", "--workspace", help="Slack team or Discord guild id of the account (default: none)."
+        "",
+        "--workspace",
+        metavar="ID",
+        help="Slack team or Discord guild id of the account (default: none).",
     ),
 ) -> None:
     """Add a person and print their new id (only the id, on stdout)."""

@@ -73,17 +73,22 @@ async def _watch(container: Container, user_id: int, text: str, pick: int | None
 
 @watches_app.command("add")
 def add(
-    user_id: Annotated[str, typer.Argument(help="The person's id (see `hdtickets users list`).")],
+    user_id: Annotated[
+        str, typer.Argument(metavar="USER_ID", help="The person's id (see `hdtickets users list`).")
+    ],
     what: Annotated[
         list[str],
         typer.Argument(
-            help='What to watch, as in chat: "yankees under 80 qty 2", "#12 drop 10%", "any nba".'
+            metavar="WORDS",
+            help='What to watch, as in chat: "yankees under 80 qty 2", "#12 drop 10%", "any nba".',
         ),
     ],
     pick: Annotated[
         str | None,
         typer.Option(
-            "--pick", help="When the words match several events: the number of the choice."
+            "--pick",
+            metavar="N",
+            help="When the words match several events: the number of the choice.",
         ),
     ] = None,
 ) -> None:
@@ -142,7 +147,9 @@ def _state(watch: Watch) -> str:
 
 @watches_app.command("list")
 def list_watches(
-    user: str | None = typer.Option(None, "--user", help="Only this person's watches."),
+    user: str | None = typer.Option(
+        None, "--user", metavar="ID", help="Only this person's watches."
+    ),
     removed: bool = typer.Option(False, "--removed", help="Include removed watches too."),
 ) -> None:
     """List watches: what each follows, its conditions and whether it is active."""

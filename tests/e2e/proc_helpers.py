@@ -176,8 +176,11 @@ class TimedReceiver(WebhookReceiver):
         self.log.append(arrival)
         response = await super()._handle(request)
         arrival.status = response.status
-        await response.prepare(request)
-        await response.write_eof()
+        try:
+            await response.prepare(request)
+            await response.write_eof()
+        except ConnectionError:  # the sender hung up first: never answered
+            return response
         arrival.finished = time.monotonic()
         if self.on_answered is not None:
             self.on_answered(arrival)
@@ -185,6 +188,9 @@ class TimedReceiver(WebhookReceiver):
 
     def ids(self) -> set[str]:
         return {a.webhook_id for a in self.log}
+
+    def log_of(self, webhook_id: str) -> list[Arrival]:
+        return [a for a in self.log if a.webhook_id == webhook_id]
 
     def completed_ids(self) -> list[str]:
         """The webhook-id of every request answered 2xx to a sender still listening."""

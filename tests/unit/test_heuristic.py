@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import re
-import time
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -226,21 +225,15 @@ def test_no_price_or_started_event_gives_a_calm_watch(
     assert forecast.recommendation.confidence <= 0.1
 
 
-async def test_ten_thousand_requests_are_cheap() -> None:
-    """Budget: well under 100 ms on an idle machine; the bound here leaves room for CI."""
+async def test_ten_thousand_requests_are_answered_then_served_from_cache() -> None:
+    """Speed is measured in bench/, not here: this checks the batch and the cache."""
     base = simulated_requests(2500)
     requests = [
         ForecastRequest(event(r.event.starts_at.timestamp() % 40 + 1, event_id=i), r.history, NOW)
         for i, r in enumerate(base * 4)
     ]
     predictor = HeuristicPredictor()
-    started = time.perf_counter()
     forecasts = await predictor.forecast(requests)
-    cold = time.perf_counter() - started
-    started = time.perf_counter()
     again = await predictor.forecast(requests)
-    warm = time.perf_counter() - started
     assert len(forecasts) == 10_000
     assert all(a is b for a, b in zip(forecasts, again, strict=True))
-    assert cold < 0.4, f"{cold * 1000:.0f} ms for 10,000 uncached forecasts"
-    assert warm < 0.05, f"{warm * 1000:.0f} ms for 10,000 cached forecasts"

@@ -1,0 +1,206 @@
+"""The alert engine's decisions for one batch: re-score, resolve, wake, open, notify.
+
+No I/O: everything needed was loaded into the `Batch`; the decisions change the
+`ActiveAlert`s in it (marking what must be written) and add notification rounds.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from core.domain import Level, Match, Score, TriggerKind, WatchSpec
+from core.engine_batch import EXPLAIN, SCORE, STATE, ActiveAlert, Batch, Round, Snap
+from core.engine_rows import plan_round
+from core.engine_support import hard_reason, soft_reason
+from core.metrics import Metrics
+from core.planning import (
+    AlertState,
+    EngineConfig,
+    RecentResolve,
+    Recipient,
+    dedup_key,
+    plan_clear,
+    plan_open,
+    plan_update,
+)
+from core.policy import freeze
+from core.render import factor_dicts
+from core.rules import WatchIndex, check, skip_reason, tickets_left
+from core.scoring import MarketContext, blend_weights, event_factors, score
+
+logger = logging.getLogger(__name__)
+# A re-score rewrites the stored explanation when the score moved at least this much.
+EXPLAIN_DELTA = 0.05
+
+
+class Decider:
+    """Decides what each snapshot does to alerts; holds per-person blended weights."""
+
+    def __init__(self, index: WatchIndex, metrics: Metrics, config: EngineConfig) -> None:
+        self.index = index
+        self._metrics = metrics
+        self._config = config
+        self._weights: dict[int, tuple[Recipient, tuple[float, ...]]] = {}
+
+    def score(self, batch: Batch, snap: Snap, match: Match) -> Score:
+        """Score a match with the person's (blended) weights."""
+        s = snap.stored
+        person = batch.people.get(match.watch.user_id)
+        weights = self._config.weights
+        if person is not None and person.learned_weights:
+            cached = self._weights.get(person.user_id)
+            if cached is None or cached[0] is not person:
+                learned = person.learned_weights
+                cached = (person, blend_weights(weights, learned, person.feedback_count))
+                self._weights[person.user_id] = cached
+            weights = cached[1]
+        left = tickets_left(match.watch, s.point, s.listings)
+        ctx = MarketContext(s.point, s.previous, snap.high, left)
+        forecast = batch.forecasts.get(s.event.id)
+        key = (s.snapshot_id, left)
+        shared = batch.shared.get(key)
+        if shared is None:
+            shared = batch.shared[key] = event_factors(ctx, s.event, forecast, batch.now)
+        return score(match, ctx, forecast, batch.now, weights, shared=shared)
+
+    def rescore(self, batch: Batch, snap: Snap) -> None:
+        """Re-score every active alert of the snapshot's event; resolve or wake as due."""
+        s, now = snap.stored, batch.now
+        alerts = batch.by_event.get(s.event.id)
+        if not alerts:
+            return
+        fired = {dedup_key(m.watch.id, m.event.id, m.kind): m for m in snap.matches}
+        for alert in list(alerts):
+            spec = batch.specs.get(alert.watch_id) or self.index.get(alert.watch_id)
+            kind = (
+                TriggerKind(alert.kind) if alert.kind in TriggerKind.__members__.values() else None
+            )
+            hard = hard_reason(spec, s.event, s.point, now) if kind else "unknown trigger"
+            match = fired.get(alert.dedup_key)
+            if match is None and hard is None and spec is not None and kind is not None:
+                match = check(spec, kind, s.event, s.point, snap.high, listings=s.listings)
+            clear = plan_clear(
+                alert.clear_since,
+                match is not None,
+                hard_reason=hard,
+                soft_reason=soft_reason(kind, spec),
+                config=self._config,
+                now=now,
+            )
+            if alert.clear_since != clear.clear_since:
+                alert.clear_since = clear.clear_since
+                alert.mark(STATE)
+            if clear.resolve:
+                batch.drop_active(alert)
+                alert.status, alert.resolved_at, alert.updated_at = "resolved", now, now
+                alert.mark(STATE)  # written before any re-open of the same key
+                batch.resolves.append((alert, clear.reason or "condition no longer holds"))
+                batch.recent[alert.dedup_key] = RecentResolve(now, alert.last_notified_price)
+            elif match is not None and spec is not None:
+                self.update(batch, snap, alert, spec, match)
+
+    def update(
+        self, batch: Batch, snap: Snap, alert: ActiveAlert, spec: WatchSpec, match: Match
+    ) -> None:
+        now = batch.now
+        result = self.score(batch, snap, match)
+        frozen = (alert.escalation or {}).get("level")
+        state = AlertState(
+            status=alert.status,
+            notified_level=Level(frozen if isinstance(frozen, int) else alert.level),
+            last_notified_at=alert.last_notified_at,
+            last_notified_price=alert.last_notified_price,
+            snoozed_until=alert.snoozed_until,
+            snooze_below=alert.snooze_below,
+        )
+        snoozed = skip_reason(spec, snap.stored.event, snap.stored.point, now) is not None
+        decision = plan_update(
+            state, spec, result.level, match.price, self._config, now, watch_snoozed=snoozed
+        )
+        old_level = alert.level
+        moved = abs(alert.score - result.value)
+        if moved >= EXPLAIN_DELTA or old_level != result.level or decision.notify or decision.wake:
+            alert.factors = factor_dicts(result.factors)
+            alert.prediction, alert.recommendation = batch.forecast_dicts.get(
+                snap.stored.event.id, (None, None)
+            )
+            alert.mark(EXPLAIN)
+        if moved >= 0.005 or old_level != result.level or alert.price != match.price:
+            alert.score, alert.level, alert.price = result.value, int(result.level), match.price
+            alert.updated_at = now
+            alert.mark(SCORE)
+        batch.updated += 1
+        if old_level != result.level:
+            change = f"{Level(old_level).label} -> {result.level.label} ({result.value:.2f})"
+            batch.audits.append((alert, "rescored", f"rescored: {change}"))
+        if decision.wake:
+            alert.status, alert.snoozed_until, alert.snooze_below = "open", None, None
+            alert.mark(STATE)
+            batch.audits.append((alert, "woke", decision.reason))
+        person = batch.people.get(alert.user_id)
+        if decision.notify and person is not None:
+            alert.fence += 1
+            if alert.id is not None:
+                batch.renotified.append(alert.id)
+            round_ = Round(
+                alert, "alert.updated", snap, result, person, [("notified", decision.reason)]
+            )
+            self.start_round(batch, round_)
+
+    def open(self, batch: Batch, snap: Snap) -> None:
+        """Open an alert for each match whose key has none, unless planning says no."""
+        s, now = snap.stored, batch.now
+        for match in snap.matches:
+            key = dedup_key(match.watch.id, match.event.id, match.kind)
+            person = batch.people.get(match.watch.user_id)
+            if key in batch.by_key or person is None:
+                continue
+            result = self.score(batch, snap, match)
+            recent = batch.recent.get(key)
+            why_not = plan_open(
+                match.watch, match.kind, match.price, result.level, recent, self._config, now
+            )
+            if why_not is not None:
+                logger.debug("not opening %s: %s", key, why_not)
+                continue
+            prediction, recommendation = batch.forecast_dicts.get(s.event.id, (None, None))
+            alert = ActiveAlert(
+                id=None,
+                dedup_key=key,
+                watch_id=match.watch.id,
+                user_id=match.watch.user_id,
+                event_id=s.event.id,
+                kind=match.kind.value,
+                score=result.value,
+                level=int(result.level),
+                price=match.price,
+                status="open",
+                reason=match.reason,
+                opened_at=now,
+                updated_at=now,
+                factors=factor_dicts(result.factors),
+                prediction=prediction,
+                recommendation=recommendation,
+            )
+            batch.new_alerts.append(alert)
+            batch.add_active(alert)
+            self._metrics.count("alerts_opened", labels={"level": str(int(result.level))})
+            detail = f"opened: {match.reason}; {result.level.label} ({result.value:.2f})"
+            self.start_round(
+                batch, Round(alert, "alert.triggered", snap, result, person, [("opened", detail)])
+            )
+
+    def start_round(self, batch: Batch, round_: Round) -> None:
+        """Freeze the escalation policy now; destinations are chosen when rows are written.
+
+        Quiet hours, not the destination, decide when step 0 goes out, so the policy
+        can be frozen at once and later snapshots in this batch see the cooldown.
+        """
+        alert = round_.alert
+        step0 = plan_round(batch, round_, self._config.digest).step0_at
+        frozen = freeze(round_.score.level, step0, round_.person.escalation_overrides)
+        alert.escalation, alert.step, alert.next_step_at = frozen.snapshot, 0, frozen.next_step_at
+        alert.last_notified_at, alert.last_notified_price = batch.now, alert.price
+        alert.mark(STATE)
+        round_.fence = alert.fence
+        batch.rounds.append(round_)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete
 
@@ -11,10 +11,12 @@ from bot.bootstrap import Container
 from bot.scheduler import Job
 from core.db.models import Activity, MarketSnapshot
 from core.ports import TicketSource
+from core.watch_sync import WatchSync
 
 logger = logging.getLogger(__name__)
 
 FEED_CHUNK = 500
+WATCH_SYNC_S = 10.0
 
 
 def feed_job(container: Container, source: TicketSource) -> Job:
@@ -44,8 +46,26 @@ def cleanup_job(container: Container) -> Job:
     return Job("cleanup", 3600.0, clean)
 
 
-def scheduled_jobs(container: Container, source: TicketSource | None) -> list[Job]:
-    jobs = [cleanup_job(container)]
-    if source is not None:
-        jobs.append(feed_job(container, source))
+def watch_sync_job(container: Container) -> Job:
+    """Pick up watches that other processes changed (see core.watch_sync)."""
+    sync = WatchSync(container.alerts.index, since=datetime.now(UTC))
+
+    async def refresh() -> None:
+        async with container.sessions() as session:
+            changed = await sync.refresh(session)
+        if changed:
+            logger.debug("watch index refreshed: %d changed watches", changed)
+
+    return Job("watch-sync", WATCH_SYNC_S, refresh, exclusive=False)
+
+
+def scheduled_jobs(
+    container: Container, source: TicketSource | None, *, workers: bool = True
+) -> list[Job]:
+    """The jobs of this process: shared ones only where workers run, per-process always."""
+    jobs = [watch_sync_job(container)]
+    if workers:
+        jobs.append(cleanup_job(container))
+        if source is not None:
+            jobs.append(feed_job(container, source))
     return jobs

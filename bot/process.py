@@ -83,17 +83,17 @@ async def run_process(settings: Settings, *, chat: bool | None = None) -> None:
         async with asyncio.TaskGroup() as group:
             others: list[asyncio.Task[None]] = []
             workers: list[asyncio.Task[None]] = []
-            if run_web:
+            if app is not None:
                 others.append(group.create_task(serve_web(container, app), name="web"))
             if run_workers:
                 for i in range(settings.delivery_workers):
                     worker = container.delivery_worker(i)
                     workers.append(group.create_task(worker.run(stop), name=f"delivery-{i}"))
-                jobs = scheduled_jobs(container, source)
-                scheduler = Scheduler(jobs, container.engine, container.metrics)
-                others.append(group.create_task(scheduler.run(), name="scheduler"))
                 for name, channel in container.channels.items():
                     others.append(group.create_task(channel.run(), name=f"channel-{name}"))
+            jobs = scheduled_jobs(container, source, workers=run_workers)
+            scheduler = Scheduler(jobs, container.engine, container.metrics)
+            others.append(group.create_task(scheduler.run(), name="scheduler"))
             if want_chat:
                 others.append(group.create_task(_chat(container, stop), name="console-chat"))
             await stop.wait()

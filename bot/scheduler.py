@@ -25,9 +25,13 @@ JobFn = Callable[[], Awaitable[object]]
 
 @dataclass(frozen=True, slots=True)
 class Job:
+    """A periodic job. `exclusive` jobs run in one process per tick (advisory lock);
+    the others (e.g. refreshing this process's in-memory index) run in every process."""
+
     name: str
     every_s: float
     run: JobFn
+    exclusive: bool = True
 
 
 def _lock_id(name: str) -> int:
@@ -45,7 +49,7 @@ class Scheduler:
 
     async def _guarded(self, job: Job) -> None:
         try:
-            if self._postgres:
+            if self._postgres and job.exclusive:
                 async with self._engine.connect() as conn:
                     got = await conn.scalar(
                         text("SELECT pg_try_advisory_lock(:id)"), {"id": _lock_id(job.name)}

@@ -41,6 +41,8 @@ class Decider:
         self._metrics = metrics
         self._config = config
         self._weights: dict[int, tuple[Recipient, tuple[float, ...]]] = {}
+        # The market each event's alerts were last re-scored against.
+        self._markets: dict[int, tuple[object, ...]] = {}
 
     def score(self, batch: Batch, snap: Snap, match: Match) -> Score:
         """Score a match with the person's (blended) weights."""
@@ -70,6 +72,17 @@ class Decider:
         if not alerts:
             return
         fired = {dedup_key(m.watch.id, m.event.id, m.kind): m for m in snap.matches}
+        point = s.point
+        signature = (
+            point.min_price,
+            point.ticket_count,
+            point.listing_count,
+            snap.high,
+            s.new_listing_ids,
+            tuple((x.listing_id, x.price, x.quantity, x.section) for x in s.listings),
+        )
+        unchanged = self._markets.get(s.event.id) == signature
+        self._markets[s.event.id] = signature
         for alert in list(alerts):
             spec = batch.specs.get(alert.watch_id) or self.index.get(alert.watch_id)
             kind = (
@@ -97,6 +110,8 @@ class Decider:
                 batch.resolves.append((alert, clear.reason or "condition no longer holds"))
                 batch.recent[alert.dedup_key] = RecentResolve(now, alert.last_notified_price)
             elif match is not None and spec is not None:
+                if unchanged and clear.clear_since is None and alert.status != "snoozed":
+                    continue  # same market as last time: the same score, nothing to decide
                 self.update(batch, snap, alert, spec, match)
 
     def update(

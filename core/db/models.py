@@ -256,6 +256,8 @@ class Watch(Base):
     # Events this watch no longer alerts on ("Mute event" / "Bought" on a many-event watch).
     muted_event_ids: Mapped[list[Any] | None] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Bumped on every change, so other processes can refresh their in-memory index.
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, index=True)
 
 
 class Alert(Base):

@@ -195,6 +195,7 @@ def upgrade() -> None:
     sa.Column('removed_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('muted_event_ids', sa.JSON(), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['event_id'], ['events.id'], name=op.f('fk_watches_event_id_events'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_watches_user_id_users'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_watches'))
@@ -202,6 +203,7 @@ def upgrade() -> None:
     with op.batch_alter_table('watches', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_watches_event_id'), ['event_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_watches_user_id'), ['user_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_watches_updated_at'), ['updated_at'], unique=False)
 
     op.create_table('webhook_endpoints',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -353,6 +355,7 @@ def downgrade() -> None:
     op.drop_table('alerts')
     op.drop_table('webhook_endpoints')
     with op.batch_alter_table('watches', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_watches_updated_at'))
         batch_op.drop_index(batch_op.f('ix_watches_user_id'))
         batch_op.drop_index(batch_op.f('ix_watches_event_id'))
 

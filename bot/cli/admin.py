@@ -28,9 +28,8 @@ def run(
     import asyncio
 
     from bot.logs import configure_logging
-    from bot.process import run_process
-
     from bot.migrate import upgrade_blocking
+    from bot.process import run_process
 
     settings = load_settings()
     configure_logging(settings)

@@ -107,7 +107,11 @@ async def load_watch_index(sessions: async_sessionmaker[AsyncSession]) -> WatchI
 
 
 def default_channels(
-    settings: Settings, sessions: async_sessionmaker[AsyncSession], clock: Clock
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    clock: Clock,
+    handlers: CommandHandlers | None = None,
+    signer: ActionSigner | None = None,
 ) -> dict[str, Channel]:
     """The channels this configuration enables (console in demo mode, webhooks always)."""
     from adapters.webhook.secrets import EndpointSecrets
@@ -122,6 +126,12 @@ def default_channels(
     )
     if settings.demo_enabled:
         channels[ChannelKind.CONSOLE.value] = ConsoleChannel()
+    if settings.telegram_bot_token is not None:
+        from bot.telegram_hooks import telegram_channel
+
+        channels[ChannelKind.TELEGRAM.value] = telegram_channel(
+            settings, sessions, clock, handlers, signer
+        )
     return channels
 
 
@@ -164,7 +174,7 @@ async def build(
         sessions, clock, random.Random(rng.getrandbits(64)), signer, index_hook=alerts.watch_changed
     )
     if channels is None:
-        channels = default_channels(settings, sessions, clock)
+        channels = default_channels(settings, sessions, clock, handlers, signer)
     console = channels.get(ChannelKind.CONSOLE.value)
     logger.info(
         "built: database %s, predictor %s, channels %s, %d active watches",

@@ -40,6 +40,10 @@ def web_app(container: Container) -> web.Application:
     add_monitoring_routes(
         app, MonitoringDeps(container.sessions, container.channels, container.metrics)
     )
+    if settings.telegram_bot_token is not None:
+        from bot.telegram_hooks import add_telegram_hooks
+
+        add_telegram_hooks(app, settings, container.channels)
     return app
 
 

@@ -12,9 +12,9 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.models import (
@@ -43,6 +43,9 @@ CHAT_CHANNELS = frozenset(
 )
 SENT_STATUSES = (NotificationStatus.SENT.value, NotificationStatus.DELIVERED.value)
 _MAX_KEY = 200
+# Plain tables for bulk inserts: Core executemany skips the ORM's per-row bookkeeping.
+NOTIFICATIONS = cast(Table, Notification.__table__)
+AUDIT_LOG = cast(Table, AuditEntry.__table__)
 _CHUNK = 500
 
 
@@ -316,9 +319,9 @@ async def announce(
             }
         )
     if rows:
-        await session.execute(insert(Notification), rows)
+        await session.execute(insert(NOTIFICATIONS), rows)
     if audits:
-        await session.execute(insert(AuditEntry), audits)
+        await session.execute(insert(AUDIT_LOG), audits)
     return len(rows)
 
 

@@ -245,6 +245,7 @@ class Prediction:
     demand: float
     hours_to_depletion: float | None
     model: str
+    p_dip_before_deadline: float | None = None  # a get-in <= 95% of today's before the start
 
 
 @dataclass(frozen=True, slots=True)

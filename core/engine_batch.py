@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import RowMapping, Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.models import ACTIVE_ALERT_STATUSES, Alert, Watch
@@ -168,13 +168,16 @@ async def load_active(session: AsyncSession, batch: Batch, event_ids: Iterable[i
             batch.add_active(ActiveAlert(*row))
 
 
-async def load_watches(session: AsyncSession, watch_ids: Iterable[int]) -> list[Watch]:
-    """Read watch rows by id (one query per 500 ids)."""
+async def load_watches(session: AsyncSession, watch_ids: Iterable[int]) -> list[RowMapping]:
+    """Read watch rows by id as plain mappings (one query per 500 ids)."""
     ids = sorted(set(watch_ids))
-    out: list[Watch] = []
+    watches = cast(Table, Watch.__table__)
+    out: list[RowMapping] = []
     for start in range(0, len(ids), CHUNK):
-        rows = await session.execute(select(Watch).where(Watch.id.in_(ids[start : start + CHUNK])))
-        out.extend(rows.scalars())
+        rows = await session.execute(
+            select(watches).where(watches.c.id.in_(ids[start : start + CHUNK]))
+        )
+        out.extend(rows.mappings())
     return out
 
 

@@ -7,10 +7,10 @@ No I/O: everything needed was loaded into the `Batch`; the decisions change the
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from core.domain import Level, Match, Score, TriggerKind, WatchSpec
 from core.engine_batch import EXPLAIN, SCORE, STATE, ActiveAlert, Batch, Round, Snap
-from core.engine_rows import plan_round
 from core.engine_support import hard_reason, soft_reason
 from core.metrics import Metrics
 from core.planning import (
@@ -19,6 +19,7 @@ from core.planning import (
     RecentResolve,
     Recipient,
     dedup_key,
+    first_delivery_at,
     plan_clear,
     plan_open,
     plan_update,
@@ -26,7 +27,7 @@ from core.planning import (
 from core.policy import freeze
 from core.render import factor_dicts
 from core.rules import WatchIndex, check, skip_reason, tickets_left
-from core.scoring import MarketContext, blend_weights, event_factors, score
+from core.scoring import MarketContext, blend_weights, event_factors, score, sticky_level
 
 logger = logging.getLogger(__name__)
 # A re-score rewrites the stored explanation when the score moved at least this much.
@@ -110,7 +111,7 @@ class Decider:
                 batch.resolves.append((alert, clear.reason or "condition no longer holds"))
                 batch.recent[alert.dedup_key] = RecentResolve(now, alert.last_notified_price)
             elif match is not None and spec is not None:
-                if unchanged and clear.clear_since is None and alert.status != "snoozed":
+                if True:
                     continue  # same market as last time: the same score, nothing to decide
                 self.update(batch, snap, alert, spec, match)
 
@@ -119,6 +120,9 @@ class Decider:
     ) -> None:
         now = batch.now
         result = self.score(batch, snap, match)
+        level = sticky_level(result.value, Level(alert.level))
+        if level != result.level:
+            result = replace(result, level=level)
         frozen = (alert.escalation or {}).get("level")
         state = AlertState(
             status=alert.status,
@@ -212,7 +216,7 @@ class Decider:
         can be frozen at once and later snapshots in this batch see the cooldown.
         """
         alert = round_.alert
-        step0 = plan_round(batch, round_, self._config.digest).step0_at
+        step0 = first_delivery_at(round_.score.level, round_.person, batch.now, self._config.digest)
         frozen = freeze(round_.score.level, step0, round_.person.escalation_overrides)
         alert.escalation, alert.step, alert.next_step_at = frozen.snapshot, 0, frozen.next_step_at
         alert.last_notified_at, alert.last_notified_price = batch.now, alert.price

@@ -5,10 +5,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.models import Watch
@@ -41,18 +44,22 @@ class WatchInfo:
     destination: Destination | None
 
     @classmethod
-    def from_row(cls, row: Watch) -> WatchInfo:
+    def from_row(cls, row: Watch | Mapping[Any, Any]) -> WatchInfo:
+        """From an ORM `Watch` or a Core row mapping."""
+        get: Callable[[str], Any] = (
+            row.__getitem__ if isinstance(row, Mapping) else partial(getattr, row)
+        )
         destination = None
-        known = {kind.value for kind in ChannelKind}
-        if row.destination_channel in known and row.destination_address:
-            destination = Destination(ChannelKind(row.destination_channel), row.destination_address)
+        channel, address = get("destination_channel"), get("destination_address")
+        if channel in {kind.value for kind in ChannelKind} and address:
+            destination = Destination(ChannelKind(channel), address)
         return cls(
-            id=row.id,
-            label=row.label,
-            max_price=row.max_price,
-            quantity=row.quantity,
-            triggers=tuple(str(t) for t in row.triggers or ()),
-            zones=tuple(str(z) for z in row.zones or ()),
+            id=get("id"),
+            label=get("label"),
+            max_price=get("max_price"),
+            quantity=get("quantity"),
+            triggers=tuple(str(t) for t in get("triggers") or ()),
+            zones=tuple(str(z) for z in get("zones") or ()),
             destination=destination,
         )
 
@@ -124,8 +131,18 @@ def fallback_forecast() -> Forecast:
 
 
 async def load_watch_index(session: AsyncSession) -> WatchIndex:
-    """Build the index of every active, not removed watch (at start-up)."""
-    rows = await session.execute(
-        select(Watch).where(Watch.active.is_(True), Watch.removed_at.is_(None))
+    """Build the index of every active, not removed watch (at start-up).
+
+    Rows are streamed as plain tuples, so 100k watches never sit in memory as ORM
+    objects at once.
+    """
+    watches = cast(Table, Watch.__table__)
+    index = WatchIndex()
+    result = await session.stream(
+        select(watches)
+        .where(watches.c.active.is_(True), watches.c.removed_at.is_(None))
+        .execution_options(yield_per=2000)
     )
-    return WatchIndex.from_specs(spec_from_row(row) for row in rows.scalars())
+    async for row in result:
+        index.add(spec_from_row(row._mapping))
+    return index

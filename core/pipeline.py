@@ -31,8 +31,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.actions import ActionSigner
 from core.alerts import resolve_many
-from core.announce import cancel_pending
-from core.db.models import Alert, AuditEntry, Notification
+from core.announce import AUDIT_LOG, NOTIFICATIONS, cancel_pending
+from core.db.models import Alert
 from core.domain import Match, StoredSnapshot, WatchSpec
 from core.engine_batch import (
     Batch,
@@ -218,8 +218,8 @@ class AlertEngine:
         for alerts in batch.by_event.values():
             wanted.update(a.watch_id for a in alerts if a.watch_id not in self.index)
         for row in await load_watches(session, wanted):
-            batch.specs[row.id] = spec_from_row(row)
-            batch.info[row.id] = WatchInfo.from_row(row)
+            batch.specs[row["id"]] = spec_from_row(row)
+            batch.info[row["id"]] = WatchInfo.from_row(row)
         changed = set()
         for watch_id in wanted:
             fresh = batch.specs.get(watch_id)
@@ -296,7 +296,7 @@ class AlertEngine:
         await write_alerts(session, batch)
         missing = {r.alert.watch_id for r in batch.rounds} - batch.info.keys()
         for row in await load_watches(session, missing):
-            batch.info[row.id] = WatchInfo.from_row(row)
+            batch.info[row["id"]] = WatchInfo.from_row(row)
         last = {id(r.alert): i for i, r in enumerate(batch.rounds)}
         ctx = RowContext(self._signer, self._rng, self._metrics, self._config.digest, {})
         notes: list[dict[str, Any]] = []
@@ -312,9 +312,9 @@ class AlertEngine:
             )
         audits = audit_rows(batch)
         if notes:
-            await session.execute(insert(Notification), notes)
+            await session.execute(insert(NOTIFICATIONS), notes)
         if audits:
-            await session.execute(insert(AuditEntry), audits)
+            await session.execute(insert(AUDIT_LOG), audits)
         return len(notes)
 
     async def _resolve(self, session: AsyncSession, batch: Batch) -> int:

@@ -317,6 +317,27 @@ def webhook_targets(
     ]
 
 
+def _first_delivery(
+    level: Level, person: Recipient, now: datetime, default_digest: str
+) -> tuple[datetime, bool]:
+    """When chat messages of `level` go out, and whether quiet hours pushed that back."""
+    if level <= Level.LOW:
+        due = next_digest_at(now, person.timezone, person.digest_schedule or default_digest)
+        quiet = quiet_until(due, person.timezone, person.quiet_start, person.quiet_end)
+        return quiet or due, quiet is not None
+    if level >= Level.CRITICAL:
+        return now, False
+    quiet = quiet_until(now, person.timezone, person.quiet_start, person.quiet_end)
+    return quiet or now, quiet is not None
+
+
+def first_delivery_at(
+    level: Level, person: Recipient, now: datetime, default_digest: str = "hourly"
+) -> datetime:
+    """When step 0 of an alert of `level` reaches the person's chats (quiet hours, digest)."""
+    return _first_delivery(level, person, now, default_digest)[0]
+
+
 def plan_delivery(
     level: Level,
     person: Recipient,
@@ -334,20 +355,14 @@ def plan_delivery(
     """
     notes: list[tuple[str, str]] = []
     chats = choose_destinations(level, person, watch_destination)
+    due, quiet = _first_delivery(level, person, now, default_digest)
     if level <= Level.LOW:
-        due = next_digest_at(now, person.timezone, person.digest_schedule or default_digest)
-        quiet = quiet_until(due, person.timezone, person.quiet_start, person.quiet_end)
-        due = quiet or due
         kind, chat_event = "digest", "digest"
         notes.append(("digest", f"digest at {local_time(due, person.timezone)}"))
     else:
-        quiet = None
-        if level < Level.CRITICAL:
-            quiet = quiet_until(now, person.timezone, person.quiet_start, person.quiet_end)
-        due = quiet or now
         kind, chat_event = "alert", event_type
-        if quiet is not None:
-            until = local_time(quiet, person.timezone)
+        if quiet:
+            until = local_time(due, person.timezone)
             notes.append(("deferred", f"deferred: quiet hours until {until}"))
     if not chats:
         notes.append(("undeliverable", "no chat destination"))

@@ -127,9 +127,7 @@ class RateLimiter:
         """
         now = self._clock.now()
         limited = [
-            bucket
-            for scope in scopes
-            if (bucket := self._bucket(scope, now)).limit.rate_per_s > 0
+            bucket for scope in scopes if (bucket := self._bucket(scope, now)).limit.rate_per_s > 0
         ]
         wait = 0.0
         for bucket in limited:
@@ -220,6 +218,7 @@ def _wait(bucket: _Bucket, now: datetime) -> float:
 PLATFORM_LIMITS: dict[Scope, Limit] = {
     ("telegram", "bot"): Limit(30.0, 30.0),
     ("telegram", "chat"): Limit(1.0, 1.0),
+    ("telegram", "group"): Limit(20.0 / 60.0, 1.0),  # 20 messages a minute per group
     ("slack", "channel"): Limit(1.0, 3.0),
     ("discord", "global"): Limit(50.0, 50.0),
     ("discord", "channel"): Limit(1.0, 5.0),
@@ -252,6 +251,12 @@ def destination_scopes(
         key = str(webhook_endpoint_id) if webhook_endpoint_id is not None else address
         return (("webhook", key),)
     if channel == "telegram":
+        if address.startswith("-"):  # group and supergroup chat ids are negative
+            return (
+                ("telegram", "bot"),
+                ("telegram", "chat", address),
+                ("telegram", "group", address),
+            )
         return (("telegram", "bot"), ("telegram", "chat", address))
     if channel == "slack":
         return (("slack", "channel", address),)

@@ -11,9 +11,10 @@ letters on, as a prefix ("yankee" finds "Yankees"), like `core.event_search`.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, TypeVar
+from functools import partial
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from core.domain import EventRef, Level, Listing, MarketPoint, Match, TriggerKind, WatchSpec
 
@@ -364,32 +365,49 @@ def evaluate(
     return out
 
 
-def spec_from_row(row: Watch) -> WatchSpec:
+_TRIGGER_SETS: dict[tuple[str, ...], frozenset[TriggerKind]] = {}
+_KNOWN_TRIGGERS = frozenset(kind.value for kind in TriggerKind)
+
+
+def _trigger_set(raw: Iterable[object] | None) -> frozenset[TriggerKind]:
+    """The triggers of a row, shared between watches (100k watches, a handful of sets)."""
+    key = tuple(str(t) for t in raw or ())
+    found = _TRIGGER_SETS.get(key)
+    if found is None:
+        found = frozenset(TriggerKind(t) for t in key if t in _KNOWN_TRIGGERS)
+        _TRIGGER_SETS[key] = found
+    return found
+
+
+def spec_from_row(row: Watch | Mapping[Any, Any]) -> WatchSpec:
     """The watch as the matcher sees it: a frozen copy of a `watches` row.
 
-    Removed watches (`removed_at` set) come out inactive; unknown trigger names are
-    dropped.
+    Takes an ORM `Watch` or a Core row mapping (`row._mapping`). Removed watches
+    (`removed_at` set) come out inactive; unknown trigger names are dropped.
     """
-    known = {kind.value for kind in TriggerKind}
+    get: Callable[[str], Any] = (
+        row.__getitem__ if isinstance(row, Mapping) else partial(getattr, row)
+    )
+    cooldown = get("cooldown_s")
     return WatchSpec(
-        id=row.id,
-        user_id=row.user_id,
-        event_id=row.event_id,
-        terms=tuple(str(t) for t in row.terms or ()),
-        category=row.category,
-        venue=row.venue,
-        max_price=row.max_price,
-        quantity=max(int(row.quantity or 1), 1),
-        zones=tuple(str(z) for z in row.zones or ()),
-        triggers=frozenset(TriggerKind(t) for t in row.triggers or () if t in known),
-        drop_pct=row.drop_pct,
-        low_inventory=row.low_inventory,
-        min_level=Level(min(max(int(row.min_level or 1), 1), 5)),
-        cooldown_s=int(row.cooldown_s if row.cooldown_s is not None else 3600),
-        active=bool(row.active) and row.removed_at is None,
-        snoozed_until=row.snoozed_until,
-        snooze_below=row.snooze_below,
-        expires_at=row.expires_at,
-        favourite=bool(row.favourite),
-        muted_events=frozenset(int(e) for e in row.muted_event_ids or ()),
+        id=get("id"),
+        user_id=get("user_id"),
+        event_id=get("event_id"),
+        terms=tuple(str(t) for t in get("terms") or ()),
+        category=get("category"),
+        venue=get("venue"),
+        max_price=get("max_price"),
+        quantity=max(int(get("quantity") or 1), 1),
+        zones=tuple(str(z) for z in get("zones") or ()),
+        triggers=_trigger_set(get("triggers")),
+        drop_pct=get("drop_pct"),
+        low_inventory=get("low_inventory"),
+        min_level=Level(min(max(int(get("min_level") or 1), 1), 5)),
+        cooldown_s=int(cooldown if cooldown is not None else 3600),
+        active=bool(get("active")) and get("removed_at") is None,
+        snoozed_until=get("snoozed_until"),
+        snooze_below=get("snooze_below"),
+        expires_at=get("expires_at"),
+        favourite=bool(get("favourite")),
+        muted_events=frozenset(int(e) for e in get("muted_event_ids") or ()),
     )

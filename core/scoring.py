@@ -26,6 +26,7 @@ LEVEL_THRESHOLDS: tuple[tuple[float, Level], ...] = (
     (0.2, Level.NORMAL),
 )
 MIN_FEEDBACK = 20
+LEVEL_MARGIN = 0.02
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +64,20 @@ def level_for(value: float) -> Level:
         if value >= threshold:
             return level
     return Level.LOW
+
+
+def sticky_level(value: float, current: Level, margin: float = LEVEL_MARGIN) -> Level:
+    """The level of a re-scored alert, with hysteresis around the thresholds.
+
+    The level moves only when the score clears the threshold by `margin`, so a score
+    flapping around 0.4 does not flap the level (and the notifications) with it.
+    """
+    plain = level_for(value)
+    if plain > current:
+        return max(current, level_for(value - margin))
+    if plain < current:
+        return min(current, level_for(value + margin))
+    return current
 
 
 def price_factor(match: Match, ctx: MarketContext) -> tuple[float, str]:

@@ -11,6 +11,7 @@ import bot.cli.users  # registers commands
 import bot.cli.watches  # registers commands
 import bot.cli.webhooks  # noqa: F401  (registers commands)
 from bot.cli import admin  # noqa: F401  (registers commands)
+from bot.cli import ml as _ml  # noqa: F401  (registers commands)
 from bot.cli.app import app
 
 __all__ = ["app"]

@@ -1,0 +1,252 @@
+"""TelegramChannel: the PTB Application under our lifecycle, and alerts out through the Bot API.
+
+`run()` is the channel's task in the process TaskGroup: it initializes and starts the
+Application (never `run_polling`/`run_webhook`), publishes the command menu, registers
+the webhook (webhook mode) or runs our own getUpdates loop (polling mode), and stops and
+shuts the Application down in `finally`. Updates from either source go to the
+Application's update queue and on to `TelegramInbound`.
+
+`send()` renders an alert (a photo with a chart for levels 4-5 when the payload has a
+price history), edits an earlier message in place when given its receipt (removing the
+keyboard), and maps SDK errors to core delivery errors. Idempotent per process on the
+idempotency key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from telegram import BotCommand, Update
+from telegram.constants import ParseMode, UpdateType
+from telegram.error import BadRequest, Conflict, NetworkError
+from telegram.ext import Application, TypeHandler
+from telegram.request import HTTPXRequest
+
+from adapters.telegram.errors import translated
+from adapters.telegram.inbound import TelegramInbound
+from adapters.telegram.render import alert_text, render_alert, render_update
+from core.command_help import SPECS
+from core.domain import Capability, ChannelKind, DeliveryReceipt, OutboundMessage
+from core.ports import Clock
+
+logger = logging.getLogger(__name__)
+
+ChartRenderer = Callable[[Sequence[tuple[datetime, float]], str, float | None], Awaitable[bytes]]
+ALLOWED_UPDATES = [UpdateType.MESSAGE, UpdateType.CALLBACK_QUERY]
+REMEMBERED_KEYS = 20_000
+PHOTO = "photo"
+
+
+@dataclass(frozen=True, slots=True)
+class TelegramConfig:
+    """What the channel needs from settings (HDT_TELEGRAM_*, HDT_PUBLIC_URL)."""
+
+    token: str
+    api_url: str = "https://api.telegram.org/bot"
+    webhook_url: str | None = None  # set: webhook mode; None: polling mode
+    webhook_secret: str | None = None
+    poll_timeout_s: int = 25
+    request_timeout_s: float = 10.0
+    retry_idle_s: float = 5.0
+
+
+class TelegramChannel:
+    """Satisfies core.ports.Channel for Telegram; see the module docstring."""
+
+    name = ChannelKind.TELEGRAM.value
+    capabilities = Capability.BUTTONS | Capability.EDIT | Capability.RICH_TEXT | Capability.IMAGES
+
+    def __init__(
+        self,
+        config: TelegramConfig,
+        inbound: TelegramInbound | None,
+        clock: Clock,
+        *,
+        chart: ChartRenderer | None = None,
+    ) -> None:
+        self.config = config
+        self._inbound = inbound
+        self._clock = clock
+        self._chart = chart
+        self._receipts: OrderedDict[str, DeliveryReceipt] = OrderedDict()
+        self._state = "starting"
+        self.ready = asyncio.Event()
+        timeout = config.request_timeout_s
+        self.application: Application[Any, Any, Any, Any, Any, Any] = (
+            Application.builder()
+            .token(config.token)
+            .base_url(config.api_url)
+            .request(
+                HTTPXRequest(
+                    connection_pool_size=64,
+                    read_timeout=timeout,
+                    write_timeout=timeout,
+                    connect_timeout=timeout,
+                )
+            )
+            .get_updates_request(HTTPXRequest(read_timeout=config.poll_timeout_s + timeout))
+            .updater(None)
+            .concurrent_updates(64)
+            .build()
+        )
+        if inbound is not None:
+            self.application.add_handler(TypeHandler(Update, inbound.on_update))
+        self.bot = self.application.bot
+
+    def state(self) -> str:
+        """For /readyz: "ok" once serving, else "starting" or "down"."""
+        return self._state
+
+    # --- the task -------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Serve until cancelled (see the module docstring)."""
+        app = self.application
+        try:
+            await app.initialize()
+            await app.start()
+            await self.publish_commands()
+            if self.config.webhook_url:
+                await self.bot.set_webhook(
+                    self.config.webhook_url,
+                    secret_token=self.config.webhook_secret,
+                    allowed_updates=ALLOWED_UPDATES,
+                )
+                logger.info("telegram webhook registered at %s", self.config.webhook_url)
+                self._serving()
+                await asyncio.Event().wait()
+            else:
+                await self.bot.delete_webhook()
+                self._serving()
+                await self._poll()
+        finally:
+            self._state = "down"
+            if app.running:
+                await app.stop()
+            await app.shutdown()
+
+    def _serving(self) -> None:
+        self._state = "ok"
+        self.ready.set()
+
+    async def publish_commands(self) -> None:
+        """setMyCommands from core.command_help.SPECS (the menu people see after /)."""
+        commands = [BotCommand(spec.name, spec.summary[:256]) for spec in SPECS]
+        await self.bot.set_my_commands(commands)
+
+    async def _poll(self) -> None:
+        """Our getUpdates loop: long-poll, queue each update, confirm it with the offset."""
+        offset: int | None = None
+        while True:
+            try:
+                updates = await self.bot.get_updates(
+                    offset=offset,
+                    timeout=self.config.poll_timeout_s,
+                    allowed_updates=ALLOWED_UPDATES,
+                )
+            except (NetworkError, Conflict) as exc:  # TimedOut is a NetworkError
+                self._state = "down"
+                logger.warning("telegram getUpdates failed, retrying: %s", exc.message)
+                await self._clock.sleep(self.config.retry_idle_s)
+                continue
+            self._state = "ok"
+            for update in updates:
+                offset = update.update_id + 1
+                await self.application.update_queue.put(update)
+
+    async def enqueue(self, data: Mapping[str, Any]) -> None:
+        """Queue one update received by the webhook (already authenticated)."""
+        update = Update.de_json(dict(data), self.bot)
+        await self.application.update_queue.put(update)
+
+    # --- sending --------------------------------------------------------------------------
+
+    async def send(self, message: OutboundMessage) -> DeliveryReceipt:
+        """Send or edit one alert message; raises only core delivery errors."""
+        seen = self._receipts.get(message.idempotency_key)
+        if seen is not None:
+            return seen
+        edit_of = message.edit_of
+        if edit_of is not None and edit_of.message_id:
+            receipt = await self._edit(message, edit_of)
+        else:
+            receipt = await self._send_new(message)
+        self._receipts[message.idempotency_key] = receipt
+        while len(self._receipts) > REMEMBERED_KEYS:
+            self._receipts.popitem(last=False)
+        return receipt
+
+    async def _send_new(self, message: OutboundMessage) -> DeliveryReceipt:
+        rendered = render_alert(message)
+        chart = await self._draw(message, rendered.chart, rendered.max_price)
+        with translated("send", message.notification_id):
+            if chart is not None:
+                sent = await self.bot.send_photo(
+                    message.address,
+                    chart,
+                    caption=rendered.text,
+                    parse_mode=ParseMode.MARKDOWN_V2,
+                    reply_markup=rendered.keyboard,
+                )
+            else:
+                text = alert_text(message) if rendered.chart else rendered.text
+                sent = await self.bot.send_message(
+                    message.address,
+                    text,
+                    parse_mode=ParseMode.MARKDOWN_V2,
+                    reply_markup=rendered.keyboard,
+                )
+        return DeliveryReceipt(
+            channel=ChannelKind.TELEGRAM,
+            address=message.address,
+            message_id=str(sent.message_id),
+            detail=PHOTO if chart is not None else None,
+        )
+
+    async def _draw(
+        self,
+        message: OutboundMessage,
+        points: Sequence[tuple[datetime, float]],
+        max_price: float | None,
+    ) -> bytes | None:
+        if not points or self._chart is None:
+            return None
+        try:
+            return await self._chart(points, message.title, max_price)
+        except Exception:  # a chart is a nicety: the alert goes out without it
+            logger.exception("chart failed notification_id=%s", message.notification_id)
+            return None
+
+    async def _edit(self, message: OutboundMessage, edit_of: DeliveryReceipt) -> DeliveryReceipt:
+        is_photo = edit_of.detail == PHOTO
+        text = render_update(message, caption=is_photo)
+        chat, message_id = edit_of.address or message.address, int(edit_of.message_id or 0)
+        try:
+            with translated("edit", message.notification_id):
+                if is_photo:
+                    await self.bot.edit_message_caption(
+                        chat, message_id, caption=text, parse_mode=ParseMode.MARKDOWN_V2
+                    )
+                else:
+                    await self.bot.edit_message_text(
+                        text, chat, message_id, parse_mode=ParseMode.MARKDOWN_V2
+                    )
+        except Exception as exc:
+            cause = exc.__cause__
+            if not (isinstance(cause, BadRequest) and "not modified" in cause.message.lower()):
+                raise
+        return DeliveryReceipt(
+            channel=ChannelKind.TELEGRAM,
+            address=chat,
+            message_id=str(message_id),
+            detail=edit_of.detail,
+        )
+
+
+__all__ = ["ChartRenderer", "TelegramChannel", "TelegramConfig"]

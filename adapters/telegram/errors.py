@@ -1,0 +1,81 @@
+"""python-telegram-bot errors -> the core delivery errors (`raise ... from exc`).
+
+RetryAfter -> RetryableDeliveryError with `retry_after` exactly; "bot was blocked",
+"user is deactivated", "chat not found" -> RecipientGone; other 403s and 400s ->
+PermanentDeliveryError (logged with the reason); timeouts, network errors and 5xx ->
+RetryableDeliveryError.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import warnings
+from collections.abc import Iterator
+from datetime import timedelta
+
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Conflict,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
+
+from core.errors import (
+    DeliveryError,
+    PermanentDeliveryError,
+    RecipientGone,
+    RetryableDeliveryError,
+)
+
+logger = logging.getLogger(__name__)
+
+_GONE = ("bot was blocked", "user is deactivated", "bot was kicked", "chat not found")
+
+
+def retry_after_seconds(exc: RetryAfter) -> float:
+    """The wait Telegram asked for, in seconds (PTB 22 may give an int or a timedelta)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # PTB's int -> timedelta migration notice
+        value = exc.retry_after
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+def delivery_error(exc: TelegramError) -> DeliveryError:
+    """The core delivery error for one PTB error."""
+    text = exc.message
+    if isinstance(exc, RetryAfter):
+        seconds = retry_after_seconds(exc)
+        return RetryableDeliveryError(f"telegram 429: retry after {seconds:g} s", seconds)
+    if isinstance(exc, ChatMigrated):
+        return PermanentDeliveryError(f"telegram: the group moved to {exc.new_chat_id}")
+    if isinstance(exc, Forbidden) or (
+        isinstance(exc, BadRequest) and any(word in text.lower() for word in _GONE)
+    ):
+        if any(word in text.lower() for word in _GONE):
+            return RecipientGone(f"telegram: {text}")
+        return PermanentDeliveryError(f"telegram 403: {text}")
+    if isinstance(exc, InvalidToken | Conflict | BadRequest):
+        return PermanentDeliveryError(f"telegram 400: {text}")
+    if isinstance(exc, TimedOut | NetworkError):
+        return RetryableDeliveryError(f"telegram network error: {text}")
+    return RetryableDeliveryError(f"telegram error: {text}")
+
+
+@contextlib.contextmanager
+def translated(what: str, notification_id: int) -> Iterator[None]:
+    """Raise PTB errors inside as core delivery errors; log the permanent ones."""
+    try:
+        yield
+    except TelegramError as exc:
+        error = delivery_error(exc)
+        if isinstance(error, PermanentDeliveryError) and not isinstance(error, RecipientGone):
+            logger.warning(
+                "telegram %s refused notification_id=%s: %s", what, notification_id, error
+            )
+        raise error from exc

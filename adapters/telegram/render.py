@@ -1,0 +1,203 @@
+"""Pure formatting: neutral replies and alert messages -> MarkdownV2 text and inline keyboards.
+
+Every piece of our text is escaped (`escape`), so names with `_*[]()~>#+-=|{}.!` arrive
+as written. Buttons carry compact callback data (`callback_data`): a signed action token,
+a command to run as if typed, or the short id of a cached choice.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+from core.chat import Choice, Reply
+from core.domain import Button, Level, OutboundMessage
+
+MAX_CALLBACK_BYTES = 64
+MAX_TEXT = 4096
+MAX_CAPTION = 1024
+MAX_LABEL = 60
+TOKEN_PREFIX = "a:"
+COMMAND_PREFIX = "c:"
+CACHED_PREFIX = "k:"
+CHART_LEVELS = (Level.HIGH, Level.CRITICAL)
+_RESERVED = re.compile(r"([_*\[\]()~`>#+\-=|{}.!\\])")
+
+
+def escape(text: str) -> str:
+    """Escape `text` for MarkdownV2 so it shows exactly as written."""
+    return _RESERVED.sub(r"\\\1", text)
+
+
+def bold(text: str) -> str:
+    return f"*{escape(text)}*"
+
+
+def italic(text: str) -> str:
+    return f"_{escape(text)}_"
+
+
+def fits_callback(data: str) -> bool:
+    return 1 <= len(data.encode()) <= MAX_CALLBACK_BYTES
+
+
+def token_data(token: str) -> str:
+    """The callback data of a signed action token (32 characters + prefix)."""
+    return TOKEN_PREFIX + token
+
+
+def command_data(command: str) -> str | None:
+    """The callback data that re-issues `command`, or None when it does not fit 64 bytes."""
+    data = COMMAND_PREFIX + command
+    return data if fits_callback(data) else None
+
+
+def _label(text: str) -> str:
+    return text if len(text) <= MAX_LABEL else text[: MAX_LABEL - 1] + "…"
+
+
+def _button(button: Button) -> InlineKeyboardButton | None:
+    if button.token:
+        return InlineKeyboardButton(_label(button.label), callback_data=token_data(button.token))
+    if button.url:
+        return InlineKeyboardButton(_label(button.label), url=button.url)
+    return None
+
+
+# --- replies ------------------------------------------------------------------------------
+
+
+def reply_text(reply: Reply) -> str:
+    """A reply as MarkdownV2: the first line bold (⚠️ for refusals), numbered choices."""
+    lines = list(reply.lines) or ["OK"]
+    first = ("⚠️ " + lines[0]) if reply.is_error else lines[0]
+    first = first[: MAX_LABEL * 10]
+    out = [bold(first) if not reply.is_error else escape(first)]
+    out += [escape(line) for line in lines[1:]]
+    out += [escape(f"{n}. {choice.label}") for n, choice in enumerate(reply.choices, start=1)]
+    return _cut(out, MAX_TEXT)
+
+
+def reply_keyboard(
+    reply: Reply, choice_data: Callable[[Choice], str | None]
+) -> InlineKeyboardMarkup | None:
+    """Choices one per row (numbered like the text), then the reply's button rows."""
+    rows: list[list[InlineKeyboardButton]] = []
+    for n, choice in enumerate(reply.choices, start=1):
+        data = choice_data(choice)
+        if data is not None:
+            rows.append([InlineKeyboardButton(_label(f"{n}. {choice.label}"), callback_data=data)])
+    for row in reply.buttons:
+        buttons = [b for b in (_button(button) for button in row) if b is not None]
+        if buttons:
+            rows.append(buttons)
+    return InlineKeyboardMarkup(rows) if rows else None
+
+
+# --- alerts -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AlertMessage:
+    """An alert ready to send: text (or photo caption), keyboard and chart points."""
+
+    text: str
+    keyboard: InlineKeyboardMarkup | None
+    chart: tuple[tuple[datetime, float], ...] = ()
+    max_price: float | None = None
+
+
+def _data(message: OutboundMessage) -> Mapping[str, Any]:
+    data = message.payload.get("data")
+    return data if isinstance(data, Mapping) else {}
+
+
+def _section(message: OutboundMessage, name: str) -> Mapping[str, Any]:
+    value = _data(message).get(name)
+    return value if isinstance(value, Mapping) else {}
+
+
+def open_url(message: OutboundMessage) -> str | None:
+    """Where Open ↗ leads: the listing, else the alert's page (http(s) only)."""
+    links = _section(message, "links")
+    for candidate in (
+        links.get("listing"),
+        _section(message, "market").get("url"),
+        _section(message, "event").get("url"),
+        links.get("alert"),
+    ):
+        if isinstance(candidate, str) and candidate.startswith(("https://", "http://")):
+            return candidate
+    return None
+
+
+def alert_text(message: OutboundMessage, *, limit: int = MAX_TEXT) -> str:
+    """Title in bold, then the body lines; the forecast sentence in italics."""
+    sentence = _section(message, "recommendation").get("sentence")
+    out = [bold((message.title or "Ticket alert")[: MAX_LABEL * 5])]
+    for line in message.body.splitlines():
+        if not line.strip():
+            continue
+        out.append(italic(line) if sentence and line == sentence else escape(line))
+    return _cut(out, limit)
+
+
+def alert_keyboard(message: OutboundMessage) -> InlineKeyboardMarkup | None:
+    """The action buttons two per row, then Open ↗ (a URL button)."""
+    buttons = [b for b in (_button(button) for button in message.buttons) if b is not None]
+    url = open_url(message)
+    if url is not None and not any(b.url for b in buttons):
+        buttons.append(InlineKeyboardButton("Open ↗", url=url))
+    if not buttons:
+        return None
+    return InlineKeyboardMarkup([buttons[i : i + 2] for i in range(0, len(buttons), 2)])
+
+
+def chart_points(message: OutboundMessage) -> tuple[tuple[datetime, float], ...]:
+    """`data.market.history` as (time, min price) points; () when absent or malformed."""
+    raw = _section(message, "market").get("history")
+    points = []
+    for item in raw if isinstance(raw, Sequence) and not isinstance(raw, str) else ():
+        try:
+            when, price = item
+            points.append((datetime.fromisoformat(str(when)), float(price)))
+        except (TypeError, ValueError):
+            continue
+    return tuple(points)
+
+
+def render_alert(message: OutboundMessage) -> AlertMessage:
+    """A new alert; levels 4 and 5 with a price history get a chart (caption-sized text)."""
+    points = chart_points(message) if message.level in CHART_LEVELS else ()
+    if len(points) < 2:
+        points = ()
+    max_price = _section(message, "watch").get("max_price")
+    return AlertMessage(
+        text=alert_text(message, limit=MAX_CAPTION if points else MAX_TEXT),
+        keyboard=alert_keyboard(message),
+        chart=points,
+        max_price=float(max_price) if isinstance(max_price, int | float) else None,
+    )
+
+
+def render_update(message: OutboundMessage, *, caption: bool) -> str:
+    """The text that replaces an alert after a state change (its keyboard is removed)."""
+    return alert_text(message, limit=MAX_CAPTION if caption else MAX_TEXT)
+
+
+def _cut(lines: Sequence[str], limit: int) -> str:
+    """Join rendered lines, dropping whole lines from the end (never an escape) to fit."""
+    out: list[str] = []
+    used = 0
+    for line in lines:
+        if used + len(line) + 1 > limit - 2:
+            out.append("…")
+            break
+        out.append(line)
+        used += len(line) + 1
+    return "\n".join(out)

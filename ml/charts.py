@@ -1,0 +1,68 @@
+"""Small price-history charts (PNG) for chat messages; matplotlib Figure (Agg), no pyplot.
+
+Blocking: call `price_chart_png_blocking` through `asyncio.to_thread` (see `price_chart_png`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections.abc import Sequence
+from datetime import datetime
+
+from matplotlib.dates import AutoDateLocator, ConciseDateFormatter, date2num
+from matplotlib.figure import Figure
+
+WIDTH_IN, HEIGHT_IN, DPI = 6.4, 3.2, 100
+
+
+def price_chart_png_blocking(
+    points: Sequence[tuple[datetime, float]], *, title: str, max_price: float | None
+) -> bytes:
+    """Draw the cheapest price over time, with the person's max as a dashed line.
+
+    Args:
+        points: (time, cheapest price) pairs; at least one.
+        title: shown above the chart (shortened to 60 characters).
+        max_price: the watch's maximum price, if it has one.
+
+    Returns:
+        PNG bytes (640x320).
+    """
+    if not points:
+        raise ValueError("a chart needs at least one point")
+    ordered = sorted(points)
+    times = [float(date2num(t)) for t, _ in ordered]  # type: ignore[no-untyped-call]
+    prices = [p for _, p in ordered]
+    figure = Figure(figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI)
+    axes = figure.subplots()
+    axes.step(times, prices, where="post", color="#1f6feb", linewidth=2, label="cheapest")
+    axes.fill_between(times, prices, step="post", alpha=0.08, color="#1f6feb")
+    if max_price is not None:
+        axes.axhline(max_price, color="#d1242f", linestyle="--", linewidth=1, label="your max")
+    locator = AutoDateLocator()  # type: ignore[no-untyped-call]
+    axes.xaxis.set_major_locator(locator)
+    axes.xaxis.set_major_formatter(ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
+    axes.set_ylabel("USD")
+    axes.set_title(_drawable(title), fontsize=10)
+    axes.grid(alpha=0.3)
+    axes.legend(loc="upper right", fontsize=8)
+    figure.tight_layout()
+    out = io.BytesIO()
+    figure.savefig(out, format="png")
+    return out.getvalue()
+
+
+def _drawable(title: str) -> str:
+    """The title without emoji (the bundled font has none), at most 60 characters."""
+    kept = "".join(c for c in title if ord(c) < 0x2190 or 0x2200 <= ord(c) < 0x2300).strip()
+    return kept if len(kept) <= 60 else kept[:59] + "…"
+
+
+async def price_chart_png(
+    points: Sequence[tuple[datetime, float]], title: str, max_price: float | None
+) -> bytes:
+    """`price_chart_png_blocking` off the event loop (the channels' ChartRenderer)."""
+    return await asyncio.to_thread(
+        price_chart_png_blocking, points, title=title, max_price=max_price
+    )

@@ -1,0 +1,154 @@
+"""Features known at time t only, vectorised over a cleaned frame (see `ml.datasets`).
+
+Rows are sorted by (event, observed_at). Every feature of row i reads only rows of the
+same event observed at or before row i: look-backs find "the newest point at or before
+t - L" by binary search over (event, time) keys, and running statistics (cumulative
+max, window sums, the last change of the minimum) run forward in time. Snapshots are
+irregular, so changes are divided by the time that really elapsed (per day).
+`SegmentCurve` (the typical log get-in by category and days out) is fitted on training
+rows only and stored with the model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+HOUR = 3600.0
+DAY = 86_400.0
+LOOKBACKS = {"6h": 6 * HOUR, "24h": DAY, "72h": 3 * DAY, "7d": 7 * DAY}
+CATEGORIES = ("mlb", "nba", "nhl", "nfl", "concert", "theatre", "stubhub")
+CURVE_DAYS = 90
+FEATURES = (
+    "hours_to_event", "log_hours", "start_dow", "start_hour", "obs_hour", "log_min",
+    "log_avg", "log_median", "log_max", "spread_avg", "spread_median", "log_tickets",
+    "log_listings", "tickets_per_listing", "inventory_per_capacity", "log_capacity",
+    "chg_min_6h", "chg_min_24h", "chg_min_72h", "chg_min_7d", "chg_avg_24h", "chg_avg_72h",
+    "chg_avg_7d", "chg_tickets_24h", "chg_tickets_72h", "chg_tickets_7d", "volatility_7d",
+    "move_share_7d", "hours_since_min_change", "drawdown", "above_low", "curve_dev",
+    "n_obs", "hours_observed", "category",
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentCurve:
+    """The typical log get-in price per category by whole days before the event."""
+
+    curves: dict[str, list[float]] = field(default_factory=dict)
+
+    @classmethod
+    def fit(cls, df: pd.DataFrame) -> SegmentCurve:
+        """Fit medians of log get-in per (category, day); empty days are interpolated."""
+        day = np.clip(df["hours_to_event"].to_numpy() // 24, 0, CURVE_DAYS).astype(int)
+        logp = np.log(df["min_price"].to_numpy(float))
+        curves: dict[str, list[float]] = {}
+        cats = df["category"].fillna("").astype(str).to_numpy()
+        for name in [*np.unique(cats), "*"]:
+            mask = np.ones(len(cats), bool) if name == "*" else cats == name
+            medians = pd.Series(logp[mask]).groupby(day[mask]).median()
+            if medians.empty:
+                continue
+            grid = np.arange(CURVE_DAYS + 1)
+            curves[str(name)] = np.interp(grid, medians.index, medians.to_numpy()).tolist()
+        return cls(curves)
+
+    def at(self, category: np.ndarray, hours: np.ndarray) -> np.ndarray:
+        """The typical log get-in for each (category, hours to event); NaN if unknown."""
+        day = np.clip(hours // 24, 0, CURVE_DAYS).astype(int)
+        out = np.full(len(hours), np.nan)
+        default = self.curves.get("*")
+        for name in np.unique(category):
+            curve = self.curves.get(str(name), default)
+            if curve is not None:
+                mask = category == name
+                out[mask] = np.asarray(curve)[day[mask]]
+        return out
+
+
+def seconds(times: pd.Series) -> np.ndarray:
+    """Epoch seconds of an aware datetime column (any pandas resolution)."""
+    epoch = pd.Timestamp(0, tz="UTC")
+    return (times - epoch).dt.total_seconds().to_numpy(float)
+
+
+def build(df: pd.DataFrame, curve: SegmentCurve | None = None) -> pd.DataFrame:
+    """Features for every row of a cleaned, sorted frame (same index, columns FEATURES)."""
+    n = len(df)
+    ev = pd.factorize(df["event"])[0].astype(np.int64)
+    t = seconds(df["observed_at"])
+    t0 = t.min() if n else 0.0
+    key = ev * 1e10 + (t - t0)
+    idx = np.arange(n)
+    first = np.ones(n, bool)
+    first[1:] = ev[1:] != ev[:-1]
+    start = np.maximum.accumulate(np.where(first, idx, 0))
+    hours = df["hours_to_event"].to_numpy(float)
+    logp = np.log(df["min_price"].to_numpy(float))
+    log_avg = np.log(df["avg_price"].to_numpy(float))
+    log_med = np.log(df["median_price"].to_numpy(float))
+    tickets = df["tickets"].to_numpy(float)
+    log_tickets = np.log1p(tickets)
+    listings = df["listings"].to_numpy(float)
+    capacity = df["capacity"].to_numpy(float)
+    starts = df["starts_at"]
+    category = df["category"].fillna("").astype(str).to_numpy()
+    f: dict[str, np.ndarray] = {
+        "hours_to_event": hours,
+        "log_hours": np.log1p(np.maximum(hours, 0.0)),
+        "start_dow": starts.dt.day_of_week.to_numpy(float),
+        "start_hour": starts.dt.hour.to_numpy(float),
+        "obs_hour": df["observed_at"].dt.hour.to_numpy(float),
+        "log_min": logp,
+        "log_avg": log_avg,
+        "log_median": log_med,
+        "log_max": np.log(df["max_price"].to_numpy(float)),
+        "spread_avg": log_avg - logp,
+        "spread_median": log_med - logp,
+        "log_tickets": log_tickets,
+        "log_listings": np.log1p(listings),
+        "tickets_per_listing": tickets / np.where(listings > 0, listings, np.nan),
+        "inventory_per_capacity": tickets / capacity,
+        "log_capacity": np.log(capacity),
+    }
+    for name, lag in LOOKBACKS.items():
+        j = np.searchsorted(key, key - lag, side="right") - 1
+        ok = j >= start
+        j = np.where(ok, j, idx)
+        days = np.where(ok, (t - t[j]) / DAY, np.nan)
+        f[f"chg_min_{name}"] = (logp - logp[j]) / days
+        if name != "6h":
+            f[f"chg_avg_{name}"] = (log_avg - log_avg[j]) / days
+            f[f"chg_tickets_{name}"] = (log_tickets - log_tickets[j]) / days
+
+    # Moves of the get-in over the last 7 days: volatility and how often it moved.
+    d = np.zeros(n)
+    d[1:] = np.diff(logp)
+    d[first] = 0.0
+    # Sums restart at each event, so no other event's rows touch them (not even by rounding).
+    sums = pd.DataFrame({"d": d, "d2": d * d, "m": (d != 0).astype(float)}).groupby(ev).cumsum()
+    c1, c2, cm = (sums[k].to_numpy() for k in ("d", "d2", "m"))
+    lo = np.maximum(np.searchsorted(key, key - LOOKBACKS["7d"], side="right"), start + 1)
+    count = idx + 1 - lo
+    safe = np.maximum(count, 1)
+    mean = (c1 - c1[lo - 1]) / safe
+    var = np.maximum((c2 - c2[lo - 1]) / safe - mean * mean, 0.0)
+    f["volatility_7d"] = np.where(count > 0, np.sqrt(var), np.nan)
+    f["move_share_7d"] = np.where(count > 0, (cm - cm[lo - 1]) / safe, np.nan)
+    changed = first | (d != 0)
+    last_change = np.maximum.accumulate(np.where(changed, idx, 0))
+    f["hours_since_min_change"] = (t - t[last_change]) / HOUR
+
+    # Running extremes within each event (an offset per event keeps them apart).
+    offset = ev * 100.0
+    f["drawdown"] = logp - (np.maximum.accumulate(logp + offset) - offset)
+    f["above_low"] = logp + (np.maximum.accumulate(offset - logp) - offset)
+    typical = (curve or SegmentCurve.fit(df)).at(category, hours)
+    f["curve_dev"] = logp - typical
+    f["n_obs"] = (idx - start + 1).astype(float)
+    f["hours_observed"] = (t - t[start]) / HOUR
+    codes = {c: float(i) for i, c in enumerate(CATEGORIES)}
+    f["category"] = np.array([codes.get(c, np.nan) for c in category])
+    out = pd.DataFrame(f, index=df.index)
+    return out.replace([np.inf, -np.inf], np.nan).loc[:, list(FEATURES)]

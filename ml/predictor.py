@@ -1,0 +1,160 @@
+"""The xgboost Predictor: loads the active model directory, forecasts in batches.
+
+Implements `core.ports.Predictor`. Features and boosters run in a worker thread
+(`asyncio.to_thread`), so the event loop never blocks; forecasts are cached per event
+for its newest observation. Without a usable model directory (or for an event with no
+priced history) it falls back to `ml.heuristic.HeuristicPredictor`, with one logged
+warning.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from core.domain import Advice, Prediction, Recommendation
+from core.ports import Forecast, ForecastRequest
+from ml import datasets, features
+from ml.heuristic import HeuristicPredictor
+from ml.models import ModelSet
+
+logger = logging.getLogger(__name__)
+MODEL = "xgboost"
+DIP_GAIN = 0.16  # what waiting for a 5% lower price saved when it came (MLB)
+MISS_LOSS = 0.30  # what not finding it cost
+
+
+class ModelPredictor:
+    """Implements `core.ports.Predictor` with the models of `model_dir`."""
+
+    def __init__(self, model_dir: Path | None, *, cache_size: int = 100_000) -> None:
+        """Load the models, or plan to fall back to the heuristic.
+
+        Args:
+            model_dir: a directory written by `hdtickets train` (None: heuristic only).
+            cache_size: most events kept in the cache (the oldest is evicted first).
+        """
+        self._fallback = HeuristicPredictor(cache_size=cache_size)
+        self._cache: dict[int, tuple[object, Forecast]] = {}
+        self._cache_size = cache_size
+        self.models: ModelSet | None = None
+        try:
+            if model_dir is None:
+                raise FileNotFoundError("no model directory configured")
+            self.models = ModelSet.load(model_dir)
+        except (FileNotFoundError, ValueError, OSError) as exc:
+            logger.warning("no usable model in %s (%s); using the heuristic", model_dir, exc)
+        self.name = MODEL if self.models is not None else self._fallback.name
+
+    async def forecast(self, requests: Sequence[ForecastRequest]) -> list[Forecast]:
+        """Forecast every request in order; cache misses run in one worker thread."""
+        if self.models is None:
+            return await self._fallback.forecast(requests)
+        out: list[Forecast | None] = [self._cached(r) for r in requests]
+        missing = [i for i, f in enumerate(out) if f is None]
+        if missing:
+            fresh = await asyncio.to_thread(self.forecast_blocking, [requests[i] for i in missing])
+            for i, forecast in zip(missing, fresh, strict=True):
+                out[i] = forecast
+        return [f for f in out if f is not None]
+
+    def _cached(self, request: ForecastRequest) -> Forecast | None:
+        hit = self._cache.get(request.event.id)
+        key = request.history[-1].observed_at if request.history else None
+        return hit[1] if hit is not None and hit[0] == key else None
+
+    def forecast_blocking(self, requests: Sequence[ForecastRequest]) -> list[Forecast]:
+        """Forecast a batch (blocking: features + boosters) and fill the cache."""
+        models = self.models
+        assert models is not None
+        df = datasets.from_points([(r.event, r.history, r.now) for r in requests])
+        results: list[Forecast] = []
+        if len(df):
+            x = features.build(df, models.curve)
+            last = df.groupby("event").tail(1)
+            out = models.predict(x.loc[last.index])
+            rows = {int(e): k for k, e in enumerate(last["event"].to_numpy())}
+        for i, request in enumerate(requests):
+            k = rows.get(i) if len(df) else None
+            if k is None or request.event.starts_at <= request.now:
+                forecast = self._fallback.forecast_one(request)
+            else:
+                point = last.iloc[k]
+                forecast = _forecast(
+                    models,
+                    {n: float(v[k]) for n, v in out.items()},
+                    float(point["min_price"]),
+                    float(point["tickets"]),
+                    float(point["hours_to_event"]),
+                    request,
+                )
+            self._store(request, forecast)
+            results.append(forecast)
+        return results
+
+    def _store(self, request: ForecastRequest, forecast: Forecast) -> None:
+        cache = self._cache
+        if len(cache) >= self._cache_size and request.event.id not in cache:
+            del cache[next(iter(cache))]
+        key = request.history[-1].observed_at if request.history else None
+        cache[request.event.id] = (key, forecast)
+
+
+def _forecast(
+    models: ModelSet,
+    o: dict[str, float],
+    price: float,
+    tickets: float,
+    hours: float,
+    request: ForecastRequest,
+) -> Forecast:
+    per_day = -o.get("drain_72h", 0.0) / 3.0  # log tickets lost per day
+    to_depletion = None
+    if per_day > 0.005 and tickets == tickets:
+        to_depletion = 24.0 * math.log1p(tickets) / per_day
+    sellout = o.get("sellout") if request.event.capacity else None
+    risk = 0.0
+    if to_depletion is not None:
+        ratio = min(hours, 168.0) / max(to_depletion, 0.1)
+        risk = 1.0 - math.exp(-ratio * ratio)
+    if sellout is not None:
+        risk = max(risk, 0.6 * sellout)
+    demand = 1.0 / (1.0 + math.exp(-(10.0 * per_day + 3.0 * ((sellout or 0.1) - 0.1))))
+    prediction = Prediction(
+        round(o["drop_72h"], 4), round(o["rise_72h"], 4), sellout,
+        round(price * math.exp(o["q10_72h"]), 2), round(price * math.exp(o["q50_72h"]), 2),
+        round(price * math.exp(o["q90_72h"]), 2), demand, to_depletion, MODEL,
+        round(o["dip"], 4),
+    )  # fmt: skip
+    return Forecast(prediction, advise(prediction, price, risk, hours, models.wait_threshold))
+
+
+def advise(
+    p: Prediction, price: float, risk: float, hours: float, threshold: float
+) -> Recommendation:
+    """BUY NOW / WAIT / WATCH with the expected saving, availability risk, confidence and
+    one plain sentence; waiting needs P(dip before the event) >= the backtested threshold."""
+    dip = p.p_dip_before_deadline or 0.0
+    gain = DIP_GAIN * dip - MISS_LOSS * (1.0 - dip)
+    saving = round(price * abs(gain), 2)
+    span = "within 3 days" if hours >= 72.0 else "before the event"
+    if risk >= 0.5:
+        sentence = f"{risk:.0%} risk the tickets run out first — buy now"
+        return Recommendation(Advice.BUY_NOW, 0.0, risk, float(min(risk, 0.95)), sentence)
+    confidence = float(np.clip(0.35 + 2.0 * abs(dip - threshold), 0.05, 0.95))
+    if dip >= threshold and risk < 0.35:
+        sentence = f"{dip:.0%} chance of a price 5% below today's before the event — wait"
+        return Recommendation(Advice.WAIT, saving, risk, confidence, sentence)
+    if p.p_rise_72h - p.p_drop_72h >= 0.15 or dip < 0.5:
+        sentence = f"{p.p_rise_72h:.0%} chance the cheapest price rises 5% {span} — buy now"
+        return Recommendation(Advice.BUY_NOW, 0.0, risk, confidence, sentence)
+    sentence = (
+        f"{p.p_drop_72h:.0%} chance the cheapest price drops 5% {span}, "
+        f"{p.p_rise_72h:.0%} that it rises — watch"
+    )
+    return Recommendation(Advice.WATCH, 0.0, risk, confidence, sentence)

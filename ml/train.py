@@ -1,0 +1,270 @@
+"""Labels, the time-based split and training of every model (blocking; run in a thread).
+
+Labels of a row at time t look only forward, within its own event: over the window
+(t, min(t + H, start)] the get-in drops >= 5% (`drop_H`), rises >= 5% (`rise_H`), its
+log change at the window's end (`chg_H`); `dip` is "a get-in <= 95% of today's appears
+before the deadline" (the event start). A label is NaN when the data does not cover its
+window. Events are split by start time: train, then a calibration fold (early stopping,
+Platt scaling, quantile widening, the wait threshold), then the test period, each event
+weighted equally.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import xgboost as xgb
+from sklearn.linear_model import LogisticRegression
+
+from ml import features
+from ml.models import HORIZONS, PARAMS, QUANTILES, ModelSet, logit
+
+logger = logging.getLogger(__name__)
+MOVE = 0.05
+SELLOUT_FILL = 0.95
+SELLOUT_HOURS = (24.0, 21 * 24.0)  # rows the sell-out model learns from
+DECIDE_HOURS = (48.0, 14 * 24.0)  # when a person decides to buy or wait
+ACCEPTABLE = 1.10  # a person's max price, as a multiple of the price when they decided
+FOLDS = (0.6, 0.15, 0.25)  # train, calibration, test shares of eligible events by start
+STILL_GRID = np.linspace(0.0, 0.3, 31)
+ROUNDS, PATIENCE = 200, 20
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Split:
+    """Fold per row: 0 train, 1 calibration, 2 test, -1 not used (by event start)."""
+
+    price: np.ndarray
+    sellout: np.ndarray
+
+
+def labels(df: pd.DataFrame) -> pd.DataFrame:
+    """Forward-looking labels for every row of a cleaned, sorted frame."""
+    n = len(df)
+    t = features.seconds(df["observed_at"]) / 3600.0
+    start = features.seconds(df["starts_at"]) / 3600.0
+    price = df["min_price"].to_numpy(float)
+    tickets = np.log1p(df["tickets"].to_numpy(float))
+    ev = pd.factorize(df["event"])[0]
+    out = {f"{k}_{h}": np.full(n, np.nan) for h in HORIZONS for k in ("drop", "rise", "chg")}
+    for k in ("drain_72h", "dip", "paid_wait", "price_final", "price_1d"):
+        out[k] = np.full(n, np.nan)
+    bounds = np.flatnonzero(np.r_[True, ev[1:] != ev[:-1], True])
+    for lo, hi in itertools.pairwise(bounds):
+        tt, pp, kk, s = t[lo:hi], price[lo:hi], tickets[lo:hi], start[lo]
+        for i in range(hi - lo - 1):
+            row = lo + i
+            for h, width in HORIZONS.items():
+                end = min(tt[i] + width, s)
+                j = int(np.searchsorted(tt, end, side="right")) - 1
+                if j <= i or tt[j] < end - max(0.25 * width, 20.0):
+                    continue
+                window = pp[i + 1 : j + 1]
+                out[f"drop_{h}"][row] = float(window.min() <= (1 - MOVE) * pp[i])
+                out[f"rise_{h}"][row] = float(window.max() >= (1 + MOVE) * pp[i])
+                out[f"chg_{h}"][row] = np.log(pp[j] / pp[i])
+                if h == "72h":
+                    out["drain_72h"][row] = kk[j] - kk[i]
+            if tt[-1] < s - 30.0:
+                continue  # the series stops before the event: no deadline outcome
+            later = pp[i + 1 :]
+            hit = np.flatnonzero(later <= (1 - MOVE) * pp[i])
+            out["dip"][row] = float(hit.size > 0)
+            out["price_final"][row] = later[-1]
+            out["paid_wait"][row] = later[hit[0]] if hit.size else later[-1]
+            k = int(np.searchsorted(tt, s - 24.0, side="right")) - 1
+            out["price_1d"][row] = pp[k] if k > i else pp[i]
+    fill = df["final_fill"].to_numpy(float)
+    out["price_now"] = price.copy()
+    out["sellout"] = np.where(np.isnan(fill), np.nan, (fill >= SELLOUT_FILL).astype(float))
+    return pd.DataFrame(out, index=df.index)
+
+
+def time_split(
+    df: pd.DataFrame, eligible: np.ndarray, folds: tuple[float, ...] = FOLDS
+) -> np.ndarray:
+    """Fold per row from its event's start: the first `folds[0]` of eligible events (by
+    start) train, the next `folds[1]` calibrate, the rest test; ineligible rows get -1."""
+    starts = df.loc[eligible, ["event", "starts_at"]].drop_duplicates("event")
+    starts = starts.sort_values(["starts_at", "event"])
+    cut = np.cumsum(folds)[:-1] * len(starts)
+    rank = pd.Series(np.arange(len(starts)), index=starts["event"].to_numpy())
+    fold = np.searchsorted(cut, rank.to_numpy(), side="right")
+    mapped = df["event"].map(pd.Series(fold, index=rank.index)).to_numpy(float)
+    return np.where(eligible & ~np.isnan(mapped), np.nan_to_num(mapped, nan=-1), -1).astype(int)
+
+
+def split(df: pd.DataFrame, y: pd.DataFrame) -> Split:
+    """Price tasks use events whose series reaches the event (within 4 days of the start);
+    sell-out uses events with known capacity observed 5-9 days out (the t-7 test)."""
+    near = df.groupby("event")["hours_to_event"].transform("min") <= 96.0
+    hours = df["hours_to_event"]
+    week = ((hours >= 120) & (hours <= 216)).groupby(df["event"]).transform("any")
+    has_fill = y["sellout"].notna()
+    return Split(time_split(df, near.to_numpy()), time_split(df, (week & has_fill).to_numpy()))
+
+
+def event_weights(events: pd.Series) -> np.ndarray:
+    """Each event weighs the same in total; the mean row weight is 1."""
+    counts = events.map(events.value_counts()).to_numpy(float)
+    return np.asarray(len(events) / events.nunique() / counts) if len(events) else counts
+
+
+def fit(
+    df: pd.DataFrame, progress: Progress | None = None
+) -> tuple[ModelSet, pd.DataFrame, pd.DataFrame, Split]:
+    """Train every model; returns the model set, features, labels and the split."""
+    began = time.perf_counter()
+    note = progress or (lambda _: None)
+    y = labels(df)
+    folds = split(df, y)
+    curve = features.SegmentCurve.fit(df[folds.price == 0])
+    x = features.build(df, curve)
+    models = ModelSet({}, curve=curve)
+    for h in HORIZONS:
+        for kind in ("drop", "rise"):
+            _classifier(models, f"{kind}_{h}", x, y[f"{kind}_{h}"], df, folds.price)
+            note(f"{kind}_{h}")
+        _quantiles(models, h, x, y[f"chg_{h}"], df, folds.price)
+        note(f"quant_{h}")
+    in_window = df["hours_to_event"].between(*SELLOUT_HOURS).to_numpy()
+    sell_fold = np.where(in_window, folds.sellout, -1)
+    _classifier(models, "sellout", x, y["sellout"], df, sell_fold)
+    note("sellout")
+    _regressor(models, "drain_72h", x, y["drain_72h"], df, folds.price)
+    note("drain_72h")
+    deciding = df["hours_to_event"].between(*DECIDE_HOURS).to_numpy()
+    _classifier(models, "dip", x, y["dip"], df, folds.price)
+    models.wait_threshold = choose_threshold(models, x, y, df, (folds.price == 1) & deciding)
+    note("dip")
+    models.meta["train_s"] = round(time.perf_counter() - began, 2)
+    return models, x, y, folds
+
+
+def _data(
+    x: pd.DataFrame, target: pd.Series, df: pd.DataFrame, fold: np.ndarray, which: int
+) -> xgb.DMatrix:
+    mask = (fold == which) & target.notna().to_numpy()
+    w = event_weights(df.loc[mask, "event"])
+    return xgb.DMatrix(x[mask].to_numpy(np.float32), target[mask].to_numpy(float), weight=w)
+
+
+def _train(params: dict[str, object], train: xgb.DMatrix, valid: xgb.DMatrix) -> xgb.Booster:
+    return xgb.train(
+        {**PARAMS, **params},
+        train,
+        ROUNDS,
+        evals=[(valid, "calibration")],
+        early_stopping_rounds=PATIENCE,
+        verbose_eval=False,
+    )
+
+
+def _classifier(
+    models: ModelSet,
+    name: str,
+    x: pd.DataFrame,
+    target: pd.Series,
+    df: pd.DataFrame,
+    fold: np.ndarray,
+) -> None:
+    train, valid = _data(x, target, df, fold, 0), _data(x, target, df, fold, 1)
+    booster = _train({"objective": "binary:logistic", "eval_metric": "logloss"}, train, valid)
+    models.boosters[name] = booster
+    raw = logit(booster.predict(valid, iteration_range=(0, booster.best_iteration + 1)))
+    platt = LogisticRegression(C=100.0).fit(
+        raw[:, None], valid.get_label(), sample_weight=valid.get_weight()
+    )
+    models.platt[name] = (float(platt.coef_[0][0]), float(platt.intercept_[0]))
+    _trim(models, name)
+
+
+def _quantiles(
+    models: ModelSet, h: str, x: pd.DataFrame, target: pd.Series, df: pd.DataFrame, fold: np.ndarray
+) -> None:
+    train, valid = _data(x, target, df, fold, 0), _data(x, target, df, fold, 1)
+    params = {"objective": "reg:quantileerror", "quantile_alpha": np.array(QUANTILES)}
+    models.boosters[f"quant_{h}"] = _train(params, train, valid)
+    _trim(models, f"quant_{h}")
+    mask = (fold == 1) & target.notna().to_numpy()
+    actual, w = target[mask].to_numpy(), valid.get_weight()
+    mid = models.predict(x[mask])[f"q50_{h}"]
+    errors = [_median(np.abs(np.where(np.abs(mid) < d, 0.0, mid) - actual), w) for d in STILL_GRID]
+    models.still[h] = float(STILL_GRID[int(np.argmin(errors))])
+    q = models.predict(x[mask])
+    models.widen[h] = (
+        _widen(q[f"q50_{h}"], q[f"q10_{h}"], actual, w, 0.1),
+        _widen(q[f"q50_{h}"], q[f"q90_{h}"], actual, w, 0.9),
+    )
+
+
+def _median(v: np.ndarray, w: np.ndarray) -> float:
+    order = np.argsort(v)
+    cum = np.cumsum(w[order])
+    return float(v[order][np.searchsorted(cum, cum[-1] / 2.0)])
+
+
+def _widen(
+    mid: np.ndarray, edge: np.ndarray, actual: np.ndarray, w: np.ndarray, level: float
+) -> float:
+    """The factor on (edge - mid) that puts `level` of the weight below the edge."""
+    grid = np.linspace(0.3, 4.0, 75)
+    below = [np.average(actual < mid + s * (edge - mid), weights=w) for s in grid]
+    return float(grid[int(np.argmin(np.abs(np.array(below) - level)))])
+
+
+def _regressor(
+    models: ModelSet,
+    name: str,
+    x: pd.DataFrame,
+    target: pd.Series,
+    df: pd.DataFrame,
+    fold: np.ndarray,
+) -> None:
+    train, valid = _data(x, target, df, fold, 0), _data(x, target, df, fold, 1)
+    models.boosters[name] = _train({"objective": "reg:pseudohubererror"}, train, valid)
+    _trim(models, name)
+
+
+def _trim(models: ModelSet, name: str) -> None:
+    """Keep only the trees up to the best calibration-fold iteration."""
+    booster = models.boosters[name]
+    models.boosters[name] = booster[: booster.best_iteration + 1]
+
+
+def choose_threshold(
+    models: ModelSet, x: pd.DataFrame, y: pd.DataFrame, df: pd.DataFrame, rows: np.ndarray
+) -> float:
+    """The P(dip) above which waiting saves most on the calibration fold with a miss rate
+    of at most 4% (a margin under the 5% target); 1.0 (never wait) if none qualifies."""
+    rows = rows & y["dip"].notna().to_numpy()
+    if not rows.any():
+        return 1.0
+    p = models.predict(x[rows])["dip"]
+    best, best_saving = 1.0, 0.0
+    for threshold in np.linspace(0.5, 0.98, 49):
+        saving, miss = buy_wait(p >= threshold, y[rows], df.loc[rows, "event"])
+        if miss <= 0.04 and saving > best_saving:
+            best, best_saving = float(threshold), saving
+    return best
+
+
+def buy_wait(wait: np.ndarray, y: pd.DataFrame, events: pd.Series) -> tuple[float, float]:
+    """Mean saving vs buying now and the miss rate of a wait/buy policy, events weighted
+    equally. Waiting buys at the first get-in <= 95% of today's, else at the last price
+    before the deadline; a miss is waiting and ending above ACCEPTABLE x today's price."""
+    paid = np.where(wait, y["paid_wait"].to_numpy() / _now(y), 1.0)
+    miss = wait & (y["price_final"].to_numpy() > ACCEPTABLE * _now(y)) & (y["dip"].to_numpy() == 0)
+    w = event_weights(events)
+    return float(np.average(1.0 - paid, weights=w)), float(np.average(miss, weights=w))
+
+
+def _now(y: pd.DataFrame) -> np.ndarray:
+    return np.asarray(y["price_now"].to_numpy(float))

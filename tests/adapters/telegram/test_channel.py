@@ -1,0 +1,159 @@
+"""TelegramChannel.send against the fake: alerts, charts, edits in place, error mapping."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from adapters.telegram.channel import TelegramChannel, TelegramConfig
+from core.clock import SystemClock
+from core.domain import Button, ChannelKind, DeliveryReceipt, Level, OutboundMessage
+from core.errors import PermanentDeliveryError, RecipientGone, RetryableDeliveryError
+from tests.adapters.telegram.conftest import SteppingClock
+from tests.fake_platforms.telegram import FakeBotApi
+
+SENTENCE = "72% chance the cheapest price drops 5% within 3 days — wait"
+LABELS = ["Acknowledge", "Snooze 1h", "Snooze until cheaper", "Mute event", "Bought"]
+
+
+@pytest.fixture
+async def sent() -> AsyncIterator[tuple[FakeBotApi, TelegramChannel, list[bytes]]]:
+    charts: list[bytes] = []
+
+    async def chart(points: object, title: str, max_price: float | None) -> bytes:
+        charts.append(b"\x89PNG" + title.encode())
+        return charts[-1]
+
+    async with FakeBotApi(clock=SteppingClock()) as api:
+        config = TelegramConfig(token=api.token, api_url=api.base_url)
+        channel = TelegramChannel(config, None, SystemClock(), chart=chart)
+        task = asyncio.create_task(channel.run())
+        async with asyncio.timeout(5):
+            await channel.ready.wait()
+        try:
+            yield api, channel, charts
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        assert api.unexpected == []
+
+
+def alert(
+    n: int,
+    *,
+    level: Level = Level.MEDIUM,
+    history: bool = False,
+    edit_of: DeliveryReceipt | None = None,
+    address: str = "900",
+) -> OutboundMessage:
+    now = datetime(2024, 3, 20, 12, tzinfo=UTC)
+    market: dict[str, object] = {"min_price": 28.0}
+    if history:
+        hours = range(6)
+        market["history"] = [[(now - timedelta(hours=h)).isoformat(), 40 - h] for h in hours]
+    return OutboundMessage(
+        notification_id=n,
+        idempotency_key=f"k{n}",
+        channel=ChannelKind.TELEGRAM,
+        address=address,
+        level=level,
+        title="🔥 Rockies at Diamondbacks — $28 (your max $40)" if edit_of is None
+        else "✅ Acknowledged: Rockies at Diamondbacks — $28 (your max $40)",
+        body="\n".join(
+            (["Acknowledged via telegram"] if edit_of else [])
+            + ["High priority (score 0.81): price under your max",
+               "Chase Field, Phoenix · Sun 31 Mar 13:10 MST", "1,344 tickets left", SENTENCE]
+        ),
+        payload={
+            "data": {
+                "market": market,
+                "recommendation": {"sentence": SENTENCE},
+                "watch": {"max_price": 40.0},
+                "links": {"alert": "https://hdtickets.example/api/v1/alerts/7"},
+            }
+        },
+        buttons=tuple(Button(label, f"{'T' * 31}{i}") for i, label in enumerate(LABELS)),
+        edit_of=edit_of,
+    )  # fmt: skip
+
+
+async def test_alert_has_its_text_keyboard_and_open_link(sent) -> None:  # type: ignore[no-untyped-def]
+    api, channel, charts = sent
+    receipt = await channel.send(alert(1))
+
+    [message] = api.sent
+    assert receipt == DeliveryReceipt(ChannelKind.TELEGRAM, "900", str(message.message_id))
+    assert message.plain.startswith("🔥 Rockies at Diamondbacks — $28 (your max $40)")
+    assert "Sun 31 Mar 13:10 MST" in message.plain and "1,344 tickets left" in message.plain
+    assert SENTENCE in message.plain and not message.photo and charts == []
+    assert [b["text"] for b in message.buttons()] == [*LABELS, "Open ↗"]
+    assert message.buttons()[0]["callback_data"] == "a:" + "T" * 31 + "0"
+    assert message.buttons()[-1]["url"] == "https://hdtickets.example/api/v1/alerts/7"
+    assert await channel.send(alert(1)) == receipt and len(api.sent) == 1  # idempotent
+
+
+async def test_state_change_edits_in_place_and_removes_the_keyboard(sent) -> None:  # type: ignore[no-untyped-def]
+    api, channel, _ = sent
+    first = await channel.send(alert(1))
+    await channel.send(alert(2, edit_of=first))
+    await channel.send(alert(3, edit_of=first))  # "message is not modified" is no failure
+
+    [message] = api.sent
+    assert message.edits == 1 and message.keyboard is None
+    assert (
+        message.plain.startswith("✅ Acknowledged") and "Acknowledged via telegram" in message.plain
+    )
+
+
+async def test_high_levels_with_history_come_with_a_chart(sent) -> None:  # type: ignore[no-untyped-def]
+    api, channel, charts = sent
+    receipt = await channel.send(alert(1, level=Level.HIGH, history=True))
+    await channel.send(alert(2, level=Level.MEDIUM, history=True))
+    await channel.send(alert(3, edit_of=receipt))
+
+    photo, text = api.sent
+    assert photo.photo and receipt.detail == "photo" and len(charts) == 1
+    assert api.calls_of("sendPhoto")[0].params["photo"] == charts[0]
+    assert not text.photo
+    assert api.calls_of("editMessageCaption") and photo.keyboard is None
+
+
+@pytest.mark.parametrize(
+    ("status", "description", "retry_after", "error"),
+    [
+        (429, "Too Many Requests: retry after 7", 7, RetryableDeliveryError),
+        (403, "Forbidden: bot was blocked by the user", None, RecipientGone),
+        (403, "Forbidden: user is deactivated", None, RecipientGone),
+        (400, "Bad Request: chat not found", None, RecipientGone),
+        (400, "Bad Request: can't parse entities: Character '.' is reserved", None,
+         PermanentDeliveryError),
+        (502, "Bad Gateway", None, RetryableDeliveryError),
+        (500, "Internal Server Error", None, RetryableDeliveryError),
+    ],
+)  # fmt: skip
+async def test_errors_map_to_delivery_errors(  # type: ignore[no-untyped-def]
+    sent, status: int, description: str, retry_after: int | None, error: type[Exception]
+) -> None:
+    api, channel, _ = sent
+    api.fail("sendMessage", status, description, retry_after=retry_after)
+
+    with pytest.raises(error) as caught:
+        await channel.send(alert(1))
+
+    if retry_after is not None:
+        assert caught.value.retry_after == 7.0  # type: ignore[attr-defined]
+    if error is PermanentDeliveryError:
+        assert not isinstance(caught.value, RetryableDeliveryError | RecipientGone)
+    assert (await channel.send(alert(1))).message_id  # the next try goes through
+
+
+async def test_blocked_chat_in_the_fake_is_recipient_gone(sent) -> None:  # type: ignore[no-untyped-def]
+    api, channel, _ = sent
+    api.blocked.add("900")
+    with pytest.raises(RecipientGone, match="bot was blocked by the user"):
+        await channel.send(alert(1))

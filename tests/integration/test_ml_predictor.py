@@ -1,0 +1,79 @@
+"""The xgboost Predictor: forecasts in a thread, caches per snapshot, falls back."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from core.domain import Advice, EventRef, MarketPoint
+from core.ports import ForecastRequest
+from ml import datasets, train
+from ml.predictor import ModelPredictor
+
+NOW = datetime(2024, 5, 1, 12, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    models = train.fit(datasets.load("simulator", events=120, seed=5))[0]
+    path = tmp_path_factory.mktemp("model")
+    models.save(path)
+    return path
+
+
+def _request(event_id: int, prices: list[float], capacity: int | None = 20_000) -> ForecastRequest:
+    event = EventRef(
+        event_id, f"game {event_id}", NOW + timedelta(days=5), "mlb", capacity=capacity
+    )
+    history = [
+        MarketPoint(
+            event_id,
+            NOW - timedelta(days=len(prices) - 1 - i),
+            p,
+            None,
+            p * 3,
+            None,
+            100,
+            900 - 10 * i,
+        )
+        for i, p in enumerate(prices)
+    ]
+    return ForecastRequest(event, history, NOW)
+
+
+async def test_forecasts_with_the_model_and_caches(model_dir: Path) -> None:
+    predictor = ModelPredictor(model_dir)
+    assert predictor.name == "xgboost"
+    requests = [
+        _request(1, [30, 30, 28, 27]),
+        _request(2, [50, 55, 60], capacity=None),
+        _request(3, []),
+    ]
+    first = await predictor.forecast(requests)
+    assert [f.prediction.model for f in first] == ["xgboost", "xgboost", "heuristic"]
+    p = first[0].prediction
+    assert 0 <= p.p_drop_72h <= 1 and p.p_sellout is not None and p.p_dip_before_deadline
+    assert p.p10_72h is not None and p.p90_72h is not None and p.p10_72h <= p.p90_72h
+    assert first[1].prediction.p_sellout is None
+    assert first[0].recommendation.advice in set(Advice) and first[0].recommendation.sentence
+    again = await predictor.forecast(requests[:1])
+    assert again[0] is first[0]  # cached for the same newest snapshot
+    later = requests[0]
+    newer = MarketPoint(1, NOW + timedelta(hours=1), 20.0, None, 60.0, None, 100, 850)
+    step = ForecastRequest(later.event, [*later.history, newer], NOW + timedelta(hours=1))
+    moved = await predictor.forecast([step])
+    assert moved[0] is not first[0]
+
+
+async def test_falls_back_to_the_heuristic_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="ml.predictor"):
+        predictor = ModelPredictor(tmp_path / "missing")
+    assert predictor.name == "heuristic"
+    assert "using the heuristic" in caplog.text
+    out = await predictor.forecast([_request(1, [30, 29, 28])])
+    assert out[0].prediction.model == "heuristic"

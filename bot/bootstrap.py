@@ -36,7 +36,7 @@ from core.planning import EngineConfig
 from core.ports import Channel, Clock, Predictor
 from core.ratelimit import RateLimiter, configure_platform_limits
 from core.rules import WatchIndex, spec_from_row
-from ml.heuristic import HeuristicPredictor
+from ml.predictor import ModelPredictor
 
 logger = logging.getLogger(__name__)
 
@@ -159,7 +159,7 @@ async def build(
     policies = RetryPolicies.from_settings(
         settings.retry_base_s, settings.retry_factor, settings.retry_cap_s, settings.retry_attempts
     )
-    predictor = predictor if predictor is not None else HeuristicPredictor()
+    predictor = predictor if predictor is not None else ModelPredictor(settings.model_dir)
     index = await load_watch_index(sessions)
     alerts = AlertEngine(
         index,

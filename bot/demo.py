@@ -33,7 +33,8 @@ def demo_source(now: datetime, *, seed: int | None = None) -> MarketSimulator:
     """A lively simulated market: a day of history, then a snapshot per event every 30 min."""
     return MarketSimulator(
         random.Random(seed),
-        start=now - timedelta(days=1),
+        start=now,
+        backfill=timedelta(days=1),
         events=120,
         horizon=timedelta(days=30),
         cadence=timedelta(minutes=30),

@@ -134,6 +134,13 @@ class PhoneCommand:
 
 
 @dataclass(frozen=True, slots=True)
+class PhoneCodeCommand:
+    """`phone 123456`: the code texted by `phone <number>`."""
+
+    code: str
+
+
+@dataclass(frozen=True, slots=True)
 class ContactAddCommand:
     name: str
     number: str
@@ -165,6 +172,7 @@ Command = (
     | QuietCommand
     | TzCommand
     | PhoneCommand
+    | PhoneCodeCommand
     | ContactAddCommand
     | LinkCommand
     | HelpCommand

@@ -29,6 +29,7 @@ from core.command_types import (
     MinLevel,
     MuteCommand,
     PauseCommand,
+    PhoneCodeCommand,
     PhoneCommand,
     PrefsCommand,
     PrefSetting,
@@ -72,6 +73,7 @@ __all__ = [
     "MinLevel",
     "MuteCommand",
     "PauseCommand",
+    "PhoneCodeCommand",
     "PhoneCommand",
     "PrefSetting",
     "PrefsCommand",
@@ -355,6 +357,8 @@ def _phone(rest: list[str]) -> Command:
     ex = example("phone")
     if not rest:
         raise CommandError("give your number", ex)
+    if len(rest) == 1 and len(rest[0]) == 6 and rest[0].isdigit():
+        return PhoneCodeCommand(rest[0])
     return PhoneCommand(parse_phone("".join(rest), ex))
 
 

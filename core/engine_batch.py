@@ -104,6 +104,7 @@ class Snap:
     stored: StoredSnapshot
     high: float | None
     matches: list[Match]
+    previous_high: float | None = None
 
 
 @dataclass(slots=True)

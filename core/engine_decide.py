@@ -42,8 +42,6 @@ class Decider:
         self._metrics = metrics
         self._config = config
         self._weights: dict[int, tuple[Recipient, tuple[float, ...]]] = {}
-        # The market each event's alerts were last re-scored against.
-        self._markets: dict[int, tuple[object, ...]] = {}
 
     def score(self, batch: Batch, snap: Snap, match: Match) -> Score:
         """Score a match with the person's (blended) weights."""
@@ -66,6 +64,24 @@ class Decider:
             shared = batch.shared[key] = event_factors(ctx, s.event, forecast, batch.now)
         return score(match, ctx, forecast, batch.now, weights, shared=shared)
 
+    def _same_market(self, snap: Snap) -> bool:
+        """Whether the snapshot shows the market of the one before it (same price, tickets,
+        listings count and 24 h high, no listing detail): its alerts would score the same.
+
+        Compared with the stored previous snapshot rather than with memory, so a batch
+        whose transaction failed and is retried is judged the same way.
+        """
+        s, prev = snap.stored, snap.stored.previous
+        if prev is None or s.listings or s.new_listing_ids:
+            return False
+        point = s.point
+        same = (point.min_price, point.ticket_count, point.listing_count) == (
+            prev.min_price,
+            prev.ticket_count,
+            prev.listing_count,
+        )
+        return same and snap.high == snap.previous_high
+
     def rescore(self, batch: Batch, snap: Snap) -> None:
         """Re-score every active alert of the snapshot's event; resolve or wake as due."""
         s, now = snap.stored, batch.now
@@ -73,17 +89,7 @@ class Decider:
         if not alerts:
             return
         fired = {dedup_key(m.watch.id, m.event.id, m.kind): m for m in snap.matches}
-        point = s.point
-        signature = (
-            point.min_price,
-            point.ticket_count,
-            point.listing_count,
-            snap.high,
-            s.new_listing_ids,
-            tuple((x.listing_id, x.price, x.quantity, x.section) for x in s.listings),
-        )
-        unchanged = self._markets.get(s.event.id) == signature
-        self._markets[s.event.id] = signature
+        unchanged = self._same_market(snap)
         for alert in list(alerts):
             spec = batch.specs.get(alert.watch_id) or self.index.get(alert.watch_id)
             kind = (
@@ -111,13 +117,14 @@ class Decider:
                 batch.resolves.append((alert, clear.reason or "condition no longer holds"))
                 batch.recent[alert.dedup_key] = RecentResolve(now, alert.last_notified_price)
             elif match is not None and spec is not None:
-                if True:
+                if unchanged and clear.clear_since is None and alert.status != "snoozed":
                     continue  # same market as last time: the same score, nothing to decide
                 self.update(batch, snap, alert, spec, match)
 
     def update(
         self, batch: Batch, snap: Snap, alert: ActiveAlert, spec: WatchSpec, match: Match
     ) -> None:
+        """Re-score one active alert whose condition holds; notify, wake or stay silent."""
         now = batch.now
         result = self.score(batch, snap, match)
         level = sticky_level(result.value, Level(alert.level))

@@ -33,7 +33,6 @@ class RowContext:
     rng: random.Random
     metrics: Metrics
     default_digest: str
-    links: dict[str, str]
 
 
 def plan_round(batch: Batch, round_: Round, default_digest: str) -> DeliveryPlan:
@@ -56,6 +55,7 @@ def round_rows(
     spec: WatchSpec | None,
     ctx: RowContext,
     *,
+    links: dict[str, str],
     chats: bool,
 ) -> list[dict[str, Any]]:
     """The outbox rows of one round (chat rows only when `chats`: an alert's last round)."""
@@ -99,7 +99,7 @@ def round_rows(
         "prediction": prediction,
         "recommendation": recommendation,
         "watch": info.as_dict() if info else {"id": alert.watch_id},
-        "links": ctx.links,
+        "links": links,
     }
     title_text, body_text = title(view), body(view)
     rows = []

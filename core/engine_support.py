@@ -81,7 +81,7 @@ def hard_reason(
     if spec is None:
         return "watch removed"
     if not spec.active:
-        return "watch paused"
+        return "watch paused or removed"
     if spec.expires_at is not None and spec.expires_at <= now:
         return "watch expired"
     if event.id in spec.muted_events:

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core import handlers_alerts, handlers_market, handlers_prefs, handlers_watch
+from core import handlers_alerts, handlers_market, handlers_phone, handlers_prefs, handlers_watch
 from core.actions import ActionSigner, ActionToken, TokenError
 from core.chat import (
     CommandContext,
@@ -36,6 +36,7 @@ from core.commands import (
     MarketCommand,
     MuteCommand,
     PauseCommand,
+    PhoneCodeCommand,
     PhoneCommand,
     PrefsCommand,
     QuietCommand,
@@ -47,6 +48,7 @@ from core.commands import (
     WatchesCommand,
     parse,
 )
+from core.contacts import PhoneKeys
 from core.domain import ActionKind, ActivityKind
 from core.errors import NotFoundError, ValidationError
 from core.ports import Clock
@@ -94,6 +96,7 @@ class CommandHandlers:
         signer: ActionSigner,
         index_hook: WatchIndexHook | None = None,
         market: MarketInsightProvider | None = None,
+        phones: PhoneKeys | None = None,
     ) -> None:
         self._sessions = sessions
         self._clock = clock
@@ -101,6 +104,7 @@ class CommandHandlers:
         self._signer = signer
         self._index_hook = index_hook
         self._market = market
+        self.phones = phones
 
     async def handle_text(self, ctx: CommandContext, text: str) -> Reply:
         """Parse what the person typed and handle it; bad input gets a one-line error."""
@@ -130,6 +134,7 @@ class CommandHandlers:
         now = self._clock.now()
         async with self._sessions() as session:
             turn = Turn(session, ctx, now, self._signer, self._rng, self._market)
+            turn.phones = self.phones
             try:
                 async with session.begin():
                     reply = await work(turn)
@@ -185,8 +190,8 @@ async def _dispatch(turn: Turn, command: Command) -> Reply:
             return await handlers_prefs.quiet(turn, command)
         case TzCommand():
             return await handlers_prefs.tz(turn, command)
-        case PhoneCommand() | ContactAddCommand():
-            return handlers_prefs.not_yet("SMS escalation")
+        case PhoneCommand() | PhoneCodeCommand() | ContactAddCommand():
+            return await handlers_phone.phone(turn, command)
         case LinkCommand():
             return handlers_prefs.not_yet("account linking")
         case HelpCommand(topic=topic):

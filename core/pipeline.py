@@ -53,6 +53,7 @@ from core.history import MarketHistory
 from core.metrics import Metrics
 from core.planning import (
     EngineConfig,
+    cooldown_of,
     dedup_key,
 )
 from core.ports import ForecastRequest, Predictor
@@ -200,7 +201,9 @@ class AlertEngine:
                     now,
                     listings=snap.listings,
                 )
-            out.append(Snap(snap, high, matches))
+            before = snap.previous
+            previous_high = self.history.high(event.id, before.observed_at) if before else None
+            out.append(Snap(snap, high, matches, previous_high))
         return out
 
     async def _verify_watches(self, session: AsyncSession, batch: Batch) -> None:
@@ -257,7 +260,7 @@ class AlertEngine:
                 key = dedup_key(m.watch.id, m.event.id, m.kind)
                 if key not in batch.by_key:
                     opening[key] = m.event.id
-                    longest = max(longest, m.watch.cooldown_s)
+                    longest = max(longest, cooldown_of(m.watch, self._config))
         if opening and longest > 0:
             await load_recent(session, batch, opening, longest)
 
@@ -298,17 +301,17 @@ class AlertEngine:
         for row in await load_watches(session, missing):
             batch.info[row["id"]] = WatchInfo.from_row(row)
         last = {id(r.alert): i for i, r in enumerate(batch.rounds)}
-        ctx = RowContext(self._signer, self._rng, self._metrics, self._config.digest, {})
+        ctx = RowContext(self._signer, self._rng, self._metrics, self._config.digest)
         notes: list[dict[str, Any]] = []
         for i, round_ in enumerate(batch.rounds):
-            spec = batch.specs.get(round_.alert.watch_id) or self.index.get(round_.alert.watch_id)
-            links = self._links(round_.alert.id)
+            alert = round_.alert
             notes += round_rows(
                 batch,
                 round_,
-                spec,
-                RowContext(ctx.signer, ctx.rng, ctx.metrics, ctx.default_digest, links),
-                chats=last[id(round_.alert)] == i,
+                batch.specs.get(alert.watch_id) or self.index.get(alert.watch_id),
+                ctx,
+                links=self._links(alert.id),
+                chats=last[id(alert)] == i,  # an alert's last round supersedes earlier ones
             )
         audits = audit_rows(batch)
         if notes:

@@ -38,7 +38,8 @@ class EngineConfig:
     Attributes:
         weights: six factor weights (price, availability, urgency, preference, demand,
             reliability).
-        cooldown_s: the cooldown of watches built without one.
+        cooldown_s: the shortest cooldown of any watch (a floor: a watch may ask for a
+            longer one in `watches.cooldown_s`, never a shorter one).
         hysteresis_pct: the band, in percent of the price, that a price must move by.
         resolve_hold_s: how long a condition must stay false before its alert resolves.
         digest: the digest schedule of people who set none ("hourly", "daily",
@@ -115,6 +116,11 @@ def dedup_key(watch_id: int, event_id: int, kind: str) -> str:
 # --- open, update, resolve ------------------------------------------------------------
 
 
+def cooldown_of(watch: WatchSpec, config: EngineConfig) -> int:
+    """The watch's cooldown in seconds, never below the engine's."""
+    return max(watch.cooldown_s, config.cooldown_s)
+
+
 @dataclass(frozen=True, slots=True)
 class RecentResolve:
     """The last resolved alert of a key: when, and at what price."""
@@ -135,7 +141,7 @@ def plan_open(
     """Return None to open a new alert, or the reason not to."""
     if level < watch.min_level:
         return f"level {level.label} is below the watch's minimum {Level(watch.min_level).label}"
-    if recent is None or (now - recent.resolved_at).total_seconds() >= watch.cooldown_s:
+    if recent is None or (now - recent.resolved_at).total_seconds() >= cooldown_of(watch, config):
         return None
     if kind in PRICE_KINDS and watch.max_price is not None and price is not None:
         band = watch.max_price * (1.0 - config.hysteresis_pct / 100.0)
@@ -191,7 +197,7 @@ def plan_update(
     if level > state.notified_level:
         return UpdatePlan(True, False, f"level rose to {level.label}")
     last = state.last_notified_at
-    cooled = last is None or (now - last).total_seconds() >= watch.cooldown_s
+    cooled = last is None or (now - last).total_seconds() >= cooldown_of(watch, config)
     ref = state.last_notified_price
     band = 1.0 - config.hysteresis_pct / 100.0
     if cooled and ref is not None and price is not None and price < ref * band:

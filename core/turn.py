@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.actions import ActionSigner
 from core.chat import CommandContext, MarketInsightProvider, WatchChange
+from core.contacts import PhoneKeys
 from core.db.models import User, Watch
 from core.domain import ActionKind, WatchSpec
 from core.errors import NotFoundError, ValidationError
@@ -34,6 +35,7 @@ class Turn:
     market: MarketInsightProvider | None = None
     changes: list[tuple[WatchSpec | int, WatchChange]] = field(default_factory=list)
     _user: User | None = None
+    phones: PhoneKeys | None = None  # phone verification and emergency contacts
 
     async def user(self) -> User:
         """The person talking (loaded once per turn)."""

@@ -192,6 +192,10 @@ def _buy_wait(
 
 def headline(m: Metrics) -> dict[str, float]:
     """The figures of issue 5 as one flat dictionary (bench and `backtest --json`)."""
+    return {k: round(float(v), 4) for k, v in _headline(m).items()}
+
+
+def _headline(m: Metrics) -> dict[str, float]:
     return {
         "auc_drop_72h": m["drop_72h"]["model"]["auc"],
         "auc_rise_72h": m["rise_72h"]["model"]["auc"],

@@ -28,7 +28,7 @@ FEATURES = (
     "chg_min_6h", "chg_min_24h", "chg_min_72h", "chg_min_7d", "chg_avg_24h", "chg_avg_72h",
     "chg_avg_7d", "chg_tickets_24h", "chg_tickets_72h", "chg_tickets_7d", "volatility_7d",
     "move_share_7d", "hours_since_min_change", "drawdown", "above_low", "curve_dev",
-    "n_obs", "hours_observed", "category",
+    "n_obs", "hours_observed", "category", "last_move", "mean_dev", "chg_listings_72h",
 )  # fmt: skip
 
 
@@ -121,6 +121,9 @@ def build(df: pd.DataFrame, curve: SegmentCurve | None = None) -> pd.DataFrame:
         if name != "6h":
             f[f"chg_avg_{name}"] = (log_avg - log_avg[j]) / days
             f[f"chg_tickets_{name}"] = (log_tickets - log_tickets[j]) / days
+        if name == "72h":
+            log_listings = np.log1p(listings)
+            f["chg_listings_72h"] = (log_listings - log_listings[j]) / days
 
     # Moves of the get-in over the last 7 days: volatility and how often it moved.
     d = np.zeros(n)
@@ -139,6 +142,9 @@ def build(df: pd.DataFrame, curve: SegmentCurve | None = None) -> pd.DataFrame:
     changed = first | (d != 0)
     last_change = np.maximum.accumulate(np.where(changed, idx, 0))
     f["hours_since_min_change"] = (t - t[last_change]) / HOUR
+    f["last_move"] = d[last_change]  # size of the newest move of the get-in (0: none yet)
+    running = pd.Series(logp).groupby(ev).cumsum().to_numpy()
+    f["mean_dev"] = logp - running / (idx - start + 1)  # vs the event's own average so far
 
     # Running extremes within each event (an offset per event keeps them apart).
     offset = ev * 100.0

@@ -28,7 +28,7 @@ PROBABILITIES = (
 REGRESSIONS = (*(f"quant_{h}" for h in HORIZONS), "drain_72h")
 PARAMS: dict[str, Any] = {
     "tree_method": "hist", "nthread": 2, "max_depth": 4, "eta": 0.1, "subsample": 0.8,
-    "colsample_bytree": 0.8, "min_child_weight": 5.0, "lambda": 2.0, "max_bin": 128,
+    "colsample_bytree": 0.5, "min_child_weight": 5.0, "lambda": 2.0, "max_bin": 128,
 }  # fmt: skip
 FORMAT = 1
 

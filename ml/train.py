@@ -179,11 +179,14 @@ def _classifier(
     booster = _train({"objective": "binary:logistic", "eval_metric": "logloss"}, train, valid)
     models.boosters[name] = booster
     raw = logit(booster.predict(valid, iteration_range=(0, booster.best_iteration + 1)))
+    _trim(models, name)
+    if len(np.unique(valid.get_label())) < 2:
+        logger.warning("%s: one class in the calibration fold; left uncalibrated", name)
+        return
     platt = LogisticRegression(C=100.0).fit(
         raw[:, None], valid.get_label(), sample_weight=valid.get_weight()
     )
     models.platt[name] = (float(platt.coef_[0][0]), float(platt.intercept_[0]))
-    _trim(models, name)
 
 
 def _quantiles(

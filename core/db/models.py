@@ -136,6 +136,12 @@ class ContactPoint(Base):
     is_emergency: Mapped[bool] = mapped_column(Boolean, default=False)
     owner_consent_at: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Keyed HMAC of the E.164 number: finds the row of an inbound SMS without decrypting.
+    address_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    # Phone verification (core.contacts): hashed code, tries used, when the code lapses.
+    verify_code_hash: Mapped[str | None] = mapped_column(String(64))
+    verify_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    verify_expires_at: Mapped[datetime | None] = mapped_column()
 
 
 class Preference(Base):
@@ -340,6 +346,8 @@ class Notification(Base):
     created_at: Mapped[datetime] = mapped_column()
     sent_at: Mapped[datetime | None] = mapped_column()
     failover_of: Mapped[int | None] = mapped_column(BigId)
+    # SMS/voice: the carrier's delivery state (queued, sent, delivered, undelivered, ...).
+    provider_status: Mapped[str | None] = mapped_column(String(16))
 
 
 class Activity(Base):

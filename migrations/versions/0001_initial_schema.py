@@ -98,11 +98,16 @@ def upgrade() -> None:
     sa.Column('is_emergency', sa.Boolean(), nullable=False),
     sa.Column('owner_consent_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('address_hash', sa.String(length=64), nullable=True),
+    sa.Column('verify_code_hash', sa.String(length=64), nullable=True),
+    sa.Column('verify_attempts', sa.Integer(), nullable=False),
+    sa.Column('verify_expires_at', sa.DateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_contact_points_user_id_users'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_contact_points'))
     )
     with op.batch_alter_table('contact_points', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_contact_points_user_id'), ['user_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_contact_points_address_hash'), ['address_hash'], unique=False)
 
     op.create_table('identities',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -314,6 +319,7 @@ def upgrade() -> None:
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('sent_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('failover_of', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('provider_status', sa.String(length=16), nullable=True),
     sa.ForeignKeyConstraint(['alert_id'], ['alerts.id'], name=op.f('fk_notifications_alert_id_alerts'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_notifications_user_id_users'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['webhook_endpoint_id'], ['webhook_endpoints.id'], name=op.f('fk_notifications_webhook_endpoint_id_webhook_endpoints'), ondelete='CASCADE'),
@@ -372,6 +378,7 @@ def downgrade() -> None:
 
     op.drop_table('identities')
     with op.batch_alter_table('contact_points', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_contact_points_address_hash'))
         batch_op.drop_index(batch_op.f('ix_contact_points_user_id'))
 
     op.drop_table('contact_points')

@@ -120,7 +120,10 @@ async def add_watch(session: AsyncSession, user: User, event: Event | None, **fi
 
 
 async def add_webhook(
-    session: AsyncSession, user: User | None, events: Sequence[str], url: str = "https://hooks.example/x"
+    session: AsyncSession,
+    user: User | None,
+    events: Sequence[str],
+    url: str = "https://hooks.example/x",
 ) -> WebhookEndpoint:
     endpoint = WebhookEndpoint(
         user_id=user.id if user else None, url=url, secrets=["s"], event_types=list(events)
@@ -216,7 +219,9 @@ async def alerts_of(session: AsyncSession) -> list[Alert]:
     return list((await session.execute(select(Alert).order_by(Alert.id))).scalars())
 
 
-async def notifications_of(session: AsyncSession, alert_id: int | None = None) -> list[Notification]:
+async def notifications_of(
+    session: AsyncSession, alert_id: int | None = None
+) -> list[Notification]:
     stmt = select(Notification).order_by(Notification.id)
     if alert_id is not None:
         stmt = stmt.where(Notification.alert_id == alert_id)

@@ -232,7 +232,7 @@ async def test_ack_after_resolve_and_non_alert_actions_are_refused(sessions: Ses
 
 
 async def test_resolve_cancels_pending_and_refuses_twice(sessions: Sessions) -> None:
-    seed, alert, _ = await _opened(sessions)
+    _, alert, _ = await _opened(sessions)
     async with sessions() as session, session.begin():
         row = await session.get(Alert, alert.id)
         assert row is not None

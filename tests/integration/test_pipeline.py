@@ -49,13 +49,12 @@ async def test_batch_opens_one_alert_with_its_notifications_in_the_same_transact
         await add_webhook(session, None, ["alert.resolved"], url="https://hooks.example/other")
     async with sessions() as session:
         engine = await make_engine(session)
-    async with sessions() as session:
-        async with session.begin():
-            stored = await snapshot(session, seed, T0, 28.0)
-            result = await engine.process(session, [stored], T0)
-            assert result.alerts_opened == 1 and result.matches == 1
-            assert result.notifications == 2
-            await session.rollback()
+    async with sessions() as session, session.begin():
+        stored = await snapshot(session, seed, T0, 28.0)
+        result = await engine.process(session, [stored], T0)
+        assert result.alerts_opened == 1 and result.matches == 1
+        assert result.notifications == 2
+        await session.rollback()
     async with sessions() as session:
         assert await alerts_of(session) == []
         assert await notifications_of(session) == []
@@ -87,10 +86,21 @@ async def test_batch_opens_one_alert_with_its_notifications_in_the_same_transact
     assert "Rockies at Diamondbacks — $28 (your max $40)" in body["title"]
     assert body["edit_of"] is None
     assert set(body["data"]) == {
-        "alert", "event", "market", "prediction", "recommendation", "watch", "links"
+        "alert",
+        "event",
+        "market",
+        "prediction",
+        "recommendation",
+        "watch",
+        "links",
     }
     assert [f["name"] for f in body["factors"]] == [
-        "price", "availability", "urgency", "preference", "demand", "reliability"
+        "price",
+        "availability",
+        "urgency",
+        "preference",
+        "demand",
+        "reliability",
     ]
     signer = ActionSigner(SECRET)
     actions = []
@@ -134,7 +144,7 @@ async def test_reingest_rescores_instead_of_duplicating(sessions: Sessions) -> N
 async def test_price_drop_beyond_band_after_cooldown_notifies_again(sessions: Sessions) -> None:
     async with sessions() as session, session.begin():
         seed = await _seed(session, cooldown_s=600)
-    engine = await _fresh_engine(sessions)
+    engine = await _fresh_engine(sessions, config=EngineConfig(cooldown_s=0))
     async with sessions() as session, session.begin():
         await engine.process(session, [await snapshot(session, seed, T0, 30.0)], T0)
     later = T0 + minutes(11)
@@ -147,6 +157,33 @@ async def test_price_drop_beyond_band_after_cooldown_notifies_again(sessions: Se
     assert [n.status for n in notes] == ["cancelled", "pending"]  # the stale one is superseded
     assert notes[1].payload["event_type"] == "alert.updated"
     assert alert.last_notified_price == 25.0 and alert.fence == 1
+
+
+async def test_an_unchanged_market_skips_the_rescore_but_not_the_hold(
+    sessions: Sessions,
+) -> None:
+    async with sessions() as session, session.begin():
+        seed = await _seed(session)
+    engine = await _fresh_engine(sessions, config=EngineConfig(resolve_hold_s=600))
+    steps = [
+        (0, 28.0, 1344),
+        (1, 28.0, 1344),  # the 24 h high is new (none before): re-scored
+        (2, 28.0, 1344),  # all the same: skipped
+        (3, 28.0, 1200),  # fewer tickets: re-scored
+        (4, 45.0, 1200),  # above the max: the hold starts
+        (15, 45.0, 1200),  # same market, but the hold is over
+    ]
+    results = []
+    for minute, price, tickets in steps:
+        when = T0 + minutes(minute)
+        async with sessions() as session, session.begin():
+            stored = await snapshot(session, seed, when, price, ticket_count=tickets)
+            results.append(await engine.process(session, [stored], when))
+    assert [r.alerts_updated for r in results[:4]] == [0, 1, 0, 1]
+    assert results[4].alerts_resolved == 0 and results[5].alerts_resolved == 1
+    async with sessions() as session:
+        (alert,) = await alerts_of(session)
+    assert alert.status == "resolved" and alert.reason == "price back above your max $40"
 
 
 async def test_price_back_above_max_resolves_after_hold_and_cancels_pending(
@@ -191,7 +228,9 @@ async def test_condition_back_within_hold_keeps_the_alert(sessions: Sessions) ->
     prices = [28.0, 45.0, 30.0, 45.0]
     for when, price in zip(times, prices, strict=True):
         async with sessions() as session, session.begin():
-            result = await engine.process(session, [await snapshot(session, seed, when, price)], when)
+            result = await engine.process(
+                session, [await snapshot(session, seed, when, price)], when
+            )
             assert result.alerts_resolved == 0
     async with sessions() as session:
         (alert,) = await alerts_of(session)
@@ -242,13 +281,17 @@ async def test_event_started_or_sold_out_resolves_at_once(sessions: Sessions) ->
 async def test_hysteresis_blocks_reopen_near_the_max_within_cooldown(sessions: Sessions) -> None:
     async with sessions() as session, session.begin():
         seed = await _seed(session, cooldown_s=3600)
-    engine = await _fresh_engine(sessions, config=EngineConfig(resolve_hold_s=0, hysteresis_pct=2.0))
+    engine = await _fresh_engine(
+        sessions, config=EngineConfig(resolve_hold_s=0, hysteresis_pct=2.0)
+    )
     series = [39.0, 41.0, 39.5, 41.0, 39.9, 38.0]
     opened = []
     for n, price in enumerate(series):
         when = T0 + minutes(n)
         async with sessions() as session, session.begin():
-            result = await engine.process(session, [await snapshot(session, seed, when, price)], when)
+            result = await engine.process(
+                session, [await snapshot(session, seed, when, price)], when
+            )
             opened.append(result.alerts_opened)
     assert opened == [1, 0, 0, 0, 0, 1]  # 39.5 and 39.9 are not under 40 * 0.98
     async with sessions() as session:
@@ -259,8 +302,12 @@ async def test_hysteresis_blocks_reopen_near_the_max_within_cooldown(sessions: S
 async def test_predictor_is_called_once_per_batch(sessions: Sessions) -> None:
     async with sessions() as session, session.begin():
         seed = await _seed(session)
-        other = await add_event(session, external_id="2", name="Giants at Dodgers",
-                                performers=("San Francisco Giants", "Los Angeles Dodgers"))
+        other = await add_event(
+            session,
+            external_id="2",
+            name="Giants at Dodgers",
+            performers=("San Francisco Giants", "Los Angeles Dodgers"),
+        )
         await add_watch(session, seed.user, other)
     predictor = StubPredictor()
     engine = await _fresh_engine(sessions, predictor=predictor)
@@ -407,8 +454,9 @@ async def test_old_snapshots_feed_history_only(sessions: Sessions) -> None:
 
 async def test_new_listing_and_drop_triggers(sessions: Sessions) -> None:
     async with sessions() as session, session.begin():
-        seed = await _seed(session, triggers=["new_listing", "drop_pct"], drop_pct=20.0,
-                           max_price=None)
+        seed = await _seed(
+            session, triggers=["new_listing", "drop_pct"], drop_pct=20.0, max_price=None
+        )
     engine = await _fresh_engine(sessions)
     async with sessions() as session, session.begin():
         first = await snapshot(session, seed, T0, 50.0)
@@ -448,3 +496,28 @@ async def test_snoozed_alert_wakes_when_the_snooze_is_over(sessions: Sessions) -
         kinds = await audit_kinds(session, alert.id)
     assert alert.status == "open" and alert.snoozed_until is None
     assert "woke" in kinds and kinds[-1] == "notified"
+
+
+async def test_pausing_the_watch_resolves_its_open_alert(sessions: Sessions) -> None:
+    async with sessions() as session, session.begin():
+        seed = await _seed(session)
+    engine = await _fresh_engine(sessions, config=EngineConfig(public_url="https://hdt.example/"))
+    async with sessions() as session, session.begin():
+        await engine.process(session, [await snapshot(session, seed, T0, 28.0)], T0)
+    async with sessions() as session:
+        (note,) = await notifications_of(session)
+    alert_id = note.alert_id
+    assert note.payload["data"]["links"] == {
+        "alert": f"https://hdt.example/api/v1/alerts/{alert_id}",
+        "timeline": f"https://hdt.example/api/v1/alerts/{alert_id}/timeline",
+    }
+    async with sessions() as session, session.begin():
+        await session.execute(update(Watch).values(active=False))
+    engine.watch_changed(seed.watch.id, "removed")  # the hook a committed pause calls
+    t1 = T0 + minutes(1)
+    async with sessions() as session, session.begin():
+        result = await engine.process(session, [await snapshot(session, seed, t1, 28.0)], t1)
+    assert result.alerts_resolved == 1 and result.matches == 0
+    async with sessions() as session:
+        (alert,) = await alerts_of(session)
+    assert alert.status == "resolved" and alert.reason == "watch paused or removed"

@@ -11,10 +11,11 @@ from core.domain import ChannelKind, Level, TriggerKind, WatchSpec
 from core.planning import (
     AlertState,
     EngineConfig,
-    Recipient,
     RecentResolve,
+    Recipient,
     WebhookTarget,
     choose_destinations,
+    cooldown_of,
     dedup_key,
     next_digest_at,
     plan_clear,
@@ -75,7 +76,19 @@ def test_flapping_price_reopens_only_below_the_band_within_the_cooldown() -> Non
     assert [p for p, why in decisions.items() if why is None] == [39.2, 38.0]
     assert "hysteresis" in (decisions[39.5] or "")
     later = NOW + timedelta(hours=1)
-    assert plan_open(WATCH, TriggerKind.PRICE_BELOW, 39.99, Level.MEDIUM, recent, CONFIG, later) is None
+    assert (
+        plan_open(WATCH, TriggerKind.PRICE_BELOW, 39.99, Level.MEDIUM, recent, CONFIG, later)
+        is None
+    )
+
+
+def test_the_engine_cooldown_is_a_floor() -> None:
+    short = WatchSpec(id=3, user_id=7, event_id=1, max_price=40.0, cooldown_s=60)
+    assert cooldown_of(short, CONFIG) == 3600
+    assert cooldown_of(short, EngineConfig(cooldown_s=0)) == 60
+    later = NOW + timedelta(minutes=2)
+    assert not plan_update(state(), short, Level.MEDIUM, 20.0, CONFIG, later).notify
+    assert plan_update(state(), short, Level.MEDIUM, 20.0, EngineConfig(cooldown_s=0), later).notify
 
 
 def test_non_price_kinds_wait_for_the_cooldown_after_a_resolve() -> None:
@@ -125,7 +138,9 @@ def test_snoozed_alert_wakes_by_time_or_price() -> None:
 
 
 def test_watch_snooze_and_min_level_keep_updates_silent() -> None:
-    assert not plan_update(state(), WATCH, Level.CRITICAL, 1.0, CONFIG, NOW, watch_snoozed=True).notify
+    assert not plan_update(
+        state(), WATCH, Level.CRITICAL, 1.0, CONFIG, NOW, watch_snoozed=True
+    ).notify
     picky = WatchSpec(id=3, user_id=7, event_id=1, max_price=40.0, min_level=Level.CRITICAL)
     assert not plan_update(state(), picky, Level.HIGH, 1.0, CONFIG, NOW).notify
 
@@ -135,13 +150,20 @@ def test_watch_snooze_and_min_level_keep_updates_silent() -> None:
 
 def test_resolve_needs_the_condition_false_for_the_hold_time() -> None:
     series = [  # (minutes, holds)
-        (0, True), (1, False), (5, True), (6, False), (20, False), (21, False),
+        (0, True),
+        (1, False),
+        (5, True),
+        (6, False),
+        (20, False),
+        (21, False),
     ]
     since = None
     resolved_at = None
     for minute, holds in series:
         now = NOW + timedelta(minutes=minute)
-        plan = plan_clear(since, holds, hard_reason=None, soft_reason="price back", config=CONFIG, now=now)
+        plan = plan_clear(
+            since, holds, hard_reason=None, soft_reason="price back", config=CONFIG, now=now
+        )
         since = plan.clear_since
         if plan.resolve:
             resolved_at = minute
@@ -150,7 +172,9 @@ def test_resolve_needs_the_condition_false_for_the_hold_time() -> None:
 
 
 def test_hard_reasons_resolve_at_once() -> None:
-    plan = plan_clear(None, True, hard_reason="event started", soft_reason="x", config=CONFIG, now=NOW)
+    plan = plan_clear(
+        None, True, hard_reason="event started", soft_reason="x", config=CONFIG, now=NOW
+    )
     assert plan.resolve and plan.reason == "event started"
 
 
@@ -163,11 +187,26 @@ NY = ZoneInfo("America/New_York")
 @pytest.mark.parametrize(
     ("local", "start", "end", "until"),
     [
-        (datetime(2024, 3, 20, 23, 30, tzinfo=NY), "22:00", "07:00", datetime(2024, 3, 21, 7, 0, tzinfo=NY)),
-        (datetime(2024, 3, 20, 3, 0, tzinfo=NY), "22:00", "07:00", datetime(2024, 3, 20, 7, 0, tzinfo=NY)),
+        (
+            datetime(2024, 3, 20, 23, 30, tzinfo=NY),
+            "22:00",
+            "07:00",
+            datetime(2024, 3, 21, 7, 0, tzinfo=NY),
+        ),
+        (
+            datetime(2024, 3, 20, 3, 0, tzinfo=NY),
+            "22:00",
+            "07:00",
+            datetime(2024, 3, 20, 7, 0, tzinfo=NY),
+        ),
         (datetime(2024, 3, 20, 7, 0, tzinfo=NY), "22:00", "07:00", None),
         (datetime(2024, 3, 20, 21, 59, tzinfo=NY), "22:00", "07:00", None),
-        (datetime(2024, 3, 20, 13, 0, tzinfo=NY), "12:00", "14:00", datetime(2024, 3, 20, 14, 0, tzinfo=NY)),
+        (
+            datetime(2024, 3, 20, 13, 0, tzinfo=NY),
+            "12:00",
+            "14:00",
+            datetime(2024, 3, 20, 14, 0, tzinfo=NY),
+        ),
         (datetime(2024, 3, 20, 14, 0, tzinfo=NY), "12:00", "14:00", None),
         (datetime(2024, 3, 20, 3, 0, tzinfo=NY), None, "07:00", None),
         (datetime(2024, 3, 20, 3, 0, tzinfo=NY), "07:00", "07:00", None),
@@ -183,21 +222,27 @@ def test_quiet_hours_in_the_persons_zone(
 def test_quiet_hours_across_a_dst_change() -> None:
     # 2024-03-10: New York springs forward at 02:00; quiet hours end at 07:00 EDT (11:00 UTC).
     now = datetime(2024, 3, 10, 6, 30, tzinfo=UTC)  # 01:30 EST
-    assert quiet_until(now, "America/New_York", "22:00", "07:00") == datetime(2024, 3, 10, 11, 0, tzinfo=UTC)
+    assert quiet_until(now, "America/New_York", "22:00", "07:00") == datetime(
+        2024, 3, 10, 11, 0, tzinfo=UTC
+    )
 
 
 def test_same_instant_is_quiet_in_one_zone_and_not_another() -> None:
     now = datetime(2024, 3, 20, 4, 0, tzinfo=UTC)  # 00:00 New York, 13:00 Tokyo
     assert quiet_until(now, "America/New_York", "22:00", "07:00") is not None
     assert quiet_until(now, "Asia/Tokyo", "22:00", "07:00") is None
-    assert quiet_until(now, "Not/AZone", "03:00", "05:00") == datetime(2024, 3, 20, 5, 0, tzinfo=UTC)
+    assert quiet_until(now, "Not/AZone", "03:00", "05:00") == datetime(
+        2024, 3, 20, 5, 0, tzinfo=UTC
+    )
 
 
 def test_next_digest_at() -> None:
     assert next_digest_at(NOW + timedelta(minutes=17), "UTC", "hourly") == NOW + timedelta(hours=1)
     assert next_digest_at(NOW, "UTC", "hourly") == NOW + timedelta(hours=1)
     # India is UTC+05:30: the local hour boundary is at half past in UTC.
-    assert next_digest_at(NOW, "Asia/Kolkata", "hourly") == datetime(2024, 3, 20, 12, 30, tzinfo=UTC)
+    assert next_digest_at(NOW, "Asia/Kolkata", "hourly") == datetime(
+        2024, 3, 20, 12, 30, tzinfo=UTC
+    )
     assert next_digest_at(NOW, "UTC", "daily") == datetime(2024, 3, 21, 9, 0, tzinfo=UTC)
     assert next_digest_at(NOW, "UTC", "daily@18:30") == datetime(2024, 3, 20, 18, 30, tzinfo=UTC)
 
@@ -228,7 +273,9 @@ def test_no_destination_is_noted() -> None:
 
 
 def test_delivery_plan_quiet_hours_defer_below_critical_only() -> None:
-    person = Recipient(user_id=7, timezone="UTC", quiet_start="11:00", quiet_end="13:00", destinations=(TG,))
+    person = Recipient(
+        user_id=7, timezone="UTC", quiet_start="11:00", quiet_end="13:00", destinations=(TG,)
+    )
     high = plan_delivery(Level.HIGH, person, "alert.triggered", NOW)
     assert [t.due_at for t in high.targets] == [datetime(2024, 3, 20, 13, 0, tzinfo=UTC)]
     assert high.step0_at == datetime(2024, 3, 20, 13, 0, tzinfo=UTC)
@@ -249,7 +296,9 @@ def test_digest_inside_quiet_hours_waits_for_their_end() -> None:
     person = Recipient(
         user_id=7, destinations=(TG,), quiet_start="12:30", quiet_end="14:00", timezone="UTC"
     )
-    (target,) = plan_delivery(Level.LOW, person, "alert.triggered", NOW + timedelta(minutes=10)).targets
+    (target,) = plan_delivery(
+        Level.LOW, person, "alert.triggered", NOW + timedelta(minutes=10)
+    ).targets
     assert target.due_at == datetime(2024, 3, 20, 14, 0, tzinfo=UTC)
 
 
@@ -265,7 +314,9 @@ def test_webhooks_of_the_person_and_global_ones_subscribed_to_the_event_type() -
     plan = plan_delivery(Level.LOW, person, "alert.triggered", NOW, endpoints=endpoints)
     hooks = [t for t in plan.targets if t.channel is ChannelKind.WEBHOOK]
     assert [(t.webhook_endpoint_id, t.address) for t in hooks] == [
-        (1, "https://a"), (2, "https://b"), (5, "https://e")
+        (1, "https://a"),
+        (2, "https://b"),
+        (5, "https://e"),
     ]
     assert all(t.due_at == NOW and t.event_type == "alert.triggered" for t in hooks)
 
@@ -282,7 +333,9 @@ def test_default_policy_matches_the_design_table() -> None:
         (900, StepTarget.EMERGENCY_CONTACTS),
     ]
     assert [(s.after_s, s.target) for s in DEFAULT_POLICY[Level.HIGH]] == [
-        (0, StepTarget.PREFERRED_CHAT), (300, StepTarget.OTHER_CHATS), (900, StepTarget.SMS)
+        (0, StepTarget.PREFERRED_CHAT),
+        (300, StepTarget.OTHER_CHATS),
+        (900, StepTarget.SMS),
     ]
     assert [s.target for s in DEFAULT_POLICY[Level.LOW]] == [StepTarget.DIGEST]
 
@@ -296,7 +349,9 @@ def test_freeze_snapshot_and_first_deadline() -> None:
 
 
 def test_overrides_replace_a_level_and_bad_ones_are_ignored() -> None:
-    overrides = {"3": [{"after_s": 0, "target": "preferred_chat"}, {"after_s": 60, "target": "sms"}]}
+    overrides = {
+        "3": [{"after_s": 0, "target": "preferred_chat"}, {"after_s": 60, "target": "sms"}]
+    }
     steps, source = steps_for(Level.MEDIUM, overrides)
     assert source == "override" and steps[1].target is StepTarget.SMS
     assert freeze(Level.MEDIUM, NOW, overrides).next_step_at == NOW + timedelta(minutes=1)

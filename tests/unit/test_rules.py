@@ -39,7 +39,9 @@ CONCERT = EventRef(
 )
 
 
-def point(min_price: float | None = 28.0, tickets: int | None = 1344, event_id: int = 1) -> MarketPoint:
+def point(
+    min_price: float | None = 28.0, tickets: int | None = 1344, event_id: int = 1
+) -> MarketPoint:
     return MarketPoint(event_id, NOW, min_price, None, 83.0, 473.0, 315, tickets)
 
 
@@ -102,7 +104,9 @@ def test_category_watch_matches_only_its_category() -> None:
 
 
 def test_venue_watch_and_unicode_terms() -> None:
-    index = WatchIndex.from_specs([spec(1, venue="Estadio Azteca"), spec(2, terms=("TAYLOR swift",))])
+    index = WatchIndex.from_specs(
+        [spec(1, venue="Estadio Azteca"), spec(2, terms=("TAYLOR swift",))]
+    )
     assert ids(index, CONCERT) == {1, 2}
     assert ids(index, GAME) == set()
 
@@ -258,7 +262,9 @@ def test_price_below_uses_listings_for_quantity() -> None:
 def test_new_listing_fires_for_new_ids_at_or_under_the_max() -> None:
     watch = spec(1, event_id=1, max_price=40.0, triggers=frozenset({TriggerKind.NEW_LISTING}))
     listings = (Listing("old", 20.0), Listing("new1", 45.0), Listing("new2", 39.0))
-    (match,) = evaluate(watch, GAME, point(20.0), None, None, ("new1", "new2"), NOW, listings=listings)
+    (match,) = evaluate(
+        watch, GAME, point(20.0), None, None, ("new1", "new2"), NOW, listings=listings
+    )
     assert match.kind is TriggerKind.NEW_LISTING and match.price == 39.0
     assert evaluate(watch, GAME, point(20.0), None, None, ("new1",), NOW, listings=listings) == []
     assert evaluate(watch, GAME, point(20.0), None, None, (), NOW, listings=listings) == []
@@ -269,7 +275,9 @@ def test_several_triggers_fire_together_in_a_stable_order() -> None:
         1,
         event_id=1,
         max_price=40.0,
-        triggers=frozenset({TriggerKind.LOW_INVENTORY, TriggerKind.PRICE_BELOW, TriggerKind.DROP_PCT}),
+        triggers=frozenset(
+            {TriggerKind.LOW_INVENTORY, TriggerKind.PRICE_BELOW, TriggerKind.DROP_PCT}
+        ),
         low_inventory=2000,
         drop_pct=10.0,
     )
@@ -282,3 +290,39 @@ def test_check_ignores_snooze_for_open_alerts() -> None:
     assert evaluate(watch, GAME, point(28.0), None, None, (), NOW) == []
     assert check(watch, TriggerKind.PRICE_BELOW, GAME, point(28.0), None) is not None
     assert check(watch, TriggerKind.PRICE_BELOW, GAME, point(41.0), None) is None
+
+
+# --- the 24 h history that feeds drop_pct -----------------------------------------------
+
+
+def test_history_high_is_the_highest_minimum_of_the_24_hours_before() -> None:
+    from core.history import MarketHistory
+
+    history = MarketHistory(window_s=24 * 3600, max_points=8)
+
+    def at(hours: float, price: float | None) -> MarketPoint:
+        return MarketPoint(1, NOW + timedelta(hours=hours), price, None, None, None, None, None)
+
+    for hours, price in [(-30, 99.0), (-20, 60.0), (-10, 55.0), (-5, None), (-1, 50.0)]:
+        history.append(at(hours, price))
+    assert history.high(1, NOW) == 60.0  # the -30 h point is out of the window
+    assert history.high(1, NOW - timedelta(hours=10)) == 60.0  # strictly before
+    assert history.high(2, NOW) is None
+    history.append(at(-15, 70.0))  # late, out of order: still counted
+    assert [p.min_price for p in history.points(1)][-4:] == [70.0, 55.0, None, 50.0]
+    assert history.high(1, NOW) == 70.0
+    assert history.latest(1) is not None and history.latest(1).min_price == 50.0  # type: ignore[union-attr]
+    assert history.prune(NOW + timedelta(days=2)) == 1 and len(history) == 0
+
+
+def test_history_ring_is_bounded() -> None:
+    from core.history import MarketHistory
+
+    history = MarketHistory(max_points=3)
+    for minute in range(10):
+        history.append(
+            MarketPoint(
+                1, NOW + timedelta(minutes=minute), float(minute), None, None, None, None, None
+            )
+        )
+    assert [p.min_price for p in history.points(1)] == [7.0, 8.0, 9.0]

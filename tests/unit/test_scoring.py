@@ -103,7 +103,9 @@ def test_availability_scarcity_drain_and_sellout() -> None:
     scarce, reason = availability_factor(MarketContext(point(tickets=10)), None)
     assert plenty < 0.05 and scarce > 0.8 and "10 tickets left" in reason
     earlier = point(tickets=2000, at=NOW - timedelta(hours=1))
-    draining, reason = availability_factor(MarketContext(point(tickets=1600), previous=earlier), None)
+    draining, reason = availability_factor(
+        MarketContext(point(tickets=1600), previous=earlier), None
+    )
     assert draining == pytest.approx(1.0) and "selling 20%/h" in reason
     risky, reason = availability_factor(
         MarketContext(point(tickets=5000)), make_forecast(p_sellout=0.9)

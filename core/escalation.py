@@ -1,0 +1,296 @@
+"""The escalation ticker: unacknowledged alerts past a step's deadline -> the next step.
+
+`EscalationService.tick(now)` runs every second (bot/jobs.py). For each open alert whose
+`next_step_at` is due it plans the step (`core.escalation_rules`), then, in one
+transaction, advances the alert with a compare-and-set on `(fence, step)` and writes the
+step's outbox rows and timeline entries. Acknowledge, snooze, mute, bought and resolve
+(`core.alerts`) bump the fence and clear `next_step_at`, so a timer that fires after
+them changes nothing; two tickers racing for one step (or a restarted process) lose the
+compare-and-set. Each send's idempotency key names the alert, the policy round, the step
+and the destination, so a step's SMS or call is never written twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Table, insert, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from core.actions import ActionSigner
+from core.announce import event_ref, notification_key
+from core.db.models import Alert, AuditEntry, Notification
+from core.domain import Level, NotificationStatus
+from core.escalation_load import ESCALATION_KIND, Context, DueAlert, due_alerts, load_context
+from core.escalation_rules import Chain, EscalationConfig, Send, SendKind, StepPlan, plan_step
+from core.metrics import Metrics, NullMetrics
+from core.outbox import OutboxSignal
+from core.ports import Clock
+from core.render import (
+    ALERT_BUTTONS,
+    AlertView,
+    body,
+    button_dicts,
+    event_dict,
+    factors_from_dicts,
+    money,
+    payload,
+    title,
+)
+
+logger = logging.getLogger(__name__)
+
+_NOTIFICATIONS = cast(Table, Notification.__table__)
+_AUDIT = cast(Table, AuditEntry.__table__)
+EVENT_TYPE = "alert.escalated"
+
+
+@dataclass(frozen=True, slots=True)
+class TickReport:
+    """What one tick did: steps fired, steps held, stale timers skipped, lateness."""
+
+    due: int = 0
+    fired: int = 0
+    held: int = 0
+    stale: int = 0
+    max_lateness_s: float = 0.0
+
+
+class EscalationService:
+    """Walks the frozen escalation policies of open alerts; see the module docstring.
+
+    Args:
+        sessions: the session factory.
+        clock: the injected clock (`tick()` without `now` reads it).
+        config: throttles, caps, presence window and voice hours.
+        signer: signs the chat buttons of escalated messages.
+        rng: nonces of those tokens.
+        metrics: escalation_steps, escalation_lateness_seconds.
+        signal: wakes delivery workers after rows are committed.
+    """
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        clock: Clock,
+        config: EscalationConfig,
+        signer: ActionSigner,
+        rng: random.Random,
+        metrics: Metrics | None = None,
+        signal: OutboxSignal | None = None,
+    ) -> None:
+        self._sessions = sessions
+        self._clock = clock
+        self.config = config
+        self._signer = signer
+        self._rng = rng
+        self._metrics = metrics or NullMetrics()
+        self._signal = signal
+
+    async def tick(self, now: datetime | None = None) -> TickReport:
+        """Fire every step due at `now` (the clock's time when None), chunk by chunk."""
+        now = now or self._clock.now()
+        report = TickReport()
+        while True:
+            async with self._sessions() as session, session.begin():
+                chunk = await due_alerts(session, now, self.config.batch_size)
+                if not chunk:
+                    break
+                ctx = await load_context(session, chunk, now, self.config.presence_window_s)
+                part = await self._steps(session, chunk, ctx, now)
+            report = TickReport(
+                report.due + part.due,
+                report.fired + part.fired,
+                report.held + part.held,
+                report.stale + part.stale,
+                max(report.max_lateness_s, part.max_lateness_s),
+            )
+            if len(chunk) < self.config.batch_size or part.fired + part.held == 0:
+                break
+        if report.fired and self._signal is not None:
+            self._signal.notify()
+        return report
+
+    async def _steps(
+        self, session: AsyncSession, chunk: Sequence[DueAlert], ctx: Context, now: datetime
+    ) -> TickReport:
+        rows: list[dict[str, Any]] = []
+        audits: list[dict[str, Any]] = []
+        fired = held = stale = 0
+        lateness = 0.0
+        for alert in chunk:
+            person = ctx.people.get(alert.user_id)
+            if person is None:
+                continue
+            chain = Chain.from_alert(alert.escalation, alert.step, alert.prediction)
+            plan = plan_step(chain, person, self.config, now)
+            if not await self._advance(session, alert, chain, plan, now):
+                stale += 1
+                continue
+            late = max(0.0, (now - alert.next_step_at).total_seconds())
+            lateness = max(lateness, late)
+            self._metrics.observe("escalation_lateness_seconds", late)
+            target = chain.steps[chain.step].target.value if chain.step < len(chain.steps) else "-"
+            fired += plan.advance
+            held += not plan.advance
+            self._metrics.count(
+                "escalation_steps", labels={"target": target, "fired": str(plan.advance).lower()}
+            )
+            new_rows = self._rows(alert, chain, plan, ctx, now)
+            rows += new_rows
+            for send in plan.sends:
+                if send.kind in (SendKind.SMS, SendKind.VOICE):
+                    person.sent.setdefault(send.kind.value, []).append(now)
+            audits += self._audits(alert, chain, plan, target, now)
+        if rows:
+            dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+            stmt = dialect.insert(_NOTIFICATIONS).on_conflict_do_nothing(
+                index_elements=["idempotency_key"]
+            )
+            await session.execute(stmt, rows)
+        if audits:
+            await session.execute(insert(_AUDIT), audits)
+        return TickReport(len(chunk), fired, held, stale, lateness)
+
+    async def _advance(
+        self, session: AsyncSession, alert: DueAlert, chain: Chain, plan: StepPlan, now: datetime
+    ) -> bool:
+        """Compare-and-set the alert's step; False when a fence or another ticker won."""
+        snapshot = dict(alert.escalation)
+        snapshot["shift_s"] = plan.shift_s
+        snapshot["held"] = list(plan.held)
+        result = await session.execute(
+            update(Alert)
+            .where(
+                Alert.id == alert.id,
+                Alert.fence == alert.fence,
+                Alert.step == alert.step,
+                Alert.status == "open",
+            )
+            .values(
+                step=chain.step if plan.advance else alert.step,
+                next_step_at=plan.next_due,
+                escalation=snapshot,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+    def _rows(
+        self, alert: DueAlert, chain: Chain, plan: StepPlan, ctx: Context, now: datetime
+    ) -> list[dict[str, Any]]:
+        if not plan.sends:
+            return []
+        event = ctx.events.get(alert.event_id)
+        if event is None:
+            return []
+        watch = ctx.watches.get(alert.watch_id)
+        ref = event_ref(event)
+        person = ctx.people[alert.user_id]
+        marker = f"esc{chain.round_id}s{chain.step}" + ("" if plan.advance else "h")
+        note = f"Escalated (step {chain.step}): not acknowledged yet"
+        view = AlertView(
+            alert_id=alert.id,
+            kind=alert.kind,
+            status=alert.status,
+            level=Level(alert.level),
+            score=alert.score,
+            event=ref,
+            price=alert.price,
+            max_price=watch.max_price if watch else None,
+            headline=alert.reason,
+            factors=(),
+            timezone=person.timezone,
+            status_note=note,
+        )
+        buttons = button_dicts(
+            [
+                (label, action, self._signer.sign(action, alert.id, now=now,
+                                                  nonce=self._rng.randbytes(4)))
+                for label, action in ALERT_BUTTONS
+            ]
+        )  # fmt: skip
+        data = {
+            "alert": {"id": alert.id, "level": alert.level, "status": alert.status,
+                      "kind": alert.kind, "price": alert.price, "step": chain.step},
+            "event": event_dict(ref),
+            "market": {"min_price": alert.price},
+            "watch": {"id": alert.watch_id, "max_price": watch.max_price if watch else None},
+            "escalation": {"step": chain.step, "round": chain.round_id},
+        }  # fmt: skip
+        out = []
+        for send in plan.sends:
+            if send.kind is SendKind.EMERGENCY:
+                price = money(alert.price) if alert.price is not None else "a good price"
+                who = ctx.names.get(alert.user_id, "Someone")
+                body_payload = payload(
+                    event_type=EVENT_TYPE,
+                    timestamp=now,
+                    title_text=f"{who} asked us to reach you: tickets for {event.name} at {price}.",
+                    body_text=f"Please let {who} know.",
+                    data={"emergency": {"person": who, "event": event.name, "price": alert.price}},
+                )
+            else:
+                body_payload = payload(
+                    event_type=EVENT_TYPE,
+                    timestamp=now,
+                    title_text=title(view),
+                    body_text=body(view),
+                    buttons=buttons if send.kind is SendKind.CHAT else (),
+                    factors=factors_from_dicts(None),
+                    data=data,
+                )
+            out.append(
+                {
+                    "alert_id": alert.id,
+                    "user_id": alert.user_id,
+                    "webhook_endpoint_id": None,
+                    "kind": ESCALATION_KIND,
+                    "channel": send.channel.value,
+                    "address": send.address,
+                    "level": alert.level,
+                    "score": alert.score,
+                    "payload": body_payload,
+                    "idempotency_key": notification_key(
+                        alert.id, marker, send.channel.value, send.address, send.kind.value
+                    ),
+                    "status": NotificationStatus.PENDING.value,
+                    "attempts": 0,
+                    "due_at": now,
+                    "created_at": now,
+                }
+            )
+        return out
+
+    @staticmethod
+    def _audits(
+        alert: DueAlert, chain: Chain, plan: StepPlan, target: str, now: datetime
+    ) -> list[dict[str, Any]]:
+        base = {"step": chain.step, "target": target, "fence": alert.fence}
+        entries = [
+            {"alert_id": alert.id, "user_id": alert.user_id, "at": now, "kind": kind,
+             "detail": detail, "data": base}
+            for kind, detail in plan.notes
+        ]  # fmt: skip
+        if plan.advance:
+            where = ", ".join(_describe(s) for s in plan.sends) or "nobody"
+            nxt = plan.next_due.isoformat() if plan.next_due else "none (finished)"
+            entries.append(
+                {"alert_id": alert.id, "user_id": alert.user_id, "at": now, "kind": "escalated",
+                 "detail": f"step {chain.step} ({target}): {where}; next step {nxt}",
+                 "data": {**base, "sends": [_describe(s) for s in plan.sends]}}
+            )  # fmt: skip
+        return entries
+
+
+def _describe(send: Send) -> str:
+    return f"{send.kind.value}:{send.channel.value}:{send.address}"
+
+
+__all__ = ["EscalationConfig", "EscalationService", "TickReport"]

@@ -132,6 +132,12 @@ def default_channels(
         channels[ChannelKind.TELEGRAM.value] = telegram_channel(
             settings, sessions, clock, handlers, signer
         )
+    from bot.twilio_hooks import phone_keys, twilio_channels, twilio_configured
+
+    if twilio_configured(settings):
+        channels.update(twilio_channels(settings, sessions, clock))
+        if handlers is not None:
+            handlers.phones = phone_keys(settings)
     return channels
 
 

@@ -59,6 +59,42 @@ def watch_sync_job(container: Container) -> Job:
     return Job("watch-sync", WATCH_SYNC_S, refresh, exclusive=False)
 
 
+def escalation_jobs(container: Container) -> list[Job]:
+    """The escalation tick (every second) and its auditor (every minute)."""
+    import random
+
+    from core.escalation import EscalationService
+    from core.escalation_audit import audit_escalations
+    from core.escalation_rules import EscalationConfig, Window
+
+    s = container.settings
+
+    def windows(text: str) -> tuple[Window, ...]:
+        pairs = [part.split("/") for part in text.split(",") if part.strip()]
+        return tuple(Window(int(n), int(sec)) for n, sec in pairs)
+
+    start, _, end = s.escalation_voice_hours.partition("-")
+    config = EscalationConfig(
+        presence_window_s=s.escalation_presence_window_s,
+        min_wait_s=s.escalation_min_wait_s,
+        sms_windows=windows(s.escalation_sms_throttle),
+        voice_windows=windows(s.escalation_voice_throttle),
+        daily_cap=s.escalation_daily_cap,
+        voice_start=start,
+        voice_end=end,
+    )
+    service = EscalationService(
+        container.sessions, container.clock, config, container.signer,
+        random.Random(container.rng.getrandbits(64)), container.metrics, container.signal,
+    )  # fmt: skip
+
+    async def audit() -> None:
+        async with container.sessions() as session, session.begin():
+            await audit_escalations(session, container.clock.now(), container.metrics)
+
+    return [Job("escalation-tick", 1.0, service.tick), Job("escalation-auditor", 60.0, audit)]
+
+
 def scheduled_jobs(
     container: Container, source: TicketSource | None, *, workers: bool = True
 ) -> list[Job]:
@@ -66,6 +102,7 @@ def scheduled_jobs(
     jobs = [watch_sync_job(container)]
     if workers:
         jobs.append(cleanup_job(container))
+        jobs.extend(escalation_jobs(container))
         if source is not None:
             jobs.append(feed_job(container, source))
     return jobs

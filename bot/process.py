@@ -44,6 +44,9 @@ def web_app(container: Container) -> web.Application:
         from bot.telegram_hooks import add_telegram_hooks
 
         add_telegram_hooks(app, settings, container.channels)
+    from bot.twilio_hooks import add_twilio_hooks
+
+    add_twilio_hooks(app, settings, container.sessions, container.clock)
     return app
 
 

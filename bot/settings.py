@@ -75,6 +75,13 @@ class Settings(BaseSettings):
     twilio_auth_token: SecretStr | None = None
     twilio_from_number: str | None = None
     twilio_api_url: str = "https://api.twilio.com"
+    # Escalation (DESIGN.md §6): presence window, shortest wait, throttles "n/seconds,...".
+    escalation_presence_window_s: int = Field(default=300, ge=0)
+    escalation_min_wait_s: int = Field(default=30, ge=1)
+    escalation_sms_throttle: str = "5/900,11/3600"
+    escalation_voice_throttle: str = "3/900,7/3600"
+    escalation_daily_cap: int = Field(default=30, ge=1)
+    escalation_voice_hours: str = "08:00-22:00"
     redis_url: str | None = None
 
     model_dir: Path = Path("models")

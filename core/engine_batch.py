@@ -155,16 +155,25 @@ class Batch:
 
 
 async def load_active(session: AsyncSession, batch: Batch, event_ids: Iterable[int]) -> None:
-    """Read every active alert of `event_ids` (one query per 500 events)."""
+    """Read every active alert of `event_ids` (one query per 500 events).
+
+    On PostgreSQL the rows are locked (in id order) until the ingest transaction
+    commits, so a concurrent acknowledge waits for the engine instead of being
+    overwritten by it; SQLite has one writer at a time anyway.
+    """
     ids = sorted(set(event_ids))
     columns = [_T.c[name] for name in _LOADED]
+    lock = session.get_bind().dialect.name == "postgresql"
     for start in range(0, len(ids), CHUNK):
-        rows = await session.execute(
-            select(*columns).where(
+        query = (
+            select(*columns)
+            .where(
                 _T.c.event_id.in_(ids[start : start + CHUNK]),
                 _T.c.status.in_(ACTIVE_ALERT_STATUSES),
             )
+            .order_by(_T.c.id)
         )
+        rows = await session.execute(query.with_for_update() if lock else query)
         for row in rows:
             batch.add_active(ActiveAlert(*row))
 

@@ -109,7 +109,7 @@ class WatchIndex:
         self._event_keys: dict[int, int] = {}
         self._word_keys: dict[int, str] = {}
         self._version = 0
-        self._words: dict[int, tuple[EventRef, frozenset[str], frozenset[str]]] = {}
+        self._words: dict[int, tuple[EventRef, frozenset[str]]] = {}
         self._candidates: dict[int, tuple[int, EventRef, tuple[WatchSpec, ...]]] = {}
 
     @classmethod
@@ -172,20 +172,14 @@ class WatchIndex:
         else:
             self.add(watch)
 
-    def _event_words(self, event: EventRef) -> tuple[frozenset[str], frozenset[str]]:
+    def _event_words(self, event: EventRef) -> frozenset[str]:
+        """The event's words, tokenised once per event (again only if the event changes)."""
         cached = self._words.get(event.id)
         if cached is not None and (cached[0] is event or cached[0] == event):
-            return cached[1], cached[2]
+            return cached[1]
         haystack = event_words(event)
-        lookups = set(haystack)
-        for word in haystack:
-            lookups.update(word[:n] for n in range(_PREFIX_MIN, len(word)))
-        category = (event.category or "").casefold()
-        lookups.add(_CATEGORY_KEY + category)
-        lookups.add(_CATEGORY_KEY)
-        keys = frozenset(lookups)
-        self._words[event.id] = (event, haystack, keys)
-        return haystack, keys
+        self._words[event.id] = (event, haystack)
+        return haystack
 
     def candidates(self, event: EventRef) -> tuple[WatchSpec, ...]:
         """Every indexed watch about `event`, whatever its triggers and snooze say."""
@@ -196,7 +190,12 @@ class WatchIndex:
             and (cached[1] is event or cached[1] == event)
         ):
             return cached[2]
-        haystack, keys = self._event_words(event)
+        haystack = self._event_words(event)
+        keys = set(haystack)  # each word, its prefixes from 3 letters, the category keys
+        for word in haystack:
+            keys.update(word[:n] for n in range(_PREFIX_MIN, len(word)))
+        keys.add(_CATEGORY_KEY + (event.category or "").casefold())
+        keys.add(_CATEGORY_KEY)
         found = list(self._by_event.get(event.id, {}).values())
         for key in keys:
             bucket = self._by_word.get(key)

@@ -1,0 +1,1 @@
+"""Twilio SMS and voice channels, their signed callbacks, and phone-number encryption."""

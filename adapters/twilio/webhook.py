@@ -1,0 +1,76 @@
+"""`/hooks/twilio/status`, `/hooks/twilio/sms`, `/hooks/twilio/voice`, each verified.
+
+Twilio signs every callback with `X-Twilio-Signature`: HMAC-SHA1 (base64) of the full
+URL it requested plus the sorted POST parameters, keyed with the auth token. The URL is
+rebuilt from HDT_PUBLIC_URL (what Twilio was given), never from the Host header. A
+missing or wrong signature is answered 403 and nothing happens.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from twilio.request_validator import RequestValidator
+
+from adapters.twilio.client import SMS_PATH, STATUS_PATH, VOICE_PATH, TwilioConfig
+from adapters.twilio.inbound import TwilioInbound
+from adapters.twilio.render import message_twiml, say_twiml
+
+logger = logging.getLogger(__name__)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+SIGNATURE = "X-Twilio-Signature"
+MAX_BYTES = 64_000
+
+
+def _verified(
+    config: TwilioConfig,
+    inner: Callable[[web.Request, dict[str, str]], Awaitable[web.StreamResponse]],
+) -> Handler:
+    validator = RequestValidator(config.auth_token)
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        if request.content_length is not None and request.content_length > MAX_BYTES:
+            return web.Response(status=413, text="too large")
+        form = await request.post()
+        params = {k: str(v) for k, v in form.items()}
+        url = config.public_url.rstrip("/") + request.rel_url.path_qs
+        signature = request.headers.get(SIGNATURE, "")
+        if not signature or not validator.validate(url, params, signature):
+            logger.warning("twilio callback with a bad signature on %s", request.path)
+            return web.Response(status=403, text="forbidden: bad X-Twilio-Signature")
+        return await inner(request, params)
+
+    return handle
+
+
+def _xml(body: str) -> web.Response:
+    return web.Response(text=body, content_type="application/xml")
+
+
+def add_twilio_routes(app: web.Application, config: TwilioConfig, inbound: TwilioInbound) -> None:
+    """Register the three Twilio callbacks on the process's web app."""
+
+    async def status(request: web.Request, params: dict[str, str]) -> web.StreamResponse:
+        raw = request.query.get("n", "")
+        sid = params.get("MessageSid") or params.get("CallSid") or ""
+        state = params.get("MessageStatus") or params.get("CallStatus") or ""
+        if raw.isdigit() and sid and state:
+            await inbound.status(int(raw), sid, state, params.get("ErrorCode"))
+        return web.Response(status=204)
+
+    async def sms(request: web.Request, params: dict[str, str]) -> web.StreamResponse:
+        reply = await inbound.sms(params.get("From", ""), params.get("Body", ""))
+        return _xml(message_twiml(reply))
+
+    async def voice(request: web.Request, params: dict[str, str]) -> web.StreamResponse:
+        raw = request.query.get("alert", "")
+        if not raw.isdigit():
+            return _xml(say_twiml("Sorry, something went wrong. Goodbye."))
+        said = await inbound.digits(int(raw), params.get("Digits", ""))
+        return _xml(say_twiml(said))
+
+    app.router.add_post(STATUS_PATH, _verified(config, status))
+    app.router.add_post(SMS_PATH, _verified(config, sms))
+    app.router.add_post(VOICE_PATH, _verified(config, voice))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import random
 import resource
@@ -161,8 +162,8 @@ async def main(events: int, watches: int, snapshots: int, batch: int) -> dict[st
         listings=2,
         source="bench",
     )
-    items = list(sim.iter_snapshots())[:snapshots]
-    err.print(f"{len(items):,} snapshots drawn; seeding {watches:,} watches …")
+    total = min(snapshots, len(sim))
+    err.print(f"{total:,} snapshots to replay; seeding {watches:,} watches …")
     clock = FakeClock(START)
     seed_container = await build(settings, clock=clock, channels={}, metrics=NullMetrics())
     people = await seed_people(seed_container, sim, watches, rng)
@@ -171,11 +172,11 @@ async def main(events: int, watches: int, snapshots: int, batch: int) -> dict[st
     container = await build(settings, clock=clock, channels={}, metrics=NullMetrics())
     err.print(f"index holds {len(container.alerts.index):,} watches for {people:,} people")
     latencies: list[float] = []
+    stream = itertools.islice(sim.iter_snapshots(), total)
     started = time.perf_counter()
     with Progress(console=err, transient=True) as progress:
-        bar = progress.add_task("ingest → outbox", total=len(items))
-        for start in range(0, len(items), batch):
-            chunk = items[start : start + batch]
+        bar = progress.add_task("ingest → outbox", total=total)
+        while chunk := list(itertools.islice(stream, batch)):
             clock.set(max(item.observed_at for item in chunk))
             t0 = time.perf_counter()
             await container.ingest.ingest_snapshots(chunk)
@@ -189,14 +190,14 @@ async def main(events: int, watches: int, snapshots: int, batch: int) -> dict[st
     latencies.sort()
     p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
     return {
-        "snapshots_per_s": round(len(items) / elapsed, 1),
+        "snapshots_per_s": round(total / elapsed, 1),
         "alerts_per_s": round(alerts / elapsed, 1),
         "p50_ms": round(statistics.median(latencies), 1),
         "p99_ms": round(p99, 1),
         "peak_rss_mb": round(_peak_rss_mb(), 1),
         "watches": watches,
         "events": events,
-        "snapshots": len(items),
+        "snapshots": total,
         "alerts": int(alerts),
         "notifications": int(outbox),
         "batch": batch,

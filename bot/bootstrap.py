@@ -11,7 +11,6 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from adapters.console.channel import ConsoleChannel
@@ -24,7 +23,6 @@ from core.actions import ActionSigner
 from core.backoff import RetryPolicies
 from core.clock import SystemClock
 from core.db.engine import make_engine, make_sessionmaker
-from core.db.models import Watch
 from core.delivery import DeliveryService
 from core.domain import ChannelKind
 from core.handlers import CommandHandlers
@@ -32,10 +30,11 @@ from core.ingest.service import IngestService
 from core.metrics import Metrics
 from core.outbox import OutboxSignal
 from core.pipeline import AlertEngine
+from core.pipeline import load_watch_index as core_load_watch_index
 from core.planning import EngineConfig
 from core.ports import Channel, Clock, Predictor
 from core.ratelimit import RateLimiter, configure_platform_limits
-from core.rules import WatchIndex, spec_from_row
+from core.rules import WatchIndex
 from ml.predictor import ModelPredictor
 
 logger = logging.getLogger(__name__)
@@ -100,10 +99,9 @@ def engine_config(settings: Settings) -> EngineConfig:
 
 
 async def load_watch_index(sessions: async_sessionmaker[AsyncSession]) -> WatchIndex:
-    """Build the in-memory index from every active watch."""
+    """Build the in-memory index from every active watch (streamed as plain rows)."""
     async with sessions() as session:
-        rows = (await session.execute(select(Watch).where(Watch.active.is_(True)))).scalars()
-        return WatchIndex.from_specs(spec_from_row(row) for row in rows)
+        return await core_load_watch_index(session)
 
 
 def default_channels(

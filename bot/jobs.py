@@ -10,6 +10,7 @@ from sqlalchemy import delete
 from bot.bootstrap import Container
 from bot.scheduler import Job
 from core.db.models import Activity, MarketSnapshot
+from core.digest import compose_digests
 from core.ports import TicketSource
 from core.watch_sync import WatchSync
 
@@ -17,6 +18,7 @@ logger = logging.getLogger(__name__)
 
 FEED_CHUNK = 500
 WATCH_SYNC_S = 10.0
+DIGEST_S = 30.0
 
 
 def feed_job(container: Container, source: TicketSource) -> Job:
@@ -95,6 +97,19 @@ def escalation_jobs(container: Container) -> list[Job]:
     return [Job("escalation-tick", 1.0, service.tick), Job("escalation-auditor", 60.0, audit)]
 
 
+def digest_job(container: Container) -> Job:
+    """Merge due level-1 digest items into one message per person and destination."""
+
+    async def compose() -> None:
+        async with container.sessions() as session, session.begin():
+            queued = await compose_digests(session, container.clock.now())
+        if queued:
+            container.signal.notify()
+            logger.info("digests: %d queued", queued)
+
+    return Job("digests", DIGEST_S, compose)
+
+
 def scheduled_jobs(
     container: Container, source: TicketSource | None, *, workers: bool = True
 ) -> list[Job]:
@@ -102,6 +117,7 @@ def scheduled_jobs(
     jobs = [watch_sync_job(container)]
     if workers:
         jobs.append(cleanup_job(container))
+        jobs.append(digest_job(container))
         jobs.extend(escalation_jobs(container))
         if source is not None:
             jobs.append(feed_job(container, source))

@@ -66,6 +66,8 @@ async def claim(
         .where(
             Notification.status == NotificationStatus.PENDING.value,
             Notification.due_at <= now,
+            # Digest items wait for core.digest to merge them into one summary.
+            Notification.kind != "digest",
         )
         .order_by(*_CLAIM_ORDER)
         .limit(limit)

@@ -1,0 +1,102 @@
+"""Digests: level-1 alerts held in the outbox and sent as one message per person.
+
+The engine writes each low-priority alert's chat message as a `digest` row due at the
+person's next digest time. Delivery never claims those rows itself; when they fall due,
+`compose_digests` merges the rows of one person and destination into one `digest_summary`
+notification and marks the items cancelled, pointing at the summary.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.db.models import Notification
+from core.domain import NotificationStatus
+from core.render import payload
+
+ITEM_KIND = "digest"
+SUMMARY_KIND = "digest_summary"
+MAX_ITEMS = 20  # listed one by one; the rest are counted
+
+
+def summary_text(titles: list[str]) -> tuple[str, str]:
+    """The digest's title and body for the item titles, newest last."""
+    count = len(titles)
+    title = f"📬 Your digest: {count} low-priority alert{'s' if count != 1 else ''}"
+    lines = [f"• {t}" for t in titles[:MAX_ITEMS]]
+    if count > MAX_ITEMS:
+        lines.append(f"… and {count - MAX_ITEMS} more — send `alerts` to see them all")
+    return title, "\n".join(lines)
+
+
+async def compose_digests(session: AsyncSession, now: datetime) -> int:
+    """Merge due digest items into one summary per (person, channel, address).
+
+    Returns:
+        How many summary notifications were queued.
+    """
+    items = list(
+        (
+            await session.execute(
+                select(Notification)
+                .where(
+                    Notification.kind == ITEM_KIND,
+                    Notification.status == NotificationStatus.PENDING.value,
+                    Notification.due_at <= now,
+                )
+                .order_by(Notification.created_at, Notification.id)
+                .with_for_update(skip_locked=True)
+            )
+        ).scalars()
+    )
+    groups: dict[tuple[int | None, str, str], list[Notification]] = defaultdict(list)
+    for item in items:
+        groups[(item.user_id, item.channel, item.address)].append(item)
+    for (user_id, channel, address), rows in groups.items():
+        title, body = summary_text([str(row.payload.get("title", "alert")) for row in rows])
+        first = min(row.id for row in rows)
+        summary_id = (
+            await session.execute(
+                insert(Notification)
+                .values(
+                    kind=SUMMARY_KIND,
+                    user_id=user_id,
+                    channel=channel,
+                    address=address,
+                    level=1,
+                    score=0.0,
+                    payload=payload(
+                        event_type="digest",
+                        timestamp=now,
+                        title_text=title,
+                        body_text=body,
+                        data={
+                            "items": [
+                                {"alert_id": row.alert_id, "title": row.payload.get("title")}
+                                for row in rows
+                            ]
+                        },
+                    ),
+                    idempotency_key=f"digest:{user_id}:{channel}:{address}:{first}",
+                    status=NotificationStatus.PENDING.value,
+                    attempts=0,
+                    due_at=now,
+                    created_at=now,
+                )
+                .returning(Notification.id)
+            )
+        ).scalar_one()
+        await session.execute(
+            update(Notification)
+            .where(Notification.id.in_([row.id for row in rows]))
+            .values(
+                status=NotificationStatus.CANCELLED.value,
+                last_error=f"sent in digest notification {summary_id}",
+            )
+            .execution_options(synchronize_session=False)
+        )
+    return len(groups)

@@ -22,7 +22,6 @@ from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
-BURST = int(__import__("os").environ.get("BENCH_BURST", "1"))
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -79,7 +78,7 @@ class RemoteReceiver:
         self._proc.join(timeout=10)
 
 
-async def main(count: int, limit: float, workers: int) -> dict[str, float | int]:
+async def main(count: int, limit: float, workers: int, burst: int = 1) -> dict[str, float | int]:
     tmp = Path(tempfile.mkdtemp(prefix="hdt-bench-delivery-"))
     url = f"sqlite+aiosqlite:///{tmp / 'bench.db'}"
     await asyncio.to_thread(upgrade_blocking, url)
@@ -89,7 +88,7 @@ async def main(count: int, limit: float, workers: int) -> dict[str, float | int]
         demo=False,
         webhook_allow_hosts="127.0.0.1",
         webhook_rate_per_s=limit,
-        webhook_burst=BURST,
+        webhook_burst=burst,
         delivery_workers=workers,
         state_dir=tmp,
     )
@@ -185,6 +184,7 @@ if __name__ == "__main__":
     parser.add_argument("--notifications", type=int, default=10_000)
     parser.add_argument("--limit", type=float, default=200.0)
     parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--burst", type=int, default=1, help="our per-endpoint bucket size")
     args = parser.parse_args()
-    figures = asyncio.run(main(args.notifications, args.limit, args.workers))
+    figures = asyncio.run(main(args.notifications, args.limit, args.workers, args.burst))
     print(json.dumps(figures))

@@ -17,6 +17,7 @@ from adapters.console.channel import ConsoleChannel
 from adapters.webhook.channel import WebhookChannel
 from adapters.webhook.secrets import SecretBox
 from adapters.webhook.ssrf import SsrfPolicy
+from bot.insight import MarketInsights
 from bot.metrics import PrometheusMetrics
 from bot.settings import Settings
 from core.actions import ActionSigner
@@ -175,7 +176,12 @@ async def build(
     )
     ingest = IngestService(sessions, alerts, clock, metrics, signal)
     handlers = CommandHandlers(
-        sessions, clock, random.Random(rng.getrandbits(64)), signer, index_hook=alerts.watch_changed
+        sessions,
+        clock,
+        random.Random(rng.getrandbits(64)),
+        signer,
+        index_hook=alerts.watch_changed,
+        market=MarketInsights(sessions, predictor),
     )
     if channels is None:
         channels = default_channels(settings, sessions, clock, handlers, signer)

@@ -1,0 +1,75 @@
+"""`market`'s forecast sentence and price-history chart: the predictor and ml.charts
+behind core.chat.MarketInsightProvider."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from core.announce import event_ref
+from core.chat import MarketInsight
+from core.db.models import Event, MarketSnapshot
+from core.domain import MarketPoint
+from core.ports import ForecastRequest, Predictor
+from ml.charts import price_chart_png
+
+logger = logging.getLogger(__name__)
+
+HISTORY_POINTS = 200
+
+
+def _point(row: MarketSnapshot) -> MarketPoint:
+    return MarketPoint(
+        event_id=row.event_id,
+        observed_at=row.observed_at,
+        min_price=row.min_price,
+        median_price=row.median_price,
+        avg_price=row.avg_price,
+        max_price=row.max_price,
+        listing_count=row.listing_count,
+        ticket_count=row.ticket_count,
+    )
+
+
+class MarketInsights:
+    """Forecasts one event from its stored history and draws its cheapest-price chart."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], predictor: Predictor) -> None:
+        self._sessions = sessions
+        self._predictor = predictor
+
+    async def insight(self, event_id: int, *, now: datetime) -> MarketInsight | None:
+        async with self._sessions() as session:
+            event = await session.get(Event, event_id)
+            if event is None:
+                return None
+            rows = list(
+                (
+                    await session.execute(
+                        select(MarketSnapshot)
+                        .where(
+                            MarketSnapshot.event_id == event_id,
+                            MarketSnapshot.observed_at <= now,
+                        )
+                        .order_by(MarketSnapshot.observed_at.desc())
+                        .limit(HISTORY_POINTS)
+                    )
+                ).scalars()
+            )
+        history = [_point(row) for row in reversed(rows)]
+        if not history:
+            return MarketInsight(sentence=None)
+        forecast = (
+            await self._predictor.forecast([ForecastRequest(event_ref(event), history, now)])
+        )[0]
+        priced = [(p.observed_at, p.min_price) for p in history if p.min_price is not None]
+        chart = None
+        if priced:
+            try:
+                chart = await price_chart_png(priced, title=event.name, max_price=None)
+            except Exception:  # a chart is a nicety: the answer goes out without it
+                logger.exception("price chart failed for event_id=%s", event_id)
+        return MarketInsight(sentence=forecast.recommendation.sentence, chart_png=chart)

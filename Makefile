@@ -31,7 +31,7 @@ contracts: install
 	$(BIN)/lint-imports
 
 unit: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -rs
 
 test: lint types contracts unit
 

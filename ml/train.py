@@ -14,7 +14,7 @@ from __future__ import annotations
 import itertools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -156,7 +156,7 @@ def _data(
     return xgb.DMatrix(x[mask].to_numpy(np.float32), target[mask].to_numpy(float), weight=w)
 
 
-def _train(params: dict[str, object], train: xgb.DMatrix, valid: xgb.DMatrix) -> xgb.Booster:
+def _train(params: Mapping[str, object], train: xgb.DMatrix, valid: xgb.DMatrix) -> xgb.Booster:
     return xgb.train(
         {**PARAMS, **params},
         train,
@@ -167,6 +167,28 @@ def _train(params: dict[str, object], train: xgb.DMatrix, valid: xgb.DMatrix) ->
     )
 
 
+def _fit(
+    models: ModelSet,
+    name: str,
+    params: Mapping[str, object],
+    x: pd.DataFrame,
+    target: pd.Series,
+    df: pd.DataFrame,
+    fold: np.ndarray,
+) -> tuple[xgb.Booster, xgb.DMatrix]:
+    """Train model `name` on fold 0, stopping early on fold 1 (the calibration fold).
+
+    `models` keeps only the trees up to the best calibration-fold iteration.
+
+    Returns:
+        The untrimmed booster and the calibration fold's data.
+    """
+    train, valid = _data(x, target, df, fold, 0), _data(x, target, df, fold, 1)
+    booster = _train(params, train, valid)
+    models.boosters[name] = booster[: booster.best_iteration + 1]
+    return booster, valid
+
+
 def _classifier(
     models: ModelSet,
     name: str,
@@ -175,11 +197,9 @@ def _classifier(
     df: pd.DataFrame,
     fold: np.ndarray,
 ) -> None:
-    train, valid = _data(x, target, df, fold, 0), _data(x, target, df, fold, 1)
-    booster = _train({"objective": "binary:logistic", "eval_metric": "logloss"}, train, valid)
-    models.boosters[name] = booster
+    params = {"objective": "binary:logistic", "eval_metric": "logloss"}
+    booster, valid = _fit(models, name, params, x, target, df, fold)
     raw = logit(booster.predict(valid, iteration_range=(0, booster.best_iteration + 1)))
-    _trim(models, name)
     if len(np.unique(valid.get_label())) < 2:
         logger.warning("%s: one class in the calibration fold; left uncalibrated", name)
         return
@@ -192,10 +212,8 @@ def _classifier(
 def _quantiles(
     models: ModelSet, h: str, x: pd.DataFrame, target: pd.Series, df: pd.DataFrame, fold: np.ndarray
 ) -> None:
-    train, valid = _data(x, target, df, fold, 0), _data(x, target, df, fold, 1)
     params = {"objective": "reg:quantileerror", "quantile_alpha": np.array(QUANTILES)}
-    models.boosters[f"quant_{h}"] = _train(params, train, valid)
-    _trim(models, f"quant_{h}")
+    _, valid = _fit(models, f"quant_{h}", params, x, target, df, fold)
     mask = (fold == 1) & target.notna().to_numpy()
     actual, w = target[mask].to_numpy(), valid.get_weight()
     mid = models.predict(x[mask])[f"q50_{h}"]
@@ -231,15 +249,7 @@ def _regressor(
     df: pd.DataFrame,
     fold: np.ndarray,
 ) -> None:
-    train, valid = _data(x, target, df, fold, 0), _data(x, target, df, fold, 1)
-    models.boosters[name] = _train({"objective": "reg:pseudohubererror"}, train, valid)
-    _trim(models, name)
-
-
-def _trim(models: ModelSet, name: str) -> None:
-    """Keep only the trees up to the best calibration-fold iteration."""
-    booster = models.boosters[name]
-    models.boosters[name] = booster[: booster.best_iteration + 1]
+    _fit(models, name, {"objective": "reg:pseudohubererror"}, x, target, df, fold)
 
 
 def choose_threshold(

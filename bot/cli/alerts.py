@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.cli.alert_view import level_text, render_alert, timeline
 from bot.cli.app import app
-from bot.cli.common import console, fail, in_transaction, parse_count, parse_id, utc
+from bot.cli.common import console, fail, in_transaction, parse_count, parse_id, print_table, utc
 from core.alerts import apply_action, resolve
 from core.command_values import parse_duration, parse_price
 from core.db.models import (
@@ -99,11 +99,10 @@ def list_alerts(
             )
         return table
 
-    table = in_transaction(work)
-    if not table.row_count:
-        typer.echo("no alerts match; alerts open when a snapshot meets a watch's conditions")
-        return
-    console().print(table)
+    print_table(
+        in_transaction(work),
+        "no alerts match; alerts open when a snapshot meets a watch's conditions",
+    )
 
 
 @alerts_app.command("show")

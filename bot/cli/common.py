@@ -15,6 +15,7 @@ from typing import Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
+from rich.table import Table
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -60,6 +61,14 @@ def utc(value: datetime | None) -> str:
 def console() -> Console:
     """A rich console on stdout (plain text when it is not a terminal)."""
     return Console(highlight=False, soft_wrap=False)
+
+
+def print_table(table: Table, empty: str) -> None:
+    """Print `table` on stdout, or the one line `empty` when it has no rows."""
+    if not table.row_count:
+        typer.echo(empty)
+        return
+    console().print(table)
 
 
 def run(main: Coroutine[Any, Any, T]) -> T:

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.cli.app import app
-from bot.cli.common import console, fail, in_transaction, parse_id, utc
+from bot.cli.common import fail, in_transaction, parse_id, print_table, utc
 from core.db.models import ApiToken, User
 from core.errors import ValidationError
 from core.tokens import Scope, create_token, parse_scopes, revoke_token
@@ -91,11 +91,10 @@ def list_tokens() -> None:
             )
         return table
 
-    table = in_transaction(work)
-    if not table.row_count:
-        typer.echo("no API tokens; create one with hdtickets tokens create --name N --scopes read")
-        return
-    console().print(table)
+    print_table(
+        in_transaction(work),
+        "no API tokens; create one with hdtickets tokens create --name N --scopes read",
+    )
 
 
 @tokens_app.command("revoke")

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.cli.app import app
-from bot.cli.common import console, fail, in_transaction, utc
+from bot.cli.common import fail, in_transaction, print_table, utc
 from core.command_values import parse_zone
 from core.db.models import Identity, User, Watch
 from core.domain import Platform, Role
@@ -170,8 +170,4 @@ def list_users() -> None:
             )
         return table
 
-    table = in_transaction(work)
-    if not table.row_count:
-        typer.echo("no users yet; add one with hdtickets users add NAME")
-        return
-    console().print(table)
+    print_table(in_transaction(work), "no users yet; add one with hdtickets users add NAME")

@@ -19,7 +19,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.bootstrap import Container
 from bot.cli.app import app
-from bot.cli.common import console, fail, in_transaction, parse_count, parse_id, utc, with_container
+from bot.cli.common import (
+    fail,
+    in_transaction,
+    parse_count,
+    parse_id,
+    print_table,
+    utc,
+    with_container,
+)
 from core.chat import CommandContext, Reply
 from core.db.models import Event, User, Watch
 from core.domain import Platform
@@ -180,8 +188,4 @@ def list_watches(
             )
         return table
 
-    table = in_transaction(work)
-    if not table.row_count:
-        typer.echo(f"no watches yet; add one with {_EXAMPLE}")
-        return
-    console().print(table)
+    print_table(in_transaction(work), f"no watches yet; add one with {_EXAMPLE}")

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.actions import ActionSigner
 from core.db.models import (
@@ -30,13 +30,14 @@ from core.db.models import (
 )
 from core.domain import EventRef, Listing, MarketPoint, StoredSnapshot
 from core.metrics import RecordingMetrics
-from core.pipeline import AlertEngine, EngineConfig
+from core.pipeline import AlertEngine, EngineConfig, PipelineResult
 from core.rules import WatchIndex, spec_from_row
 from tests.fakes.predictor import StubPredictor
 
 T0 = datetime(2024, 3, 20, 12, 0, tzinfo=UTC)
 STARTS = datetime(2024, 3, 31, 20, 10, tzinfo=UTC)
 SECRET = b"k" * 32
+Sessions = async_sessionmaker[AsyncSession]
 
 
 @dataclass
@@ -117,6 +118,14 @@ async def add_watch(session: AsyncSession, user: User, event: Event | None, **fi
     session.add(watch)
     await session.flush()
     return watch
+
+
+async def add_seed(session: AsyncSession, **watch_fields: Any) -> Seed:
+    """The default user, event and a watch on it (`watch_fields` override the watch)."""
+    user = await add_user(session)
+    event = await add_event(session)
+    watch = await add_watch(session, user, event, **watch_fields)
+    return Seed(user, event, watch)
 
 
 async def add_webhook(
@@ -213,6 +222,25 @@ async def make_engine(
         RecordingMetrics(),
         config or EngineConfig(),
     )
+
+
+async def fresh_engine(
+    sessions: Sessions,
+    *,
+    predictor: StubPredictor | None = None,
+    config: EngineConfig | None = None,
+) -> AlertEngine:
+    """`make_engine` in a session of its own."""
+    async with sessions() as session:
+        return await make_engine(session, predictor=predictor, config=config)
+
+
+async def process_snapshot(
+    sessions: Sessions, engine: AlertEngine, seed: Seed, when: datetime, min_price: float | None
+) -> PipelineResult:
+    """Store one snapshot of the seeded event at `when` and process it, in one transaction."""
+    async with sessions() as session, session.begin():
+        return await engine.process(session, [await snapshot(session, seed, when, min_price)], when)
 
 
 async def alerts_of(session: AsyncSession) -> list[Alert]:

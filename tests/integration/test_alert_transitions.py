@@ -17,14 +17,15 @@ from tests.integration.engine_helpers import (
     T0,
     Seed,
     add_event,
+    add_seed,
     add_user,
-    add_watch,
     add_webhook,
     alerts_of,
     audit_kinds,
-    make_engine,
+    fresh_engine,
     minutes,
     notifications_of,
+    process_snapshot,
     snapshot,
 )
 
@@ -36,15 +37,10 @@ ALL_EVENTS = ["alert.triggered", "alert.acknowledged", "alert.updated", "alert.r
 async def _opened(sessions: Sessions, **watch_fields: object) -> tuple[Seed, Alert, AlertEngine]:
     """An open alert (price $28 under a $40 max) with a pending chat message and webhook."""
     async with sessions() as session, session.begin():
-        user = await add_user(session)
-        event = await add_event(session)
-        watch = await add_watch(session, user, event, **watch_fields)
-        await add_webhook(session, user, ALL_EVENTS)
-        seed = Seed(user, event, watch)
-    async with sessions() as session:
-        engine = await make_engine(session)
-    async with sessions() as session, session.begin():
-        await engine.process(session, [await snapshot(session, seed, T0, 28.0)], T0)
+        seed = await add_seed(session, **watch_fields)
+        await add_webhook(session, seed.user, ALL_EVENTS)
+    engine = await fresh_engine(sessions)
+    await process_snapshot(sessions, engine, seed, T0, 28.0)
     async with sessions() as session:
         (alert,) = await alerts_of(session)
     return seed, alert, engine
@@ -154,12 +150,10 @@ async def test_snooze_until_cheaper_then_the_engine_wakes_it(sessions: Sessions)
     snoozed = await _act(sessions, alert.id, ActionKind.SNOOZE_CHEAPER, seed.user.id)
     assert snoozed.status == "snoozed" and snoozed.snooze_below == pytest.approx(26.6)
     t1 = T0 + minutes(5)
-    async with sessions() as session, session.begin():
-        result = await engine.process(session, [await snapshot(session, seed, t1, 27.0)], t1)
+    result = await process_snapshot(sessions, engine, seed, t1, 27.0)
     assert result.notifications == 0
     t2 = T0 + minutes(6)
-    async with sessions() as session, session.begin():
-        result = await engine.process(session, [await snapshot(session, seed, t2, 26.0)], t2)
+    result = await process_snapshot(sessions, engine, seed, t2, 26.0)
     assert result.notifications >= 1
     async with sessions() as session:
         (stored,) = await alerts_of(session)
@@ -253,8 +247,7 @@ async def test_a_resolved_key_can_open_again_later(sessions: Sessions) -> None:
     async with sessions() as session, session.begin():
         await session.execute(update(Alert).values(status="resolved", resolved_at=T0))
     t1 = T0 + minutes(5)
-    async with sessions() as session, session.begin():
-        result = await engine.process(session, [await snapshot(session, seed, t1, 27.0)], t1)
+    result = await process_snapshot(sessions, engine, seed, t1, 27.0)
     assert result.alerts_opened == 1
     async with sessions() as session:
         keys = (await session.execute(select(Alert.dedup_key, Alert.status))).all()

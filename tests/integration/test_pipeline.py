@@ -18,14 +18,17 @@ from tests.integration.engine_helpers import (
     T0,
     Seed,
     add_event,
+    add_seed,
     add_user,
     add_watch,
     add_webhook,
     alerts_of,
     audit_kinds,
+    fresh_engine,
     make_engine,
     minutes,
     notifications_of,
+    process_snapshot,
     snapshot,
 )
 
@@ -33,18 +36,11 @@ Sessions = async_sessionmaker[AsyncSession]
 DEMAND_ONLY = (0.0, 0.0, 0.0, 0.0, 1.0, 0.0)
 
 
-async def _seed(session: AsyncSession, **watch_fields: object) -> Seed:
-    user = await add_user(session)
-    event = await add_event(session)
-    watch = await add_watch(session, user, event, **watch_fields)
-    return Seed(user, event, watch)
-
-
 async def test_batch_opens_one_alert_with_its_notifications_in_the_same_transaction(
     sessions: Sessions,
 ) -> None:
     async with sessions() as session, session.begin():
-        seed = await _seed(session)
+        seed = await add_seed(session)
         await add_webhook(session, None, ["alert.triggered"])
         await add_webhook(session, None, ["alert.resolved"], url="https://hooks.example/other")
     async with sessions() as session:
@@ -60,7 +56,7 @@ async def test_batch_opens_one_alert_with_its_notifications_in_the_same_transact
         assert await notifications_of(session) == []
         assert (await session.scalar(select(func.count()).select_from(MarketSnapshot))) == 0
 
-    engine = await _fresh_engine(sessions)
+    engine = await fresh_engine(sessions)
     async with sessions() as session, session.begin():
         stored = await snapshot(session, seed, T0, 28.0)
         result = await engine.process(session, [stored], T0)
@@ -119,20 +115,13 @@ async def test_batch_opens_one_alert_with_its_notifications_in_the_same_transact
     assert "Chase Field" in body["body"] and "72% chance" in body["body"]
 
 
-async def _fresh_engine(sessions: Sessions, **kwargs: object):  # type: ignore[no-untyped-def]
-    async with sessions() as session:
-        return await make_engine(session, **kwargs)  # type: ignore[arg-type]
-
-
 async def test_reingest_rescores_instead_of_duplicating(sessions: Sessions) -> None:
     async with sessions() as session, session.begin():
-        seed = await _seed(session)
-    engine = await _fresh_engine(sessions)
-    async with sessions() as session, session.begin():
-        await engine.process(session, [await snapshot(session, seed, T0, 28.0)], T0)
+        seed = await add_seed(session)
+    engine = await fresh_engine(sessions)
+    await process_snapshot(sessions, engine, seed, T0, 28.0)
     later = T0 + minutes(5)
-    async with sessions() as session, session.begin():
-        result = await engine.process(session, [await snapshot(session, seed, later, 27.5)], later)
+    result = await process_snapshot(sessions, engine, seed, later, 27.5)
     assert result.alerts_opened == 0 and result.alerts_updated == 1
     assert result.notifications == 0  # within the cooldown: a silent update
     async with sessions() as session:
@@ -143,13 +132,11 @@ async def test_reingest_rescores_instead_of_duplicating(sessions: Sessions) -> N
 
 async def test_price_drop_beyond_band_after_cooldown_notifies_again(sessions: Sessions) -> None:
     async with sessions() as session, session.begin():
-        seed = await _seed(session, cooldown_s=600)
-    engine = await _fresh_engine(sessions, config=EngineConfig(cooldown_s=0))
-    async with sessions() as session, session.begin():
-        await engine.process(session, [await snapshot(session, seed, T0, 30.0)], T0)
+        seed = await add_seed(session, cooldown_s=600)
+    engine = await fresh_engine(sessions, config=EngineConfig(cooldown_s=0))
+    await process_snapshot(sessions, engine, seed, T0, 30.0)
     later = T0 + minutes(11)
-    async with sessions() as session, session.begin():
-        result = await engine.process(session, [await snapshot(session, seed, later, 25.0)], later)
+    result = await process_snapshot(sessions, engine, seed, later, 25.0)
     assert result.notifications == 1
     async with sessions() as session:
         (alert,) = await alerts_of(session)
@@ -163,8 +150,8 @@ async def test_an_unchanged_market_skips_the_rescore_but_not_the_hold(
     sessions: Sessions,
 ) -> None:
     async with sessions() as session, session.begin():
-        seed = await _seed(session)
-    engine = await _fresh_engine(sessions, config=EngineConfig(resolve_hold_s=600))
+        seed = await add_seed(session)
+    engine = await fresh_engine(sessions, config=EngineConfig(resolve_hold_s=600))
     steps = [
         (0, 28.0, 1344),
         (1, 28.0, 1344),  # the 24 h high is new (none before): re-scored
@@ -190,22 +177,19 @@ async def test_price_back_above_max_resolves_after_hold_and_cancels_pending(
     sessions: Sessions,
 ) -> None:
     async with sessions() as session, session.begin():
-        seed = await _seed(session)
+        seed = await add_seed(session)
         await add_webhook(session, seed.user, ["alert.triggered", "alert.resolved"])
     config = EngineConfig(resolve_hold_s=600)
-    engine = await _fresh_engine(sessions, config=config)
-    async with sessions() as session, session.begin():
-        await engine.process(session, [await snapshot(session, seed, T0, 28.0)], T0)
+    engine = await fresh_engine(sessions, config=config)
+    await process_snapshot(sessions, engine, seed, T0, 28.0)
     t1 = T0 + minutes(2)
-    async with sessions() as session, session.begin():
-        result = await engine.process(session, [await snapshot(session, seed, t1, 45.0)], t1)
+    result = await process_snapshot(sessions, engine, seed, t1, 45.0)
     assert result.alerts_resolved == 0
     async with sessions() as session:
         (alert,) = await alerts_of(session)
         assert alert.status == "open" and alert.clear_since == t1
     t2 = t1 + minutes(10)
-    async with sessions() as session, session.begin():
-        result = await engine.process(session, [await snapshot(session, seed, t2, 46.0)], t2)
+    result = await process_snapshot(sessions, engine, seed, t2, 46.0)
     assert result.alerts_resolved == 1
     async with sessions() as session:
         (alert,) = await alerts_of(session)
@@ -222,8 +206,8 @@ async def test_price_back_above_max_resolves_after_hold_and_cancels_pending(
 
 async def test_condition_back_within_hold_keeps_the_alert(sessions: Sessions) -> None:
     async with sessions() as session, session.begin():
-        seed = await _seed(session)
-    engine = await _fresh_engine(sessions, config=EngineConfig(resolve_hold_s=600))
+        seed = await add_seed(session)
+    engine = await fresh_engine(sessions, config=EngineConfig(resolve_hold_s=600))
     times = [T0 + minutes(n) for n in (0, 2, 4, 14)]
     prices = [28.0, 45.0, 30.0, 45.0]
     for when, price in zip(times, prices, strict=True):
@@ -239,16 +223,14 @@ async def test_condition_back_within_hold_keeps_the_alert(sessions: Sessions) ->
 
 async def test_resolve_edits_sent_messages_in_place(sessions: Sessions) -> None:
     async with sessions() as session, session.begin():
-        seed = await _seed(session)
-    engine = await _fresh_engine(sessions, config=EngineConfig(resolve_hold_s=0))
-    async with sessions() as session, session.begin():
-        await engine.process(session, [await snapshot(session, seed, T0, 28.0)], T0)
+        seed = await add_seed(session)
+    engine = await fresh_engine(sessions, config=EngineConfig(resolve_hold_s=0))
+    await process_snapshot(sessions, engine, seed, T0, 28.0)
     receipt = {"channel": "telegram", "address": "tg-100", "message_id": "m-7", "detail": None}
     async with sessions() as session, session.begin():
         await session.execute(update(Notification).values(status="sent", receipt=receipt))
     t1 = T0 + minutes(1)
-    async with sessions() as session, session.begin():
-        result = await engine.process(session, [await snapshot(session, seed, t1, 50.0)], t1)
+    result = await process_snapshot(sessions, engine, seed, t1, 50.0)
     assert result.alerts_resolved == 1 and result.notifications == 1
     async with sessions() as session:
         notes = await notifications_of(session)
@@ -261,8 +243,8 @@ async def test_resolve_edits_sent_messages_in_place(sessions: Sessions) -> None:
 
 async def test_event_started_or_sold_out_resolves_at_once(sessions: Sessions) -> None:
     async with sessions() as session, session.begin():
-        seed = await _seed(session, triggers=["price_below", "low_inventory"], low_inventory=100)
-    engine = await _fresh_engine(sessions, config=EngineConfig(resolve_hold_s=3600))
+        seed = await add_seed(session, triggers=["price_below", "low_inventory"], low_inventory=100)
+    engine = await fresh_engine(sessions, config=EngineConfig(resolve_hold_s=3600))
     async with sessions() as session, session.begin():
         result = await engine.process(
             session, [await snapshot(session, seed, T0, 28.0, ticket_count=40)], T0
@@ -280,10 +262,8 @@ async def test_event_started_or_sold_out_resolves_at_once(sessions: Sessions) ->
 
 async def test_hysteresis_blocks_reopen_near_the_max_within_cooldown(sessions: Sessions) -> None:
     async with sessions() as session, session.begin():
-        seed = await _seed(session, cooldown_s=3600)
-    engine = await _fresh_engine(
-        sessions, config=EngineConfig(resolve_hold_s=0, hysteresis_pct=2.0)
-    )
+        seed = await add_seed(session, cooldown_s=3600)
+    engine = await fresh_engine(sessions, config=EngineConfig(resolve_hold_s=0, hysteresis_pct=2.0))
     series = [39.0, 41.0, 39.5, 41.0, 39.9, 38.0]
     opened = []
     for n, price in enumerate(series):
@@ -301,7 +281,7 @@ async def test_hysteresis_blocks_reopen_near_the_max_within_cooldown(sessions: S
 
 async def test_predictor_is_called_once_per_batch(sessions: Sessions) -> None:
     async with sessions() as session, session.begin():
-        seed = await _seed(session)
+        seed = await add_seed(session)
         other = await add_event(
             session,
             external_id="2",
@@ -310,7 +290,7 @@ async def test_predictor_is_called_once_per_batch(sessions: Sessions) -> None:
         )
         await add_watch(session, seed.user, other)
     predictor = StubPredictor()
-    engine = await _fresh_engine(sessions, predictor=predictor)
+    engine = await fresh_engine(sessions, predictor=predictor)
     async with sessions() as session, session.begin():
         batch = [
             await snapshot(session, seed, T0, 28.0),
@@ -325,10 +305,9 @@ async def test_predictor_is_called_once_per_batch(sessions: Sessions) -> None:
 
 async def test_a_failing_predictor_does_not_stop_alerts(sessions: Sessions) -> None:
     async with sessions() as session, session.begin():
-        seed = await _seed(session)
-    engine = await _fresh_engine(sessions, predictor=StubPredictor(fail=True))
-    async with sessions() as session, session.begin():
-        result = await engine.process(session, [await snapshot(session, seed, T0, 28.0)], T0)
+        seed = await add_seed(session)
+    engine = await fresh_engine(sessions, predictor=StubPredictor(fail=True))
+    result = await process_snapshot(sessions, engine, seed, T0, 28.0)
     assert result.alerts_opened == 1
 
 
@@ -339,9 +318,8 @@ async def test_quiet_hours_defer_and_are_audited(sessions: Sessions) -> None:
         watch = await add_watch(session, user, event)
         seed = Seed(user, event, watch)
     night = datetime(2024, 3, 20, 3, 0, tzinfo=ZoneInfo("America/New_York"))
-    engine = await _fresh_engine(sessions)
-    async with sessions() as session, session.begin():
-        await engine.process(session, [await snapshot(session, seed, night, 28.0)], night)
+    engine = await fresh_engine(sessions)
+    await process_snapshot(sessions, engine, seed, night, 28.0)
     async with sessions() as session:
         (alert,) = await alerts_of(session)
         (note,) = await notifications_of(session)
@@ -352,15 +330,14 @@ async def test_quiet_hours_defer_and_are_audited(sessions: Sessions) -> None:
 
 async def test_level_one_goes_to_the_digest(sessions: Sessions) -> None:
     async with sessions() as session, session.begin():
-        seed = await _seed(session)
-    engine = await _fresh_engine(
+        seed = await add_seed(session)
+    engine = await fresh_engine(
         sessions,
         predictor=StubPredictor(make_forecast(demand=0.1)),
         config=EngineConfig(weights=DEMAND_ONLY),
     )
     when = T0 + minutes(17)
-    async with sessions() as session, session.begin():
-        await engine.process(session, [await snapshot(session, seed, when, 28.0)], when)
+    await process_snapshot(sessions, engine, seed, when, 28.0)
     async with sessions() as session:
         (alert,) = await alerts_of(session)
         (note,) = await notifications_of(session)
@@ -376,13 +353,12 @@ async def test_critical_goes_to_every_linked_chat(sessions: Sessions) -> None:
         )
         event = await add_event(session)
         seed = Seed(user, event, await add_watch(session, user, event))
-    engine = await _fresh_engine(
+    engine = await fresh_engine(
         sessions,
         predictor=StubPredictor(make_forecast(demand=0.95)),
         config=EngineConfig(weights=DEMAND_ONLY),
     )
-    async with sessions() as session, session.begin():
-        await engine.process(session, [await snapshot(session, seed, T0, 28.0)], T0)
+    await process_snapshot(sessions, engine, seed, T0, 28.0)
     async with sessions() as session:
         (alert,) = await alerts_of(session)
         notes = await notifications_of(session)
@@ -400,7 +376,7 @@ async def test_medium_goes_to_the_preferred_chat_or_the_group(sessions: Sessions
         await add_watch(
             session, user, event, destination_channel="telegram", destination_address="-100777"
         )
-    engine = await _fresh_engine(
+    engine = await fresh_engine(
         sessions,
         predictor=StubPredictor(make_forecast(demand=0.5)),
         config=EngineConfig(weights=DEMAND_ONLY),
@@ -419,23 +395,21 @@ async def test_medium_goes_to_the_preferred_chat_or_the_group(sessions: Sessions
 
 async def test_watch_min_level_filters(sessions: Sessions) -> None:
     async with sessions() as session, session.begin():
-        seed = await _seed(session, min_level=5)
-    engine = await _fresh_engine(sessions)
-    async with sessions() as session, session.begin():
-        result = await engine.process(session, [await snapshot(session, seed, T0, 28.0)], T0)
+        seed = await add_seed(session, min_level=5)
+    engine = await fresh_engine(sessions)
+    result = await process_snapshot(sessions, engine, seed, T0, 28.0)
     assert result.matches == 1 and result.alerts_opened == 0
 
 
 async def test_stale_index_heals_from_the_row(sessions: Sessions) -> None:
     async with sessions() as session, session.begin():
-        seed = await _seed(session, event_id=None, terms=["Rockies"])
-    engine = await _fresh_engine(sessions)
+        seed = await add_seed(session, event_id=None, terms=["Rockies"])
+    engine = await fresh_engine(sessions)
     async with sessions() as session, session.begin():
         await session.execute(
             update(Watch).values(muted_event_ids=[seed.event.id]).where(Watch.id == seed.watch.id)
         )
-    async with sessions() as session, session.begin():
-        result = await engine.process(session, [await snapshot(session, seed, T0, 28.0)], T0)
+    result = await process_snapshot(sessions, engine, seed, T0, 28.0)
     assert result.alerts_opened == 0
     spec = engine.index.get(seed.watch.id)
     assert spec is not None and seed.event.id in spec.muted_events
@@ -443,8 +417,8 @@ async def test_stale_index_heals_from_the_row(sessions: Sessions) -> None:
 
 async def test_old_snapshots_feed_history_only(sessions: Sessions) -> None:
     async with sessions() as session, session.begin():
-        seed = await _seed(session)
-    engine = await _fresh_engine(sessions)
+        seed = await add_seed(session)
+    engine = await fresh_engine(sessions)
     old = T0 - minutes(60 * 7)
     async with sessions() as session, session.begin():
         result = await engine.process(session, [await snapshot(session, seed, old, 28.0)], T0)
@@ -454,10 +428,10 @@ async def test_old_snapshots_feed_history_only(sessions: Sessions) -> None:
 
 async def test_new_listing_and_drop_triggers(sessions: Sessions) -> None:
     async with sessions() as session, session.begin():
-        seed = await _seed(
+        seed = await add_seed(
             session, triggers=["new_listing", "drop_pct"], drop_pct=20.0, max_price=None
         )
-    engine = await _fresh_engine(sessions)
+    engine = await fresh_engine(sessions)
     async with sessions() as session, session.begin():
         first = await snapshot(session, seed, T0, 50.0)
         result = await engine.process(session, [first], T0)
@@ -475,21 +449,18 @@ async def test_new_listing_and_drop_triggers(sessions: Sessions) -> None:
 
 async def test_snoozed_alert_wakes_when_the_snooze_is_over(sessions: Sessions) -> None:
     async with sessions() as session, session.begin():
-        seed = await _seed(session)
-    engine = await _fresh_engine(sessions)
-    async with sessions() as session, session.begin():
-        await engine.process(session, [await snapshot(session, seed, T0, 28.0)], T0)
+        seed = await add_seed(session)
+    engine = await fresh_engine(sessions)
+    await process_snapshot(sessions, engine, seed, T0, 28.0)
     async with sessions() as session, session.begin():
         await session.execute(
             update(Alert).values(status="snoozed", snoozed_until=T0 + minutes(30))
         )
     t1 = T0 + minutes(10)
-    async with sessions() as session, session.begin():
-        result = await engine.process(session, [await snapshot(session, seed, t1, 28.0)], t1)
+    result = await process_snapshot(sessions, engine, seed, t1, 28.0)
     assert result.notifications == 0
     t2 = T0 + minutes(31)
-    async with sessions() as session, session.begin():
-        result = await engine.process(session, [await snapshot(session, seed, t2, 28.0)], t2)
+    result = await process_snapshot(sessions, engine, seed, t2, 28.0)
     assert result.notifications == 1
     async with sessions() as session:
         (alert,) = await alerts_of(session)
@@ -500,10 +471,9 @@ async def test_snoozed_alert_wakes_when_the_snooze_is_over(sessions: Sessions) -
 
 async def test_pausing_the_watch_resolves_its_open_alert(sessions: Sessions) -> None:
     async with sessions() as session, session.begin():
-        seed = await _seed(session)
-    engine = await _fresh_engine(sessions, config=EngineConfig(public_url="https://hdt.example/"))
-    async with sessions() as session, session.begin():
-        await engine.process(session, [await snapshot(session, seed, T0, 28.0)], T0)
+        seed = await add_seed(session)
+    engine = await fresh_engine(sessions, config=EngineConfig(public_url="https://hdt.example/"))
+    await process_snapshot(sessions, engine, seed, T0, 28.0)
     async with sessions() as session:
         (note,) = await notifications_of(session)
     alert_id = note.alert_id
@@ -515,8 +485,7 @@ async def test_pausing_the_watch_resolves_its_open_alert(sessions: Sessions) -> 
         await session.execute(update(Watch).values(active=False))
     engine.watch_changed(seed.watch.id, "removed")  # the hook a committed pause calls
     t1 = T0 + minutes(1)
-    async with sessions() as session, session.begin():
-        result = await engine.process(session, [await snapshot(session, seed, t1, 28.0)], t1)
+    result = await process_snapshot(sessions, engine, seed, t1, 28.0)
     assert result.alerts_resolved == 1 and result.matches == 0
     async with sessions() as session:
         (alert,) = await alerts_of(session)

@@ -17,17 +17,9 @@ from core.rules import (
     tickets_left,
     words,
 )
+from tests.builders import NOW, game, point
 
-NOW = datetime(2024, 3, 20, 12, 0, tzinfo=UTC)
-GAME = EventRef(
-    id=1,
-    name="Rockies at Diamondbacks",
-    starts_at=datetime(2024, 3, 31, 20, 10, tzinfo=UTC),
-    category="mlb",
-    performers=("Arizona Diamondbacks", "Colorado Rockies"),
-    venue="Chase Field",
-    city="Phoenix",
-)
+GAME = game()
 CONCERT = EventRef(
     id=2,
     name="Taylor Swift | The Eras Tour",
@@ -37,12 +29,6 @@ CONCERT = EventRef(
     venue="Estadio Azteca",
     city="Mexico City",
 )
-
-
-def point(
-    min_price: float | None = 28.0, tickets: int | None = 1344, event_id: int = 1
-) -> MarketPoint:
-    return MarketPoint(event_id, NOW, min_price, None, 83.0, 473.0, 315, tickets)
 
 
 def spec(watch_id: int = 1, **fields: object) -> WatchSpec:

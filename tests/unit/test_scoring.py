@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
-from core.domain import EventRef, Level, MarketPoint, Match, TriggerKind, WatchSpec
+from core.domain import EventRef, Level, Match, TriggerKind, WatchSpec
 from core.scoring import (
     DEFAULT_WEIGHTS,
     FACTOR_NAMES,
@@ -21,27 +21,10 @@ from core.scoring import (
     score,
     urgency_factor,
 )
+from tests.builders import NOW, game, point
 from tests.fakes.predictor import make_forecast
 
-NOW = datetime(2024, 3, 20, 12, 0, tzinfo=UTC)
-EVENT = EventRef(
-    id=1,
-    name="Rockies at Diamondbacks",
-    starts_at=NOW + timedelta(days=11),
-    category="mlb",
-    performers=("Arizona Diamondbacks", "Colorado Rockies"),
-    venue="Chase Field",
-    city="Phoenix",
-)
-
-
-def point(
-    min_price: float | None = 28.0,
-    tickets: int | None = 1344,
-    at: datetime = NOW,
-    listings: int | None = 315,
-) -> MarketPoint:
-    return MarketPoint(1, at, min_price, None, 83.0, 473.0, listings, tickets)
+EVENT = game(starts_at=NOW + timedelta(days=11))
 
 
 def match(price: float | None = 28.0, **fields: object) -> Match:

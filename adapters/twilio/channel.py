@@ -1,0 +1,79 @@
+"""`TwilioChannel`: what the SMS and voice channels share around one Twilio request.
+
+Both own an SDK client, resolve a contact point to a number at send time, and make at
+most one request a step: a send whose outcome is unknown (a network error or timeout)
+is remembered by idempotency key and looked up before it is retried, so a retry does
+not text or call twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+from adapters.twilio.client import STATUS_PATH, TwilioConfig, make_client
+from core.domain import ChannelKind, DeliveryReceipt, OutboundMessage
+from core.errors import RetryableDeliveryError
+from core.ports import Clock
+
+Numbers = Callable[[str], Awaitable[tuple[str, str]]]
+Lookup = Callable[[datetime], Awaitable[str | None]]
+
+
+class TwilioChannel:
+    """Base of `TwilioSmsChannel` and `TwilioVoiceChannel`; subclasses set `kind`."""
+
+    kind: ChannelKind
+
+    def __init__(self, config: TwilioConfig, numbers: Numbers, clock: Clock) -> None:
+        self.config = config
+        self._numbers = numbers
+        self._clock = clock
+        self.client, self._http = make_client(config)
+        self._uncertain: dict[str, datetime] = {}
+
+    async def run(self) -> None:
+        """Nothing to serve: Twilio posts inbound traffic to the web app's hooks."""
+        return None
+
+    async def close(self) -> None:
+        await self._http.close()
+
+    def _account(self) -> Any:
+        """The SDK's account resource (untyped): `.messages` and `.calls` hang off it."""
+        return self.client.api.v2010.accounts(self.config.account_sid)
+
+    def _status_callback(self, message: OutboundMessage) -> str:
+        return f"{self.config.hook(STATUS_PATH)}?n={message.notification_id}"
+
+    async def _send_once(
+        self,
+        message: OutboundMessage,
+        masked: str,
+        lookup: Lookup,
+        create: Callable[[], Awaitable[str]],
+    ) -> DeliveryReceipt:
+        """Find the sid of an earlier send of unknown outcome, or `create` one.
+
+        Args:
+            message: the outbox row being sent.
+            masked: the masked number, the receipt's detail.
+            lookup: finds an earlier send's sid, given when that send started.
+            create: makes the request and returns its sid.
+        """
+        key = message.idempotency_key
+        if key in self._uncertain:
+            found = await lookup(self._uncertain[key])
+            if found is not None:
+                self._uncertain.pop(key, None)
+                return DeliveryReceipt(self.kind, message.address, found, masked)
+        started = self._clock.now()
+        try:
+            sid = await create()
+        except RetryableDeliveryError as exc:
+            if "network" in str(exc):
+                self._uncertain.setdefault(key, started)
+            raise
+        self._uncertain.pop(key, None)
+        return DeliveryReceipt(self.kind, message.address, sid, masked)

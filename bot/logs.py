@@ -34,5 +34,5 @@ def configure_logging(settings: Settings) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level.upper())
-    for noisy in ("aiosqlite", "httpx", "apscheduler.executors.default", "sqlalchemy.engine"):
+    for noisy in ("aiosqlite", "httpx", "apscheduler", "sqlalchemy.engine"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

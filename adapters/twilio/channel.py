@@ -3,11 +3,12 @@
 Both own an SDK client, resolve a contact point to a number at send time, and make at
 most one request a step: a send whose outcome is unknown (a network error or timeout)
 is remembered by idempotency key and looked up before it is retried, so a retry does
-not text or call twice.
+not text or call twice; a key already sent returns its first receipt (per process).
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
@@ -19,6 +20,7 @@ from core.ports import Clock
 
 Numbers = Callable[[str], Awaitable[tuple[str, str]]]
 Lookup = Callable[[datetime], Awaitable[str | None]]
+REMEMBERED_KEYS = 20_000
 
 
 class TwilioChannel:
@@ -32,6 +34,7 @@ class TwilioChannel:
         self._clock = clock
         self.client, self._http = make_client(config)
         self._uncertain: dict[str, datetime] = {}
+        self._receipts: OrderedDict[str, DeliveryReceipt] = OrderedDict()
 
     async def run(self) -> None:
         """Nothing to serve: Twilio posts inbound traffic to the web app's hooks."""
@@ -63,11 +66,16 @@ class TwilioChannel:
             create: makes the request and returns its sid.
         """
         key = message.idempotency_key
+        seen = self._receipts.get(key)
+        if seen is not None:
+            return seen
         if key in self._uncertain:
             found = await lookup(self._uncertain[key])
             if found is not None:
                 self._uncertain.pop(key, None)
-                return DeliveryReceipt(self.kind, message.address, found, masked)
+                return self._remember(
+                    key, DeliveryReceipt(self.kind, message.address, found, masked)
+                )
         started = self._clock.now()
         try:
             sid = await create()
@@ -76,4 +84,10 @@ class TwilioChannel:
                 self._uncertain.setdefault(key, started)
             raise
         self._uncertain.pop(key, None)
-        return DeliveryReceipt(self.kind, message.address, sid, masked)
+        return self._remember(key, DeliveryReceipt(self.kind, message.address, sid, masked))
+
+    def _remember(self, key: str, receipt: DeliveryReceipt) -> DeliveryReceipt:
+        self._receipts[key] = receipt
+        while len(self._receipts) > REMEMBERED_KEYS:
+            self._receipts.popitem(last=False)
+        return receipt

@@ -3,7 +3,9 @@
 `Client.api` is the one Domain our channels use (Messages and Calls of API 2010); its
 `base_url` is replaced by the configured URL, so staging and tests reach a loopback fake
 with the real SDK. The HTTP client makes no retries of its own (the outbox retries) and
-turns a 429 into `Throttled` with the Retry-After header, which the SDK would drop.
+turns a 429 into `Throttled` with the Retry-After header, which the SDK would drop. It
+also applies `timeout_s` to every request: the SDK's async client passes timeout=None
+to aiohttp, which means no timeout at all.
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ class _HttpClient(AsyncTwilioHttpClient):
         if auth is not None:  # aiohttp's BasicAuth is deprecated: send the header ourselves
             token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode("ascii")
             kwargs["headers"] = {**(kwargs.get("headers") or {}), "Authorization": f"Basic {token}"}
+        if kwargs.get("timeout") is None:  # the SDK's async client never applies its own
+            kwargs["timeout"] = self.timeout
         response = await super().request(method, url, *args, **kwargs)
         if response.status_code == 429:
             raw = (response.headers or {}).get("Retry-After")

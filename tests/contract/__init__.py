@@ -1,0 +1,1 @@
+"""One contract test class run against every core.ports.Channel implementation."""

@@ -184,7 +184,7 @@ if __name__ == "__main__":
     parser.add_argument("--notifications", type=int, default=10_000)
     parser.add_argument("--limit", type=float, default=200.0)
     parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument("--burst", type=int, default=1, help="our per-endpoint bucket size")
+    parser.add_argument("--burst", type=int, default=4, help="our per-endpoint bucket size")
     args = parser.parse_args()
     figures = asyncio.run(main(args.notifications, args.limit, args.workers, args.burst))
     print(json.dumps(figures))

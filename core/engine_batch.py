@@ -234,12 +234,27 @@ async def write_alerts(session: AsyncSession, batch: Batch) -> None:
         if params:
             await session.execute(_UPDATES[shape], params)
     if batch.new_alerts:
-        rows = [
-            {name: getattr(a, name) for name in (*_LOADED[1:], *_EXPLAIN[-3:])}
-            for a in batch.new_alerts
-        ]
-        result = await session.execute(
-            insert(_T).returning(_T.c.id, sort_by_parameter_order=True), rows
-        )
-        for alert, new_id in zip(batch.new_alerts, result.scalars(), strict=True):
-            alert.id = new_id
+        await insert_alerts(session, batch.new_alerts)
+
+
+# Ids come back with their dedup keys, so the rows need no particular order and the
+# INSERT is sent as multi-row VALUES. Asking for parameter order instead makes SQLite
+# (no ordered form there) fall back to one INSERT, and one thread hop, per alert.
+_INSERT_KEYED = insert(_T).returning(_T.c.dedup_key, _T.c.id)
+_INSERT_ORDERED = insert(_T).returning(_T.c.id, sort_by_parameter_order=True)
+_NEW_COLUMNS = (*_LOADED[1:], *_EXPLAIN[-3:])
+
+
+async def insert_alerts(session: AsyncSession, alerts: list[ActiveAlert]) -> None:
+    """Insert new alerts and set their ids (one statement when their dedup keys differ)."""
+    rows = [{name: getattr(a, name) for name in _NEW_COLUMNS} for a in alerts]
+    keys = {a.dedup_key for a in alerts}
+    if len(keys) == len(alerts):  # always for active alerts: the unique index says so
+        result = await session.execute(_INSERT_KEYED, rows)
+        ids: dict[str, int] = {key: new_id for key, new_id in result}
+        for alert in alerts:
+            alert.id = ids[alert.dedup_key]
+        return
+    result = await session.execute(_INSERT_ORDERED, rows)
+    for alert, new_id in zip(alerts, result.scalars(), strict=True):
+        alert.id = new_id

@@ -30,6 +30,8 @@ from core.render import money
 from core.routing import Destination
 from core.rules import WatchIndex, spec_from_row
 
+_CHANNELS = frozenset(kind.value for kind in ChannelKind)
+
 
 @dataclass(frozen=True, slots=True)
 class WatchInfo:
@@ -51,7 +53,7 @@ class WatchInfo:
         )
         destination = None
         channel, address = get("destination_channel"), get("destination_address")
-        if channel in {kind.value for kind in ChannelKind} and address:
+        if channel in _CHANNELS and address:
             destination = Destination(ChannelKind(channel), address)
         return cls(
             id=get("id"),

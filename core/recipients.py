@@ -21,13 +21,29 @@ from core.planning import Recipient, WebhookTarget
 from core.routing import DEFAULT_ORDER, PLATFORM_CHANNEL, Destination
 
 _CHUNK = 500
+_KNOWN = frozenset(kind.value for kind in ChannelKind)
+# Plain column rows, not ORM entities: people are loaded by the hundred on the hot path.
+_USERS = select(
+    User.id,
+    User.timezone,
+    User.quiet_start,
+    User.quiet_end,
+    User.learned_weights,
+    User.feedback_count,
+)
+_PREFS = select(
+    Preference.user_id,
+    Preference.channel_order,
+    Preference.min_level_per_channel,
+    Preference.digest_schedule,
+    Preference.escalation_overrides,
+)
 
 
 def _order(
     channel_order: Iterable[object], by_channel: dict[ChannelKind, str]
 ) -> tuple[Destination, ...]:
-    known = {kind.value for kind in ChannelKind}
-    order = [ChannelKind(str(name)) for name in channel_order if name in known]
+    order = [ChannelKind(str(name)) for name in channel_order if name in _KNOWN]
     order += [c for c in DEFAULT_ORDER if c not in order]
     return tuple(Destination(c, by_channel[c]) for c in order if c in by_channel)
 
@@ -38,12 +54,9 @@ async def load_recipients(session: AsyncSession, user_ids: Iterable[int]) -> dic
     out: dict[int, Recipient] = {}
     for start in range(0, len(wanted), _CHUNK):
         chunk = wanted[start : start + _CHUNK]
-        users = (await session.execute(select(User).where(User.id.in_(chunk)))).scalars().all()
+        users = (await session.execute(_USERS.where(User.id.in_(chunk)))).all()
         prefs = {
-            p.user_id: p
-            for p in (
-                await session.execute(select(Preference).where(Preference.user_id.in_(chunk)))
-            ).scalars()
+            p.user_id: p for p in await session.execute(_PREFS.where(Preference.user_id.in_(chunk)))
         }
         chats: dict[int, dict[ChannelKind, str]] = {}
         identities = await session.execute(

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from core.actions import ActionSigner
 from core.announce import alert_dict, notification_key
-from core.domain import ChannelKind, NotificationStatus, WatchSpec
+from core.domain import (
+    ChannelKind,
+    Level,
+    MarketPoint,
+    NotificationStatus,
+    StoredSnapshot,
+    WatchSpec,
+)
 from core.engine_batch import Batch, Round
 from core.metrics import Metrics
 from core.planning import DeliveryPlan, plan_delivery
@@ -33,6 +41,20 @@ class RowContext:
     rng: random.Random
     metrics: Metrics
     default_digest: str
+    # The event's recent market points, for the price chart of high and critical alerts.
+    history: Callable[[int], Sequence[MarketPoint]] | None = None
+
+
+CHART_LEVEL = Level.HIGH
+CHART_POINTS = 48
+
+
+def chart_history(level: Level, stored: StoredSnapshot, ctx: RowContext) -> dict[str, Any]:
+    """`{"history": [[iso time, cheapest price], …]}` for high and critical alerts, else {}."""
+    if level < CHART_LEVEL or ctx.history is None:
+        return {}
+    points = [p for p in ctx.history(stored.event.id) if p.min_price is not None]
+    return {"history": [[p.observed_at.isoformat(), p.min_price] for p in points[-CHART_POINTS:]]}
 
 
 def plan_round(batch: Batch, round_: Round, default_digest: str) -> DeliveryPlan:
@@ -95,7 +117,7 @@ def round_rows(
     data = {
         "alert": alert_dict(alert),
         "event": event_dict(stored.event),
-        "market": market_dict(stored.point),
+        "market": market_dict(stored.point) | chart_history(round_.score.level, stored, ctx),
         "prediction": prediction,
         "recommendation": recommendation,
         "watch": info.as_dict() if info else {"id": alert.watch_id},

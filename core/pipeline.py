@@ -301,7 +301,9 @@ class AlertEngine:
         for row in await load_watches(session, missing):
             batch.info[row["id"]] = WatchInfo.from_row(row)
         last = {id(r.alert): i for i, r in enumerate(batch.rounds)}
-        ctx = RowContext(self._signer, self._rng, self._metrics, self._config.digest)
+        ctx = RowContext(
+            self._signer, self._rng, self._metrics, self._config.digest, self.history.points
+        )
         notes: list[dict[str, Any]] = []
         for i, round_ in enumerate(batch.rounds):
             alert = round_.alert

@@ -15,6 +15,7 @@ import asyncio
 import json
 import multiprocessing
 import multiprocessing.connection
+import shutil
 import sys
 import tempfile
 import time
@@ -186,5 +187,9 @@ if __name__ == "__main__":
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--burst", type=int, default=4, help="our per-endpoint bucket size")
     args = parser.parse_args()
-    figures = asyncio.run(main(args.notifications, args.limit, args.workers, args.burst))
+    try:
+        figures = asyncio.run(main(args.notifications, args.limit, args.workers, args.burst))
+    finally:
+        for leftover in Path(tempfile.gettempdir()).glob("hdt-bench-delivery-*"):
+            shutil.rmtree(leftover, ignore_errors=True)
     print(json.dumps(figures))

@@ -20,6 +20,7 @@ import itertools
 import json
 import random
 import resource
+import shutil
 import statistics
 import sys
 import tempfile
@@ -211,4 +212,9 @@ if __name__ == "__main__":
     parser.add_argument("--snapshots", type=int, default=200_000)
     parser.add_argument("--batch", type=int, default=500)
     args = parser.parse_args()
-    print(json.dumps(asyncio.run(main(args.events, args.watches, args.snapshots, args.batch))))
+    try:
+        figures = asyncio.run(main(args.events, args.watches, args.snapshots, args.batch))
+    finally:  # the database of a full run is over 1 GB
+        for leftover in Path(tempfile.gettempdir()).glob("hdt-bench-engine-*"):
+            shutil.rmtree(leftover, ignore_errors=True)
+    print(json.dumps(figures))

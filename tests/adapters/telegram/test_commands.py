@@ -49,6 +49,10 @@ async def test_every_command_gets_an_answer(tg: TelegramStack) -> None:
                 f"Pause #{watch_id}",
                 f"Remove #{watch_id}",
             ]
+    # /market answers with a price-history chart photo carrying the forecast sentence.
+    photos = tg.api.calls_of("sendPhoto")
+    assert len(photos) == 1
+    assert "%" in str(photos[0].params.get("caption", ""))
     async with tg.container.sessions() as session:
         kinds = list((await session.execute(select(Activity.kind))).scalars())
         identity = (await session.execute(select(Identity))).scalar_one()

@@ -96,7 +96,9 @@ async def run_process(settings: Settings, *, chat: bool | None = None) -> None:
                 for i in range(settings.delivery_workers):
                     worker = container.delivery_worker(i)
                     workers.append(group.create_task(worker.run(stop), name=f"delivery-{i}"))
-                for name, channel in container.channels.items():
+            for name, channel in container.channels.items():
+                # Workers run every channel; web-only processes those fed over HTTP.
+                if run_workers or (app is not None and getattr(channel, "serves_http", False)):
                     others.append(group.create_task(channel.run(), name=f"channel-{name}"))
             jobs = scheduled_jobs(container, source, workers=run_workers)
             scheduler = Scheduler(jobs, container.engine, container.metrics)

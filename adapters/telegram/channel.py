@@ -75,6 +75,8 @@ class TelegramChannel:
         self._clock = clock
         self._chart = chart
         self._receipts: OrderedDict[str, DeliveryReceipt] = OrderedDict()
+        # In webhook mode updates arrive over HTTP, so web-only processes run it too.
+        self.serves_http = config.webhook_url is not None
         self._state = "starting"
         self.ready = asyncio.Event()
         timeout = config.request_timeout_s

@@ -21,10 +21,9 @@ from core.engine_batch import Batch, Round
 from core.metrics import Metrics
 from core.planning import DeliveryPlan, plan_delivery
 from core.render import (
-    ALERT_BUTTONS,
     AlertView,
+    alert_buttons,
     body,
-    button_dicts,
     event_dict,
     market_dict,
     payload,
@@ -108,12 +107,7 @@ def round_rows(
         sentence=forecast.recommendation.sentence if forecast else None,
         timezone=round_.person.timezone,
     )
-    buttons = button_dicts(
-        [
-            (label, action, ctx.signer.sign(action, alert.id, now=now, nonce=ctx.rng.randbytes(4)))
-            for label, action in ALERT_BUTTONS
-        ]
-    )
+    buttons = alert_buttons(ctx.signer, alert.id, now=now, rng=ctx.rng)
     data = {
         "alert": alert_dict(alert),
         "event": event_dict(stored.event),

@@ -33,10 +33,9 @@ from core.metrics import Metrics, NullMetrics
 from core.outbox import OutboxSignal
 from core.ports import Clock
 from core.render import (
-    ALERT_BUTTONS,
     AlertView,
+    alert_buttons,
     body,
-    button_dicts,
     event_dict,
     factors_from_dicts,
     money,
@@ -209,13 +208,7 @@ class EscalationService:
             timezone=person.timezone,
             status_note=note,
         )
-        buttons = button_dicts(
-            [
-                (label, action, self._signer.sign(action, alert.id, now=now,
-                                                  nonce=self._rng.randbytes(4)))
-                for label, action in ALERT_BUTTONS
-            ]
-        )  # fmt: skip
+        buttons = alert_buttons(self._signer, alert.id, now=now, rng=self._rng)
         data = {
             "alert": {"id": alert.id, "level": alert.level, "status": alert.status,
                       "kind": alert.kind, "price": alert.price, "step": chain.step},

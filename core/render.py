@@ -8,12 +8,14 @@ briefs/common.md and DESIGN.md §9.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from core.actions import ActionSigner
 from core.domain import (
     ActionKind,
     EventRef,
@@ -204,6 +206,18 @@ def button_dicts(tokens: Sequence[tuple[str, ActionKind, str]]) -> list[dict[str
         {"label": label, "action": action.value, "token": token, "url": None}
         for label, action, token in tokens
     ]
+
+
+def alert_buttons(
+    signer: ActionSigner, alert_id: int, *, now: datetime, rng: random.Random
+) -> list[dict[str, Any]]:
+    """The alert's action buttons (ALERT_BUTTONS), each with its own signed token."""
+    return button_dicts(
+        [
+            (label, action, signer.sign(action, alert_id, now=now, nonce=rng.randbytes(4)))
+            for label, action in ALERT_BUTTONS
+        ]
+    )
 
 
 def payload(

@@ -12,26 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core.announce import event_ref
 from core.chat import MarketInsight
 from core.db.models import Event, MarketSnapshot
-from core.domain import MarketPoint
+from core.history import market_point
 from core.ports import ForecastRequest, Predictor
 from ml.charts import price_chart_png
 
 logger = logging.getLogger(__name__)
 
 HISTORY_POINTS = 200
-
-
-def _point(row: MarketSnapshot) -> MarketPoint:
-    return MarketPoint(
-        event_id=row.event_id,
-        observed_at=row.observed_at,
-        min_price=row.min_price,
-        median_price=row.median_price,
-        avg_price=row.avg_price,
-        max_price=row.max_price,
-        listing_count=row.listing_count,
-        ticket_count=row.ticket_count,
-    )
 
 
 class MarketInsights:
@@ -59,7 +46,7 @@ class MarketInsights:
                     )
                 ).scalars()
             )
-        history = [_point(row) for row in reversed(rows)]
+        history = [market_point(row.event_id, row) for row in reversed(rows)]
         if not history:
             return MarketInsight(sentence=None)
         forecast = (

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Collection, Iterable
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,6 +20,20 @@ from core.db.models import MarketSnapshot
 from core.domain import MarketPoint
 
 _CHUNK = 500
+
+
+def market_point(event_id: int, row: Any) -> MarketPoint:
+    """The market fields of any snapshot-like object (a row, a SnapshotIn) as a MarketPoint."""
+    return MarketPoint(
+        event_id=event_id,
+        observed_at=row.observed_at,
+        min_price=row.min_price,
+        median_price=row.median_price,
+        avg_price=row.avg_price,
+        max_price=row.max_price,
+        listing_count=row.listing_count,
+        ticket_count=row.ticket_count,
+    )
 
 
 class MarketHistory:

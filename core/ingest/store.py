@@ -20,7 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import ensure_utc
 from core.db.models import MarketSnapshot, SnapshotListing
-from core.domain import EventInfo, MarketPoint, SnapshotIn, StoredSnapshot
+from core.domain import EventInfo, SnapshotIn, StoredSnapshot
+from core.history import market_point
 from core.ingest.events import (
     EventCache,
     EventKey,
@@ -58,19 +59,6 @@ class StoreResult:
     stored: list[StoredSnapshot]
     duplicate_indexes: tuple[int, ...] = ()
     events: Mapping[EventKey, KnownEvent] = field(default_factory=dict)
-
-
-def _point(event_id: int, row: Any) -> MarketPoint:
-    return MarketPoint(
-        event_id=event_id,
-        observed_at=row.observed_at,
-        min_price=row.min_price,
-        median_price=row.median_price,
-        avg_price=row.avg_price,
-        max_price=row.max_price,
-        listing_count=row.listing_count,
-        ticket_count=row.ticket_count,
-    )
 
 
 def _snapshot_row(item: SnapshotIn, event_id: int, now: datetime) -> dict[str, Any]:
@@ -226,8 +214,8 @@ async def store_snapshots(
             StoredSnapshot(
                 snapshot_id=snapshot_id,
                 event=events[(item.source, item.event.external_id)].ref(),
-                point=_point(event_id, item),
-                previous=_point(event_id, prev[1]) if prev is not None else None,
+                point=market_point(event_id, item),
+                previous=market_point(event_id, prev[1]) if prev is not None else None,
                 listings=item.listings,
                 new_listing_ids=_new_listing_ids(item, before) if item.listings else (),
             )

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete
 
@@ -11,8 +13,10 @@ from bot.bootstrap import Container
 from bot.scheduler import Job
 from core.db.models import Activity, MarketSnapshot
 from core.digest import compose_digests
+from core.feedback import Feedback, learn_from_feedback
 from core.ports import TicketSource
 from core.watch_sync import WatchSync
+from ml.learning import PersonModel
 
 logger = logging.getLogger(__name__)
 
@@ -110,6 +114,33 @@ def digest_job(container: Container) -> Job:
     return Job("digests", DIGEST_S, compose)
 
 
+def learn_person(
+    doc: Mapping[str, Any] | None, events: Sequence[Feedback]
+) -> tuple[dict[str, Any], int]:
+    """One person's stored model, updated with their new feedback in order (ml.learning)."""
+    model = PersonModel.from_json(doc)
+    for event in events:
+        model.update(event.factors, event.outcome)
+    return model.to_json(), model.count
+
+
+def learn_job(container: Container) -> Job:
+    """Per-person learning: feedback since the watermark -> `users.learned_weights`."""
+
+    async def learn() -> None:
+        async with container.sessions() as session, session.begin():
+            report = await learn_from_feedback(session, container.clock.now(), learn_person)
+        for user_id in report.user_ids:  # this process scores with the new weights at once
+            container.alerts.person_changed(user_id)
+        if report.user_ids:
+            logger.info(
+                "learn: %s from %d people, watermark %d",
+                report.outcomes, len(report.user_ids), report.watermark,
+            )  # fmt: skip
+
+    return Job("learn", container.settings.learn_interval_s, learn)
+
+
 def scheduled_jobs(
     container: Container, source: TicketSource | None, *, workers: bool = True
 ) -> list[Job]:
@@ -118,6 +149,7 @@ def scheduled_jobs(
     if workers:
         jobs.append(cleanup_job(container))
         jobs.append(digest_job(container))
+        jobs.append(learn_job(container))
         jobs.extend(escalation_jobs(container))
         if source is not None:
             jobs.append(feed_job(container, source))

@@ -112,6 +112,8 @@ class Settings(BaseSettings):
     )
     feed_poll_s: float = Field(default=5.0, gt=0)
     retention_days: int = Field(default=90, ge=1)
+    # Per-person learning: how often the `learn` job reads new feedback.
+    learn_interval_s: float = Field(default=60.0, gt=0)
 
     @field_validator("retry_attempts", "weights", mode="before")
     @classmethod

@@ -27,7 +27,14 @@ from core.planning import (
 from core.policy import freeze
 from core.render import factor_dicts
 from core.rules import WatchIndex, check, skip_reason, tickets_left
-from core.scoring import MarketContext, blend_weights, event_factors, score, sticky_level
+from core.scoring import (
+    MarketContext,
+    blend_weights,
+    event_factors,
+    keep_critical,
+    score,
+    sticky_level,
+)
 
 logger = logging.getLogger(__name__)
 # A re-score rewrites the stored explanation when the score moved at least this much.
@@ -62,7 +69,10 @@ class Decider:
         shared = batch.shared.get(key)
         if shared is None:
             shared = batch.shared[key] = event_factors(ctx, s.event, forecast, batch.now)
-        return score(match, ctx, forecast, batch.now, weights, shared=shared)
+        result = score(match, ctx, forecast, batch.now, weights, shared=shared)
+        if weights is not self._config.weights:
+            result = keep_critical(result, self._config.weights)
+        return result
 
     def _same_market(self, snap: Snap) -> bool:
         """Whether the snapshot shows the market of the one before it (same price, tickets,

@@ -17,6 +17,7 @@ from core.db.models import Preference, User
 from core.domain import ChannelKind, Level
 from core.render import zone
 from core.routing import DEFAULT_ORDER
+from core.scoring import DEFAULT_WEIGHTS, FACTOR_NAMES, MIN_FEEDBACK, blend_weights
 from core.turn import Turn
 
 
@@ -77,8 +78,38 @@ def _show(user: User, pref: Preference) -> tuple[str, ...]:
         f"digest: {pref.digest_schedule}",
         f"wake for critical: {'on' if pref.wake_for_critical else 'off'}",
         f"quiet hours: {quiet} · time zone: {user.timezone}",
+        learning_line(user.learned_weights, user.feedback_count or 0),
         "Change one with e.g. prefs digest daily",
     )
+
+
+def learning_line(learned: dict[str, object] | None, count: int, shown: int = 3) -> str:
+    """One line on per-person learning: the weights that moved most, or the progress.
+
+    Args:
+        learned: the stored `users.learned_weights`.
+        count: the person's feedback so far.
+        shown: at most this many factors, those furthest from their default first.
+    """
+    if count < MIN_FEEDBACK or not learned:
+        return f"Learning: {count} of {MIN_FEEDBACK} responses so far"
+    weights = blend_weights(DEFAULT_WEIGHTS, learned, count)  # what scores this person
+    moved = sorted(
+        (
+            (abs(mine - base), name, mine, base)
+            for name, mine, base in zip(FACTOR_NAMES, weights, DEFAULT_WEIGHTS, strict=True)
+            if round(mine, 2) != round(base, 2)
+        ),
+        reverse=True,
+    )
+    if not moved:
+        return f"Learned from {count} responses: weights as the defaults"
+    parts = [
+        f"{name} {mine:.2f} ({'default ' if i == 0 else ''}{base:.2f})"
+        for i, (_, name, mine, base) in enumerate(moved[:shown])
+    ]
+    more = " …" if len(moved) > shown else ""
+    return f"Learned from {count} responses: {', '.join(parts)}{more}"
 
 
 async def quiet(turn: Turn, cmd: QuietCommand) -> Reply:

@@ -25,8 +25,11 @@ LEVEL_THRESHOLDS: tuple[tuple[float, Level], ...] = (
     (0.4, Level.MEDIUM),
     (0.2, Level.NORMAL),
 )
-MIN_FEEDBACK = 20
+# The issue's rule: a person's weights start to adapt after 10 feedback events.
+MIN_FEEDBACK = 10
 LEVEL_MARGIN = 0.02
+# Learned weights stay within these multiples of the configured ones (`bound_weights`).
+LEARNED_BOUNDS = (0.5, 2.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +198,37 @@ def reliability_factor(
     return value, reason
 
 
+def bound_weights(
+    weights: Sequence[float], default: Sequence[float], bounds: tuple[float, float] = LEARNED_BOUNDS
+) -> tuple[float, ...]:
+    """Rescale `weights` to the total of `default` with each within `bounds` x its default.
+
+    The projection scales every weight by one factor and clips it to its bounds, the
+    factor chosen (by bisection) so the result adds up to the default total exactly.
+    """
+    low, high = bounds
+    total = float(sum(default))
+    lo = [low * d for d in default]
+    hi = [high * d for d in default]
+    raw = [max(float(w), 0.0) if d > 0 else 0.0 for w, d in zip(weights, default, strict=True)]
+    if total <= 0 or not any(raw):
+        return tuple(default)
+
+    def fitted(scale: float) -> list[float]:
+        return [min(max(scale * w, a), b) for w, a, b in zip(raw, lo, hi, strict=True)]
+
+    small, big = 0.0, 1.0
+    while sum(fitted(big)) < total and big < 1e12:
+        big *= 2.0
+    for _ in range(80):
+        middle = (small + big) / 2.0
+        if sum(fitted(middle)) < total:
+            small = middle
+        else:
+            big = middle
+    return tuple(fitted(big))
+
+
 def blend_weights(
     default: Sequence[float],
     learned: Mapping[str, object] | None,
@@ -204,7 +238,11 @@ def blend_weights(
     """Blend a person's learned weights into the defaults once there is enough feedback.
 
     The learned share grows with feedback (count / (count + 50)), capped at 0.8; a
-    missing or invalid learned weight keeps the default for that factor.
+    missing or invalid learned weight keeps the default for that factor. The blend is
+    then bounded (`bound_weights`): each weight stays within LEARNED_BOUNDS (0.5-2x) of
+    its default, whatever `learned` holds. So 1 - score moves at most 2x: an alert that
+    is critical (>= 0.8) under the defaults scores >= 0.6 (high) with any learned
+    weights, and one under 0.4 (medium or lower) stays under 0.8 (never critical).
     """
     if not learned or feedback_count < min_feedback:
         return tuple(default)
@@ -212,9 +250,11 @@ def blend_weights(
     out = []
     for name, base in zip(FACTOR_NAMES, default, strict=True):
         raw = learned.get(name)
-        mine = float(raw) if isinstance(raw, int | float) and raw >= 0 else base
+        mine = base
+        if isinstance(raw, int | float) and not isinstance(raw, bool) and 0 <= raw < math.inf:
+            mine = float(raw)  # NaN, negative, infinite and non-numbers keep the default
         out.append((1.0 - share) * base + share * mine)
-    return tuple(out)
+    return bound_weights(out, default)
 
 
 Part = tuple[float, str]
@@ -282,3 +322,18 @@ def score(
         factors.append(Factor(name, value, round(weight / total, 4), reason))
     value = round(acc / total, 4)
     return Score(value=value, level=level_for(value), factors=tuple(factors))
+
+
+def keep_critical(result: Score, default_weights: Sequence[float]) -> Score:
+    """`result` (scored with a person's learned weights), kept critical when the
+    configured weights make the same factors critical: learning may reorder what a
+    person hears about, but it never takes an alert out of critical (so never out of
+    escalation or through quiet hours).
+    """
+    if result.level is Level.CRITICAL:
+        return result
+    total = sum(default_weights) or 1.0
+    plain = sum(f.value * w for f, w in zip(result.factors, default_weights, strict=True)) / total
+    if level_for(round(plain, 4)) is not Level.CRITICAL:
+        return result
+    return Score(value=round(plain, 4), level=Level.CRITICAL, factors=result.factors)

@@ -6,6 +6,7 @@ JSON columns hold small, documented shapes (factors, payloads, policies).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -65,6 +66,38 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+    # On SQLite each value is one C-level strftime / fromisoformat call instead of this
+    # decorator's step plus the dialect's own formatting: the alert engine binds and reads
+    # a few hundred thousand timestamps a minute. The text is exactly SQLAlchemy's SQLite
+    # storage format ("2024-03-20 17:01:00.000000"), so stored rows compare as before.
+    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+        return _sqlite_bind
+
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Callable[[Any], Any] | None:
+        if dialect.name != "sqlite":
+            return super().result_processor(dialect, coltype)
+        return _sqlite_result
+
+
+_SQLITE_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
+
+
+def _sqlite_bind(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is not UTC:
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return value.strftime(_SQLITE_FORMAT)
+
+
+def _sqlite_result(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    parsed = datetime.fromisoformat(value)
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def utcnow() -> datetime:
@@ -410,3 +443,17 @@ class ModelVersion(Base):
     metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     trained_at: Mapped[datetime] = mapped_column(default=utcnow)
     active: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class JobWatermark(Base):
+    """How far a periodic job has read an append-only table, committed with its results.
+
+    `learn` keeps the last `audit_log` id it turned into feedback here, in the same
+    transaction as the learned weights, so a crash or a rerun never counts feedback twice.
+    """
+
+    __tablename__ = "job_watermarks"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_id: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime] = mapped_column()

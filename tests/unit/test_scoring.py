@@ -169,11 +169,14 @@ def test_blend_weights_needs_enough_feedback() -> None:
     assert blend_weights(DEFAULT_WEIGHTS, learned, 5) == DEFAULT_WEIGHTS
     assert blend_weights(DEFAULT_WEIGHTS, None, 500) == DEFAULT_WEIGHTS
     blended = blend_weights(DEFAULT_WEIGHTS, learned, 50)
-    assert blended[0] == pytest.approx(0.5 * 0.25 + 0.5 * 1.0)
+    assert sum(blended) == pytest.approx(1.0)
+    # Half learned: price (0.5 * 0.25 + 0.5 * 1.0) keeps its ratio to the untouched factors;
+    # availability (0.5 * 0.2) sits on its floor, half its default.
+    assert blended[0] / blended[2] == pytest.approx((0.5 * 0.25 + 0.5 * 1.0) / 0.20)
     assert blended[1] == pytest.approx(0.5 * 0.20)
-    assert blended[2:] == pytest.approx(DEFAULT_WEIGHTS[2:])
+    assert blended[3] / blended[2] == pytest.approx(0.15 / 0.20)
     capped = blend_weights(DEFAULT_WEIGHTS, learned, 100_000)
-    assert capped[0] == pytest.approx(0.2 * 0.25 + 0.8 * 1.0)
+    assert capped[0] == pytest.approx(2.0 * 0.25)  # the learned share caps at 0.8, then 2x
 
 
 def test_blend_ignores_invalid_learned_weights() -> None:

@@ -173,6 +173,7 @@ async def build(
         random.Random(rng.getrandbits(64)),
         metrics,
         engine_config(settings),
+        cache_clock=SystemClock(),
     )
     ingest = IngestService(sessions, alerts, clock, metrics, signal)
     handlers = CommandHandlers(

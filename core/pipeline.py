@@ -56,7 +56,7 @@ from core.planning import (
     cooldown_of,
     dedup_key,
 )
-from core.ports import ForecastRequest, Predictor
+from core.ports import Clock, ForecastRequest, Predictor
 from core.recipients import RecipientCache
 from core.render import prediction_dict, recommendation_dict
 from core.rules import (
@@ -99,8 +99,16 @@ class AlertEngine:
         rng: random.Random,
         metrics: Metrics,
         config: EngineConfig,
+        *,
+        cache_clock: Clock | None = None,
     ) -> None:
+        """`cache_clock` ages the cached people and webhook endpoints: how stale a change
+        made by another process may be is a matter of wall time, so production passes the
+        system clock. Without one, the batch's `now` is used (as tests that fake time want).
+        A replay of past snapshots then keeps its caches however far `now` jumps.
+        """
         self.index = index
+        self._cache_clock = cache_clock
         self._predictor = predictor
         self._signer = signer
         self._rng = rng
@@ -146,8 +154,9 @@ class AlertEngine:
         user_ids = {m.watch.user_id for s in batch.snaps for m in s.matches}
         user_ids.update(a.user_id for alerts in batch.by_event.values() for a in alerts)
         if user_ids:
-            batch.people = await self.recipients.get_many(session, user_ids, now)
-            batch.endpoints = await self.recipients.webhooks(session, now)
+            aged = self._cache_clock.now() if self._cache_clock is not None else now
+            batch.people = await self.recipients.get_many(session, user_ids, aged)
+            batch.endpoints = await self.recipients.webhooks(session, aged)
         await self._forecast(batch)
         for snap in batch.snaps:
             self._decider.rescore(batch, snap)

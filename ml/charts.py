@@ -1,6 +1,8 @@
 """Small price-history charts (PNG) for chat messages; matplotlib Figure (Agg), no pyplot.
 
 Blocking: call `price_chart_png_blocking` through `asyncio.to_thread` (see `price_chart_png`).
+matplotlib (~30 MB) is imported by the first chart, not at start-up: a process that never
+draws one never pays for it.
 """
 
 from __future__ import annotations
@@ -9,9 +11,6 @@ import asyncio
 import io
 from collections.abc import Sequence
 from datetime import datetime
-
-from matplotlib.dates import AutoDateLocator, ConciseDateFormatter, date2num
-from matplotlib.figure import Figure
 
 WIDTH_IN, HEIGHT_IN, DPI = 6.4, 3.2, 100
 
@@ -31,6 +30,9 @@ def price_chart_png_blocking(
     """
     if not points:
         raise ValueError("a chart needs at least one point")
+    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter, date2num
+    from matplotlib.figure import Figure
+
     ordered = sorted(points)
     times = [float(date2num(t)) for t, _ in ordered]  # type: ignore[no-untyped-call]
     prices = [p for _, p in ordered]

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
-from functools import partial
 from typing import Any
 
+import orjson
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -15,9 +14,16 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import ConnectionPoolEntry
 
-# JSON columns (payloads, factors, policies) are written compactly: no spaces after
-# separators. Readers parse the text, so only the stored size changes.
-compact_json = partial(json.dumps, separators=(",", ":"))
+
+def compact_json(value: Any) -> str:
+    """JSON columns (payloads, factors, policies) as compact text, through orjson.
+
+    The alert engine writes hundreds of payloads per batch: orjson encodes them several
+    times faster than the standard library. Non-string keys become strings, as
+    `json.dumps` would make them.
+    """
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
 
 # Temp tables in memory, and a WAL that is checkpointed every ~16 MB instead of every
 # ~4 MB: the ingest transactions write several MB each, and a rarer checkpoint writes hot
@@ -48,7 +54,11 @@ def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     """Create the async engine for `url`, configured for its backend."""
     if is_sqlite(url):
         engine = create_async_engine(
-            url, echo=echo, connect_args={"timeout": 30}, json_serializer=compact_json
+            url,
+            echo=echo,
+            connect_args={"timeout": 30},
+            json_serializer=compact_json,
+            json_deserializer=orjson.loads,
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
@@ -59,6 +69,7 @@ def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         max_overflow=10,
         pool_pre_ping=True,
         json_serializer=compact_json,
+        json_deserializer=orjson.loads,
     )
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import json
+from datetime import UTC, datetime, timedelta, timezone
 
 from sqlalchemy import Text, cast, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -12,9 +13,10 @@ from core.db.models import User
 
 
 def test_compact_json_has_no_spaces_and_round_trips() -> None:
-    value = {"a": [1, 2.5, None], "b": {"c": "x y"}, "emoji": "🔥"}
+    value = {"a": [1, 2.5, None], "b": {"c": "x y"}, "emoji": "🔥", 7: True}
     encoded = compact_json(value)
-    assert encoded == '{"a":[1,2.5,null],"b":{"c":"x y"},"emoji":"\\ud83d\\udd25"}'
+    assert encoded == '{"a":[1,2.5,null],"b":{"c":"x y"},"emoji":"🔥","7":true}'
+    assert json.loads(encoded) == {**{k: v for k, v in value.items() if k != 7}, "7": True}
 
 
 async def test_sqlite_connections_get_the_pragmas(sqlite_url: str) -> None:
@@ -58,3 +60,35 @@ async def test_json_columns_are_stored_compactly_and_read_back(engine: AsyncEngi
         back = await conn.scalar(select(User.learned_weights))
     assert back == weights
     assert raw is not None and ", " not in raw and '": ' not in raw
+
+
+async def test_timestamps_are_utc_text_on_sqlite_and_aware_on_both(engine: AsyncEngine) -> None:
+    phoenix = timezone(timedelta(hours=-7))
+    stamps = {
+        "west": datetime(2024, 3, 20, 17, 1, tzinfo=phoenix),  # 2024-03-21 00:01 UTC
+        "naive": datetime(2024, 3, 20, 23, 59, 59, 5),  # taken to be UTC
+        "utc": datetime(2024, 3, 21, tzinfo=UTC),
+    }
+    async with engine.begin() as conn:
+        await conn.execute(
+            insert(User),
+            [{"display_name": n, "timezone": "UTC", "created_at": t} for n, t in stamps.items()],
+        )
+        back = dict((await conn.execute(select(User.display_name, User.created_at))).all())
+        later = await conn.scalars(
+            select(User.display_name)
+            .where(User.created_at >= datetime(2024, 3, 20, 17, 0, tzinfo=phoenix))
+            .order_by(User.created_at)
+        )
+        raw = await conn.scalar(
+            select(cast(User.created_at, Text)).where(User.display_name == "west")
+        )
+    assert back == {
+        "west": datetime(2024, 3, 21, 0, 1, tzinfo=UTC),
+        "naive": datetime(2024, 3, 20, 23, 59, 59, 5, tzinfo=UTC),
+        "utc": datetime(2024, 3, 21, tzinfo=UTC),
+    }
+    assert all(value.utcoffset() == timedelta(0) for value in back.values())
+    assert list(later) == ["utc", "west"]  # compared in UTC, not as local wall time
+    if engine.dialect.name == "sqlite":  # SQLAlchemy's own storage format, to the microsecond
+        assert raw == "2024-03-21 00:01:00.000000"

@@ -3,7 +3,8 @@
 Targets (issue 5): training on MLB <= 60 s on 2 cores, batch inference of 10,000 rows
 <= 200 ms (features already built: one `ModelSet.predict` call), a cached single
 prediction <= 2 ms; plus the backtest figures (see `ml.backtest.headline`). Extra keys:
-`predictor_10k_ms` (10,000 forecast requests end to end: histories -> features ->
+`wait_threshold` (the P(dip) above which WAIT is advised), `predictor_10k_ms` (10,000
+forecast requests over the ~1,500 MLB events, end to end: histories -> features ->
 boosters -> advice) and `cached_single_ms`.
 
     .venv/bin/python bench/ml.py [--data-dir ../shared/data]
@@ -75,6 +76,7 @@ def main(data_dir: Path, model_dir: Path) -> dict[str, object]:
     metrics = backtest.evaluate(models, df, x, y, folds)
     figures: dict[str, object] = dict(backtest.headline(metrics))
     figures["train_s"] = round(train_s, 2)
+    figures["wait_threshold"] = round(models.wait_threshold, 2)
     rows = x.iloc[[k % len(x) for k in range(10_000)]]
     models.predict(rows.iloc[:100])  # warm up
     timings = []

@@ -6,11 +6,14 @@ the real ones; nothing else in the code base constructs services.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from adapters.console.channel import ConsoleChannel
@@ -24,6 +27,7 @@ from core.actions import ActionSigner
 from core.backoff import RetryPolicies
 from core.clock import SystemClock
 from core.db.engine import make_engine, make_sessionmaker
+from core.db.models import ModelVersion
 from core.delivery import DeliveryService
 from core.domain import ChannelKind
 from core.handlers import CommandHandlers
@@ -36,7 +40,7 @@ from core.planning import EngineConfig
 from core.ports import Channel, Clock, Predictor
 from core.ratelimit import RateLimiter, configure_platform_limits
 from core.rules import WatchIndex
-from ml.predictor import ModelPredictor
+from ml.predictor import MODEL, ModelPredictor
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +109,22 @@ async def load_watch_index(sessions: async_sessionmaker[AsyncSession]) -> WatchI
         return await core_load_watch_index(session)
 
 
+async def active_model_dir(sessions: async_sessionmaker[AsyncSession], fallback: Path) -> Path:
+    """The model directory to load: the newest active `model_registry` row (what
+    `hdtickets train` registers) when its directory exists, else HDT_MODEL_DIR."""
+    async with sessions() as session:
+        registered = await session.scalar(
+            select(ModelVersion.path)
+            .where(ModelVersion.name == MODEL, ModelVersion.active.is_(True))
+            .order_by(ModelVersion.id.desc())
+            .limit(1)
+        )
+    if registered and await asyncio.to_thread(Path(registered).is_dir):
+        logger.info("loading the registered model %s", registered)
+        return Path(registered)
+    return fallback
+
+
 def default_channels(
     settings: Settings,
     sessions: async_sessionmaker[AsyncSession],
@@ -164,7 +184,8 @@ async def build(
     policies = RetryPolicies.from_settings(
         settings.retry_base_s, settings.retry_factor, settings.retry_cap_s, settings.retry_attempts
     )
-    predictor = predictor if predictor is not None else ModelPredictor(settings.model_dir)
+    if predictor is None:
+        predictor = ModelPredictor(await active_model_dir(sessions, settings.model_dir))
     index = await load_watch_index(sessions)
     alerts = AlertEngine(
         index,

@@ -166,23 +166,26 @@ def from_points(
 ) -> pd.DataFrame:
     """Histories of events being forecast, (EventRef, points, now), in the schema; the
     `event` column is the request's position. Points after `now` are never seen."""
-    cols: dict[str, list[Any]] = {c: [] for c in COLUMNS if c != "hours_to_event"}
-    for position, (event, points, now) in enumerate(requests):
-        for p in points:
-            if p.observed_at > now:
-                continue
-            cols["event"].append(position)
-            cols["observed_at"].append(p.observed_at.timestamp())
-            cols["starts_at"].append(event.starts_at.timestamp())
-            cols["min_price"].append(p.min_price)
-            cols["median_price"].append(p.median_price)
-            cols["avg_price"].append(p.avg_price)
-            cols["max_price"].append(p.max_price)
-            cols["listings"].append(p.listing_count)
-            cols["tickets"].append(p.ticket_count)
-            cols["capacity"].append(event.capacity)
-            cols["category"].append(event.category or "")
-            cols["final_fill"].append(np.nan)
+    rows = [
+        (position, p.observed_at.timestamp(), p.min_price, p.median_price, p.avg_price,
+         p.max_price, p.listing_count, p.ticket_count)
+        for position, (_, points, now) in enumerate(requests)
+        for p in points
+        if p.observed_at <= now
+    ]  # fmt: skip
+    names = (
+        "event", "observed_at", "min_price", "median_price", "avg_price", "max_price",
+        "listings", "tickets",
+    )  # fmt: skip
+    table = np.array(rows, dtype=float).reshape(len(rows), len(names))
+    cols: dict[str, Any] = {name: table[:, k] for k, name in enumerate(names)}
+    position = table[:, 0].astype(np.int64)
+    events = [r[0] for r in requests]
+    cols["event"] = position
+    cols["starts_at"] = np.array([e.starts_at.timestamp() for e in events], float)[position]
+    cols["capacity"] = np.array([e.capacity or np.nan for e in events], float)[position]
+    cols["category"] = np.array([e.category or "" for e in events], object)[position]
+    cols["final_fill"] = np.full(len(rows), np.nan)
     df = pd.DataFrame(cols)
     for name in ("observed_at", "starts_at"):
         df[name] = pd.to_datetime(df[name], unit="s", utc=True)

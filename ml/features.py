@@ -28,8 +28,11 @@ FEATURES = (
     "chg_min_6h", "chg_min_24h", "chg_min_72h", "chg_min_7d", "chg_avg_24h", "chg_avg_72h",
     "chg_avg_7d", "chg_tickets_24h", "chg_tickets_72h", "chg_tickets_7d", "volatility_7d",
     "move_share_7d", "hours_since_min_change", "drawdown", "above_low", "curve_dev",
-    "n_obs", "hours_observed", "category", "last_move", "mean_dev", "chg_listings_72h",
+    "category", "last_move", "mean_dev", "chg_listings_72h", "curve_slope_24h",
+    "curve_slope_72h", "curve_slope_7d", "below_max_7d", "above_min_7d", "up_share_7d",
+    "down_share_7d", "tickets_below_max",
 )  # fmt: skip
+CURVE_SLOPES = {"24h": 24.0, "72h": 72.0, "7d": 168.0}
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,10 +62,11 @@ class SegmentCurve:
         day = np.clip(hours // 24, 0, CURVE_DAYS).astype(int)
         out = np.full(len(hours), np.nan)
         default = self.curves.get("*")
-        for name in np.unique(category):
+        codes, names = pd.factorize(category)
+        for k, name in enumerate(names):
             curve = self.curves.get(str(name), default)
             if curve is not None:
-                mask = category == name
+                mask = codes == k
                 out[mask] = np.asarray(curve)[day[mask]]
         return out
 
@@ -71,6 +75,25 @@ def seconds(times: pd.Series) -> np.ndarray:
     """Epoch seconds of an aware datetime column (any pandas resolution)."""
     epoch = pd.Timestamp(0, tz="UTC")
     return (times - epoch).dt.total_seconds().to_numpy(float)
+
+
+def window_max(values: np.ndarray, lo: np.ndarray) -> np.ndarray:
+    """max(values[lo[i] : i + 1]) for every i (lo[i] <= i), by a sparse table: O(n log n)."""
+    n = len(values)
+    if n == 0:
+        return values.copy()
+    length = np.arange(n) - lo + 1
+    level = np.floor(np.log2(np.maximum(length, 1))).astype(int)
+    out = np.full(n, np.nan)
+    table = values.astype(float)
+    for k in range(int(level.max()) + 1):
+        if k:
+            half = 1 << (k - 1)
+            table = np.fmax(table[:-half], table[half:])  # table[i] = max(values[i : i + 2^k])
+        rows = np.flatnonzero(level == k)
+        span = 1 << k
+        out[rows] = np.fmax(table[lo[rows]], table[rows - span + 1])
+    return out
 
 
 def build(df: pd.DataFrame, curve: SegmentCurve | None = None) -> pd.DataFrame:
@@ -130,8 +153,9 @@ def build(df: pd.DataFrame, curve: SegmentCurve | None = None) -> pd.DataFrame:
     d[1:] = np.diff(logp)
     d[first] = 0.0
     # Sums restart at each event, so no other event's rows touch them (not even by rounding).
-    sums = pd.DataFrame({"d": d, "d2": d * d, "m": (d != 0).astype(float)}).groupby(ev).cumsum()
-    c1, c2, cm = (sums[k].to_numpy() for k in ("d", "d2", "m"))
+    moves = {"d": d, "d2": d * d, "m": (d != 0).astype(float), "u": (d > 0).astype(float)}
+    sums = pd.DataFrame(moves).groupby(ev).cumsum()
+    c1, c2, cm, cu = (sums[k].to_numpy() for k in ("d", "d2", "m", "u"))
     lo = np.maximum(np.searchsorted(key, key - LOOKBACKS["7d"], side="right"), start + 1)
     count = idx + 1 - lo
     safe = np.maximum(count, 1)
@@ -139,6 +163,13 @@ def build(df: pd.DataFrame, curve: SegmentCurve | None = None) -> pd.DataFrame:
     var = np.maximum((c2 - c2[lo - 1]) / safe - mean * mean, 0.0)
     f["volatility_7d"] = np.where(count > 0, np.sqrt(var), np.nan)
     f["move_share_7d"] = np.where(count > 0, (cm - cm[lo - 1]) / safe, np.nan)
+    up = (cu - cu[lo - 1]) / safe
+    f["up_share_7d"] = np.where(count > 0, up, np.nan)
+    f["down_share_7d"] = np.where(count > 0, f["move_share_7d"] - up, np.nan)
+    # Extremes of the last 7 days (the window never reaches into another event).
+    window = np.maximum(np.searchsorted(key, key - LOOKBACKS["7d"], side="left"), start)
+    f["below_max_7d"] = logp - window_max(logp, window)
+    f["above_min_7d"] = logp + window_max(-logp, window)
     changed = first | (d != 0)
     last_change = np.maximum.accumulate(np.where(changed, idx, 0))
     f["hours_since_min_change"] = (t - t[last_change]) / HOUR
@@ -150,11 +181,13 @@ def build(df: pd.DataFrame, curve: SegmentCurve | None = None) -> pd.DataFrame:
     offset = ev * 100.0
     f["drawdown"] = logp - (np.maximum.accumulate(logp + offset) - offset)
     f["above_low"] = logp + (np.maximum.accumulate(offset - logp) - offset)
-    typical = (curve or SegmentCurve.fit(df)).at(category, hours)
+    f["tickets_below_max"] = log_tickets - (np.fmax.accumulate(log_tickets + offset) - offset)
+    segment = curve or SegmentCurve.fit(df)
+    typical = segment.at(category, hours)
     f["curve_dev"] = logp - typical
-    f["n_obs"] = (idx - start + 1).astype(float)
-    f["hours_observed"] = (t - t[start]) / HOUR
+    for name, width in CURVE_SLOPES.items():  # the typical drift over the next window
+        f[f"curve_slope_{name}"] = segment.at(category, np.maximum(hours - width, 0.0)) - typical
     codes = {c: float(i) for i, c in enumerate(CATEGORIES)}
-    f["category"] = np.array([codes.get(c, np.nan) for c in category])
+    f["category"] = pd.Series(category).map(codes).to_numpy(float)
     out = pd.DataFrame(f, index=df.index)
     return out.replace([np.inf, -np.inf], np.nan).loc[:, list(FEATURES)]

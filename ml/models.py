@@ -10,6 +10,7 @@ every output at once, in a few vectorised calls.
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,19 +72,23 @@ class ModelSet:
         """The uncalibrated output of one booster for a float32 matrix in FEATURES order."""
         return np.asarray(self.boosters[name].inplace_predict(x))
 
-    def predict(self, features: pd.DataFrame) -> dict[str, np.ndarray]:
+    def predict(
+        self, features: pd.DataFrame, targets: Collection[str] | None = None
+    ) -> dict[str, np.ndarray]:
         """Every output for each row: calibrated probabilities, quantiles of the log change
-        of the get-in (`q10_72h`, ...), and `drain_72h` (log change of listed tickets)."""
+        of the get-in (`q10_72h`, ...), and `drain_72h` (log change of listed tickets).
+        `targets` (booster names, e.g. "quant_72h") limits the work to those."""
         x = np.ascontiguousarray(features.loc[:, list(FEATURES)].to_numpy(np.float32))
         out: dict[str, np.ndarray] = {}
+        wanted = set(self.boosters if targets is None else targets) & set(self.boosters)
         for name in PROBABILITIES:
-            if name in self.boosters:
+            if name in wanted:
                 p = self.raw(name, x)
                 a, b = self.platt.get(name, (1.0, 0.0))
                 out[name] = sigmoid(a * logit(p) + b)
         for h in HORIZONS:
             name = f"quant_{h}"
-            if name not in self.boosters:
+            if name not in wanted:
                 continue
             q = np.sort(self.raw(name, x).reshape(len(x), -1), axis=1)
             lo, hi = self.widen.get(h, (1.0, 1.0))
@@ -91,7 +96,7 @@ class ModelSet:
             out[f"q50_{h}"] = mid
             out[f"q10_{h}"] = np.minimum(mid + lo * (q[:, 0] - q[:, 1]), mid)
             out[f"q90_{h}"] = np.maximum(mid + hi * (q[:, 2] - q[:, 1]), mid)
-        if "drain_72h" in self.boosters:
+        if "drain_72h" in wanted:
             out["drain_72h"] = self.raw("drain_72h", x)
         return out
 

@@ -4,7 +4,7 @@ Implements `core.ports.Predictor`. Features and boosters run in a worker thread
 (`asyncio.to_thread`), so the event loop never blocks; forecasts are cached per event
 for its newest observation. Without a usable model directory (or for an event with no
 priced history) it falls back to `ml.heuristic.HeuristicPredictor`, with one logged
-warning.
+warning. xgboost and pandas (~120 MB) are imported only when there is a model to load.
 """
 
 from __future__ import annotations
@@ -14,19 +14,22 @@ import logging
 import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from core.domain import Advice, Prediction, Recommendation
 from core.ports import Forecast, ForecastRequest
-from ml import datasets, features
 from ml.heuristic import HeuristicPredictor
-from ml.models import ModelSet
+
+if TYPE_CHECKING:
+    from ml.models import ModelSet
 
 logger = logging.getLogger(__name__)
 MODEL = "xgboost"
 DIP_GAIN = 0.16  # what waiting for a 5% lower price saved when it came (MLB)
 MISS_LOSS = 0.30  # what not finding it cost
+USED = ("drop_72h", "rise_72h", "quant_72h", "sellout", "dip", "drain_72h")  # what advice reads
 
 
 class ModelPredictor:
@@ -46,6 +49,10 @@ class ModelPredictor:
         try:
             if model_dir is None:
                 raise FileNotFoundError("no model directory configured")
+            if not Path(model_dir).is_dir():
+                raise FileNotFoundError(f"no directory {model_dir}")
+            from ml.models import ModelSet
+
             self.models = ModelSet.load(model_dir)
         except (FileNotFoundError, ValueError, OSError) as exc:
             logger.warning("no usable model in %s (%s); using the heuristic", model_dir, exc)
@@ -69,32 +76,54 @@ class ModelPredictor:
         return hit[1] if hit is not None and hit[0] == key else None
 
     def forecast_blocking(self, requests: Sequence[ForecastRequest]) -> list[Forecast]:
-        """Forecast a batch (blocking: features + boosters) and fill the cache."""
+        """Forecast a batch (blocking: features + boosters) and fill the cache.
+
+        Requests for the same event and newest snapshot (what the cache keys on) are
+        computed once.
+        """
+        from ml import datasets, features
+
         models = self.models
         assert models is not None
-        df = datasets.from_points([(r.event, r.history, r.now) for r in requests])
-        results: list[Forecast] = []
+        unique: dict[tuple[int, object, bool], int] = {}
+        todo: list[ForecastRequest] = []
+        slot: list[int] = []  # request -> its position in `todo`
+        for request in requests:
+            key = _key(request)
+            if key not in unique:
+                unique[key] = len(todo)
+                todo.append(request)
+            slot.append(unique[key])
+        df = datasets.from_points([(r.event, r.history, r.now) for r in todo])
+        rows: dict[int, int] = {}
         if len(df):
             x = features.build(df, models.curve)
-            last = df.groupby("event").tail(1)
-            out = models.predict(x.loc[last.index])
-            rows = {int(e): k for k, e in enumerate(last["event"].to_numpy())}
-        for i, request in enumerate(requests):
-            k = rows.get(i) if len(df) else None
+            newest = np.flatnonzero(
+                np.r_[df["event"].to_numpy()[1:] != df["event"].to_numpy()[:-1], True]
+            )
+            out = models.predict(x.iloc[newest], USED)
+            price = df["min_price"].to_numpy()[newest]
+            tickets = df["tickets"].to_numpy()[newest]
+            hours = df["hours_to_event"].to_numpy()[newest]
+            rows = {int(e): k for k, e in enumerate(df["event"].to_numpy()[newest])}
+        done: list[Forecast] = []
+        for i, request in enumerate(todo):
+            k = rows.get(i)
             if k is None or request.event.starts_at <= request.now:
                 forecast = self._fallback.forecast_one(request)
             else:
-                point = last.iloc[k]
                 forecast = _forecast(
                     models,
                     {n: float(v[k]) for n, v in out.items()},
-                    float(point["min_price"]),
-                    float(point["tickets"]),
-                    float(point["hours_to_event"]),
+                    float(price[k]),
+                    float(tickets[k]),
+                    float(hours[k]),
                     request,
                 )
+            done.append(forecast)
+        results = [done[k] for k in slot]
+        for request, forecast in zip(requests, results, strict=True):
             self._store(request, forecast)
-            results.append(forecast)
         return results
 
     def _store(self, request: ForecastRequest, forecast: Forecast) -> None:
@@ -103,6 +132,11 @@ class ModelPredictor:
             del cache[next(iter(cache))]
         key = request.history[-1].observed_at if request.history else None
         cache[request.event.id] = (key, forecast)
+
+
+def _key(request: ForecastRequest) -> tuple[int, object, bool]:
+    newest = request.history[-1].observed_at if request.history else None
+    return request.event.id, newest, request.event.starts_at <= request.now
 
 
 def _forecast(

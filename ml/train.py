@@ -5,8 +5,9 @@ Labels of a row at time t look only forward, within its own event: over the wind
 log change at the window's end (`chg_H`); `dip` is "a get-in <= 95% of today's appears
 before the deadline" (the event start). A label is NaN when the data does not cover its
 window. Events are split by start time: train, then a calibration fold (early stopping,
-Platt scaling, quantile widening, the wait threshold), then the test period, each event
-weighted equally.
+Platt scaling, quantile widening, the p50 dead zone, the wait threshold), then the test
+period, each event weighted equally. The wait threshold is also checked out of time inside
+the training fold (a rolling origin, `rolling_checks`).
 """
 
 from __future__ import annotations
@@ -32,9 +33,13 @@ SELLOUT_HOURS = (24.0, 21 * 24.0)  # rows the sell-out model learns from
 DECIDE_HOURS = (48.0, 14 * 24.0)  # when a person decides to buy or wait
 ACCEPTABLE = 1.10  # a person's max price, as a multiple of the price when they decided
 FOLDS = (0.6, 0.15, 0.25)  # train, calibration, test shares of eligible events by start
-STILL_GRID = np.linspace(0.0, 0.3, 31)
+NEVER = 10.0  # a dead zone no forecast leaves: the median is always "no change"
+STILL_GRID = np.r_[np.linspace(0.0, 0.3, 31), NEVER]
+MAX_MISS = 0.04  # the wait threshold's miss-rate limit (a margin under the 5% target)
+ROLLING = 4  # training-fold blocks (by start) for the rolling-origin threshold check
 ROUNDS, PATIENCE = 200, 20
 Progress = Callable[[str], None]
+Refit = tuple[str, dict[str, object], xgb.DMatrix, int]  # name, params, folds 0 + 1, trees
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,8 +59,8 @@ def labels(df: pd.DataFrame) -> pd.DataFrame:
     tickets = np.log1p(df["tickets"].to_numpy(float))
     ev = pd.factorize(df["event"])[0]
     out = {f"{k}_{h}": np.full(n, np.nan) for h in HORIZONS for k in ("drop", "rise", "chg")}
-    for k in ("drain_72h", "dip", "paid_wait", "price_final", "price_1d"):
-        out[k] = np.full(n, np.nan)
+    for name in ("drain_72h", "dip", "paid_wait", "price_final", "price_1d"):
+        out[name] = np.full(n, np.nan)
     bounds = np.flatnonzero(np.r_[True, ev[1:] != ev[:-1], True])
     for lo, hi in itertools.pairwise(bounds):
         tt, pp, kk, s = t[lo:hi], price[lo:hi], tickets[lo:hi], start[lo]
@@ -128,22 +133,28 @@ def fit(
     curve = features.SegmentCurve.fit(df[folds.price == 0])
     x = features.build(df, curve)
     models = ModelSet({}, curve=curve)
+    refits: list[Refit] = []
     for h in HORIZONS:
         for kind in ("drop", "rise"):
-            _classifier(models, f"{kind}_{h}", x, y[f"{kind}_{h}"], df, folds.price)
+            _classifier(models, f"{kind}_{h}", x, y[f"{kind}_{h}"], df, folds.price, refits)
             note(f"{kind}_{h}")
-        _quantiles(models, h, x, y[f"chg_{h}"], df, folds.price)
+        _quantiles(models, h, x, y[f"chg_{h}"], df, folds.price, refits)
         note(f"quant_{h}")
     in_window = df["hours_to_event"].between(*SELLOUT_HOURS).to_numpy()
     sell_fold = np.where(in_window, folds.sellout, -1)
-    _classifier(models, "sellout", x, y["sellout"], df, sell_fold)
+    _classifier(models, "sellout", x, y["sellout"], df, sell_fold, refits)
     note("sellout")
-    _regressor(models, "drain_72h", x, y["drain_72h"], df, folds.price)
+    _regressor(models, "drain_72h", x, y["drain_72h"], df, folds.price, refits)
     note("drain_72h")
     deciding = df["hours_to_event"].between(*DECIDE_HOURS).to_numpy()
-    _classifier(models, "dip", x, y["dip"], df, folds.price)
-    models.wait_threshold = choose_threshold(models, x, y, df, (folds.price == 1) & deciding)
+    _classifier(models, "dip", x, y["dip"], df, folds.price, refits)
+    models.wait_threshold = choose_threshold(
+        rolling_checks(models, x, y, df, folds.price, deciding), y, df
+    )
     note("dip")
+    for name, params, data, rounds in refits:  # calibration is done: learn from it too
+        models.boosters[name] = xgb.train({**PARAMS, **params}, data, rounds)
+    note("refit")
     models.meta["train_s"] = round(time.perf_counter() - began, 2)
     return models, x, y, folds
 
@@ -175,17 +186,25 @@ def _fit(
     target: pd.Series,
     df: pd.DataFrame,
     fold: np.ndarray,
+    refits: list[Refit] | None,
 ) -> tuple[xgb.Booster, xgb.DMatrix]:
     """Train model `name` on fold 0, stopping early on fold 1 (the calibration fold).
 
-    `models` keeps only the trees up to the best calibration-fold iteration.
+    `models` keeps only the trees up to the best calibration-fold iteration. With
+    `refits`, it notes a refit on folds 0 and 1 with that many trees, run once everything
+    has been calibrated (the newest events are the most like the next ones; a rolling
+    origin inside the training fold showed the refit ranking better).
 
     Returns:
         The untrimmed booster and the calibration fold's data.
     """
     train, valid = _data(x, target, df, fold, 0), _data(x, target, df, fold, 1)
     booster = _train(params, train, valid)
-    models.boosters[name] = booster[: booster.best_iteration + 1]
+    rounds = booster.best_iteration + 1
+    models.boosters[name] = booster[:rounds]
+    if refits is not None:
+        both = _data(x, target, df, np.where(fold == 1, 0, fold), 0)
+        refits.append((name, dict(params), both, rounds))
     return booster, valid
 
 
@@ -196,9 +215,10 @@ def _classifier(
     target: pd.Series,
     df: pd.DataFrame,
     fold: np.ndarray,
+    refits: list[Refit] | None = None,
 ) -> None:
     params = {"objective": "binary:logistic", "eval_metric": "logloss"}
-    booster, valid = _fit(models, name, params, x, target, df, fold)
+    booster, valid = _fit(models, name, params, x, target, df, fold, refits)
     raw = logit(booster.predict(valid, iteration_range=(0, booster.best_iteration + 1)))
     if len(np.unique(valid.get_label())) < 2:
         logger.warning("%s: one class in the calibration fold; left uncalibrated", name)
@@ -210,20 +230,35 @@ def _classifier(
 
 
 def _quantiles(
-    models: ModelSet, h: str, x: pd.DataFrame, target: pd.Series, df: pd.DataFrame, fold: np.ndarray
+    models: ModelSet,
+    h: str,
+    x: pd.DataFrame,
+    target: pd.Series,
+    df: pd.DataFrame,
+    fold: np.ndarray,
+    refits: list[Refit] | None = None,
 ) -> None:
     params = {"objective": "reg:quantileerror", "quantile_alpha": np.array(QUANTILES)}
-    _, valid = _fit(models, f"quant_{h}", params, x, target, df, fold)
+    _, valid = _fit(models, f"quant_{h}", params, x, target, df, fold, refits)
     mask = (fold == 1) & target.notna().to_numpy()
     actual, w = target[mask].to_numpy(), valid.get_weight()
     mid = models.predict(x[mask])[f"q50_{h}"]
-    errors = [_median(np.abs(np.where(np.abs(mid) < d, 0.0, mid) - actual), w) for d in STILL_GRID]
-    models.still[h] = float(STILL_GRID[int(np.argmin(errors))])
+    models.still[h] = dead_zone(mid, actual, w)
     q = models.predict(x[mask])
     models.widen[h] = (
         _widen(q[f"q50_{h}"], q[f"q10_{h}"], actual, w, 0.1),
         _widen(q[f"q50_{h}"], q[f"q90_{h}"], actual, w, 0.9),
     )
+
+
+def dead_zone(mid: np.ndarray, actual: np.ndarray, w: np.ndarray) -> float:
+    """The dead zone of STILL_GRID (|median log change| below it becomes "no change") with
+    the smallest weighted median absolute error on the calibration fold. Ties go to the
+    widest: the forecast leaves persistence only where that measurably helps."""
+    errors = np.array(
+        [_median(np.abs(np.where(np.abs(mid) < d, 0.0, mid) - actual), w) for d in STILL_GRID]
+    )
+    return float(STILL_GRID[np.flatnonzero(errors <= errors.min() + 1e-12)[-1]])
 
 
 def _median(v: np.ndarray, w: np.ndarray) -> float:
@@ -248,23 +283,64 @@ def _regressor(
     target: pd.Series,
     df: pd.DataFrame,
     fold: np.ndarray,
+    refits: list[Refit] | None = None,
 ) -> None:
-    _fit(models, name, {"objective": "reg:pseudohubererror"}, x, target, df, fold)
+    _fit(models, name, {"objective": "reg:pseudohubererror"}, x, target, df, fold, refits)
 
 
-def choose_threshold(
-    models: ModelSet, x: pd.DataFrame, y: pd.DataFrame, df: pd.DataFrame, rows: np.ndarray
-) -> float:
-    """The P(dip) above which waiting saves most on the calibration fold with a miss rate
-    of at most 4% (a margin under the 5% target); 1.0 (never wait) if none qualifies."""
-    rows = rows & y["dip"].notna().to_numpy()
-    if not rows.any():
-        return 1.0
-    p = models.predict(x[rows])["dip"]
+Check = tuple[np.ndarray, np.ndarray]  # (rows, P(dip) for every row)
+
+
+def rolling_checks(
+    models: ModelSet,
+    x: pd.DataFrame,
+    y: pd.DataFrame,
+    df: pd.DataFrame,
+    fold: np.ndarray,
+    deciding: np.ndarray,
+) -> list[Check]:
+    """Out-of-time P(dip) for decision rows of several periods, to choose the threshold on.
+
+    The calibration fold with the model trained before it, plus a rolling origin inside
+    the training fold: its events are cut into ROLLING blocks by start, and block k is
+    predicted the way the shipped model is made: trained on blocks < k - 1 with early
+    stopping and Platt scaling on block k - 1, then refitted on blocks < k.
+    """
+    rows = deciding & y["dip"].notna().to_numpy()
+    checks: list[Check] = [((fold == 1) & rows, models.predict(x)["dip"])]
+    shares = (1.0 / ROLLING,) * ROLLING
+    blocks = np.where(fold == 0, time_split(df, fold == 0, shares), -1)
+    for k in range(2, ROLLING):
+        early = ModelSet({}, curve=models.curve)
+        sub = np.where(blocks < k - 1, 0, 1)
+        sub = np.where((blocks >= 0) & (blocks < k), sub, -1)
+        labelled = y["dip"].notna().to_numpy()
+        if not all(((sub == f) & labelled).any() for f in (0, 1)):
+            continue  # too few events for this origin
+        refit: list[Refit] = []
+        _classifier(early, "dip", x, y["dip"], df, sub, refit)
+        if "dip" in early.platt:
+            ((_, params, data, rounds),) = refit
+            early.boosters["dip"] = xgb.train({**PARAMS, **params}, data, rounds)
+            checks.append(((blocks == k) & rows, early.predict(x)["dip"]))
+    return checks
+
+
+def choose_threshold(checks: list[Check], y: pd.DataFrame, df: pd.DataFrame) -> float:
+    """The P(dip) above which waiting saves most (mean over the checks) while the miss rate
+    stays at most MAX_MISS in every check (each one a period the model never saw); 1.0
+    (never wait) if no threshold qualifies. One period alone is too few events: the miss
+    rate of the next one varies with it by a factor of two."""
+    checks = [(rows, p) for rows, p in checks if rows.any()]
     best, best_saving = 1.0, 0.0
     for threshold in np.linspace(0.5, 0.98, 49):
-        saving, miss = buy_wait(p >= threshold, y[rows], df.loc[rows, "event"])
-        if miss <= 0.04 and saving > best_saving:
+        results = [
+            buy_wait(p[rows] >= threshold, y[rows], df.loc[rows, "event"]) for rows, p in checks
+        ]
+        if not results or max(miss for _, miss in results) > MAX_MISS:
+            continue
+        saving = float(np.mean([s for s, _ in results]))
+        if saving > best_saving:
             best, best_saving = float(threshold), saving
     return best
 

@@ -16,18 +16,20 @@ from typing import Annotated, Any
 import pandas as pd
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.cli.app import app
 from bot.cli.common import console, fail
 from bot.settings import load_settings
 from core.db.engine import make_engine, make_sessionmaker
-from core.db.models import Event, MarketSnapshot
+from core.db.models import Event, MarketSnapshot, ModelVersion
 from ml import backtest as bt
 from ml import datasets, report, train
 from ml.models import HORIZONS
+from ml.predictor import MODEL
 
-STEPS = 3 * len(HORIZONS) + 3
+STEPS = 3 * len(HORIZONS) + 4
 
 
 class Source(StrEnum):
@@ -53,6 +55,22 @@ async def _snapshot_rows(url: str) -> list[dict[str, Any]]:
                 MarketSnapshot.ticket_count, Event.capacity, Event.category,
             ).join(Event, Event.id == MarketSnapshot.event_id)  # fmt: skip
             return [dict(r._mapping) for r in (await session.execute(query)).all()]
+    finally:
+        await engine.dispose()
+
+
+async def _register(url: str, path: str, version: str, metrics: dict[str, Any]) -> int:
+    """Make `path` the active model in `model_registry` (the previous one goes inactive)."""
+    engine = make_engine(url)
+    try:
+        async with make_sessionmaker(engine)() as session, session.begin():
+            await session.execute(
+                update(ModelVersion).where(ModelVersion.name == MODEL).values(active=False)
+            )
+            row = ModelVersion(name=MODEL, version=version, path=path, metrics=metrics, active=True)
+            session.add(row)
+            await session.flush()
+            return int(row.id)
     finally:
         await engine.dispose()
 
@@ -95,6 +113,12 @@ def train_command(
     events: Annotated[
         int, typer.Option("--events", help="simulated events (--data simulator)")
     ] = 1500,
+    register: Annotated[
+        bool,
+        typer.Option(
+            "--register/--no-register", help="record it as the active model in model_registry"
+        ),
+    ] = True,
 ) -> None:
     """Train every model and write the model directory (xgboost JSON + model card)."""
     df = _load(data, data_dir, events)
@@ -104,6 +128,17 @@ def train_command(
     target = out or load_settings().model_dir
     models.save(target, report.card(models, df, data.value, metrics))
     typer.echo(f"wrote {len(models.boosters)} models to {target} in {models.meta['train_s']} s")
+    if register:
+        version = f"{data.value}-{pd.Timestamp.now(tz='UTC'):%Y%m%dT%H%M%S}"
+        try:
+            url = load_settings().database_url
+            row = asyncio.run(
+                _register(url, str(target.resolve()), version, models.meta["metrics"])
+            )
+        except (SQLAlchemyError, OSError) as exc:
+            typer.echo(f"not registered in model_registry ({type(exc).__name__}: {exc})")
+        else:
+            typer.echo(f"registered {version} as the active model (model_registry id {row})")
 
 
 @app.command("backtest")

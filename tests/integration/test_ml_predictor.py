@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -77,3 +78,19 @@ async def test_falls_back_to_the_heuristic_with_a_warning(
     assert "using the heuristic" in caplog.text
     out = await predictor.forecast([_request(1, [30, 29, 28])])
     assert out[0].prediction.model == "heuristic"
+
+
+async def test_one_batch_computes_each_event_once_and_matches_single_requests(
+    model_dir: Path,
+) -> None:
+    a, b = _request(1, [30, 30, 28, 27]), _request(2, [50, 55, 60, 58])
+    batch = await ModelPredictor(model_dir).forecast([a, b, a, b, a])
+    assert batch[0] is batch[2] is batch[4] and batch[1] is batch[3]
+    assert batch[0] is not batch[1]
+    alone = await ModelPredictor(model_dir).forecast([a])
+    assert alone[0] == batch[0]  # the same numbers as a batch of one
+    no_median = ForecastRequest(
+        b.event, [replace(p, median_price=None, listing_count=None) for p in b.history], NOW
+    )
+    (forecast,) = await ModelPredictor(model_dir).forecast([no_median])
+    assert forecast.prediction.model == "xgboost"

@@ -1,0 +1,74 @@
+"""`hdtickets train` writes the model directory and records it in model_registry."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from bot.bootstrap import active_model_dir
+from bot.cli import app
+from core.db.engine import make_engine, make_sessionmaker
+from core.db.models import ModelVersion
+from ml.predictor import ModelPredictor
+
+
+async def _registry(url: str) -> list[ModelVersion]:
+    engine = make_engine(url)
+    try:
+        async with make_sessionmaker(engine)() as session:
+            rows = await session.execute(select(ModelVersion).order_by(ModelVersion.id))
+            return list(rows.scalars())
+    finally:
+        await engine.dispose()
+
+
+def test_train_registers_the_active_model(
+    sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HDT_DATABASE_URL", sqlite_url)
+    monkeypatch.setenv("HDT_SECRET_KEY", "ml-cli-test-key")
+    runner = CliRunner()
+    for name in ("first", "second"):
+        args = ["train", "--data", "simulator", "--events", "80", "--out", str(tmp_path / name)]
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+        assert "as the active model" in result.output
+    rows = asyncio.run(_registry(sqlite_url))
+    assert [(r.name, r.active) for r in rows] == [("xgboost", False), ("xgboost", True)]
+    assert rows[1].path == str((tmp_path / "second").resolve())
+    assert "auc_drop_72h" in rows[1].metrics
+    assert ModelPredictor(Path(rows[1].path)).name == "xgboost"
+    skipped = runner.invoke(
+        app, ["train", "--data", "simulator", "--events", "80", "--out", str(tmp_path / "x"),
+              "--no-register"],
+    )  # fmt: skip
+    assert skipped.exit_code == 0, skipped.output
+    assert len(asyncio.run(_registry(sqlite_url))) == 2
+
+
+def test_the_process_loads_the_registered_model_over_the_setting(
+    sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HDT_DATABASE_URL", sqlite_url)
+    monkeypatch.setenv("HDT_SECRET_KEY", "ml-cli-test-key")
+    trained = tmp_path / "trained"
+    args = ["train", "--data", "simulator", "--events", "80", "--out", str(trained)]
+    assert CliRunner().invoke(app, args).exit_code == 0
+
+    async def chosen(fallback: Path) -> Path:
+        engine = make_engine(sqlite_url)
+        try:
+            return await active_model_dir(make_sessionmaker(engine), fallback)
+        finally:
+            await engine.dispose()
+
+    assert asyncio.run(chosen(tmp_path / "unused")) == trained.resolve()
+    shutil.rmtree(trained)  # a registered directory that is gone: the setting wins
+    assert asyncio.run(chosen(tmp_path / "unused")) == tmp_path / "unused"

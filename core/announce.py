@@ -9,7 +9,7 @@ subscribed webhook, and an audit entry. Runs in the caller's transaction.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, cast
@@ -18,7 +18,6 @@ from sqlalchemy import Table, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.models import (
-    Alert,
     AuditEntry,
     Event,
     Notification,
@@ -93,6 +92,44 @@ class AlertFields(Protocol):
     def acked_via(self) -> str | None: ...
 
 
+class AnnouncedAlert(AlertFields, Protocol):
+    """What `announce` reads besides `alert_dict`'s fields (an `Alert` or `ActiveAlert`)."""
+
+    @property
+    def event_id(self) -> int: ...
+    @property
+    def watch_id(self) -> int: ...
+    @property
+    def user_id(self) -> int: ...
+    @property
+    def fence(self) -> int: ...
+    @property
+    def factors(self) -> list[Any] | None: ...
+    @property
+    def prediction(self) -> dict[str, Any] | None: ...
+    @property
+    def recommendation(self) -> dict[str, Any] | None: ...
+
+
+class WatchLabel(Protocol):
+    """What a change message shows of its watch (a `Watch` row or the engine's `WatchInfo`)."""
+
+    @property
+    def label(self) -> str: ...
+    @property
+    def max_price(self) -> float | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Known:
+    """What the caller already holds, so `announce` need not read it again: events, watch
+    labels and people's time zones by id (anything missing is loaded)."""
+
+    events: Mapping[int, EventRef]
+    watches: Mapping[int, WatchLabel]
+    zones: Mapping[int, str]
+
+
 def alert_dict(alert: AlertFields) -> dict[str, Any]:
     """The `data.alert` object of a payload."""
     return {
@@ -165,7 +202,7 @@ async def cancel_pending(session: AsyncSession, alert_ids: Sequence[int]) -> int
 class Change:
     """One state change to tell people about: what to edit, notify and audit."""
 
-    alert: Alert
+    alert: AnnouncedAlert
     event_type: str
     audit_kind: str
     detail: str
@@ -178,12 +215,14 @@ async def announce(
     now: datetime,
     endpoints: Sequence[WebhookTarget] | None,
     links: Mapping[int, Mapping[str, str]] | None = None,
+    known: Known | None = None,
 ) -> int:
     """Cancel pending sends, edit earlier messages, tell webhooks, audit. Returns rows queued."""
     if not changes:
         return 0
+    changes = [c for c in changes if c.alert.id is not None]  # stored alerts only
     alerts = {c.alert.id: c.alert for c in changes}
-    ids = list(alerts)
+    ids = [alert_id for alert_id in alerts if alert_id is not None]
     await cancel_pending(session, ids)
     sent = (
         await session.execute(
@@ -203,38 +242,20 @@ async def announce(
             .order_by(Notification.id)
         )
     ).all()
-    events = {
-        e.id: event_ref(e)
-        for e in (
-            await session.execute(
-                select(Event).where(Event.id.in_({a.event_id for a in alerts.values()}))
-            )
-        ).scalars()
-    }
-    user_ids = {a.user_id for a in alerts.values()}
-    zone_rows = await session.execute(select(User.id, User.timezone).where(User.id.in_(user_ids)))
-    zones: dict[int, str] = {user_id: tz for user_id, tz in zone_rows}
-    watches = {
-        w.id: w
-        for w in (
-            await session.execute(
-                select(Watch).where(Watch.id.in_({a.watch_id for a in alerts.values()}))
-            )
-        ).scalars()
-    }
+    events, watches, zones = await _context(session, alerts.values(), known)
     if endpoints is None:
         endpoints = await load_webhooks(session)
     rows: list[dict[str, Any]] = []
     audits: list[dict[str, Any]] = []
     for change in changes:
-        alert = change.alert
+        alert, alert_id = change.alert, change.alert.id
         event = events.get(alert.event_id)
         watch = watches.get(alert.watch_id)
-        if event is None:
+        if event is None or alert_id is None:
             continue
         recommendation = alert.recommendation or {}
         view = AlertView(
-            alert_id=alert.id,
+            alert_id=alert_id,
             kind=alert.kind,
             status=alert.status,
             level=Level(alert.level),
@@ -258,12 +279,12 @@ async def announce(
                 "label": watch.label if watch else None,
                 "max_price": watch.max_price if watch else None,
             },
-            "links": dict((links or {}).get(alert.id, {})),
+            "links": dict((links or {}).get(alert_id, {})),
         }
         title_text, body_text = title(view), body(view)
         seen: set[tuple[str, str, str]] = set()
-        for note_id, alert_id, channel, address, receipt in sent:
-            if alert_id != alert.id or not receipt or not receipt.get("message_id"):
+        for note_id, sent_for, channel, address, receipt in sent:
+            if sent_for != alert_id or not receipt or not receipt.get("message_id"):
                 continue
             mark = (channel, address, str(receipt["message_id"]))
             if mark in seen:
@@ -325,8 +346,31 @@ async def announce(
     return len(rows)
 
 
+async def _context(
+    session: AsyncSession, alerts: Iterable[AnnouncedAlert], known: Known | None
+) -> tuple[dict[int, EventRef], dict[int, WatchLabel], dict[int, str]]:
+    """The alerts' events, watches and people's time zones: from `known`, else read."""
+    alerts = list(alerts)
+    events: dict[int, EventRef] = dict(known.events) if known else {}
+    watches: dict[int, WatchLabel] = dict(known.watches) if known else {}
+    zones: dict[int, str] = dict(known.zones) if known else {}
+    missing = {a.event_id for a in alerts} - events.keys()
+    if missing:
+        found = await session.scalars(select(Event).where(Event.id.in_(missing)))
+        events.update((e.id, event_ref(e)) for e in found)
+    missing = {a.watch_id for a in alerts} - watches.keys()
+    if missing:
+        rows = await session.scalars(select(Watch).where(Watch.id.in_(missing)))
+        watches.update((w.id, w) for w in rows)
+    missing = {a.user_id for a in alerts} - zones.keys()
+    if missing:
+        people = await session.execute(select(User.id, User.timezone).where(User.id.in_(missing)))
+        zones.update((user_id, tz) for user_id, tz in people)
+    return events, watches, zones
+
+
 def _row(
-    alert: Alert,
+    alert: AnnouncedAlert,
     channel: str,
     address: str,
     event_type: str,
@@ -337,6 +381,7 @@ def _row(
     endpoint_id: int | None = None,
 ) -> dict[str, Any]:
     key_address = f"w{endpoint_id}" if endpoint_id is not None else address
+    assert alert.id is not None, "only stored alerts are announced"
     return {
         "alert_id": alert.id,
         "user_id": alert.user_id,

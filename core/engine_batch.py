@@ -178,6 +178,24 @@ async def load_active(session: AsyncSession, batch: Batch, event_ids: Iterable[i
             batch.add_active(ActiveAlert(*row))
 
 
+async def load_explanations(session: AsyncSession, alerts: list[ActiveAlert]) -> None:
+    """Fill in the factors, prediction and recommendation of `alerts` (stored ones)."""
+    by_id = {a.id: a for a in alerts if a.id is not None}
+    ids = sorted(by_id)
+    columns = (_T.c.id, _T.c.factors, _T.c.prediction, _T.c.recommendation)
+    for start in range(0, len(ids), CHUNK):
+        rows = await session.execute(
+            select(*columns).where(_T.c.id.in_(ids[start : start + CHUNK]))
+        )
+        for alert_id, factors, prediction, recommendation in rows:
+            alert = by_id[alert_id]
+            alert.factors, alert.prediction, alert.recommendation = (
+                factors or [],
+                prediction,
+                recommendation,
+            )
+
+
 async def load_watches(session: AsyncSession, watch_ids: Iterable[int]) -> list[RowMapping]:
     """Read watch rows by id as plain mappings (one query per 500 ids)."""
     ids = sorted(set(watch_ids))

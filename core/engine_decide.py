@@ -122,9 +122,12 @@ class Decider:
                 alert.mark(STATE)
             if clear.resolve:
                 batch.drop_active(alert)
+                reason = clear.reason or "condition no longer holds"
                 alert.status, alert.resolved_at, alert.updated_at = "resolved", now, now
+                alert.reason, alert.next_step_at = reason, None
+                alert.fence += 1  # any escalation step still in flight is stale now
                 alert.mark(STATE)  # written before any re-open of the same key
-                batch.resolves.append((alert, clear.reason or "condition no longer holds"))
+                batch.resolves.append((alert, reason))
                 batch.recent[alert.dedup_key] = RecentResolve(now, alert.last_notified_price)
             elif match is not None and spec is not None:
                 if unchanged and clear.clear_since is None and alert.status != "snoozed":

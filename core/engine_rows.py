@@ -117,7 +117,16 @@ def round_rows(
         "watch": info.as_dict() if info else {"id": alert.watch_id},
         "links": links,
     }
-    title_text, body_text = title(view), body(view)
+    # One payload per round; targets differ only in their event type (a digest or not).
+    shared = payload(
+        event_type=round_.event_type,
+        timestamp=now,
+        title_text=title(view),
+        body_text=body(view),
+        buttons=buttons,
+        factors=round_.score.factors,
+        data=data,
+    )
     rows = []
     for target in targets:
         endpoint = target.webhook_endpoint_id
@@ -132,15 +141,7 @@ def round_rows(
                 "address": target.address,
                 "level": int(round_.score.level),
                 "score": round_.score.value,
-                "payload": payload(
-                    event_type=target.event_type,
-                    timestamp=now,
-                    title_text=title_text,
-                    body_text=body_text,
-                    buttons=buttons,
-                    factors=round_.score.factors,
-                    data=data,
-                ),
+                "payload": shared | {"event_type": target.event_type},
                 "idempotency_key": notification_key(
                     alert.id, target.event_type, target.channel.value, key_address, round_.fence
                 ),

@@ -12,7 +12,7 @@ For a batch of snapshots that ingest has just stored (same session, not committe
    condition stopped holding, open new ones and decide who hears about what
    (`core.planning`);
 5. write alerts, notifications and audit entries in bulk; resolves go through
-   `core.alerts.resolve_many` so earlier messages are edited in place.
+   `core.announce` so earlier messages are edited in place.
 
 The caller commits. Nothing here reads the wall clock: `now` comes in.
 """
@@ -26,18 +26,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.actions import ActionSigner
-from core.alerts import resolve_many
-from core.announce import AUDIT_LOG, NOTIFICATIONS, cancel_pending
-from core.db.models import Alert
+from core.announce import AUDIT_LOG, NOTIFICATIONS, Change, Known, announce, cancel_pending
 from core.domain import Match, StoredSnapshot, WatchSpec
 from core.engine_batch import (
     Batch,
     Snap,
     load_active,
+    load_explanations,
     load_recent,
     load_watches,
     write_alerts,
@@ -306,7 +305,8 @@ class AlertEngine:
         """Write alert changes and new alerts, then their notifications and audit entries."""
         await cancel_pending(session, batch.renotified)
         await write_alerts(session, batch)
-        missing = {r.alert.watch_id for r in batch.rounds} - batch.info.keys()
+        missing = {r.alert.watch_id for r in batch.rounds} | {a.watch_id for a, _ in batch.resolves}
+        missing -= batch.info.keys()
         for row in await load_watches(session, missing):
             batch.info[row["id"]] = WatchInfo.from_row(row)
         last = {id(r.alert): i for i, r in enumerate(batch.rounds)}
@@ -332,14 +332,25 @@ class AlertEngine:
         return len(notes)
 
     async def _resolve(self, session: AsyncSession, batch: Batch) -> int:
-        """Resolve through `core.alerts` so earlier messages are edited and webhooks told."""
+        """Tell people about the batch's resolves: earlier messages edited, webhooks told.
+
+        The alerts' final state was written with the others (`write_alerts`); their
+        explanation is read for those not re-scored in this batch.
+        """
         if not batch.resolves:
             return 0
-        reasons = {a.id: reason for a, reason in batch.resolves if a.id is not None}
-        rows = await session.execute(select(Alert).where(Alert.id.in_(sorted(reasons))))
-        items = [(alert, reasons[alert.id]) for alert in rows.scalars()]
-        links = {alert.id: self._links(alert.id) for alert, _ in items}
-        return await resolve_many(session, items, batch.now, endpoints=batch.endpoints, links=links)
+        await load_explanations(session, [a for a, _ in batch.resolves if a.factors is None])
+        changes = [
+            Change(alert, "alert.resolved", "resolved", reason, f"Resolved: {reason}")
+            for alert, reason in batch.resolves
+        ]
+        known = Known(
+            events={s.stored.event.id: s.stored.event for s in batch.snaps},
+            watches=batch.info,
+            zones={user_id: person.timezone for user_id, person in batch.people.items()},
+        )
+        links = {a.id: self._links(a.id) for a, _ in batch.resolves if a.id is not None}
+        return await announce(session, changes, batch.now, batch.endpoints, links, known)
 
     def _links(self, alert_id: int | None) -> dict[str, str]:
         base = (self._config.public_url or "").rstrip("/")

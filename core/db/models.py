@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, ClassVar
 
 from sqlalchemy import (
@@ -85,6 +86,10 @@ class UTCDateTime(TypeDecorator[datetime]):
 _SQLITE_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 
 
+# A batch binds the same few instants (its `now`, the alerts' opened_at …) over and over:
+# formatting or parsing one costs ~1 µs, a cache hit ~0.05 µs. Datetimes and strings are
+# immutable, and equal instants give equal text, so sharing the answers is safe.
+@lru_cache(maxsize=16384)
 def _sqlite_bind(value: datetime | None) -> str | None:
     if value is None:
         return None
@@ -93,6 +98,7 @@ def _sqlite_bind(value: datetime | None) -> str | None:
     return value.strftime(_SQLITE_FORMAT)
 
 
+@lru_cache(maxsize=16384)
 def _sqlite_result(value: str | None) -> datetime | None:
     if value is None:
         return None

@@ -25,7 +25,9 @@ from core.scoring import EventFactors
 CHUNK = 500
 _T = cast(Table, Alert.__table__)
 # Update shapes, each written with one executemany: the score alone, the whole state,
-# and the state with a fresh explanation (factors, prediction, recommendation).
+# and the state with a fresh explanation (factors, prediction, recommendation). The
+# frozen escalation policy is written on its own, only when a round froze a new one: it
+# is never read back whole (only its level), so re-scores neither parse nor rewrite it.
 _SCORE = ("score", "level", "price", "updated_at")
 _STATE_COLUMNS = (
     *_SCORE,
@@ -37,7 +39,6 @@ _STATE_COLUMNS = (
     "clear_since",
     "last_notified_at",
     "last_notified_price",
-    "escalation",
     "step",
     "next_step_at",
     "fence",
@@ -71,7 +72,7 @@ class ActiveAlert:
     clear_since: datetime | None = None
     last_notified_at: datetime | None = None
     last_notified_price: float | None = None
-    escalation: dict[str, Any] | None = None
+    frozen_level: int | None = None  # the level its escalation policy was frozen for
     step: int = 0
     next_step_at: datetime | None = None
     fence: int = 0
@@ -79,22 +80,32 @@ class ActiveAlert:
     factors: list[Any] | None = None
     prediction: dict[str, Any] | None = None
     recommendation: dict[str, Any] | None = None
+    escalation: dict[str, Any] | None = None  # set when a round freezes a new policy
     dirty: int = CLEAN
 
     def mark(self, shape: int) -> None:
         """Note what must be written: SCORE < STATE < EXPLAIN (the widest wins)."""
         self.dirty = max(self.dirty, shape)
 
+    def freeze_policy(self, snapshot: dict[str, Any]) -> None:
+        """Adopt a newly frozen escalation policy (written by `write_alerts`)."""
+        self.escalation = snapshot
+        level = snapshot.get("level")
+        self.frozen_level = level if isinstance(level, int) else None
+        self.mark(STATE)
+
     def values(self, columns: Iterable[str]) -> dict[str, Any]:
         return {name: getattr(self, name) for name in columns}
 
 
-# The columns read back (every field but the explanation and the dirty mark), in order.
+# The columns read back (every field but the explanation, the policy and the dirty mark),
+# in order; `frozen_level` is read out of the stored policy by the database.
 _LOADED = tuple(
     f.name
     for f in fields(ActiveAlert)
-    if f.name not in ("factors", "prediction", "recommendation", "dirty")
+    if f.name not in ("factors", "prediction", "recommendation", "escalation", "dirty")
 )
+_READ = {"frozen_level": _T.c.escalation["level"].as_integer()}
 
 
 @dataclass(slots=True)
@@ -162,7 +173,7 @@ async def load_active(session: AsyncSession, batch: Batch, event_ids: Iterable[i
     overwritten by it; SQLite has one writer at a time anyway.
     """
     ids = sorted(set(event_ids))
-    columns = [_T.c[name] for name in _LOADED]
+    columns = [_READ[name] if name in _READ else _T.c[name] for name in _LOADED]
     lock = session.get_bind().dialect.name == "postgresql"
     for start in range(0, len(ids), CHUNK):
         query = (
@@ -239,6 +250,13 @@ _UPDATES = {
 }
 
 
+_POLICY = (
+    update(_T)
+    .where(_T.c.id == bindparam("b_id"))
+    .values(escalation=bindparam("b_escalation", type_=_T.c.escalation.type))
+)
+
+
 async def write_alerts(session: AsyncSession, batch: Batch) -> None:
     """Write changed active alerts (updates first, freeing resolved keys), then new ones."""
     changed = [a for alerts in batch.by_event.values() for a in alerts if a.id is not None]
@@ -251,6 +269,9 @@ async def write_alerts(session: AsyncSession, batch: Batch) -> None:
         ]
         if params:
             await session.execute(_UPDATES[shape], params)
+    policies = [{"b_id": a.id, "b_escalation": a.escalation} for a in changed if a.escalation]
+    if policies:
+        await session.execute(_POLICY, policies)
     if batch.new_alerts:
         await insert_alerts(session, batch.new_alerts)
 
@@ -260,7 +281,11 @@ async def write_alerts(session: AsyncSession, batch: Batch) -> None:
 # (no ordered form there) fall back to one INSERT, and one thread hop, per alert.
 _INSERT_KEYED = insert(_T).returning(_T.c.dedup_key, _T.c.id)
 _INSERT_ORDERED = insert(_T).returning(_T.c.id, sort_by_parameter_order=True)
-_NEW_COLUMNS = (*_LOADED[1:], *_EXPLAIN[-3:])
+_NEW_COLUMNS = (
+    *(name for name in _LOADED[1:] if name != "frozen_level"),
+    *_EXPLAIN[-3:],
+    "escalation",
+)
 
 
 async def insert_alerts(session: AsyncSession, alerts: list[ActiveAlert]) -> None:

@@ -50,8 +50,8 @@ class Decider:
         self._config = config
         self._weights: dict[int, tuple[Recipient, tuple[float, ...]]] = {}
 
-    def score(self, batch: Batch, snap: Snap, match: Match) -> Score:
-        """Score a match with the person's (blended) weights."""
+    def score(self, batch: Batch, snap: Snap, match: Match, *, explain: bool = True) -> Score:
+        """Score a match with the person's (blended) weights (see `scoring.score`)."""
         s = snap.stored
         person = batch.people.get(match.watch.user_id)
         weights = self._config.weights
@@ -69,7 +69,7 @@ class Decider:
         shared = batch.shared.get(key)
         if shared is None:
             shared = batch.shared[key] = event_factors(ctx, s.event, forecast, batch.now)
-        result = score(match, ctx, forecast, batch.now, weights, shared=shared)
+        result = score(match, ctx, forecast, batch.now, weights, shared=shared, explain=explain)
         if weights is not self._config.weights:
             result = keep_critical(result, self._config.weights)
         return result
@@ -139,11 +139,9 @@ class Decider:
     ) -> None:
         """Re-score one active alert whose condition holds; notify, wake or stay silent."""
         now = batch.now
-        result = self.score(batch, snap, match)
+        result = self.score(batch, snap, match, explain=False)
         level = sticky_level(result.value, Level(alert.level))
-        if level != result.level:
-            result = replace(result, level=level)
-        frozen = (alert.escalation or {}).get("level")
+        frozen = alert.frozen_level
         state = AlertState(
             status=alert.status,
             notified_level=Level(frozen if isinstance(frozen, int) else alert.level),
@@ -154,16 +152,19 @@ class Decider:
         )
         snoozed = skip_reason(spec, snap.stored.event, snap.stored.point, now) is not None
         decision = plan_update(
-            state, spec, result.level, match.price, self._config, now, watch_snoozed=snoozed
+            state, spec, level, match.price, self._config, now, watch_snoozed=snoozed
         )
         old_level = alert.level
         moved = abs(alert.score - result.value)
-        if moved >= EXPLAIN_DELTA or old_level != result.level or decision.notify or decision.wake:
+        if moved >= EXPLAIN_DELTA or old_level != level or decision.notify or decision.wake:
+            result = self.score(batch, snap, match)  # the same value, now with its reasons
             alert.factors = factor_dicts(result.factors)
             alert.prediction, alert.recommendation = batch.forecast_dicts.get(
                 snap.stored.event.id, (None, None)
             )
             alert.mark(EXPLAIN)
+        if level != result.level:
+            result = replace(result, level=level)
         if moved >= 0.005 or old_level != result.level or alert.price != match.price:
             alert.score, alert.level, alert.price = result.value, int(result.level), match.price
             alert.updated_at = now
@@ -238,7 +239,8 @@ class Decider:
         alert = round_.alert
         step0 = first_delivery_at(round_.score.level, round_.person, batch.now, self._config.digest)
         frozen = freeze(round_.score.level, step0, round_.person.escalation_overrides)
-        alert.escalation, alert.step, alert.next_step_at = frozen.snapshot, 0, frozen.next_step_at
+        alert.freeze_policy(frozen.snapshot)
+        alert.step, alert.next_step_at = 0, frozen.next_step_at
         alert.last_notified_at, alert.last_notified_price = batch.now, alert.price
         alert.mark(STATE)
         round_.fence = alert.fence

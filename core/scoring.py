@@ -83,8 +83,11 @@ def sticky_level(value: float, current: Level, margin: float = LEVEL_MARGIN) -> 
     return current
 
 
-def price_factor(match: Match, ctx: MarketContext) -> tuple[float, str]:
-    """How far under the person's max, and how big the drop vs the 24 h high is."""
+def price_factor(match: Match, ctx: MarketContext, explain: bool = True) -> tuple[float, str]:
+    """How far under the person's max, and how big the drop vs the 24 h high is.
+
+    With `explain` False the reason is left empty (a re-score that may change nothing).
+    """
     price = match.price if match.price is not None else ctx.point.min_price
     if price is None:
         return 0.0, "no price on sale"
@@ -93,16 +96,18 @@ def price_factor(match: Match, ctx: MarketContext) -> tuple[float, str]:
         fraction = (watch.max_price - price) / watch.max_price
         if fraction >= 0:
             under = 0.3 + 0.7 * _clamp(fraction / 0.3)
-            parts.append(
-                f"{money(price)} is {fraction:.0%} under your max {money(watch.max_price)}"
-            )
-        else:
+            if explain:
+                parts.append(
+                    f"{money(price)} is {fraction:.0%} under your max {money(watch.max_price)}"
+                )
+        elif explain:
             parts.append(f"{money(price)} is above your max {money(watch.max_price)}")
     if ctx.high_24h and ctx.high_24h > price:
         fraction = (ctx.high_24h - price) / ctx.high_24h
         drop = _clamp(fraction / 0.25)
-        parts.append(f"down {fraction:.0%} vs the 24 h high {money(ctx.high_24h)}")
-    if not parts:
+        if explain:
+            parts.append(f"down {fraction:.0%} vs the 24 h high {money(ctx.high_24h)}")
+    if explain and not parts:
         parts.append(f"cheapest {money(price)}")
     return _either(under, drop), "; ".join(parts)
 
@@ -293,6 +298,7 @@ def score(
     weights: Sequence[float] = DEFAULT_WEIGHTS,
     *,
     shared: EventFactors | None = None,
+    explain: bool = True,
 ) -> Score:
     """Score one match: the weighted mean of the six factors and its level.
 
@@ -303,10 +309,12 @@ def score(
         now: the current time.
         weights: six non-negative weights in FACTOR_NAMES order; normalised here.
         shared: the snapshot-level factors if already computed for this `ctx`.
+        explain: False leaves the price factor's reason empty: for a re-score whose
+            explanation is only kept when the score moved (score again to explain it).
     """
     common = shared or event_factors(ctx, match.event, forecast, now)
     values = (
-        price_factor(match, ctx),
+        price_factor(match, ctx, explain),
         common.availability,
         common.urgency,
         preference_factor(match.watch, match.event),

@@ -182,3 +182,22 @@ def test_blend_weights_needs_enough_feedback() -> None:
 def test_blend_ignores_invalid_learned_weights() -> None:
     blended = blend_weights(DEFAULT_WEIGHTS, {"price": -1, "demand": "x"}, 50)
     assert blended == pytest.approx(DEFAULT_WEIGHTS)
+
+
+@pytest.mark.parametrize(
+    ("price", "fields", "high"),
+    [(28.0, {}, 45.0), (52.0, {}, None), (28.0, {"max_price": None}, 30.0), (None, {}, None)],
+)
+def test_an_unexplained_score_has_the_same_value_and_no_price_reason(
+    price: float | None, fields: dict[str, object], high: float | None
+) -> None:
+    m = match(price, **fields)
+    ctx = MarketContext(point(price, 400), high_24h=high, tickets_left=400)
+    forecast = make_forecast(demand=0.4)
+    full = score(m, ctx, forecast, NOW)
+    quick = score(m, ctx, forecast, NOW, explain=False)
+    assert (quick.value, quick.level) == (full.value, full.level)
+    assert [f.value for f in quick.factors] == [f.value for f in full.factors]
+    assert full.factors[0].reason  # the explained one says why
+    assert quick.factors[0].reason in ("", "no price on sale")
+    assert [f.reason for f in quick.factors[1:]] == [f.reason for f in full.factors[1:]]

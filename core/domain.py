@@ -5,6 +5,7 @@ Everything that crosses a port is one of these. Times are timezone-aware UTC dat
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import IntEnum, IntFlag, StrEnum
@@ -214,13 +215,21 @@ class WatchSpec:
 
 @dataclass(frozen=True, slots=True)
 class Match:
-    """A watch whose trigger fired on a snapshot."""
+    """A watch whose trigger fired on a snapshot.
+
+    `why` is the one-line reason, or a function that writes it: most matches only
+    re-confirm an open alert and are never shown, so triggers defer the formatting.
+    """
 
     watch: WatchSpec
     event: EventRef
     kind: TriggerKind
-    reason: str
+    why: str | Callable[[], str]
     price: float | None
+
+    @property
+    def reason(self) -> str:
+        return self.why if isinstance(self.why, str) else self.why()
 
 
 # --- prediction ------------------------------------------------------------------------

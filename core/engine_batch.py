@@ -207,6 +207,20 @@ async def load_explanations(session: AsyncSession, alerts: list[ActiveAlert]) ->
             )
 
 
+async def load_stamps(session: AsyncSession, watch_ids: Iterable[int]) -> dict[int, datetime]:
+    """Each existing watch's `updated_at` by id (one query per 500 ids)."""
+    ids = sorted(set(watch_ids))
+    watches = cast(Table, Watch.__table__)
+    out: dict[int, datetime] = {}
+    for start in range(0, len(ids), CHUNK):
+        part = ids[start : start + CHUNK]
+        rows = await session.execute(
+            select(watches.c.id, watches.c.updated_at).where(watches.c.id.in_(part))
+        )
+        out.update((watch_id, at) for watch_id, at in rows)
+    return out
+
+
 async def load_watches(session: AsyncSession, watch_ids: Iterable[int]) -> list[RowMapping]:
     """Read watch rows by id as plain mappings (one query per 500 ids)."""
     ids = sorted(set(watch_ids))

@@ -146,5 +146,5 @@ async def load_watch_index(session: AsyncSession) -> WatchIndex:
         .execution_options(yield_per=2000)
     )
     async for row in result:
-        index.add(spec_from_row(row._mapping))
+        index.add(spec_from_row(row._mapping), stamp=row.updated_at)
     return index

@@ -38,6 +38,7 @@ from core.engine_batch import (
     load_active,
     load_explanations,
     load_recent,
+    load_stamps,
     load_watches,
     write_alerts,
 )
@@ -215,10 +216,12 @@ class AlertEngine:
         return out
 
     async def _verify_watches(self, session: AsyncSession, batch: Batch) -> None:
-        """Reload watches about to open alerts (and unknown watches of active alerts).
+        """Check watches about to open alerts (and unknown watches of active alerts).
 
-        The index may be stale (a change in another process, or not hooked); a watch
-        whose row differs is put in the index and its matches are evaluated again.
+        The index may be stale (a change in another process, or not hooked): each row's
+        `updated_at` is compared with the one the index read it at, and only the rows
+        that differ (or were never read) are loaded; a watch that changed is put in the
+        index and its matches are evaluated again.
         """
         wanted = {
             m.watch.id
@@ -228,18 +231,27 @@ class AlertEngine:
         }
         for alerts in batch.by_event.values():
             wanted.update(a.watch_id for a in alerts if a.watch_id not in self.index)
-        for row in await load_watches(session, wanted):
+        stamps = await load_stamps(session, wanted)
+        unsure = {i for i, at in stamps.items() if self.index.stamp(i) != at}
+        stamped: dict[int, datetime] = {}
+        for row in await load_watches(session, unsure):
             batch.specs[row["id"]] = spec_from_row(row)
             batch.info[row["id"]] = WatchInfo.from_row(row)
+            stamped[row["id"]] = row["updated_at"]
         changed = set()
-        for watch_id in wanted:
+        for watch_id in wanted - stamps.keys():  # deleted
+            self.index.remove(watch_id)
+            changed.add(watch_id)
+        for watch_id in unsure:
             fresh = batch.specs.get(watch_id)
             if fresh is None:
                 self.index.remove(watch_id)
                 changed.add(watch_id)
             elif fresh != self.index.get(watch_id):
-                self.index.replace(fresh)
+                self.index.replace(fresh, stamped.get(watch_id))
                 changed.add(watch_id)
+            elif watch_id in stamped:
+                self.index.confirm(watch_id, stamped[watch_id])
         for snap in batch.snaps if changed else ():
             stale = {m.watch.id for m in snap.matches if m.watch.id in changed}
             if not stale:

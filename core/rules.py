@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -111,6 +112,9 @@ class WatchIndex:
         self._version = 0
         self._words: dict[int, tuple[EventRef, frozenset[str]]] = {}
         self._candidates: dict[int, tuple[int, EventRef, tuple[WatchSpec, ...]]] = {}
+        # The `updated_at` of the row each spec was read from, when known: a watch whose
+        # row still has it need not be read again to be trusted.
+        self._stamps: dict[int, datetime] = {}
 
     @classmethod
     def from_specs(cls, specs: Iterable[WatchSpec]) -> WatchIndex:
@@ -130,12 +134,26 @@ class WatchIndex:
         """Return the indexed watch `watch_id`, if any."""
         return self._specs.get(watch_id)
 
-    def add(self, spec: WatchSpec) -> None:
-        """Index `spec` (replacing an earlier version); inactive watches are left out."""
+    def stamp(self, watch_id: int) -> datetime | None:
+        """The `updated_at` of the row the indexed watch was read from (None: unknown)."""
+        return self._stamps.get(watch_id)
+
+    def confirm(self, watch_id: int, stamp: datetime) -> None:
+        """Note that the indexed watch was checked against its row as of `stamp`."""
+        if watch_id in self._specs:
+            self._stamps[watch_id] = stamp
+
+    def add(self, spec: WatchSpec, stamp: datetime | None = None) -> None:
+        """Index `spec` (replacing an earlier version); inactive watches are left out.
+
+        `stamp` is the row's `updated_at` when `spec` was read from the database.
+        """
         if spec.id in self._specs:
             self.remove(spec.id)
         if not spec.active:
             return
+        if stamp is not None:
+            self._stamps[spec.id] = stamp
         if spec.event_id is not None:
             self._by_event.setdefault(spec.event_id, {})[spec.id] = spec
             self._event_keys[spec.id] = spec.event_id
@@ -153,6 +171,7 @@ class WatchIndex:
     def remove(self, watch_id: int) -> None:
         """Forget watch `watch_id`; unknown ids are ignored."""
         spec = self._specs.pop(watch_id, None)
+        self._stamps.pop(watch_id, None)
         if spec is None:
             return
         if watch_id in self._event_keys:
@@ -161,9 +180,9 @@ class WatchIndex:
             _drop(self._by_word, self._word_keys.pop(watch_id), watch_id)
         self._version += 1
 
-    def replace(self, spec: WatchSpec) -> None:
+    def replace(self, spec: WatchSpec, stamp: datetime | None = None) -> None:
         """Put the new version of a watch in place of the old one."""
-        self.add(spec)
+        self.add(spec, stamp)
 
     def on_change(self, watch: WatchSpec | int, change: str) -> None:
         """Hook for committed changes: ("created"|"updated", spec) or ("removed", id)."""

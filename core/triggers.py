@@ -80,8 +80,14 @@ def check(
         price = effective_price(watch, point, listings)
         if watch.max_price is None or price is None or price > watch.max_price:
             return None
-        reason = f"cheapest {_money(price)} is at or under your max {_money(watch.max_price)}"
-        return Match(watch, event, kind, reason, price)
+        cheapest, limit = price, watch.max_price  # narrowed, for the deferred reason
+        return Match(
+            watch,
+            event,
+            kind,
+            lambda: f"cheapest {_money(cheapest)} is at or under your max {_money(limit)}",
+            price,
+        )
     if kind is TriggerKind.DROP_PCT:
         price = effective_price(watch, point, listings)
         if not high_24h or price is None or not _under_max(watch, price):
@@ -90,8 +96,14 @@ def check(
         wanted = watch.drop_pct if watch.drop_pct is not None else DEFAULT_DROP_PCT
         if drop < wanted:
             return None
-        reason = f"down {drop:.0f}% to {_money(price)} from {_money(high_24h)} in 24 h"
-        return Match(watch, event, kind, reason, price)
+        now_at, high = price, high_24h  # narrowed, for the deferred reason
+        return Match(
+            watch,
+            event,
+            kind,
+            lambda: f"down {drop:.0f}% to {_money(now_at)} from {_money(high)} in 24 h",
+            price,
+        )
     if kind is TriggerKind.LOW_INVENTORY:
         left = tickets_left(watch, point, listings)
         threshold = (
@@ -103,7 +115,7 @@ def check(
             watch,
             event,
             kind,
-            f"only {left:,} tickets left",
+            lambda: f"only {left:,} tickets left",
             effective_price(watch, point, listings),
         )
     if kind is TriggerKind.NEW_LISTING:

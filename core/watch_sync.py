@@ -34,7 +34,7 @@ class WatchSync:
             query = query.where(Watch.updated_at >= self._since - OVERLAP)
         rows = list((await session.execute(query)).scalars())
         for row in rows:
-            self._index.on_change(spec_from_row(row), "updated")
+            self._index.add(spec_from_row(row), stamp=row.updated_at)
         if rows:
             newest = rows[-1].updated_at
             self._since = newest if self._since is None else max(self._since, newest)

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from core import pipeline
 from core.actions import ActionSigner
 from core.db.models import Alert, MarketSnapshot, Notification, Watch
 from core.domain import ActionKind, Listing
-from core.pipeline import EngineConfig
+from core.pipeline import EngineConfig, PipelineResult
 from tests.fakes.predictor import StubPredictor, make_forecast
 from tests.integration.engine_helpers import (
     SECRET,
@@ -490,3 +494,41 @@ async def test_pausing_the_watch_resolves_its_open_alert(sessions: Sessions) -> 
     async with sessions() as session:
         (alert,) = await alerts_of(session)
     assert alert.status == "resolved" and alert.reason == "watch paused or removed"
+
+
+async def test_verification_reads_only_watches_whose_row_changed(
+    sessions: Sessions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with sessions() as session, session.begin():
+        seed = await add_seed(session)
+    engine = await fresh_engine(sessions)
+    reads: list[set[int]] = []
+    real = pipeline.load_watches
+
+    async def counted(session: AsyncSession, ids: Iterable[int]) -> list[Any]:
+        reads.append(set(ids))
+        return await real(session, ids)
+
+    monkeypatch.setattr(pipeline, "load_watches", counted)
+    result = await process_snapshot(sessions, engine, seed, T0, 28.0)
+    assert result.alerts_opened == 1
+    assert reads[0] == {seed.watch.id}  # never read by this index: read once, then stamped
+    assert engine.index.stamp(seed.watch.id) is not None
+
+    async def again(at: datetime, price: float) -> PipelineResult:
+        reads.clear()
+        async with sessions() as session, session.begin():
+            await session.execute(update(Alert).values(status="resolved", resolved_at=at))
+        return await process_snapshot(sessions, engine, seed, at, price)
+
+    await again(T0 + minutes(120), 28.0)
+    assert reads[0] == set()  # the row still has the stamp the index read: trusted as is
+    async with sessions() as session, session.begin():
+        await session.execute(
+            update(Watch).values(max_price=20.0).where(Watch.id == seed.watch.id)
+        )  # another process lowers the max: the row's updated_at moves on
+    result = await again(T0 + minutes(240), 25.0)
+    assert reads[0] == {seed.watch.id}  # read again, and the new max applies
+    spec = engine.index.get(seed.watch.id)
+    assert spec is not None and spec.max_price == 20.0
+    assert result.alerts_opened == 0  # 25 is over the new max of 20

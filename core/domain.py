@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import IntEnum, IntFlag, StrEnum
+from typing import NamedTuple
 
 
 class Platform(StrEnum):
@@ -269,9 +270,12 @@ class Recommendation:
 # --- scoring ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Factor:
-    """One factor of the priority score, in [0, 1], with the reason it has that value."""
+class Factor(NamedTuple):
+    """One factor of the priority score, in [0, 1], with the reason it has that value.
+
+    A named tuple rather than a frozen dataclass: every re-score builds six, and a tuple
+    is built in half the time.
+    """
 
     name: str
     value: float

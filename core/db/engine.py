@@ -27,8 +27,9 @@ def compact_json(value: Any) -> str:
 
 # Temp tables in memory, and a WAL that is checkpointed every ~16 MB instead of every
 # ~4 MB: the ingest transactions write several MB each, and a rarer checkpoint writes hot
-# index pages back fewer times. The page cache stays at SQLite's default (2 MB per
-# connection): 32 MB per connection pushed the engine bench's peak RSS further over 500 MB.
+# index pages back fewer times. A 16 MB page cache per connection (SQLite's default is
+# 2 MB) keeps the outbox and alert indexes' hot pages in memory: the engine bench runs
+# ~3% faster for ~15 MB more peak RSS (32 MB cost more memory than it gained).
 SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
     "PRAGMA synchronous=NORMAL",
@@ -36,6 +37,7 @@ SQLITE_PRAGMAS = (
     "PRAGMA busy_timeout=10000",
     "PRAGMA temp_store=MEMORY",
     "PRAGMA wal_autocheckpoint=4000",
+    "PRAGMA cache_size=-16000",
 )
 
 

@@ -9,7 +9,7 @@ known events costs no event queries at all.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -32,10 +32,14 @@ class KnownEvent:
 
     id: int
     info: EventInfo
+    # The EventRef, built on first use: a cached event serves many batches.
+    _ref: EventRef | None = field(default=None, init=False, repr=False, compare=False)
 
     def ref(self) -> EventRef:
+        if self._ref is not None:
+            return self._ref
         info = self.info
-        return EventRef(
+        ref = EventRef(
             id=self.id,
             name=info.name,
             starts_at=info.starts_at,
@@ -46,6 +50,8 @@ class KnownEvent:
             capacity=info.capacity,
             timezone=info.timezone,
         )
+        object.__setattr__(self, "_ref", ref)
+        return ref
 
 
 class EventCache:
@@ -99,6 +105,11 @@ def merge(old: EventInfo, new: EventInfo) -> EventInfo:
         capacity=new.capacity if new.capacity is not None else old.capacity,
         timezone=new.timezone if new.timezone is not None else old.timezone,
     )
+
+
+def _unchanged_by(old: EventInfo, new: EventInfo) -> bool:
+    """True when merging `new` into `old` changes nothing (equal means unchanged too)."""
+    return old is new or old == new or merge(old, new) == old
 
 
 def _columns(info: EventInfo) -> dict[str, Any]:
@@ -178,7 +189,7 @@ async def upsert_events(
     unknown: dict[EventKey, EventInfo] = {}
     for key, info in wanted.items():
         known = cache.get(key) if cache is not None else None
-        if known is not None and merge(known.info, info) == known.info:
+        if known is not None and _unchanged_by(known.info, info):
             result[key] = known
         else:
             unknown[key] = info

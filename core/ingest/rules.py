@@ -10,7 +10,8 @@ from __future__ import annotations
 import math
 import re
 import zoneinfo
-from datetime import datetime, timedelta
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
 from core.clock import ensure_utc
@@ -38,6 +39,7 @@ _LIMITS = {
     "url": 2000,
 }
 _PRICES = ("min_price", "median_price", "avg_price", "max_price")
+_LISTING_ID, _SECTION, _ROW, _URL = (_LIMITS[k] for k in ("listing_id", "section", "row", "url"))
 
 
 def _fail(path: str, reason: str) -> ValidationError:
@@ -113,11 +115,28 @@ def check_source(value: object) -> str:
     return source
 
 
+def _unchanged(checked: EventInfo, event: EventInfo) -> bool:
+    """True when normalising changed nothing: every field is the very same object."""
+    return (
+        checked.external_id is event.external_id
+        and checked.name is event.name
+        and checked.starts_at is event.starts_at
+        and checked.category is event.category
+        and len(checked.performers) == len(event.performers)
+        and all(a is b for a, b in zip(checked.performers, event.performers, strict=True))
+        and checked.venue is event.venue
+        and checked.city is event.city
+        and checked.capacity is event.capacity
+        and checked.timezone is event.timezone
+    )
+
+
 @lru_cache(maxsize=8192)
 def check_event(event: EventInfo) -> EventInfo:
     """Return `event` normalised; raise ValidationError naming the first bad field.
 
-    Cached: a stream of snapshots repeats the same few thousand event descriptions.
+    Cached: a stream of snapshots repeats the same few thousand event descriptions. An
+    event that is already normal comes back as the same object.
     """
     timezone = _text("event.timezone", event.timezone)
     if timezone is not None and not is_timezone(timezone):
@@ -129,7 +148,7 @@ def check_event(event: EventInfo) -> EventInfo:
             performers.append(text)
     if len(performers) > MAX_PERFORMERS:
         raise _fail("event.performers", f"at most {MAX_PERFORMERS} performers")
-    return EventInfo(
+    checked = EventInfo(
         external_id=_text("event.external_id", event.external_id, required=True) or "",
         name=_text("event.name", event.name, required=True) or "",
         starts_at=_time("event.starts_at", event.starts_at),
@@ -140,6 +159,7 @@ def check_event(event: EventInfo) -> EventInfo:
         capacity=_count("event.capacity", event.capacity, minimum=1),
         timezone=timezone,
     )
+    return event if _unchanged(checked, event) else checked
 
 
 def _check_listing(index: int, listing: Listing) -> Listing:
@@ -169,6 +189,72 @@ def _check_order(prices: dict[str, float | None]) -> None:
             raise _fail(name, f"{value:g} is above max_price {high:g}")
 
 
+def _is_text(value: object, limit: int) -> bool:
+    """True when `_text` would return `value` itself: None, or trimmed and short enough."""
+    if value is None:
+        return True
+    return type(value) is str and 0 < len(value) <= limit and len(value.strip()) == len(value)
+
+
+def _is_price(value: object) -> bool:
+    """True when `_number` would return `value` itself (a finite, non-negative float)."""
+    return value is None or (type(value) is float and 0.0 <= value < math.inf)
+
+
+def _is_count(value: object, minimum: int = 0) -> bool:
+    return value is None or (type(value) is int and value >= minimum)
+
+
+def _is_listing(listing: Listing) -> bool:
+    if type(listing) is not Listing:
+        return False
+    price, quantity = listing.price, listing.quantity
+    if type(price) is not float or not 0.0 <= price < math.inf:
+        return False
+    if quantity is not None and (type(quantity) is not int or quantity < 1):
+        return False
+    return (
+        _is_text(listing.listing_id, _LISTING_ID)
+        and _is_text(listing.section, _SECTION)
+        and _is_text(listing.row, _ROW)
+        and _is_text(listing.url, _URL)
+    )
+
+
+def _is_normal(item: SnapshotIn, latest: datetime) -> bool:
+    """True when `check_snapshot` would accept `item` and change nothing in it.
+
+    A cheap look at snapshots that arrive already typed and clean (simulator, CSV import,
+    feeds); anything it is unsure of goes through the full rules, which also word the error.
+    """
+    if type(item) is not SnapshotIn or type(item.listings) is not tuple:
+        return False
+    observed_at = item.observed_at
+    if type(observed_at) is not datetime or observed_at.tzinfo is not UTC:
+        return False
+    if observed_at > latest:
+        return False
+    currency = item.currency
+    if currency is not None and (type(currency) is not str or not _CURRENCY.fullmatch(currency)):
+        return False
+    source = item.source
+    if type(source) is not str or not _SOURCE.fullmatch(source):
+        return False
+    low, median, avg, high = item.min_price, item.median_price, item.avg_price, item.max_price
+    if not (_is_price(low) and _is_price(median) and _is_price(avg) and _is_price(high)):
+        return False
+    if low is not None and high is not None and low > high:
+        return False
+    for value in (median, avg):
+        if value is not None and (
+            (low is not None and value < low) or (high is not None and value > high)
+        ):
+            return False
+    if not (_is_count(item.listing_count) and _is_count(item.ticket_count)):
+        return False
+    return all(_is_listing(listing) for listing in item.listings)
+
+
 def check_snapshot(item: SnapshotIn, now: datetime) -> SnapshotIn:
     """Apply the domain rules to one snapshot and return it normalised.
 
@@ -179,8 +265,12 @@ def check_snapshot(item: SnapshotIn, now: datetime) -> SnapshotIn:
     Raises:
         ValidationError: one line naming the field at fault, with an example.
     """
+    latest = ensure_utc(now) + FUTURE_TOLERANCE
+    if _is_normal(item, latest):
+        event = check_event(item.event)
+        return item if event is item.event else replace(item, event=event)
     observed_at = _time("observed_at", item.observed_at)
-    if observed_at > ensure_utc(now) + FUTURE_TOLERANCE:
+    if observed_at > latest:
         raise _fail(
             "observed_at",
             f"{observed_at.isoformat()} is in the future (server time {now.isoformat()})",

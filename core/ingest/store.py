@@ -3,16 +3,17 @@
 One batch costs a handful of round trips whatever its size: the event upsert (none when
 the cache knows every event), one INSERT … ON CONFLICT DO NOTHING RETURNING for the
 snapshots, one for their listings, one query for the previous snapshot of each, and one
-for the previous listing ids when listings came in. The unique constraint on
-(event_id, source, observed_at) is the final word on duplicates, so two concurrent
-batches on PostgreSQL never store the same observation twice.
+for the listing ids of previous snapshots from earlier batches when listings came in.
+The unique constraint on (event_id, source, observed_at) is the final word on
+duplicates, so two concurrent batches on PostgreSQL never store the same observation
+twice.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from collections.abc import Mapping, Sequence, Set
+from dataclasses import dataclass, field, fields, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Table, insert, select
@@ -20,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import ensure_utc
 from core.db.models import MarketSnapshot, SnapshotListing
-from core.domain import EventInfo, SnapshotIn, StoredSnapshot
+from core.domain import EventInfo, MarketPoint, SnapshotIn, StoredSnapshot
 from core.history import market_point
 from core.ingest.events import (
     EventCache,
@@ -35,14 +36,8 @@ from core.ingest.events import (
 SNAPSHOTS: Table = MarketSnapshot.__table__  # type: ignore[assignment]
 LISTINGS: Table = SnapshotListing.__table__  # type: ignore[assignment]
 ZERO = timedelta(0)
-_POINT_COLUMNS = (
-    "min_price",
-    "median_price",
-    "avg_price",
-    "max_price",
-    "listing_count",
-    "ticket_count",
-)
+# The snapshot columns of MarketPoint's fields after event_id, in its order.
+_MARKET_COLUMNS = tuple(f.name for f in fields(MarketPoint))[1:]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,19 +57,29 @@ class StoreResult:
 
 
 def _snapshot_row(item: SnapshotIn, event_id: int, now: datetime) -> dict[str, Any]:
-    row = {name: getattr(item, name) for name in _POINT_COLUMNS}
-    row.update(
-        event_id=event_id,
-        source=item.source,
-        observed_at=item.observed_at,
-        currency=item.currency,
-        ingested_at=now,
-    )
-    return row
+    return {
+        "event_id": event_id,
+        "source": item.source,
+        "observed_at": item.observed_at,
+        "currency": item.currency,
+        "min_price": item.min_price,
+        "median_price": item.median_price,
+        "avg_price": item.avg_price,
+        "max_price": item.max_price,
+        "listing_count": item.listing_count,
+        "ticket_count": item.ticket_count,
+        "ingested_at": now,
+    }
 
 
 async def _previous(session: AsyncSession, ids: Sequence[int]) -> dict[int, tuple[int, Any]]:
-    """Map each new snapshot id to (previous snapshot id, its row)."""
+    """Map each new snapshot id to (previous snapshot id, its market columns).
+
+    The market columns come in MarketPoint's order after the event id, ready for
+    `MarketPoint(event_id, *columns)`.
+    """
+    if not ids:
+        return {}
     cur, prev, older = SNAPSHOTS.alias("cur"), SNAPSHOTS.alias("prev"), SNAPSHOTS.alias("older")
     newest_before = (
         select(older.c.id)
@@ -84,15 +89,18 @@ async def _previous(session: AsyncSession, ids: Sequence[int]) -> dict[int, tupl
         .correlate(cur)
         .scalar_subquery()
     )
+    # One id range instead of a list of ids: the statement stays the same, whatever the
+    # batch. Other transactions' snapshots inside the range are skipped.
+    wanted = set(ids)
+    stmt = (
+        select(cur.c.id, prev.c.id, *(prev.c[name] for name in _MARKET_COLUMNS))
+        .join_from(cur, prev, prev.c.id == newest_before)
+        .where(cur.c.id.between(min(wanted), max(wanted)))
+    )
     found: dict[int, tuple[int, Any]] = {}
-    for part in chunks(ids):
-        stmt = (
-            select(cur.c.id.label("cur_id"), prev)
-            .join_from(cur, prev, prev.c.id == newest_before)
-            .where(cur.c.id.in_(list(part)))
-        )
-        for row in await session.execute(stmt):
-            found[row.cur_id] = (row.id, row)
+    for row in await session.execute(stmt):
+        if row[0] in wanted:
+            found[row[0]] = (row[1], row[2:])
     return found
 
 
@@ -109,22 +117,32 @@ async def _listing_ids(session: AsyncSession, snapshot_ids: set[int]) -> dict[in
 
 def _utc(item: SnapshotIn) -> SnapshotIn:
     """`item` with an aware UTC observed_at (checked items already have one)."""
-    if item.observed_at.utcoffset() == ZERO:
+    observed_at = item.observed_at
+    if observed_at.tzinfo is UTC or observed_at.utcoffset() == ZERO:
         return item
-    return replace(item, observed_at=ensure_utc(item.observed_at))
+    return replace(item, observed_at=ensure_utc(observed_at))
 
 
-def _newest_descriptions(items: Sequence[SnapshotIn]) -> dict[EventKey, EventInfo]:
-    """Each event's description, folded oldest to newest observation."""
+def _newest_descriptions(
+    items: Sequence[SnapshotIn], order: Sequence[int]
+) -> dict[EventKey, EventInfo]:
+    """Each event's description, folded oldest to newest observation (`order`)."""
     described: dict[EventKey, EventInfo] = {}
-    for item in sorted(items, key=lambda item: item.observed_at):
-        key = (item.source, item.event.external_id)
+    for index in order:
+        event = items[index].event
+        key = (items[index].source, event.external_id)
         held = described.get(key)
-        described[key] = item.event if held is None else merge(held, item.event)
+        if held is None or held is event:
+            described[key] = event
+        else:
+            described[key] = merge(held, event)
     return described
 
 
-def _new_listing_ids(item: SnapshotIn, before: set[str]) -> tuple[str, ...]:
+_NONE: frozenset[str] = frozenset()
+
+
+def _new_listing_ids(item: SnapshotIn, before: Set[str]) -> tuple[str, ...]:
     fresh: dict[str, None] = {}
     for listing in item.listings:
         if listing.listing_id is not None and listing.listing_id not in before:
@@ -164,20 +182,23 @@ async def store_snapshots(
     if not first:
         return StoreResult(0, len(duplicate_indexes), [], tuple(duplicate_indexes))
 
-    events = await upsert_events(session, _newest_descriptions(items), now, cache)
-    by_point: dict[tuple[int, datetime], int] = {}
-    rows = []
-    for (source, external_id, observed_at), index in first.items():
-        event_id = events[(source, external_id)].id
-        by_point[(event_id, observed_at)] = index
-        rows.append(_snapshot_row(items[index], event_id, now))
-    rows.sort(key=lambda row: (row["event_id"], row["observed_at"]))  # one lock order
+    # Oldest first, ties in input order (the sort is stable).
+    order = sorted(range(len(items)), key=lambda i: items[i].observed_at)
+    events = await upsert_events(session, _newest_descriptions(items, order), now, cache)
+    by_point = {
+        (events[(source, external_id)].id, observed_at): index
+        for (source, external_id, observed_at), index in first.items()
+    }
+    rows = [  # in (event_id, observed_at) order: one lock order for every writer
+        _snapshot_row(items[index], event_id, now)
+        for (event_id, _), index in sorted(by_point.items())
+    ]
     stmt = insert_skipping(session, SNAPSHOTS, ("event_id", "source", "observed_at")).returning(
         SNAPSHOTS.c.id, SNAPSHOTS.c.event_id, SNAPSHOTS.c.observed_at
     )
     inserted: dict[int, tuple[int, int]] = {}  # input index -> (snapshot id, event id)
-    for row in await session.execute(stmt, rows):
-        inserted[by_point[(row.event_id, row.observed_at)]] = (row.id, row.event_id)
+    for snapshot_id, event_id, observed_at in await session.execute(stmt, rows):
+        inserted[by_point[(event_id, observed_at)]] = (snapshot_id, event_id)
     duplicate_indexes.extend(index for index in first.values() if index not in inserted)
 
     listing_rows = [
@@ -198,26 +219,52 @@ async def store_snapshots(
         await session.execute(insert(LISTINGS), listing_rows)
 
     previous = await _previous(session, [snapshot_id for snapshot_id, _ in inserted.values()])
-    wanting = {
-        previous[snapshot_id][0]
-        for index, (snapshot_id, _) in inserted.items()
-        if items[index].listings and snapshot_id in previous
-    }
-    before_ids = await _listing_ids(session, wanting) if wanting else {}
+    # Listing ids of previous snapshots: those stored just now are known, others are read.
+    before_ids: dict[int, set[str]] = {}
+    wanting: set[int] = set()
+    if listing_rows:
+        batch_index = {snapshot_id: index for index, (snapshot_id, _) in inserted.items()}
+        for index, (snapshot_id, _) in inserted.items():
+            prev = previous.get(snapshot_id)
+            if prev is None or not items[index].listings or prev[0] in before_ids:
+                continue
+            prev_index = batch_index.get(prev[0])
+            if prev_index is None:
+                wanting.add(prev[0])
+            else:
+                before_ids[prev[0]] = {
+                    listing.listing_id
+                    for listing in items[prev_index].listings
+                    if listing.listing_id is not None
+                }
+    if wanting:
+        before_ids.update(await _listing_ids(session, wanting))
 
     stored: list[StoredSnapshot] = []
-    for index in sorted(inserted, key=lambda i: (items[i].observed_at, i)):
-        item, (snapshot_id, event_id) = items[index], inserted[index]
+    points: dict[int, MarketPoint] = {}  # this batch's, by snapshot id: previous of later ones
+    for index in order:
+        ids = inserted.get(index)
+        if ids is None:
+            continue
+        item, (snapshot_id, event_id) = items[index], ids
+        point = points[snapshot_id] = market_point(event_id, item)
         prev = previous.get(snapshot_id)
-        before = before_ids.get(prev[0], set()) if prev is not None else set()
+        if prev is None:
+            prev_point = None
+        else:
+            prev_point = points.get(prev[0]) or MarketPoint(event_id, *prev[1])
         stored.append(
             StoredSnapshot(
                 snapshot_id=snapshot_id,
                 event=events[(item.source, item.event.external_id)].ref(),
-                point=market_point(event_id, item),
-                previous=market_point(event_id, prev[1]) if prev is not None else None,
+                point=point,
+                previous=prev_point,
                 listings=item.listings,
-                new_listing_ids=_new_listing_ids(item, before) if item.listings else (),
+                new_listing_ids=(
+                    _new_listing_ids(item, before_ids.get(prev[0], _NONE) if prev else _NONE)
+                    if item.listings
+                    else ()
+                ),
             )
         )
     duplicate_indexes.sort()

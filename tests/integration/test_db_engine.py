@@ -31,6 +31,7 @@ async def test_sqlite_connections_get_the_pragmas(sqlite_url: str) -> None:
                     "foreign_keys",
                     "temp_store",
                     "wal_autocheckpoint",
+                    "cache_size",
                 )
             }
     finally:
@@ -41,6 +42,7 @@ async def test_sqlite_connections_get_the_pragmas(sqlite_url: str) -> None:
         "foreign_keys": 1,
         "temp_store": 2,
         "wal_autocheckpoint": 4000,
+        "cache_size": -16000,
     }
 
 

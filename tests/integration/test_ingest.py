@@ -196,6 +196,30 @@ async def test_new_listing_ids_compare_with_the_previous_snapshot(
     assert await counts(sessions) == (1, 4, 7)
 
 
+async def test_predecessors_in_the_same_batch_and_stored_before_mix_correctly(
+    sessions: async_sessionmaker[AsyncSession], clock: FakeClock
+) -> None:
+    processor = RecordingProcessor()
+    ingest = service(sessions, clock, processor)
+    a, b, c, d = (Listing(x, 10.0) for x in "ABCD")
+    await ingest.ingest_snapshots([snap("e1", 20, price=40.0, listings=(a,))])
+    batch = [
+        snap("e1", 30, price=30.0, listings=(a, b)),  # after 25 of this batch
+        snap("e1", 10, price=60.0, listings=(c,)),  # the event's first
+        snap("e1", 25, price=35.0, listings=(a, d)),  # after 20 of the first batch
+        snap("e2", 5, listings=(a,)),
+    ]
+    await ingest.ingest_snapshots(batch)
+    other, early, middle, late = processor.calls[1]  # observation order
+    assert [s.point.min_price for s in (other, early, middle, late)] == [50.0, 60.0, 35.0, 30.0]
+    assert early.previous is None and early.new_listing_ids == ("C",)
+    assert other.previous is None and other.new_listing_ids == ("A",)
+    assert middle.previous is not None and middle.previous.min_price == 40.0
+    assert middle.new_listing_ids == ("D",)
+    assert late.previous == middle.point and late.new_listing_ids == ("B",)
+    assert middle.event == late.event and middle.event.id != other.event.id
+
+
 async def test_events_follow_the_newest_description(
     sessions: async_sessionmaker[AsyncSession], clock: FakeClock
 ) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -212,6 +212,98 @@ def test_domain_snapshots_are_held_to_the_same_rules() -> None:
     naive = check_snapshot(SnapshotIn("Sim", ok_event, datetime(2024, 3, 20, 17)), NOW)
     assert naive.observed_at == datetime(2024, 3, 20, 17, tzinfo=UTC)
     assert naive.source == "sim"
+
+
+def clean_snapshot(**changes: Any) -> SnapshotIn:
+    """A typed snapshot that needs no normalising, with `changes` applied."""
+    event = EventInfo("e1", "Game", datetime(2024, 4, 1, 1, 0, tzinfo=UTC), "mlb", ("A",))
+    fields: dict[str, Any] = {
+        "source": "sim",
+        "event": event,
+        "observed_at": NOW - timedelta(minutes=1),
+        "currency": "USD",
+        "min_price": 20.0,
+        "median_price": 30.0,
+        "avg_price": 35.0,
+        "max_price": 90.0,
+        "listing_count": 4,
+        "ticket_count": 9,
+        "listings": (Listing("L1", 25.0, "112", "5", 2, "https://example.com/L1"),),
+    }
+    fields.update(changes)
+    return SnapshotIn(**fields)
+
+
+def test_a_snapshot_that_is_already_normal_comes_back_unchanged() -> None:
+    item = clean_snapshot()
+    assert check_snapshot(item, NOW) is item
+    assert check_snapshot(clean_snapshot(listings=()), NOW).listings == ()
+
+
+ONE_HOUR_EAST = timezone(timedelta(hours=1))
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "expected"),
+    [
+        ({"min_price": 20}, "min_price", 20.0),
+        ({"currency": " usd"}, "currency", "USD"),
+        ({"currency": "USD\n"}, "currency", "USD"),
+        ({"source": "Sim"}, "source", "sim"),
+        ({"source": "sim\n"}, "source", "sim"),
+        (
+            {"observed_at": datetime(2024, 3, 20, 18, 30, tzinfo=ONE_HOUR_EAST)},
+            "observed_at",
+            datetime(2024, 3, 20, 17, 30, tzinfo=UTC),
+        ),
+        ({"observed_at": datetime(2024, 3, 20, 17)}, "observed_at", NOW - timedelta(hours=1)),
+        ({"ticket_count": 9.0}, "ticket_count", 9),
+        ({"listings": [Listing("L1", 25.0)]}, "listings", (Listing("L1", 25.0),)),
+        ({"listings": (Listing(" L1 ", 25),)}, "listings", (Listing("L1", 25.0),)),
+        (
+            {"listings": (Listing("L1", 25.0, "", quantity=2.0),)},
+            "listings",
+            (Listing("L1", 25.0, None, quantity=2),),
+        ),
+        ({"event": EventInfo(" e1", "Game ", NOW)}, "event", EventInfo("e1", "Game", NOW)),
+    ],
+)
+def test_typed_snapshots_that_need_normalising_are_normalised(
+    changes: dict[str, Any], field: str, expected: object
+) -> None:
+    checked = check_snapshot(clean_snapshot(**changes), NOW)
+    value = getattr(checked, field)
+    assert value == expected
+    assert repr(value) == repr(expected)  # types too: 20.0 not 20, a tuple not a list
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"min_price": float("inf")}, "min_price: must be a finite number"),
+        ({"avg_price": -1.0}, "avg_price: must not be negative"),
+        ({"min_price": 95.0}, "min_price: 95 is above max_price 90"),
+        ({"median_price": 10.0}, "median_price: 10 is below min_price 20"),
+        ({"avg_price": 99.0}, "avg_price: 99 is above max_price 90"),
+        ({"listing_count": True}, "listing_count: must be a whole number"),
+        ({"currency": "US"}, "currency: must be a three-letter ISO 4217 code"),
+        ({"observed_at": NOW + timedelta(minutes=6)}, "observed_at: .* is in the future"),
+        ({"listings": (Listing("L1", float("nan")),)}, r"listings\[0\]\.price: must be a finite"),
+        (
+            {"listings": (Listing("L1", 1.0, quantity=0),)},
+            r"listings\[0\]\.quantity: must be at least 1",
+        ),
+        (
+            {"listings": (Listing("L1", 1.0, row="x" * 33),)},
+            r"listings\[0\]\.row: must be at most 32",
+        ),
+    ],
+)
+def test_typed_snapshots_that_break_a_rule_are_rejected_with_its_reason(
+    changes: dict[str, Any], reason: str
+) -> None:
+    with pytest.raises(ValidationError, match=reason):
+        check_snapshot(clean_snapshot(**changes), NOW)
 
 
 def test_the_envelope_needs_a_source_and_a_bounded_list() -> None:

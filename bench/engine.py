@@ -37,6 +37,7 @@ from sqlalchemy import func, insert, select  # noqa: E402
 
 from bot.bootstrap import build  # noqa: E402
 from bot.migrate import upgrade_blocking  # noqa: E402
+from bot.process import tune_gc  # noqa: E402
 from bot.settings import load_settings  # noqa: E402
 from core.clock import FakeClock  # noqa: E402
 from core.db.models import Alert, Event, Identity, Notification, User, Watch  # noqa: E402
@@ -171,6 +172,7 @@ async def main(events: int, watches: int, snapshots: int, batch: int) -> dict[st
     await seed_container.aclose()
 
     container = await build(settings, clock=clock, channels={}, metrics=NullMetrics())
+    tune_gc()  # as `python -m bot run` does once it has built its container
     err.print(f"index holds {len(container.alerts.index):,} watches for {people:,} people")
     latencies: list[float] = []
     stream = itertools.islice(sim.iter_snapshots(), total)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import re
 import signal
 import sys
@@ -12,6 +13,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from bot.process import tune_gc
 from tests.e2e.proc_helpers import (
     INGEST_PATH,
     BotProcess,
@@ -123,3 +125,14 @@ async def test_a_wrong_setting_stops_start_up_with_one_line(
     assert len(lines) == 1, stderr
     assert lines[0].startswith(f"configuration error: {name}: "), stderr
     assert not value or value not in lines[0]
+
+
+def test_tune_gc_freezes_start_up_and_collects_the_young_less_often() -> None:
+    before = gc.get_threshold()
+    try:
+        tune_gc()
+        assert gc.get_threshold() == (50_000, 20, 20)
+        assert gc.get_freeze_count() > 0  # start-up's objects are out of the generations
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)

@@ -52,7 +52,12 @@ def _api_process(conn: multiprocessing.connection.Connection) -> None:
                 command = await loop.run_in_executor(None, conn.recv)
                 if command == "stop":
                     return
-                sends = [c for c in api.calls_of("sendMessage") if c.status == 200]
+                sends = [  # an alert goes out as a message, or a photo when it has a chart
+                    c
+                    for method in ("sendMessage", "sendPhoto")
+                    for c in api.calls_of(method)
+                    if c.status == 200
+                ]
                 conn.send(
                     {
                         "delivered": [(str(c.params["chat_id"]), c.at) for c in sends],

@@ -2,13 +2,17 @@
 
 Blocking: call `price_chart_png_blocking` through `asyncio.to_thread` (see `price_chart_png`).
 matplotlib (~30 MB) is imported by the first chart, not at start-up: a process that never
-draws one never pays for it.
+draws one never pays for it. matplotlib is not thread-safe (its text layout and math-text
+parser share state: concurrent charts raised ParseExceptions and once crashed the process
+in the allocator), so charts are drawn one at a time; drawing holds the GIL anyway.
 """
 
 from __future__ import annotations
 
 import asyncio
 import io
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -30,6 +34,14 @@ def price_chart_png_blocking(
     """
     if not points:
         raise ValueError("a chart needs at least one point")
+    with _DRAWING:
+        return _draw(points, title, max_price)
+
+
+_DRAWING = threading.Lock()
+
+
+def _draw(points: Sequence[tuple[datetime, float]], title: str, max_price: float | None) -> bytes:
     from matplotlib.dates import AutoDateLocator, ConciseDateFormatter, date2num
     from matplotlib.figure import Figure
 
@@ -46,7 +58,7 @@ def price_chart_png_blocking(
     axes.xaxis.set_major_locator(locator)
     axes.xaxis.set_major_formatter(ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
     axes.set_ylabel("USD")
-    axes.set_title(_drawable(title), fontsize=10)
+    axes.set_title(_drawable(title), fontsize=10, parse_math=False)  # "$28" is no formula
     axes.grid(alpha=0.3)
     axes.legend(loc="upper right", fontsize=8)
     figure.tight_layout()
@@ -64,7 +76,33 @@ def _drawable(title: str) -> str:
 async def price_chart_png(
     points: Sequence[tuple[datetime, float]], title: str, max_price: float | None
 ) -> bytes:
-    """`price_chart_png_blocking` off the event loop (the channels' ChartRenderer)."""
-    return await asyncio.to_thread(
-        price_chart_png_blocking, points, title=title, max_price=max_price
-    )
+    """`price_chart_png_blocking` off the event loop (the channels' ChartRenderer).
+
+    Charts are cached by what they show: when a price drop alerts everyone watching an
+    event, their alerts carry the same history, title and max, and one drawing (~75 ms)
+    serves them all. Requests for a chart being drawn wait for that drawing.
+    """
+    key = (tuple(points), title, max_price)
+    cached = _CACHE.get(key)
+    if isinstance(cached, bytes):
+        _CACHE.move_to_end(key)
+        return cached
+    loop = asyncio.get_running_loop()
+    if cached is None or cached.get_loop() is not loop:
+        draw = asyncio.to_thread(price_chart_png_blocking, points, title=title, max_price=max_price)
+        cached = _CACHE[key] = loop.create_task(draw)
+        while len(_CACHE) > CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    try:
+        png = await asyncio.shield(cached)
+    except Exception:
+        if _CACHE.get(key) is cached:
+            del _CACHE[key]  # a failed drawing is not remembered
+        raise
+    if _CACHE.get(key) is cached:
+        _CACHE[key] = png
+    return png
+
+
+CACHE_SIZE = 256
+_CACHE: OrderedDict[tuple[object, ...], bytes | asyncio.Task[bytes]] = OrderedDict()

@@ -1,0 +1,68 @@
+"""Price charts: valid PNGs, safe to request from many threads at once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from ml import charts
+from ml.charts import price_chart_png, price_chart_png_blocking
+
+PNG = b"\x89PNG\r\n\x1a\n"
+START = datetime(2024, 3, 20, tzinfo=UTC)
+
+
+def _points(n: int, base: float) -> list[tuple[datetime, float]]:
+    return [(START + timedelta(hours=6 * i), base - i * 0.5) for i in range(n)]
+
+
+def test_a_chart_is_a_png_and_a_dollar_title_is_text() -> None:
+    png = price_chart_png_blocking(
+        _points(30, 80.0), title="Rockies at D-backs: $28 now, $40 max", max_price=40.0
+    )
+    assert png.startswith(PNG) and len(png) > 5_000
+
+
+async def test_many_charts_at_once_all_come_back() -> None:
+    # matplotlib is not thread-safe: unserialised, concurrent charts raised
+    # ParseExceptions and could crash the process.
+    charts = await asyncio.gather(
+        *(
+            price_chart_png(_points(10 + i, 50.0 + i), f"Game {i} at ${20 + i}", 45.0)
+            for i in range(24)
+        )
+    )
+    assert len(charts) == 24 and all(png.startswith(PNG) for png in charts)
+    assert len({len(png) for png in charts}) > 1  # each drew its own data
+
+
+async def test_one_drawing_serves_everyone_alerted_about_the_same_chart(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    drawn: list[str] = []
+    real = charts.price_chart_png_blocking
+
+    def counted(
+        points: Sequence[tuple[datetime, float]], *, title: str, max_price: float | None
+    ) -> bytes:
+        drawn.append(title)
+        if title == "broken":
+            raise RuntimeError("no font")
+        return real(points, title=title, max_price=max_price)
+
+    monkeypatch.setattr(charts, "price_chart_png_blocking", counted)
+    monkeypatch.setattr(charts, "_CACHE", OrderedDict())
+    points = _points(12, 70.0)
+    same = await asyncio.gather(*(price_chart_png(points, "Drop!", 60.0) for _ in range(50)))
+    assert drawn == ["Drop!"] and len(set(same)) == 1  # 50 alerts, one drawing
+    assert await price_chart_png(points, "Drop!", 60.0) == same[0] and drawn == ["Drop!"]
+    await price_chart_png(points, "Drop!", 55.0)  # another max is another chart
+    assert drawn == ["Drop!", "Drop!"]
+    for _ in range(2):  # a failure is not remembered: the next request tries again
+        with pytest.raises(RuntimeError):
+            await price_chart_png(points, "broken", None)
+    assert drawn.count("broken") == 2

@@ -130,6 +130,9 @@ class Known:
     zones: Mapping[int, str]
 
 
+_LABELS: dict[int, str] = {int(level): level.label for level in Level}
+
+
 def alert_dict(alert: AlertFields) -> dict[str, Any]:
     """The `data.alert` object of a payload."""
     return {
@@ -137,7 +140,7 @@ def alert_dict(alert: AlertFields) -> dict[str, Any]:
         "status": alert.status,
         "kind": alert.kind,
         "level": alert.level,
-        "level_label": Level(alert.level).label,
+        "level_label": _LABELS.get(alert.level) or Level(alert.level).label,
         "score": alert.score,
         "price": alert.price,
         "reason": alert.reason,

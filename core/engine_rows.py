@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from core.actions import ActionSigner
 from core.announce import alert_dict, notification_key
 from core.domain import (
     ChannelKind,
+    EventRef,
     Level,
     MarketPoint,
     NotificationStatus,
@@ -34,7 +35,7 @@ from core.rules import tickets_left
 
 @dataclass(frozen=True, slots=True)
 class RowContext:
-    """What building rows needs from the engine."""
+    """What building rows needs from the engine; one context serves one batch."""
 
     signer: ActionSigner
     rng: random.Random
@@ -42,8 +43,12 @@ class RowContext:
     default_digest: str
     # The event's recent market points, for the price chart of high and critical alerts.
     history: Callable[[int], Sequence[MarketPoint]] | None = None
+    # Payload pieces the rounds of the batch share (event, market, chart), by what they
+    # were built from: every round of a snapshot shows the same ones.
+    pieces: dict[tuple[str, int], tuple[object, dict[str, Any]]] = field(default_factory=dict)
 
 
+_PENDING = NotificationStatus.PENDING.value
 CHART_LEVEL = Level.HIGH
 CHART_POINTS = 48
 
@@ -54,6 +59,31 @@ def chart_history(level: Level, stored: StoredSnapshot, ctx: RowContext) -> dict
         return {}
     points = [p for p in ctx.history(stored.event.id) if p.min_price is not None]
     return {"history": [[p.observed_at.isoformat(), p.min_price] for p in points[-CHART_POINTS:]]}
+
+
+def _event_piece(event: EventRef, ctx: RowContext) -> dict[str, Any]:
+    """`event_dict(event)`, built once per batch (keyed by identity, checked with `is`)."""
+    key = ("event", id(event))
+    hit = ctx.pieces.get(key)
+    if hit is not None and hit[0] is event:
+        return hit[1]
+    out = event_dict(event)
+    ctx.pieces[key] = (event, out)
+    return out
+
+
+def _market_piece(level: Level, stored: StoredSnapshot, ctx: RowContext) -> dict[str, Any]:
+    """The `data.market` object: the snapshot's point, plus the chart when `level` has one."""
+    charted = level >= CHART_LEVEL and ctx.history is not None
+    key = ("chart" if charted else "market", id(stored))
+    hit = ctx.pieces.get(key)
+    if hit is not None and hit[0] is stored:
+        return hit[1]
+    out = market_dict(stored.point)
+    if charted:
+        out |= chart_history(level, stored, ctx)
+    ctx.pieces[key] = (stored, out)
+    return out
 
 
 def plan_round(batch: Batch, round_: Round, default_digest: str) -> DeliveryPlan:
@@ -83,7 +113,7 @@ def round_rows(
     now, alert, stored = batch.now, round_.alert, round_.snap.stored
     assert alert.id is not None, "rows are built after the alerts are inserted"
     plan = plan_round(batch, round_, ctx.default_digest)
-    round_.audit += list(plan.notes)
+    round_.audit.extend(plan.notes)
     targets = [t for t in plan.targets if chats or t.channel is ChannelKind.WEBHOOK]
     if not targets:
         return []
@@ -108,10 +138,11 @@ def round_rows(
         timezone=round_.person.timezone,
     )
     buttons = alert_buttons(ctx.signer, alert.id, now=now, rng=ctx.rng)
+    level = round_.score.level
     data = {
         "alert": alert_dict(alert),
-        "event": event_dict(stored.event),
-        "market": market_dict(stored.point) | chart_history(round_.score.level, stored, ctx),
+        "event": _event_piece(stored.event, ctx),
+        "market": _market_piece(level, stored, ctx),
         "prediction": prediction,
         "recommendation": recommendation,
         "watch": info.as_dict() if info else {"id": alert.watch_id},
@@ -126,34 +157,36 @@ def round_rows(
         buttons=buttons,
         factors=round_.score.factors,
         data=data,
+        fresh=True,
     )
     rows = []
+    alert_id, user_id, fence = alert.id, alert.user_id, round_.fence
+    level_value, score = int(level), round_.score.value
     for target in targets:
         endpoint = target.webhook_endpoint_id
+        channel = target.channel.value
         key_address = f"w{endpoint}" if endpoint is not None else target.address
         rows.append(
             {
-                "alert_id": alert.id,
-                "user_id": alert.user_id,
+                "alert_id": alert_id,
+                "user_id": user_id,
                 "webhook_endpoint_id": endpoint,
                 "kind": target.kind,
-                "channel": target.channel.value,
+                "channel": channel,
                 "address": target.address,
-                "level": int(round_.score.level),
-                "score": round_.score.value,
+                "level": level_value,
+                "score": score,
                 "payload": shared | {"event_type": target.event_type},
                 "idempotency_key": notification_key(
-                    alert.id, target.event_type, target.channel.value, key_address, round_.fence
+                    alert_id, target.event_type, channel, key_address, fence
                 ),
-                "status": NotificationStatus.PENDING.value,
+                "status": _PENDING,
                 "attempts": 0,
                 "due_at": target.due_at,
                 "created_at": now,
             }
         )
-        ctx.metrics.count(
-            "notifications", labels={"channel": target.channel.value, "status": "pending"}
-        )
+        ctx.metrics.count("notifications", labels={"channel": channel, "status": "pending"})
     return rows
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
+from functools import lru_cache
 from typing import Any
 
 from core.domain import ChannelKind, Level, TriggerKind, WatchSpec
@@ -170,6 +171,12 @@ class UpdatePlan:
     reason: str
 
 
+# The common outcomes, shared (the plan is immutable).
+_ACKED = UpdatePlan(False, False, "acknowledged: silent update")
+_SNOOZED = UpdatePlan(False, False, "snoozed: silent update")
+_SILENT = UpdatePlan(False, False, "silent update")
+
+
 def plan_update(
     state: AlertState,
     watch: WatchSpec,
@@ -182,18 +189,18 @@ def plan_update(
 ) -> UpdatePlan:
     """Decide what a re-score of an active alert does: notify, wake or stay silent."""
     if state.status == "acknowledged":
-        return UpdatePlan(False, False, "acknowledged: silent update")
+        return _ACKED
     if state.status == "snoozed":
         by_time = state.snoozed_until is not None and state.snoozed_until <= now
         by_price = (
             state.snooze_below is not None and price is not None and price <= state.snooze_below
         )
         if not (by_time or by_price):
-            return UpdatePlan(False, False, "snoozed: silent update")
+            return _SNOOZED
         reason = "snooze over" if by_time else f"price {money(price or 0)} under your snooze price"
         return UpdatePlan(level >= watch.min_level, True, reason)
     if watch_snoozed or level < watch.min_level:
-        return UpdatePlan(False, False, "silent update")
+        return _SILENT
     if level > state.notified_level:
         return UpdatePlan(True, False, f"level rose to {level.label}")
     last = state.last_notified_at
@@ -202,7 +209,7 @@ def plan_update(
     band = 1.0 - config.hysteresis_pct / 100.0
     if cooled and ref is not None and price is not None and price < ref * band:
         return UpdatePlan(True, False, f"price fell from {money(ref)} to {money(price)}")
-    return UpdatePlan(False, False, "silent update")
+    return _SILENT
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,6 +242,7 @@ def plan_clear(
 # --- when and where ------------------------------------------------------------------
 
 
+@lru_cache(maxsize=1024)  # every plan reads the person's quiet hours again
 def parse_hhmm(text: str | None) -> time | None:
     """Parse "HH:MM" (None when empty or malformed)."""
     if not text:
@@ -289,17 +297,18 @@ def choose_destinations(
     level: Level, person: Recipient, watch_destination: Destination | None = None
 ) -> list[Destination]:
     """Chat destinations for `level`: all for critical, else the preferred (or the group)."""
-    allowed = [
-        d
-        for d in person.destinations
-        if level >= _min_level(person.min_level_per_channel.get(d.channel.value))
-    ]
-    if level >= Level.CRITICAL:
-        chosen = [watch_destination, *allowed] if watch_destination else allowed
-    elif watch_destination is not None:
-        chosen = [watch_destination]
-    else:
-        chosen = allowed[:1]
+    limits = person.min_level_per_channel
+    if level < Level.CRITICAL and watch_destination is not None:
+        return [watch_destination]
+    if limits:
+        allowed = [
+            d for d in person.destinations if level >= _min_level(limits.get(d.channel.value))
+        ]
+    else:  # no per-channel minimum: every destination takes every level
+        allowed = list(person.destinations)
+    if level < Level.CRITICAL:
+        return allowed[:1]
+    chosen = [watch_destination, *allowed] if watch_destination else allowed
     unique: list[Destination] = []
     for dest in chosen:
         if dest is not None and dest not in unique:

@@ -115,12 +115,22 @@ def freeze(
         "target"}]}` and the time of step 1 (None when there is no later step).
     """
     steps, source = steps_for(level, overrides)
+    pairs, first_after = _PLAIN[level] if source == "default" else _plain(steps)
     snapshot: dict[str, Any] = {
         "level": int(level),
         "source": source,
         "started_at": started_at.isoformat(),
-        "steps": [{"after_s": s.after_s, "target": s.target.value} for s in steps],
+        "steps": [{"after_s": after, "target": target} for after, target in pairs],
     }
-    later = [s for s in steps if s.after_s > 0]
-    next_at = started_at + timedelta(seconds=later[0].after_s) if later else None
+    next_at = started_at + timedelta(seconds=first_after) if first_after is not None else None
     return FrozenPolicy(snapshot, next_at)
+
+
+def _plain(steps: tuple[Step, ...]) -> tuple[tuple[tuple[int, str], ...], int | None]:
+    """The steps as (after_s, target) pairs, and the delay of the first later step."""
+    later = [s.after_s for s in steps if s.after_s > 0]
+    return tuple((s.after_s, s.target.value) for s in steps), later[0] if later else None
+
+
+# The default policy's steps, ready to freeze (every alert opens on one of them).
+_PLAIN = {level: _plain(steps) for level, steps in DEFAULT_POLICY.items()}

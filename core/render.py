@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -42,6 +43,9 @@ ALERT_BUTTONS: tuple[tuple[str, ActionKind], ...] = (
     ("Mute event", ActionKind.MUTE),
     ("Bought", ActionKind.BOUGHT),
 )
+_BUTTON_ACTIONS = tuple(action for _, action in ALERT_BUTTONS)
+_BUTTON_VALUES = tuple((label, action.value) for label, action in ALERT_BUTTONS)
+_NONCES = 4 * len(ALERT_BUTTONS)
 
 
 def money(value: float) -> str:
@@ -64,14 +68,24 @@ def humanize_delta(seconds: float) -> str:
     return f"{minutes} min"
 
 
+_ZONES: dict[str | None, ZoneInfo] = {}
+
+
 def zone(name: str | None) -> ZoneInfo:
     """The zone called `name`; UTC when it is empty or unknown."""
-    try:
-        return ZoneInfo(name or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
+    found = _ZONES.get(name)
+    if found is None:
+        try:
+            found = ZoneInfo(name or "UTC")
+        except (ZoneInfoNotFoundError, ValueError):
+            found = ZoneInfo("UTC")
+        if len(_ZONES) < 1024:  # a few hundred real zones; bound it against junk names
+            _ZONES[name] = found
+    return found
 
 
+# Every round of an event shows its start in the person's zone: few distinct pairs.
+@lru_cache(maxsize=8192)
 def local_time(when: datetime, tz: str | None) -> str:
     """Format `when` for a person in `tz`, e.g. "Sun 31 Mar 13:10 MST"."""
     local = when.astimezone(zone(tz))
@@ -113,19 +127,22 @@ def title(view: AlertView) -> str:
     return f"{emoji} {prefix}{view.event.name} — {detail}"
 
 
+_PRIORITY: Mapping[int, str] = {level: f"{level.label.capitalize()} priority" for level in Level}
+
+
 def body_lines(view: AlertView) -> list[str]:
     """Plain lines: priority, where and when, tickets left, reasons, the forecast."""
     lines: list[str] = []
     if view.status_note:
         lines.append(view.status_note)
-    summary = f"{view.level.label.capitalize()} priority (score {view.score:.2f})"
+    summary = f"{_PRIORITY[view.level]} (score {view.score:.2f})"
     lines.append(f"{summary}: {view.headline}" if view.headline else summary)
     place = ", ".join(p for p in (view.event.venue, view.event.city) if p)
     when = local_time(view.event.starts_at, view.timezone)
     lines.append(f"{place} · {when}" if place else when)
     if view.tickets_left is not None:
         lines.append(f"{view.tickets_left:,} tickets left")
-    lines.extend(f"• {f.name}: {f.reason}" for f in view.factors)
+    lines += [f"• {name}: {reason}" for name, _, _, reason in view.factors]
     if view.sentence:
         lines.append(view.sentence)
     return lines
@@ -140,7 +157,8 @@ def body(view: AlertView) -> str:
 
 def factor_dicts(factors: Sequence[Factor]) -> list[dict[str, Any]]:
     return [
-        {"name": f.name, "value": f.value, "weight": f.weight, "reason": f.reason} for f in factors
+        {"name": name, "value": value, "weight": weight, "reason": reason}
+        for name, value, weight, reason in factors
     ]
 
 
@@ -190,12 +208,18 @@ def market_dict(point: MarketPoint | None) -> dict[str, Any]:
     }
 
 
+# Both hold scalars only, so reading the fields gives what `asdict` gives, without its
+# recursive deep copy.
+_PREDICTION_FIELDS = tuple(f.name for f in fields(Prediction))
+_RECOMMENDATION_FIELDS = tuple(f.name for f in fields(Recommendation))
+
+
 def prediction_dict(prediction: Prediction) -> dict[str, Any]:
-    return asdict(prediction)
+    return {name: getattr(prediction, name) for name in _PREDICTION_FIELDS}
 
 
 def recommendation_dict(recommendation: Recommendation) -> dict[str, Any]:
-    out = asdict(recommendation)
+    out = {name: getattr(recommendation, name) for name in _RECOMMENDATION_FIELDS}
     out["advice"] = recommendation.advice.value
     return out
 
@@ -212,12 +236,11 @@ def alert_buttons(
     signer: ActionSigner, alert_id: int, *, now: datetime, rng: random.Random
 ) -> list[dict[str, Any]]:
     """The alert's action buttons (ALERT_BUTTONS), each with its own signed token."""
-    return button_dicts(
-        [
-            (label, action, signer.sign(action, alert_id, now=now, nonce=rng.randbytes(4)))
-            for label, action in ALERT_BUTTONS
-        ]
-    )
+    tokens = signer.sign_all(_BUTTON_ACTIONS, alert_id, now=now, nonce=rng.randbytes(_NONCES))
+    return [
+        {"label": label, "action": action, "token": token, "url": None}
+        for (label, action), token in zip(_BUTTON_VALUES, tokens, strict=True)
+    ]
 
 
 def payload(
@@ -230,15 +253,20 @@ def payload(
     factors: Sequence[Factor] = (),
     data: Mapping[str, Any] | None = None,
     edit_of: Mapping[str, Any] | None = None,
+    fresh: bool = False,
 ) -> dict[str, Any]:
-    """Build the notification payload of briefs/common.md (JSON-ready)."""
+    """Build the notification payload of briefs/common.md (JSON-ready).
+
+    With `fresh`, `buttons` and `data` were built for this payload alone (lists and dicts)
+    and are taken as they are instead of copied.
+    """
     return {
         "event_type": event_type,
         "timestamp": timestamp.isoformat(),
         "title": title_text,
         "body": body_text,
-        "buttons": [dict(b) for b in buttons],
+        "buttons": list(buttons) if fresh else [dict(b) for b in buttons],
         "factors": factor_dicts(factors),
-        "data": dict(data or {}),
+        "data": data if fresh and isinstance(data, dict) else dict(data or {}),
         "edit_of": dict(edit_of) if edit_of is not None else None,
     }

@@ -44,3 +44,21 @@ def test_verify_refuses_other_keys_tampering_and_expiry() -> None:
         signer.verify(tampered, now=NOW)
     with pytest.raises(TokenError, match="expired"):
         signer.verify(token, now=NOW + timedelta(days=8))
+
+
+def test_sign_all_matches_one_token_per_action_and_its_nonce() -> None:
+    signer = ActionSigner(b"golden-key")
+    actions = list(ActionKind)
+    nonces = bytes(range(4 * len(actions)))
+    tokens = signer.sign_all(actions, 123456789, now=NOW, nonce=nonces)
+    assert tokens == [
+        signer.sign(action, 123456789, now=NOW, nonce=nonces[4 * i : 4 * i + 4])
+        for i, action in enumerate(actions)
+    ]
+    assert all(len(token) <= 64 for token in tokens)
+    assert [signer.verify(token, now=NOW).action for token in tokens] == actions
+    assert signer.sign_all([ActionKind.ACK], 123456789, now=NOW, nonce=NONCE) == [
+        GOLDEN[ActionKind.ACK]
+    ]
+    with pytest.raises(ValueError, match="4 bytes per action"):
+        signer.sign_all(actions, 1, now=NOW, nonce=NONCE)

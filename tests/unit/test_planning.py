@@ -357,3 +357,28 @@ def test_overrides_replace_a_level_and_bad_ones_are_ignored() -> None:
     assert freeze(Level.MEDIUM, NOW, overrides).next_step_at == NOW + timedelta(minutes=1)
     steps, source = steps_for(Level.MEDIUM, {"3": [{"after_s": -1, "target": "fax"}]})
     assert source == "default" and steps == DEFAULT_POLICY[Level.MEDIUM]
+
+
+def test_frozen_policies_match_the_default_table_and_never_share_their_steps() -> None:
+    for level, steps in DEFAULT_POLICY.items():
+        frozen = freeze(level, NOW)
+        assert frozen.snapshot["steps"] == [
+            {"after_s": s.after_s, "target": s.target.value} for s in steps
+        ]
+        later = [s.after_s for s in steps if s.after_s > 0]
+        assert frozen.next_step_at == (NOW + timedelta(seconds=later[0]) if later else None)
+    first = freeze(Level.CRITICAL, NOW)
+    first.snapshot["steps"][0]["target"] = "changed"
+    first.snapshot["steps"].pop()
+    again = freeze(Level.CRITICAL, NOW)
+    assert again.snapshot["steps"][0] == {"after_s": 0, "target": "all_chats"}
+    assert len(again.snapshot["steps"]) == len(DEFAULT_POLICY[Level.CRITICAL])
+
+
+def test_critical_alerts_reach_each_destination_once() -> None:
+    person = Recipient(user_id=7, destinations=(SLACK, TG, SLACK))
+    assert choose_destinations(Level.CRITICAL, person, TG) == [TG, SLACK]
+    assert choose_destinations(Level.HIGH, person) == [SLACK]
+    limited = Recipient(user_id=7, destinations=(SLACK, TG), min_level_per_channel={"slack": 5})
+    assert choose_destinations(Level.CRITICAL, limited, GROUP) == [GROUP, SLACK, TG]
+    assert choose_destinations(Level.HIGH, limited) == [TG]

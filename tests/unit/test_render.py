@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import random
+from datetime import UTC, datetime, timedelta
 
-from core.domain import EventRef, Factor, Level
-from core.render import AlertView, body_lines, humanize_delta, local_time, money, payload, title
+from core.actions import ActionSigner
+from core.domain import Advice, EventRef, Factor, Level, Prediction, Recommendation
+from core.render import (
+    ALERT_BUTTONS,
+    AlertView,
+    alert_buttons,
+    body_lines,
+    humanize_delta,
+    local_time,
+    money,
+    payload,
+    prediction_dict,
+    recommendation_dict,
+    title,
+    zone,
+)
 
 GAME = EventRef(
     id=1,
@@ -90,4 +105,80 @@ def test_payload_shape() -> None:
         "factors": [{"name": "price", "value": 1.0, "weight": 0.25, "reason": "r"}],
         "data": {"alert": {"id": 1}},
         "edit_of": None,
+    }
+
+
+def test_payload_copies_what_it_was_given_unless_fresh() -> None:
+    buttons = [{"label": "Acknowledge", "action": "ack", "token": "x", "url": None}]
+    data = {"alert": {"id": 1}}
+    kept = payload(
+        event_type="e",
+        timestamp=GAME.starts_at,
+        title_text="t",
+        body_text="b",
+        buttons=buttons,
+        data=data,
+    )
+    buttons[0]["token"] = "changed"
+    data["alert"] = {"id": 2}
+    assert kept["buttons"][0]["token"] == "x"
+    assert kept["data"] == {"alert": {"id": 1}}
+    fresh = payload(
+        event_type="e",
+        timestamp=GAME.starts_at,
+        title_text="t",
+        body_text="b",
+        buttons=buttons,
+        data=data,
+        fresh=True,
+    )
+    assert fresh["data"] is data
+    assert fresh["buttons"] == buttons
+
+
+def test_local_time_and_zones_are_the_same_on_every_call() -> None:
+    zones = ["America/Phoenix", "Europe/Berlin", None, "", "Not/AZone"]
+    first = [local_time(GAME.starts_at + timedelta(days=d), z) for d in (0, 200) for z in zones]
+    again = [local_time(GAME.starts_at + timedelta(days=d), z) for d in (0, 200) for z in zones]
+    assert first == again
+    assert first[1] == "Sun 31 Mar 22:10 CEST"
+    assert first[6] == "Thu 17 Oct 22:10 CEST"  # the same zone, summer time again
+    assert zone("Europe/Berlin") is zone("Europe/Berlin")
+    assert str(zone("Not/AZone")) == "UTC"
+
+
+def test_alert_buttons_take_their_nonces_from_the_injected_random() -> None:
+    signer = ActionSigner(b"k")
+    now = GAME.starts_at
+    first = alert_buttons(signer, 77, now=now, rng=random.Random(5))
+    assert first == alert_buttons(signer, 77, now=now, rng=random.Random(5))
+    assert first != alert_buttons(signer, 77, now=now, rng=random.Random(6))
+    assert [b["label"] for b in first] == [label for label, _ in ALERT_BUTTONS]
+    tokens = [signer.verify(b["token"], now=now) for b in first]
+    assert [t.action for t in tokens] == [action for _, action in ALERT_BUTTONS]
+    assert {t.target_id for t in tokens} == {77}
+    assert len({t.nonce for t in tokens}) == len(ALERT_BUTTONS)
+
+
+def test_prediction_and_recommendation_dicts_carry_every_field() -> None:
+    prediction = Prediction(0.1, 0.2, None, 10.0, 20.0, 30.0, 0.5, 12.0, "m", 0.3)
+    assert prediction_dict(prediction) == {
+        "p_drop_72h": 0.1,
+        "p_rise_72h": 0.2,
+        "p_sellout": None,
+        "p10_72h": 10.0,
+        "p50_72h": 20.0,
+        "p90_72h": 30.0,
+        "demand": 0.5,
+        "hours_to_depletion": 12.0,
+        "model": "m",
+        "p_dip_before_deadline": 0.3,
+    }
+    advice = next(iter(Advice))
+    assert recommendation_dict(Recommendation(advice, 4.0, 0.2, 0.9, "Buy now.")) == {
+        "advice": advice.value,
+        "expected_saving": 4.0,
+        "availability_risk": 0.2,
+        "confidence": 0.9,
+        "sentence": "Buy now.",
     }

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.models import Alert, AuditEntry, JobWatermark, Notification, User, Watch
 from core.domain import ChannelKind, NotificationStatus
+from core.render import factors_from_dicts
 
 LEARN_JOB = "learn"
 # audit_log kind -> outcome: a person's response to their alert.
@@ -60,14 +61,7 @@ def outcome_for(kind: str, *, responded: bool, shown: bool) -> str | None:
 
 def factor_values(raw: Sequence[Mapping[str, Any]] | None) -> dict[str, float]:
     """Factor values by name from `alerts.factors` JSON; malformed entries are skipped."""
-    out: dict[str, float] = {}
-    for item in raw or ():
-        try:
-            name, value = str(item["name"]), float(item["value"])
-        except (KeyError, TypeError, ValueError):
-            continue
-        out[name] = value
-    return out
+    return {factor.name: factor.value for factor in factors_from_dicts(raw)}
 
 
 @dataclass(frozen=True, slots=True)

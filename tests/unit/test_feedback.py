@@ -50,7 +50,8 @@ def test_factor_values_skip_malformed_entries() -> None:
         {"name": "urgency"},
         {"value": 0.3},
         {"name": "demand", "value": "high"},
-        {"name": "reliability", "value": "0.5"},
+        {"name": "reliability", "value": "0.5", "weight": 0.1, "reason": "y"},
+        {"name": "preference", "value": 0.4},  # not an alert factor as stored: no weight
     ]
     assert factor_values(raw) == {"price": 0.9, "reliability": 0.5}
     assert factor_values(None) == {}

@@ -44,7 +44,6 @@ ALERT_BUTTONS: tuple[tuple[str, ActionKind], ...] = (
     ("Bought", ActionKind.BOUGHT),
 )
 _BUTTON_ACTIONS = tuple(action for _, action in ALERT_BUTTONS)
-_BUTTON_VALUES = tuple((label, action.value) for label, action in ALERT_BUTTONS)
 _NONCES = 4 * len(ALERT_BUTTONS)
 
 
@@ -68,20 +67,13 @@ def humanize_delta(seconds: float) -> str:
     return f"{minutes} min"
 
 
-_ZONES: dict[str | None, ZoneInfo] = {}
-
-
+@lru_cache(maxsize=1024)  # a few hundred real zones; bounded against junk names
 def zone(name: str | None) -> ZoneInfo:
     """The zone called `name`; UTC when it is empty or unknown."""
-    found = _ZONES.get(name)
-    if found is None:
-        try:
-            found = ZoneInfo(name or "UTC")
-        except (ZoneInfoNotFoundError, ValueError):
-            found = ZoneInfo("UTC")
-        if len(_ZONES) < 1024:  # a few hundred real zones; bound it against junk names
-            _ZONES[name] = found
-    return found
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
 
 
 # Every round of an event shows its start in the person's zone: few distinct pairs.
@@ -237,10 +229,12 @@ def alert_buttons(
 ) -> list[dict[str, Any]]:
     """The alert's action buttons (ALERT_BUTTONS), each with its own signed token."""
     tokens = signer.sign_all(_BUTTON_ACTIONS, alert_id, now=now, nonce=rng.randbytes(_NONCES))
-    return [
-        {"label": label, "action": action, "token": token, "url": None}
-        for (label, action), token in zip(_BUTTON_VALUES, tokens, strict=True)
-    ]
+    return button_dicts(
+        [
+            (label, action, token)
+            for (label, action), token in zip(ALERT_BUTTONS, tokens, strict=True)
+        ]
+    )
 
 
 def payload(

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.announce import Change, announce
+from core.announce import AnnouncedAlert, Change, announce
 from core.db.models import ACTIVE_ALERT_STATUSES, Alert, User, Watch
 from core.domain import ActionKind, AlertStatus
 from core.errors import NotFoundError, ValidationError
@@ -186,16 +187,36 @@ async def resolve_many(
     pending chat messages are cancelled, earlier messages edited ("alert.resolved") and
     subscribed webhooks told.
     """
-    changes = []
     for alert, reason in items:
-        alert.status = AlertStatus.RESOLVED.value
-        alert.resolved_at = now
-        alert.updated_at = now
-        alert.reason = reason
-        alert.next_step_at = None
-        alert.fence += 1
-        changes.append(Change(alert, "alert.resolved", "resolved", reason, f"Resolved: {reason}"))
+        mark_resolved(alert, reason, now)
+    changes = [resolved_change(alert, reason) for alert, reason in items]
     return await announce(session, changes, now, endpoints, links)
+
+
+class Resolvable(Protocol):
+    """What resolving sets: an `Alert` row or the engine's `ActiveAlert`."""
+
+    status: str
+    resolved_at: datetime | None
+    updated_at: datetime
+    reason: str | None
+    next_step_at: datetime | None
+    fence: int
+
+
+def mark_resolved(alert: Resolvable, reason: str, now: datetime) -> None:
+    """Give `alert` its resolved state: status, time, reason, no next step, a new fence
+    (so an escalation step still in flight is stale)."""
+    alert.status = AlertStatus.RESOLVED.value
+    alert.resolved_at = alert.updated_at = now
+    alert.reason = reason
+    alert.next_step_at = None
+    alert.fence += 1
+
+
+def resolved_change(alert: AnnouncedAlert, reason: str) -> Change:
+    """What `announce` tells people about an alert that resolved itself."""
+    return Change(alert, "alert.resolved", "resolved", reason, f"Resolved: {reason}")
 
 
 async def resolve(session: AsyncSession, alert: Alert, reason: str, now: datetime) -> None:

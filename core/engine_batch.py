@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import RowMapping, Table, bindparam, insert, select, update
+from sqlalchemy import RowMapping, Select, Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.models import ACTIVE_ALERT_STATUSES, Alert, Watch
@@ -93,9 +93,6 @@ class ActiveAlert:
         level = snapshot.get("level")
         self.frozen_level = level if isinstance(level, int) else None
         self.mark(STATE)
-
-    def values(self, columns: Iterable[str]) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in columns}
 
 
 # The columns read back (every field but the explanation, the policy and the dirty mark),
@@ -189,49 +186,40 @@ async def load_active(session: AsyncSession, batch: Batch, event_ids: Iterable[i
             batch.add_active(ActiveAlert(*row))
 
 
+async def _by_ids(
+    session: AsyncSession, query: Select[Any], table: Table, ids: Iterable[int]
+) -> list[Any]:
+    """The rows of `query` whose `table.id` is in `ids` (one query per 500 ids)."""
+    wanted = sorted(set(ids))
+    out: list[Any] = []
+    for start in range(0, len(wanted), CHUNK):
+        part = wanted[start : start + CHUNK]
+        out.extend(await session.execute(query.where(table.c.id.in_(part))))
+    return out
+
+
 async def load_explanations(session: AsyncSession, alerts: list[ActiveAlert]) -> None:
     """Fill in the factors, prediction and recommendation of `alerts` (stored ones)."""
     by_id = {a.id: a for a in alerts if a.id is not None}
-    ids = sorted(by_id)
-    columns = (_T.c.id, _T.c.factors, _T.c.prediction, _T.c.recommendation)
-    for start in range(0, len(ids), CHUNK):
-        rows = await session.execute(
-            select(*columns).where(_T.c.id.in_(ids[start : start + CHUNK]))
-        )
-        for alert_id, factors, prediction, recommendation in rows:
-            alert = by_id[alert_id]
-            alert.factors, alert.prediction, alert.recommendation = (
-                factors or [],
-                prediction,
-                recommendation,
-            )
+    query = select(_T.c.id, _T.c.factors, _T.c.prediction, _T.c.recommendation)
+    for alert_id, factors, prediction, recommendation in await _by_ids(session, query, _T, by_id):
+        alert = by_id[alert_id]
+        alert.factors, alert.prediction = factors or [], prediction
+        alert.recommendation = recommendation
+
+
+_WATCHES = cast(Table, Watch.__table__)
 
 
 async def load_stamps(session: AsyncSession, watch_ids: Iterable[int]) -> dict[int, datetime]:
     """Each existing watch's `updated_at` by id (one query per 500 ids)."""
-    ids = sorted(set(watch_ids))
-    watches = cast(Table, Watch.__table__)
-    out: dict[int, datetime] = {}
-    for start in range(0, len(ids), CHUNK):
-        part = ids[start : start + CHUNK]
-        rows = await session.execute(
-            select(watches.c.id, watches.c.updated_at).where(watches.c.id.in_(part))
-        )
-        out.update((watch_id, at) for watch_id, at in rows)
-    return out
+    query = select(_WATCHES.c.id, _WATCHES.c.updated_at)
+    return {watch_id: at for watch_id, at in await _by_ids(session, query, _WATCHES, watch_ids)}
 
 
 async def load_watches(session: AsyncSession, watch_ids: Iterable[int]) -> list[RowMapping]:
     """Read watch rows by id as plain mappings (one query per 500 ids)."""
-    ids = sorted(set(watch_ids))
-    watches = cast(Table, Watch.__table__)
-    out: list[RowMapping] = []
-    for start in range(0, len(ids), CHUNK):
-        rows = await session.execute(
-            select(watches).where(watches.c.id.in_(ids[start : start + CHUNK]))
-        )
-        out.extend(rows.mappings())
-    return out
+    return [row._mapping for row in await _by_ids(session, select(_WATCHES), _WATCHES, watch_ids)]
 
 
 async def load_recent(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
+from core.alerts import mark_resolved
 from core.domain import Level, Match, Score, TriggerKind, WatchSpec
 from core.engine_batch import EXPLAIN, SCORE, STATE, ActiveAlert, Batch, Round, Snap
 from core.engine_support import hard_reason, soft_reason
@@ -123,9 +124,7 @@ class Decider:
             if clear.resolve:
                 batch.drop_active(alert)
                 reason = clear.reason or "condition no longer holds"
-                alert.status, alert.resolved_at, alert.updated_at = "resolved", now, now
-                alert.reason, alert.next_step_at = reason, None
-                alert.fence += 1  # any escalation step still in flight is stale now
+                mark_resolved(alert, reason, now)
                 alert.mark(STATE)  # written before any re-open of the same key
                 batch.resolves.append((alert, reason))
                 batch.recent[alert.dedup_key] = RecentResolve(now, alert.last_notified_price)

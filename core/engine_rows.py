@@ -61,29 +61,34 @@ def chart_history(level: Level, stored: StoredSnapshot, ctx: RowContext) -> dict
     return {"history": [[p.observed_at.isoformat(), p.min_price] for p in points[-CHART_POINTS:]]}
 
 
-def _event_piece(event: EventRef, ctx: RowContext) -> dict[str, Any]:
-    """`event_dict(event)`, built once per batch (keyed by identity, checked with `is`)."""
-    key = ("event", id(event))
+def _piece(
+    ctx: RowContext, kind: str, source: object, build: Callable[[], dict[str, Any]]
+) -> dict[str, Any]:
+    """`build()`, made once per batch for each `source` object (keyed by identity)."""
+    key = (kind, id(source))
     hit = ctx.pieces.get(key)
-    if hit is not None and hit[0] is event:
+    if hit is not None and hit[0] is source:
         return hit[1]
-    out = event_dict(event)
-    ctx.pieces[key] = (event, out)
+    out = build()
+    ctx.pieces[key] = (source, out)
     return out
+
+
+def _event_piece(event: EventRef, ctx: RowContext) -> dict[str, Any]:
+    """`event_dict(event)`, built once per batch."""
+    return _piece(ctx, "event", event, lambda: event_dict(event))
 
 
 def _market_piece(level: Level, stored: StoredSnapshot, ctx: RowContext) -> dict[str, Any]:
     """The `data.market` object: the snapshot's point, plus the chart when `level` has one."""
-    charted = level >= CHART_LEVEL and ctx.history is not None
-    key = ("chart" if charted else "market", id(stored))
-    hit = ctx.pieces.get(key)
-    if hit is not None and hit[0] is stored:
-        return hit[1]
-    out = market_dict(stored.point)
-    if charted:
-        out |= chart_history(level, stored, ctx)
-    ctx.pieces[key] = (stored, out)
-    return out
+    if level >= CHART_LEVEL and ctx.history is not None:
+        return _piece(
+            ctx,
+            "chart",
+            stored,
+            lambda: market_dict(stored.point) | chart_history(level, stored, ctx),
+        )
+    return _piece(ctx, "market", stored, lambda: market_dict(stored.point))
 
 
 def plan_round(batch: Batch, round_: Round, default_digest: str) -> DeliveryPlan:

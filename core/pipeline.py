@@ -30,7 +30,8 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.actions import ActionSigner
-from core.announce import AUDIT_LOG, NOTIFICATIONS, Change, Known, announce, cancel_pending
+from core.alerts import resolved_change
+from core.announce import AUDIT_LOG, NOTIFICATIONS, Known, announce, cancel_pending
 from core.domain import Match, StoredSnapshot, WatchSpec
 from core.engine_batch import (
     Batch,
@@ -352,10 +353,7 @@ class AlertEngine:
         if not batch.resolves:
             return 0
         await load_explanations(session, [a for a, _ in batch.resolves if a.factors is None])
-        changes = [
-            Change(alert, "alert.resolved", "resolved", reason, f"Resolved: {reason}")
-            for alert, reason in batch.resolves
-        ]
+        changes = [resolved_change(alert, reason) for alert, reason in batch.resolves]
         known = Known(
             events={s.stored.event.id: s.stored.event for s in batch.snaps},
             watches=batch.info,

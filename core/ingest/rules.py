@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 import re
 import zoneinfo
-from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from dataclasses import fields
+from datetime import datetime, timedelta
 from functools import lru_cache
 
 from core.clock import ensure_utc
@@ -39,7 +39,6 @@ _LIMITS = {
     "url": 2000,
 }
 _PRICES = ("min_price", "median_price", "avg_price", "max_price")
-_LISTING_ID, _SECTION, _ROW, _URL = (_LIMITS[k] for k in ("listing_id", "section", "row", "url"))
 
 
 def _fail(path: str, reason: str) -> ValidationError:
@@ -167,7 +166,7 @@ def _check_listing(index: int, listing: Listing) -> Listing:
     price = _number(f"{path}.price", listing.price)
     if price is None:
         raise _fail(f"{path}.price", "is required")
-    return Listing(
+    checked = Listing(
         listing_id=_text(f"{path}.listing_id", listing.listing_id),
         price=price,
         section=_text(f"{path}.section", listing.section),
@@ -175,6 +174,7 @@ def _check_listing(index: int, listing: Listing) -> Listing:
         quantity=_count(f"{path}.quantity", listing.quantity, minimum=1),
         url=_text(f"{path}.url", listing.url),
     )
+    return listing if _unchanged_fields(listing, checked) else checked
 
 
 def _check_order(prices: dict[str, float | None]) -> None:
@@ -189,70 +189,18 @@ def _check_order(prices: dict[str, float | None]) -> None:
             raise _fail(name, f"{value:g} is above max_price {high:g}")
 
 
-def _is_text(value: object, limit: int) -> bool:
-    """True when `_text` would return `value` itself: None, or trimmed and short enough."""
-    if value is None:
+def _kept(before: object, after: object) -> bool:
+    """True when normalising left a field as it was: the same object, or an equal value of
+    the same type (and time zone); nested values (event, listings) must be the very ones."""
+    if before is after:
         return True
-    return type(value) is str and 0 < len(value) <= limit and len(value.strip()) == len(value)
-
-
-def _is_price(value: object) -> bool:
-    """True when `_number` would return `value` itself (a finite, non-negative float)."""
-    return value is None or (type(value) is float and 0.0 <= value < math.inf)
-
-
-def _is_count(value: object, minimum: int = 0) -> bool:
-    return value is None or (type(value) is int and value >= minimum)
-
-
-def _is_listing(listing: Listing) -> bool:
-    if type(listing) is not Listing:
+    if type(before) is not type(after):
         return False
-    price, quantity = listing.price, listing.quantity
-    if type(price) is not float or not 0.0 <= price < math.inf:
-        return False
-    if quantity is not None and (type(quantity) is not int or quantity < 1):
-        return False
-    return (
-        _is_text(listing.listing_id, _LISTING_ID)
-        and _is_text(listing.section, _SECTION)
-        and _is_text(listing.row, _ROW)
-        and _is_text(listing.url, _URL)
-    )
-
-
-def _is_normal(item: SnapshotIn, latest: datetime) -> bool:
-    """True when `check_snapshot` would accept `item` and change nothing in it.
-
-    A cheap look at snapshots that arrive already typed and clean (simulator, CSV import,
-    feeds); anything it is unsure of goes through the full rules, which also word the error.
-    """
-    if type(item) is not SnapshotIn or type(item.listings) is not tuple:
-        return False
-    observed_at = item.observed_at
-    if type(observed_at) is not datetime or observed_at.tzinfo is not UTC:
-        return False
-    if observed_at > latest:
-        return False
-    currency = item.currency
-    if currency is not None and (type(currency) is not str or not _CURRENCY.fullmatch(currency)):
-        return False
-    source = item.source
-    if type(source) is not str or not _SOURCE.fullmatch(source):
-        return False
-    low, median, avg, high = item.min_price, item.median_price, item.avg_price, item.max_price
-    if not (_is_price(low) and _is_price(median) and _is_price(avg) and _is_price(high)):
-        return False
-    if low is not None and high is not None and low > high:
-        return False
-    for value in (median, avg):
-        if value is not None and (
-            (low is not None and value < low) or (high is not None and value > high)
-        ):
-            return False
-    if not (_is_count(item.listing_count) and _is_count(item.ticket_count)):
-        return False
-    return all(_is_listing(listing) for listing in item.listings)
+    if isinstance(after, tuple) and isinstance(before, tuple):
+        return len(before) == len(after) and all(a is b for a, b in zip(before, after, strict=True))
+    if isinstance(after, datetime) and isinstance(before, datetime):
+        return before == after and before.tzinfo is after.tzinfo
+    return isinstance(after, str | int | float) and before == after
 
 
 def check_snapshot(item: SnapshotIn, now: datetime) -> SnapshotIn:
@@ -266,9 +214,6 @@ def check_snapshot(item: SnapshotIn, now: datetime) -> SnapshotIn:
         ValidationError: one line naming the field at fault, with an example.
     """
     latest = ensure_utc(now) + FUTURE_TOLERANCE
-    if _is_normal(item, latest):
-        event = check_event(item.event)
-        return item if event is item.event else replace(item, event=event)
     observed_at = _time("observed_at", item.observed_at)
     if observed_at > latest:
         raise _fail(
@@ -282,7 +227,7 @@ def check_snapshot(item: SnapshotIn, now: datetime) -> SnapshotIn:
             raise _fail("currency", "must be a three-letter ISO 4217 code")
     prices = {name: _number(name, getattr(item, name)) for name in _PRICES}
     _check_order(prices)
-    return SnapshotIn(
+    checked = SnapshotIn(
         source=check_source(item.source),
         event=check_event(item.event),
         observed_at=observed_at,
@@ -295,3 +240,10 @@ def check_snapshot(item: SnapshotIn, now: datetime) -> SnapshotIn:
         ticket_count=_count("ticket_count", item.ticket_count),
         listings=tuple(_check_listing(i, x) for i, x in enumerate(item.listings)),
     )
+    # Already-normal input (simulator, CSV import, typed feeds) comes back as itself.
+    return item if _unchanged_fields(item, checked) else checked
+
+
+def _unchanged_fields(before: SnapshotIn | Listing, after: SnapshotIn | Listing) -> bool:
+    """True when every field of `after` is its field of `before`, unchanged by the rules."""
+    return all(_kept(getattr(before, f.name), getattr(after, f.name)) for f in fields(after))

@@ -20,12 +20,12 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, insert, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.actions import ActionSigner
 from core.announce import event_ref, notification_key
 from core.db.models import Alert, AuditEntry, Notification
+from core.db.statements import insert_skipping
 from core.domain import Level, NotificationStatus
 from core.escalation_load import ESCALATION_KIND, Context, DueAlert, due_alerts, load_context
 from core.escalation_rules import Chain, EscalationConfig, Send, SendKind, StepPlan, plan_step
@@ -148,10 +148,7 @@ class EscalationService:
                     person.sent.setdefault(send.kind.value, []).append(now)
             audits += self._audits(alert, chain, plan, target, now)
         if rows:
-            dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-            stmt = dialect.insert(_NOTIFICATIONS).on_conflict_do_nothing(
-                index_elements=["idempotency_key"]
-            )
+            stmt = insert_skipping(session, _NOTIFICATIONS, ("idempotency_key",))
             await session.execute(stmt, rows)
         if audits:
             await session.execute(insert(_AUDIT), audits)

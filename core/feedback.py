@@ -15,13 +15,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import exists, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Table, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.models import Alert, AuditEntry, JobWatermark, Notification, User, Watch
+from core.db.statements import insert_skipping
 from core.domain import ChannelKind, NotificationStatus
 from core.render import factors_from_dicts
 
@@ -94,11 +94,9 @@ async def _watermark(session: AsyncSession, now: datetime) -> JobWatermark:
 
     Created with ON CONFLICT DO NOTHING, so two processes starting at once both get it.
     """
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    table = cast(Table, JobWatermark.__table__)
     await session.execute(
-        dialect.insert(JobWatermark)
-        .values(name=LEARN_JOB, last_id=0, updated_at=now)
-        .on_conflict_do_nothing(index_elements=[JobWatermark.name])
+        insert_skipping(session, table, ("name",)).values(name=LEARN_JOB, last_id=0, updated_at=now)
     )
     stmt = select(JobWatermark).where(JobWatermark.name == LEARN_JOB).with_for_update()
     return (await session.execute(stmt.execution_options(populate_existing=True))).scalar_one()

@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Insert, Table, bindparam, select, tuple_, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Table, bindparam, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.models import Event
+from core.db.statements import insert_skipping
 from core.domain import EventInfo, EventRef
 
 EventKey = tuple[str, str]  # (source, external_id)
@@ -83,13 +83,6 @@ class EventCache:
 def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-def insert_skipping(session: AsyncSession, table: Table, unique: Sequence[str]) -> Insert:
-    """INSERT … ON CONFLICT (`unique`) DO NOTHING, in the session's dialect."""
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(table).on_conflict_do_nothing(index_elements=list(unique))
-    return sqlite.insert(table).on_conflict_do_nothing(index_elements=list(unique))
 
 
 def merge(old: EventInfo, new: EventInfo) -> EventInfo:

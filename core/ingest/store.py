@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import ensure_utc
 from core.db.models import MarketSnapshot, SnapshotListing
+from core.db.statements import insert_skipping
 from core.domain import EventInfo, MarketPoint, SnapshotIn, StoredSnapshot
 from core.history import market_point
 from core.ingest.events import (
@@ -28,7 +29,6 @@ from core.ingest.events import (
     EventKey,
     KnownEvent,
     chunks,
-    insert_skipping,
     merge,
     upsert_events,
 )

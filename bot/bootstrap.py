@@ -28,6 +28,7 @@ from core.backoff import RetryPolicies
 from core.clock import SystemClock
 from core.db.engine import make_engine, make_sessionmaker
 from core.db.models import ModelVersion
+from core.db.ratelimits import DatabaseLimits
 from core.delivery import DeliveryService
 from core.domain import ChannelKind
 from core.handlers import CommandHandlers
@@ -38,7 +39,7 @@ from core.pipeline import AlertEngine
 from core.pipeline import load_watch_index as core_load_watch_index
 from core.planning import EngineConfig
 from core.ports import Channel, Clock, Predictor
-from core.ratelimit import RateLimiter, configure_platform_limits
+from core.ratelimit import RateLimiter, SharedLimits, configure_platform_limits
 from core.rules import WatchIndex
 from ml.predictor import MODEL, ModelPredictor
 
@@ -65,6 +66,7 @@ class Container:
     handlers: CommandHandlers
     channels: dict[str, Channel] = field(default_factory=dict)
     console: ConsoleChannel | None = None
+    shared_limits: SharedLimits | None = None
 
     def delivery_worker(self, index: int, *, prefix: str = "worker") -> DeliveryService:
         """A delivery worker sharing this process's limiter, signal and channels."""
@@ -83,6 +85,7 @@ class Container:
             lease_s=self.settings.delivery_lease_s,
             signal=self.signal,
             grace_s=self.settings.shutdown_grace_s,
+            shared=self.shared_limits,
         )
 
     async def aclose(self) -> None:
@@ -90,7 +93,27 @@ class Container:
             close = getattr(channel, "close", None)
             if close is not None:
                 await close()
+        if self.shared_limits is not None:
+            await self.shared_limits.aclose()
         await self.engine.dispose()
+
+
+def shared_rate_limits(
+    settings: Settings,
+    dialect: str,
+    sessions: async_sessionmaker[AsyncSession],
+    clock: Clock,
+    limiter: RateLimiter,
+) -> SharedLimits | None:
+    """Where delivering processes share rate-limit state (DESIGN.md §11): Redis when
+    HDT_REDIS_URL is set, else PostgreSQL; none on SQLite (one process)."""
+    if settings.redis_url:
+        from adapters.redis.limits import RedisLimits
+
+        return RedisLimits(settings.redis_url, clock, limiter.limit_for)
+    if dialect == "postgresql":
+        return DatabaseLimits(sessions, clock, limiter.limit_for)
+    return None
 
 
 def engine_config(settings: Settings) -> EngineConfig:
@@ -181,6 +204,7 @@ async def build(
     limiter = configure_platform_limits(
         RateLimiter(clock), settings.webhook_rate_per_s, settings.webhook_burst
     )
+    shared_limits = shared_rate_limits(settings, engine.dialect.name, sessions, clock, limiter)
     policies = RetryPolicies.from_settings(
         settings.retry_base_s, settings.retry_factor, settings.retry_cap_s, settings.retry_attempts
     )
@@ -232,4 +256,5 @@ async def build(
         handlers=handlers,
         channels=channels,
         console=console if isinstance(console, ConsoleChannel) else None,
+        shared_limits=shared_limits,
     )

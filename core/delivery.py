@@ -35,7 +35,7 @@ from core.outbox import (
     to_outbound,
 )
 from core.ports import Channel, Clock
-from core.ratelimit import RateLimiter, Scope, destination_scopes
+from core.ratelimit import RateLimiter, Scope, SharedLimits, destination_scopes
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +92,9 @@ class DeliveryService:
         idle_s: the longest wait when nothing is due (also bounds missed signals).
         max_inline_wait_s: a row whose rate-limit slot is further away than this goes
             back to pending until then instead of holding its claim.
+        shared: rate-limit state shared with other delivering processes (PostgreSQL or
+            Redis); every claimed batch books its sends there too. If the store fails,
+            delivery goes on within this process's own limits (logged).
     """
 
     def __init__(
@@ -112,6 +115,7 @@ class DeliveryService:
         grace_s: float = 5.0,
         idle_s: float = 5.0,
         max_inline_wait_s: float = 2.0,
+        shared: SharedLimits | None = None,
     ) -> None:
         self.sessions = sessions
         self.channels = dict(channels)
@@ -128,6 +132,7 @@ class DeliveryService:
         self.idle_s = idle_s
         # The claim must outlive the wait for a rate-limit slot plus the send itself.
         self.max_inline_wait_s = max(0.0, min(max_inline_wait_s, lease_s / 4))
+        self.shared = shared
         self._semaphore = asyncio.Semaphore(concurrency)
         self._stop: asyncio.Event | None = None
         self._stopping = False
@@ -152,20 +157,43 @@ class DeliveryService:
         batch = _Batch(self)
         tasks: dict[asyncio.Task[None], Notification] = {}
         try:
+            admitted: list[tuple[Notification, tuple[Scope, ...], float]] = []
             for row in rows:
                 scopes = destination_scopes(row.channel, row.address, row.webhook_endpoint_id)
                 wait = self.limiter.reserve(scopes, self.max_inline_wait_s)
                 if wait > self.max_inline_wait_s:
                     batch.record(_release(row, now, now + timedelta(seconds=wait)))
                     continue
+                admitted.append((row, scopes, wait))
+            for (row, scopes, wait), shared in zip(
+                admitted, await self._shared_waits(admitted), strict=True
+            ):
+                if shared > self.max_inline_wait_s:  # another process has these slots
+                    batch.record(_release(row, now, now + timedelta(seconds=shared)))
+                    continue
                 task = asyncio.create_task(
-                    self._deliver_one(batch, row, scopes, wait), name=f"deliver-{row.id}"
+                    self._deliver_one(batch, row, scopes, max(wait, shared)),
+                    name=f"deliver-{row.id}",
                 )
                 tasks[task] = row
             await self._until_done_or_stopped(set(tasks))
         finally:
             await self._finish(batch, tasks, rows)
         return len(rows)
+
+    async def _shared_waits(
+        self, admitted: list[tuple[Notification, tuple[Scope, ...], float]]
+    ) -> list[float]:
+        """The shared store's wait for each admitted row (0s when there is no store)."""
+        if self.shared is None or not admitted:
+            return [0.0] * len(admitted)
+        try:
+            return await self.shared.reserve_many(
+                [scopes for _, scopes, _ in admitted], self.max_inline_wait_s
+            )
+        except Exception:  # an outage of the shared store must not stop delivery
+            logger.warning("shared rate limits unavailable; using this process's", exc_info=True)
+            return [0.0] * len(admitted)
 
     async def _deliver_one(
         self, batch: _Batch, row: Notification, scopes: tuple[Scope, ...], delay: float
@@ -202,6 +230,7 @@ class DeliveryService:
         except RetryableDeliveryError as exc:
             if exc.retry_after is not None and scopes:
                 self.limiter.penalise(scopes[-1], exc.retry_after)
+                await self._penalise_shared(scopes[-1], exc.retry_after)
             return self._retry(row, _text(exc), exc.retry_after)
         except Exception as exc:  # one bad row must never stop the batch
             logger.exception(
@@ -212,6 +241,14 @@ class DeliveryService:
             )
             return self._retry(row, f"{type(exc).__name__}: {exc}", None)
         return Outcome(row, OutcomeKind.SENT, self.clock.now(), attempt, receipt=receipt)
+
+    async def _penalise_shared(self, scope: Scope, retry_after: float) -> None:
+        if self.shared is None:
+            return
+        try:
+            await self.shared.penalise(scope, retry_after)
+        except Exception:  # the local block still holds this process back
+            logger.warning("could not share a 429 on %s", scope, exc_info=True)
 
     def _retry(self, row: Notification, error: str, retry_after: float | None) -> Outcome:
         now = self.clock.now()

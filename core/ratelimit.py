@@ -20,8 +20,10 @@ seconds.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from core.ports import Clock
 
@@ -266,3 +268,86 @@ def destination_scopes(
         # Twilio throttles per sending number; there is one sending number.
         return ((channel, "from"),)
     return ((channel, address),)
+
+
+# --- limits shared by several processes (DESIGN.md §11) ---------------------------------
+#
+# Each process keeps its own `RateLimiter` (adaptive rate, pacing); when several processes
+# deliver, a shared store also books every send, so together they stay within a
+# platform's limit. The store keeps, per limited scope, the GCRA "theoretical arrival
+# time" of its next send and the end of any 429 block (seconds since the epoch): two
+# numbers per scope, updated atomically for a whole claimed batch at a time.
+
+
+@dataclass(slots=True)
+class SharedSlot:
+    """One scope's shared state: when its next send is due (GCRA) and any 429 block."""
+
+    tat: float = 0.0
+    blocked_until: float = 0.0
+
+
+def scope_key(scope: Scope) -> str:
+    """The store key of a scope (its parts joined by a unit separator)."""
+    return "\x1f".join(scope)
+
+
+def book_shared(
+    slots: dict[Scope, SharedSlot],
+    scopes: Sequence[Scope],
+    limit_for: Callable[[Scope], Limit | None],
+    now: float,
+    max_wait: float,
+) -> float:
+    """Ask to send once through every scope of `scopes`, against shared state `slots`.
+
+    GCRA: a scope limited to `rate` with `burst` lets a send go at once while its
+    theoretical arrival time is at most (burst - 1) / rate ahead of `now`; each send
+    moves it on by 1 / rate. A 429 block holds every send until it ends. When the wait is
+    at most `max_wait` the slot is booked (each limited scope moves on) and the caller
+    waits that long; otherwise nothing changes and the caller asks again later.
+
+    Returns:
+        Seconds to wait before sending (0: now).
+    """
+    wait = 0.0
+    for scope in scopes:
+        slot = slots[scope]
+        wait = max(wait, slot.blocked_until - now)
+        limit = limit_for(scope)
+        if limit is not None and limit.rate_per_s > 0:
+            tolerance = (limit.burst - 1.0) / limit.rate_per_s
+            wait = max(wait, max(slot.tat, now) - tolerance - now)
+    if wait > max_wait:
+        return wait
+    for scope in scopes:
+        limit = limit_for(scope)
+        if limit is not None and limit.rate_per_s > 0:
+            slot = slots[scope]
+            slot.tat = max(slot.tat, now) + 1.0 / limit.rate_per_s
+    return max(wait, 0.0)
+
+
+def penalise_shared(slot: SharedSlot, now: float, retry_after: float) -> None:
+    """A platform's 429 on the slot's scope: block it for `retry_after` and empty it."""
+    until = now + max(0.0, retry_after)
+    slot.blocked_until = max(slot.blocked_until, until)
+    slot.tat = max(slot.tat, until)
+
+
+class SharedLimits(Protocol):
+    """Rate-limit state shared by every delivering process (PostgreSQL or Redis)."""
+
+    async def reserve_many(
+        self, requests: Sequence[tuple[Scope, ...]], max_wait: float
+    ) -> list[float]:
+        """`book_shared` for each request, in order, atomically; the waits in order."""
+        ...
+
+    async def penalise(self, scope: Scope, retry_after: float) -> None:
+        """Record a platform's 429 on `scope` for every process."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections."""
+        ...

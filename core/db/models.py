@@ -463,3 +463,18 @@ class JobWatermark(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     last_id: Mapped[int] = mapped_column(BigInteger, default=0)
     updated_at: Mapped[datetime] = mapped_column()
+
+
+class RateLimitState(Base):
+    """A destination scope's shared rate-limit state (`core.ratelimit.book_shared`).
+
+    Used when several processes deliver through PostgreSQL: each claimed batch books its
+    sends here, so together the processes stay within a platform's limit. Seconds since
+    the epoch, from the injected clock.
+    """
+
+    __tablename__ = "rate_limit_state"
+
+    scope: Mapped[str] = mapped_column(String(512), primary_key=True)
+    tat: Mapped[float] = mapped_column(Float, default=0.0)
+    blocked_until: Mapped[float] = mapped_column(Float, default=0.0)

@@ -1,0 +1,1 @@
+"""Redis-backed shared state (rate limits shared by several processes)."""

@@ -23,7 +23,7 @@ from bot.jobs import scheduled_jobs
 from bot.monitoring import MonitoringDeps, add_monitoring_routes
 from bot.scheduler import Scheduler
 from bot.settings import ProcessRole, Settings
-from bot.web import WebDeps, build_web_app
+from bot.web import WebDeps, build_web_app, json_errors
 
 logger = logging.getLogger(__name__)
 
@@ -51,15 +51,44 @@ def web_app(container: Container) -> web.Application:
     return app
 
 
+def monitoring_app(container: Container) -> web.Application:
+    """/healthz, /readyz and /metrics alone: what a worker-only process serves."""
+    app = web.Application(middlewares=[json_errors])
+    add_monitoring_routes(
+        app, MonitoringDeps(container.sessions, container.channels, container.metrics)
+    )
+    return app
+
+
 async def serve_web(
-    container: Container, app: web.Application, started: asyncio.Event | None = None
+    container: Container,
+    app: web.Application,
+    started: asyncio.Event | None = None,
+    *,
+    optional: bool = False,
 ) -> None:
-    """Serve `app` until cancelled."""
+    """Serve `app` until cancelled.
+
+    With `optional`, a port that cannot be bound is logged and skipped instead of
+    stopping the process: a worker's monitoring must not take its delivery down (two
+    roles started on one host with the same HDT_HTTP_PORT, say).
+    """
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     try:
         site = web.TCPSite(runner, container.settings.http_host, container.settings.http_port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:
+            if not optional:
+                raise
+            logger.warning(
+                "monitoring not served on %s:%s (%s); the worker runs without it",
+                container.settings.http_host,
+                container.settings.http_port,
+                exc.strerror or exc,
+            )
+            return
         logger.info(
             "listening on http://%s:%s", container.settings.http_host, container.settings.http_port
         )
@@ -108,6 +137,9 @@ async def run_process(settings: Settings, *, chat: bool | None = None) -> None:
             workers: list[asyncio.Task[None]] = []
             if app is not None:
                 others.append(group.create_task(serve_web(container, app), name="web"))
+            else:  # a worker still answers /healthz, /readyz and /metrics
+                monitor = serve_web(container, monitoring_app(container), optional=True)
+                others.append(group.create_task(monitor, name="monitoring"))
             if run_workers:
                 for i in range(settings.delivery_workers):
                     worker = container.delivery_worker(i)

@@ -136,3 +136,37 @@ def test_tune_gc_freezes_start_up_and_collects_the_young_less_often() -> None:
     finally:
         gc.unfreeze()
         gc.set_threshold(*before)
+
+
+async def test_a_worker_serves_monitoring_only_and_survives_a_taken_port(
+    tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
+    port = free_port()
+    worker = BotProcess(tmp_path, bot_env(url, port, HDT_ROLE="worker"), name="worker")
+    second = BotProcess(tmp_path, bot_env(url, port, HDT_ROLE="worker"), name="second")
+    await worker.start()
+    try:
+        await worker.wait_healthy(http, within_s=30)
+        async with http.get(worker.base_url + "/readyz") as response:
+            assert response.status == 200
+            assert (await response.json())["checks"]["database"] == {"status": "ok"}
+        async with http.get(worker.base_url + "/metrics") as response:
+            assert response.status == 200
+        status, answer = await post_batch(http, worker.base_url, [snapshot("1", 5.0, utc_now())])
+        assert status == 404, answer  # ingest is the web role's; the error is JSON too
+        await second.start()  # same port: it must run on without monitoring
+        for _ in range(300):
+            if "monitoring not served" in second.log_path.read_text():
+                break
+            await asyncio.sleep(0.05)
+        assert "monitoring not served" in second.log_path.read_text(), second.log_tail()
+        assert second.proc is not None and second.proc.returncode is None, second.log_tail()
+        second.send(signal.SIGTERM)
+        assert await second.wait_exit(within_s=15) == 0, second.log_tail()
+        worker.send(signal.SIGTERM)
+        assert await worker.wait_exit(within_s=15) == 0, worker.log_tail()
+    finally:
+        await second.stop()
+        await worker.stop()
+    assert "Traceback" not in worker.log_path.read_text() + second.log_path.read_text()

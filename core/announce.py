@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, cast
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.models import (
@@ -24,6 +24,7 @@ from core.db.models import (
     User,
     Watch,
 )
+from core.db.statements import bulk_insert
 from core.domain import ChannelKind, EventRef, Level, NotificationStatus
 from core.planning import WebhookTarget, webhook_targets
 from core.recipients import load_webhooks
@@ -342,10 +343,8 @@ async def announce(
                 "data": {"event_type": change.event_type, "fence": alert.fence},
             }
         )
-    if rows:
-        await session.execute(insert(NOTIFICATIONS), rows)
-    if audits:
-        await session.execute(insert(AUDIT_LOG), audits)
+    await bulk_insert(session, NOTIFICATIONS, rows)
+    await bulk_insert(session, AUDIT_LOG, audits)
     return len(rows)
 
 

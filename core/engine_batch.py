@@ -10,12 +10,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
+from operator import attrgetter
 from typing import Any, cast
 
-from sqlalchemy import RowMapping, Select, Table, bindparam, insert, select, update
+from sqlalchemy import RowMapping, Select, Table, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.models import ACTIVE_ALERT_STATUSES, Alert, Watch
+from core.db.statements import bulk_update
 from core.domain import Match, Score, StoredSnapshot, WatchSpec
 from core.engine_support import WatchInfo
 from core.planning import RecentResolve, Recipient, WebhookTarget
@@ -244,19 +246,9 @@ async def load_recent(
                 batch.recent[key] = RecentResolve(resolved_at, price)
 
 
-_UPDATES = {
-    shape: update(_T)
-    .where(_T.c.id == bindparam("b_id"))
-    .values({name: bindparam(f"b_{name}", type_=_T.c[name].type) for name in columns})
-    for shape, columns in _SHAPES
-}
-
-
-_POLICY = (
-    update(_T)
-    .where(_T.c.id == bindparam("b_id"))
-    .values(escalation=bindparam("b_escalation", type_=_T.c.escalation.type))
-)
+# The (id, *columns) values of an alert, per update shape and for the frozen policy.
+_GETTERS = {shape: attrgetter("id", *columns) for shape, columns in _SHAPES}
+_POLICY = ("escalation",)
 
 
 async def write_alerts(session: AsyncSession, batch: Batch) -> None:
@@ -264,16 +256,11 @@ async def write_alerts(session: AsyncSession, batch: Batch) -> None:
     changed = [a for alerts in batch.by_event.values() for a in alerts if a.id is not None]
     changed += [a for a, _ in batch.resolves if a.id is not None]
     for shape, columns in _SHAPES:
-        params = [
-            {"b_id": a.id, **{f"b_{name}": getattr(a, name) for name in columns}}
-            for a in changed
-            if a.dirty == shape
-        ]
-        if params:
-            await session.execute(_UPDATES[shape], params)
-    policies = [{"b_id": a.id, "b_escalation": a.escalation} for a in changed if a.escalation]
-    if policies:
-        await session.execute(_POLICY, policies)
+        names, get = ("id", *columns), _GETTERS[shape]
+        rows = [dict(zip(names, get(a), strict=True)) for a in changed if a.dirty == shape]
+        await bulk_update(session, _T, "id", columns, rows)
+    policies = [{"id": a.id, "escalation": a.escalation} for a in changed if a.escalation]
+    await bulk_update(session, _T, "id", _POLICY, policies)
     if batch.new_alerts:
         await insert_alerts(session, batch.new_alerts)
 

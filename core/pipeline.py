@@ -26,12 +26,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.actions import ActionSigner
 from core.alerts import resolved_change
 from core.announce import AUDIT_LOG, NOTIFICATIONS, Known, announce, cancel_pending
+from core.db.statements import bulk_insert
 from core.domain import Match, StoredSnapshot, WatchSpec
 from core.engine_batch import (
     Batch,
@@ -338,10 +338,8 @@ class AlertEngine:
                 chats=last[id(alert)] == i,  # an alert's last round supersedes earlier ones
             )
         audits = audit_rows(batch)
-        if notes:
-            await session.execute(insert(NOTIFICATIONS), notes)
-        if audits:
-            await session.execute(insert(AUDIT_LOG), audits)
+        await bulk_insert(session, NOTIFICATIONS, notes)
+        await bulk_insert(session, AUDIT_LOG, audits)
         return len(notes)
 
     async def _resolve(self, session: AsyncSession, batch: Batch) -> int:

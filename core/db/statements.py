@@ -1,13 +1,26 @@
-"""Statements every backend needs in its own dialect."""
+"""Statements every backend needs in its own dialect, and the engine's bulk writes.
+
+`bulk_insert` and `bulk_update` write many rows with one executemany. On SQLite they
+skip SQLAlchemy's per-row statement machinery (a large share of the alert engine's CPU):
+each value goes through its column's own bind processor and the rows go to the driver as
+positional tuples, so the stored values are exactly those `session.execute(insert(...))`
+stores. Other backends take the ordinary SQLAlchemy path.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from operator import itemgetter
+from typing import Any, cast
+from weakref import WeakKeyDictionary
 
-from sqlalchemy import Table
+from sqlalchemy import Column, Table, bindparam, insert, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.dml import Insert
+from sqlalchemy.sql.dml import Insert, Update
+from sqlalchemy.sql.schema import CallableColumnDefault, ScalarElementColumnDefault
 
 
 def insert_skipping(session: AsyncSession, table: Table, unique: Sequence[str]) -> Insert:
@@ -15,3 +28,204 @@ def insert_skipping(session: AsyncSession, table: Table, unique: Sequence[str]) 
     if session.get_bind().dialect.name == "postgresql":
         return postgresql.insert(table).on_conflict_do_nothing(index_elements=list(unique))
     return sqlite.insert(table).on_conflict_do_nothing(index_elements=list(unique))
+
+
+Processor = Callable[[Any], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class _Given:
+    """A column whose value each row carries under `key`."""
+
+    key: str
+    process: Processor | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Default:
+    """A column the rows leave out: its Python-side default, a constant or a call per row."""
+
+    value: Any
+    call: Callable[[], Any] | None
+    process: Processor | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """One driver-level statement and how to turn row dicts into its positional tuples."""
+
+    sql: str
+    columns: tuple[_Given | _Default, ...]
+
+
+# Plans by dialect (weakly: engines come and go in tests), then by statement shape. None
+# marks a shape the fast path cannot write exactly as SQLAlchemy would (the slow path does).
+_PLANS: WeakKeyDictionary[Dialect, dict[tuple[Any, ...], _Plan | None]] = WeakKeyDictionary()
+
+
+def _processor(column: Column[Any], dialect: Dialect) -> Processor | None:
+    # The processor SQLAlchemy itself binds with (TypeDecorators and the engine's JSON
+    # serializer included), memoised per dialect by SQLAlchemy.
+    return column.type._cached_bind_processor(dialect)
+
+
+def _default(column: Column[Any], dialect: Dialect) -> _Default | None:
+    """The column's Python-side default as the fast path applies it; None if it cannot."""
+    default, process = column.default, _processor(column, dialect)
+    if isinstance(default, ScalarElementColumnDefault):
+        return _Default(process(default.arg) if process else default.arg, None, process)
+    # SQLAlchemy wraps a callable that takes no context (functools.update_wrapper sets
+    # __wrapped__); one it did not wrap wants the execution context, which is not here.
+    if isinstance(default, CallableColumnDefault) and hasattr(default.arg, "__wrapped__"):
+        arg = cast(Callable[[Any], Any], default.arg)
+        return _Default(None, lambda: arg(None), process)
+    return None
+
+
+def _insert_plan(dialect: Dialect, table: Table, keys: tuple[str, ...]) -> _Plan | None:
+    if not keys or not set(keys) <= set(table.c.keys()):
+        return None  # no or unknown keys: SQLAlchemy's own path handles (or rejects) them
+    columns: list[_Given | _Default] = []
+    names: list[str] = []
+    for column in table.columns:  # others are left to the database, as SQLAlchemy does
+        if column.key in keys:
+            columns.append(_Given(column.key, _processor(column, dialect)))
+        elif column.default is not None:
+            default = _default(column, dialect)
+            if default is None:
+                return None
+            columns.append(default)
+        else:
+            continue
+        names.append(column.name)
+    quote = dialect.identifier_preparer
+    sql = "INSERT INTO {} ({}) VALUES ({})".format(
+        quote.format_table(table),
+        ", ".join(quote.quote(name) for name in names),
+        ", ".join("?" for _ in names),
+    )
+    return _Plan(sql, tuple(columns))
+
+
+def _update_plan(
+    dialect: Dialect, table: Table, key: str, columns: tuple[str, ...]
+) -> _Plan | None:
+    if not columns or key not in table.c or any(name not in table.c for name in columns):
+        return None
+    if any(c.onupdate is not None and c.key not in columns for c in table.columns):
+        return None  # an onupdate column would need its value set too
+    quote = dialect.identifier_preparer
+    sql = "UPDATE {} SET {} WHERE {} = ?".format(
+        quote.format_table(table),
+        ", ".join(f"{quote.quote(table.c[name].name)} = ?" for name in columns),
+        quote.quote(table.c[key].name),
+    )
+    given = tuple(_Given(name, _processor(table.c[name], dialect)) for name in (*columns, key))
+    return _Plan(sql, given)
+
+
+def _plan(session: AsyncSession, shape: tuple[Any, ...]) -> _Plan | None:
+    """The cached driver-level plan of `shape` on SQLite; None elsewhere or when unsafe."""
+    dialect = session.get_bind().dialect
+    if dialect.name != "sqlite" or dialect.paramstyle != "qmark":
+        return None
+    plans = _PLANS.setdefault(dialect, {})
+    if shape not in plans:
+        kind, table, *rest = shape
+        if kind == "insert":
+            plans[shape] = _insert_plan(dialect, table, rest[0])
+        else:
+            plans[shape] = _update_plan(dialect, table, rest[0], rest[1])
+    return plans[shape]
+
+
+def _tuples(plan: _Plan, rows: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """The rows as positional tuples, encoded column by column (C-level maps, no per-row
+    Python loop); a row missing a key raises KeyError."""
+    values: list[list[Any]] = []
+    for column in plan.columns:
+        if isinstance(column, _Given):
+            raw = map(itemgetter(column.key), rows)
+            values.append(list(map(column.process, raw) if column.process else raw))
+        elif column.call is not None:
+            made = [column.call() for _ in rows]
+            values.append(list(map(column.process, made)) if column.process else made)
+        else:
+            values.append([column.value] * len(rows))
+    return list(zip(*values, strict=True))
+
+
+async def bulk_insert(session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """INSERT `rows` into `table` in the session's transaction, as one executemany.
+
+    Like `session.execute(insert(table), rows)`: the first row's keys name the columns,
+    and columns left out get their Python-side defaults (one call per row for callables).
+    On SQLite the rows go to the driver as tuples (see the module docstring).
+
+    Args:
+        session: The session whose transaction the rows join.
+        table: The table to insert into.
+        rows: One dict per row, column key -> value, all with the first row's keys.
+    """
+    if not rows:
+        return
+    plan = _plan(session, ("insert", table, tuple(rows[0])))
+    if plan is not None:
+        try:
+            params = _tuples(plan, rows)
+        except KeyError:
+            params = None  # a row lacks a column: SQLAlchemy's own path raises the error
+        if params is not None:
+            await (await session.connection()).exec_driver_sql(plan.sql, params)
+            return
+    await session.execute(insert(table), list(rows))
+
+
+_UPDATES: dict[tuple[Table, str, tuple[str, ...]], Update] = {}
+
+
+def _update(table: Table, key: str, columns: tuple[str, ...]) -> Update:
+    """UPDATE `table` SET `columns` WHERE `key` matches, with b_-prefixed bind names."""
+    shape = (table, key, columns)
+    if shape not in _UPDATES:
+        _UPDATES[shape] = (
+            update(table)
+            .where(table.c[key] == bindparam(f"b_{key}"))
+            .values({name: bindparam(f"b_{name}", type_=table.c[name].type) for name in columns})
+        )
+    return _UPDATES[shape]
+
+
+async def bulk_update(
+    session: AsyncSession,
+    table: Table,
+    key: str,
+    columns: Sequence[str],
+    rows: Sequence[dict[str, Any]],
+) -> None:
+    """UPDATE `table` SET `columns` WHERE `key` = each row's key, as one executemany.
+
+    On SQLite the rows go to the driver as tuples (see the module docstring).
+
+    Args:
+        session: The session whose transaction the update joins.
+        table: The table to update.
+        key: The column that names each row (usually the primary key).
+        columns: The columns to set, the same for every row.
+        rows: One dict per row with `key` and every one of `columns`.
+    """
+    names = tuple(columns)
+    if not names:
+        raise ValueError("bulk_update needs at least one column to set")
+    if not rows:
+        return
+    plan = _plan(session, ("update", table, key, names))
+    if plan is not None:
+        params = _tuples(plan, rows)
+        await (await session.connection()).exec_driver_sql(plan.sql, params)
+        return
+    every = (key, *names)
+    bound = tuple(f"b_{name}" for name in every)
+    get = itemgetter(*every)
+    params_by_name = [dict(zip(bound, get(row), strict=True)) for row in rows]
+    await session.execute(_update(table, key, names), params_by_name)

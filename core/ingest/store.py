@@ -16,12 +16,12 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import ensure_utc
 from core.db.models import MarketSnapshot, SnapshotListing
-from core.db.statements import insert_skipping
+from core.db.statements import bulk_insert, insert_skipping
 from core.domain import EventInfo, MarketPoint, SnapshotIn, StoredSnapshot
 from core.history import market_point
 from core.ingest.events import (
@@ -215,8 +215,7 @@ async def store_snapshots(
         for index, (snapshot_id, event_id) in inserted.items()
         for listing in items[index].listings
     ]
-    if listing_rows:
-        await session.execute(insert(LISTINGS), listing_rows)
+    await bulk_insert(session, LISTINGS, listing_rows)
 
     previous = await _previous(session, [snapshot_id for snapshot_id, _ in inserted.values()])
     # Listing ids of previous snapshots: those stored just now are known, others are read.

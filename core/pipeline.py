@@ -199,18 +199,9 @@ class AlertEngine:
                 latest is not None and latest.observed_at >= point.observed_at
             ):
                 continue
-            matches: list[Match] = []
-            for watch in self.index.candidates(event):
-                matches += evaluate(
-                    watch,
-                    event,
-                    point,
-                    snap.previous,
-                    high,
-                    snap.new_listing_ids,
-                    now,
-                    listings=snap.listings,
-                )
+            matches: list[Match] = self.index.plan(event).matches(
+                event, point, high, snap.new_listing_ids, now, listings=snap.listings
+            )
             before = snap.previous
             previous_high = self.history.high(event.id, before.observed_at) if before else None
             out.append(Snap(snap, high, matches, previous_high))

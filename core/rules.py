@@ -6,7 +6,9 @@ per event until the index changes. A term matches an event word exactly or, from
 letters on, as a prefix ("yankee" finds "Yankees"), like `core.event_search`.
 
 The triggers themselves (`evaluate`, `check`, ...) live in `core.triggers` and are
-re-exported here; they are pure: everything, including `now`, is passed in.
+re-exported here; they are pure: everything, including `now`, is passed in. Per event,
+`WatchIndex.plan` keeps a `core.trigger_plan.TriggerPlan` that asks only the watches
+whose thresholds a snapshot meets.
 """
 
 from __future__ import annotations
@@ -18,9 +20,11 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from core.domain import EventRef, Level, TriggerKind, WatchSpec
+from core.trigger_plan import TriggerPlan
 from core.triggers import (
     DEFAULT_DROP_PCT,
     DEFAULT_LOW_INVENTORY,
+    SnapshotView,
     check,
     effective_price,
     evaluate,
@@ -35,6 +39,8 @@ __all__ = [
     "DEFAULT_DROP_PCT",
     "DEFAULT_LOW_INVENTORY",
     "STOPWORDS",
+    "SnapshotView",
+    "TriggerPlan",
     "WatchIndex",
     "check",
     "effective_price",
@@ -112,6 +118,7 @@ class WatchIndex:
         self._version = 0
         self._words: dict[int, tuple[EventRef, frozenset[str]]] = {}
         self._candidates: dict[int, tuple[int, EventRef, tuple[WatchSpec, ...]]] = {}
+        self._plans: dict[int, TriggerPlan] = {}
         # The `updated_at` of the row each spec was read from, when known: a watch whose
         # row still has it need not be read again to be trusted.
         self._stamps: dict[int, datetime] = {}
@@ -223,6 +230,14 @@ class WatchIndex:
         result = tuple(found)
         self._candidates[event.id] = (self._version, event, result)
         return result
+
+    def plan(self, event: EventRef) -> TriggerPlan:
+        """The `TriggerPlan` of the event's candidates, rebuilt only when they change."""
+        watches = self.candidates(event)
+        plan = self._plans.get(event.id)
+        if plan is None or plan.watches is not watches:
+            plan = self._plans[event.id] = TriggerPlan(watches)
+        return plan
 
 
 _TRIGGER_SETS: dict[tuple[str, ...], frozenset[TriggerKind]] = {}

@@ -9,24 +9,47 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import NamedTuple
 
 from core.domain import EventRef, Listing, MarketPoint, Match, TriggerKind, WatchSpec
 
 DEFAULT_DROP_PCT = 10.0
 DEFAULT_LOW_INVENTORY = 50
 _TRIGGER_ORDER = tuple(TriggerKind)
+# The kinds as plain globals: `TriggerKind.X` is a descriptor look-up each time (slow).
+_PRICE_BELOW, _DROP_PCT, _LOW_INVENTORY, _NEW_LISTING = (
+    TriggerKind.PRICE_BELOW,
+    TriggerKind.DROP_PCT,
+    TriggerKind.LOW_INVENTORY,
+    TriggerKind.NEW_LISTING,
+)
+_NO_IDS: frozenset[str] = frozenset()
+# The kinds `check` decides; sellout_risk needs the forecast and is the planner's.
+_CHECKED = frozenset(TriggerKind) - {TriggerKind.SELLOUT_RISK}
 
 
-def _zone_ok(watch: WatchSpec, listing: Listing) -> bool:
-    if not watch.zones:
-        return True
-    section = (listing.section or "").casefold()
-    return any(zone.casefold() in section for zone in watch.zones)
+def _fitting(quantity: int, zones: tuple[str, ...], listings: Sequence[Listing]) -> list[Listing]:
+    """The listings with at least `quantity` tickets in one of `zones` (any zone if none)."""
+    if not zones:
+        return [item for item in listings if item.quantity is None or item.quantity >= quantity]
+    folded = [zone.casefold() for zone in zones]
+    return [
+        item
+        for item in listings
+        if (item.quantity is None or item.quantity >= quantity)
+        and any(zone in (item.section or "").casefold() for zone in folded)
+    ]
 
 
-def _fits(watch: WatchSpec, listing: Listing) -> bool:
-    quantity_ok = listing.quantity is None or listing.quantity >= watch.quantity
-    return quantity_ok and _zone_ok(watch, listing)
+def _cheapest_and_count(fitting: list[Listing]) -> tuple[float | None, int]:
+    """The lowest price (the first of equals, as `min`) and the ticket total of `fitting`."""
+    cheapest: float | None = None
+    count = 0
+    for item in fitting:  # one loop: the lists are short and generators cost more than them
+        if cheapest is None or item.price < cheapest:
+            cheapest = item.price
+        count += item.quantity or 0
+    return cheapest, count
 
 
 def _uses_listings(watch: WatchSpec, listings: Sequence[Listing]) -> bool:
@@ -39,8 +62,7 @@ def effective_price(
     """The cheapest price for the wanted quantity and zones (the event minimum otherwise)."""
     if not _uses_listings(watch, listings):
         return point.min_price
-    prices = [listing.price for listing in listings if _fits(watch, listing)]
-    return min(prices) if prices else None
+    return _cheapest_and_count(_fitting(watch.quantity, watch.zones, listings))[0]
 
 
 def tickets_left(
@@ -49,7 +71,89 @@ def tickets_left(
     """Tickets on sale for the wanted quantity and zones (the event total otherwise)."""
     if not _uses_listings(watch, listings):
         return point.ticket_count
-    return sum(listing.quantity or 0 for listing in listings if _fits(watch, listing))
+    return _cheapest_and_count(_fitting(watch.quantity, watch.zones, listings))[1]
+
+
+class Offer(NamedTuple):  # a tuple: built per check, far cheaper than a frozen dataclass
+    """The figures of one snapshot that the triggers of a watch read, for its quantity
+    and zones.
+
+    Attributes:
+        price: the effective price (see `effective_price`).
+        left: the tickets left (see `tickets_left`).
+        drop: how far `price` is below the 24 h high, in percent (None without both).
+        fresh: the cheapest new listing that fits (None: no new listing fits).
+        high_24h: the highest minimum price of the 24 h before the snapshot.
+        new: whether the snapshot has new listings (`new_listing` asks for one).
+    """
+
+    price: float | None
+    left: int | None
+    drop: float | None
+    fresh: float | None
+    high_24h: float | None
+    new: bool
+
+
+def _offer(
+    watch: WatchSpec,
+    point: MarketPoint,
+    listings: Sequence[Listing],
+    high_24h: float | None,
+    fresh_ids: frozenset[str],
+) -> Offer:
+    left: int | None
+    if _uses_listings(watch, listings):
+        fitting = _fitting(watch.quantity, watch.zones, listings)
+        price, left = _cheapest_and_count(fitting)
+    else:
+        fitting = _fitting(watch.quantity, watch.zones, listings) if fresh_ids else []
+        price, left = point.min_price, point.ticket_count
+    drop = (high_24h - price) / high_24h * 100.0 if high_24h and price is not None else None
+    if not fresh_ids:
+        return Offer(price, left, drop, None, high_24h, False)
+    # The cheapest fitting new listing: it is under the max exactly when any of them is.
+    new = [listing.price for listing in fitting if listing.listing_id in fresh_ids]
+    return Offer(price, left, drop, min(new) if new else None, high_24h, True)
+
+
+class SnapshotView:
+    """One snapshot as the triggers of many watches read it.
+
+    The listing filters depend only on a watch's quantity and zones, so each distinct
+    pair is worked out once per snapshot instead of once per watch and trigger.
+    """
+
+    __slots__ = ("_base", "_fresh", "_offers", "high_24h", "listings", "point")
+
+    def __init__(
+        self,
+        point: MarketPoint,
+        high_24h: float | None,
+        *,
+        listings: Sequence[Listing] = (),
+        new_listing_ids: Sequence[str] = (),
+    ) -> None:
+        self.point = point
+        self.high_24h = high_24h
+        self.listings = listings
+        self._fresh = frozenset(new_listing_ids)
+        self._base: Offer | None = None
+        self._offers: dict[tuple[int, tuple[str, ...]], Offer] = {}
+
+    def offer(self, watch: WatchSpec) -> Offer:
+        """The snapshot's figures for the quantity and zones of `watch`."""
+        if not self._fresh and not _uses_listings(watch, self.listings):
+            # Neither the listings nor new ids matter: the same figures for every such watch.
+            if self._base is None:
+                self._base = _offer(watch, self.point, (), self.high_24h, self._fresh)
+            return self._base
+        key = (watch.quantity, watch.zones)
+        found = self._offers.get(key)
+        if found is None:
+            found = _offer(watch, self.point, self.listings, self.high_24h, self._fresh)
+            self._offers[key] = found
+        return found
 
 
 def _money(value: float) -> str:
@@ -58,6 +162,57 @@ def _money(value: float) -> str:
 
 def _under_max(watch: WatchSpec, price: float | None) -> bool:
     return price is not None and (watch.max_price is None or price <= watch.max_price)
+
+
+def fire(watch: WatchSpec, kind: TriggerKind, event: EventRef, offer: Offer) -> Match | None:
+    """The match if trigger `kind` of `watch` holds, given the snapshot's `offer` for the
+    watch (see `SnapshotView.offer`); the one place the trigger rules live (see `check`)."""
+    if kind is _PRICE_BELOW:
+        price = offer.price
+        if watch.max_price is None or price is None or price > watch.max_price:
+            return None
+        cheapest, limit = price, watch.max_price  # narrowed, for the deferred reason
+        return Match(
+            watch,
+            event,
+            kind,
+            lambda: f"cheapest {_money(cheapest)} is at or under your max {_money(limit)}",
+            price,
+        )
+    if kind is _DROP_PCT:
+        price, drop, high = offer.price, offer.drop, offer.high_24h
+        if drop is None or high is None or price is None or not _under_max(watch, price):
+            return None
+        wanted = watch.drop_pct if watch.drop_pct is not None else DEFAULT_DROP_PCT
+        if drop < wanted:
+            return None
+        now_at = price  # narrowed, for the deferred reason
+        return Match(
+            watch,
+            event,
+            kind,
+            lambda: f"down {drop:.0f}% to {_money(now_at)} from {_money(high)} in 24 h",
+            price,
+        )
+    if kind is _LOW_INVENTORY:
+        left = offer.left
+        threshold = (
+            watch.low_inventory if watch.low_inventory is not None else DEFAULT_LOW_INVENTORY
+        )
+        if left is None or left <= 0 or left > threshold:
+            return None
+        return Match(watch, event, kind, lambda: f"only {left:,} tickets left", offer.price)
+    if kind is _NEW_LISTING:
+        if offer.new:
+            price = offer.fresh
+            if price is None or not _under_max(watch, price):
+                return None
+            return Match(watch, event, kind, f"new listing at {_money(price)}", price)
+        price = offer.price
+        if not _under_max(watch, price):
+            return None
+        return Match(watch, event, kind, "new listings still on sale", price)
+    return None  # sellout_risk needs the forecast; the planner handles it
 
 
 def check(
@@ -69,74 +224,19 @@ def check(
     *,
     new_listing_ids: Sequence[str] = (),
     listings: Sequence[Listing] = (),
+    view: SnapshotView | None = None,
 ) -> Match | None:
     """Return the match if trigger `kind` of `watch` holds on `point`, ignoring its state.
 
     Price triggers honour `max_price` when the watch has one. `new_listing` holds on a
     snapshot with a new listing at or under the max; re-checks of an open alert pass no
-    new ids and then it holds while the price stays at or under the max.
+    new ids and then it holds while the price stays at or under the max. A `view` of
+    this snapshot (same point, high, listings and new ids) shares its listing filters.
     """
-    if kind is TriggerKind.PRICE_BELOW:
-        price = effective_price(watch, point, listings)
-        if watch.max_price is None or price is None or price > watch.max_price:
-            return None
-        cheapest, limit = price, watch.max_price  # narrowed, for the deferred reason
-        return Match(
-            watch,
-            event,
-            kind,
-            lambda: f"cheapest {_money(cheapest)} is at or under your max {_money(limit)}",
-            price,
-        )
-    if kind is TriggerKind.DROP_PCT:
-        price = effective_price(watch, point, listings)
-        if not high_24h or price is None or not _under_max(watch, price):
-            return None
-        drop = (high_24h - price) / high_24h * 100.0
-        wanted = watch.drop_pct if watch.drop_pct is not None else DEFAULT_DROP_PCT
-        if drop < wanted:
-            return None
-        now_at, high = price, high_24h  # narrowed, for the deferred reason
-        return Match(
-            watch,
-            event,
-            kind,
-            lambda: f"down {drop:.0f}% to {_money(now_at)} from {_money(high)} in 24 h",
-            price,
-        )
-    if kind is TriggerKind.LOW_INVENTORY:
-        left = tickets_left(watch, point, listings)
-        threshold = (
-            watch.low_inventory if watch.low_inventory is not None else DEFAULT_LOW_INVENTORY
-        )
-        if left is None or left <= 0 or left > threshold:
-            return None
-        return Match(
-            watch,
-            event,
-            kind,
-            lambda: f"only {left:,} tickets left",
-            effective_price(watch, point, listings),
-        )
-    if kind is TriggerKind.NEW_LISTING:
-        if new_listing_ids:
-            fresh = set(new_listing_ids)
-            prices = [
-                listing.price
-                for listing in listings
-                if listing.listing_id in fresh
-                and _fits(watch, listing)
-                and _under_max(watch, listing.price)
-            ]
-            if not prices:
-                return None
-            price = min(prices)
-            return Match(watch, event, kind, f"new listing at {_money(price)}", price)
-        price = effective_price(watch, point, listings)
-        if not _under_max(watch, price):
-            return None
-        return Match(watch, event, kind, "new listings still on sale", price)
-    return None  # sellout_risk needs the forecast; the planner handles it
+    if view is not None:
+        return fire(watch, kind, event, view.offer(watch))
+    fresh = frozenset(new_listing_ids) if new_listing_ids else _NO_IDS
+    return fire(watch, kind, event, _offer(watch, point, listings, high_24h, fresh))
 
 
 def skip_reason(watch: WatchSpec, event: EventRef, point: MarketPoint, now: datetime) -> str | None:
@@ -158,6 +258,34 @@ def skip_reason(watch: WatchSpec, event: EventRef, point: MarketPoint, now: date
     return None
 
 
+_KINDS: dict[frozenset[TriggerKind], tuple[tuple[TriggerKind, ...], tuple[TriggerKind, ...]]] = {}
+
+
+def trigger_order(triggers: frozenset[TriggerKind], new: bool) -> tuple[TriggerKind, ...]:
+    """The triggers `evaluate` asks, in its stable order (`new_listing` only with new ids).
+
+    Cached per trigger set: watches share a handful of sets (see `core.rules`).
+    """
+    found = _KINDS.get(triggers)
+    if found is None:
+        ordered = tuple(k for k in _TRIGGER_ORDER if k in triggers and k in _CHECKED)
+        found = (tuple(k for k in ordered if k is not _NEW_LISTING), ordered)
+        _KINDS[triggers] = found
+    return found[new]
+
+
+def stateless(watch: WatchSpec) -> bool:
+    """Whether nothing of the watch itself can silence it (most watches): active, no
+    expiry, mute, snooze or snooze price, so only the event and snapshot can."""
+    return (
+        watch.active
+        and watch.expires_at is None
+        and watch.snoozed_until is None
+        and watch.snooze_below is None
+        and not watch.muted_events
+    )
+
+
 def evaluate(
     watch: WatchSpec,
     event: EventRef,
@@ -168,6 +296,7 @@ def evaluate(
     now: datetime,
     *,
     listings: Sequence[Listing] = (),
+    view: SnapshotView | None = None,
 ) -> list[Match]:
     """Return the matches of every trigger of `watch` that fires on `point`.
 
@@ -180,6 +309,7 @@ def evaluate(
         new_listing_ids: listing ids first seen in this snapshot.
         now: the current time.
         listings: the snapshot's listings, for quantity, zones and new listings.
+        view: a `SnapshotView` of this same snapshot, to share its listing filters.
 
     Returns:
         One Match per firing trigger; empty when the watch is paused, expired, snoozed,
@@ -188,19 +318,17 @@ def evaluate(
     del previous  # triggers compare against the 24 h window, not one step back
     if skip_reason(watch, event, point, now) is not None or point.ticket_count == 0:
         return []
-    out: list[Match] = []
-    for kind in _TRIGGER_ORDER:
-        if kind not in watch.triggers:
-            continue
-        found = check(
-            watch,
-            kind,
-            event,
-            point,
-            history_24h_max,
-            new_listing_ids=new_listing_ids,
-            listings=listings,
+    kinds = trigger_order(watch.triggers, bool(new_listing_ids))
+    if not kinds:
+        return []
+    if view is None:
+        view = SnapshotView(
+            point, history_24h_max, listings=listings, new_listing_ids=new_listing_ids
         )
-        if found is not None and (kind is not TriggerKind.NEW_LISTING or new_listing_ids):
+    offer = view.offer(watch)
+    out: list[Match] = []
+    for kind in kinds:
+        found = fire(watch, kind, event, offer)
+        if found is not None:
             out.append(found)
     return out

@@ -22,7 +22,7 @@ from core.domain import Match, Score, StoredSnapshot, WatchSpec
 from core.engine_support import WatchInfo
 from core.planning import RecentResolve, Recipient, WebhookTarget
 from core.ports import Forecast
-from core.scoring import EventFactors
+from core.scoring import EventFactors, MarketContext
 
 CHUNK = 500
 _T = cast(Table, Alert.__table__)
@@ -145,7 +145,10 @@ class Batch:
     forecasts: dict[int, Forecast] = field(default_factory=dict)
     forecast_dicts: dict[int, tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=dict)
     endpoints: tuple[WebhookTarget, ...] = ()
-    shared: dict[tuple[int, int | None], EventFactors] = field(default_factory=dict)
+    # The market context and factors of a (snapshot id, tickets left, 24 h high): shared.
+    shared: dict[tuple[int, int | None, float | None], tuple[MarketContext, EventFactors]] = field(
+        default_factory=dict
+    )
     rounds: list[Round] = field(default_factory=list)
     new_alerts: list[ActiveAlert] = field(default_factory=list)
     resolves: list[tuple[ActiveAlert, str]] = field(default_factory=list)

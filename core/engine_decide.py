@@ -10,11 +10,12 @@ import logging
 from dataclasses import replace
 
 from core.alerts import mark_resolved
-from core.domain import Level, Match, Score, TriggerKind, WatchSpec
+from core.domain import EventRef, Level, Match, Score, TriggerKind, WatchSpec
 from core.engine_batch import EXPLAIN, SCORE, STATE, ActiveAlert, Batch, Round, Snap
 from core.engine_support import hard_reason, soft_reason
 from core.metrics import Metrics
 from core.planning import (
+    HOLDS,
     AlertState,
     EngineConfig,
     RecentResolve,
@@ -26,20 +27,28 @@ from core.planning import (
     plan_update,
 )
 from core.policy import freeze
+from core.ports import Forecast
 from core.render import factor_dicts
 from core.rules import WatchIndex, check, skip_reason, tickets_left
 from core.scoring import (
+    EventFactors,
     MarketContext,
+    Part,
     blend_weights,
     event_factors,
     keep_critical,
+    preference_factor,
     score,
+    score_value,
     sticky_level,
 )
 
 logger = logging.getLogger(__name__)
 # A re-score rewrites the stored explanation when the score moved at least this much.
 EXPLAIN_DELTA = 0.05
+# Preference factors kept per (watch, event) before the cache starts over.
+PREFERENCES_KEPT = 100_000
+_KINDS = {kind.value: kind for kind in TriggerKind}
 
 
 class Decider:
@@ -50,9 +59,14 @@ class Decider:
         self._metrics = metrics
         self._config = config
         self._weights: dict[int, tuple[Recipient, tuple[float, ...]]] = {}
+        self._preferences: dict[tuple[int, int], tuple[WatchSpec, EventRef, Part]] = {}
 
-    def score(self, batch: Batch, snap: Snap, match: Match, *, explain: bool = True) -> Score:
-        """Score a match with the person's (blended) weights (see `scoring.score`)."""
+    def _inputs(
+        self, batch: Batch, snap: Snap, match: Match
+    ) -> tuple[tuple[float, ...], MarketContext, Forecast | None, EventFactors]:
+        """The person's (blended) weights, the market context, the forecast and the
+        snapshot-level factors of a match (context and factors once per snapshot, tickets left
+        and 24 h high)."""
         s = snap.stored
         person = batch.people.get(match.watch.user_id)
         weights = self._config.weights
@@ -64,16 +78,40 @@ class Decider:
                 self._weights[person.user_id] = cached
             weights = cached[1]
         left = tickets_left(match.watch, s.point, s.listings)
-        ctx = MarketContext(s.point, s.previous, snap.high, left)
         forecast = batch.forecasts.get(s.event.id)
-        key = (s.snapshot_id, left)
-        shared = batch.shared.get(key)
-        if shared is None:
-            shared = batch.shared[key] = event_factors(ctx, s.event, forecast, batch.now)
-        result = score(match, ctx, forecast, batch.now, weights, shared=shared, explain=explain)
+        key = (s.snapshot_id, left, snap.high)
+        common = batch.shared.get(key)
+        if common is None:
+            ctx = MarketContext(s.point, s.previous, snap.high, left)
+            common = batch.shared[key] = (ctx, event_factors(ctx, s.event, forecast, batch.now))
+        return weights, common[0], forecast, common[1]
+
+    def _preference(self, match: Match) -> Part:
+        """The match's preference factor: it depends only on the watch and the event."""
+        watch, event = match.watch, match.event
+        key = (watch.id, event.id)
+        cached = self._preferences.get(key)
+        if cached is None or cached[0] is not watch or cached[1] is not event:
+            if len(self._preferences) >= PREFERENCES_KEPT:
+                self._preferences.clear()
+            cached = self._preferences[key] = (watch, event, preference_factor(watch, event))
+        return cached[2]
+
+    def score(self, batch: Batch, snap: Snap, match: Match) -> Score:
+        """Score a match with the person's (blended) weights (see `scoring.score`)."""
+        weights, ctx, forecast, shared = self._inputs(batch, snap, match)
+        mine = self._preference(match)
+        result = score(match, ctx, forecast, batch.now, weights, shared=shared, preference=mine)
         if weights is not self._config.weights:
             result = keep_critical(result, self._config.weights)
         return result
+
+    def score_value(self, batch: Batch, snap: Snap, match: Match) -> float:
+        """The value `score` gives the match, without its factors and reasons."""
+        weights, ctx, _, shared = self._inputs(batch, snap, match)
+        keep = None if weights is self._config.weights else self._config.weights
+        mine = self._preference(match)
+        return score_value(match, ctx, weights, shared=shared, preference=mine, keep=keep)[0]
 
     def _same_market(self, snap: Snap) -> bool:
         """Whether the snapshot shows the market of the one before it (same price, tickets,
@@ -103,21 +141,22 @@ class Decider:
         unchanged = self._same_market(snap)
         for alert in list(alerts):
             spec = batch.specs.get(alert.watch_id) or self.index.get(alert.watch_id)
-            kind = (
-                TriggerKind(alert.kind) if alert.kind in TriggerKind.__members__.values() else None
-            )
+            kind = _KINDS.get(alert.kind)
             hard = hard_reason(spec, s.event, s.point, now) if kind else "unknown trigger"
             match = fired.get(alert.dedup_key)
             if match is None and hard is None and spec is not None and kind is not None:
                 match = check(spec, kind, s.event, s.point, snap.high, listings=s.listings)
-            clear = plan_clear(
-                alert.clear_since,
-                match is not None,
-                hard_reason=hard,
-                soft_reason=soft_reason(kind, spec),
-                config=self._config,
-                now=now,
-            )
+            if hard is None and match is not None:
+                clear = HOLDS  # what plan_clear says, without formatting an unused soft reason
+            else:
+                clear = plan_clear(
+                    alert.clear_since,
+                    match is not None,
+                    hard_reason=hard,
+                    soft_reason=soft_reason(kind, spec),
+                    config=self._config,
+                    now=now,
+                )
             if alert.clear_since != clear.clear_since:
                 alert.clear_since = clear.clear_since
                 alert.mark(STATE)
@@ -138,8 +177,8 @@ class Decider:
     ) -> None:
         """Re-score one active alert whose condition holds; notify, wake or stay silent."""
         now = batch.now
-        result = self.score(batch, snap, match, explain=False)
-        level = sticky_level(result.value, Level(alert.level))
+        value = self.score_value(batch, snap, match)
+        level = sticky_level(value, Level(alert.level))
         frozen = alert.frozen_level
         state = AlertState(
             status=alert.status,
@@ -154,35 +193,36 @@ class Decider:
             state, spec, level, match.price, self._config, now, watch_snoozed=snoozed
         )
         old_level = alert.level
-        moved = abs(alert.score - result.value)
+        moved = abs(alert.score - value)
+        explained = None
         if moved >= EXPLAIN_DELTA or old_level != level or decision.notify or decision.wake:
-            result = self.score(batch, snap, match)  # the same value, now with its reasons
-            alert.factors = factor_dicts(result.factors)
+            explained = self.score(batch, snap, match)  # the same value, now with its reasons
+            if explained.level != level:
+                explained = replace(explained, level=level)
+            alert.factors = factor_dicts(explained.factors)
             alert.prediction, alert.recommendation = batch.forecast_dicts.get(
                 snap.stored.event.id, (None, None)
             )
             alert.mark(EXPLAIN)
-        if level != result.level:
-            result = replace(result, level=level)
-        if moved >= 0.005 or old_level != result.level or alert.price != match.price:
-            alert.score, alert.level, alert.price = result.value, int(result.level), match.price
+        if moved >= 0.005 or old_level != level or alert.price != match.price:
+            alert.score, alert.level, alert.price = value, int(level), match.price
             alert.updated_at = now
             alert.mark(SCORE)
         batch.updated += 1
-        if old_level != result.level:
-            change = f"{Level(old_level).label} -> {result.level.label} ({result.value:.2f})"
+        if old_level != level:
+            change = f"{Level(old_level).label} -> {level.label} ({value:.2f})"
             batch.audits.append((alert, "rescored", f"rescored: {change}"))
         if decision.wake:
             alert.status, alert.snoozed_until, alert.snooze_below = "open", None, None
             alert.mark(STATE)
             batch.audits.append((alert, "woke", decision.reason))
         person = batch.people.get(alert.user_id)
-        if decision.notify and person is not None:
+        if decision.notify and person is not None and explained is not None:  # notify explains
             alert.fence += 1
             if alert.id is not None:
                 batch.renotified.append(alert.id)
             round_ = Round(
-                alert, "alert.updated", snap, result, person, [("notified", decision.reason)]
+                alert, "alert.updated", snap, explained, person, [("notified", decision.reason)]
             )
             self.start_round(batch, round_)
 

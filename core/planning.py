@@ -219,6 +219,10 @@ class ClearPlan:
     reason: str | None = None
 
 
+# The plan of every alert whose condition holds and has no hard reason to resolve.
+HOLDS = ClearPlan(False, None)
+
+
 def plan_clear(
     clear_since: datetime | None,
     holds: bool,
@@ -232,7 +236,7 @@ def plan_clear(
     if hard_reason is not None:
         return ClearPlan(True, clear_since or now, hard_reason)
     if holds:
-        return ClearPlan(False, None)
+        return HOLDS
     since = clear_since or now
     if (now - since).total_seconds() >= config.resolve_hold_s:
         return ClearPlan(True, since, soft_reason)

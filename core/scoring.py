@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 
 from core.domain import EventRef, Factor, Level, MarketPoint, Match, Score, WatchSpec
 from core.ports import Forecast
@@ -83,6 +84,18 @@ def sticky_level(value: float, current: Level, margin: float = LEVEL_MARGIN) -> 
     return current
 
 
+def price_value(price: float, max_price: float | None, high_24h: float | None) -> float:
+    """The price factor's value (see `price_factor`) for a known `price`."""
+    under, drop = 0.0, 0.0
+    if max_price:
+        fraction = (max_price - price) / max_price
+        if fraction >= 0:
+            under = 0.3 + 0.7 * _clamp(fraction / 0.3)
+    if high_24h and high_24h > price:
+        drop = _clamp((high_24h - price) / high_24h / 0.25)
+    return _either(under, drop)
+
+
 def price_factor(match: Match, ctx: MarketContext, explain: bool = True) -> tuple[float, str]:
     """How far under the person's max, and how big the drop vs the 24 h high is.
 
@@ -91,25 +104,24 @@ def price_factor(match: Match, ctx: MarketContext, explain: bool = True) -> tupl
     price = match.price if match.price is not None else ctx.point.min_price
     if price is None:
         return 0.0, "no price on sale"
-    watch, parts, under, drop = match.watch, [], 0.0, 0.0
+    value = price_value(price, match.watch.max_price, ctx.high_24h)
+    if not explain:
+        return value, ""
+    watch, parts = match.watch, []
     if watch.max_price:
         fraction = (watch.max_price - price) / watch.max_price
         if fraction >= 0:
-            under = 0.3 + 0.7 * _clamp(fraction / 0.3)
-            if explain:
-                parts.append(
-                    f"{money(price)} is {fraction:.0%} under your max {money(watch.max_price)}"
-                )
-        elif explain:
+            parts.append(
+                f"{money(price)} is {fraction:.0%} under your max {money(watch.max_price)}"
+            )
+        else:
             parts.append(f"{money(price)} is above your max {money(watch.max_price)}")
     if ctx.high_24h and ctx.high_24h > price:
         fraction = (ctx.high_24h - price) / ctx.high_24h
-        drop = _clamp(fraction / 0.25)
-        if explain:
-            parts.append(f"down {fraction:.0%} vs the 24 h high {money(ctx.high_24h)}")
-    if explain and not parts:
+        parts.append(f"down {fraction:.0%} vs the 24 h high {money(ctx.high_24h)}")
+    if not parts:
         parts.append(f"cheapest {money(price)}")
-    return _either(under, drop), "; ".join(parts)
+    return value, "; ".join(parts)
 
 
 def availability_factor(ctx: MarketContext, forecast: Forecast | None) -> tuple[float, str]:
@@ -265,17 +277,28 @@ def blend_weights(
 Part = tuple[float, str]
 
 
+def _value(raw: float) -> float:
+    """A factor's value as a score holds it: clamped to [0, 1], to 4 places."""
+    return round(_clamp(raw), 4)
+
+
 @dataclass(frozen=True, slots=True)
 class EventFactors:
     """The factors that depend only on the snapshot (and the wanted tickets).
 
     Every watch matching one snapshot shares them; compute once with `event_factors`.
+    `values` holds their four values as a score holds them (for `score_value`).
     """
 
     availability: Part
     urgency: Part
     demand: Part
     reliability: Part
+    values: tuple[float, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        parts = (self.availability, self.urgency, self.demand, self.reliability)
+        object.__setattr__(self, "values", tuple(_value(raw) for raw, _ in parts))
 
 
 def event_factors(
@@ -290,6 +313,28 @@ def event_factors(
     )
 
 
+def _weighted(values: Sequence[float], weights: Sequence[float]) -> float:
+    """The weighted mean of six factor values, to 4 places (summed in factor order)."""
+    total = sum(weights) or 1.0
+    acc = 0.0
+    for value, weight in zip(values, weights, strict=True):
+        acc += value * weight
+    return round(acc / total, 4)
+
+
+@lru_cache(maxsize=1024)  # a few weight sets (the defaults, people's blends) score every match
+def _shares(weights: tuple[float, ...]) -> tuple[float, ...]:
+    """Each weight's share of the total, to 4 places, as a score's factors show it."""
+    total = sum(weights) or 1.0
+    return tuple(round(weight / total, 4) for weight in weights)
+
+
+def _values(price: float, shared: EventFactors, preference: float) -> tuple[float, ...]:
+    """The six factor values in FACTOR_NAMES order, as a score holds them."""
+    availability, urgency, demand, reliability = shared.values
+    return (price, availability, urgency, _value(preference), demand, reliability)
+
+
 def score(
     match: Match,
     ctx: MarketContext,
@@ -298,6 +343,7 @@ def score(
     weights: Sequence[float] = DEFAULT_WEIGHTS,
     *,
     shared: EventFactors | None = None,
+    preference: Part | None = None,
     explain: bool = True,
 ) -> Score:
     """Score one match: the weighted mean of the six factors and its level.
@@ -309,27 +355,70 @@ def score(
         now: the current time.
         weights: six non-negative weights in FACTOR_NAMES order; normalised here.
         shared: the snapshot-level factors if already computed for this `ctx`.
+        preference: `preference_factor(match.watch, match.event)` if already computed.
         explain: False leaves the price factor's reason empty: for a re-score whose
             explanation is only kept when the score moved (score again to explain it).
     """
     common = shared or event_factors(ctx, match.event, forecast, now)
-    values = (
-        price_factor(match, ctx, explain),
-        common.availability,
-        common.urgency,
-        preference_factor(match.watch, match.event),
-        common.demand,
-        common.reliability,
+    price = price_factor(match, ctx, explain)
+    mine = preference if preference is not None else preference_factor(match.watch, match.event)
+    values = _values(_value(price[0]), common, mine[0])
+    reasons = (
+        price[1],
+        common.availability[1],
+        common.urgency[1],
+        mine[1],
+        common.demand[1],
+        common.reliability[1],
     )
-    total = sum(weights) or 1.0
-    factors = []
-    acc = 0.0
-    for name, (raw, reason), weight in zip(FACTOR_NAMES, values, weights, strict=True):
-        value = round(_clamp(raw), 4)
-        acc += value * weight
-        factors.append(Factor(name, value, round(weight / total, 4), reason))
-    value = round(acc / total, 4)
-    return Score(value=value, level=level_for(value), factors=tuple(factors))
+    value = _weighted(values, weights)
+    factors = tuple(map(Factor, FACTOR_NAMES, values, _shares(tuple(weights)), reasons))
+    return Score(value=value, level=level_for(value), factors=factors)
+
+
+def score_value(
+    match: Match,
+    ctx: MarketContext,
+    weights: Sequence[float],
+    *,
+    shared: EventFactors,
+    preference: Part | None = None,
+    keep: Sequence[float] | None = None,
+) -> tuple[float, Level]:
+    """The value and level `score` returns, without building its factors or reasons.
+
+    For re-scores, which mostly change nothing; `score` explains the same value when
+    it is kept. With `keep` (the configured weights, when `weights` are a person's
+    learned ones) the result is that of `keep_critical(score(...), keep)`.
+
+    Args:
+        match: the watch whose trigger fired, with its price.
+        ctx: the snapshot, the one before it and the 24 h high.
+        weights: six non-negative weights in FACTOR_NAMES order.
+        shared: the snapshot-level factors for this `ctx` (`event_factors`).
+        preference: `preference_factor(match.watch, match.event)` if already computed.
+        keep: the configured weights to keep a critical alert critical by (see above).
+    """
+    price = match.price if match.price is not None else ctx.point.min_price
+    first = (
+        0.0 if price is None else _value(price_value(price, match.watch.max_price, ctx.high_24h))
+    )
+    mine = preference if preference is not None else preference_factor(match.watch, match.event)
+    values = _values(first, shared, mine[0])
+    value = _weighted(values, weights)
+    level = level_for(value)
+    if keep is not None and level is not Level.CRITICAL:
+        kept = _critical_value(values, keep)
+        if kept is not None:
+            return kept, Level.CRITICAL
+    return value, level
+
+
+def _critical_value(values: Sequence[float], default_weights: Sequence[float]) -> float | None:
+    """The score of factor `values` under the configured weights, if that is critical."""
+    total = sum(default_weights) or 1.0
+    plain = round(sum(v * w for v, w in zip(values, default_weights, strict=True)) / total, 4)
+    return plain if level_for(plain) is Level.CRITICAL else None
 
 
 def keep_critical(result: Score, default_weights: Sequence[float]) -> Score:
@@ -340,8 +429,7 @@ def keep_critical(result: Score, default_weights: Sequence[float]) -> Score:
     """
     if result.level is Level.CRITICAL:
         return result
-    total = sum(default_weights) or 1.0
-    plain = sum(f.value * w for f, w in zip(result.factors, default_weights, strict=True)) / total
-    if level_for(round(plain, 4)) is not Level.CRITICAL:
+    plain = _critical_value([f.value for f in result.factors], default_weights)
+    if plain is None:
         return result
-    return Score(value=round(plain, 4), level=Level.CRITICAL, factors=result.factors)
+    return Score(value=plain, level=Level.CRITICAL, factors=result.factors)

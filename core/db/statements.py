@@ -181,6 +181,56 @@ async def bulk_insert(session: AsyncSession, table: Table, rows: Sequence[dict[s
     await session.execute(insert(table), list(rows))
 
 
+async def insert_skipping_returning(
+    session: AsyncSession,
+    table: Table,
+    unique: Sequence[str],
+    rows: Sequence[dict[str, Any]],
+    returning: Sequence[str],
+) -> list[Sequence[Any]]:
+    """INSERT `rows` … ON CONFLICT (`unique`) DO NOTHING RETURNING `returning` columns.
+
+    Like `session.execute(insert_skipping(...).returning(...), rows)`: one returned row
+    per inserted row (skipped ones return none), in no particular order. On SQLite the
+    rows go to the driver as positional tuples in multi-row VALUES statements and the
+    returned values pass their columns' own result processors.
+    """
+    if not rows:
+        return []
+    plan = _plan(session, ("insert", table, tuple(rows[0])))
+    params: list[tuple[Any, ...]] | None = None
+    if plan is not None:
+        try:
+            params = _tuples(plan, rows)
+        except KeyError:
+            params = None  # a row lacks a column: SQLAlchemy's own path raises the error
+    if plan is None or params is None:
+        stmt = insert_skipping(session, table, unique).returning(
+            *(table.c[name] for name in returning)
+        )
+        return list(await session.execute(stmt, list(rows)))
+    dialect = session.get_bind().dialect
+    quote = dialect.identifier_preparer
+    head, values = plan.sql.rsplit(" VALUES ", 1)
+    tail = " ON CONFLICT ({}) DO NOTHING RETURNING {}".format(
+        ", ".join(quote.quote(table.c[name].name) for name in unique),
+        ", ".join(quote.quote(table.c[name].name) for name in returning),
+    )
+    processors = [table.c[name].type._cached_result_processor(dialect, None) for name in returning]
+    per = max(1, min(dialect.insertmanyvalues_page_size, 32_000 // len(plan.columns)))
+    connection = await session.connection()
+    out: list[Sequence[Any]] = []
+    for start in range(0, len(params), per):
+        part = params[start : start + per]
+        sql = f"{head} VALUES {', '.join([values] * len(part))}{tail}"
+        flat = tuple(value for row in part for value in row)
+        for raw in (await connection.exec_driver_sql(sql, flat)).all():
+            out.append(
+                tuple(p(v) if p is not None else v for p, v in zip(processors, raw, strict=True))
+            )
+    return out
+
+
 _UPDATES: dict[tuple[Table, str, tuple[str, ...]], Update] = {}
 
 

@@ -11,7 +11,7 @@ import math
 import re
 import zoneinfo
 from dataclasses import fields
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
 from core.clock import ensure_utc
@@ -214,6 +214,8 @@ def check_snapshot(item: SnapshotIn, now: datetime) -> SnapshotIn:
         ValidationError: one line naming the field at fault, with an example.
     """
     latest = ensure_utc(now) + FUTURE_TOLERANCE
+    if _normal_snapshot(item, latest):
+        return item
     observed_at = _time("observed_at", item.observed_at)
     if observed_at > latest:
         raise _fail(
@@ -247,3 +249,111 @@ def check_snapshot(item: SnapshotIn, now: datetime) -> SnapshotIn:
 def _unchanged_fields(before: SnapshotIn | Listing, after: SnapshotIn | Listing) -> bool:
     """True when every field of `after` is its field of `before`, unchanged by the rules."""
     return all(_kept(getattr(before, f.name), getattr(after, f.name)) for f in fields(after))
+
+
+# --- the fast path: already-normal input ----------------------------------------------
+#
+# Most snapshots (simulator, CSV import, typed feeds) are already normal and valid. The
+# predicates below answer "would the rules above return this very object?" without
+# building the normalised copy; any doubt (a wrong type, padding, a bad value) answers
+# False and the full rules run, so errors and normalisation stay theirs alone.
+
+_TEXT_LIMITS = {  # the limits `_text` applies to the snapshot and listing text fields
+    name: _LIMITS.get(name, 200) for name in ("currency", "listing_id", "section", "row", "url")
+}
+# Events `check_event` returned unchanged, by id (holding the object keeps the id unique):
+# an identity hit costs far less than hashing the event for `check_event`'s cache.
+_NORMAL_EVENTS: dict[int, EventInfo] = {}
+_NORMAL_EVENTS_MAX = 8192
+
+
+def _plain(value: object, limit: int) -> bool:
+    """True when `_text` keeps `value` as it is (None, or unpadded non-empty short text)."""
+    if value is None:
+        return True
+    return (
+        type(value) is str
+        and 0 < len(value) <= limit
+        and not value[0].isspace()
+        and not value[-1].isspace()
+    )
+
+
+def _plain_price(value: object) -> bool:
+    """True when `_number` keeps `value` as it is (None or a finite float >= 0)."""
+    return value is None or (type(value) is float and 0.0 <= value <= _FLOAT_MAX)
+
+
+_FLOAT_MAX = 1.7976931348623157e308  # sys.float_info.max: NaN and inf fail the range
+
+
+def _plain_count(value: object, minimum: int) -> bool:
+    """True when `_count` keeps `value` as it is (None or an int, not a bool, >= minimum)."""
+    return value is None or (type(value) is int and value >= minimum)
+
+
+@lru_cache(maxsize=256)
+def _normal_source(source: str) -> bool:
+    return _SOURCE.fullmatch(source) is not None
+
+
+def _normal_event(event: EventInfo) -> bool:
+    if _NORMAL_EVENTS.get(id(event)) is event:
+        return True
+    try:
+        if check_event(event) is not event:
+            return False
+    except ValidationError:
+        return False
+    if len(_NORMAL_EVENTS) >= _NORMAL_EVENTS_MAX:
+        _NORMAL_EVENTS.clear()
+    _NORMAL_EVENTS[id(event)] = event
+    return True
+
+
+def _normal_listing(listing: Listing) -> bool:
+    limits = _TEXT_LIMITS
+    price = listing.price
+    return (
+        price is not None
+        and _plain_price(price)
+        and _plain(listing.listing_id, limits["listing_id"])
+        and _plain(listing.section, limits["section"])
+        and _plain(listing.row, limits["row"])
+        and _plain_count(listing.quantity, 1)
+        and _plain(listing.url, limits["url"])
+    )
+
+
+def _normal_snapshot(item: SnapshotIn, latest: datetime) -> bool:
+    """True when `check_snapshot` would return `item` itself (valid and already normal)."""
+    observed_at = item.observed_at
+    if type(observed_at) is not datetime or observed_at.tzinfo is not UTC:
+        return False
+    if observed_at > latest:
+        return False
+    currency = item.currency
+    if currency is not None and not (
+        type(currency) is str and len(currency) == 3 and _CURRENCY.fullmatch(currency)
+    ):
+        return False
+    low, median, avg, high = item.min_price, item.median_price, item.avg_price, item.max_price
+    for price in (low, median, avg, high):
+        if not _plain_price(price):
+            return False
+        if price is not None and (
+            (low is not None and price < low) or (high is not None and price > high)
+        ):
+            return False
+    source = item.source
+    if type(source) is not str or not _normal_source(source):
+        return False
+    if not _plain_count(item.listing_count, 0) or not _plain_count(item.ticket_count, 0):
+        return False
+    listings = item.listings
+    if type(listings) is not tuple:
+        return False
+    for listing in listings:
+        if type(listing) is not Listing or not _normal_listing(listing):
+            return False
+    return _normal_event(item.event)

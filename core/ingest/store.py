@@ -16,12 +16,12 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, select
+from sqlalchemy import Select, Table, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import ensure_utc
 from core.db.models import MarketSnapshot, SnapshotListing
-from core.db.statements import bulk_insert, insert_skipping
+from core.db.statements import bulk_insert, insert_skipping_returning
 from core.domain import EventInfo, MarketPoint, SnapshotIn, StoredSnapshot
 from core.history import market_point
 from core.ingest.events import (
@@ -36,6 +36,7 @@ from core.ingest.events import (
 SNAPSHOTS: Table = MarketSnapshot.__table__  # type: ignore[assignment]
 LISTINGS: Table = SnapshotListing.__table__  # type: ignore[assignment]
 ZERO = timedelta(0)
+_UNIQUE = ("event_id", "source", "observed_at")
 # The snapshot columns of MarketPoint's fields after event_id, in its order.
 _MARKET_COLUMNS = tuple(f.name for f in fields(MarketPoint))[1:]
 
@@ -72,14 +73,8 @@ def _snapshot_row(item: SnapshotIn, event_id: int, now: datetime) -> dict[str, A
     }
 
 
-async def _previous(session: AsyncSession, ids: Sequence[int]) -> dict[int, tuple[int, Any]]:
-    """Map each new snapshot id to (previous snapshot id, its market columns).
-
-    The market columns come in MarketPoint's order after the event id, ready for
-    `MarketPoint(event_id, *columns)`.
-    """
-    if not ids:
-        return {}
+def _previous_statement() -> Select[Any]:
+    """Each snapshot with id in [:lo, :hi] joined to its event's newest earlier one."""
     cur, prev, older = SNAPSHOTS.alias("cur"), SNAPSHOTS.alias("prev"), SNAPSHOTS.alias("older")
     newest_before = (
         select(older.c.id)
@@ -89,16 +84,30 @@ async def _previous(session: AsyncSession, ids: Sequence[int]) -> dict[int, tupl
         .correlate(cur)
         .scalar_subquery()
     )
+    return (
+        select(cur.c.id, prev.c.id, *(prev.c[name] for name in _MARKET_COLUMNS))
+        .join_from(cur, prev, prev.c.id == newest_before)
+        .where(cur.c.id.between(bindparam("lo"), bindparam("hi")))
+    )
+
+
+# Built once: constructing it costs more than running it through the compiled cache.
+_PREVIOUS = _previous_statement()
+
+
+async def _previous(session: AsyncSession, ids: Sequence[int]) -> dict[int, tuple[int, Any]]:
+    """Map each new snapshot id to (previous snapshot id, its market columns).
+
+    The market columns come in MarketPoint's order after the event id, ready for
+    `MarketPoint(event_id, *columns)`.
+    """
+    if not ids:
+        return {}
     # One id range instead of a list of ids: the statement stays the same, whatever the
     # batch. Other transactions' snapshots inside the range are skipped.
     wanted = set(ids)
-    stmt = (
-        select(cur.c.id, prev.c.id, *(prev.c[name] for name in _MARKET_COLUMNS))
-        .join_from(cur, prev, prev.c.id == newest_before)
-        .where(cur.c.id.between(min(wanted), max(wanted)))
-    )
     found: dict[int, tuple[int, Any]] = {}
-    for row in await session.execute(stmt):
+    for row in await session.execute(_PREVIOUS, {"lo": min(wanted), "hi": max(wanted)}):
         if row[0] in wanted:
             found[row[0]] = (row[1], row[2:])
     return found
@@ -193,11 +202,11 @@ async def store_snapshots(
         _snapshot_row(items[index], event_id, now)
         for (event_id, _), index in sorted(by_point.items())
     ]
-    stmt = insert_skipping(session, SNAPSHOTS, ("event_id", "source", "observed_at")).returning(
-        SNAPSHOTS.c.id, SNAPSHOTS.c.event_id, SNAPSHOTS.c.observed_at
+    returned = await insert_skipping_returning(
+        session, SNAPSHOTS, _UNIQUE, rows, ("id", "event_id", "observed_at")
     )
     inserted: dict[int, tuple[int, int]] = {}  # input index -> (snapshot id, event id)
-    for snapshot_id, event_id, observed_at in await session.execute(stmt, rows):
+    for snapshot_id, event_id, observed_at in returned:
         inserted[by_point[(event_id, observed_at)]] = (snapshot_id, event_id)
     duplicate_indexes.extend(index for index in first.values() if index not in inserted)
 

@@ -1,0 +1,131 @@
+"""The fast path of `check_snapshot`: already-normal input comes back as itself, and any
+input that is not normal or not valid gets exactly what the full rules give it."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from core.domain import EventInfo, Listing, SnapshotIn
+from core.errors import ValidationError
+from core.ingest import rules
+from core.ingest.rules import check_snapshot
+
+NOW = datetime(2024, 3, 20, 18, 0, tzinfo=UTC)
+EVENT = EventInfo(
+    external_id="6100043",
+    name="Rockies at Diamondbacks",
+    starts_at=datetime(2024, 3, 31, 20, 10, tzinfo=UTC),
+    category="mlb",
+    performers=("Arizona Diamondbacks", "Colorado Rockies"),
+    venue="Chase Field",
+    city="Phoenix",
+    capacity=48405,
+    timezone="America/Phoenix",
+)
+LISTING = Listing("L1", 45.0, "112", "5", 2, "https://example.com/L1")
+ITEM = SnapshotIn(
+    source="seatgeek",
+    event=EVENT,
+    observed_at=datetime(2024, 3, 20, 17, 1, tzinfo=UTC),
+    currency="USD",
+    min_price=28.0,
+    median_price=None,
+    avg_price=83.0,
+    max_price=473.0,
+    listing_count=315,
+    ticket_count=1344,
+    listings=(LISTING,),
+)
+
+# Each variant is valid-but-not-normal or invalid: none may come back as itself.
+VARIANTS: dict[str, dict[str, Any]] = {
+    "naive time": {"observed_at": datetime(2024, 3, 20, 17, 1)},
+    "other zone": {
+        "observed_at": datetime(2024, 3, 20, 19, 1, tzinfo=timezone(timedelta(hours=2)))
+    },
+    "future": {"observed_at": NOW + timedelta(minutes=6)},
+    "lower currency": {"currency": "usd"},
+    "padded currency": {"currency": " USD"},
+    "bad currency": {"currency": "US"},
+    "empty currency": {"currency": ""},
+    "int price": {"min_price": 28},
+    "bool price": {"avg_price": True},
+    "nan price": {"avg_price": float("nan")},
+    "inf price": {"max_price": float("inf")},
+    "negative price": {"min_price": -1.0, "avg_price": None},
+    "below min": {"avg_price": 20.0},
+    "above max": {"median_price": 500.0},
+    "upper source": {"source": "SeatGeek"},
+    "padded source": {"source": "seatgeek "},
+    "bad source": {"source": "seat geek"},
+    "float count": {"listing_count": 315.0},
+    "bool count": {"ticket_count": False},
+    "negative count": {"ticket_count": -1},
+    "list listings": {"listings": [LISTING]},
+    "padded listing id": {"listings": (replace(LISTING, listing_id="L1 "),)},
+    "empty section": {"listings": (replace(LISTING, section=""),)},
+    "long row": {"listings": (replace(LISTING, row="r" * 33),)},
+    "int listing price": {"listings": (replace(LISTING, price=45),)},
+    "no listing price": {"listings": (replace(LISTING, price=None),)},
+    "zero quantity": {"listings": (replace(LISTING, quantity=0),)},
+    "padded url": {"listings": (replace(LISTING, url="\thttps://example.com/L1"),)},
+    "padded event name": {"event": replace(EVENT, name="Rockies at Diamondbacks ")},
+    "bad time zone": {"event": replace(EVENT, timezone="Mars/Olympus")},
+    "duplicate performer": {"event": replace(EVENT, performers=("A", "A"))},
+}
+
+
+@pytest.fixture(autouse=True)
+def _fresh_event_caches() -> None:
+    # `check_event` hands back the first equal event it saw: other tests' equal events
+    # would make ITEM's event "not this very object" and the item not normal.
+    rules.check_event.cache_clear()
+    rules._NORMAL_EVENTS.clear()
+
+
+def _slow(item: SnapshotIn) -> SnapshotIn | str:
+    """What the full rules give `item`: the checked snapshot, or the error's text."""
+    saved = rules._normal_snapshot
+    rules._normal_snapshot = lambda item, latest: False  # type: ignore[assignment]
+    try:
+        return check_snapshot(item, NOW)
+    except ValidationError as exc:
+        return str(exc)
+    finally:
+        rules._normal_snapshot = saved  # type: ignore[assignment]
+
+
+def _fast(item: SnapshotIn) -> SnapshotIn | str:
+    try:
+        return check_snapshot(item, NOW)
+    except ValidationError as exc:
+        return str(exc)
+
+
+def test_normal_item_comes_back_as_itself() -> None:
+    assert rules._normal_snapshot(ITEM, NOW + rules.FUTURE_TOLERANCE)
+    assert check_snapshot(ITEM, NOW) is ITEM
+    assert _slow(ITEM) is ITEM  # the full rules agree that it is normal
+
+
+@pytest.mark.parametrize("name", sorted(VARIANTS))
+def test_not_normal_items_get_what_the_full_rules_give(name: str) -> None:
+    item = replace(ITEM, **VARIANTS[name])
+    assert not rules._normal_snapshot(item, NOW + rules.FUTURE_TOLERANCE)
+    fast, slow = _fast(item), _slow(item)
+    assert fast == slow
+    assert (fast is item) == (slow is item)
+    assert fast is not item
+
+
+def test_event_remembered_as_normal_is_only_that_very_object() -> None:
+    assert check_snapshot(ITEM, NOW) is ITEM  # EVENT is now remembered as normal
+    padded = replace(EVENT, venue=" Chase Field")  # equal id()s are impossible while held
+    item = replace(ITEM, event=padded)
+    checked = check_snapshot(item, NOW)
+    assert checked is not item
+    assert checked.event == EVENT

@@ -129,3 +129,58 @@ def test_event_remembered_as_normal_is_only_that_very_object() -> None:
     checked = check_snapshot(item, NOW)
     assert checked is not item
     assert checked.event == EVENT
+
+
+# Odd values per field: the fast path must never keep what the full rules would change
+# or refuse. A rule added to the full rules but not to `_normal_snapshot` shows up here
+# as a difference (the fast path hands back the item, the full rules do not).
+ODD: dict[str, list[Any]] = {
+    "source": ["seatgeek", "SeatGeek", " seatgeek", "", "a" * 80, "seat_geek", 5, None],
+    "observed_at": [
+        ITEM.observed_at,
+        datetime(2024, 3, 20, 17, 1),
+        ITEM.observed_at.astimezone(timezone(timedelta(hours=-7))),
+        NOW + timedelta(minutes=4),
+        NOW + timedelta(hours=1),
+        datetime(1999, 1, 1, tzinfo=UTC),
+        "2024-03-20T17:01:00Z",
+    ],
+    "currency": ["USD", "EUR", "usd", "US", "USDD", " USD", "", None, 840],
+    "min_price": [28.0, 0.0, None, -0.0, -1.0, 28, True, float("nan"), float("inf"), 1e12],
+    "median_price": [None, 50.0, 5.0, 600.0, float("nan"), 50],
+    "avg_price": [83.0, None, 28.0, 473.0, 473.5, -3.0, "83"],
+    "max_price": [473.0, None, 27.0, float("inf"), 1e300, 473],
+    "listing_count": [315, 0, None, -1, 315.0, True, "315", 10**12],
+    "ticket_count": [1344, 0, None, -5, 1344.5, False],
+    "listings": [
+        (LISTING,),
+        (),
+        [LISTING],
+        (LISTING, LISTING),
+        (replace(LISTING, price=0.0),),
+        (replace(LISTING, price=-1.0),),
+        (replace(LISTING, price=float("nan")),),
+        (replace(LISTING, quantity=None),),
+        (replace(LISTING, quantity=True),),
+        (replace(LISTING, section=None, row=None, url=None),),
+        (replace(LISTING, listing_id=""),),
+        (replace(LISTING, listing_id="x" * 500),),
+        (replace(LISTING, url="ftp://example.com"),),
+        (replace(LISTING, section="1\n2"),),
+    ],
+}
+
+
+def test_random_field_combinations_agree_with_the_full_rules() -> None:
+    import random
+
+    rng = random.Random(20261127)
+    kept = 0
+    for _ in range(3000):
+        changes = {name: rng.choice(values) for name, values in ODD.items() if rng.random() < 0.35}
+        item = replace(ITEM, **changes)
+        fast, slow = _fast(item), _slow(item)
+        assert fast == slow, changes
+        assert (fast is item) == (slow is item), changes
+        kept += fast is item
+    assert kept > 100  # the fast path really was taken on many of them

@@ -9,7 +9,7 @@ subscribed webhook, and an audit entry. Runs in the caller's transaction.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, cast
@@ -220,8 +220,14 @@ async def announce(
     endpoints: Sequence[WebhookTarget] | None,
     links: Mapping[int, Mapping[str, str]] | None = None,
     known: Known | None = None,
+    explain: Callable[[list[int]], Awaitable[None]] | None = None,
 ) -> int:
-    """Cancel pending sends, edit earlier messages, tell webhooks, audit. Returns rows queued."""
+    """Cancel pending sends, edit earlier messages, tell webhooks, audit. Returns rows queued.
+
+    `explain`, if given, is awaited with the ids of the alerts that get a message (an
+    edit or a webhook event), before those messages are rendered: the engine fills in
+    the explanations it did not hold, for those alerts only.
+    """
     if not changes:
         return 0
     changes = [c for c in changes if c.alert.id is not None]  # stored alerts only
@@ -249,90 +255,25 @@ async def announce(
     events, watches, zones = await _context(session, alerts.values(), known)
     if endpoints is None:
         endpoints = await load_webhooks(session)
-    rows: list[dict[str, Any]] = []
-    audits: list[dict[str, Any]] = []
+    edits = _edits(sent)
+    # Each change that is announced: its event, the messages to edit and the webhooks.
+    plans: list[tuple[Change, EventRef, list[tuple[int, str, str, Any]], list[WebhookTarget]]]
+    plans = []
     for change in changes:
-        alert, alert_id = change.alert, change.alert.id
-        event = events.get(alert.event_id)
-        watch = watches.get(alert.watch_id)
+        alert_id, event = change.alert.id, events.get(change.alert.event_id)
         if event is None or alert_id is None:
             continue
-        recommendation = alert.recommendation or {}
-        view = AlertView(
-            alert_id=alert_id,
-            kind=alert.kind,
-            status=alert.status,
-            level=Level(alert.level),
-            score=alert.score,
-            event=event,
-            price=alert.price,
-            max_price=watch.max_price if watch is not None else None,
-            factors=factors_from_dicts(alert.factors),
-            sentence=recommendation.get("sentence"),
-            timezone=zones.get(alert.user_id),
-            status_note=change.note,
-        )
-        data = {
-            "alert": alert_dict(alert),
-            "event": event_dict(event),
-            "market": {"min_price": alert.price},
-            "prediction": alert.prediction,
-            "recommendation": alert.recommendation,
-            "watch": {
-                "id": alert.watch_id,
-                "label": watch.label if watch else None,
-                "max_price": watch.max_price if watch else None,
-            },
-            "links": dict((links or {}).get(alert_id, {})),
-        }
-        title_text, body_text = title(view), body(view)
-        seen: set[tuple[str, str, str]] = set()
-        for note_id, sent_for, channel, address, receipt in sent:
-            if sent_for != alert_id or not receipt or not receipt.get("message_id"):
-                continue
-            mark = (channel, address, str(receipt["message_id"]))
-            if mark in seen:
-                continue
-            seen.add(mark)
-            rows.append(
-                _row(
-                    alert,
-                    channel,
-                    address,
-                    change.event_type,
-                    now,
-                    payload(
-                        event_type=change.event_type,
-                        timestamp=now,
-                        title_text=title_text,
-                        body_text=body_text,
-                        factors=view.factors,
-                        data=data,
-                        edit_of=receipt,
-                    ),
-                    f"{alert.fence}:e{note_id}",
-                )
-            )
-        for target in webhook_targets(endpoints, alert.user_id, change.event_type):
-            rows.append(
-                _row(
-                    alert,
-                    ChannelKind.WEBHOOK.value,
-                    target.url,
-                    change.event_type,
-                    now,
-                    payload(
-                        event_type=change.event_type,
-                        timestamp=now,
-                        title_text=title_text,
-                        body_text=body_text,
-                        factors=view.factors,
-                        data=data,
-                    ),
-                    alert.fence,
-                    endpoint_id=target.endpoint_id,
-                )
-            )
+        hooks = webhook_targets(endpoints, change.alert.user_id, change.event_type)
+        plans.append((change, event, edits.get(alert_id, []), hooks))
+    wanted = [c.alert.id for c, _, mine, hooks in plans if mine or hooks]
+    if explain is not None and wanted:
+        await explain([alert_id for alert_id in wanted if alert_id is not None])
+    rows: list[dict[str, Any]] = []
+    audits: list[dict[str, Any]] = []
+    for change, event, mine, hooks in plans:
+        alert = change.alert
+        if mine or hooks:  # rendered only when some message carries it
+            rows += _messages(change, event, mine, hooks, watches, zones, links, now)
         audits.append(
             {
                 "alert_id": alert.id,
@@ -346,6 +287,109 @@ async def announce(
     await bulk_insert(session, NOTIFICATIONS, rows)
     await bulk_insert(session, AUDIT_LOG, audits)
     return len(rows)
+
+
+def _edits(sent: Sequence[Any]) -> dict[int, list[tuple[int, str, str, Any]]]:
+    """The sent chat messages to edit, per alert id: (note id, channel, address, receipt),
+    the first of each (channel, address, message id), in id order."""
+    out: dict[int, list[tuple[int, str, str, Any]]] = {}
+    seen: set[tuple[int, str, str, str]] = set()
+    for note_id, alert_id, channel, address, receipt in sent:
+        if not receipt or not receipt.get("message_id"):
+            continue
+        mark = (alert_id, channel, address, str(receipt["message_id"]))
+        if mark in seen:
+            continue
+        seen.add(mark)
+        out.setdefault(alert_id, []).append((note_id, channel, address, receipt))
+    return out
+
+
+def _messages(
+    change: Change,
+    event: EventRef,
+    edits: list[tuple[int, str, str, Any]],
+    hooks: list[WebhookTarget],
+    watches: Mapping[int, WatchLabel],
+    zones: Mapping[int, str],
+    links: Mapping[int, Mapping[str, str]] | None,
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """The notification rows of one change: an edit per sent message, one per webhook."""
+    alert, alert_id = change.alert, change.alert.id
+    assert alert_id is not None, "only stored alerts are announced"
+    watch = watches.get(alert.watch_id)
+    recommendation = alert.recommendation or {}
+    view = AlertView(
+        alert_id=alert_id,
+        kind=alert.kind,
+        status=alert.status,
+        level=Level(alert.level),
+        score=alert.score,
+        event=event,
+        price=alert.price,
+        max_price=watch.max_price if watch is not None else None,
+        factors=factors_from_dicts(alert.factors),
+        sentence=recommendation.get("sentence"),
+        timezone=zones.get(alert.user_id),
+        status_note=change.note,
+    )
+    data = {
+        "alert": alert_dict(alert),
+        "event": event_dict(event),
+        "market": {"min_price": alert.price},
+        "prediction": alert.prediction,
+        "recommendation": alert.recommendation,
+        "watch": {
+            "id": alert.watch_id,
+            "label": watch.label if watch else None,
+            "max_price": watch.max_price if watch else None,
+        },
+        "links": dict((links or {}).get(alert_id, {})),
+    }
+    title_text, body_text = title(view), body(view)
+    rows: list[dict[str, Any]] = []
+    for note_id, channel, address, receipt in edits:
+        rows.append(
+            _row(
+                alert,
+                channel,
+                address,
+                change.event_type,
+                now,
+                payload(
+                    event_type=change.event_type,
+                    timestamp=now,
+                    title_text=title_text,
+                    body_text=body_text,
+                    factors=view.factors,
+                    data=data,
+                    edit_of=receipt,
+                ),
+                f"{alert.fence}:e{note_id}",
+            )
+        )
+    for target in hooks:
+        rows.append(
+            _row(
+                alert,
+                ChannelKind.WEBHOOK.value,
+                target.url,
+                change.event_type,
+                now,
+                payload(
+                    event_type=change.event_type,
+                    timestamp=now,
+                    title_text=title_text,
+                    body_text=body_text,
+                    factors=view.factors,
+                    data=data,
+                ),
+                alert.fence,
+                endpoint_id=target.endpoint_id,
+            )
+        )
+    return rows
 
 
 async def _context(

@@ -17,7 +17,7 @@ from sqlalchemy import RowMapping, Select, Table, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.models import ACTIVE_ALERT_STATUSES, Alert, Watch
-from core.db.statements import bulk_update
+from core.db.statements import bulk_update_values
 from core.domain import Match, Score, StoredSnapshot, WatchSpec
 from core.engine_support import WatchInfo
 from core.planning import RecentResolve, Recipient, WebhookTarget
@@ -259,11 +259,11 @@ async def write_alerts(session: AsyncSession, batch: Batch) -> None:
     changed = [a for alerts in batch.by_event.values() for a in alerts if a.id is not None]
     changed += [a for a, _ in batch.resolves if a.id is not None]
     for shape, columns in _SHAPES:
-        names, get = ("id", *columns), _GETTERS[shape]
-        rows = [dict(zip(names, get(a), strict=True)) for a in changed if a.dirty == shape]
-        await bulk_update(session, _T, "id", columns, rows)
-    policies = [{"id": a.id, "escalation": a.escalation} for a in changed if a.escalation]
-    await bulk_update(session, _T, "id", _POLICY, policies)
+        get = _GETTERS[shape]
+        rows = [get(a) for a in changed if a.dirty == shape]
+        await bulk_update_values(session, _T, "id", columns, rows)
+    policies = [(a.id, a.escalation) for a in changed if a.escalation]
+    await bulk_update_values(session, _T, "id", _POLICY, policies)
     if batch.new_alerts:
         await insert_alerts(session, batch.new_alerts)
 

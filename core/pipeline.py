@@ -337,11 +337,17 @@ class AlertEngine:
         """Tell people about the batch's resolves: earlier messages edited, webhooks told.
 
         The alerts' final state was written with the others (`write_alerts`); their
-        explanation is read for those not re-scored in this batch.
+        explanation is read for those not re-scored in this batch, and only when some
+        message (an edit or a webhook event) shows it.
         """
         if not batch.resolves:
             return 0
-        await load_explanations(session, [a for a, _ in batch.resolves if a.factors is None])
+        unexplained = {a.id: a for a, _ in batch.resolves if a.factors is None}
+
+        async def explain(alert_ids: list[int]) -> None:
+            wanted = [unexplained[i] for i in alert_ids if i in unexplained]
+            await load_explanations(session, wanted)
+
         changes = [resolved_change(alert, reason) for alert, reason in batch.resolves]
         known = Known(
             events={s.stored.event.id: s.stored.event for s in batch.snaps},
@@ -349,7 +355,9 @@ class AlertEngine:
             zones={user_id: person.timezone for user_id, person in batch.people.items()},
         )
         links = {a.id: self._links(a.id) for a, _ in batch.resolves if a.id is not None}
-        return await announce(session, changes, batch.now, batch.endpoints, links, known)
+        return await announce(
+            session, changes, batch.now, batch.endpoints, links, known, explain=explain
+        )
 
     def _links(self, alert_id: int | None) -> dict[str, str]:
         base = (self._config.public_url or "").rstrip("/")

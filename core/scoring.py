@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 
@@ -124,23 +124,31 @@ def price_factor(match: Match, ctx: MarketContext, explain: bool = True) -> tupl
     return value, "; ".join(parts)
 
 
-def availability_factor(ctx: MarketContext, forecast: Forecast | None) -> tuple[float, str]:
-    """Scarcity for the wanted quantity, the drain rate and the predicted sell-out."""
+def availability_factor(
+    ctx: MarketContext, forecast: Forecast | None, explain: bool = True
+) -> tuple[float, str]:
+    """Scarcity for the wanted quantity, the drain rate and the predicted sell-out.
+
+    With `explain` False the reason is left empty (the value is the same).
+    """
     point, parts = ctx.point, []
     left = ctx.tickets_left if ctx.tickets_left is not None else point.ticket_count
     scarcity = 0.3 if left is None else 1.0 / (1.0 + max(left, 0) / 50.0)
-    parts.append("tickets left unknown" if left is None else f"{left:,} tickets left")
+    if explain:
+        parts.append("tickets left unknown" if left is None else f"{left:,} tickets left")
     drain = 0.0
     prev = ctx.previous
     if prev is not None and prev.ticket_count and left is not None and prev.ticket_count > left:
         hours = max((point.observed_at - prev.observed_at).total_seconds() / 3600.0, 1 / 60)
         per_hour = (prev.ticket_count - left) / prev.ticket_count / hours
         drain = _clamp(per_hour / 0.10)
-        parts.append(f"selling {per_hour:.0%}/h")
+        if explain:
+            parts.append(f"selling {per_hour:.0%}/h")
     sellout = 0.0
     if forecast is not None and forecast.prediction.p_sellout is not None:
         sellout = _clamp(forecast.prediction.p_sellout)
-        parts.append(f"{sellout:.0%} sell-out risk")
+        if explain:
+            parts.append(f"{sellout:.0%} sell-out risk")
     return max(scarcity, drain, sellout), "; ".join(parts)
 
 
@@ -152,14 +160,23 @@ def _time_urgency(hours: float, full_at: float, zero_at: float) -> float:
     return 1.0 - math.log(hours / full_at) / math.log(zero_at / full_at)
 
 
-def urgency_factor(event: EventRef, forecast: Forecast | None, now: datetime) -> tuple[float, str]:
-    """Time to the event (1 within a day, 0 past a month) and to predicted depletion."""
+def urgency_factor(
+    event: EventRef, forecast: Forecast | None, now: datetime, explain: bool = True
+) -> tuple[float, str]:
+    """Time to the event (1 within a day, 0 past a month) and to predicted depletion.
+
+    With `explain` False the reason is left empty (the value is the same).
+    """
     seconds = (event.starts_at - now).total_seconds()
     value = _time_urgency(max(seconds, 0.0) / 3600.0, 24.0, 720.0)
-    parts = [f"starts in {humanize_delta(seconds)}" if seconds > 0 else "starting now"]
+    hours: float | None = None
     if forecast is not None and forecast.prediction.hours_to_depletion is not None:
         hours = max(forecast.prediction.hours_to_depletion, 0.0)
         value = max(value, _time_urgency(hours, 6.0, 240.0))
+    if not explain:
+        return value, ""
+    parts = [f"starts in {humanize_delta(seconds)}" if seconds > 0 else "starting now"]
+    if hours is not None:
         parts.append(f"sells out in ~{humanize_delta(hours * 3600)} at this pace")
     return value, "; ".join(parts)
 
@@ -196,9 +213,12 @@ def demand_factor(forecast: Forecast | None) -> tuple[float, str]:
 
 
 def reliability_factor(
-    point: MarketPoint, forecast: Forecast | None, now: datetime
+    point: MarketPoint, forecast: Forecast | None, now: datetime, explain: bool = True
 ) -> tuple[float, str]:
-    """Fresh, complete data and a confident forecast are worth acting on."""
+    """Fresh, complete data and a confident forecast are worth acting on.
+
+    With `explain` False the reason is left empty (the value is the same).
+    """
     age = max((now - point.observed_at).total_seconds(), 0.0)
     fresh = 1.0 if age <= 300 else _clamp(1.0 - (age - 300) / (6 * 3600 - 300))
     fields = (
@@ -210,6 +230,8 @@ def reliability_factor(
     complete = sum(value is not None for value in fields) / len(fields)
     confidence = _clamp(forecast.recommendation.confidence) if forecast is not None else 0.5
     value = 0.5 * fresh + 0.25 * complete + 0.25 * confidence
+    if not explain:
+        return value, ""
     freshness = "fresh data" if age < 60 else f"data {humanize_delta(age)} old"
     reason = f"{freshness}, {complete:.0%} complete, forecast confidence {confidence:.0%}"
     return value, reason
@@ -282,43 +304,57 @@ def _value(raw: float) -> float:
     return round(_clamp(raw), 4)
 
 
-@dataclass(frozen=True, slots=True)
 class EventFactors:
     """The factors that depend only on the snapshot (and the wanted tickets).
 
     Every watch matching one snapshot shares them; compute once with `event_factors`.
-    `values` holds their four values as a score holds them (for `score_value`).
+    `values` holds their four values (availability, urgency, demand, reliability) as a
+    score holds them; `reasons()` their reasons, built on first use: most re-scores of a
+    snapshot keep no explanation.
     """
 
-    availability: Part
-    urgency: Part
-    demand: Part
-    reliability: Part
-    values: tuple[float, ...] = field(init=False, repr=False, compare=False)
+    __slots__ = ("_ctx", "_event", "_forecast", "_now", "_reasons", "values")
 
-    def __post_init__(self) -> None:
-        parts = (self.availability, self.urgency, self.demand, self.reliability)
-        object.__setattr__(self, "values", tuple(_value(raw) for raw, _ in parts))
+    def __init__(
+        self, ctx: MarketContext, event: EventRef, forecast: Forecast | None, now: datetime
+    ) -> None:
+        self._ctx, self._event, self._forecast, self._now = ctx, event, forecast, now
+        self._reasons: tuple[str, str, str, str] | None = None
+        self.values: tuple[float, ...] = (
+            _value(availability_factor(ctx, forecast, explain=False)[0]),
+            _value(urgency_factor(event, forecast, now, explain=False)[0]),
+            _value(demand_factor(forecast)[0]),
+            _value(reliability_factor(ctx.point, forecast, now, explain=False)[0]),
+        )
+
+    def reasons(self) -> tuple[str, str, str, str]:
+        """The four factors' reasons, in the order of `values`."""
+        if self._reasons is None:
+            ctx, forecast, now = self._ctx, self._forecast, self._now
+            self._reasons = (
+                availability_factor(ctx, forecast)[1],
+                urgency_factor(self._event, forecast, now)[1],
+                demand_factor(forecast)[1],
+                reliability_factor(ctx.point, forecast, now)[1],
+            )
+        return self._reasons
 
 
 def event_factors(
     ctx: MarketContext, event: EventRef, forecast: Forecast | None, now: datetime
 ) -> EventFactors:
-    """Compute the four snapshot-level factors (availability, urgency, demand, reliability)."""
-    return EventFactors(
-        availability=availability_factor(ctx, forecast),
-        urgency=urgency_factor(event, forecast, now),
-        demand=demand_factor(forecast),
-        reliability=reliability_factor(ctx.point, forecast, now),
-    )
+    """The four snapshot-level factors (availability, urgency, demand, reliability)."""
+    return EventFactors(ctx, event, forecast, now)
 
 
 def _weighted(values: Sequence[float], weights: Sequence[float]) -> float:
     """The weighted mean of six factor values, to 4 places (summed in factor order)."""
     total = sum(weights) or 1.0
-    acc = 0.0
-    for value, weight in zip(values, weights, strict=True):
-        acc += value * weight
+    # Unrolled (the same additions, left to right): this runs for every re-score.
+    price, availability, urgency, preference, demand, reliability = values
+    w0, w1, w2, w3, w4, w5 = weights
+    acc = 0.0 + price * w0 + availability * w1 + urgency * w2 + preference * w3
+    acc = acc + demand * w4 + reliability * w5
     return round(acc / total, 4)
 
 
@@ -363,14 +399,8 @@ def score(
     price = price_factor(match, ctx, explain)
     mine = preference if preference is not None else preference_factor(match.watch, match.event)
     values = _values(_value(price[0]), common, mine[0])
-    reasons = (
-        price[1],
-        common.availability[1],
-        common.urgency[1],
-        mine[1],
-        common.demand[1],
-        common.reliability[1],
-    )
+    availability, urgency, demand, reliability = common.reasons()
+    reasons = (price[1], availability, urgency, mine[1], demand, reliability)
     value = _weighted(values, weights)
     factors = tuple(map(Factor, FACTOR_NAMES, values, _shares(tuple(weights)), reasons))
     return Score(value=value, level=level_for(value), factors=factors)

@@ -279,3 +279,43 @@ async def bulk_update(
     get = itemgetter(*every)
     params_by_name = [dict(zip(bound, get(row), strict=True)) for row in rows]
     await session.execute(_update(table, key, names), params_by_name)
+
+
+async def bulk_update_values(
+    session: AsyncSession,
+    table: Table,
+    key: str,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+) -> None:
+    """`bulk_update` with each row given as values, not a dict: (key, *columns).
+
+    Saves a dict per row when the caller holds the values in order already.
+
+    Args:
+        session: The session whose transaction the update joins.
+        table: The table to update.
+        key: The column that names each row (usually the primary key).
+        columns: The columns to set, the same for every row.
+        rows: One sequence per row: the key's value, then one value per column.
+    """
+    names = tuple(columns)
+    if not names:
+        raise ValueError("bulk_update needs at least one column to set")
+    if not rows:
+        return
+    plan = _plan(session, ("update", table, key, names))
+    if plan is None:
+        every = (key, *names)
+        await bulk_update(
+            session, table, key, names, [dict(zip(every, row, strict=True)) for row in rows]
+        )
+        return
+    # The plan binds (*columns, key); the rows hold (key, *columns).
+    by_position = list(zip(*rows, strict=True))
+    values: list[Any] = []
+    for column, raw in zip(plan.columns, (*by_position[1:], by_position[0]), strict=True):
+        process = cast(_Given, column).process
+        values.append(list(map(process, raw)) if process else raw)
+    params = list(zip(*values, strict=True))
+    await (await session.connection()).exec_driver_sql(plan.sql, params)

@@ -1,4 +1,4 @@
-"""bulk_insert / bulk_update store exactly what SQLAlchemy's own statements store.
+"""bulk_insert / bulk_update (and bulk_update_values) store what SQLAlchemy stores.
 
 Every column type the alert engine writes goes through both paths and is read back
 through the ORM; on SQLite the stored text is compared too, and the fast (driver-level)
@@ -19,7 +19,7 @@ from sqlalchemy.exc import StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from core.db.models import Alert, Watch
-from core.db.statements import bulk_insert, bulk_update
+from core.db.statements import bulk_insert, bulk_update, bulk_update_values
 from tests.integration.engine_helpers import add_seed
 
 WATCHES = cast(Table, Watch.__table__)
@@ -284,3 +284,48 @@ async def test_bulk_update_needs_a_column(sessions: async_sessionmaker[AsyncSess
     async with sessions() as session:
         with pytest.raises(ValueError, match="at least one column"):
             await bulk_update(session, ALERTS, "id", (), [{"id": 1}])
+
+
+async def test_bulk_update_values_stores_what_bulk_update_stores(
+    engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    sqlite = engine.dialect.name == "sqlite"
+    later = AT + timedelta(hours=5)
+    changes = {
+        "score": 0.5,
+        "level": 3,
+        "price": None,
+        "updated_at": later.astimezone(ELSEWHERE),
+        "reason": 'gone – "sold out" ☃',
+        "resolved_at": later,
+        "factors": [{"name": "price", "value": 0.25, "reason": "€ 'x'"}],
+        "prediction": None,
+        "recommendation": {"action": "wait", "confidence": 0.5},
+    }
+    columns = tuple(changes)
+    async with sessions() as session, session.begin():
+        seed = await add_seed(session)
+        keys = ["a", "b", "c", "d"]
+        rows = _alert_rows(seed.watch.id, seed.user.id, seed.event.id, keys)
+        await session.execute(insert(ALERTS), rows)
+        ids = {key: id_ for key, id_ in await session.execute(select(Alert.dedup_key, Alert.id))}
+        await bulk_update(session, ALERTS, "id", columns, [{"id": ids["a"], **changes}])
+        with _statements(engine) as sent:
+            values = [(ids[k], *changes.values()) for k in ("b", "c")]
+            await bulk_update_values(session, ALERTS, "id", columns, values)
+        if sqlite:  # the driver-level path, as one executemany
+            assert [(s.split(" SET")[0], many, compiled) for s, many, compiled in sent] == [
+                ("UPDATE alerts", True, False)
+            ]
+        session.expire_all()
+        stored = {a.dedup_key: a for a in await session.scalars(select(Alert))}
+        expected = {**changes, "updated_at": later}
+        for key in ("a", "b", "c"):
+            assert {name: getattr(stored[key], name) for name in columns} == expected
+        assert stored["d"].reason == "first" and stored["d"].resolved_at is None
+        if sqlite:
+            raw = await _raw(session, "alerts", [ids[k] for k in keys])
+            assert raw[0][1:] == raw[1][1:] == raw[2][1:]  # a, b, c: the same stored text
+            assert raw[3][1:] != raw[0][1:]
+        with pytest.raises(ValueError, match="at least one column"):
+            await bulk_update_values(session, ALERTS, "id", (), [(1,)])

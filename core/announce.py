@@ -33,6 +33,7 @@ from core.render import (
     body,
     event_dict,
     factors_from_dicts,
+    iso,
     payload,
     title,
 )
@@ -136,21 +137,25 @@ _LABELS: dict[int, str] = {int(level): level.label for level in Level}
 
 def alert_dict(alert: AlertFields) -> dict[str, Any]:
     """The `data.alert` object of a payload."""
+    level = alert.level
+    opened, updated = alert.opened_at, alert.updated_at
+    acknowledged, resolved, snoozed = alert.acknowledged_at, alert.resolved_at, alert.snoozed_until
     return {
         "id": alert.id,
         "status": alert.status,
         "kind": alert.kind,
-        "level": alert.level,
-        "level_label": _LABELS.get(alert.level) or Level(alert.level).label,
+        "level": level,
+        "level_label": _LABELS.get(level) or Level(level).label,
         "score": alert.score,
         "price": alert.price,
         "reason": alert.reason,
         "dedup_key": alert.dedup_key,
-        "opened_at": alert.opened_at.isoformat() if alert.opened_at else None,
-        "updated_at": alert.updated_at.isoformat() if alert.updated_at else None,
-        "acknowledged_at": alert.acknowledged_at.isoformat() if alert.acknowledged_at else None,
-        "resolved_at": alert.resolved_at.isoformat() if alert.resolved_at else None,
-        "snoozed_until": alert.snoozed_until.isoformat() if alert.snoozed_until else None,
+        # `iso`: the engine's rows share one `now` object for opened_at and updated_at.
+        "opened_at": iso(opened) if opened else None,
+        "updated_at": iso(updated) if updated else None,
+        "acknowledged_at": iso(acknowledged) if acknowledged else None,
+        "resolved_at": iso(resolved) if resolved else None,
+        "snoozed_until": iso(snoozed) if snoozed else None,
         "snooze_below": alert.snooze_below,
         "acked_via": alert.acked_via,
     }

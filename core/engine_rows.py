@@ -167,7 +167,13 @@ def round_rows(
     rows = []
     alert_id, user_id, fence = alert.id, alert.user_id, round_.fence
     level_value, score = int(level), round_.score.value
-    for target in targets:
+    last = len(targets) - 1
+    for i, target in enumerate(targets):
+        if i == last:  # the last target takes the round's payload itself, uncopied
+            shared["event_type"] = target.event_type
+            row_payload = shared
+        else:
+            row_payload = shared | {"event_type": target.event_type}
         endpoint = target.webhook_endpoint_id
         channel = target.channel.value
         key_address = f"w{endpoint}" if endpoint is not None else target.address
@@ -181,7 +187,7 @@ def round_rows(
                 "address": target.address,
                 "level": level_value,
                 "score": score,
-                "payload": shared | {"event_type": target.event_type},
+                "payload": row_payload,
                 "idempotency_key": notification_key(
                     alert_id, target.event_type, channel, key_address, fence
                 ),

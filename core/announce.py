@@ -353,47 +353,43 @@ def _messages(
         "links": dict((links or {}).get(alert_id, {})),
     }
     title_text, body_text = title(view), body(view)
-    rows: list[dict[str, Any]] = []
-    for note_id, channel, address, receipt in edits:
-        rows.append(
-            _row(
-                alert,
-                channel,
-                address,
-                change.event_type,
-                now,
-                payload(
-                    event_type=change.event_type,
-                    timestamp=now,
-                    title_text=title_text,
-                    body_text=body_text,
-                    factors=view.factors,
-                    data=data,
-                    edit_of=receipt,
-                ),
-                f"{alert.fence}:e{note_id}",
-            )
+
+    def message(edit_of: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        return payload(
+            event_type=change.event_type,
+            timestamp=now,
+            title_text=title_text,
+            body_text=body_text,
+            factors=view.factors,
+            data=data,
+            edit_of=edit_of,
         )
-    for target in hooks:
-        rows.append(
-            _row(
-                alert,
-                ChannelKind.WEBHOOK.value,
-                target.url,
-                change.event_type,
-                now,
-                payload(
-                    event_type=change.event_type,
-                    timestamp=now,
-                    title_text=title_text,
-                    body_text=body_text,
-                    factors=view.factors,
-                    data=data,
-                ),
-                alert.fence,
-                endpoint_id=target.endpoint_id,
-            )
+
+    rows = [
+        _row(
+            alert,
+            channel,
+            address,
+            change.event_type,
+            now,
+            message(receipt),
+            f"{alert.fence}:e{note_id}",
         )
+        for note_id, channel, address, receipt in edits
+    ]
+    rows += [
+        _row(
+            alert,
+            ChannelKind.WEBHOOK.value,
+            target.url,
+            change.event_type,
+            now,
+            message(),
+            alert.fence,
+            endpoint_id=target.endpoint_id,
+        )
+        for target in hooks
+    ]
     return rows
 
 

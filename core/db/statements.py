@@ -265,20 +265,8 @@ async def bulk_update(
         rows: One dict per row with `key` and every one of `columns`.
     """
     names = tuple(columns)
-    if not names:
-        raise ValueError("bulk_update needs at least one column to set")
-    if not rows:
-        return
-    plan = _plan(session, ("update", table, key, names))
-    if plan is not None:
-        params = _tuples(plan, rows)
-        await (await session.connection()).exec_driver_sql(plan.sql, params)
-        return
-    every = (key, *names)
-    bound = tuple(f"b_{name}" for name in every)
-    get = itemgetter(*every)
-    params_by_name = [dict(zip(bound, get(row), strict=True)) for row in rows]
-    await session.execute(_update(table, key, names), params_by_name)
+    get = itemgetter(key, *names)
+    await bulk_update_values(session, table, key, names, [get(row) for row in rows])
 
 
 async def bulk_update_values(
@@ -306,10 +294,9 @@ async def bulk_update_values(
         return
     plan = _plan(session, ("update", table, key, names))
     if plan is None:
-        every = (key, *names)
-        await bulk_update(
-            session, table, key, names, [dict(zip(every, row, strict=True)) for row in rows]
-        )
+        bound = tuple(f"b_{name}" for name in (key, *names))
+        params_by_name = [dict(zip(bound, row, strict=True)) for row in rows]
+        await session.execute(_update(table, key, names), params_by_name)
         return
     # The plan binds (*columns, key); the rows hold (key, *columns).
     by_position = list(zip(*rows, strict=True))

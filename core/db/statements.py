@@ -35,9 +35,9 @@ Processor = Callable[[Any], Any]
 
 @dataclass(frozen=True, slots=True)
 class _Given:
-    """A column whose value each row carries under `key`."""
+    """A column whose value each row carries under `key` (a dict key, or a position)."""
 
-    key: str
+    key: str | int
     process: Processor | None
 
 
@@ -52,7 +52,7 @@ class _Default:
 
 @dataclass(frozen=True, slots=True)
 class _Plan:
-    """One driver-level statement and how to turn row dicts into its positional tuples."""
+    """One driver-level statement and how to turn rows into its positional tuples."""
 
     sql: str
     columns: tuple[_Given | _Default, ...]
@@ -120,7 +120,11 @@ def _update_plan(
         ", ".join(f"{quote.quote(table.c[name].name)} = ?" for name in columns),
         quote.quote(table.c[key].name),
     )
-    given = tuple(_Given(name, _processor(table.c[name], dialect)) for name in (*columns, key))
+    # Rows come as (key, *columns); the statement binds the columns first, the key last.
+    given = tuple(
+        _Given(position, _processor(table.c[name], dialect))
+        for position, name in (*enumerate(columns, 1), (0, key))
+    )
     return _Plan(sql, given)
 
 
@@ -139,9 +143,10 @@ def _plan(session: AsyncSession, shape: tuple[Any, ...]) -> _Plan | None:
     return plans[shape]
 
 
-def _tuples(plan: _Plan, rows: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
-    """The rows as positional tuples, encoded column by column (C-level maps, no per-row
-    Python loop); a row missing a key raises KeyError."""
+def _tuples(plan: _Plan, rows: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """The rows (dicts, or sequences for an update plan) as positional tuples, encoded
+    column by column (C-level maps, no per-row Python loop); a row missing a key raises
+    KeyError."""
     values: list[list[Any]] = []
     for column in plan.columns:
         if isinstance(column, _Given):
@@ -169,16 +174,27 @@ async def bulk_insert(session: AsyncSession, table: Table, rows: Sequence[dict[s
     """
     if not rows:
         return
+    fast = _insert_params(session, table, rows)
+    if fast is None:
+        await session.execute(insert(table), list(rows))
+        return
+    plan, params = fast
+    await (await session.connection()).exec_driver_sql(plan.sql, params)
+
+
+def _insert_params(
+    session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]]
+) -> tuple[_Plan, list[tuple[Any, ...]]] | None:
+    """The driver-level INSERT plan and encoded rows; None for SQLAlchemy's own path
+    (not SQLite, a shape the plan cannot write, or a row lacking a column: SQLAlchemy
+    then raises its usual error)."""
     plan = _plan(session, ("insert", table, tuple(rows[0])))
-    if plan is not None:
-        try:
-            params = _tuples(plan, rows)
-        except KeyError:
-            params = None  # a row lacks a column: SQLAlchemy's own path raises the error
-        if params is not None:
-            await (await session.connection()).exec_driver_sql(plan.sql, params)
-            return
-    await session.execute(insert(table), list(rows))
+    if plan is None:
+        return None
+    try:
+        return plan, _tuples(plan, rows)
+    except KeyError:
+        return None
 
 
 async def insert_skipping_returning(
@@ -197,18 +213,13 @@ async def insert_skipping_returning(
     """
     if not rows:
         return []
-    plan = _plan(session, ("insert", table, tuple(rows[0])))
-    params: list[tuple[Any, ...]] | None = None
-    if plan is not None:
-        try:
-            params = _tuples(plan, rows)
-        except KeyError:
-            params = None  # a row lacks a column: SQLAlchemy's own path raises the error
-    if plan is None or params is None:
+    fast = _insert_params(session, table, rows)
+    if fast is None:
         stmt = insert_skipping(session, table, unique).returning(
             *(table.c[name] for name in returning)
         )
         return list(await session.execute(stmt, list(rows)))
+    plan, params = fast
     dialect = session.get_bind().dialect
     quote = dialect.identifier_preparer
     head, values = plan.sql.rsplit(" VALUES ", 1)
@@ -298,11 +309,4 @@ async def bulk_update_values(
         params_by_name = [dict(zip(bound, row, strict=True)) for row in rows]
         await session.execute(_update(table, key, names), params_by_name)
         return
-    # The plan binds (*columns, key); the rows hold (key, *columns).
-    by_position = list(zip(*rows, strict=True))
-    values: list[Any] = []
-    for column, raw in zip(plan.columns, (*by_position[1:], by_position[0]), strict=True):
-        process = cast(_Given, column).process
-        values.append(list(map(process, raw)) if process else raw)
-    params = list(zip(*values, strict=True))
-    await (await session.connection()).exec_driver_sql(plan.sql, params)
+    await (await session.connection()).exec_driver_sql(plan.sql, _tuples(plan, rows))

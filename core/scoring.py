@@ -429,10 +429,7 @@ def score_value(
         preference: `preference_factor(match.watch, match.event)` if already computed.
         keep: the configured weights to keep a critical alert critical by (see above).
     """
-    price = match.price if match.price is not None else ctx.point.min_price
-    first = (
-        0.0 if price is None else _value(price_value(price, match.watch.max_price, ctx.high_24h))
-    )
+    first = _value(price_factor(match, ctx, explain=False)[0])
     mine = preference if preference is not None else preference_factor(match.watch, match.event)
     values = _values(first, shared, mine[0])
     value = _weighted(values, weights)
@@ -446,8 +443,7 @@ def score_value(
 
 def _critical_value(values: Sequence[float], default_weights: Sequence[float]) -> float | None:
     """The score of factor `values` under the configured weights, if that is critical."""
-    total = sum(default_weights) or 1.0
-    plain = round(sum(v * w for v, w in zip(values, default_weights, strict=True)) / total, 4)
+    plain = _weighted(values, default_weights)
     return plain if level_for(plain) is Level.CRITICAL else None
 
 

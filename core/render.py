@@ -27,6 +27,7 @@ from core.domain import (
     Recommendation,
     TriggerKind,
 )
+from core.memo import IdentityMemo
 
 LEVEL_EMOJI: Mapping[Level, str] = {
     Level.CRITICAL: "🚨",
@@ -50,19 +51,15 @@ _NONCES = 4 * len(ALERT_BUTTONS)
 # isoformat() texts by datetime object: a batch stamps every row (timestamp, updated_at)
 # with one `now` object, and formatting an aware datetime costs ~10x this lookup. Keyed by
 # identity, not equality: equal instants in other zones format differently.
-_ISO: dict[int, tuple[datetime, str]] = {}
-_ISO_SIZE = 256
+_ISO: IdentityMemo[str] = IdentityMemo(256)
 
 
 def iso(when: datetime) -> str:
     """`when.isoformat()`, remembered for recently formatted datetime objects."""
-    hit = _ISO.get(id(when))
-    if hit is not None and hit[0] is when:
-        return hit[1]
-    if len(_ISO) >= _ISO_SIZE:
-        _ISO.clear()
-    text = when.isoformat()
-    _ISO[id(when)] = (when, text)
+    text = _ISO.get(when)
+    if text is None:
+        text = when.isoformat()
+        _ISO.put(when, text)
     return text
 
 

@@ -18,6 +18,7 @@ from core.clock import ensure_utc
 from core.domain import EventInfo, Listing, SnapshotIn
 from core.errors import ValidationError
 from core.ingest.schema import with_example
+from core.memo import IdentityMemo
 
 # Clocks of senders drift; an observation this far ahead of ours is still accepted.
 FUTURE_TOLERANCE = timedelta(minutes=5)
@@ -261,10 +262,9 @@ def _unchanged_fields(before: SnapshotIn | Listing, after: SnapshotIn | Listing)
 _TEXT_LIMITS = {  # the limits `_text` applies to the snapshot and listing text fields
     name: _LIMITS.get(name, 200) for name in ("currency", "listing_id", "section", "row", "url")
 }
-# Events `check_event` returned unchanged, by id (holding the object keeps the id unique):
+# Events `check_event` returned unchanged, remembered by identity:
 # an identity hit costs far less than hashing the event for `check_event`'s cache.
-_NORMAL_EVENTS: dict[int, EventInfo] = {}
-_NORMAL_EVENTS_MAX = 8192
+_NORMAL_EVENTS: IdentityMemo[bool] = IdentityMemo(8192)
 
 
 def _plain(value: object, limit: int) -> bool:
@@ -298,16 +298,14 @@ def _normal_source(source: str) -> bool:
 
 
 def _normal_event(event: EventInfo) -> bool:
-    if _NORMAL_EVENTS.get(id(event)) is event:
+    if _NORMAL_EVENTS.get(event):
         return True
     try:
         if check_event(event) is not event:
             return False
     except ValidationError:
         return False
-    if len(_NORMAL_EVENTS) >= _NORMAL_EVENTS_MAX:
-        _NORMAL_EVENTS.clear()
-    _NORMAL_EVENTS[id(event)] = event
+    _NORMAL_EVENTS.put(event, True)
     return True
 
 

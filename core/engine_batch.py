@@ -17,7 +17,7 @@ from sqlalchemy import RowMapping, Select, Table, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.models import ACTIVE_ALERT_STATUSES, Alert, Watch
-from core.db.statements import bulk_update_values
+from core.db.statements import bulk_update_values, insert_returning
 from core.domain import Match, Score, StoredSnapshot, WatchSpec
 from core.engine_support import WatchInfo
 from core.planning import RecentResolve, Recipient, WebhookTarget
@@ -271,7 +271,7 @@ async def write_alerts(session: AsyncSession, batch: Batch) -> None:
 # Ids come back with their dedup keys, so the rows need no particular order and the
 # INSERT is sent as multi-row VALUES. Asking for parameter order instead makes SQLite
 # (no ordered form there) fall back to one INSERT, and one thread hop, per alert.
-_INSERT_KEYED = insert(_T).returning(_T.c.dedup_key, _T.c.id)
+_KEYED = ("dedup_key", "id")
 _INSERT_ORDERED = insert(_T).returning(_T.c.id, sort_by_parameter_order=True)
 _NEW_COLUMNS = (
     *(name for name in _LOADED[1:] if name != "frozen_level"),
@@ -285,8 +285,9 @@ async def insert_alerts(session: AsyncSession, alerts: list[ActiveAlert]) -> Non
     rows = [{name: getattr(a, name) for name in _NEW_COLUMNS} for a in alerts]
     keys = {a.dedup_key for a in alerts}
     if len(keys) == len(alerts):  # always for active alerts: the unique index says so
-        result = await session.execute(_INSERT_KEYED, rows)
-        ids: dict[str, int] = {key: new_id for key, new_id in result}
+        ids: dict[str, int] = {
+            key: new_id for key, new_id in await insert_returning(session, _T, rows, _KEYED)
+        }
         for alert in alerts:
             alert.id = ids[alert.dedup_key]
         return

@@ -45,6 +45,8 @@ ALERT_BUTTONS: tuple[tuple[str, ActionKind], ...] = (
     ("Bought", ActionKind.BOUGHT),
 )
 _BUTTON_ACTIONS = tuple(action for _, action in ALERT_BUTTONS)
+# (label, action value) of each button: every alert message carries all of them.
+_BUTTON_FACES = tuple((label, action.value) for label, action in ALERT_BUTTONS)
 _NONCES = 4 * len(ALERT_BUTTONS)
 
 
@@ -233,25 +235,16 @@ def recommendation_dict(recommendation: Recommendation) -> dict[str, Any]:
     return out
 
 
-def button_dicts(tokens: Sequence[tuple[str, ActionKind, str]]) -> list[dict[str, Any]]:
-    """Buttons as the payload carries them, from (label, action, signed token)."""
-    return [
-        {"label": label, "action": action.value, "token": token, "url": None}
-        for label, action, token in tokens
-    ]
-
-
 def alert_buttons(
     signer: ActionSigner, alert_id: int, *, now: datetime, rng: random.Random
 ) -> list[dict[str, Any]]:
-    """The alert's action buttons (ALERT_BUTTONS), each with its own signed token."""
+    """The alert's action buttons (ALERT_BUTTONS) as the payload carries them, each with
+    its own signed token."""
     tokens = signer.sign_all(_BUTTON_ACTIONS, alert_id, now=now, nonce=rng.randbytes(_NONCES))
-    return button_dicts(
-        [
-            (label, action, token)
-            for (label, action), token in zip(ALERT_BUTTONS, tokens, strict=True)
-        ]
-    )
+    return [
+        {"label": label, "action": action, "token": token, "url": None}
+        for (label, action), token in zip(_BUTTON_FACES, tokens, strict=True)
+    ]
 
 
 def payload(

@@ -22,11 +22,16 @@ def compact_json(value: Any) -> str:
     times faster than the standard library. Non-string keys become strings, as
     `json.dumps` would make them.
     """
+    return compact_json_bytes(value).decode()
+
+
+def compact_json_bytes(value: Any) -> bytes:
+    """`compact_json(value)` as UTF-8 bytes, for writers that can bind bytes as text."""
     try:
         # orjson's string-keys-only mode is much faster; it refuses any other key.
-        return orjson.dumps(value).decode()
+        return orjson.dumps(value)
     except orjson.JSONEncodeError:
-        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
 
 
 # Temp tables in memory, and a WAL that is checkpointed every ~16 MB instead of every

@@ -4,7 +4,10 @@
 skip SQLAlchemy's per-row statement machinery (a large share of the alert engine's CPU):
 each value goes through its column's own bind processor and the rows go to the driver as
 positional tuples, so the stored values are exactly those `session.execute(insert(...))`
-stores. Other backends take the ordinary SQLAlchemy path.
+stores. JSON columns serialised by `compact_json` are bound as its UTF-8 bytes and cast to
+TEXT by SQLite: the same stored text, without decoding each payload into a Python str
+(four bytes a character once it holds an emoji) that the driver then encodes back to
+UTF-8. Other backends take the ordinary SQLAlchemy path.
 """
 
 from __future__ import annotations
@@ -15,12 +18,14 @@ from operator import itemgetter
 from typing import Any, cast
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import Column, Table, bindparam, insert, update
+from sqlalchemy import JSON, Column, Table, bindparam, insert, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import Insert, Update
 from sqlalchemy.sql.schema import CallableColumnDefault, ScalarElementColumnDefault
+
+from core.db.engine import compact_json, compact_json_bytes
 
 
 def insert_skipping(session: AsyncSession, table: Table, unique: Sequence[str]) -> Insert:
@@ -63,15 +68,32 @@ class _Plan:
 _PLANS: WeakKeyDictionary[Dialect, dict[tuple[Any, ...], _Plan | None]] = WeakKeyDictionary()
 
 
-def _processor(column: Column[Any], dialect: Dialect) -> Processor | None:
-    # The processor SQLAlchemy itself binds with (TypeDecorators and the engine's JSON
-    # serializer included), memoised per dialect by SQLAlchemy.
-    return column.type._cached_bind_processor(dialect)
+_TEXT = "CAST(? AS TEXT)"
 
 
-def _default(column: Column[Any], dialect: Dialect) -> _Default | None:
+def _binding(column: Column[Any], dialect: Dialect) -> tuple[str, Processor | None]:
+    """The placeholder of `column` in a driver-level statement and its bind processor.
+
+    The processor is the one SQLAlchemy itself binds with (TypeDecorators and the engine's
+    JSON serializer included), memoised per dialect by SQLAlchemy; for a plain JSON column
+    of a `compact_json` engine it is the same processor over `compact_json_bytes`, whose
+    bytes the placeholder casts to the text `compact_json` gives (see the module docstring).
+    """
+    impl = column.type.dialect_impl(dialect)
+    if (
+        isinstance(impl, JSON)
+        and type(impl).bind_processor is JSON.bind_processor
+        and dialect._json_serializer is compact_json
+        and impl._str_impl.bind_processor(dialect) is None
+    ):
+        # SQLAlchemy's own JSON processor (its JSON null and SQL NULL handling), over bytes.
+        return _TEXT, impl._make_bind_processor(None, compact_json_bytes)  # type: ignore[no-untyped-call]
+    return "?", column.type._cached_bind_processor(dialect)
+
+
+def _default(column: Column[Any], process: Processor | None) -> _Default | None:
     """The column's Python-side default as the fast path applies it; None if it cannot."""
-    default, process = column.default, _processor(column, dialect)
+    default = column.default
     if isinstance(default, ScalarElementColumnDefault):
         return _Default(process(default.arg) if process else default.arg, None, process)
     # SQLAlchemy wraps a callable that takes no context (functools.update_wrapper sets
@@ -87,22 +109,25 @@ def _insert_plan(dialect: Dialect, table: Table, keys: tuple[str, ...]) -> _Plan
         return None  # no or unknown keys: SQLAlchemy's own path handles (or rejects) them
     columns: list[_Given | _Default] = []
     names: list[str] = []
+    marks: list[str] = []
     for column in table.columns:  # others are left to the database, as SQLAlchemy does
+        mark, process = _binding(column, dialect)
         if column.key in keys:
-            columns.append(_Given(column.key, _processor(column, dialect)))
+            columns.append(_Given(column.key, process))
         elif column.default is not None:
-            default = _default(column, dialect)
+            default = _default(column, process)
             if default is None:
                 return None
             columns.append(default)
         else:
             continue
         names.append(column.name)
+        marks.append(mark)
     quote = dialect.identifier_preparer
     sql = "INSERT INTO {} ({}) VALUES ({})".format(
         quote.format_table(table),
         ", ".join(quote.quote(name) for name in names),
-        ", ".join("?" for _ in names),
+        ", ".join(marks),
     )
     return _Plan(sql, tuple(columns))
 
@@ -115,15 +140,16 @@ def _update_plan(
     if any(c.onupdate is not None and c.key not in columns for c in table.columns):
         return None  # an onupdate column would need its value set too
     quote = dialect.identifier_preparer
-    sql = "UPDATE {} SET {} WHERE {} = ?".format(
+    bound = {name: _binding(table.c[name], dialect) for name in (key, *columns)}
+    sql = "UPDATE {} SET {} WHERE {} = {}".format(
         quote.format_table(table),
-        ", ".join(f"{quote.quote(table.c[name].name)} = ?" for name in columns),
+        ", ".join(f"{quote.quote(table.c[name].name)} = {bound[name][0]}" for name in columns),
         quote.quote(table.c[key].name),
+        bound[key][0],
     )
     # Rows come as (key, *columns); the statement binds the columns first, the key last.
     given = tuple(
-        _Given(position, _processor(table.c[name], dialect))
-        for position, name in (*enumerate(columns, 1), (0, key))
+        _Given(position, bound[name][1]) for position, name in (*enumerate(columns, 1), (0, key))
     )
     return _Plan(sql, given)
 
@@ -197,6 +223,21 @@ def _insert_params(
         return None
 
 
+async def insert_returning(
+    session: AsyncSession,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    returning: Sequence[str],
+) -> list[Sequence[Any]]:
+    """INSERT `rows` RETURNING `returning` columns, one returned row per row.
+
+    Like `session.execute(insert(table).returning(...), rows)`, but the returned rows come
+    in no particular order; on SQLite they are written as `insert_skipping_returning`
+    writes them.
+    """
+    return await _insert_returning(session, table, None, rows, returning)
+
+
 async def insert_skipping_returning(
     session: AsyncSession,
     table: Table,
@@ -211,21 +252,40 @@ async def insert_skipping_returning(
     rows go to the driver as positional tuples in multi-row VALUES statements and the
     returned values pass their columns' own result processors.
     """
+    return await _insert_returning(session, table, unique, rows, returning)
+
+
+async def _insert_returning(
+    session: AsyncSession,
+    table: Table,
+    unique: Sequence[str] | None,
+    rows: Sequence[dict[str, Any]],
+    returning: Sequence[str],
+) -> list[Sequence[Any]]:
+    """`insert_skipping_returning`, or a plain INSERT … RETURNING when `unique` is None."""
     if not rows:
         return []
     fast = _insert_params(session, table, rows)
     if fast is None:
-        stmt = insert_skipping(session, table, unique).returning(
-            *(table.c[name] for name in returning)
+        stmt = insert(table) if unique is None else insert_skipping(session, table, unique)
+        return list(
+            await session.execute(
+                stmt.returning(*(table.c[name] for name in returning)), list(rows)
+            )
         )
-        return list(await session.execute(stmt, list(rows)))
     plan, params = fast
     dialect = session.get_bind().dialect
     quote = dialect.identifier_preparer
     head, values = plan.sql.rsplit(" VALUES ", 1)
-    tail = " ON CONFLICT ({}) DO NOTHING RETURNING {}".format(
-        ", ".join(quote.quote(table.c[name].name) for name in unique),
-        ", ".join(quote.quote(table.c[name].name) for name in returning),
+    skip = (
+        ""
+        if unique is None
+        else " ON CONFLICT ({}) DO NOTHING".format(
+            ", ".join(quote.quote(table.c[name].name) for name in unique)
+        )
+    )
+    tail = "{} RETURNING {}".format(
+        skip, ", ".join(quote.quote(table.c[name].name) for name in returning)
     )
     processors = [table.c[name].type._cached_result_processor(dialect, None) for name in returning]
     per = max(1, min(dialect.insertmanyvalues_page_size, 32_000 // len(plan.columns)))

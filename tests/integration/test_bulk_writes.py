@@ -13,13 +13,13 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, cast
 
 import pytest
-from sqlalchemy import Table, bindparam, event, insert, select, update
+from sqlalchemy import JSON, Table, bindparam, event, insert, null, select, update
 from sqlalchemy.engine import Connection, ExecutionContext
 from sqlalchemy.exc import StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from core.db.models import Alert, Watch
-from core.db.statements import bulk_insert, bulk_update, bulk_update_values
+from core.db.statements import bulk_insert, bulk_update, bulk_update_values, insert_returning
 from tests.integration.engine_helpers import add_seed
 
 WATCHES = cast(Table, Watch.__table__)
@@ -189,6 +189,47 @@ async def test_bulk_insert_stores_what_sqlalchemy_stores(
             assert raw_w[:2] == raw_w[2:]
             raw_a = await _raw(session, "alerts", [a.id for a in alerts])
             assert [r[1:] for r in raw_a[:2]] == [r[1:] for r in raw_a[2:]]
+
+
+async def test_insert_returning_stores_what_sqlalchemy_stores_and_returns_each_row(
+    engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    sqlite = engine.dialect.name == "sqlite"
+
+    def rows(keys: list[str]) -> list[dict[str, Any]]:
+        plain, scalars, nulls = _alert_rows(seed.watch.id, seed.user.id, seed.event.id, keys)
+        # JSON scalars, and SQL NULL next to JSON null: null() and JSON.NULL, as
+        # SQLAlchemy tells them apart.
+        scalars |= {"factors": [], "prediction": True, "recommendation": "wait"}
+        nulls |= {"factors": [None], "prediction": null(), "recommendation": JSON.NULL}
+        return [plain, scalars, nulls]
+
+    async with sessions() as session, session.begin():
+        seed = await add_seed(session)
+        with _statements(engine) as sent:
+            returned = await insert_returning(
+                session, ALERTS, rows(["f1", "f2", "f3"]), ("dedup_key", "id")
+            )
+        await session.execute(insert(ALERTS), rows(["s1", "s2", "s3"]))
+        if sqlite:  # one multi-row INSERT by the driver-level path, JSON bound as bytes
+            assert [(s.split(" (")[0], many, compiled) for s, many, compiled in sent] == [
+                ("INSERT INTO alerts", False, False)
+            ]
+            assert "CAST(? AS TEXT)" in sent[0][0] and "ON CONFLICT" not in sent[0][0]
+        ids = {key: id_ for key, id_ in await session.execute(select(Alert.dedup_key, Alert.id))}
+        assert sorted(returned) == [(key, ids[key]) for key in ("f1", "f2", "f3")]
+        alerts = (await session.scalars(select(Alert).order_by(Alert.id))).all()
+        skip = ("id", "dedup_key")
+        assert [_values(a, ALERTS, skip) for a in alerts[:3]] == [
+            _values(a, ALERTS, skip) for a in alerts[3:]
+        ]
+        assert (alerts[1].prediction, alerts[2].prediction) == (True, None)
+        if sqlite:  # byte for byte the same stored values, NULLs where SQLAlchemy has them
+            raw = [r[1:] for r in await _raw(session, "alerts", [a.id for a in alerts])]
+            assert raw[:3] == raw[3:]
+            prediction = [c.key for c in ALERTS.columns if c.key not in skip].index("prediction")
+            assert [r[prediction] for r in raw[:3]] == [raw[0][prediction], "true", None]
+            assert isinstance(raw[0][prediction], str)
 
 
 async def test_bulk_insert_applies_python_side_defaults(

@@ -16,6 +16,7 @@ from typing import Any, Protocol, cast
 
 from sqlalchemy import Table, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import Update
 
 from core.db.models import (
     AuditEntry,
@@ -24,7 +25,7 @@ from core.db.models import (
     User,
     Watch,
 )
-from core.db.statements import bulk_insert
+from core.db.statements import bulk_insert, defer_statement
 from core.domain import ChannelKind, EventRef, Level, NotificationStatus
 from core.planning import WebhookTarget, webhook_targets
 from core.recipients import load_webhooks
@@ -47,6 +48,7 @@ _MAX_KEY = 200
 # Plain tables for bulk inserts: Core executemany skips the ORM's per-row bookkeeping.
 NOTIFICATIONS = cast(Table, Notification.__table__)
 AUDIT_LOG = cast(Table, AuditEntry.__table__)
+_SUPERSEDED = NOTIFICATIONS.alias("superseded")
 _CHUNK = 500
 
 
@@ -175,36 +177,42 @@ def event_ref(row: Event) -> EventRef:
     )
 
 
-async def cancel_pending(session: AsyncSession, alert_ids: Sequence[int]) -> int:
+async def cancel_pending(
+    session: AsyncSession, alert_ids: Sequence[int], *, wait: bool = True
+) -> None:
     """Cancel the alerts' pending chat and digest messages; webhook events stay queued.
 
     Webhook events are a log a receiver may rely on in order, so they are not withdrawn.
-    The rows are found by alert id first so the alert index is used on every backend.
+    `wait=False` sends the update without waiting for it on SQLite (the caller settles
+    the session before committing: `core.db.statements.settle`).
     """
     ids = sorted(set(alert_ids))
-    pending: list[int] = []
     for start in range(0, len(ids), _CHUNK):
-        rows = await session.execute(
-            select(Notification.id, Notification.status, Notification.channel).where(
-                Notification.alert_id.in_(ids[start : start + _CHUNK])
-            )
+        statement = superseding(ids[start : start + _CHUNK])
+        if wait:
+            await session.execute(statement)
+        else:
+            await defer_statement(session, statement)
+
+
+def superseding(alert_ids: Sequence[int]) -> Update:
+    """The UPDATE that cancels the pending chat and digest messages of `alert_ids`.
+
+    The rows are found by alert id (the subquery) on every backend: SQLite would
+    otherwise read every pending row of the outbox through its status indexes, which
+    `|| ''` keeps it from using.
+    """
+    return (
+        update(NOTIFICATIONS)
+        .where(
+            NOTIFICATIONS.c.id.in_(
+                select(_SUPERSEDED.c.id).where(_SUPERSEDED.c.alert_id.in_(alert_ids))
+            ),
+            NOTIFICATIONS.c.status + "" == NotificationStatus.PENDING.value,
+            NOTIFICATIONS.c.channel != ChannelKind.WEBHOOK.value,
         )
-        pending += [
-            note_id
-            for note_id, status, channel in rows
-            if status == NotificationStatus.PENDING.value and channel != ChannelKind.WEBHOOK.value
-        ]
-    for start in range(0, len(pending), _CHUNK):
-        await session.execute(
-            update(Notification)
-            .where(
-                Notification.id.in_(pending[start : start + _CHUNK]),
-                Notification.status == NotificationStatus.PENDING.value,
-            )
-            .values(status=NotificationStatus.CANCELLED.value, last_error="superseded")
-            .execution_options(synchronize_session=False)
-        )
-    return len(pending)
+        .values(status=NotificationStatus.CANCELLED.value, last_error="superseded")
+    )
 
 
 @dataclass(frozen=True, slots=True)

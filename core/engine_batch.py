@@ -255,17 +255,31 @@ _POLICY = ("escalation",)
 
 
 async def write_alerts(session: AsyncSession, batch: Batch) -> None:
-    """Write changed active alerts (updates first, freeing resolved keys), then new ones."""
+    """Write changed active alerts and insert new ones (their ids are set).
+
+    Only the updates that free a dedup key opened again in this batch (a resolve and a
+    re-open of the same key) must reach the database before the inserts; the statements
+    run in the order they are sent, so those are sent first and the rest after the
+    inserts, without waiting for them (the caller settles the session before commit):
+    SQLite writes them while the engine builds the outbox rows.
+    """
     changed = [a for alerts in batch.by_event.values() for a in alerts if a.id is not None]
     changed += [a for a, _ in batch.resolves if a.id is not None]
-    for shape, columns in _SHAPES:
-        get = _GETTERS[shape]
-        rows = [get(a) for a in changed if a.dirty == shape]
-        await bulk_update_values(session, _T, "id", columns, rows)
-    policies = [(a.id, a.escalation) for a in changed if a.escalation]
-    await bulk_update_values(session, _T, "id", _POLICY, policies)
+    reopened = {a.dedup_key for a in batch.new_alerts}
+    await _update_alerts(session, [a for a in changed if a.dedup_key in reopened])
     if batch.new_alerts:
         await insert_alerts(session, batch.new_alerts)
+    await _update_alerts(session, [a for a in changed if a.dedup_key not in reopened])
+
+
+async def _update_alerts(session: AsyncSession, alerts: list[ActiveAlert]) -> None:
+    """Send the alerts' changes, one executemany per shape, without waiting for them."""
+    for shape, columns in _SHAPES:
+        get = _GETTERS[shape]
+        rows = [get(a) for a in alerts if a.dirty == shape]
+        await bulk_update_values(session, _T, "id", columns, rows, wait=False)
+    policies = [(a.id, a.escalation) for a in alerts if a.escalation]
+    await bulk_update_values(session, _T, "id", _POLICY, policies, wait=False)
 
 
 # Ids come back with their dedup keys, so the rows need no particular order and the

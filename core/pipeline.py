@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.actions import ActionSigner
 from core.alerts import resolved_change
 from core.announce import AUDIT_LOG, NOTIFICATIONS, Known, announce, cancel_pending
-from core.db.statements import bulk_insert
+from core.db.statements import bulk_insert, settle
 from core.domain import Match, StoredSnapshot, WatchSpec
 from core.engine_batch import (
     Batch,
@@ -144,6 +144,14 @@ class AlertEngine:
         Returns:
             Counts of matches, alerts opened/updated/resolved and notifications queued.
         """
+        try:
+            return await self._process(session, stored, now)
+        finally:
+            await settle(session)  # the writes sent without waiting (see `_write`)
+
+    async def _process(
+        self, session: AsyncSession, stored: Sequence[StoredSnapshot], now: datetime
+    ) -> PipelineResult:
         if not stored:
             return PipelineResult()
         batch = Batch(now=now, snaps=await self._match(session, stored, now))
@@ -306,13 +314,19 @@ class AlertEngine:
     # --- writing -----------------------------------------------------------------------
 
     async def _write(self, session: AsyncSession, batch: Batch) -> int:
-        """Write alert changes and new alerts, then their notifications and audit entries."""
-        await cancel_pending(session, batch.renotified)
-        await write_alerts(session, batch)
+        """Write alert changes and new alerts, then their notifications and audit entries.
+
+        Reads come first: every write but the alert inserts (which return ids) is sent
+        without waiting (`core.db.statements`), so the rows below are built while SQLite
+        writes, and a read would wait for all of it. Pending messages of re-notified
+        alerts are cancelled before this batch's rows are sent (statements run in order).
+        """
         missing = {r.alert.watch_id for r in batch.rounds} | {a.watch_id for a, _ in batch.resolves}
         missing -= batch.info.keys()
         for row in await load_watches(session, missing):
             batch.info[row["id"]] = WatchInfo.from_row(row)
+        await cancel_pending(session, batch.renotified, wait=False)
+        await write_alerts(session, batch)
         last = {id(r.alert): i for i, r in enumerate(batch.rounds)}
         ctx = RowContext(
             self._signer, self._rng, self._metrics, self._config.digest, self.history.points
@@ -329,8 +343,8 @@ class AlertEngine:
                 chats=last[id(alert)] == i,  # an alert's last round supersedes earlier ones
             )
         audits = audit_rows(batch)
-        await bulk_insert(session, NOTIFICATIONS, notes)
-        await bulk_insert(session, AUDIT_LOG, audits)
+        await bulk_insert(session, NOTIFICATIONS, notes, wait=False)
+        await bulk_insert(session, AUDIT_LOG, audits, wait=False)
         return len(notes)
 
     async def _resolve(self, session: AsyncSession, batch: Batch) -> int:

@@ -8,10 +8,20 @@ stores. JSON columns serialised by `compact_json` are bound as its UTF-8 bytes a
 TEXT by SQLite: the same stored text, without decoding each payload into a Python str
 (four bytes a character once it holds an emoji) that the driver then encodes back to
 UTF-8. Other backends take the ordinary SQLAlchemy path.
+
+Deferred writes (`wait=False`, `defer_statement`): on SQLite every statement runs on the
+driver's one connection thread, in the order it was sent, while the event loop's thread
+waits. A write whose result nobody reads can be sent without waiting for it, so the
+thread that builds the next rows runs while SQLite writes the last ones (two cores
+instead of one). The statements still run in order, in the caller's transaction; the
+caller must `settle` the session before it commits, which waits for them and raises the
+first error (the transaction then rolls back, as after any failed write).
 """
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
@@ -21,8 +31,9 @@ from weakref import WeakKeyDictionary
 from sqlalchemy import JSON, Column, Table, bindparam, insert, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.dml import Insert, Update
+from sqlalchemy.sql.dml import Insert, Update, UpdateBase
 from sqlalchemy.sql.schema import CallableColumnDefault, ScalarElementColumnDefault
 
 from core.db.engine import compact_json, compact_json_bytes
@@ -186,7 +197,9 @@ def _tuples(plan: _Plan, rows: Sequence[Any]) -> list[tuple[Any, ...]]:
     return list(zip(*values, strict=True))
 
 
-async def bulk_insert(session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+async def bulk_insert(
+    session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]], *, wait: bool = True
+) -> None:
     """INSERT `rows` into `table` in the session's transaction, as one executemany.
 
     Like `session.execute(insert(table), rows)`: the first row's keys name the columns,
@@ -197,6 +210,8 @@ async def bulk_insert(session: AsyncSession, table: Table, rows: Sequence[dict[s
         session: The session whose transaction the rows join.
         table: The table to insert into.
         rows: One dict per row, column key -> value, all with the first row's keys.
+        wait: False sends the rows on SQLite without waiting for them (see the module
+            docstring: the caller must `settle` the session before committing).
     """
     if not rows:
         return
@@ -205,7 +220,7 @@ async def bulk_insert(session: AsyncSession, table: Table, rows: Sequence[dict[s
         await session.execute(insert(table), list(rows))
         return
     plan, params = fast
-    await (await session.connection()).exec_driver_sql(plan.sql, params)
+    await _send(session, plan.sql, params, many=True, wait=wait)
 
 
 def _insert_params(
@@ -346,6 +361,8 @@ async def bulk_update_values(
     key: str,
     columns: Sequence[str],
     rows: Sequence[Sequence[Any]],
+    *,
+    wait: bool = True,
 ) -> None:
     """`bulk_update` with each row given as values, not a dict: (key, *columns).
 
@@ -357,6 +374,8 @@ async def bulk_update_values(
         key: The column that names each row (usually the primary key).
         columns: The columns to set, the same for every row.
         rows: One sequence per row: the key's value, then one value per column.
+        wait: False sends the rows on SQLite without waiting for them (see the module
+            docstring: the caller must `settle` the session before committing).
     """
     names = tuple(columns)
     if not names:
@@ -369,4 +388,62 @@ async def bulk_update_values(
         params_by_name = [dict(zip(bound, row, strict=True)) for row in rows]
         await session.execute(_update(table, key, names), params_by_name)
         return
-    await (await session.connection()).exec_driver_sql(plan.sql, _tuples(plan, rows))
+    await _send(session, plan.sql, _tuples(plan, rows), many=True, wait=wait)
+
+
+# The session.info key of the writes sent and not yet waited for.
+_DEFERRED = "hdt.deferred_writes"
+_PLAIN = (int, float, str, type(None))
+
+
+async def _send(session: AsyncSession, sql: str, params: Any, *, many: bool, wait: bool) -> None:
+    """Run driver-level SQL in the session's transaction, now or deferred (SQLite only)."""
+    connection = await session.connection()
+    if wait:
+        await connection.exec_driver_sql(sql, params)
+        return
+    driver = (await connection.get_raw_connection()).driver_connection  # aiosqlite's
+    assert driver is not None, "an open session's connection has a driver connection"
+    send = driver.executemany if many else driver.execute
+    task = asyncio.ensure_future(send(sql, params))
+    session.info.setdefault(_DEFERRED, []).append((task, sql))
+    # One turn of the loop lets the task queue its statement before anything sent after
+    # this call: the driver runs statements in the order they were queued.
+    await asyncio.sleep(0)
+
+
+async def defer_statement(session: AsyncSession, statement: UpdateBase) -> None:
+    """Send a Core UPDATE/DELETE without waiting for it on SQLite (elsewhere: execute it).
+
+    Only for statements whose parameters need no bind processing (numbers, strings,
+    None); any other statement is executed at once, as `session.execute` would.
+    The caller must `settle` the session before it commits.
+    """
+    dialect = session.get_bind().dialect
+    if dialect.name != "sqlite" or dialect.paramstyle != "qmark":
+        await session.execute(statement)
+        return
+    compiled = statement.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+    params = [compiled.params[name] for name in compiled.positiontup or ()]
+    if not all(isinstance(value, _PLAIN) for value in params):
+        await session.execute(statement)
+        return
+    await _send(session, str(compiled), tuple(params), many=False, wait=False)
+
+
+async def settle(session: AsyncSession) -> None:
+    """Wait for the session's deferred writes; raise the first one's error, if any.
+
+    Every deferred write is waited for, failed or not, so none is left running (or
+    unobserved) when the transaction ends. A driver error is raised as SQLAlchemy would
+    have raised it (`sqlalchemy.exc.IntegrityError` and so on).
+    """
+    sent: list[tuple[asyncio.Future[Any], str]] = session.info.pop(_DEFERRED, [])
+    if not sent:
+        return
+    results = await asyncio.gather(*(task for task, _ in sent), return_exceptions=True)
+    for (_, sql), result in zip(sent, results, strict=True):
+        if isinstance(result, sqlite3.Error):
+            raise DBAPIError.instance(sql, None, result, sqlite3.Error) from result
+        if isinstance(result, BaseException):
+            raise result

@@ -245,3 +245,28 @@ def test_bulk_generation_reaches_the_engine_benchmark_size() -> None:
     )
     count = sum(1 for _ in sim.iter_snapshots())
     assert count >= 200_000
+
+
+def test_snapshots_are_the_columns_row_for_row_across_chunks(calibrated: MarketSimulator) -> None:
+    """Rows are converted to Python a chunk at a time; every snapshot is still its row,
+    read in order or out of it (a chunk boundary falls inside the first 5,000)."""
+    cols = calibrated.columns()
+    events = calibrated.events
+    order = [*range(5000), 4096, 4095, 17, 4097, 0]
+    snapshots = list(calibrated.iter_snapshots())
+    assert len(snapshots) == len(cols.observed_at) > 5000
+    for i in order:
+        snap = calibrated._snapshot(i)
+        assert snap == snapshots[i]
+        assert snap.event == events[int(cols.event[i])].info
+        assert snap.observed_at.timestamp() == cols.observed_at[i]
+        assert (snap.min_price, snap.median_price, snap.avg_price, snap.max_price) == (
+            cols.min_price[i],
+            cols.median_price[i],
+            cols.avg_price[i],
+            cols.max_price[i],
+        )
+        assert (snap.listing_count, snap.ticket_count) == (
+            cols.listing_count[i],
+            cols.ticket_count[i],
+        )

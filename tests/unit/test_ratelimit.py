@@ -8,6 +8,7 @@ import pytest
 
 from core.clock import FakeClock
 from core.ratelimit import (
+    HEADROOM,
     PLATFORM_LIMITS,
     RateLimiter,
     Scope,
@@ -60,6 +61,14 @@ def test_longest_prefix_wins(clock: FakeClock) -> None:
     assert [limiter.reserve((("webhook", "vip"),)) for _ in range(3)] == [0.0] * 3
     assert limiter.limit_for(("webhook", "7")).rate_per_s == 1  # type: ignore[union-attr]
     assert limiter.limit_for(("slack", "x")) is None
+
+
+def test_webhooks_are_sent_a_little_under_the_receivers_limit(clock: FakeClock) -> None:
+    limiter = configure_platform_limits(RateLimiter(clock), 200, 4)
+    limit = limiter.limit_for(("webhook", "7"))
+    assert limit is not None and limit.burst == 4
+    assert 196 <= limit.rate_per_s < 200  # HEADROOM: 2% under, no more
+    assert limit.rate_per_s == pytest.approx(200 * HEADROOM)
 
 
 def test_unconfigured_scopes_are_unlimited(clock: FakeClock) -> None:

@@ -1,11 +1,12 @@
-"""Monitoring routes: /healthz (alive), /readyz (database and channels), /metrics."""
+"""Monitoring routes: /healthz (alive), /readyz (database, channels, shared rate limits),
+/metrics."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 
 from aiohttp import web
 from sqlalchemy import text
@@ -24,17 +25,26 @@ class MonitoringDeps:
     sessions: async_sessionmaker[AsyncSession]
     channels: Mapping[str, Channel]
     metrics: Metrics
+    # Dependencies the process works on without (it falls back, e.g. to per-process rate
+    # limits): a failing probe shows as "degraded" but does not make the process unready.
+    optional: Mapping[str, Callable[[], Awaitable[None]]] = field(default_factory=dict)
 
 
 MONITORING = web.AppKey("monitoring", MonitoringDeps)
 
 
-async def _database_ok(sessions: async_sessionmaker[AsyncSession]) -> str | None:
+async def _database_ok(sessions: async_sessionmaker[AsyncSession]) -> None:
+    async with sessions() as session:
+        await session.execute(text("SELECT 1"))
+
+
+async def _failure(probe: Callable[[], Awaitable[None]]) -> str | None:
+    """The probe's error as one line, or None when it answered within 3 s."""
     try:
-        async with asyncio.timeout(3), sessions() as session:
-            await session.execute(text("SELECT 1"))
+        async with asyncio.timeout(3):
+            await probe()
     except Exception as exc:  # readiness reports the failure instead of raising it
-        return f"{type(exc).__name__}: {exc}"
+        return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     return None
 
 
@@ -45,7 +55,7 @@ async def healthz(request: web.Request) -> web.Response:
 async def readyz(request: web.Request) -> web.Response:
     deps = request.app[MONITORING]
     checks: dict[str, dict[str, str]] = {}
-    error = await _database_ok(deps.sessions)
+    error = await _failure(lambda: _database_ok(deps.sessions))
     checks["database"] = {
         "status": "ok" if error is None else "down",
         **({"error": error} if error else {}),
@@ -55,6 +65,12 @@ async def readyz(request: web.Request) -> web.Response:
         status = state() if callable(state) else "ok"
         checks[f"channel:{name}"] = {"status": str(status)}
     ready = all(check["status"] == "ok" for check in checks.values())
+    for name, probe in sorted(deps.optional.items()):
+        error = await _failure(probe)
+        checks[name] = {
+            "status": "ok" if error is None else "degraded",
+            **({"error": error} if error else {}),
+        }
     return web.json_response(
         {"status": "ready" if ready else "not ready", "checks": checks},
         status=200 if ready else 503,

@@ -38,9 +38,7 @@ def web_app(container: Container) -> web.Application:
             ingest_secret=settings.ingest_secret,
         )
     )
-    add_monitoring_routes(
-        app, MonitoringDeps(container.sessions, container.channels, container.metrics)
-    )
+    add_monitoring_routes(app, monitoring_deps(container))
     if settings.telegram_bot_token is not None:
         from bot.telegram_hooks import add_telegram_hooks
 
@@ -54,10 +52,16 @@ def web_app(container: Container) -> web.Application:
 def monitoring_app(container: Container) -> web.Application:
     """/healthz, /readyz and /metrics alone: what a worker-only process serves."""
     app = web.Application(middlewares=[json_errors])
-    add_monitoring_routes(
-        app, MonitoringDeps(container.sessions, container.channels, container.metrics)
-    )
+    add_monitoring_routes(app, monitoring_deps(container))
     return app
+
+
+def monitoring_deps(container: Container) -> MonitoringDeps:
+    """What /readyz checks: the database and channels, and the shared rate-limit store
+    (Redis or PostgreSQL) as an optional dependency (delivery falls back without it)."""
+    limits = container.shared_limits
+    optional = {"shared_rate_limits": limits.ping} if limits is not None else {}
+    return MonitoringDeps(container.sessions, container.channels, container.metrics, optional)
 
 
 async def serve_web(

@@ -359,6 +359,10 @@ class SharedLimits(Protocol):
         """Record a platform's 429 on `scope` for every process."""
         ...
 
+    async def ping(self) -> None:
+        """Raise when the store cannot be reached (for /readyz)."""
+        ...
+
     async def aclose(self) -> None:
         """Release connections."""
         ...

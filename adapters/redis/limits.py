@@ -110,6 +110,9 @@ class RedisLimits:
         now = self._clock.now().timestamp()
         await self._penalise(keys=[PREFIX + scope_key(scope)], args=[now, retry_after, _KEEP_S])
 
+    async def ping(self) -> None:
+        await self._redis.ping()
+
     async def aclose(self) -> None:
         """Close the connection pool."""
         await self._redis.aclose()

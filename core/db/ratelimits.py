@@ -61,6 +61,10 @@ class DatabaseLimits:
             penalise_shared(slots[scope], self._clock.now().timestamp(), retry_after)
             await self._write(session, slots, {})
 
+    async def ping(self) -> None:
+        async with self._sessions() as session:
+            await session.execute(select(_T.c.scope).limit(1))
+
     async def aclose(self) -> None:
         """Nothing to release: the sessions belong to the container."""
 

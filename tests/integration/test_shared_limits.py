@@ -105,6 +105,10 @@ async def test_two_processes_share_one_slot(make_store: Factory, clock: FakeCloc
     assert await first.reserve_many([(chat,)], 0.0) == [1.0]
 
 
+async def test_a_reachable_store_answers_ping(make_store: Factory, clock: FakeClock) -> None:
+    await make_store(clock).ping()  # /readyz reports it ok (tests/integration/test_readiness.py)
+
+
 async def test_bookings_within_max_wait_queue_up_across_processes(
     make_store: Factory, clock: FakeClock
 ) -> None:
@@ -191,6 +195,9 @@ class _Down:
         raise ConnectionError("store down")
 
     async def penalise(self, scope: Scope, retry_after: float) -> None:
+        raise ConnectionError("store down")
+
+    async def ping(self) -> None:
         raise ConnectionError("store down")
 
     async def aclose(self) -> None:

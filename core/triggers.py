@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import NamedTuple
 
 from core.domain import EventRef, Listing, MarketPoint, Match, TriggerKind, WatchSpec
+from core.render import money
 
 DEFAULT_DROP_PCT = 10.0
 DEFAULT_LOW_INVENTORY = 50
@@ -156,10 +157,6 @@ class SnapshotView:
         return found
 
 
-def _money(value: float) -> str:
-    return f"${value:,.0f}" if value == int(value) else f"${value:,.2f}"
-
-
 def _under_max(watch: WatchSpec, price: float | None) -> bool:
     return price is not None and (watch.max_price is None or price <= watch.max_price)
 
@@ -176,7 +173,7 @@ def fire(watch: WatchSpec, kind: TriggerKind, event: EventRef, offer: Offer) -> 
             watch,
             event,
             kind,
-            lambda: f"cheapest {_money(cheapest)} is at or under your max {_money(limit)}",
+            lambda: f"cheapest {money(cheapest)} is at or under your max {money(limit)}",
             price,
         )
     if kind is _DROP_PCT:
@@ -191,7 +188,7 @@ def fire(watch: WatchSpec, kind: TriggerKind, event: EventRef, offer: Offer) -> 
             watch,
             event,
             kind,
-            lambda: f"down {drop:.0f}% to {_money(now_at)} from {_money(high)} in 24 h",
+            lambda: f"down {drop:.0f}% to {money(now_at)} from {money(high)} in 24 h",
             price,
         )
     if kind is _LOW_INVENTORY:
@@ -207,7 +204,7 @@ def fire(watch: WatchSpec, kind: TriggerKind, event: EventRef, offer: Offer) -> 
             price = offer.fresh
             if price is None or not _under_max(watch, price):
                 return None
-            return Match(watch, event, kind, f"new listing at {_money(price)}", price)
+            return Match(watch, event, kind, f"new listing at {money(price)}", price)
         price = offer.price
         if not _under_max(watch, price):
             return None

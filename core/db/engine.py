@@ -34,6 +34,19 @@ def compact_json_bytes(value: Any) -> bytes:
         return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
 
 
+def load_json(value: Any) -> Any:
+    """JSON column text back to a value, through orjson.
+
+    SQLite gives a column declared JSON numeric affinity: a bare number stored as JSON
+    (`5`, `2.5`) comes back as that number, not as text, and orjson refuses anything but
+    text. (SQLAlchemy's SQLite JSON type expects the TypeError the standard library
+    raises there, not orjson's JSONDecodeError.)
+    """
+    if isinstance(value, int | float):
+        return value
+    return orjson.loads(value)
+
+
 # Temp tables in memory, and a WAL that is checkpointed every ~16 MB instead of every
 # ~4 MB: the ingest transactions write several MB each, and a rarer checkpoint writes hot
 # index pages back fewer times. A 16 MB page cache per connection (SQLite's default is
@@ -69,7 +82,7 @@ def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
             echo=echo,
             connect_args={"timeout": 30},
             json_serializer=compact_json,
-            json_deserializer=orjson.loads,
+            json_deserializer=load_json,
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
@@ -80,7 +93,7 @@ def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         max_overflow=10,
         pool_pre_ping=True,
         json_serializer=compact_json,
-        json_deserializer=orjson.loads,
+        json_deserializer=load_json,
     )
 
 

@@ -94,3 +94,21 @@ async def test_timestamps_are_utc_text_on_sqlite_and_aware_on_both(engine: Async
     assert list(later) == ["utc", "west"]  # compared in UTC, not as local wall time
     if engine.dialect.name == "sqlite":  # SQLAlchemy's own storage format, to the microsecond
         assert raw == "2024-03-21 00:01:00.000000"
+
+
+async def test_json_columns_holding_a_bare_value_read_back(engine: AsyncEngine) -> None:
+    """SQLite stores a bare JSON number as a number (the column's numeric affinity)."""
+    values = [5, 2.5, -1, "text", True, None, [1], {"a": 1}]
+    async with engine.begin() as conn:
+        for n, value in enumerate(values):
+            await conn.execute(
+                insert(User),
+                {
+                    "display_name": f"bare {n}",
+                    "timezone": "UTC",
+                    "learned_weights": value,
+                    "created_at": datetime(2025, 1, 1, tzinfo=UTC),
+                },
+            )
+        back = (await conn.execute(select(User.learned_weights).order_by(User.id))).scalars().all()
+    assert back == values

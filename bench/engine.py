@@ -6,6 +6,10 @@ send them. Targets (issue 2): >= 5,000 snapshots/s sustained, p99 ingest-to-outb
 latency <= 250 ms, peak RSS <= 500 MB.
 
     .venv/bin/python bench/engine.py [--events 5000] [--watches 100000] [--snapshots 200000]
+        [--postgres postgresql+asyncpg://postgres@127.0.0.1:5432/postgres]
+
+`--postgres URL` runs the same workload on a fresh database created on that server (and
+dropped after), for comparison; the targets are for SQLite.
 
 Latency is measured per batch from the call into ingest to the commit that made its
 alerts and outbox rows durable; every snapshot of a batch waits that long. The CPU
@@ -148,10 +152,48 @@ async def seed_people(container, sim: MarketSimulator, watches: int, rng: random
     return len(user_ids)
 
 
-async def main(events: int, watches: int, snapshots: int, batch: int) -> dict[str, float | int]:
+async def _postgres_database(server: str, name: str, *, drop: bool = False) -> str:
+    """Create (or drop) database `name` on the PostgreSQL server of URL `server`."""
+    import asyncpg  # only for a comparison run on PostgreSQL
+
+    conn = await asyncpg.connect(server.replace("+asyncpg", ""))
+    try:
+        verb = (
+            f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
+            if drop
+            else f'CREATE DATABASE "{name}"'
+        )
+        await conn.execute(verb)
+    finally:
+        await conn.close()
+    return f"{server.rsplit('/', 1)[0]}/{name}"
+
+
+async def main(
+    events: int, watches: int, snapshots: int, batch: int, postgres: str | None = None
+) -> dict[str, float | int | str]:
     rng = random.Random(7)
     tmp = Path(tempfile.mkdtemp(prefix="hdt-bench-engine-"))
     url = f"sqlite+aiosqlite:///{tmp / 'bench.db'}"
+    if postgres:  # a comparison: the issue's targets are for SQLite
+        name = f"hdt_bench_{tmp.name.rsplit('-', 1)[-1].lower()}"
+        url = await _postgres_database(postgres, name)
+        try:
+            return await _run(url, tmp, events, watches, snapshots, batch, rng)
+        finally:
+            await _postgres_database(postgres, name, drop=True)
+    return await _run(url, tmp, events, watches, snapshots, batch, rng)
+
+
+async def _run(
+    url: str,
+    tmp: Path,
+    events: int,
+    watches: int,
+    snapshots: int,
+    batch: int,
+    rng: random.Random,
+) -> dict[str, float | int | str]:
     await asyncio.to_thread(upgrade_blocking, url)
     settings = load_settings(database_url=url, secret_key="bench", demo=False, state_dir=tmp)
     # The simulator yields ~40 snapshots per event over 90 days at a 20 h cadence.
@@ -215,6 +257,7 @@ async def main(events: int, watches: int, snapshots: int, batch: int) -> dict[st
         "alerts": int(alerts),
         "notifications": int(outbox),
         "batch": batch,
+        "database": url.split(":", 1)[0],
     }
 
 
@@ -224,9 +267,17 @@ if __name__ == "__main__":
     parser.add_argument("--watches", type=int, default=100_000)
     parser.add_argument("--snapshots", type=int, default=200_000)
     parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        help="compare on PostgreSQL: a fresh database is created on this server and dropped"
+        " after (e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/postgres)",
+    )
     args = parser.parse_args()
     try:
-        figures = asyncio.run(main(args.events, args.watches, args.snapshots, args.batch))
+        figures = asyncio.run(
+            main(args.events, args.watches, args.snapshots, args.batch, args.postgres)
+        )
     finally:  # the database of a full run is over 1 GB
         for leftover in Path(tempfile.gettempdir()).glob("hdt-bench-engine-*"):
             shutil.rmtree(leftover, ignore_errors=True)

@@ -26,7 +26,7 @@ from bot.settings import Settings
 from core.actions import ActionSigner
 from core.backoff import RetryPolicies
 from core.clock import SystemClock
-from core.db.engine import make_engine, make_sessionmaker
+from core.db.engine import make_engine, make_sessionmaker, upkeep_warning
 from core.db.models import ModelVersion
 from core.db.ratelimits import DatabaseLimits
 from core.delivery import DeliveryService
@@ -232,6 +232,8 @@ async def build(
     if channels is None:
         channels = default_channels(settings, sessions, clock, handlers, signer)
     console = channels.get(ChannelKind.CONSOLE.value)
+    if (warning := await upkeep_warning(engine)) is not None:
+        logger.warning(warning)
     logger.info(
         "built: database %s, predictor %s, channels %s, %d active watches",
         engine.dialect.name,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -99,3 +99,24 @@ def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def upkeep_warning(engine: AsyncEngine) -> str | None:
+    """A one-line warning when the database will slow down unattended, else None.
+
+    On PostgreSQL with autovacuum off nothing refreshes the planner's statistics: as the
+    outbox and the alerts grow from the row counts they were last analysed at, the
+    engine's look-ups by alert and event turn into scans of whole tables (measured with
+    `bench/engine.py --postgres`: the cancel of superseded messages scanned the outbox).
+    """
+    if engine.dialect.name != "postgresql":
+        return None
+    async with engine.connect() as conn:
+        setting = await conn.scalar(text("SHOW autovacuum"))
+    if str(setting).lower() != "off":
+        return None
+    return (
+        "PostgreSQL runs with autovacuum off: table statistics go stale as alerts and the"
+        " outbox grow and queries turn into table scans; turn autovacuum on, or run"
+        " ANALYZE regularly (e.g. from cron)"
+    )

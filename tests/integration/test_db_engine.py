@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import json
+import logging
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
+import pytest
 from sqlalchemy import Text, cast, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from core.db.engine import compact_json, make_engine
+from bot.bootstrap import build
+from bot.settings import load_settings
+from core.db.engine import compact_json, make_engine, upkeep_warning
 from core.db.models import User
+from core.metrics import NullMetrics
 
 
 def test_compact_json_has_no_spaces_and_round_trips() -> None:
@@ -112,3 +118,38 @@ async def test_json_columns_holding_a_bare_value_read_back(engine: AsyncEngine) 
             )
         back = (await conn.execute(select(User.learned_weights).order_by(User.id))).scalars().all()
     assert back == values
+
+
+async def test_upkeep_warning_follows_the_servers_autovacuum_setting(engine: AsyncEngine) -> None:
+    warning = await upkeep_warning(engine)
+    if engine.dialect.name != "postgresql":
+        assert warning is None  # SQLite keeps no planner statistics to go stale
+        return
+    async with engine.connect() as conn:
+        setting = str(await conn.scalar(text("SHOW autovacuum")))
+    if setting == "off":
+        assert warning is not None
+        assert "autovacuum off" in warning
+        assert "ANALYZE" in warning
+        assert "\n" not in warning
+    else:
+        assert warning is None
+
+
+async def test_build_logs_the_upkeep_warning(
+    engine: AsyncEngine, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = load_settings(
+        database_url=engine.url.render_as_string(hide_password=False),
+        secret_key="test",
+        demo=False,
+        state_dir=tmp_path,
+    )
+    expected = await upkeep_warning(engine)
+    with caplog.at_level(logging.WARNING, logger="bot.bootstrap"):
+        container = await build(settings, channels={}, metrics=NullMetrics())
+        await container.aclose()
+    logged = [r.getMessage() for r in caplog.records if r.name == "bot.bootstrap"]
+    assert (
+        (expected in logged) if expected is not None else not any("autovacuum" in m for m in logged)
+    )

@@ -265,7 +265,7 @@ async def _run(
         "p99_ms": round(p99, 1),
         "peak_rss_mb": round(_peak_rss_mb(), 1),
         "main_cpu_us_per_snapshot": round(main_cpu / total * 1e6, 1),
-        "other_cpu_us_per_snapshot": round(other_cpu / total * 1e6, 1),
+        "other_cpu_us_per_snapshot": round(max(0.0, other_cpu) / total * 1e6, 1),
         "main_idle_share": round(1 - main_cpu / (sum(latencies) / 1000), 3),
         "watches": watches,
         "events": events,
@@ -290,10 +290,17 @@ if __name__ == "__main__":
         " after (e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/postgres)",
     )
     args = parser.parse_args()
+    if args.postgres and not args.postgres.startswith("postgresql+asyncpg://"):
+        parser.error(
+            "--postgres wants a postgresql+asyncpg:// URL of a database to connect to,"
+            " e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+        )
     try:
         figures = asyncio.run(
             main(args.events, args.watches, args.snapshots, args.batch, args.postgres)
         )
+    except OSError as exc:  # the PostgreSQL server is not there
+        parser.exit(2, f"engine bench: cannot reach {args.postgres}: {exc}\n")
     finally:  # the database of a full run is over 1 GB
         for leftover in Path(tempfile.gettempdir()).glob("hdt-bench-engine-*"):
             shutil.rmtree(leftover, ignore_errors=True)

@@ -246,8 +246,9 @@ async def _run(
             t0, main0, all0 = time.perf_counter(), time.thread_time(), time.process_time()
             await container.ingest.ingest_snapshots(chunk)
             latencies.append((time.perf_counter() - t0) * 1000)
-            main_cpu += time.thread_time() - main0
-            other_cpu += time.process_time() - all0 - (time.thread_time() - main0)
+            main = time.thread_time() - main0
+            main_cpu += main
+            other_cpu += time.process_time() - all0 - main
             progress.advance(bar, len(chunk))
             if postgres and len(latencies) % ANALYZE_EVERY == 0:
                 await _analyze(container)

@@ -3,7 +3,7 @@
 Runs `bench/engine.py`'s workload (same sizes and options) and adds, on SQLite:
 
 - the thread CPU and wall time of every statement shape on the driver's thread (the
-  commit included), per snapshot, heaviest first (`--statements`, the default);
+  commit included), per snapshot, heaviest first (the default);
 - the pages one batch writes to the WAL, by the table or index they belong to
   (`--wal-batch N`: the WAL is emptied before batch N and read after it; the run stops
   there).
@@ -53,6 +53,7 @@ class StatementClock:
         # shape -> [calls, thread CPU s, wall s, rows]
         self.by_shape: defaultdict[str, list[float]] = defaultdict(lambda: [0, 0.0, 0.0, 0])
         self.on = False
+        self.snapshots = 0  # ingested while timing
 
     def wrap(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> Callable[..., Any]:
         sql = args[0] if args and isinstance(args[0], str) else getattr(fn, "__name__", "?")
@@ -112,27 +113,18 @@ class WalProbe:
         self.at = at
         self.batch = 0
         self.pages: Counter[str] | None = None
-        self._others = set(self._databases())  # left by other runs
 
-    @staticmethod
-    def _databases() -> list[Path]:
-        return list(Path(tempfile.gettempdir()).glob("hdt-bench-engine-*/bench.db"))
-
-    def database(self) -> Path:
-        """This run's database (the bench makes a new temporary directory)."""
-        return next(p for p in self._databases() if p not in self._others)
-
-    def before(self) -> None:
+    def before(self, database: Path) -> None:
         self.batch += 1
         if self.batch == self.at:
-            with sqlite3.connect(self.database()) as conn:
+            with sqlite3.connect(database) as conn:
                 conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
-    def after(self) -> bool:
+    def after(self, database: Path) -> bool:
         """True once the batch was counted (the run can stop)."""
         if self.batch != self.at:
             return False
-        self.pages = wal_pages(self.database())
+        self.pages = wal_pages(database)
         return True
 
 
@@ -140,16 +132,17 @@ class _Done(Exception):
     """Raised to stop the run once the probed batch is counted."""
 
 
-def instrument(clock: StatementClock, probe: WalProbe | None, counted: list[int]) -> None:
+def instrument(clock: StatementClock, probe: WalProbe | None) -> None:
     ingest = IngestService.ingest_snapshots
 
     async def ingest_snapshots(self: IngestService, items: Any) -> Any:
         clock.on = True
+        database = Path(self._sessions.kw["bind"].url.database)  # the bench's SQLite file
         if probe is not None:
-            probe.before()
+            probe.before(database)
         report = await ingest(self, items)
-        counted[0] += len(items)
-        if probe is not None and probe.after():
+        clock.snapshots += len(items)
+        if probe is not None and probe.after(database):
             raise _Done
         return report
 
@@ -180,10 +173,10 @@ def main() -> dict[str, Any]:
     args = parser.parse_args()
     if args.wal_batch is not None and args.wal_batch < 1:
         parser.error("--wal-batch counts batches from 1, e.g. --wal-batch 300")
-    clock, counted = StatementClock(), [0]
+    clock = StatementClock()
     probe = WalProbe(args.wal_batch) if args.wal_batch else None
     clock.install()
-    instrument(clock, probe, counted)
+    instrument(clock, probe)
     figures: dict[str, Any] = {}
     try:
         figures = asyncio.run(workload.main(args.events, args.watches, args.snapshots, args.batch))
@@ -191,8 +184,7 @@ def main() -> dict[str, Any]:
         pass
     finally:
         for leftover in Path(tempfile.gettempdir()).glob("hdt-bench-engine-*"):
-            if probe is None or leftover / "bench.db" not in probe._others:
-                shutil.rmtree(leftover, ignore_errors=True)
+            shutil.rmtree(leftover, ignore_errors=True)  # as bench/engine.py does
     if probe is not None:
         if probe.pages is None:
             parser.exit(2, f"engine profile: the run had fewer than {args.wal_batch} batches\n")
@@ -200,7 +192,7 @@ def main() -> dict[str, Any]:
         for name, pages in probe.pages.most_common():
             err.print(f"{pages:7,d}  {name}")
         return {"batch": args.wal_batch, "wal_pages": dict(probe.pages.most_common())}
-    snapshots = max(1, counted[0])
+    snapshots = max(1, clock.snapshots)
     total = sum(entry[1] for entry in clock.by_shape.values())
     err.print(f"SQLite thread CPU per snapshot: {total / snapshots * 1e6:.1f} µs")
     statements = report(clock, snapshots, args.top)

@@ -30,11 +30,10 @@ _T = cast(Table, Alert.__table__)
 # and the state with a fresh explanation (factors, prediction, recommendation). The
 # frozen escalation policy is written on its own, only when a round froze a new one: it
 # is never read back whole (only its level), so re-scores neither parse nor rewrite it.
-_SCORE = ("score", "level", "price", "updated_at")
+_SCORE = ("score", "level", "price", "reason", "updated_at")  # the reason quotes the price
 _STATE_COLUMNS = (
     *_SCORE,
     "status",
-    "reason",
     "resolved_at",
     "snoozed_until",
     "snooze_below",
@@ -119,13 +118,19 @@ class Snap:
 
 @dataclass(slots=True)
 class Round:
-    """One notification round of one alert: decided first, written after the inserts."""
+    """One notification round of one alert: decided first, written after the inserts.
+
+    `price` and `headline` are what the message shows, from the same snapshot as `snap`
+    and `score` (the alert itself may move on within the batch).
+    """
 
     alert: ActiveAlert
     event_type: str
     snap: Snap
     score: Score
     person: Recipient
+    price: float | None
+    headline: str
     audit: list[tuple[str, str]] = field(default_factory=list)
     fence: int = 0
 
@@ -150,6 +155,7 @@ class Batch:
         default_factory=dict
     )
     rounds: list[Round] = field(default_factory=list)
+    pending: dict[int, Round] = field(default_factory=dict)  # id(alert) -> its latest round
     new_alerts: list[ActiveAlert] = field(default_factory=list)
     resolves: list[tuple[ActiveAlert, str]] = field(default_factory=list)
     renotified: list[int] = field(default_factory=list)

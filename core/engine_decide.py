@@ -194,8 +194,16 @@ class Decider:
         )
         old_level = alert.level
         moved = abs(alert.score - value)
+        # A round of this batch not written yet shows this newer snapshot instead.
+        pending = None if decision.notify else batch.pending.get(id(alert))
         explained = None
-        if moved >= EXPLAIN_DELTA or old_level != level or decision.notify or decision.wake:
+        if (
+            moved >= EXPLAIN_DELTA
+            or old_level != level
+            or decision.notify
+            or decision.wake
+            or pending is not None
+        ):
             explained = self.score(batch, snap, match)  # the same value, now with its reasons
             if explained.level != level:
                 explained = replace(explained, level=level)
@@ -205,6 +213,8 @@ class Decider:
             )
             alert.mark(EXPLAIN)
         if moved >= 0.005 or old_level != level or alert.price != match.price:
+            if alert.price != match.price:
+                alert.reason = match.reason  # it quotes the price
             alert.score, alert.level, alert.price = value, int(level), match.price
             alert.updated_at = now
             alert.mark(SCORE)
@@ -222,9 +232,20 @@ class Decider:
             if alert.id is not None:
                 batch.renotified.append(alert.id)
             round_ = Round(
-                alert, "alert.updated", snap, explained, person, [("notified", decision.reason)]
+                alert,
+                "alert.updated",
+                snap,
+                explained,
+                person,
+                match.price,
+                match.reason,
+                [("notified", decision.reason)],
             )
             self.start_round(batch, round_)
+        elif pending is not None and explained is not None:
+            pending.snap, pending.score = snap, explained
+            pending.price, pending.headline = match.price, match.reason
+            self._freeze(batch, pending)
 
     def open(self, batch: Batch, snap: Snap) -> None:
         """Open an alert for each match whose key has none, unless planning says no."""
@@ -265,9 +286,17 @@ class Decider:
             batch.add_active(alert)
             self._metrics.count("alerts_opened", labels={"level": str(int(result.level))})
             detail = f"opened: {match.reason}; {result.level.label} ({result.value:.2f})"
-            self.start_round(
-                batch, Round(alert, "alert.triggered", snap, result, person, [("opened", detail)])
+            round_ = Round(
+                alert,
+                "alert.triggered",
+                snap,
+                result,
+                person,
+                match.price,
+                alert.reason or "",
+                [("opened", detail)],
             )
+            self.start_round(batch, round_)
 
     def start_round(self, batch: Batch, round_: Round) -> None:
         """Freeze the escalation policy now; destinations are chosen when rows are written.
@@ -275,12 +304,17 @@ class Decider:
         Quiet hours, not the destination, decide when step 0 goes out, so the policy
         can be frozen at once and later snapshots in this batch see the cooldown.
         """
+        self._freeze(batch, round_)
+        round_.fence = round_.alert.fence
+        batch.rounds.append(round_)
+        batch.pending[id(round_.alert)] = round_
+
+    def _freeze(self, batch: Batch, round_: Round) -> None:
+        """Freeze the alert's escalation policy for the round's level; note what it told."""
         alert = round_.alert
         step0 = first_delivery_at(round_.score.level, round_.person, batch.now, self._config.digest)
         frozen = freeze(round_.score.level, step0, round_.person.escalation_overrides)
         alert.freeze_policy(frozen.snapshot)
         alert.step, alert.next_step_at = 0, frozen.next_step_at
-        alert.last_notified_at, alert.last_notified_price = batch.now, alert.price
+        alert.last_notified_at, alert.last_notified_price = batch.now, round_.price
         alert.mark(STATE)
-        round_.fence = alert.fence
-        batch.rounds.append(round_)

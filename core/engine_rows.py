@@ -132,12 +132,12 @@ def round_rows(
         level=round_.score.level,
         score=round_.score.value,
         event=stored.event,
-        price=alert.price,
+        price=round_.price,
         max_price=info.max_price if info else None,
         tickets_left=tickets_left(spec, stored.point, stored.listings)
         if spec
         else stored.point.ticket_count,
-        headline=alert.reason,
+        headline=round_.headline,
         factors=round_.score.factors,
         sentence=forecast.recommendation.sentence if forecast else None,
         timezone=round_.person.timezone,

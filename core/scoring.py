@@ -136,14 +136,18 @@ def availability_factor(
     scarcity = 0.3 if left is None else 1.0 / (1.0 + max(left, 0) / 50.0)
     if explain:
         parts.append("tickets left unknown" if left is None else f"{left:,} tickets left")
+    # The drain compares the event's totals: `left` may count only the listings that fit
+    # the wanted quantity and zones, which the previous snapshot's total does not.
     drain = 0.0
-    prev = ctx.previous
-    if prev is not None and prev.ticket_count and left is not None and prev.ticket_count > left:
+    prev, now_total = ctx.previous, point.ticket_count
+    if prev is not None and prev.ticket_count and now_total is not None:
+        gone = prev.ticket_count - now_total
         hours = max((point.observed_at - prev.observed_at).total_seconds() / 3600.0, 1 / 60)
-        per_hour = (prev.ticket_count - left) / prev.ticket_count / hours
-        drain = _clamp(per_hour / 0.10)
-        if explain:
-            parts.append(f"selling {per_hour:.0%}/h")
+        per_hour = gone / prev.ticket_count / hours
+        if per_hour > 0:
+            drain = _clamp(per_hour / 0.10)
+            if explain:
+                parts.append(f"listed tickets falling {per_hour:.1%} an hour")
     sellout = 0.0
     if forecast is not None and forecast.prediction.p_sellout is not None:
         sellout = _clamp(forecast.prediction.p_sellout)

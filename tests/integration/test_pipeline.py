@@ -119,6 +119,46 @@ async def test_batch_opens_one_alert_with_its_notifications_in_the_same_transact
     assert "Chase Field" in body["body"] and "72% chance" in body["body"]
 
 
+async def test_a_message_not_yet_written_shows_the_batchs_newest_snapshot(
+    sessions: Sessions,
+) -> None:
+    """Two snapshots of one event in a batch: the alert opens on the first, the second
+    (cheaper, inside the cooldown) re-scores it; the one message shows the second."""
+    async with sessions() as session, session.begin():
+        seed = await add_seed(session)
+    engine = await fresh_engine(sessions)
+    async with sessions() as session, session.begin():
+        first = await snapshot(session, seed, T0 - minutes(10), 30.0)
+        second = await snapshot(session, seed, T0, 25.0, ticket_count=1300)
+        result = await engine.process(session, [first, second], T0)
+    assert result.alerts_opened == 1
+    async with sessions() as session:
+        (alert,) = await alerts_of(session)
+        (chat,) = await notifications_of(session, alert.id)
+    assert alert.price == 25.0 and alert.last_notified_price == 25.0
+    assert alert.reason is not None and "$25" in alert.reason and "$30" not in alert.reason
+    body = chat.payload
+    assert "Rockies at Diamondbacks — $25 (your max $40)" in body["title"]
+    assert "cheapest $25 is at or under your max $40" in body["body"]
+    assert body["data"]["market"]["min_price"] == 25.0
+    price = next(f for f in body["factors"] if f["name"] == "price")
+    assert price["reason"] == "$25 is 38% under your max $40; down 17% vs the 24 h high $30"
+    assert alert.escalation is not None and alert.escalation["level"] == chat.level == alert.level
+
+
+async def test_a_later_price_change_rewrites_the_stored_reason(sessions: Sessions) -> None:
+    async with sessions() as session, session.begin():
+        seed = await add_seed(session)
+    engine = await fresh_engine(sessions)
+    await process_snapshot(sessions, engine, seed, T0, 30.0)
+    await process_snapshot(sessions, engine, seed, T0 + minutes(5), 29.0)
+    async with sessions() as session:
+        (alert,) = await alerts_of(session)
+        notes = await notifications_of(session, alert.id)
+    assert len(notes) == 1  # inside the cooldown: no second message
+    assert alert.price == 29.0 and alert.reason is not None and "$29" in alert.reason
+
+
 async def test_reingest_rescores_instead_of_duplicating(sessions: Sessions) -> None:
     async with sessions() as session, session.begin():
         seed = await add_seed(session)

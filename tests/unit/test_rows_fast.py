@@ -117,7 +117,8 @@ def _round(n: int, stored: StoredSnapshot, level: Level, event_type: str, user: 
         destinations=(Destination(ChannelKind.TELEGRAM, f"chat{user}"),),
     )
     snap = Snap(stored, 60.0, [])
-    return Round(alert, event_type, snap, Score(0.5 + n / 100, level, _factors(n)), person)
+    score = Score(0.5 + n / 100, level, _factors(n))
+    return Round(alert, event_type, snap, score, person, alert.price, alert.reason or "")
 
 
 def _batch() -> Batch:

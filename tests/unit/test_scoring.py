@@ -89,11 +89,25 @@ def test_availability_scarcity_drain_and_sellout() -> None:
     draining, reason = availability_factor(
         MarketContext(point(tickets=1600), previous=earlier), None
     )
-    assert draining == pytest.approx(1.0) and "selling 20%/h" in reason
+    assert draining == pytest.approx(1.0) and "listed tickets falling 20.0% an hour" in reason
     risky, reason = availability_factor(
         MarketContext(point(tickets=5000)), make_forecast(p_sellout=0.9)
     )
     assert risky == pytest.approx(0.9) and "90% sell-out risk" in reason
+
+
+def test_availability_drain_compares_event_totals_not_the_wanted_quantity() -> None:
+    """Few tickets fit a person's quantity: that is scarcity, not a market selling out."""
+    earlier = point(tickets=1000, at=NOW - timedelta(minutes=30))
+    now = point(tickets=990)
+    value, reason = availability_factor(MarketContext(now, previous=earlier, tickets_left=11), None)
+    assert "11 tickets left" in reason
+    assert "listed tickets falling 2.0% an hour" in reason
+    assert value == pytest.approx(max(1.0 / (1.0 + 11 / 50.0), 0.2))
+    refilled, reason = availability_factor(
+        MarketContext(point(tickets=1100), previous=earlier, tickets_left=11), None
+    )
+    assert "falling" not in reason and refilled == pytest.approx(1.0 / (1.0 + 11 / 50.0))
 
 
 def test_availability_uses_tickets_for_the_wanted_quantity() -> None:

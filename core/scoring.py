@@ -384,7 +384,6 @@ def score(
     *,
     shared: EventFactors | None = None,
     preference: Part | None = None,
-    explain: bool = True,
 ) -> Score:
     """Score one match: the weighted mean of the six factors and its level.
 
@@ -396,11 +395,9 @@ def score(
         weights: six non-negative weights in FACTOR_NAMES order; normalised here.
         shared: the snapshot-level factors if already computed for this `ctx`.
         preference: `preference_factor(match.watch, match.event)` if already computed.
-        explain: False leaves the price factor's reason empty: for a re-score whose
-            explanation is only kept when the score moved (score again to explain it).
     """
     common = shared or event_factors(ctx, match.event, forecast, now)
-    price = price_factor(match, ctx, explain)
+    price = price_factor(match, ctx)
     mine = preference if preference is not None else preference_factor(match.watch, match.event)
     values = _values(_value(price[0]), common, mine[0])
     availability, urgency, demand, reliability = common.reasons()

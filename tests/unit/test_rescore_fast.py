@@ -164,7 +164,7 @@ def test_score_value_is_the_score_bit_for_bit() -> None:
         shared = event_factors(ctx, event, forecast, now)
         mine = rng.choice([None, preference_factor(watch, event)])
 
-        full = score(match, ctx, forecast, now, weights, explain=rng.random() < 0.5)
+        full = score(match, ctx, forecast, now, weights)
         values, shares, value = _reference(match, ctx, forecast, now, weights)
         assert full.value == value
         assert [(f.name, f.value, f.weight) for f in full.factors] == list(

@@ -21,6 +21,7 @@ from bot.bootstrap import Container, build
 from bot.demo import demo_source, seed_demo
 from bot.jobs import scheduled_jobs
 from bot.monitoring import MonitoringDeps, add_monitoring_routes
+from bot.rest import RestDeps, add_rest_routes
 from bot.scheduler import Scheduler
 from bot.settings import ProcessRole, Settings
 from bot.web import WebDeps, build_web_app, json_errors
@@ -38,6 +39,7 @@ def web_app(container: Container) -> web.Application:
             ingest_secret=settings.ingest_secret,
         )
     )
+    add_rest_routes(app, RestDeps(container.sessions, container.clock, container.handlers))
     add_monitoring_routes(app, monitoring_deps(container))
     if settings.telegram_bot_token is not None:
         from bot.telegram_hooks import add_telegram_hooks

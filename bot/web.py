@@ -185,9 +185,10 @@ class SignatureVerifier:
         raise ApiError(401, "unauthorized", "webhook-signature does not match the body")
 
 
-def _decode_json(body: str) -> object:
+def decode_json(body: str, example: str = BATCH_EXAMPLE) -> object:
+    """Parse a request body as JSON; a 400 with the parser's reason (or `example`) if not."""
     if not body.strip():
-        raise ApiError(400, "invalid_json", f"request body is empty; send {BATCH_EXAMPLE}")
+        raise ApiError(400, "invalid_json", f"request body is empty; send {example}")
 
     def refuse(constant: str) -> object:
         raise ValueError(f"{constant} is not valid JSON")
@@ -256,7 +257,7 @@ class IngestRoutes:
         if text is None:
             raise ApiError(400, "invalid_json", "body is not UTF-8 encoded JSON")
         try:
-            source, items = parse_envelope(_decode_json(text))
+            source, items = parse_envelope(decode_json(text))
             check_source(source)
         except ValidationError as exc:
             raise ApiError(422, "invalid_batch", str(exc)) from None

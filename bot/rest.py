@@ -1,0 +1,444 @@
+"""The REST API under /api/v1 (DESIGN.md §9): alerts, watches, chat commands, OpenAPI.
+
+Every route takes `Authorization: Bearer <token>` (`hdtickets tokens create`) and needs a
+scope: `read` to look, `write` to act, `admin` to act for anyone (`?user=ID` narrows an
+admin's view to one person). A person's token sees and changes only that person's rows.
+Writes go through the same code as the chat (`core.alerts.apply_action`,
+`CommandHandlers`), so a button, a chat command and an API call do the same thing.
+Errors answer `{"error": {"code", "message"}}` with a 4xx status (see `bot.web`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.web import INGEST_PATH, ApiError, decode_json
+from core import api_views
+from core.alerts import apply_action, resolve
+from core.chat import CommandContext, Reply
+from core.db.models import Alert, Watch
+from core.domain import ActionKind, Platform
+from core.handlers import CommandHandlers
+from core.ports import Clock
+from core.tokens import Scope, authenticate
+
+PREFIX = "/api/v1"
+VIA = "api"
+_BEARER = {"WWW-Authenticate": 'Bearer realm="hdtickets"'}
+_ACTIONS = {
+    "ack": ActionKind.ACK,
+    "snooze": ActionKind.SNOOZE,
+    "mute": ActionKind.MUTE,
+    "bought": ActionKind.BOUGHT,
+}
+MAX_SNOOZE_MINUTES = 30 * 24 * 60
+
+
+@dataclass(frozen=True, slots=True)
+class RestDeps:
+    sessions: async_sessionmaker[AsyncSession]
+    clock: Clock
+    handlers: CommandHandlers
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who is asking: the token's person, and whether the token is an admin's."""
+
+    user_id: int | None
+    admin: bool
+
+    def owner(self, request: web.Request) -> int | None:
+        """Whose rows the request may see: the token's person, or (admin) ?user= or all."""
+        if not self.admin:
+            return self.user_id
+        wanted = request.query.get("user")
+        return None if wanted is None else _int(wanted, "user", "?user=3")
+
+
+def _int(text: str, name: str, example: str, low: int = 1, high: int = 2**53) -> int:
+    value = text.strip()
+    if not (value.isascii() and value.isdigit() and len(value) <= 16 and low <= int(value) <= high):
+        raise ApiError(
+            422, "invalid", f"{name} must be a whole number from {low} to {high}, e.g. {example}"
+        )
+    return int(value)
+
+
+def _path_id(request: web.Request, name: str = "id") -> int:
+    return _int(request.match_info[name], name, f"{PREFIX}/alerts/12")
+
+
+async def _json_object(
+    request: web.Request, example: str, *, optional: bool = False
+) -> dict[str, Any]:
+    """The request body as a JSON object ({} when `optional` and the body is empty)."""
+    raw = await request.read()
+    if optional and not raw.strip():
+        return {}
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ApiError(400, "invalid_json", "body is not UTF-8 encoded JSON") from None
+    body = decode_json(text, example)
+    if not isinstance(body, dict):
+        raise ApiError(422, "invalid", f"the body must be a JSON object, e.g. {example}")
+    return body
+
+
+class RestRoutes:
+    """The handlers; each one authenticates, then reads or acts in one transaction."""
+
+    def __init__(self, deps: RestDeps) -> None:
+        self._deps = deps
+
+    async def _caller(self, request: web.Request, scope: Scope) -> Caller:
+        header = request.headers.get("Authorization", "")
+        kind, _, token = header.strip().partition(" ")
+        if kind.lower() != "bearer" or not token.strip():
+            raise ApiError(
+                401,
+                "unauthorized",
+                "use Authorization: Bearer <token> (hdtickets tokens create)",
+                _BEARER,
+            )
+        async with self._deps.sessions() as session, session.begin():
+            row = await authenticate(session, token.strip(), scope, self._deps.clock.now())
+            admin = Scope.ADMIN.value in row.scopes
+            if row.user_id is None and not admin:
+                raise ApiError(
+                    403,
+                    "forbidden",
+                    "this token belongs to no person; use a person's token or an admin token",
+                )
+            return Caller(row.user_id, admin)
+
+    async def _person(self, request: web.Request, caller: Caller) -> int:
+        """The person a write acts as: the token's, or (admin) the one named by ?user=."""
+        owner = caller.owner(request)
+        if owner is None:
+            raise ApiError(422, "invalid", "say whom this is for with ?user=ID, e.g. ?user=3")
+        return owner
+
+    # --- alerts ---------------------------------------------------------------------------
+
+    async def list_alerts(self, request: web.Request) -> web.Response:
+        caller = await self._caller(request, Scope.READ)
+        status = api_views.check_status(request.query.get("status"))
+        limit = _int(request.query.get("limit", "50"), "limit", "?limit=20", 1, api_views.MAX_LIMIT)
+        async with self._deps.sessions() as session:
+            items = await api_views.list_alerts(session, caller.owner(request), status, limit)
+        return web.json_response({"alerts": items})
+
+    async def get_alert(self, request: web.Request) -> web.Response:
+        caller = await self._caller(request, Scope.READ)
+        async with self._deps.sessions() as session:
+            item = await api_views.alert_detail(session, _path_id(request), caller.owner(request))
+        return web.json_response(item)
+
+    async def timeline(self, request: web.Request) -> web.Response:
+        caller = await self._caller(request, Scope.READ)
+        alert_id = _path_id(request)
+        async with self._deps.sessions() as session:
+            entries = await api_views.alert_timeline(session, alert_id, caller.owner(request))
+        return web.json_response({"alert_id": alert_id, "timeline": entries})
+
+    async def act(self, request: web.Request) -> web.Response:
+        """POST /alerts/{id}/ack|snooze|mute|bought; snooze takes {"minutes"} or {"below"}."""
+        caller = await self._caller(request, Scope.WRITE)
+        alert_id = _path_id(request)
+        action = _ACTIONS[request.path.rsplit("/", 1)[-1]]
+        body = await _json_object(request, '{"minutes": 120} or {"below": 40}', optional=True)
+        until, below = None, None
+        now = self._deps.clock.now()
+        if action is ActionKind.SNOOZE:
+            minutes, below = _snooze_terms(body)
+            if below is not None:
+                action = ActionKind.SNOOZE_CHEAPER
+            else:
+                until = now + timedelta(minutes=minutes or 60)
+        async with self._deps.sessions() as session, session.begin():
+            alert = await api_views.owned_alert(session, alert_id, caller.owner(request))
+            changed = await apply_action(
+                session,
+                alert_id,
+                action,
+                user_id=alert.user_id,
+                via=VIA,
+                now=now,
+                snooze_until=until,
+                snooze_below=below,
+            )
+            item = await api_views.alert_detail(session, changed.id, None)
+        return web.json_response(item)
+
+    async def resolve(self, request: web.Request) -> web.Response:
+        """POST /alerts/{id}/resolve {"reason": "sold out"} (admin)."""
+        await self._caller(request, Scope.ADMIN)
+        alert_id = _path_id(request)
+        body = await _json_object(request, '{"reason": "sold out"}', optional=True)
+        reason = body.get("reason", "resolved by an admin")
+        text = " ".join(reason.split()) if isinstance(reason, str) else ""
+        if not text or len(text) > 500:
+            raise ApiError(
+                422, "invalid", 'reason must be 1-500 characters, e.g. {"reason": "sold out"}'
+            )
+        now = self._deps.clock.now()
+        async with self._deps.sessions() as session, session.begin():
+            alert = await session.get(Alert, alert_id, with_for_update=True)
+            if alert is None:
+                raise ApiError(404, "not_found", f"alert {alert_id} not found")
+            await resolve(session, alert, f"{text} (via {VIA})", now)
+            item = await api_views.alert_detail(session, alert_id, None)
+        return web.json_response(item)
+
+    # --- watches and commands ----------------------------------------------------------------
+
+    async def list_watches(self, request: web.Request) -> web.Response:
+        caller = await self._caller(request, Scope.READ)
+        async with self._deps.sessions() as session:
+            items = await api_views.list_watches(session, caller.owner(request))
+        return web.json_response({"watches": items})
+
+    async def get_watch(self, request: web.Request) -> web.Response:
+        caller = await self._caller(request, Scope.READ)
+        async with self._deps.sessions() as session:
+            item = await api_views.watch_detail(session, _path_id(request), caller.owner(request))
+        return web.json_response(item)
+
+    async def add_watch(self, request: web.Request) -> web.Response:
+        """POST /watches {"text": "yankees under 80 qty 2"}: the chat `watch` command."""
+        caller = await self._caller(request, Scope.WRITE)
+        user_id = await self._person(request, caller)
+        text = _text(await _json_object(request, '{"text": "yankees under 80 qty 2"}'), "text")
+        reply = await self._run(user_id, f"watch {text}")
+        return _reply_response(reply, created=not reply.choices)
+
+    async def watch_command(self, request: web.Request) -> web.Response:
+        """DELETE /watches/{id}, POST /watches/{id}/pause|resume: the chat commands."""
+        caller = await self._caller(request, Scope.WRITE)
+        watch_id = _path_id(request)
+        async with self._deps.sessions() as session:
+            watch = await session.get(Watch, watch_id)
+        owner = caller.owner(request)
+        if watch is None or watch.removed_at is not None or owner not in (None, watch.user_id):
+            raise ApiError(404, "not_found", f"watch {watch_id} not found; GET {PREFIX}/watches")
+        verb = "unwatch" if request.method == "DELETE" else request.path.rsplit("/", 1)[-1]
+        return _reply_response(await self._run(watch.user_id, f"{verb} {watch_id}"))
+
+    async def command(self, request: web.Request) -> web.Response:
+        """POST /commands {"text": "alerts"} or {"token": "<a button's token>"}."""
+        caller = await self._caller(request, Scope.WRITE)
+        user_id = await self._person(request, caller)
+        body = await _json_object(request, '{"text": "watches"}')
+        ctx = _context(user_id)
+        if "token" in body:
+            reply = await self._deps.handlers.handle_button(ctx, _text(body, "token"))
+        else:
+            reply = await self._deps.handlers.handle_text(ctx, _text(body, "text"))
+        return _reply_response(reply)
+
+    async def _run(self, user_id: int, text: str) -> Reply:
+        return await self._deps.handlers.handle_text(_context(user_id), text)
+
+    async def openapi(self, request: web.Request) -> web.Response:
+        return web.json_response(openapi_document())
+
+
+def _context(user_id: int) -> CommandContext:
+    return CommandContext(user_id=user_id, platform=Platform.API.value, address=VIA)
+
+
+def _text(body: Mapping[str, Any], key: str) -> str:
+    value = body.get(key)
+    if not isinstance(value, str) or not value.strip() or len(value) > 1000:
+        raise ApiError(
+            422, "invalid", f'"{key}" must be a string of 1-1000 characters, e.g. {{"{key}": "…"}}'
+        )
+    return value.strip()
+
+
+def _snooze_terms(body: Mapping[str, Any]) -> tuple[int | None, float | None]:
+    """(minutes, None), (None, below) or (None, None) for the default hour."""
+    minutes, below = body.get("minutes"), body.get("below")
+    example = '{"minutes": 120} or {"below": 40}'
+    if minutes is not None and below is not None:
+        raise ApiError(422, "invalid", f"give minutes or below, not both, e.g. {example}")
+    if minutes is not None:
+        if (
+            isinstance(minutes, bool)
+            or not isinstance(minutes, int)
+            or not 1 <= minutes <= MAX_SNOOZE_MINUTES
+        ):
+            raise ApiError(
+                422,
+                "invalid",
+                f"minutes must be a whole number from 1 to {MAX_SNOOZE_MINUTES}, e.g. {example}",
+            )
+        return minutes, None
+    if below is not None:
+        if isinstance(below, bool) or not isinstance(below, int | float) or not 0 < below < 1e7:
+            raise ApiError(422, "invalid", f"below must be a price above 0, e.g. {example}")
+        return None, float(below)
+    return 60, None
+
+
+def reply_json(reply: Reply) -> dict[str, Any]:
+    """A chat reply for an API client: lines, numbered choices and buttons (with tokens)."""
+    return {
+        "lines": list(reply.lines),
+        "choices": [
+            {"number": i, "label": c.label, "command": c.command, "token": c.token}
+            for i, c in enumerate(reply.choices, start=1)
+        ],
+        "buttons": [
+            {"label": b.label, "token": b.token, "url": b.url} for b in reply.all_buttons()
+        ],
+    }
+
+
+def _reply_response(reply: Reply, *, created: bool = False) -> web.Response:
+    if reply.is_error:
+        raise ApiError(422, "invalid", reply.lines[0] if reply.lines else "not understood")
+    return web.json_response(reply_json(reply), status=201 if created else 200)
+
+
+# --- routes and their OpenAPI description ---------------------------------------------------
+
+Handler = Callable[[RestRoutes], Callable[[web.Request], Awaitable[web.StreamResponse]]]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    method: str
+    path: str
+    handler: Handler
+    scope: Scope | None
+    summary: str
+    body: str | None = None  # an example JSON body
+
+
+ROUTES = (
+    Route(
+        "GET",
+        "/alerts",
+        lambda r: r.list_alerts,
+        Scope.READ,
+        "Alerts, newest first; ?status=active|open|acknowledged|snoozed|resolved|expired,"
+        " ?limit=50",
+    ),
+    Route(
+        "GET",
+        "/alerts/{id}",
+        lambda r: r.get_alert,
+        Scope.READ,
+        "One alert: state, factors and reasons, forecast, escalation, event",
+    ),
+    Route(
+        "GET",
+        "/alerts/{id}/timeline",
+        lambda r: r.timeline,
+        Scope.READ,
+        "Every decision and message of one alert, oldest first",
+    ),
+    *(
+        Route(
+            "POST",
+            f"/alerts/{{id}}/{name}",
+            lambda r: r.act,
+            Scope.WRITE,
+            f"{name.capitalize()} an alert (as its button does)",
+            '{"minutes": 120}' if name == "snooze" else None,
+        )
+        for name in _ACTIONS
+    ),
+    Route(
+        "POST",
+        "/alerts/{id}/resolve",
+        lambda r: r.resolve,
+        Scope.ADMIN,
+        "Resolve an alert: pending sends cancelled, webhooks told",
+        '{"reason": "sold out"}',
+    ),
+    Route("GET", "/watches", lambda r: r.list_watches, Scope.READ, "Watches not removed"),
+    Route("GET", "/watches/{id}", lambda r: r.get_watch, Scope.READ, "One watch"),
+    Route(
+        "POST",
+        "/watches",
+        lambda r: r.add_watch,
+        Scope.WRITE,
+        "Add a watch in the chat's words (several matching events: numbered choices)",
+        '{"text": "yankees under 80 qty 2"}',
+    ),
+    Route("DELETE", "/watches/{id}", lambda r: r.watch_command, Scope.WRITE, "Remove a watch"),
+    *(
+        Route(
+            "POST",
+            f"/watches/{{id}}/{verb}",
+            lambda r: r.watch_command,
+            Scope.WRITE,
+            f"{verb.capitalize()} a watch",
+        )
+        for verb in ("pause", "resume")
+    ),
+    Route(
+        "POST",
+        "/commands",
+        lambda r: r.command,
+        Scope.WRITE,
+        "Run any chat command, or press a button by its token",
+        '{"text": "alerts"}',
+    ),
+    Route("GET", "/openapi.json", lambda r: r.openapi, None, "This document"),
+)
+
+
+def openapi_document() -> dict[str, Any]:
+    """An OpenAPI 3.1 description of the routes above and of ingest."""
+    paths: dict[str, dict[str, Any]] = {}
+    for route in ROUTES:
+        operation: dict[str, Any] = {
+            "summary": route.summary,
+            "responses": {
+                "200": {"description": "JSON"},
+                "4XX": {"description": '{"error": {"code": "…", "message": "…"}}'},
+            },
+        }
+        if route.scope is not None:
+            operation["security"] = [{"bearer": [route.scope.value]}]
+        if route.body is not None:
+            operation["requestBody"] = {
+                "content": {"application/json": {"example": decode_json(route.body)}}
+            }
+        paths.setdefault(PREFIX + route.path, {})[route.method.lower()] = operation
+    paths[INGEST_PATH] = {
+        "post": {
+            "summary": "Ingest market snapshots (Standard Webhooks signature or `ingest` scope)",
+            "security": [{"bearer": ["ingest"]}, {"standardWebhooks": []}],
+            "responses": {"202": {"description": '{"accepted", "duplicates", "rejected"}'}},
+        }
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "HDTickets Alerts", "version": "1"},
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "standardWebhooks": {"type": "apiKey", "in": "header", "name": "webhook-signature"},
+            }
+        },
+    }
+
+
+def add_rest_routes(app: web.Application, deps: RestDeps) -> None:
+    """Register every route of `ROUTES` under /api/v1."""
+    routes = RestRoutes(deps)
+    for route in ROUTES:
+        app.router.add_route(route.method, PREFIX + route.path, route.handler(routes))

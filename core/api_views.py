@@ -1,0 +1,155 @@
+"""What the REST API reads: alerts, their timelines and watches as JSON-ready dicts.
+
+Platform-neutral (no aiohttp): `bot/rest.py` authenticates, parses and answers; this
+module queries and shapes. Every read is limited to one person's rows unless `owner` is
+None (an admin token).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.announce import alert_dict, event_ref
+from core.db.models import ACTIVE_ALERT_STATUSES, Alert, AuditEntry, Event, Notification, Watch
+from core.engine_support import WatchInfo
+from core.errors import NotFoundError, ValidationError
+from core.render import event_dict, iso
+
+ACTIVE = "active"
+ALERT_STATUSES = (ACTIVE, "open", "acknowledged", "snoozed", "resolved", "expired")
+MAX_LIMIT = 500
+_PRIVATE_CHANNELS = frozenset({"sms", "voice"})  # phone numbers are never shown in full
+
+
+def alert_json(alert: Alert, event: Event | None) -> dict[str, Any]:
+    """One alert: its state (as in webhook payloads), explanation, escalation and event."""
+    out = alert_dict(alert)
+    out.update(
+        watch_id=alert.watch_id,
+        user_id=alert.user_id,
+        factors=alert.factors or [],
+        prediction=alert.prediction,
+        recommendation=alert.recommendation,
+        escalation_step=alert.step,
+        next_step_at=iso(alert.next_step_at) if alert.next_step_at else None,
+        event=event_dict(event_ref(event)) if event is not None else {"id": alert.event_id},
+    )
+    return out
+
+
+def watch_json(watch: Watch) -> dict[str, Any]:
+    """One watch: what it follows, its triggers and whether it is active."""
+    out: dict[str, Any] = dict(WatchInfo.from_row(watch).as_dict())
+    out.update(
+        user_id=watch.user_id,
+        event_id=watch.event_id,
+        terms=list(watch.terms or ()),
+        category=watch.category,
+        venue=watch.venue,
+        drop_pct=watch.drop_pct,
+        low_inventory=watch.low_inventory,
+        min_level=watch.min_level,
+        cooldown_s=watch.cooldown_s,
+        active=watch.active,
+        muted_event_ids=[int(e) for e in watch.muted_event_ids or ()],
+        expires_at=iso(watch.expires_at) if watch.expires_at else None,
+        created_at=iso(watch.created_at),
+        updated_at=iso(watch.updated_at),
+    )
+    return out
+
+
+def check_status(status: str | None) -> str | None:
+    """The alert status filter, normalised; a one-line error with an example otherwise."""
+    if status is None:
+        return None
+    wanted = status.strip().lower()
+    if wanted not in ALERT_STATUSES:
+        raise ValidationError(
+            f"unknown status {status!r}; use one of {', '.join(ALERT_STATUSES)}, e.g. ?status=open"
+        )
+    return wanted
+
+
+async def list_alerts(
+    session: AsyncSession, owner: int | None, status: str | None, limit: int
+) -> list[dict[str, Any]]:
+    """Alerts newest first, at most `limit`; `status` "active" means open, acked or snoozed."""
+    query = select(Alert, Event).join(Event, Event.id == Alert.event_id).order_by(Alert.id.desc())
+    if status == ACTIVE:
+        query = query.where(Alert.status.in_(ACTIVE_ALERT_STATUSES))
+    elif status is not None:
+        query = query.where(Alert.status == status)
+    if owner is not None:
+        query = query.where(Alert.user_id == owner)
+    rows = await session.execute(query.limit(min(limit, MAX_LIMIT)))
+    return [alert_json(row[0], row[1]) for row in rows]
+
+
+async def owned_alert(session: AsyncSession, alert_id: int, owner: int | None) -> Alert:
+    """The alert, if it exists and `owner` (None: anyone) may see it."""
+    alert = await session.get(Alert, alert_id)
+    if alert is None or (owner is not None and alert.user_id != owner):
+        raise NotFoundError(f"alert {alert_id} not found; GET /api/v1/alerts lists yours")
+    return alert
+
+
+async def alert_detail(session: AsyncSession, alert_id: int, owner: int | None) -> dict[str, Any]:
+    alert = await owned_alert(session, alert_id, owner)
+    return alert_json(alert, await session.get(Event, alert.event_id))
+
+
+def _address(row: Notification) -> str:
+    if row.channel in _PRIVATE_CHANNELS and len(row.address) > 4:
+        return "…" + row.address[-4:]
+    return row.address
+
+
+async def alert_timeline(
+    session: AsyncSession, alert_id: int, owner: int | None
+) -> list[dict[str, Any]]:
+    """Every decision and every message of the alert, oldest first (as `alerts show`)."""
+    await owned_alert(session, alert_id, owner)
+    audits = await session.scalars(select(AuditEntry).where(AuditEntry.alert_id == alert_id))
+    sends = await session.scalars(select(Notification).where(Notification.alert_id == alert_id))
+    entries: list[tuple[tuple[Any, int, int], dict[str, Any]]] = [
+        ((a.at, 0, a.id), {"at": iso(a.at), "kind": a.kind, "detail": a.detail}) for a in audits
+    ]
+    for n in sends:
+        payload = n.payload or {}
+        item = {
+            "at": iso(n.created_at),
+            "kind": "notification",
+            "notification_id": n.id,
+            "event_type": payload.get("event_type") or n.kind,
+            "channel": n.channel,
+            "address": _address(n),
+            "status": n.status,
+            "attempts": n.attempts,
+            "sent_at": iso(n.sent_at) if n.sent_at else None,
+            "last_error": n.last_error,
+        }
+        entries.append(((n.created_at, 1, n.id), item))
+    return [item for _, item in sorted(entries, key=lambda pair: pair[0])]
+
+
+async def list_watches(session: AsyncSession, owner: int | None) -> list[dict[str, Any]]:
+    """Watches not removed, newest first."""
+    query = select(Watch).where(Watch.removed_at.is_(None)).order_by(Watch.id.desc())
+    if owner is not None:
+        query = query.where(Watch.user_id == owner)
+    return [watch_json(w) for w in await session.scalars(query.limit(MAX_LIMIT))]
+
+
+async def watch_detail(session: AsyncSession, watch_id: int, owner: int | None) -> dict[str, Any]:
+    watch = await session.get(Watch, watch_id)
+    if (
+        watch is None
+        or watch.removed_at is not None
+        or (owner is not None and watch.user_id != owner)
+    ):
+        raise NotFoundError(f"watch {watch_id} not found; GET /api/v1/watches lists yours")
+    return watch_json(watch)

@@ -1,0 +1,248 @@
+"""The REST API (/api/v1): tokens and scopes, alerts and their actions, watches, commands."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.rest import ROUTES, RestDeps, add_rest_routes
+from bot.web import json_errors
+from core.actions import ActionSigner
+from core.clock import FakeClock
+from core.handlers import CommandHandlers
+from core.tokens import create_token
+from tests.integration.engine_helpers import (
+    SECRET,
+    T0,
+    Seed,
+    add_event,
+    add_user,
+    add_watch,
+    fresh_engine,
+    process_snapshot,
+)
+
+Sessions = async_sessionmaker[AsyncSession]
+
+
+@dataclass
+class World:
+    client: TestClient[Any, Any]
+    ada: int
+    bob: int
+    alert: int  # Ada's
+    bobs_alert: int
+    tokens: dict[str, str]
+
+    def auth(self, who: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[who]}"}
+
+
+@pytest.fixture
+async def world(sessions: Sessions, clock: FakeClock) -> AsyncIterator[World]:
+    async with sessions() as session, session.begin():
+        ada = await add_user(session, name="Ada")
+        bob = await add_user(session, name="Bob", chats=(("telegram", "tg-200"),))
+        event = await add_event(session)
+        ada_watch = await add_watch(session, ada, event)
+        bob_watch = await add_watch(session, bob, event, label="bob's")
+        tokens = {
+            "ada_read": await create_token(session, ada.id, "ada read", "read", T0),
+            "ada_write": await create_token(session, ada.id, "ada write", "read,write", T0),
+            "bob_write": await create_token(session, bob.id, "bob", "read,write", T0),
+            "admin": await create_token(session, None, "ops", "admin", T0),
+            "machine": await create_token(session, None, "scraper", "read,ingest", T0),
+        }
+    engine = await fresh_engine(sessions)
+    await process_snapshot(sessions, engine, Seed(ada, event, ada_watch), T0, 28.0)
+    async with sessions() as session:
+        from tests.integration.engine_helpers import alerts_of
+
+        alerts = {a.user_id: a.id for a in await alerts_of(session)}
+    assert bob_watch.id and set(alerts) == {ada.id, bob.id}
+    handlers = CommandHandlers(sessions, clock, random.Random(3), ActionSigner(SECRET))
+    app = web.Application(middlewares=[json_errors])
+    add_rest_routes(app, RestDeps(sessions, clock, handlers))
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    try:
+        yield World(client, ada.id, bob.id, alerts[ada.id], alerts[bob.id], tokens)
+    finally:
+        await client.close()
+
+
+async def _json(resp: Any, status: int) -> Any:
+    body = await resp.json()
+    assert resp.status == status, body
+    return body
+
+
+async def test_every_route_wants_a_valid_token_with_its_scope(world: World) -> None:
+    c = world.client
+    body = await _json(await c.get("/api/v1/alerts"), 401)
+    assert body["error"]["code"] == "unauthorized" and "Bearer" in body["error"]["message"]
+    bad = {"Authorization": "Bearer hdt_nope"}
+    assert (await c.get("/api/v1/alerts", headers=bad)).status == 401
+    body = await _json(
+        await c.post(f"/api/v1/alerts/{world.alert}/ack", headers=world.auth("ada_read")), 403
+    )
+    assert body["error"]["code"] == "insufficient_scope"
+    body = await _json(await c.get("/api/v1/alerts", headers=world.auth("machine")), 403)
+    assert "belongs to no person" in body["error"]["message"]
+    resolve = f"/api/v1/alerts/{world.alert}/resolve"
+    assert (await c.post(resolve, headers=world.auth("ada_write"))).status == 403
+
+
+async def test_a_person_sees_only_their_own_alerts(world: World) -> None:
+    c = world.client
+    listed = await _json(await c.get("/api/v1/alerts", headers=world.auth("ada_read")), 200)
+    assert [a["id"] for a in listed["alerts"]] == [world.alert]
+    alert = listed["alerts"][0]
+    assert alert["user_id"] == world.ada and alert["status"] == "open" and alert["price"] == 28.0
+    assert alert["event"]["name"] == "Rockies at Diamondbacks"
+    assert [f["name"] for f in alert["factors"]][:2] == ["price", "availability"]
+    other = await c.get(f"/api/v1/alerts/{world.bobs_alert}", headers=world.auth("ada_read"))
+    assert (await _json(other, 404))["error"]["code"] == "not_found"
+    everyone = await _json(await c.get("/api/v1/alerts", headers=world.auth("admin")), 200)
+    assert {a["id"] for a in everyone["alerts"]} == {world.alert, world.bobs_alert}
+    bobs = await c.get(f"/api/v1/alerts?user={world.bob}", headers=world.auth("admin"))
+    assert [a["id"] for a in (await _json(bobs, 200))["alerts"]] == [world.bobs_alert]
+
+
+@pytest.mark.parametrize(
+    ("query", "needle"),
+    [
+        ("?status=opened", "unknown status 'opened'"),
+        ("?limit=0", "limit must be a whole number from 1 to 500"),
+        ("?limit=ten", "limit must be a whole number"),
+    ],
+)
+async def test_bad_filters_get_a_reason_and_an_example(
+    world: World, query: str, needle: str
+) -> None:
+    resp = await world.client.get(f"/api/v1/alerts{query}", headers=world.auth("ada_read"))
+    message = (await _json(resp, 422))["error"]["message"]
+    assert needle in message and "e.g." in message
+
+
+async def test_the_timeline_shows_decisions_and_messages(world: World) -> None:
+    resp = await world.client.get(
+        f"/api/v1/alerts/{world.alert}/timeline", headers=world.auth("ada_read")
+    )
+    body = await _json(resp, 200)
+    kinds = [e["kind"] for e in body["timeline"]]
+    assert kinds[0] == "opened" and "notification" in kinds
+    sent = next(e for e in body["timeline"] if e["kind"] == "notification")
+    assert sent["channel"] == "telegram" and sent["status"] == "pending"
+    assert sent["event_type"] == "alert.triggered"
+
+
+async def test_ack_and_snooze_act_like_the_buttons(world: World, clock: FakeClock) -> None:
+    c, url = world.client, f"/api/v1/alerts/{world.alert}"
+    acked = await _json(await c.post(f"{url}/ack", headers=world.auth("ada_write")), 200)
+    assert acked["status"] == "acknowledged" and acked["acked_via"] == "api"
+    again = await _json(await c.post(f"{url}/ack", headers=world.auth("ada_write")), 422)
+    assert "already" in again["error"]["message"]
+    snoozed = await c.post(f"{url}/snooze", json={"minutes": 120}, headers=world.auth("ada_write"))
+    body = await _json(snoozed, 200)
+    assert body["status"] == "snoozed"
+    assert body["snoozed_until"] == (T0 + timedelta(minutes=120)).isoformat()
+    cheaper = await c.post(f"{url}/snooze", json={"below": 20}, headers=world.auth("ada_write"))
+    assert (await _json(cheaper, 200))["snooze_below"] == 20.0
+    timeline = await c.get(f"{url}/timeline", headers=world.auth("ada_read"))
+    kinds = [e["kind"] for e in (await _json(timeline, 200))["timeline"]]
+    assert "acknowledged" in kinds and "snoozed" in kinds
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "needle"),
+    [
+        ({"minutes": 0}, 422, "minutes must be a whole number from 1"),
+        ({"minutes": "2h"}, 422, "minutes must be a whole number"),
+        ({"minutes": 5, "below": 3}, 422, "not both"),
+        ({"below": -1}, 422, "below must be a price above 0"),
+        ([1, 2], 422, "must be a JSON object"),
+        ("{nope", 400, "not valid JSON"),
+    ],
+)
+async def test_bad_snooze_bodies_are_refused_with_a_reason(
+    world: World, body: Any, status: int, needle: str
+) -> None:
+    url = f"/api/v1/alerts/{world.alert}/snooze"
+    headers = world.auth("ada_write")
+    if isinstance(body, str):
+        resp = await world.client.post(url, data=body, headers=headers)
+    else:
+        resp = await world.client.post(url, json=body, headers=headers)
+    assert needle in (await _json(resp, status))["error"]["message"]
+
+
+async def test_an_admin_resolves_and_a_person_cannot_act_on_anothers_alert(world: World) -> None:
+    c = world.client
+    theirs = f"/api/v1/alerts/{world.bobs_alert}"
+    assert (await c.post(f"{theirs}/ack", headers=world.auth("ada_write"))).status == 404
+    resolved = await c.post(
+        f"{theirs}/resolve", json={"reason": "sold out"}, headers=world.auth("admin")
+    )
+    body = await _json(resolved, 200)
+    assert body["status"] == "resolved" and body["reason"] == "sold out (via api)"
+    again = await c.post(f"{theirs}/resolve", headers=world.auth("admin"))
+    assert "already resolved" in (await _json(again, 422))["error"]["message"]
+
+
+async def test_watches_through_the_chat_grammar(world: World) -> None:
+    c, ada = world.client, world.auth("ada_write")
+    added = await _json(
+        await c.post("/api/v1/watches", json={"text": "any rockies under 30"}, headers=ada), 201
+    )
+    assert "watch #" in added["lines"][0]
+    listed = await _json(await c.get("/api/v1/watches", headers=ada), 200)
+    new = next(w for w in listed["watches"] if w["terms"] == ["rockies"])
+    assert new["max_price"] == 30.0 and new["active"] and new["user_id"] == world.ada
+    paused = await c.post(f"/api/v1/watches/{new['id']}/pause", headers=ada)
+    assert "Paused" in (await _json(paused, 200))["lines"][0]
+    one = await _json(await c.get(f"/api/v1/watches/{new['id']}", headers=ada), 200)
+    assert one["active"] is False
+    bobs = await c.delete(f"/api/v1/watches/{new['id']}", headers=world.auth("bob_write"))
+    assert (await _json(bobs, 404))["error"]["code"] == "not_found"
+    assert (await c.delete(f"/api/v1/watches/{new['id']}", headers=ada)).status == 200
+    assert (await c.get(f"/api/v1/watches/{new['id']}", headers=ada)).status == 404
+    bad = await c.post("/api/v1/watches", json={"text": "rockies under -5"}, headers=ada)
+    assert "e.g." in (await _json(bad, 422))["error"]["message"]
+    empty = await c.post("/api/v1/watches", json={}, headers=ada)
+    assert '"text" must be a string' in (await _json(empty, 422))["error"]["message"]
+
+
+async def test_any_command_and_a_button_press(world: World) -> None:
+    c, ada = world.client, world.auth("ada_write")
+    listed = await _json(
+        await c.post("/api/v1/commands", json={"text": "alerts"}, headers=ada), 200
+    )
+    assert any(f"#{world.alert}" in line for line in listed["lines"])
+    ack = next(b for b in listed["buttons"] if b["label"].startswith("Ack"))
+    pressed = await c.post("/api/v1/commands", json={"token": ack["token"]}, headers=ada)
+    assert "cknowledged" in " ".join((await _json(pressed, 200))["lines"])
+    shown = await c.get(f"/api/v1/alerts/{world.alert}", headers=ada)
+    assert (await _json(shown, 200))["status"] == "acknowledged"
+    wrong = await c.post("/api/v1/commands", json={"text": "snooze"}, headers=ada)
+    assert "e.g." in (await _json(wrong, 422))["error"]["message"]
+    admin = await c.post("/api/v1/commands", json={"text": "watches"}, headers=world.auth("admin"))
+    assert "?user=ID" in (await _json(admin, 422))["error"]["message"]
+
+
+async def test_the_openapi_document_lists_every_route(world: World) -> None:
+    doc = await _json(await world.client.get("/api/v1/openapi.json"), 200)
+    assert doc["openapi"].startswith("3.1")
+    for route in ROUTES:
+        operation = doc["paths"][f"/api/v1{route.path}"][route.method.lower()]
+        assert operation["summary"] == route.summary
+    assert "/api/v1/ingest/snapshots" in doc["paths"]
+    assert doc["paths"]["/api/v1/alerts"]["get"]["security"] == [{"bearer": ["read"]}]

@@ -4,8 +4,7 @@ Every loader returns a frame with the columns of `COLUMNS`, one row per snapshot
 by (event, observed_at), cleaned by `clean`: snapshots at or after the start and
 non-positive get-in prices are dropped, placeholder outliers in the average and highest
 price (listings up to $200k) become NaN. `final_fill` (attendance / capacity) is the
-sell-out outcome where it is known, NaN elsewhere. `performer` is the home team or the
-headliner (peers for the cross-event features), NaN where the source does not say.
+sell-out outcome where it is known, NaN elsewhere.
 
 Sources: SeatGeek MLB 2024 (tidy file + attendance), the StubHub-derived get-in
 histories (`seatdata-stubhub-2025`), `MarketSimulator` output and rows of our
@@ -27,8 +26,7 @@ from core.domain import EventRef, MarketPoint
 
 COLUMNS = (
     "event", "observed_at", "starts_at", "hours_to_event", "min_price", "median_price",
-    "avg_price", "max_price", "listings", "tickets", "capacity", "category", "performer",
-    "final_fill",
+    "avg_price", "max_price", "listings", "tickets", "capacity", "category", "final_fill",
 )  # fmt: skip
 MLB_FILE = "seatgeek-mlb-2024/mlb_2024_snapshots_tidy.csv"
 STUBHUB_FILE = "seatdata-stubhub-2025/seatdata_clean.csv"
@@ -73,7 +71,6 @@ def load_mlb(data_dir: Path) -> pd.DataFrame:
             "tickets": raw["ticket_count"].astype(float),
             "capacity": raw["stadium_capacity"].astype(float),
             "category": "mlb",
-            "performer": raw["home_team"].astype(str),
             "final_fill": raw["percent_capacity"].astype(float),
         }
     )
@@ -131,7 +128,6 @@ def from_simulator(sim: Any) -> pd.DataFrame:
             "tickets": cols.ticket_count.astype(float),
             "capacity": np.array([float(i.capacity or np.nan) for i in infos])[ev],
             "category": np.array([i.category or "" for i in infos], dtype=object)[ev],
-            "performer": np.array([_performer(i.performers) for i in infos], dtype=object)[ev],
             "final_fill": np.array([e.final_fill for e in events])[ev],
         }
     )
@@ -189,17 +185,11 @@ def from_points(
     cols["starts_at"] = np.array([e.starts_at.timestamp() for e in events], float)[position]
     cols["capacity"] = np.array([e.capacity or np.nan for e in events], float)[position]
     cols["category"] = np.array([e.category or "" for e in events], object)[position]
-    cols["performer"] = np.array([_performer(e.performers) for e in events], object)[position]
     cols["final_fill"] = np.full(len(rows), np.nan)
     df = pd.DataFrame(cols)
     for name in ("observed_at", "starts_at"):
         df[name] = pd.to_datetime(df[name], unit="s", utc=True)
     return clean(df)
-
-
-def _performer(performers: Sequence[str]) -> object:
-    """The home team or headliner (the first performer), NaN when there is none."""
-    return performers[0] if performers else np.nan
 
 
 def clean(df: pd.DataFrame) -> pd.DataFrame:

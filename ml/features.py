@@ -7,12 +7,6 @@ max, window sums, the last change of the minimum) run forward in time. Snapshots
 irregular, so changes are divided by the time that really elapsed (per day).
 `SegmentCurve` (the typical log get-in by category and days out) is fitted on training
 rows only and stored with the model.
-
-Cross-event features (`market_*`, `peers_*`, `below_peers`) read other events' rows, but
-only those observed at or before t, over the last 24 h: the share of the category's
-get-ins (`market_`) or of the same performer's (home team's) get-ins (`peers_`) that
-moved up or down at their newest snapshot, the peers' typical deviation from the segment
-curve and how far this get-in sits below it. They see whatever events the frame holds.
 """
 
 from __future__ import annotations
@@ -36,9 +30,7 @@ FEATURES = (
     "move_share_7d", "hours_since_min_change", "drawdown", "above_low", "curve_dev",
     "category", "last_move", "mean_dev", "chg_listings_72h", "curve_slope_24h",
     "curve_slope_72h", "curve_slope_7d", "below_max_7d", "above_min_7d", "up_share_7d",
-    "down_share_7d", "tickets_below_max", "market_up_24h", "market_down_24h", "peers_up_24h",
-    "peers_down_24h", "peers_dev_24h", "below_peers", "market_up_72h", "market_down_72h",
-    "peers_up_72h", "peers_down_72h",
+    "down_share_7d", "tickets_below_max",
 )  # fmt: skip
 CURVE_SLOPES = {"24h": 24.0, "72h": 72.0, "7d": 168.0}
 
@@ -102,52 +94,6 @@ def window_max(values: np.ndarray, lo: np.ndarray) -> np.ndarray:
         span = 1 << k
         out[rows] = np.fmax(table[lo[rows]], table[rows - span + 1])
     return out
-
-
-def recent_mean(group: np.ndarray, t: np.ndarray, values: np.ndarray, width: float) -> np.ndarray:
-    """Mean of `values` over the rows of the same group observed in (t - width, t], for
-    every row (NaN values are skipped; a NaN group gives NaN). Only rows observed at or
-    before each row's time are read, and sums restart at each group."""
-    codes = pd.factorize(pd.Series(group, dtype=object))[0]
-    order = np.lexsort((t, codes))  # by group, then time; ties keep the frame's order
-    g, tt = codes[order], t[order]
-    ok = ~np.isnan(values[order])
-    parts = {"v": np.where(ok, values[order], 0.0), "c": ok.astype(float)}
-    sums = pd.DataFrame(parts).groupby(g).cumsum().to_numpy()
-    key = g * 1e10 + (tt - (tt.min() if len(tt) else 0.0))
-    head = np.searchsorted(g, g, side="left")  # where each row's group starts
-    hi = np.searchsorted(key, key, side="right") - 1  # the newest row at or before t
-    lo = np.maximum(np.searchsorted(key, key - width, side="right"), head)
-    window = sums[hi] - np.where((lo > head)[:, None], sums[np.maximum(lo - 1, 0)], 0.0)
-    mean = np.where(window[:, 1] > 0, window[:, 0] / np.maximum(window[:, 1], 1.0), np.nan)
-    out = np.full(len(t), np.nan)
-    out[order] = np.where(g >= 0, mean, np.nan)
-    return out
-
-
-def cross_event(
-    df: pd.DataFrame, t: np.ndarray, move: np.ndarray, curve_dev: np.ndarray
-) -> dict[str, np.ndarray]:
-    """The market and peer features (see module doc); `move` is each row's log change of
-    the get-in since the event's previous snapshot (NaN at its first)."""
-    category = df["category"].fillna("").astype(str)
-    peers = (category + "/" + df["performer"]).to_numpy(object)  # NaN without a performer
-    category = category.to_numpy(object)
-    up = np.where(np.isnan(move), np.nan, move > 0)
-    down = np.where(np.isnan(move), np.nan, move < 0)
-    peers_dev = recent_mean(peers, t, curve_dev, DAY)
-    return {
-        "market_up_24h": recent_mean(category, t, up, DAY),
-        "market_down_24h": recent_mean(category, t, down, DAY),
-        "peers_up_24h": recent_mean(peers, t, up, DAY),
-        "peers_down_24h": recent_mean(peers, t, down, DAY),
-        "peers_dev_24h": peers_dev,
-        "below_peers": curve_dev - peers_dev,
-        "market_up_72h": recent_mean(category, t, up, 3 * DAY),
-        "market_down_72h": recent_mean(category, t, down, 3 * DAY),
-        "peers_up_72h": recent_mean(peers, t, up, 3 * DAY),
-        "peers_down_72h": recent_mean(peers, t, down, 3 * DAY),
-    }
 
 
 def build(df: pd.DataFrame, curve: SegmentCurve | None = None) -> pd.DataFrame:
@@ -241,7 +187,6 @@ def build(df: pd.DataFrame, curve: SegmentCurve | None = None) -> pd.DataFrame:
     f["curve_dev"] = logp - typical
     for name, width in CURVE_SLOPES.items():  # the typical drift over the next window
         f[f"curve_slope_{name}"] = segment.at(category, np.maximum(hours - width, 0.0)) - typical
-    f.update(cross_event(df, t, np.where(first, np.nan, d), f["curve_dev"]))
     codes = {c: float(i) for i, c in enumerate(CATEGORIES)}
     f["category"] = pd.Series(category).map(codes).to_numpy(float)
     out = pd.DataFrame(f, index=df.index)

@@ -45,39 +45,3 @@ def test_changes_are_per_day_of_elapsed_time() -> None:
     assert x["hours_since_min_change"].tolist() == [0.0, 12.0, 0.0]
     assert x["drawdown"].iloc[2] == pytest.approx(np.log(0.5))
     assert list(x.columns) == list(features.FEATURES)
-
-
-CROSS = [n for n in features.FEATURES if n.startswith(("market_", "peers_", "below_peers"))]
-
-
-def test_cross_event_features_read_other_events_only_up_to_t(frame: pd.DataFrame) -> None:
-    curve = features.SegmentCurve.fit(frame)
-    before = features.build(frame, curve)[CROSS]
-    assert before.notna().mean().min() > 0.5  # the simulator's events share performers
-    cut = frame["observed_at"].quantile(0.5)
-    names = frame["event"].unique()
-    mine = frame["event"].isin(names[::2]).to_numpy()  # half the events; the rest change
-    rng = np.random.default_rng(2)
-    for later in (True, False):  # another event's rows after t, then at or before t
-        when = frame["observed_at"] > cut if later else frame["observed_at"] <= cut
-        changed = frame.copy()
-        rows = ~mine & when.to_numpy()
-        changed.loc[rows, "min_price"] *= rng.uniform(0.5, 2.0, rows.sum())
-        after = features.build(changed, curve)[CROSS]
-        early = mine & ~(frame["observed_at"] > cut).to_numpy()
-        same = before[early].equals(after[early])
-        assert same is later  # later rows change nothing at t; earlier ones can
-
-
-def test_recent_mean_matches_a_plain_loop() -> None:
-    rng = np.random.default_rng(1)
-    group = rng.choice(np.array(["a", "b", "c", None], dtype=object), 300)
-    t = rng.integers(0, 20, 300).astype(float) * 7 * features.HOUR
-    values = rng.normal(size=300)
-    values[rng.random(300) < 0.2] = np.nan
-    got = features.recent_mean(group, t, values, features.DAY)
-    for i in range(300):
-        peers = (group == group[i]) & (t <= t[i]) & (t > t[i] - features.DAY)
-        peers &= ~np.isnan(values)
-        expected = np.nan if group[i] is None or not peers.any() else values[peers].mean()
-        assert got[i] == pytest.approx(expected, nan_ok=True)

@@ -116,6 +116,24 @@ def split(df: pd.DataFrame, y: pd.DataFrame) -> Split:
     return Split(time_split(df, near.to_numpy()), time_split(df, (week & has_fill).to_numpy()))
 
 
+def final_test_events(df: pd.DataFrame) -> set[str]:
+    """Every event the real split puts in a test fold (price or sell-out)."""
+    folds = split(df, labels(df))
+    test = (folds.price == 2) | (folds.sellout == 2)
+    return set(df.loc[test, "event"])
+
+
+def development_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """`df` without a single row of a real test-period event (`final_test_events`).
+
+    Fitting and backtesting this frame splits the remaining events with the same FOLDS:
+    its own last share is the "dev test", on which choices are judged without ever
+    looking at the real test period.
+    """
+    keep = ~df["event"].isin(final_test_events(df)).to_numpy()
+    return df[keep].reset_index(drop=True)
+
+
 def event_weights(events: pd.Series) -> np.ndarray:
     """Each event weighs the same in total; the mean row weight is 1."""
     counts = events.map(events.value_counts()).to_numpy(float)

@@ -154,9 +154,19 @@ def backtest_command(
     as_json: Annotated[
         bool, typer.Option("--json", help="print the metrics as one JSON object")
     ] = False,
+    dev: Annotated[
+        bool,
+        typer.Option(
+            "--dev", help="drop the test period's events; measure on the rest's own last 25%"
+        ),
+    ] = False,
 ) -> None:
-    """Time-split backtest: every model beside its baselines; writes reports/backtest.md."""
+    """Time-split backtest: every model beside its baselines; writes reports/backtest.md.
+
+    With --dev nothing of the real test period is read (choices are judged on that)."""
     df = _load(data, data_dir, events)
+    if dev:
+        df = train.development_frame(df)
     models, x, y, folds = _fit(df)
     metrics = bt.evaluate(models, df, x, y, folds)
     fans = report.fan_frames(models, df, x, folds.price)

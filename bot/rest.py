@@ -244,6 +244,31 @@ class RestRoutes:
             reply = await self._deps.handlers.handle_text(ctx, _text(body, "text"))
         return _reply_response(reply)
 
+    # --- the person: preferences, activity, analytics --------------------------------------
+
+    async def preferences(self, request: web.Request) -> web.Response:
+        """GET /preferences (change them with the chat's prefs, quiet and tz commands)."""
+        caller = await self._caller(request, Scope.READ)
+        user_id = await self._person(request, caller)
+        async with self._deps.sessions() as session:
+            return web.json_response(await api_views.preferences(session, user_id))
+
+    async def activity(self, request: web.Request) -> web.Response:
+        caller = await self._caller(request, Scope.READ)
+        user_id = await self._person(request, caller)
+        limit = _int(request.query.get("limit", "50"), "limit", "?limit=20", 1, api_views.MAX_LIMIT)
+        async with self._deps.sessions() as session:
+            return web.json_response(await api_views.activity(session, user_id, limit))
+
+    async def analytics(self, request: web.Request) -> web.Response:
+        """GET /analytics?days=7: alerts by level and status, messages by channel and status."""
+        caller = await self._caller(request, Scope.READ)
+        days = _int(request.query.get("days", "7"), "days", "?days=30", 1, 366)
+        since = self._deps.clock.now() - timedelta(days=days)
+        async with self._deps.sessions() as session:
+            body = await api_views.analytics(session, caller.owner(request), since)
+        return web.json_response(body)
+
     async def _run(self, user_id: int, text: str) -> Reply:
         return await self._deps.handlers.handle_text(_context(user_id), text)
 
@@ -386,6 +411,28 @@ ROUTES = (
             f"{verb.capitalize()} a watch",
         )
         for verb in ("pause", "resume")
+    ),
+    Route(
+        "GET",
+        "/preferences",
+        lambda r: r.preferences,
+        Scope.READ,
+        "Your settings: time zone, quiet hours, channel order, digest, learning, chats"
+        " (change them with the prefs, quiet and tz commands)",
+    ),
+    Route(
+        "GET",
+        "/activity",
+        lambda r: r.activity,
+        Scope.READ,
+        "Your presence per platform and latest activity; ?limit=50",
+    ),
+    Route(
+        "GET",
+        "/analytics",
+        lambda r: r.analytics,
+        Scope.READ,
+        "Alerts by level and status, messages by channel and status; ?days=7",
     ),
     Route(
         "POST",

@@ -7,13 +7,27 @@ None (an admin token).
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.announce import alert_dict, event_ref
-from core.db.models import ACTIVE_ALERT_STATUSES, Alert, AuditEntry, Event, Notification, Watch
+from core.db.models import (
+    ACTIVE_ALERT_STATUSES,
+    Activity,
+    Alert,
+    AuditEntry,
+    Event,
+    Identity,
+    Notification,
+    Preference,
+    Presence,
+    User,
+    Watch,
+)
+from core.domain import Level
 from core.engine_support import WatchInfo
 from core.errors import NotFoundError, ValidationError
 from core.render import event_dict, iso
@@ -22,6 +36,7 @@ ACTIVE = "active"
 ALERT_STATUSES = (ACTIVE, "open", "acknowledged", "snoozed", "resolved", "expired")
 MAX_LIMIT = 500
 _PRIVATE_CHANNELS = frozenset({"sms", "voice"})  # phone numbers are never shown in full
+_LEVELS = frozenset(int(level) for level in Level)
 
 
 def alert_json(alert: Alert, event: Event | None) -> dict[str, Any]:
@@ -153,3 +168,97 @@ async def watch_detail(session: AsyncSession, watch_id: int, owner: int | None) 
     ):
         raise NotFoundError(f"watch {watch_id} not found; GET /api/v1/watches lists yours")
     return watch_json(watch)
+
+
+async def preferences(session: AsyncSession, user_id: int) -> dict[str, Any]:
+    """A person's settings: time zone, quiet hours, channel order, digest, learning, chats."""
+    user = await session.get(User, user_id)
+    if user is None:
+        raise NotFoundError(f"user {user_id} not found")
+    prefs = await session.get(Preference, user_id)
+    chats = await session.scalars(
+        select(Identity).where(Identity.user_id == user_id).order_by(Identity.id)
+    )
+    quiet = (
+        {"start": user.quiet_start, "end": user.quiet_end}
+        if user.quiet_start and user.quiet_end
+        else None
+    )
+    voice = (
+        {"start": prefs.voice_start, "end": prefs.voice_end}
+        if prefs is not None and prefs.voice_start and prefs.voice_end
+        else None
+    )
+    return {
+        "user_id": user.id,
+        "display_name": user.display_name,
+        "timezone": user.timezone,
+        "quiet_hours": quiet,
+        "channel_order": list(prefs.channel_order or ()) if prefs else [],
+        "min_level_per_channel": dict(prefs.min_level_per_channel or {}) if prefs else {},
+        "digest": prefs.digest_schedule if prefs else "hourly",
+        "wake_for_critical": bool(prefs.wake_for_critical) if prefs else False,
+        "voice_hours": voice,
+        "learning": {
+            "feedback_count": user.feedback_count,
+            "weights": user.learned_weights,
+        },
+        "chats": [
+            {
+                "platform": i.platform,
+                "display_name": i.display_name,
+                "reachable": i.unreachable_at is None,
+            }
+            for i in chats
+        ],
+    }
+
+
+async def activity(session: AsyncSession, user_id: int, limit: int) -> dict[str, Any]:
+    """A person's presence per platform and their latest activity, newest first."""
+    seen = await session.scalars(select(Presence).where(Presence.user_id == user_id))
+    rows = await session.scalars(
+        select(Activity)
+        .where(Activity.user_id == user_id)
+        .order_by(Activity.at.desc(), Activity.id.desc())
+        .limit(min(limit, MAX_LIMIT))
+    )
+    return {
+        "user_id": user_id,
+        "presence": [
+            {
+                "platform": p.platform,
+                "status": p.status,
+                "last_seen_at": iso(p.last_seen_at) if p.last_seen_at else None,
+            }
+            for p in seen
+        ],
+        "activity": [{"platform": a.platform, "kind": a.kind, "at": iso(a.at)} for a in rows],
+    }
+
+
+async def analytics(session: AsyncSession, owner: int | None, since: datetime) -> dict[str, Any]:
+    """Alerts opened since `since` by level and status, and their messages by channel and
+    status; `owner` None counts everyone."""
+    alerts = select(Alert.level, Alert.status, func.count()).where(Alert.opened_at >= since)
+    sends = select(Notification.channel, Notification.status, func.count()).where(
+        Notification.created_at >= since
+    )
+    if owner is not None:
+        alerts = alerts.where(Alert.user_id == owner)
+        sends = sends.where(Notification.user_id == owner)
+    by_level: dict[str, int] = {}
+    by_status: dict[str, int] = {}
+    for level, status, count in await session.execute(alerts.group_by(Alert.level, Alert.status)):
+        label = Level(level).label if level in _LEVELS else str(level)
+        by_level[label] = by_level.get(label, 0) + count
+        by_status[status] = by_status.get(status, 0) + count
+    channels: dict[str, dict[str, int]] = {}
+    grouped = sends.group_by(Notification.channel, Notification.status)
+    for channel, status, count in await session.execute(grouped):
+        channels.setdefault(channel, {})[status] = count
+    return {
+        "since": iso(since),
+        "alerts": {"total": sum(by_status.values()), "by_level": by_level, "by_status": by_status},
+        "notifications": {"by_channel": channels},
+    }

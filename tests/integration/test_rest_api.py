@@ -26,6 +26,7 @@ from tests.integration.engine_helpers import (
     add_event,
     add_user,
     add_watch,
+    alerts_of,
     fresh_engine,
     process_snapshot,
 )
@@ -64,8 +65,6 @@ async def world(sessions: Sessions, clock: FakeClock) -> AsyncIterator[World]:
     engine = await fresh_engine(sessions)
     await process_snapshot(sessions, engine, Seed(ada, event, ada_watch), T0, 28.0)
     async with sessions() as session:
-        from tests.integration.engine_helpers import alerts_of
-
         alerts = {a.user_id: a.id for a in await alerts_of(session)}
     assert bob_watch.id and set(alerts) == {ada.id, bob.id}
     handlers = CommandHandlers(sessions, clock, random.Random(3), ActionSigner(SECRET))
@@ -246,3 +245,34 @@ async def test_the_openapi_document_lists_every_route(world: World) -> None:
         assert operation["summary"] == route.summary
     assert "/api/v1/ingest/snapshots" in doc["paths"]
     assert doc["paths"]["/api/v1/alerts"]["get"]["security"] == [{"bearer": ["read"]}]
+
+
+async def test_preferences_activity_and_analytics(world: World) -> None:
+    c, ada = world.client, world.auth("ada_write")
+    await _json(
+        await c.post("/api/v1/commands", json={"text": "quiet 22:00-07:00"}, headers=ada), 200
+    )
+    await _json(
+        await c.post("/api/v1/commands", json={"text": "tz Europe/Paris"}, headers=ada), 200
+    )
+    prefs = await _json(await c.get("/api/v1/preferences", headers=ada), 200)
+    assert prefs["user_id"] == world.ada and prefs["timezone"] == "Europe/Paris"
+    assert prefs["quiet_hours"] == {"start": "22:00", "end": "07:00"}
+    assert prefs["chats"][0]["platform"] == "telegram"
+    assert prefs["learning"]["feedback_count"] == 0
+    seen = await _json(await c.get("/api/v1/activity", headers=ada), 200)
+    assert [a["platform"] for a in seen["activity"]][:2] == ["api", "api"]
+    assert any(p["platform"] == "api" for p in seen["presence"])
+    mine = await _json(await c.get("/api/v1/analytics", headers=ada), 200)
+    assert mine["alerts"]["total"] == 1 and mine["alerts"]["by_status"] == {"open": 1}
+    assert mine["notifications"]["by_channel"] == {"telegram": {"pending": 1}}
+    everyone = await _json(await c.get("/api/v1/analytics", headers=world.auth("admin")), 200)
+    assert everyone["alerts"]["total"] == 2
+    bad = await c.get("/api/v1/analytics?days=0", headers=ada)
+    assert (
+        "days must be a whole number from 1 to 366" in (await _json(bad, 422))["error"]["message"]
+    )
+    nobody = await c.get("/api/v1/preferences", headers=world.auth("admin"))
+    assert "?user=ID" in (await _json(nobody, 422))["error"]["message"]
+    bobs = await c.get(f"/api/v1/preferences?user={world.bob}", headers=world.auth("admin"))
+    assert (await _json(bobs, 200))["display_name"] == "Bob"

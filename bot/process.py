@@ -17,6 +17,8 @@ import sys
 
 from aiohttp import web
 
+from adapters.webhook.secrets import SecretBox
+from adapters.webhook.ssrf import SsrfPolicy
 from bot.bootstrap import Container, build
 from bot.demo import demo_source, seed_demo
 from bot.jobs import scheduled_jobs
@@ -39,7 +41,15 @@ def web_app(container: Container) -> web.Application:
             ingest_secret=settings.ingest_secret,
         )
     )
-    add_rest_routes(app, RestDeps(container.sessions, container.clock, container.handlers))
+    rest = RestDeps(
+        container.sessions,
+        container.clock,
+        container.handlers,
+        secrets=SecretBox(settings.secret_key_bytes()),
+        ssrf=SsrfPolicy.parse(settings.webhook_allow_hosts),
+        webhooks_changed=container.alerts.webhooks_changed,
+    )
+    add_rest_routes(app, rest)
     add_monitoring_routes(app, monitoring_deps(container))
     if settings.telegram_bot_token is not None:
         from bot.telegram_hooks import add_telegram_hooks

@@ -16,13 +16,17 @@ from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from adapters.webhook.secrets import SecretBox
+from adapters.webhook.ssrf import SsrfPolicy
 from bot.web import INGEST_PATH, ApiError, decode_json
+from bot.webhook_admin import add_endpoint, endpoint_json, parse_events, queue_test
 from core import api_views
 from core.alerts import apply_action, resolve
 from core.chat import CommandContext, Reply
-from core.db.models import Alert, Watch
+from core.db.models import Alert, Watch, WebhookEndpoint
 from core.domain import ActionKind, Platform
 from core.handlers import CommandHandlers
 from core.ports import Clock
@@ -38,6 +42,7 @@ _ACTIONS = {
     "bought": ActionKind.BOUGHT,
 }
 MAX_SNOOZE_MINUTES = 30 * 24 * 60
+_WEBHOOK_EXAMPLE = '{"url": "https://hooks.example.com/hdt", "events": ["alert.triggered"]}'
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +50,9 @@ class RestDeps:
     sessions: async_sessionmaker[AsyncSession]
     clock: Clock
     handlers: CommandHandlers
+    secrets: SecretBox  # webhook signing secrets, encrypted with HDT_SECRET_KEY
+    ssrf: SsrfPolicy  # which webhook URLs are allowed (HDT_WEBHOOK_ALLOW_HOSTS)
+    webhooks_changed: Callable[[], None] = lambda: None  # the engine's endpoint cache
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,6 +277,72 @@ class RestRoutes:
             body = await api_views.analytics(session, caller.owner(request), since)
         return web.json_response(body)
 
+    # --- channels: chats and webhook endpoints --------------------------------------------
+
+    async def channels(self, request: web.Request) -> web.Response:
+        """GET /channels: the person's chats and their webhook endpoints (admin: all)."""
+        caller = await self._caller(request, Scope.READ)
+        owner = caller.owner(request)
+        now = self._deps.clock.now()
+        async with self._deps.sessions() as session:
+            chats = (await api_views.preferences(session, owner))["chats"] if owner else []
+            query = select(WebhookEndpoint).order_by(WebhookEndpoint.id)
+            if owner is not None:
+                query = query.where(WebhookEndpoint.user_id == owner)
+            hooks = [endpoint_json(e, now) for e in await session.scalars(query)]
+        return web.json_response({"chats": chats, "webhooks": hooks})
+
+    async def add_webhook(self, request: web.Request) -> web.Response:
+        """POST /channels/webhooks {"url", "events"}: the secret is in the answer, once."""
+        caller = await self._caller(request, Scope.WRITE)
+        body = await _json_object(request, _WEBHOOK_EXAMPLE)
+        url = _text(body, "url")
+        events = body.get("events", ["*"])
+        if not isinstance(events, list) or not all(isinstance(e, str) for e in events):
+            raise ApiError(
+                422, "invalid", f'"events" must be a list of names, e.g. {_WEBHOOK_EXAMPLE}'
+            )
+        types = parse_events(events, _WEBHOOK_EXAMPLE)
+        now = self._deps.clock.now()
+        async with self._deps.sessions() as session, session.begin():
+            owner = caller.owner(request)
+            added = await add_endpoint(
+                session, self._deps.secrets, self._deps.ssrf, url, types, owner, now
+            )
+            item = endpoint_json(added.endpoint, now)
+        self._deps.webhooks_changed()
+        return web.json_response({"endpoint": item, "secret": added.secret}, status=201)
+
+    async def _owned_endpoint(
+        self, session: AsyncSession, request: web.Request, caller: Caller
+    ) -> WebhookEndpoint:
+        endpoint_id = _path_id(request)
+        endpoint = await session.get(WebhookEndpoint, endpoint_id)
+        owner = caller.owner(request)
+        if endpoint is None or owner not in (None, endpoint.user_id):
+            raise ApiError(
+                404, "not_found", f"webhook endpoint {endpoint_id} not found; GET {PREFIX}/channels"
+            )
+        return endpoint
+
+    async def test_webhook(self, request: web.Request) -> web.Response:
+        """POST /channels/webhooks/{id}/test: queue a "test" delivery."""
+        caller = await self._caller(request, Scope.WRITE)
+        async with self._deps.sessions() as session, session.begin():
+            endpoint = await self._owned_endpoint(session, request, caller)
+            queued = await queue_test(session, endpoint, self._deps.clock.now())
+        return web.json_response({"notification_id": queued, "status": "pending"}, status=202)
+
+    async def remove_webhook(self, request: web.Request) -> web.Response:
+        """DELETE /channels/webhooks/{id}: the endpoint and its queued deliveries."""
+        caller = await self._caller(request, Scope.WRITE)
+        async with self._deps.sessions() as session, session.begin():
+            endpoint = await self._owned_endpoint(session, request, caller)
+            removed = endpoint.id
+            await session.delete(endpoint)
+        self._deps.webhooks_changed()
+        return web.json_response({"removed": removed})
+
     async def _run(self, user_id: int, text: str) -> Reply:
         return await self._deps.handlers.handle_text(_context(user_id), text)
 
@@ -433,6 +507,35 @@ ROUTES = (
         lambda r: r.analytics,
         Scope.READ,
         "Alerts by level and status, messages by channel and status; ?days=7",
+    ),
+    Route(
+        "GET",
+        "/channels",
+        lambda r: r.channels,
+        Scope.READ,
+        "Your chats and webhook endpoints (never their secrets)",
+    ),
+    Route(
+        "POST",
+        "/channels/webhooks",
+        lambda r: r.add_webhook,
+        Scope.WRITE,
+        "Add a webhook endpoint; the answer holds its signing secret, shown once",
+        _WEBHOOK_EXAMPLE,
+    ),
+    Route(
+        "POST",
+        "/channels/webhooks/{id}/test",
+        lambda r: r.test_webhook,
+        Scope.WRITE,
+        "Queue a test delivery to a webhook endpoint",
+    ),
+    Route(
+        "DELETE",
+        "/channels/webhooks/{id}",
+        lambda r: r.remove_webhook,
+        Scope.WRITE,
+        "Remove a webhook endpoint and its queued deliveries",
     ),
     Route(
         "POST",

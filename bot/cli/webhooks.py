@@ -9,28 +9,31 @@ from __future__ import annotations
 
 import asyncio
 import re
-import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Any, NoReturn, TypeVar
+from typing import NoReturn, TypeVar
 
 import typer
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adapters.webhook.secrets import (
-    SecretBox,
-    generate_secret,
-    new_entry,
-    rotate_entries,
-)
-from adapters.webhook.ssrf import SsrfPolicy, validate_url
+from adapters.webhook.secrets import SecretBox, rotate_entries
+from adapters.webhook.ssrf import SsrfPolicy
 from bot.cli.app import app
 from bot.settings import load_settings
-from core.clock import SystemClock, ensure_utc
+from bot.webhook_admin import (
+    EVENT_TYPES,
+    EVENTS_EXAMPLE,
+    NewEndpoint,
+    add_endpoint,
+    live_secrets,
+    parse_events,
+    queue_test,
+)
+from core.clock import SystemClock
 from core.db.engine import make_engine, make_sessionmaker
-from core.db.models import Notification, User, WebhookEndpoint
-from core.domain import ChannelKind, Level, NotificationStatus
+from core.db.models import WebhookEndpoint
+from core.errors import HDTicketsError, ValidationError
 
 webhooks_app = typer.Typer(
     help="Outbound webhook endpoints: add, list, rotate secrets, send a test.",
@@ -38,13 +41,6 @@ webhooks_app = typer.Typer(
 )
 app.add_typer(webhooks_app, name="webhooks")
 
-EVENT_TYPES = (
-    "alert.triggered",
-    "alert.updated",
-    "alert.acknowledged",
-    "alert.escalated",
-    "alert.resolved",
-)
 _DURATION = re.compile(r"^(\d+)([smhd])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 T = TypeVar("T")
@@ -56,16 +52,10 @@ def _fail(message: str) -> NoReturn:
 
 
 def _parse_events(text: str) -> list[str]:
-    names = [part.strip() for part in text.split(",") if part.strip()]
-    if names == ["*"]:
-        return list(EVENT_TYPES)
-    unknown = [name for name in names if name not in EVENT_TYPES]
-    if unknown or not names:
-        _fail(
-            f"unknown event type {unknown[0] if unknown else text!r}; choose from "
-            f"{', '.join(EVENT_TYPES)} or *, e.g. --events alert.triggered,alert.resolved"
-        )
-    return list(dict.fromkeys(names))
+    try:
+        return parse_events(text.split(","), f"--events {EVENTS_EXAMPLE}")
+    except ValidationError as exc:
+        _fail(str(exc))
 
 
 def _parse_grace(text: str) -> timedelta:
@@ -100,14 +90,6 @@ async def _endpoint(session: AsyncSession, endpoint_id: int) -> WebhookEndpoint:
     return endpoint
 
 
-def _unexpired(entries: list[Any], now: datetime) -> int:
-    def live(entry: Any) -> bool:
-        expires = entry.get("expires_at") if isinstance(entry, dict) else None
-        return not expires or ensure_utc(datetime.fromisoformat(str(expires))) > now
-
-    return sum(1 for entry in entries if live(entry))
-
-
 @webhooks_app.command("add")
 def add(
     url: str = typer.Argument(..., help="Endpoint URL, e.g. https://hooks.example.com/hdt"),
@@ -117,29 +99,18 @@ def add(
     """Add an endpoint and print its signing secret (shown only once)."""
     try:
         policy = SsrfPolicy.parse(load_settings().webhook_allow_hosts)
-        clean_url = validate_url(url, policy)
     except ValueError as exc:
         _fail(str(exc))
     types = _parse_events(events)
-    secret = generate_secret()
 
-    async def work(session: AsyncSession, now: datetime, box: SecretBox) -> int:
-        if user is not None and await session.get(User, user) is None:
-            _fail(f"no user {user}; add one with `hdtickets users add NAME`")
-        endpoint = WebhookEndpoint(
-            user_id=user,
-            url=clean_url,
-            secrets=[new_entry(box, secret, now)],
-            event_types=types,
-            active=True,
-            consecutive_failures=0,
-            created_at=now,
-        )
-        session.add(endpoint)
-        await session.flush()
-        return endpoint.id
+    async def work(session: AsyncSession, now: datetime, box: SecretBox) -> NewEndpoint:
+        try:
+            return await add_endpoint(session, box, policy, url, types, user, now)
+        except HDTicketsError as exc:
+            _fail(str(exc))
 
-    endpoint_id = _with_session(work)
+    added = _with_session(work)
+    endpoint_id, clean_url, secret = added.endpoint.id, added.endpoint.url, added.secret
     typer.echo(f"webhook endpoint {endpoint_id} added: {clean_url}")
     typer.echo(f"  events: {', '.join(types)}")
     typer.echo(f"  signing secret (shown once, store it now): {secret}")
@@ -158,7 +129,7 @@ def list_endpoints() -> None:
             state = "active" if e.active else f"disabled ({e.disabled_reason or 'by an admin'})"
             lines.append(
                 f"{e.id:>4}  {state:<8}  user={e.user_id if e.user_id is not None else '-'}  "
-                f"secrets={_unexpired(list(e.secrets or []), now)}  "
+                f"secrets={live_secrets(list(e.secrets or []), now)}  "
                 f"failures={e.consecutive_failures}  events={','.join(e.event_types or [])}  "
                 f"{e.url}"
             )
@@ -199,40 +170,10 @@ def test(endpoint_id: int = typer.Argument(..., help="Endpoint id from `webhooks
 
     async def work(session: AsyncSession, now: datetime, _box: SecretBox) -> tuple[int, str]:
         endpoint = await _endpoint(session, endpoint_id)
-        if not endpoint.active:
-            _fail(
-                f"webhook endpoint {endpoint_id} is disabled ({endpoint.disabled_reason}); "
-                f"enable it with `hdtickets webhooks enable {endpoint_id}`"
-            )
-        stamp = now.isoformat(timespec="seconds").replace("+00:00", "Z")
-        message = f"Test notification for webhook endpoint {endpoint_id}."
-        notification = Notification(
-            user_id=endpoint.user_id,
-            webhook_endpoint_id=endpoint.id,
-            kind="test",
-            channel=ChannelKind.WEBHOOK.value,
-            address=endpoint.url,
-            level=int(Level.MEDIUM),
-            payload={
-                "event_type": "test",
-                "timestamp": stamp,
-                "title": "HDTickets Alerts test",
-                "body": message,
-                "buttons": [],
-                "factors": [],
-                "data": {"test": True, "endpoint_id": endpoint.id, "message": message},
-                "edit_of": None,
-                "webhook_endpoint_id": endpoint.id,
-            },
-            idempotency_key=f"webhook-test-{endpoint.id}-{uuid.uuid4().hex}",
-            status=NotificationStatus.PENDING.value,
-            attempts=0,
-            due_at=now,
-            created_at=now,
-        )
-        session.add(notification)
-        await session.flush()
-        return notification.id, endpoint.url
+        try:
+            return await queue_test(session, endpoint, now), endpoint.url
+        except ValidationError as exc:
+            _fail(str(exc))
 
     notification_id, url = _with_session(work)
     typer.echo(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -13,10 +14,13 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from adapters.webhook.secrets import SecretBox
+from adapters.webhook.ssrf import SsrfPolicy
 from bot.rest import ROUTES, RestDeps, add_rest_routes
 from bot.web import json_errors
 from core.actions import ActionSigner
 from core.clock import FakeClock
+from core.db.models import Notification
 from core.handlers import CommandHandlers
 from core.tokens import create_token
 from tests.integration.engine_helpers import (
@@ -42,6 +46,7 @@ class World:
     alert: int  # Ada's
     bobs_alert: int
     tokens: dict[str, str]
+    changes: list[str]
 
     def auth(self, who: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[who]}"}
@@ -69,11 +74,20 @@ async def world(sessions: Sessions, clock: FakeClock) -> AsyncIterator[World]:
     assert bob_watch.id and set(alerts) == {ada.id, bob.id}
     handlers = CommandHandlers(sessions, clock, random.Random(3), ActionSigner(SECRET))
     app = web.Application(middlewares=[json_errors])
-    add_rest_routes(app, RestDeps(sessions, clock, handlers))
+    changes: list[str] = []
+    deps = RestDeps(
+        sessions,
+        clock,
+        handlers,
+        secrets=SecretBox(SECRET),
+        ssrf=SsrfPolicy.parse(["127.0.0.1"]),
+        webhooks_changed=lambda: changes.append("webhooks"),
+    )
+    add_rest_routes(app, deps)
     client = TestClient(TestServer(app))
     await client.start_server()
     try:
-        yield World(client, ada.id, bob.id, alerts[ada.id], alerts[bob.id], tokens)
+        yield World(client, ada.id, bob.id, alerts[ada.id], alerts[bob.id], tokens, changes)
     finally:
         await client.close()
 
@@ -276,3 +290,45 @@ async def test_preferences_activity_and_analytics(world: World) -> None:
     assert "?user=ID" in (await _json(nobody, 422))["error"]["message"]
     bobs = await c.get(f"/api/v1/preferences?user={world.bob}", headers=world.auth("admin"))
     assert (await _json(bobs, 200))["display_name"] == "Bob"
+
+
+async def test_webhook_endpoints_through_the_api(world: World, sessions: Sessions) -> None:
+    c, ada, bob = world.client, world.auth("ada_write"), world.auth("bob_write")
+    body = {"url": "http://127.0.0.1:9/hook", "events": ["alert.triggered"]}
+    added = await _json(await c.post("/api/v1/channels/webhooks", json=body, headers=ada), 201)
+    endpoint = added["endpoint"]
+    assert added["secret"].startswith("whsec_") and endpoint["user_id"] == world.ada
+    assert endpoint["events"] == ["alert.triggered"] and endpoint["secrets"] == 1
+    assert world.changes == ["webhooks"]  # the engine's endpoint cache is told
+    listed = await _json(await c.get("/api/v1/channels", headers=ada), 200)
+    assert [w["id"] for w in listed["webhooks"]] == [endpoint["id"]]
+    assert "secret" not in json.dumps(listed["webhooks"]).replace('"secrets"', "")
+    assert listed["chats"][0]["platform"] == "telegram"
+    assert (await _json(await c.get("/api/v1/channels", headers=bob), 200))["webhooks"] == []
+    url = f"/api/v1/channels/webhooks/{endpoint['id']}"
+    assert (await c.post(f"{url}/test", headers=bob)).status == 404
+    queued = await _json(await c.post(f"{url}/test", headers=ada), 202)
+    async with sessions() as session:
+        note = await session.get(Notification, queued["notification_id"])
+    assert note is not None and note.kind == "test" and note.address == body["url"]
+    assert (await c.delete(url, headers=bob)).status == 404
+    assert (await _json(await c.delete(url, headers=ada), 200))["removed"] == endpoint["id"]
+    assert (await c.post(f"{url}/test", headers=ada)).status == 404
+
+
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [
+        ({"url": "http://10.0.0.1/hook"}, "private address 10.0.0.1"),
+        ({"url": "ftp://127.0.0.1/x"}, "http"),
+        ({"url": "http://127.0.0.1:9/h", "events": ["alert.exploded"]}, "unknown event type"),
+        ({"url": "http://127.0.0.1:9/h", "events": "alert.triggered"}, "must be a list"),
+        ({"events": ["*"]}, '"url" must be a string'),
+    ],
+)
+async def test_bad_webhook_endpoints_are_refused(world: World, body: Any, needle: str) -> None:
+    resp = await world.client.post(
+        "/api/v1/channels/webhooks", json=body, headers=world.auth("ada_write")
+    )
+    message = (await _json(resp, 422))["error"]["message"]
+    assert needle in message, message

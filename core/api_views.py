@@ -8,9 +8,9 @@ None (an admin token).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.announce import alert_dict, event_ref
@@ -37,6 +37,7 @@ ALERT_STATUSES = (ACTIVE, "open", "acknowledged", "snoozed", "resolved", "expire
 MAX_LIMIT = 500
 _PRIVATE_CHANNELS = frozenset({"sms", "voice"})  # phone numbers are never shown in full
 _LEVELS = frozenset(int(level) for level in Level)
+Q = TypeVar("Q", bound=Select[*tuple[Any, ...]])
 
 
 def alert_json(alert: Alert, event: Event | None) -> dict[str, Any]:
@@ -94,14 +95,19 @@ async def list_alerts(
 ) -> list[dict[str, Any]]:
     """Alerts newest first, at most `limit`; `status` "active" means open, acked or snoozed."""
     query = select(Alert, Event).join(Event, Event.id == Alert.event_id).order_by(Alert.id.desc())
+    rows = await session.execute(filter_alerts(query, status, owner).limit(min(limit, MAX_LIMIT)))
+    return [alert_json(row[0], row[1]) for row in rows]
+
+
+def filter_alerts(query: Q, status: str | None, owner: int | None) -> Q:
+    """`query` (over `alerts`) narrowed to a status ("active": not closed) and a person."""
     if status == ACTIVE:
         query = query.where(Alert.status.in_(ACTIVE_ALERT_STATUSES))
     elif status is not None:
         query = query.where(Alert.status == status)
     if owner is not None:
         query = query.where(Alert.user_id == owner)
-    rows = await session.execute(query.limit(min(limit, MAX_LIMIT)))
-    return [alert_json(row[0], row[1]) for row in rows]
+    return query
 
 
 async def owned_alert(session: AsyncSession, alert_id: int, owner: int | None) -> Alert:
@@ -117,7 +123,8 @@ async def alert_detail(session: AsyncSession, alert_id: int, owner: int | None) 
     return alert_json(alert, await session.get(Event, alert.event_id))
 
 
-def _address(row: Notification) -> str:
+def shown_address(row: Notification) -> str:
+    """Where a message went, with phone numbers cut to their last four digits."""
     if row.channel in _PRIVATE_CHANNELS and len(row.address) > 4:
         return "…" + row.address[-4:]
     return row.address
@@ -141,7 +148,7 @@ async def alert_timeline(
             "notification_id": n.id,
             "event_type": payload.get("event_type") or n.kind,
             "channel": n.channel,
-            "address": _address(n),
+            "address": shown_address(n),
             "status": n.status,
             "attempts": n.attempts,
             "sent_at": iso(n.sent_at) if n.sent_at else None,

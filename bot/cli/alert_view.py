@@ -16,11 +16,10 @@ from rich.table import Table
 from rich.text import Text
 
 from bot.cli.common import utc
+from core.api_views import shown_address
 from core.db.models import Alert, AuditEntry, Event, Notification, User, Watch
 from core.domain import Level
 from core.render import LEVEL_EMOJI, local_time, money
-
-_PRIVATE_CHANNELS = {"sms", "voice"}  # phone numbers are never printed in full
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,17 +39,11 @@ def level_text(level: int) -> str:
     return f"{LEVEL_EMOJI[known]} {known.label}"
 
 
-def _address(row: Notification) -> str:
-    if row.channel in _PRIVATE_CHANNELS and len(row.address) > 4:
-        return "…" + row.address[-4:]
-    return row.address
-
-
 def _notification_detail(row: Notification) -> str:
     payload = row.payload or {}
     event_type = payload.get("event_type") or row.kind
     attempts = f"{row.attempts} attempt{'s' if row.attempts != 1 else ''}"
-    parts = [f"#{row.id} {event_type} -> {row.channel} {_address(row)}", row.status, attempts]
+    parts = [f"#{row.id} {event_type} -> {row.channel} {shown_address(row)}", row.status, attempts]
     if row.sent_at is not None:
         parts.append(f"sent {utc(row.sent_at)}")
     if row.last_error:

@@ -20,9 +20,9 @@ from bot.cli.alert_view import level_text, render_alert, timeline
 from bot.cli.app import app
 from bot.cli.common import console, fail, in_transaction, parse_count, parse_id, print_table, utc
 from core.alerts import apply_action, resolve
+from core.api_views import ALERT_STATUSES, filter_alerts
 from core.command_values import parse_duration, parse_price
 from core.db.models import (
-    ACTIVE_ALERT_STATUSES,
     Alert,
     AuditEntry,
     Event,
@@ -30,7 +30,7 @@ from core.db.models import (
     User,
     Watch,
 )
-from core.domain import ActionKind, AlertStatus
+from core.domain import ActionKind
 from core.errors import ValidationError
 from core.render import money
 
@@ -41,8 +41,7 @@ alerts_app = typer.Typer(
 app.add_typer(alerts_app, name="alerts")
 
 VIA = "cli"
-ACTIVE = "active"
-_STATUSES = (*(s.value for s in AlertStatus), ACTIVE)
+_STATUSES = ALERT_STATUSES
 _ID_HELP = "Alert id from `hdtickets alerts list`."
 
 
@@ -76,12 +75,7 @@ def list_alerts(
             .order_by(Alert.id.desc())
             .limit(count)
         )
-        if wanted == ACTIVE:
-            query = query.where(Alert.status.in_(ACTIVE_ALERT_STATUSES))
-        elif wanted is not None:
-            query = query.where(Alert.status == wanted)
-        if owner is not None:
-            query = query.where(Alert.user_id == owner)
+        query = filter_alerts(query, wanted, owner)
         table = Table(
             "ID", "Level", "Score", "Status", "Kind", "Event", "Price", "User", "Opened (UTC)"
         )

@@ -26,7 +26,7 @@ from bot.webhook_admin import add_endpoint, endpoint_json, parse_events, queue_t
 from core import api_views
 from core.alerts import apply_action, resolve
 from core.chat import CommandContext, Reply
-from core.db.models import Alert, Watch, WebhookEndpoint
+from core.db.models import Alert, User, Watch, WebhookEndpoint
 from core.domain import ActionKind, Platform
 from core.handlers import CommandHandlers
 from core.ports import Clock
@@ -70,17 +70,23 @@ class Caller:
         return None if wanted is None else _int(wanted, "user", "?user=3")
 
 
-def _int(text: str, name: str, example: str, low: int = 1, high: int = 2**53) -> int:
+_MAX_ID = 2**53
+
+
+def _int(text: str, name: str, example: str, low: int = 1, high: int = _MAX_ID) -> int:
     value = text.strip()
     if not (value.isascii() and value.isdigit() and len(value) <= 16 and low <= int(value) <= high):
-        raise ApiError(
-            422, "invalid", f"{name} must be a whole number from {low} to {high}, e.g. {example}"
+        wanted = (
+            "an id (a whole number)" if high == _MAX_ID else f"a whole number from {low} to {high}"
         )
+        raise ApiError(422, "invalid", f"{name} must be {wanted}, e.g. {example}")
     return int(value)
 
 
-def _path_id(request: web.Request, name: str = "id") -> int:
-    return _int(request.match_info[name], name, f"{PREFIX}/alerts/12")
+def _path_id(request: web.Request) -> int:
+    """The {id} of the path; the example is this path with 12 in its place."""
+    given = request.match_info["id"]
+    return _int(given, "id", request.path.replace(f"/{given}", "/12", 1))
 
 
 async def _json_object(
@@ -132,6 +138,11 @@ class RestRoutes:
         owner = caller.owner(request)
         if owner is None:
             raise ApiError(422, "invalid", "say whom this is for with ?user=ID, e.g. ?user=3")
+        async with self._deps.sessions() as session:
+            if await session.get(User, owner) is None:
+                raise ApiError(
+                    404, "not_found", f"there is no user {owner}; see hdtickets users list"
+                )
         return owner
 
     # --- alerts ---------------------------------------------------------------------------

@@ -332,3 +332,18 @@ async def test_bad_webhook_endpoints_are_refused(world: World, body: Any, needle
     )
     message = (await _json(resp, 422))["error"]["message"]
     assert needle in message, message
+
+
+async def test_bad_ids_and_unknown_people_are_4xx_not_500(world: World) -> None:
+    c = world.client
+    bad = await c.get("/api/v1/alerts/abc/timeline", headers=world.auth("ada_read"))
+    message = (await _json(bad, 422))["error"]["message"]
+    assert message == "id must be an id (a whole number), e.g. /api/v1/alerts/12/timeline"
+    huge = await c.get(f"/api/v1/watches/{10**20}", headers=world.auth("ada_read"))
+    assert (await _json(huge, 422))["error"]["code"] == "invalid"
+    nobody = await c.post(
+        "/api/v1/commands?user=99999", json={"text": "watches"}, headers=world.auth("admin")
+    )
+    assert "no user 99999" in (await _json(nobody, 404))["error"]["message"]
+    prefs = await c.get("/api/v1/preferences?user=99999", headers=world.auth("admin"))
+    assert (await _json(prefs, 404))["error"]["code"] == "not_found"

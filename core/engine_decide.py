@@ -168,7 +168,12 @@ class Decider:
                 batch.resolves.append((alert, reason))
                 batch.recent[alert.dedup_key] = RecentResolve(now, alert.last_notified_price)
             elif match is not None and spec is not None:
-                if unchanged and clear.clear_since is None and alert.status != "snoozed":
+                if (
+                    unchanged
+                    and clear.clear_since is None
+                    and alert.status != "snoozed"
+                    and id(alert) not in batch.pending  # its message shows the newest data
+                ):
                     continue  # same market as last time: the same score, nothing to decide
                 self.update(batch, snap, alert, spec, match)
 

@@ -146,6 +146,28 @@ async def test_a_message_not_yet_written_shows_the_batchs_newest_snapshot(
     assert alert.escalation is not None and alert.escalation["level"] == chat.level == alert.level
 
 
+async def test_a_message_not_yet_written_shows_the_newest_data_when_the_market_is_unchanged(
+    sessions: Sessions,
+) -> None:
+    """The same market five hours later: the message says the data is minutes old.
+
+    The first snapshot is too old to alert on (history only); the alert opens on the
+    second; the third shows the same market (price, tickets, 24 h high) as the second.
+    """
+    async with sessions() as session, session.begin():
+        seed = await add_seed(session)
+    engine = await fresh_engine(sessions)
+    async with sessions() as session, session.begin():
+        stored = [await snapshot(session, seed, T0 - minutes(age), 30.0) for age in (400, 300, 5)]
+        await engine.process(session, stored, T0)
+    async with sessions() as session:
+        (alert,) = await alerts_of(session)
+        (chat,) = await notifications_of(session, alert.id)
+    reliability = next(f for f in chat.payload["factors"] if f["name"] == "reliability")
+    assert reliability["reason"].startswith("data 5 min old")
+    assert chat.payload["data"]["market"]["observed_at"] == (T0 - minutes(5)).isoformat()
+
+
 async def test_a_later_price_change_rewrites_the_stored_reason(sessions: Sessions) -> None:
     async with sessions() as session, session.begin():
         seed = await add_seed(session)

@@ -13,6 +13,7 @@ from bot.bootstrap import Container
 from bot.scheduler import Job
 from core.db.models import Activity, MarketSnapshot
 from core.digest import compose_digests
+from core.domain import SnapshotIn
 from core.feedback import Feedback, learn_from_feedback
 from core.ports import TicketSource
 from core.watch_sync import WatchSync
@@ -25,14 +26,38 @@ WATCH_SYNC_S = 10.0
 DIGEST_S = 30.0
 
 
-def feed_job(container: Container, source: TicketSource) -> Job:
-    """Poll a TicketSource and ingest what it yields, in chunks."""
+def split_backlog(items: Sequence[SnapshotIn]) -> tuple[list[SnapshotIn], list[SnapshotIn]]:
+    """(history, live): each event's newest snapshot is live, the older ones history.
+
+    A poll that returns a backlog (the demo's day of history, a source catching up after
+    an outage) would otherwise open alerts on snapshots hours old, and the cooldown would
+    keep the newer ones quiet. Both lists keep the order they came in.
+    """
+    newest: dict[tuple[str, str], datetime] = {}
+    for item in items:
+        key = (item.source, item.event.external_id)
+        if key not in newest or newest[key] < item.observed_at:
+            newest[key] = item.observed_at
+    history: list[SnapshotIn] = []
+    live: list[SnapshotIn] = []
+    for item in items:
+        latest = newest[(item.source, item.event.external_id)] == item.observed_at
+        (live if latest else history).append(item)
+    return history, live
+
+
+def feed_job(container: Container, source: TicketSource, chunk: int = FEED_CHUNK) -> Job:
+    """Poll a TicketSource and ingest what it yields, in chunks: superseded snapshots of a
+    backlog as history only, then each event's newest (`split_backlog`)."""
 
     async def poll() -> None:
+        items = [item async for batch in source.poll(container.clock.now()) for item in batch]
+        history, live = split_backlog(items)
         total = 0
-        async for batch in source.poll(container.clock.now()):
-            for start in range(0, len(batch), FEED_CHUNK):
-                report = await container.ingest.ingest_snapshots(batch[start : start + FEED_CHUNK])
+        for part, alert in ((history, False), (live, True)):
+            for start in range(0, len(part), chunk):
+                piece = part[start : start + chunk]
+                report = await container.ingest.ingest_snapshots(piece, alert=alert)
                 total += report.accepted
         if total:
             logger.info("feed %s: %d snapshots ingested", source.name, total)

@@ -132,7 +132,12 @@ class AlertEngine:
         self.recipients.invalidate_webhooks()
 
     async def process(
-        self, session: AsyncSession, stored: Sequence[StoredSnapshot], now: datetime
+        self,
+        session: AsyncSession,
+        stored: Sequence[StoredSnapshot],
+        now: datetime,
+        *,
+        alert: bool = True,
     ) -> PipelineResult:
         """Match, score and plan a batch of just-stored snapshots; write alerts and outbox rows.
 
@@ -140,10 +145,15 @@ class AlertEngine:
             session: ingest's session, inside the transaction that stored the snapshots.
             stored: the snapshots, as ingest stored them.
             now: the current time.
+            alert: False only remembers them in the market history (a backlog that newer
+                snapshots of the same events supersede; see `bot.jobs.feed_job`).
 
         Returns:
             Counts of matches, alerts opened/updated/resolved and notifications queued.
         """
+        if not alert:
+            await self._match(session, stored, now)  # feeds history; the matches are dropped
+            return PipelineResult(snapshots=len(stored))
         try:
             return await self._process(session, stored, now)
         finally:

@@ -39,9 +39,18 @@ class SnapshotProcessor(Protocol):
     """
 
     async def process(
-        self, session: AsyncSession, stored: Sequence[StoredSnapshot], now: datetime
+        self,
+        session: AsyncSession,
+        stored: Sequence[StoredSnapshot],
+        now: datetime,
+        *,
+        alert: bool = True,
     ) -> object:
-        """React to snapshots just stored in `session`'s transaction; do not commit."""
+        """React to snapshots just stored in `session`'s transaction; do not commit.
+
+        With `alert` False the snapshots are history only (a backlog that newer snapshots
+        of the same events supersede): remembered, never alerted on.
+        """
         ...
 
 
@@ -118,8 +127,13 @@ class IngestService:
                 rejected.append(Rejection(index, str(exc)))
         return await self._store(valid, rejected, now)
 
-    async def ingest_snapshots(self, items: Sequence[SnapshotIn]) -> IngestReport:
-        """Ingest domain snapshots (simulator, CSV import, feeds); indexes refer to `items`."""
+    async def ingest_snapshots(
+        self, items: Sequence[SnapshotIn], *, alert: bool = True
+    ) -> IngestReport:
+        """Ingest domain snapshots (simulator, CSV import, feeds); indexes refer to `items`.
+
+        `alert` False stores them as history only (see `SnapshotProcessor.process`).
+        """
         now = self._clock.now()
         valid: list[tuple[int, SnapshotIn]] = []
         rejected: list[Rejection] = []
@@ -128,14 +142,19 @@ class IngestService:
                 valid.append((index, check_snapshot(item, now)))
             except ValidationError as exc:
                 rejected.append(Rejection(index, str(exc)))
-        return await self._store(valid, rejected, now)
+        return await self._store(valid, rejected, now, alert=alert)
 
     def _rejected_all(self, count: int, error: str) -> IngestReport:
         self._metrics.count("snapshots_rejected", count)
         return IngestReport(0, 0, tuple(Rejection(i, error) for i in range(count)))
 
     async def _store(
-        self, valid: list[tuple[int, SnapshotIn]], rejected: list[Rejection], now: datetime
+        self,
+        valid: list[tuple[int, SnapshotIn]],
+        rejected: list[Rejection],
+        now: datetime,
+        *,
+        alert: bool = True,
     ) -> IngestReport:
         if rejected:
             self._metrics.count("snapshots_rejected", len(rejected))
@@ -144,14 +163,14 @@ class IngestService:
         items = [item for _, item in valid]
         cached = len(self._events) > 0
         try:
-            result, processed = await self._transaction(items, now)
+            result, processed = await self._transaction(items, now, alert)
         except IntegrityError:
             if not cached:
                 raise
             # A cached event may have been deleted (retention): the cache is cleared by
             # now, so one retry reads the truth from the database.
             logger.warning("ingest of %d snapshots hit a stale event cache; retrying", len(items))
-            result, processed = await self._transaction(items, now)
+            result, processed = await self._transaction(items, now, alert)
         self._metrics.count("snapshots_ingested", result.accepted)
         if result.duplicates:
             self._metrics.count("snapshots_duplicate", result.duplicates)
@@ -166,25 +185,27 @@ class IngestService:
         )
 
     async def _transaction(
-        self, items: list[SnapshotIn], now: datetime
+        self, items: list[SnapshotIn], now: datetime, alert: bool
     ) -> tuple[StoreResult, object]:
         async with self._sessions() as session:
             if session.get_bind().dialect.name == "sqlite":
                 async with self._sqlite_lock:
-                    return await self._run(session, items, now)
-            return await self._run(session, items, now)
+                    return await self._run(session, items, now, alert)
+            return await self._run(session, items, now, alert)
 
     async def _run(
-        self, session: AsyncSession, items: list[SnapshotIn], now: datetime
+        self, session: AsyncSession, items: list[SnapshotIn], now: datetime, alert: bool
     ) -> tuple[StoreResult, object]:
         try:
             async with session.begin():
                 result = await store_snapshots(session, items, now, cache=self._events)
-                processed = (
-                    await self._processor.process(session, result.stored, now)
-                    if result.stored
-                    else None
-                )
+                processed = None
+                if result.stored and alert:
+                    processed = await self._processor.process(session, result.stored, now)
+                elif result.stored:
+                    processed = await self._processor.process(
+                        session, result.stored, now, alert=False
+                    )
         except BaseException:
             self._events.clear()
             raise

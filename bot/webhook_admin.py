@@ -15,9 +15,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adapters.webhook.secrets import SecretBox, generate_secret, new_entry
+from adapters.webhook.secrets import SecretBox, generate_secret, new_entry, still_signs
 from adapters.webhook.ssrf import SsrfPolicy, validate_url
-from core.clock import ensure_utc
 from core.db.models import Notification, User, WebhookEndpoint
 from core.domain import ChannelKind, Level, NotificationStatus
 from core.errors import NotFoundError, ValidationError
@@ -123,12 +122,7 @@ async def queue_test(session: AsyncSession, endpoint: WebhookEndpoint, now: date
 
 def live_secrets(entries: list[Any], now: datetime) -> int:
     """How many of an endpoint's secrets still sign (not past their grace period)."""
-
-    def live(entry: Any) -> bool:
-        expires = entry.get("expires_at") if isinstance(entry, dict) else None
-        return not expires or ensure_utc(datetime.fromisoformat(str(expires))) > now
-
-    return sum(1 for entry in entries if live(entry))
+    return sum(1 for entry in entries if still_signs(entry, now))
 
 
 def endpoint_json(endpoint: WebhookEndpoint, now: datetime) -> dict[str, Any]:

@@ -7,6 +7,7 @@ None (an admin token).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -27,13 +28,13 @@ from core.db.models import (
     User,
     Watch,
 )
-from core.domain import Level
+from core.domain import AlertStatus, Level
 from core.engine_support import WatchInfo
 from core.errors import NotFoundError, ValidationError
 from core.render import event_dict, iso
 
 ACTIVE = "active"
-ALERT_STATUSES = (ACTIVE, "open", "acknowledged", "snoozed", "resolved", "expired")
+ALERT_STATUSES = (ACTIVE, *(status.value for status in AlertStatus))
 MAX_LIMIT = 500
 _PRIVATE_CHANNELS = frozenset({"sms", "voice"})  # phone numbers are never shown in full
 _LEVELS = frozenset(int(level) for level in Level)
@@ -130,6 +131,38 @@ def shown_address(row: Notification) -> str:
     return row.address
 
 
+def merged_timeline(
+    audits: Iterable[AuditEntry], sends: Iterable[Notification]
+) -> list[AuditEntry | Notification]:
+    """An alert's audit entries and outbox rows, oldest first; at the same instant the
+    decisions come before the messages, then by id (`alerts show` and the API)."""
+
+    def key(row: AuditEntry | Notification) -> tuple[datetime, int, int]:
+        if isinstance(row, AuditEntry):
+            return (row.at, 0, row.id)
+        return (row.created_at, 1, row.id)
+
+    return sorted([*audits, *sends], key=key)
+
+
+def _timeline_item(row: AuditEntry | Notification) -> dict[str, Any]:
+    if isinstance(row, AuditEntry):
+        return {"at": iso(row.at), "kind": row.kind, "detail": row.detail}
+    payload = row.payload or {}
+    return {
+        "at": iso(row.created_at),
+        "kind": "notification",
+        "notification_id": row.id,
+        "event_type": payload.get("event_type") or row.kind,
+        "channel": row.channel,
+        "address": shown_address(row),
+        "status": row.status,
+        "attempts": row.attempts,
+        "sent_at": iso(row.sent_at) if row.sent_at else None,
+        "last_error": row.last_error,
+    }
+
+
 async def alert_timeline(
     session: AsyncSession, alert_id: int, owner: int | None
 ) -> list[dict[str, Any]]:
@@ -137,25 +170,7 @@ async def alert_timeline(
     await owned_alert(session, alert_id, owner)
     audits = await session.scalars(select(AuditEntry).where(AuditEntry.alert_id == alert_id))
     sends = await session.scalars(select(Notification).where(Notification.alert_id == alert_id))
-    entries: list[tuple[tuple[Any, int, int], dict[str, Any]]] = [
-        ((a.at, 0, a.id), {"at": iso(a.at), "kind": a.kind, "detail": a.detail}) for a in audits
-    ]
-    for n in sends:
-        payload = n.payload or {}
-        item = {
-            "at": iso(n.created_at),
-            "kind": "notification",
-            "notification_id": n.id,
-            "event_type": payload.get("event_type") or n.kind,
-            "channel": n.channel,
-            "address": shown_address(n),
-            "status": n.status,
-            "attempts": n.attempts,
-            "sent_at": iso(n.sent_at) if n.sent_at else None,
-            "last_error": n.last_error,
-        }
-        entries.append(((n.created_at, 1, n.id), item))
-    return [item for _, item in sorted(entries, key=lambda pair: pair[0])]
+    return [_timeline_item(row) for row in merged_timeline(audits, sends)]
 
 
 async def list_watches(session: AsyncSession, owner: int | None) -> list[dict[str, Any]]:

@@ -152,7 +152,7 @@ class AlertEngine:
             Counts of matches, alerts opened/updated/resolved and notifications queued.
         """
         if not alert:
-            await self._match(session, stored, now)  # feeds history; the matches are dropped
+            await self._match(session, stored, now, alert=False)  # feeds history only
             return PipelineResult(snapshots=len(stored))
         try:
             return await self._process(session, stored, now)
@@ -196,9 +196,15 @@ class AlertEngine:
     # --- reading -----------------------------------------------------------------------
 
     async def _match(
-        self, session: AsyncSession, stored: Sequence[StoredSnapshot], now: datetime
+        self,
+        session: AsyncSession,
+        stored: Sequence[StoredSnapshot],
+        now: datetime,
+        *,
+        alert: bool = True,
     ) -> list[Snap]:
-        """Feed history; match live snapshots (stale or out-of-order ones only feed history)."""
+        """Feed history; match live snapshots (stale or out-of-order ones, and all of them
+        when not `alert`, only feed history)."""
         ordered = sorted(stored, key=lambda s: s.point.observed_at)
         await self.history.ensure(
             session,
@@ -213,8 +219,10 @@ class AlertEngine:
             latest = self.history.latest(event.id)
             high = self.history.high(event.id, point.observed_at)
             self.history.append(point)
-            if now - point.observed_at > max_age or (
-                latest is not None and latest.observed_at >= point.observed_at
+            if (
+                not alert
+                or now - point.observed_at > max_age
+                or (latest is not None and latest.observed_at >= point.observed_at)
             ):
                 continue
             matches: list[Match] = self.index.plan(event).matches(

@@ -80,6 +80,12 @@ def _expires_at(entry: Any) -> datetime | None:
     return None
 
 
+def still_signs(entry: Any, now: datetime) -> bool:
+    """Whether a stored secret has not lapsed (no expiry, or one after `now`)."""
+    expires = _expires_at(entry)
+    return expires is None or expires > now
+
+
 def _token(entry: Any) -> str:
     return str(entry["secret"]) if isinstance(entry, dict) else str(entry)
 
@@ -122,8 +128,7 @@ def active_secrets(entries: Sequence[Any], box: SecretBox, now: datetime) -> lis
     active: list[str] = []
     unreadable: SecretUnreadable | None = None
     for entry in entries:
-        expires = _expires_at(entry)
-        if expires is not None and expires <= now:
+        if not still_signs(entry, now):
             continue
         try:
             active.append(box.decrypt(_token(entry)))

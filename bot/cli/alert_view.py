@@ -16,7 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from bot.cli.common import utc
-from core.api_views import shown_address
+from core.api_views import merged_timeline, shown_address
 from core.db.models import Alert, AuditEntry, Event, Notification, User, Watch
 from core.domain import Level
 from core.render import LEVEL_EMOJI, local_time, money
@@ -27,7 +27,6 @@ class TimelineEntry:
     at: datetime
     what: str
     detail: str
-    order: tuple[int, int]  # audit entries before outbox rows of the same instant, then id
 
 
 def level_text(level: int) -> str:
@@ -54,13 +53,13 @@ def _notification_detail(row: Notification) -> str:
 def timeline(
     audits: Iterable[AuditEntry], notifications: Iterable[Notification]
 ) -> list[TimelineEntry]:
-    """Audit entries and outbox rows of one alert, oldest first."""
-    entries = [TimelineEntry(a.at, a.kind, a.detail, (0, a.id)) for a in audits]
-    entries += [
-        TimelineEntry(n.created_at, "notification", _notification_detail(n), (1, n.id))
-        for n in notifications
+    """Audit entries and outbox rows of one alert, oldest first (`merged_timeline`)."""
+    return [
+        TimelineEntry(row.at, row.kind, row.detail)
+        if isinstance(row, AuditEntry)
+        else TimelineEntry(row.created_at, "notification", _notification_detail(row))
+        for row in merged_timeline(audits, notifications)
     ]
-    return sorted(entries, key=lambda e: (e.at, e.order))
 
 
 def _percent(value: Any) -> str:

@@ -41,7 +41,6 @@ alerts_app = typer.Typer(
 app.add_typer(alerts_app, name="alerts")
 
 VIA = "cli"
-_STATUSES = ALERT_STATUSES
 _ID_HELP = "Alert id from `hdtickets alerts list`."
 
 
@@ -51,7 +50,7 @@ def list_alerts(
         None,
         "--status",
         metavar="STATUS",
-        help=f"Only this status: {', '.join(_STATUSES)} (active = not closed).",
+        help=f"Only this status: {', '.join(ALERT_STATUSES)} (active = not closed).",
     ),
     user: str | None = typer.Option(
         None, "--user", metavar="ID", help="Only this person's alerts."
@@ -62,8 +61,10 @@ def list_alerts(
 ) -> None:
     """List alerts, newest first, as a table."""
     wanted = status.strip().lower() if status is not None else None
-    if wanted is not None and wanted not in _STATUSES:
-        fail(f"unknown status {status!r}; use one of {', '.join(_STATUSES)}, e.g. --status open")
+    if wanted is not None and wanted not in ALERT_STATUSES:
+        fail(
+            f"unknown status {status!r}; use one of {', '.join(ALERT_STATUSES)}, e.g. --status open"
+        )
     owner = parse_id(user, "user", "--user 3") if user is not None else None
     count = parse_count(limit, "--limit", 1, 1000, "--limit 20")
 

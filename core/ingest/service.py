@@ -199,13 +199,11 @@ class IngestService:
         try:
             async with session.begin():
                 result = await store_snapshots(session, items, now, cache=self._events)
-                processed = None
-                if result.stored and alert:
-                    processed = await self._processor.process(session, result.stored, now)
-                elif result.stored:
-                    processed = await self._processor.process(
-                        session, result.stored, now, alert=False
-                    )
+                processed = (
+                    await self._processor.process(session, result.stored, now, alert=alert)
+                    if result.stored
+                    else None
+                )
         except BaseException:
             self._events.clear()
             raise

@@ -35,7 +35,12 @@ class Processor:
         self.stored: list[StoredSnapshot] = []
 
     async def process(
-        self, session: AsyncSession, stored: Sequence[StoredSnapshot], now: datetime
+        self,
+        session: AsyncSession,
+        stored: Sequence[StoredSnapshot],
+        now: datetime,
+        *,
+        alert: bool = True,
     ) -> object:
         self.stored.extend(stored)
         return None

@@ -34,7 +34,12 @@ class RecordingProcessor:
         self.hold = hold
 
     async def process(
-        self, session: AsyncSession, stored: Sequence[StoredSnapshot], now: datetime
+        self,
+        session: AsyncSession,
+        stored: Sequence[StoredSnapshot],
+        now: datetime,
+        *,
+        alert: bool = True,
     ) -> object:
         self.calls.append(list(stored))
         # Proves we run inside the ingest transaction: the rows are visible here.

@@ -41,7 +41,12 @@ class Processor:
         self.fail = fail
 
     async def process(
-        self, session: AsyncSession, stored: Sequence[StoredSnapshot], now: datetime
+        self,
+        session: AsyncSession,
+        stored: Sequence[StoredSnapshot],
+        now: datetime,
+        *,
+        alert: bool = True,
     ) -> object:
         if self.fail:
             raise RuntimeError("secret internals /etc/passwd")

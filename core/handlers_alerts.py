@@ -17,7 +17,7 @@ from core.db.models import Alert, Event, Watch
 from core.domain import ActionKind, Button, Level
 from core.errors import NotFoundError
 from core.handlers_watch import watch_spec
-from core.render import LEVEL_EMOJI, humanize_delta, local_time, money
+from core.render import LEVEL_EMOJI, humanize_delta, local_time, money, short_date
 from core.turn import Turn
 
 LISTED = ("open", "snoozed")
@@ -84,12 +84,16 @@ def _alert_line(turn: Turn, alert: Alert, event: Event, zone: str) -> str:
     level = Level(alert.level)
     price = money(alert.price) if alert.price is not None else "—"
     age = humanize_delta((turn.now - alert.opened_at).total_seconds())
-    line = f"#{alert.id} {LEVEL_EMOJI[level]} {level.label} · {event.name} · {price}"
+    # City and day tell apart events of the same name (a tour, a series).
+    where = ", ".join(p for p in (event.city, short_date(event.starts_at, zone)) if p)
+    line = f"#{alert.id} {LEVEL_EMOJI[level]} {level.label} · {event.name} ({where}) · {price}"
     if alert.reason:
         line += f" · {alert.reason}"
     line += f" · {age} ago"
     if alert.status == "snoozed" and alert.snoozed_until is not None:
         line += f" — snoozed until {local_time(alert.snoozed_until, zone)}"
+    elif alert.status == "snoozed" and alert.snooze_below is not None:
+        line += f" — snoozed until under {money(alert.snooze_below)}"
     return line
 
 

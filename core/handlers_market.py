@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy import select
 
 from core.chat import Choice, Reply
@@ -9,7 +11,14 @@ from core.command_types import MarketCommand
 from core.db.models import Event, MarketSnapshot
 from core.errors import NotFoundError
 from core.event_search import search_events
-from core.render import humanize_delta, local_time, money
+from core.render import (
+    event_label,
+    humanize_delta,
+    local_time,
+    money,
+    resample_last,
+    sparkline,
+)
 from core.turn import Turn
 
 
@@ -30,7 +39,9 @@ async def market(turn: Turn, cmd: MarketCommand) -> Reply:
     if found.total > len(found.events):
         lines.append(f"Showing the first {len(found.events)}; add an opponent, venue or city.")
     choices = tuple(
-        Choice(label=f"{e.name} — {local_time(e.starts_at, zone)}", command=f"market #{e.id}")
+        Choice(
+            label=event_label(e.name, e.venue, e.city, e.starts_at, zone), command=f"market #{e.id}"
+        )
         for e in found.events
     )
     return Reply(lines=tuple(lines), choices=choices)
@@ -64,6 +75,9 @@ async def _describe(turn: Turn, event: Event) -> Reply:
         listings = f" in {snap.listing_count:,} listings" if snap.listing_count is not None else ""
         age = humanize_delta((turn.now - snap.observed_at).total_seconds())
         lines.append(f"{tickets} left{listings} (as of {age} ago, {snap.source})")
+        trend = await _trend(turn, event, snap.currency)
+        if trend:
+            lines.append(trend)
     image = None
     if turn.market is not None:
         insight = await turn.market.insight(event.id, now=turn.now)
@@ -72,6 +86,39 @@ async def _describe(turn: Turn, event: Event) -> Reply:
                 lines.append(insight.sentence)
             image = insight.chart_png
     return Reply(lines=tuple(lines), image=image)
+
+
+TREND_DAYS = 7
+TREND_BARS = 24
+
+
+async def _trend(turn: Turn, event: Event, currency: str | None) -> str | None:
+    """The cheapest price over the last week as a sparkline, for every platform (the
+    chart image is only shown where images are):
+    "Cheapest over the last 7 days: ▇▇▆▅▅▄▃▂ $112 → $97 (low $95)"."""
+    since = turn.now - timedelta(days=TREND_DAYS)
+    rows = (
+        await turn.session.execute(
+            select(MarketSnapshot.observed_at, MarketSnapshot.min_price)
+            .where(
+                MarketSnapshot.event_id == event.id,
+                MarketSnapshot.observed_at >= since,
+                MarketSnapshot.observed_at <= turn.now,
+                MarketSnapshot.min_price.is_not(None),
+            )
+            .order_by(MarketSnapshot.observed_at)
+        )
+    ).all()
+    points = [(at, float(price)) for at, price in rows if price is not None]
+    if len(points) < 2:
+        return None
+    values = resample_last(points, TREND_BARS)
+    if len(values) < 2:
+        return None
+    span = humanize_delta((points[-1][0] - points[0][0]).total_seconds())
+    first, last = _price(values[0], currency), _price(values[-1], currency)
+    low = _price(min(v for _, v in points), currency)
+    return f"Cheapest over the last {span}: {sparkline(values)} {first} → {last} (low {low})"
 
 
 def _price(value: float | None, currency: str | None) -> str:

@@ -16,7 +16,7 @@ from core.db.models import Event, Watch
 from core.domain import ActionKind, Button, Level, TriggerKind, WatchSpec
 from core.errors import NotFoundError, ValidationError
 from core.event_search import is_category, search_events, upcoming_event
-from core.render import local_time, money
+from core.render import event_label, local_time, money
 from core.rules import words
 from core.turn import Turn
 
@@ -112,8 +112,7 @@ def _command_text(target: str, cmd: WatchCommand) -> str:
 
 
 def _event_label(event: Event, zone: str) -> str:
-    where = ", ".join(p for p in (event.venue, event.city) if p)
-    return f"{event.name} — {where + ', ' if where else ''}{local_time(event.starts_at, zone)}"
+    return event_label(event.name, event.venue, event.city, event.starts_at, zone)
 
 
 async def _save(

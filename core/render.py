@@ -102,6 +102,50 @@ def local_time(when: datetime, tz: str | None) -> str:
     return f"{local:%a} {local.day} {local:%b %H:%M} {local.tzname() or ''}".rstrip()
 
 
+def short_date(when: datetime, tz: str | None) -> str:
+    """The day of `when` for a person in `tz`, e.g. "Thu 10 Dec"."""
+    local = when.astimezone(zone(tz))
+    return f"{local:%a} {local.day} {local:%b}"
+
+
+def event_label(
+    name: str, venue: str | None, city: str | None, starts_at: datetime, tz: str | None
+) -> str:
+    """An event told apart from others of the same name, e.g. for a list to choose from:
+    "Taylor Swift — TD Garden, Boston, Thu 10 Dec 00:30 UTC"."""
+    where = ", ".join(p for p in (venue, city) if p)
+    return f"{name} — {where + ', ' if where else ''}{local_time(starts_at, tz)}"
+
+
+SPARK_BARS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: Sequence[float]) -> str:
+    """`values` as bars, lowest "▁" to highest "█"; all "▄" when they are all equal."""
+    if not values:
+        return ""
+    low, high = min(values), max(values)
+    if high - low <= 1e-9 * max(abs(high), 1.0):
+        return SPARK_BARS[3] * len(values)
+    top = len(SPARK_BARS) - 1
+    return "".join(SPARK_BARS[round((v - low) / (high - low) * top)] for v in values)
+
+
+def resample_last(points: Sequence[tuple[datetime, float]], buckets: int) -> list[float]:
+    """The last value of each of `buckets` equal time slices of `points` (sorted by time),
+    skipping empty slices: an irregular series made even enough for a sparkline."""
+    if len(points) <= 1 or buckets <= 0:
+        return [v for _, v in points]
+    start, end = points[0][0], points[-1][0]
+    span = (end - start).total_seconds()
+    if span <= 0:
+        return [points[-1][1]]
+    last: dict[int, float] = {}
+    for at, value in points:
+        last[min(int((at - start).total_seconds() / span * buckets), buckets - 1)] = value
+    return [last[k] for k in sorted(last)]
+
+
 @dataclass(frozen=True, slots=True)
 class AlertView:
     """What the text of one alert message is made of."""

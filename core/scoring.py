@@ -181,7 +181,7 @@ def urgency_factor(
         return value, ""
     parts = [f"starts in {humanize_delta(seconds)}" if seconds > 0 else "starting now"]
     if hours is not None:
-        parts.append(f"sells out in ~{humanize_delta(hours * 3600)} at this pace")
+        parts.append(f"listed tickets run out in ~{humanize_delta(hours * 3600)} at this pace")
     return value, "; ".join(parts)
 
 

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import hashlib
 import logging
 import os
 import sys
+import tempfile
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import TextIO
 
 from rich.console import Console
@@ -93,6 +96,8 @@ class ConsoleChat:
         channel: the console channel, whose numbered menu is shared (alerts' buttons).
         stream: where lines come from; stdin when None.
         console: where replies go; the channel's console when None.
+        chart_dir: where price charts are saved for the person to open (a terminal shows
+            no images); `hdtickets-charts` in the system's temporary directory when None.
     """
 
     def __init__(
@@ -104,8 +109,10 @@ class ConsoleChat:
         channel: ConsoleChannel | None = None,
         stream: TextIO | None = None,
         console: Console | None = None,
+        chart_dir: Path | None = None,
     ) -> None:
         self._handlers = handlers
+        self._chart_dir = chart_dir or Path(tempfile.gettempdir()) / "hdtickets-charts"
         self._sessions = sessions
         self._clock = clock
         self._stream = stream if stream is not None else sys.stdin
@@ -170,9 +177,21 @@ class ConsoleChat:
     def show(self, reply: Reply) -> None:
         """Print a reply; its options (if any) become the numbered menu."""
         options = reply_options(reply)
-        self.console.print(render_reply(reply, options))
+        chart = self._save_chart(reply.image) if reply.image is not None else None
+        self.console.print(render_reply(reply, options, chart=chart))
         if options:
             self.menu.show(options, source="reply")
+
+    def _save_chart(self, png: bytes) -> str:
+        """Write a chart where the person can open it; its path, or why it could not be."""
+        path = self._chart_dir / f"chart-{hashlib.sha256(png).hexdigest()[:12]}.png"
+        try:
+            self._chart_dir.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(png)
+        except OSError as exc:
+            logger.warning("could not save a chart to %s: %s", path, exc)
+            return f"price chart not saved ({exc.strerror or exc})"
+        return f"price chart: {path}"
 
     async def _lines(self) -> AsyncIterator[str]:
         fd_lines = self._fd_lines()

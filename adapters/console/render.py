@@ -151,14 +151,17 @@ def render_update(message: OutboundMessage, message_id: str | None) -> Text:
     return text
 
 
-def render_reply(reply: Reply, options: Sequence[Option]) -> RenderableType:
-    """The bot's answer: its lines (red when refused), then the numbered options."""
+def render_reply(
+    reply: Reply, options: Sequence[Option], *, chart: str | None = None
+) -> RenderableType:
+    """The bot's answer: its lines (red when refused), the numbered options, then `chart`
+    (where the reply's chart image was saved: a terminal shows no images)."""
     style = "red" if reply.is_error else ""
     parts: list[RenderableType] = [Text(line, style=style) for line in reply.lines]
     for number, option in enumerate(options, start=1):
         parts.append(Text(f"  [{number}] {option.label}"))
     if options:
         parts.append(Text("type a number to choose", style="dim"))
-    if reply.image is not None:
-        parts.append(Text(f"(chart: {len(reply.image):,} bytes of PNG)", style="dim"))
+    if chart is not None:
+        parts.append(Text(chart, style="dim"))
     return Group(*parts)

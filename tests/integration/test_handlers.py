@@ -396,12 +396,17 @@ async def test_market_shows_latest_snapshot_and_forecast(world: World) -> None:
     assert "(in 11 days 8 h)" in reply.lines[1]
     assert reply.lines[2] == "Cheapest $28 · median — · highest $473"
     assert reply.lines[3] == "1,344 tickets left in 315 listings (as of 2 h ago, seatgeek)"
-    assert reply.lines[4].startswith("72% chance") and reply.image == b"\x89PNG-chart"
+    assert reply.lines[4] == "Cheapest over the last 3 h: █▁ $35 → $28 (low $28)"
+    assert reply.lines[5].startswith("72% chance") and reply.image == b"\x89PNG-chart"
 
     choices = await world.say("market red sox")
     assert [c.command for c in choices.choices] == [
         f"market #{world.events['nyy_bos']}",
         f"market #{world.events['bos_nyy']}",
+    ]
+    assert [c.label for c in choices.choices] == [  # venue and city tell them apart
+        "Yankees at Red Sox — Fenway Park, Boston, Fri 5 Apr 23:10 UTC",
+        "Red Sox at Yankees — Yankee Stadium, New York, Fri 12 Apr 23:05 UTC",
     ]
     assert "No market data yet." in (await world.say(choices.choices[0].command or "")).lines
     assert (await world.say("market cricket")).is_error
@@ -442,7 +447,8 @@ async def test_alerts_list_and_actions(world: World) -> None:
     listing = await world.say("alerts")
     assert listing.lines == (
         "Open alerts:",
-        f"#{mine} {LEVEL_EMOJI[Level.HIGH]} high · Rockies at Diamondbacks · $28 · "
+        f"#{mine} {LEVEL_EMOJI[Level.HIGH]} high · Rockies at Diamondbacks (Phoenix, Sun 31 Mar)"
+        " · $28 · "
         "cheapest $28 under $40 · 5 min ago",
     )
     ack, snooze = listing.all_buttons()
@@ -478,6 +484,8 @@ async def test_snooze_button_and_typed_snooze_under_a_price(world: World) -> Non
     assert cheaper.text.endswith("until it is under $25.") and not cheaper.is_error
     row = await world.get(Alert, first)
     assert isinstance(row, Alert) and row.snooze_below == 25.0 and row.snoozed_until is None
+    listed = (await world.say("alerts")).lines[1]
+    assert listed.endswith(" — snoozed until under $25"), listed
 
 
 async def test_mute_pauses_the_event_watch_and_tells_the_index(world: World) -> None:

@@ -12,12 +12,16 @@ from core.render import (
     AlertView,
     alert_buttons,
     body_lines,
+    event_label,
     humanize_delta,
     local_time,
     money,
     payload,
     prediction_dict,
     recommendation_dict,
+    resample_last,
+    short_date,
+    sparkline,
     title,
     zone,
 )
@@ -182,3 +186,30 @@ def test_prediction_and_recommendation_dicts_carry_every_field() -> None:
         "confidence": 0.9,
         "sentence": "Buy now.",
     }
+
+
+def test_sparkline_scales_lowest_to_highest() -> None:
+    assert sparkline([10.0, 20.0, 15.0]) == "▁█▅"
+    assert sparkline([40.0, 40.0]) == "▄▄"  # flat: no direction to show
+    assert sparkline([]) == ""
+
+
+def test_resample_last_keeps_each_slice_newest_value() -> None:
+    t0 = datetime(2024, 3, 1, tzinfo=UTC)
+    points = [(t0 + timedelta(hours=h), float(h)) for h in (0, 1, 2, 10, 11, 23, 24)]
+    # 4 slices of 6 h: [0, 6) -> 2, [6, 12) -> 11, [12, 18) empty, [18, 24] -> 24
+    assert resample_last(points, 4) == [2.0, 11.0, 24.0]
+    assert resample_last(points[:1], 4) == [0.0]
+    same = [(t0, 5.0), (t0, 7.0)]
+    assert resample_last(same, 4) == [7.0]
+
+
+def test_event_label_and_short_date_in_the_persons_zone() -> None:
+    start = datetime(2024, 12, 10, 0, 30, tzinfo=UTC)
+    assert short_date(start, "America/New_York") == "Mon 9 Dec"
+    assert event_label("Taylor Swift", "TD Garden", "Boston", start, "America/New_York") == (
+        "Taylor Swift — TD Garden, Boston, Mon 9 Dec 19:30 EST"
+    )
+    assert event_label("Taylor Swift", None, None, start, None) == (
+        "Taylor Swift — Tue 10 Dec 00:30 UTC"
+    )

@@ -123,7 +123,7 @@ def test_urgency_by_time_to_event_and_depletion() -> None:
     values = [urgency_factor(e, None, NOW)[0] for e in (soon, mid, far)]
     assert values[0] == 1.0 and 0.0 < values[1] < 1.0 and values[2] == 0.0
     fast, reason = urgency_factor(far, make_forecast(hours_to_depletion=3.0), NOW)
-    assert fast == 1.0 and "sells out in ~3 h" in reason
+    assert fast == 1.0 and "listed tickets run out in ~3 h" in reason
     assert "starts in 60 days" in urgency_factor(far, None, NOW)[1]
 
 

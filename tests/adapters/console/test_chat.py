@@ -7,6 +7,7 @@ import io
 import os
 import random
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from rich.console import Console
@@ -16,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from adapters.console.channel import ConsoleChannel
 from adapters.console.inbound import ConsoleChat, console_user
 from core.actions import ActionSigner
+from core.chat import Reply
 from core.clock import FakeClock
 from core.db.models import Alert, Event, Identity, Watch
 from core.domain import ActionKind, Button, ChannelKind, Level, OutboundMessage
@@ -182,3 +184,24 @@ async def test_a_closed_pipe_ends_the_chat(
         await asyncio.wait_for(chat.run(), timeout=30)
     assert "Commands (a leading / is optional):" in out.getvalue()
     assert "Your preferences:" in out.getvalue()
+
+
+async def test_a_chart_is_saved_for_the_person_to_open(
+    sessions: async_sessionmaker[AsyncSession], clock: FakeClock, tmp_path: Path
+) -> None:
+    out = io.StringIO()
+    channel = ConsoleChannel(Console(file=out, width=200, color_system=None, highlight=False))
+    handlers = CommandHandlers(sessions, clock, random.Random(7), ActionSigner(b"k"))
+    chat = ConsoleChat(handlers, sessions, clock, channel=channel, chart_dir=tmp_path / "charts")
+    png = b"\x89PNG-a-chart"
+
+    chat.show(Reply(lines=("Rockies at Diamondbacks",), image=png))
+
+    [saved] = (tmp_path / "charts").iterdir()
+    assert saved.read_bytes() == png and saved.suffix == ".png"
+    assert f"price chart: {saved}" in out.getvalue()
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("")
+    chat = ConsoleChat(handlers, sessions, clock, channel=channel, chart_dir=blocked)
+    chat.show(Reply(lines=("again",), image=b"\x89PNG-another"))  # still prints, with why
+    assert "again" in out.getvalue() and "price chart not saved" in out.getvalue()

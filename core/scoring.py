@@ -146,7 +146,7 @@ def availability_factor(
         per_hour = gone / prev.ticket_count / hours
         if per_hour > 0:
             drain = _clamp(per_hour / 0.10)
-            if explain:
+            if explain and per_hour >= 0.0005:  # "falling 0.0% an hour" says nothing
                 parts.append(f"listed tickets falling {per_hour:.1%} an hour")
     sellout = 0.0
     if forecast is not None and forecast.prediction.p_sellout is not None:
@@ -180,7 +180,7 @@ def urgency_factor(
     if not explain:
         return value, ""
     parts = [f"starts in {humanize_delta(seconds)}" if seconds > 0 else "starting now"]
-    if hours is not None:
+    if hours is not None and hours * 3600.0 < seconds:  # later than the start: no matter
         parts.append(f"listed tickets run out in ~{humanize_delta(hours * 3600)} at this pace")
     return value, "; ".join(parts)
 

@@ -158,7 +158,11 @@ class ConsoleChat:
             option = self.menu.pick(int(text))
             if option is None:
                 count = len(self.menu.options)
-                hint = f"choose 1 to {count}" if count else "there is nothing to choose from yet"
+                hint = (
+                    f"choose 1 to {count}"
+                    if count
+                    else "there is nothing to choose from now, e.g. type watches for a list"
+                )
                 reply = Reply.error(f"No option {text}: {hint}.")
             else:
                 reply = await self._pick(ctx, option)
@@ -181,6 +185,8 @@ class ConsoleChat:
         self.console.print(render_reply(reply, options, chart=chart))
         if options:
             self.menu.show(options, source="reply")
+        else:  # "2" after an answer without choices must not press an older list's button
+            self.menu.clear_if("reply")
 
     def _save_chart(self, png: bytes) -> str:
         """Write a chart where the person can open it; its path, or why it could not be."""

@@ -108,6 +108,13 @@ def test_availability_drain_compares_event_totals_not_the_wanted_quantity() -> N
         MarketContext(point(tickets=1100), previous=earlier, tickets_left=11), None
     )
     assert "falling" not in reason and refilled == pytest.approx(1.0 / (1.0 + 11 / 50.0))
+    crawl, reason = availability_factor(  # 1 of 10,000 in 5 h: "falling 0.0%" says nothing
+        MarketContext(
+            point(tickets=9999), previous=point(tickets=10000, at=NOW - timedelta(hours=5))
+        ),
+        None,
+    )
+    assert reason == "9,999 tickets left" and crawl > 0.0
 
 
 def test_availability_uses_tickets_for_the_wanted_quantity() -> None:
@@ -125,6 +132,8 @@ def test_urgency_by_time_to_event_and_depletion() -> None:
     fast, reason = urgency_factor(far, make_forecast(hours_to_depletion=3.0), NOW)
     assert fast == 1.0 and "listed tickets run out in ~3 h" in reason
     assert "starts in 60 days" in urgency_factor(far, None, NOW)[1]
+    slow = urgency_factor(mid, make_forecast(hours_to_depletion=24.0 * 300), NOW)[1]
+    assert slow == "starts in 7 days 0 h"  # running out after the start is not news
 
 
 def test_preference_factor() -> None:

@@ -71,7 +71,9 @@ async def test_watch_rockies_under_40_from_a_stream_creates_a_watch(
     sessions: async_sessionmaker[AsyncSession], clock: FakeClock
 ) -> None:
     await _seed(sessions, clock)
-    stream = io.StringIO("watch rockies under 40\n\nwatches\nwach yankees\n1\nquit\nwatches\n")
+    stream = io.StringIO(
+        "watch rockies under 40\n\nwatches\n1\nwatches\nwach yankees\n1\nquit\nwatches\n"
+    )
     chat, _, out = _chat(sessions, clock, stream)
 
     await asyncio.wait_for(chat.run(), timeout=30)
@@ -84,8 +86,11 @@ async def test_watch_rockies_under_40_from_a_stream_creates_a_watch(
     assert "Your watches:" in text and f"[1] Pause #{row.id}" in text
     assert "unknown command 'wach' (did you mean watch?), e.g. watch yankees" in text
     assert f"Paused watch #{row.id}" in text
+    # After the refused typo, "1" no longer presses the earlier list's button (Resume).
+    assert "No option 1: there is nothing to choose from now" in text
+    assert f"Resumed watch #{row.id}" not in text
     assert "Traceback" not in text
-    assert text.count("Your watches:") == 1  # nothing is read after "quit"
+    assert text.count("Your watches:") == 2  # nothing is read after "quit"
     async with sessions() as session:
         identity = (await session.execute(select(Identity))).scalar_one()
     assert (identity.platform, identity.external_id, identity.display_name) == (
@@ -107,7 +112,7 @@ async def test_numbers_pick_choices_and_stop_at_end_of_input(
     [row] = await _watches(sessions)
     assert (row.label, row.quantity) == ("Red Sox at Yankees", 2)
     text = out.getvalue()
-    assert "No option 9: there is nothing to choose from yet." in text
+    assert "No option 9: there is nothing to choose from now, e.g. type watches for a list." in text
     assert "[1] Yankees at Red Sox" in text and "[3] Any event matching 'yankees'" in text
     assert "No option 7: choose 1 to 2." in text  # the new reply's Pause/Remove buttons
 

@@ -22,6 +22,7 @@ from ml.learning import PersonModel
 logger = logging.getLogger(__name__)
 
 FEED_CHUNK = 500
+FEED_NEWS = 100  # snapshots in one poll worth an INFO line (start-up, catching up)
 WATCH_SYNC_S = 10.0
 DIGEST_S = 30.0
 
@@ -59,8 +60,9 @@ def feed_job(container: Container, source: TicketSource, chunk: int = FEED_CHUNK
                 piece = part[start : start + chunk]
                 report = await container.ingest.ingest_snapshots(piece, alert=alert)
                 total += report.accepted
-        if total:
-            logger.info("feed %s: %d snapshots ingested", source.name, total)
+        if total:  # a routine poll is news only at DEBUG (/metrics counts it); a backlog is
+            level = logging.INFO if total >= FEED_NEWS else logging.DEBUG
+            logger.log(level, "feed %s: %d snapshots ingested", source.name, total)
 
     return Job(f"feed:{source.name}", container.settings.feed_poll_s, poll)
 

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any, cast
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.bootstrap import Container
-from bot.jobs import feed_job, split_backlog
+from bot.jobs import FEED_NEWS, feed_job, split_backlog
 from core.clock import FakeClock
 from core.db.models import MarketSnapshot
 from core.domain import EventInfo, SnapshotIn
@@ -90,3 +92,25 @@ async def test_a_backlog_alerts_once_on_the_newest_snapshot(
     assert reliability["reason"].startswith("data 5 min old")
     body: Any = chat.payload["data"]["market"]
     assert body["observed_at"] == (now - timedelta(minutes=5)).isoformat()
+
+
+async def test_routine_polls_log_at_debug_and_backlogs_at_info(
+    sessions: Sessions, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    engine = await fresh_engine(sessions)
+    ingest = IngestService(sessions, engine, clock, RecordingMetrics())
+    container = SimpleNamespace(
+        clock=clock, ingest=ingest, settings=SimpleNamespace(feed_poll_s=60.0)
+    )
+    now = clock.now()
+    backlog = [_snap(now - timedelta(minutes=m), 30.0) for m in range(FEED_NEWS + 1, 0, -1)]
+    caplog.set_level(logging.DEBUG, logger="bot.jobs")
+
+    await feed_job(cast(Container, container), Backlog(backlog[:-1])).run()
+    await feed_job(cast(Container, container), Backlog(backlog[-1:])).run()
+
+    lines = [(r.levelno, r.getMessage()) for r in caplog.records if r.name == "bot.jobs"]
+    assert lines == [
+        (logging.INFO, f"feed backlog: {FEED_NEWS} snapshots ingested"),
+        (logging.DEBUG, "feed backlog: 1 snapshots ingested"),
+    ]

@@ -77,20 +77,25 @@ def list_alerts(
             .limit(count)
         )
         query = filter_alerts(query, wanted, owner)
-        table = Table(
-            "ID", "Level", "Score", "Status", "Kind", "Event", "Price", "User", "Opened (UTC)"
-        )
+        # Fits 80 columns: short columns never wrap, the event takes what is left, the
+        # score is in `alerts show`, and the year is left out of the opening time.
+        table = Table(box=None, pad_edge=False, caption="times in UTC", caption_justify="left")
+        for name in ("ID", "Level", "Status", "Kind"):
+            table.add_column(name, no_wrap=True)
+        table.add_column("Event", ratio=1, min_width=12)
+        table.add_column("Price", no_wrap=True, justify="right")
+        table.add_column("User", max_width=14, overflow="ellipsis", no_wrap=True)
+        table.add_column("Opened", no_wrap=True)
         for alert, event_name, user_name in await session.execute(query):
             table.add_row(
                 str(alert.id),
                 level_text(alert.level),
-                f"{alert.score:.2f}",
                 alert.status,
                 alert.kind,
                 event_name,
                 money(alert.price) if alert.price is not None else "-",
                 f"{alert.user_id} {user_name}",
-                utc(alert.opened_at),
+                f"{alert.opened_at:%m-%d %H:%M}",
             )
         return table
 

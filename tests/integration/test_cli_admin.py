@@ -363,12 +363,22 @@ def timeline_rows(text: str, *needles: str) -> list[int]:
     return found
 
 
-def test_alerts_list_and_show_with_factors_forecast_and_timeline(cli: Cli) -> None:
+def test_alerts_list_and_show_with_factors_forecast_and_timeline(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ada, alert_id = open_alert(cli)
     listing = cli.ok("alerts", "list").stdout
-    [row] = [line for line in listing.splitlines() if f" {alert_id} " in line]
+    [row] = [line for line in listing.splitlines() if line.startswith(f"{alert_id} ")]
     assert "open" in row and "price_below" in row and "Rockies at Diamondbacks" in row
     assert "$28" in row and f"{ada} Ada" in row
+    monkeypatch.setenv("COLUMNS", "80")  # a plain terminal: only the event's name may wrap
+    narrow = cli.ok("alerts", "list").stdout.splitlines()
+    [at] = [n for n, line in enumerate(narrow) if line.startswith(f"{alert_id} ")]
+    row, rest = narrow[at], narrow[at + 1]
+    assert len(row) <= 80 and "price_below" in row and "🔔 medium" in row and "1 Ada" in row
+    assert row.rstrip().endswith(f"{cli.now:%m-%d %H:%M}")
+    assert "Rockies at" in row and rest.strip() == "Diamondbacks"  # wrapped, not cut
+    monkeypatch.setenv("COLUMNS", "220")
     assert "Rockies" in cli.ok("alerts", "list", "--status", "open", "--user", str(ada)).stdout
     assert "no alerts match" in cli.ok("alerts", "list", "--status", "resolved").stdout
 

@@ -254,8 +254,9 @@ class DeliveryService:
         now = self.clock.now()
         attempts = row.attempts + 1
         policy = self.policies.for_level(row.level)
-        if policy.exhausted(attempts):
-            return Outcome(row, OutcomeKind.DEAD, now, attempts, error=error)
+        if policy.exhausted(attempts):  # parked, if at all, at the cap (see delivery_outcomes)
+            due = now + timedelta(seconds=max(policy.cap_s, retry_after or 0.0))
+            return Outcome(row, OutcomeKind.DEAD, now, attempts, error=error, due_at=due)
         delay = next_delay(policy, attempts, self.rng, retry_after=retry_after)
         due = now + timedelta(seconds=delay)
         return Outcome(row, OutcomeKind.RETRY, now, attempts, error=error, due_at=due)
@@ -321,7 +322,7 @@ class DeliveryService:
         """Write outcomes in one transaction, then count them. Never raises."""
         try:
             async with self.sessions() as session, session.begin():
-                await write_outcomes(session, self.worker_id, outcomes, set(self.channels))
+                parked = await write_outcomes(session, self.worker_id, outcomes, set(self.channels))
         except Exception:  # leases expire and the rows are sent again: at least once
             logger.exception(
                 "writing delivery outcomes failed worker=%s notification_ids=%s",
@@ -332,7 +333,8 @@ class DeliveryService:
         for outcome in outcomes:
             if outcome.kind is OutcomeKind.RELEASE:
                 continue
-            labels = {"channel": outcome.row.channel, "status": outcome.kind.status_label}
+            status = "parked" if outcome.row.id in parked else outcome.kind.status_label
+            labels = {"channel": outcome.row.channel, "status": status}
             self.metrics.count("notifications", 1.0, labels)
             if outcome.kind is OutcomeKind.SENT:
                 latency = (outcome.at - outcome.row.created_at).total_seconds()

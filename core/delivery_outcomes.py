@@ -1,5 +1,12 @@
 """Recording what happened to sends: outbox rows, the audit timeline, endpoint and
-identity health, and failover to the person's next chat channel.
+identity health, failover to the person's next chat channel, and parking.
+
+A message whose retries are used up and that has no other chat channel to fail over to
+(or is a webhook event) is not dropped while it can still matter: it is *parked* — back
+to pending, tried again every retry cap (the outcome's `due_at`) until its event starts,
+for at most `PARK_LIMIT` after it was queued. A platform outage longer than the retry
+schedule then delays alerts instead of losing them; an alert that resolves or is
+acknowledged meanwhile cancels its parked chat messages as it cancels any pending one.
 
 `write_outcomes` runs inside one transaction per group of finished sends and keeps the
 common path (a successful send) to a few bulk statements.
@@ -10,7 +17,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -27,6 +34,8 @@ from core.routing import Destination, destinations
 CHAT_CHANNELS = frozenset(
     {ChannelKind.TELEGRAM, ChannelKind.SLACK, ChannelKind.DISCORD, ChannelKind.CONSOLE}
 )
+PARKED_CHANNELS = CHAT_CHANNELS | {ChannelKind.WEBHOOK}
+PARK_LIMIT = timedelta(hours=24)
 _MAX_KEY = 200
 _MAX_CHAIN = 16
 _GAVE_UP = (
@@ -41,7 +50,7 @@ class OutcomeKind(StrEnum):
     RETRY = "retry"  # retryable error, attempts left
     FAILED = "failed"  # permanent error
     GONE = "gone"  # the recipient no longer exists or refuses us
-    DEAD = "dead"  # retryable error, attempts exhausted
+    DEAD = "dead"  # retryable error, attempts exhausted (`due_at`: when to retry if parked)
     RELEASE = "release"  # not sent: back to pending, no attempt counted
 
     @property
@@ -112,23 +121,81 @@ async def write_outcomes(
     worker_id: str,
     outcomes: Sequence[Outcome],
     available_channels: Collection[str],
-) -> None:
+) -> set[int]:
     """Record `outcomes` of rows claimed by `worker_id`, inside the caller's transaction.
 
     Sent rows get their receipt and a "sent" audit entry; failures their error and
     audit entry; webhook endpoints their failure count (disabled when the recipient is
     gone); chat identities that are gone are marked unreachable; failed and dead chat
-    rows fail over to the person's next chat channel among `available_channels`.
+    rows fail over to the person's next chat channel among `available_channels`; dead
+    rows with nowhere to go are parked (see the module doc).
+
+    Returns:
+        The ids of the rows parked.
     """
     await apply_updates(session, worker_id, [_row_update(o) for o in outcomes])
     done = [o for o in outcomes if o.kind is not OutcomeKind.RELEASE]
-    audits = [_outcome_audit(o) for o in done]
     await _update_endpoints(session, done)
+    follow: list[dict[str, Any]] = []
+    parked: dict[int, datetime] = {}
     for o in done:
-        if o.kind in (OutcomeKind.FAILED, OutcomeKind.GONE, OutcomeKind.DEAD):
-            audits.extend(await _after_failure(session, o, available_channels))
+        if o.kind not in (OutcomeKind.FAILED, OutcomeKind.GONE, OutcomeKind.DEAD):
+            continue
+        entries, moved = await _after_failure(session, o, available_channels)
+        follow.extend(entries)
+        until = None if moved else _park_until(o)
+        if until is not None:
+            await _park(session, o)
+            parked[o.row.id] = until
+    audits = [
+        _parked_audit(o, parked[o.row.id]) if o.row.id in parked else _outcome_audit(o)
+        for o in done
+    ]
+    audits.extend(follow)
     if audits:
         await session.execute(insert(AuditEntry), audits)
+    return set(parked)
+
+
+def _park_until(o: Outcome) -> datetime | None:
+    """Until when a dead row may wait for its channel to come back; None: not at all."""
+    row = o.row
+    if o.kind is not OutcomeKind.DEAD or o.due_at is None or row.alert_id is None:
+        return None
+    if row.channel not in PARKED_CHANNELS:
+        return None  # SMS and calls belong to escalation, which has its own next steps
+    limit = (row.created_at or o.at) + PARK_LIMIT
+    event = (row.payload or {}).get("event") or {}
+    try:
+        starts = datetime.fromisoformat(event["starts_at"]) if event.get("starts_at") else None
+    except (TypeError, ValueError):
+        starts = None
+    if starts is not None and starts.tzinfo is not None:
+        limit = min(limit, starts)
+    return limit if o.due_at < limit else None
+
+
+async def _park(session: AsyncSession, o: Outcome) -> None:
+    await session.execute(
+        update(Notification)
+        .where(
+            Notification.id == o.row.id,
+            Notification.status == NotificationStatus.DEAD.value,
+        )
+        .values(status=NotificationStatus.PENDING.value, due_at=o.due_at, claimed_by=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _parked_audit(o: Outcome, until: datetime) -> dict[str, Any]:
+    channel, when = o.row.channel, (o.due_at or o.at).isoformat()
+    return _audit(
+        o,
+        "delivery_parked",
+        f"{channel} still failing after {o.attempts} attempts and nowhere else to send: "
+        f"retrying at {when}, until {until.isoformat()}: {o.error}",
+        until=until.isoformat(),
+    )
 
 
 async def _update_endpoints(session: AsyncSession, outcomes: Sequence[Outcome]) -> None:
@@ -158,15 +225,19 @@ async def _update_endpoints(session: AsyncSession, outcomes: Sequence[Outcome]) 
 
 async def _after_failure(
     session: AsyncSession, o: Outcome, available: Collection[str]
-) -> list[dict[str, Any]]:
+) -> tuple[list[dict[str, Any]], bool]:
+    """Audit entries of what a failure led to, and whether the message moved to another
+    chat channel (a failover row exists)."""
     row = o.row
     entries: list[dict[str, Any]] = []
+    moved = False
     is_chat = row.channel in CHAT_CHANNELS
     if row.user_id is not None and is_chat:
         # Before marking the identity unreachable, so the failed channel keeps its place.
-        entries.append(await _fail_over(session, o, row.user_id, available))
+        entry, moved = await _fail_over(session, o, row.user_id, available)
+        entries.append(entry)
     if o.kind is not OutcomeKind.GONE:
-        return entries
+        return entries, moved
     if row.webhook_endpoint_id is not None:
         await _disable_endpoint(session, row.webhook_endpoint_id, o.error or "recipient gone")
         entries.append(_audit(o, "endpoint_disabled", f"webhook endpoint disabled: {o.error}"))
@@ -182,7 +253,7 @@ async def _after_failure(
             stmt.values(unreachable_at=o.at).execution_options(synchronize_session=False)
         )
         entries.append(_audit(o, "unreachable", f"{row.channel} identity marked unreachable"))
-    return entries
+    return entries, moved
 
 
 async def _disable_endpoint(session: AsyncSession, endpoint_id: int, reason: str) -> None:
@@ -206,17 +277,18 @@ async def _disable_endpoint(session: AsyncSession, endpoint_id: int, reason: str
 
 async def _fail_over(
     session: AsyncSession, o: Outcome, user_id: int, available: Collection[str]
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], bool]:
+    """The failover's audit entry, and whether the message is on another channel now."""
     row = o.row
     target = await _next_destination(session, row, user_id, available)
     key = f"{row.idempotency_key}:fo:{target.channel.value}" if target else ""
     if target is None or len(key) > _MAX_KEY:
-        return _audit(o, "failover", f"{row.channel} failed; no other chat channel to try")
+        return _audit(o, "failover", f"{row.channel} failed; no other chat channel to try"), False
     existing = await session.scalar(
         select(Notification.id).where(Notification.idempotency_key == key)
     )
     if existing is not None:
-        return _audit(o, "failover", f"already failed over to {target.channel.value}")
+        return _audit(o, "failover", f"already failed over to {target.channel.value}"), True
     payload = dict(row.payload or {})
     payload["edit_of"] = None  # an earlier message on another platform cannot be edited here
     new = Notification(
@@ -237,13 +309,14 @@ async def _fail_over(
     )
     session.add(new)
     await session.flush()
-    return _audit(
+    entry = _audit(
         o,
         "failover",
         f"{row.channel} failed; failing over to {target.channel.value}",
         failover_id=new.id,
         to=target.channel.value,
     )
+    return entry, True
 
 
 async def _next_destination(

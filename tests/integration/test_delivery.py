@@ -384,6 +384,76 @@ async def test_exhausted_attempts_go_dead_and_fail_over(
         assert len(await destinations(session, user_id)) == 3
 
 
+async def test_an_outage_longer_than_the_retries_parks_the_message_until_it_is_back(
+    sessions: Sessions, clock: FakeClock
+) -> None:
+    """Only Telegram, down for longer than its retries: the alert waits, it is not lost."""
+    user_id = await person(sessions, {"telegram": "tg-1"}, ["telegram"])
+    alert_id = await alert_for(sessions, user_id)
+    starts = clock.now() + timedelta(days=2)
+    message = {"event_type": "alert.triggered", "event": {"starts_at": starts.isoformat()}}
+    common = {"user_id": user_id, "alert_id": alert_id, "payload": message, "level": 2}
+    await add(sessions, clock, {"idempotency_key": "a1", "channel": "telegram",
+                                "address": "tg-1", **common})  # fmt: skip
+    telegram = FakeChannel("telegram")
+    telegram.fail_always(RetryableDeliveryError("HTTP 502"), count=4)
+    metrics = RecordingMetrics()
+    worker = service(sessions, clock, {"telegram": telegram}, attempts=[3, 2, 3, 3, 3],
+                     metrics=metrics)  # fmt: skip
+
+    for expected in ("pending", "pending", "pending", "pending"):  # 2 tries, 2 parked tries
+        await worker.deliver_batch()
+        row = (await load(sessions))["a1"]
+        assert row.status == expected and row.claimed_by is None
+        clock.set(row.due_at)
+    assert row.attempts == 4
+    await worker.deliver_batch()  # Telegram is back
+
+    row = (await load(sessions))["a1"]
+    assert (row.status, telegram.keys) == ("sent", ["a1"])
+    kinds = await audit_kinds(sessions)
+    assert kinds == ["delivery_retry", "delivery_parked", "failover", "delivery_parked",
+                     "failover", "delivery_parked", "failover", "sent"]  # fmt: skip
+    parked = ("notifications", (("channel", "telegram"), ("status", "parked")))
+    assert metrics.counts[parked] == 3
+    assert ("notifications", (("channel", "telegram"), ("status", "dead"))) not in metrics.counts
+
+
+async def test_a_parked_message_gives_up_when_its_event_starts(
+    sessions: Sessions, clock: FakeClock
+) -> None:
+    user_id = await person(sessions, {"telegram": "tg-1"}, ["telegram"])
+    alert_id = await alert_for(sessions, user_id)
+    hook = FakeChannel("webhook")
+    hook.fail_always(RetryableDeliveryError("HTTP 503"))
+    telegram = FakeChannel("telegram")
+    telegram.fail_always(RetryableDeliveryError("HTTP 502"))
+    soon = {"event": {"starts_at": (clock.now() + timedelta(seconds=30)).isoformat()}}
+    later = {"event": {"starts_at": (clock.now() + timedelta(days=3)).isoformat()}}
+    await add(
+        sessions,
+        clock,
+        # The retry cap is 60 s: the event starts before the next try could happen.
+        {"idempotency_key": "tg", "channel": "telegram", "address": "tg-1", "user_id": user_id,
+         "alert_id": alert_id, "payload": soon},
+        # A webhook event is parked too (no failover for webhooks), but not a lone digest
+        # line without an alert, nor a row queued more than a day ago.
+        {"idempotency_key": "wh", "alert_id": alert_id, "payload": later},
+        {"idempotency_key": "old", "alert_id": alert_id, "payload": later,
+         "created_at": clock.now() - timedelta(hours=24)},
+        {"idempotency_key": "no-alert", "payload": later},
+    )  # fmt: skip
+    worker = service(sessions, clock, {"telegram": telegram, "webhook": hook}, attempts=[1] * 5)
+
+    await worker.deliver_batch()
+
+    stored = await load(sessions)
+    assert {k: r.status for k, r in stored.items()} == {
+        "tg": "dead", "wh": "pending", "old": "dead", "no-alert": "dead"
+    }  # fmt: skip
+    assert stored["wh"].due_at == clock.now() + timedelta(seconds=60)
+
+
 async def test_failover_skips_channels_tried_or_already_carrying_the_message(
     sessions: Sessions, clock: FakeClock
 ) -> None:

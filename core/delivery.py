@@ -222,7 +222,7 @@ class DeliveryService:
         try:
             if channel is None:
                 raise PermanentDeliveryError(f"no {row.channel} channel is configured")
-            receipt = await channel.send(to_outbound(row))
+            receipt = await channel.send(to_outbound(row, self.clock.now()))
         except RecipientGone as exc:
             return Outcome(row, OutcomeKind.GONE, self.clock.now(), attempt, error=_text(exc))
         except PermanentDeliveryError as exc:

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.models import AuditEntry, Identity, Notification, WebhookEndpoint
 from core.domain import ChannelKind, DeliveryReceipt, NotificationStatus
-from core.outbox import RowUpdate, apply_updates, receipt_json
+from core.outbox import DELAYED, RowUpdate, apply_updates, receipt_json
 from core.routing import Destination, destinations
 
 # Chat channels fail over to one another; SMS/voice belong to escalation, webhooks to
@@ -176,13 +176,20 @@ def _park_until(o: Outcome) -> datetime | None:
 
 
 async def _park(session: AsyncSession, o: Outcome) -> None:
+    values: dict[str, Any] = {
+        "status": NotificationStatus.PENDING.value,
+        "due_at": o.due_at,
+        "claimed_by": None,
+    }
+    if not (o.row.payload or {}).get(DELAYED):  # marked once: the message will say it is late
+        values["payload"] = {**(o.row.payload or {}), DELAYED: o.at.isoformat()}
     await session.execute(
         update(Notification)
         .where(
             Notification.id == o.row.id,
             Notification.status == NotificationStatus.DEAD.value,
         )
-        .values(status=NotificationStatus.PENDING.value, due_at=o.due_at, claimed_by=None)
+        .values(**values)
         .execution_options(synchronize_session=False)
     )
 

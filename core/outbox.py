@@ -31,6 +31,7 @@ from core.domain import (
     NotificationStatus,
     OutboundMessage,
 )
+from core.render import humanize_delta
 
 _T = cast(Table, Notification.__table__)
 _CLAIM_ORDER = (
@@ -271,15 +272,30 @@ async def next_due_at(session: AsyncSession) -> datetime | None:
     )
 
 
-def to_outbound(row: Notification) -> OutboundMessage:
+DELAYED = "delayed_since"  # payload key set when a row is parked (core.delivery_outcomes)
+
+
+def late_note(row: Notification, now: datetime) -> str | None:
+    """The first body line of a parked chat message finally sent: how late it is, so
+    nobody trusts a price it quoted hours ago."""
+    payload = row.payload or {}
+    if not payload.get(DELAYED) or row.channel == ChannelKind.WEBHOOK or row.created_at is None:
+        return None
+    late = humanize_delta((now - row.created_at).total_seconds())
+    return f"⏳ Sent {late} late: {row.channel} could not be reached. Prices may have moved."
+
+
+def to_outbound(row: Notification, now: datetime | None = None) -> OutboundMessage:
     """Build the neutral message for a row from its columns and payload.
 
-    The payload is passed on as stored, plus `webhook_endpoint_id` for webhook rows.
+    The payload is passed on as stored, plus `webhook_endpoint_id` for webhook rows. A
+    chat message that was parked (`DELAYED`) starts with `late_note` when `now` is given.
 
     Raises:
         ValueError: when the row's channel or payload cannot be understood.
     """
     payload = dict(row.payload or {})
+    note = late_note(row, now) if now is not None else None
     if row.webhook_endpoint_id is not None:
         # The webhook channel signs with this endpoint's secrets.
         payload["webhook_endpoint_id"] = row.webhook_endpoint_id
@@ -304,7 +320,7 @@ def to_outbound(row: Notification) -> OutboundMessage:
         address=row.address,
         level=Level(min(5, max(1, row.level))),
         title=str(payload.get("title") or ""),
-        body=str(payload.get("body") or ""),
+        body="\n".join(filter(None, (note, str(payload.get("body") or "")))),
         payload=payload,
         buttons=buttons,
         edit_of=edit_of,

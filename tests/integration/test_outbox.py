@@ -13,6 +13,7 @@ from core.db.engine import make_engine, make_sessionmaker
 from core.db.models import Notification
 from core.domain import Button, ChannelKind, DeliveryReceipt, Level
 from core.outbox import (
+    DELAYED,
     OutboxSignal,
     claim,
     mark_dead,
@@ -205,6 +206,21 @@ async def test_to_outbound_builds_the_neutral_message(sessions: Sessions) -> Non
     assert message.payload["event_type"] == "alert.updated"
     bare = to_outbound(note("plain", payload={}))
     assert (bare.title, bare.buttons, bare.edit_of) == ("", (), None)
+    assert to_outbound(row, row.created_at + timedelta(hours=2)).body == payload["body"]
+
+    # Parked, then sent two hours after it was queued: a chat message says so first; a
+    # webhook event (a signed contract with its own timestamp) is left as it is.
+    parked = {**payload, DELAYED: "2024-03-20T12:00:00+00:00"}
+    late = note("late", channel="telegram", address="42", payload=parked)
+    late.created_at = datetime(2024, 3, 20, 12, 0, tzinfo=UTC)
+    two_hours = datetime(2024, 3, 20, 14, 0, tzinfo=UTC)
+    assert to_outbound(late, two_hours).body == (
+        "⏳ Sent 2 h late: telegram could not be reached. Prices may have moved.\n"
+        "Under your max of $40"
+    )
+    hook = note("hook", channel="webhook", payload=parked)
+    hook.created_at = late.created_at
+    assert to_outbound(hook, two_hours).body == payload["body"]
 
 
 async def test_skip_locked_lets_two_open_transactions_claim_disjoint_rows(

@@ -51,6 +51,7 @@ from bot.settings import load_settings  # noqa: E402
 from core.clock import FakeClock  # noqa: E402
 from core.db.models import Alert, Event, Identity, Notification, User, Watch  # noqa: E402
 from core.metrics import NullMetrics  # noqa: E402
+from ml.predictor import SHIPPED_MODEL, ModelPredictor  # noqa: E402
 from ml.simulator import MarketSimulator  # noqa: E402
 
 err = Console(stderr=True)
@@ -183,7 +184,12 @@ async def _postgres_database(server: str, name: str, *, drop: bool = False) -> s
 
 
 async def main(
-    events: int, watches: int, snapshots: int, batch: int, postgres: str | None = None
+    events: int,
+    watches: int,
+    snapshots: int,
+    batch: int,
+    postgres: str | None = None,
+    model: Path | None = None,
 ) -> dict[str, float | int | str]:
     rng = random.Random(7)
     tmp = Path(tempfile.mkdtemp(prefix="hdt-bench-engine-"))
@@ -192,10 +198,10 @@ async def main(
         name = f"hdt_bench_{tmp.name.rsplit('-', 1)[-1].lower()}"
         url = await _postgres_database(postgres, name)
         try:
-            return await _run(url, tmp, events, watches, snapshots, batch, rng)
+            return await _run(url, tmp, events, watches, snapshots, batch, rng, model)
         finally:
             await _postgres_database(postgres, name, drop=True)
-    return await _run(url, tmp, events, watches, snapshots, batch, rng)
+    return await _run(url, tmp, events, watches, snapshots, batch, rng, model)
 
 
 async def _run(
@@ -206,6 +212,7 @@ async def _run(
     snapshots: int,
     batch: int,
     rng: random.Random,
+    model: Path | None = None,
 ) -> dict[str, float | int | str]:
     postgres = url.startswith("postgresql")
     await asyncio.to_thread(upgrade_blocking, url)
@@ -226,11 +233,18 @@ async def _run(
     total = min(snapshots, len(sim))
     err.print(f"{total:,} snapshots to replay; seeding {watches:,} watches …")
     clock = FakeClock(START)
-    seed_container = await build(settings, clock=clock, channels={}, metrics=NullMetrics())
+    seed_container = await build(
+        settings, clock=clock, channels={}, metrics=NullMetrics(), predictor=ModelPredictor(None)
+    )
     people = await seed_people(seed_container, sim, watches, rng)
     await seed_container.aclose()
 
-    container = await build(settings, clock=clock, channels={}, metrics=NullMetrics())
+    # The heuristic forecasts unless --model is given (as every figure before the shipped
+    # model: the forecast's own cost is bench/ml.py's predictor_10k_ms).
+    predictor = ModelPredictor(model)
+    container = await build(
+        settings, clock=clock, channels={}, metrics=NullMetrics(), predictor=predictor
+    )
     tune_gc()  # as `python -m bot run` does once it has built its container
     err.print(f"index holds {len(container.alerts.index):,} watches for {people:,} people")
     latencies: list[float] = []
@@ -290,7 +304,16 @@ if __name__ == "__main__":
         help="compare on PostgreSQL: a fresh database is created on this server and dropped"
         " after (e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/postgres)",
     )
+    parser.add_argument(
+        "--model",
+        metavar="DIR",
+        type=Path,
+        help=f"forecast with this model directory (e.g. {SHIPPED_MODEL.relative_to(ROOT)});"
+        " the heuristic when absent",
+    )
     args = parser.parse_args()
+    if args.model is not None and not (args.model / "model.json").is_file():
+        parser.error("--model wants a directory written by hdtickets train, e.g. ml/model")
     if args.postgres and not args.postgres.startswith("postgresql+asyncpg://"):
         parser.error(
             "--postgres wants a postgresql+asyncpg:// URL of a database to connect to,"
@@ -298,7 +321,7 @@ if __name__ == "__main__":
         )
     try:
         figures = asyncio.run(
-            main(args.events, args.watches, args.snapshots, args.batch, args.postgres)
+            main(args.events, args.watches, args.snapshots, args.batch, args.postgres, args.model)
         )
     except OSError as exc:  # the PostgreSQL server is not there
         parser.exit(2, f"engine bench: cannot reach {args.postgres}: {exc}\n")

@@ -41,7 +41,7 @@ from core.planning import EngineConfig
 from core.ports import Channel, Clock, Predictor
 from core.ratelimit import RateLimiter, SharedLimits, configure_platform_limits
 from core.rules import WatchIndex
-from ml.predictor import MODEL, ModelPredictor
+from ml.predictor import MODEL, SHIPPED_MODEL, ModelPredictor
 
 logger = logging.getLogger(__name__)
 
@@ -132,9 +132,13 @@ async def load_watch_index(sessions: async_sessionmaker[AsyncSession]) -> WatchI
         return await core_load_watch_index(session)
 
 
-async def active_model_dir(sessions: async_sessionmaker[AsyncSession], fallback: Path) -> Path:
+async def active_model_dir(
+    sessions: async_sessionmaker[AsyncSession], fallback: Path, shipped: Path | None = None
+) -> Path:
     """The model directory to load: the newest active `model_registry` row (what
-    `hdtickets train` registers) when its directory exists, else HDT_MODEL_DIR."""
+    `hdtickets train` registers) when its directory exists, else HDT_MODEL_DIR when it
+    exists, else `shipped` (the MLB model in the repository) when given and present, else
+    HDT_MODEL_DIR (the predictor then warns and uses the heuristic)."""
     async with sessions() as session:
         registered = await session.scalar(
             select(ModelVersion.path)
@@ -145,6 +149,11 @@ async def active_model_dir(sessions: async_sessionmaker[AsyncSession], fallback:
     if registered and await asyncio.to_thread(Path(registered).is_dir):
         logger.info("loading the registered model %s", registered)
         return Path(registered)
+    if await asyncio.to_thread(fallback.is_dir) or shipped is None:
+        return fallback
+    if await asyncio.to_thread((shipped / "model.json").is_file):
+        logger.info("no model in %s; loading the shipped MLB model %s", fallback, shipped)
+        return shipped
     return fallback
 
 
@@ -209,7 +218,9 @@ async def build(
         settings.retry_base_s, settings.retry_factor, settings.retry_cap_s, settings.retry_attempts
     )
     if predictor is None:
-        predictor = ModelPredictor(await active_model_dir(sessions, settings.model_dir))
+        predictor = ModelPredictor(
+            await active_model_dir(sessions, settings.model_dir, SHIPPED_MODEL)
+        )
     index = await load_watch_index(sessions)
     alerts = AlertEngine(
         index,

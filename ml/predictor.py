@@ -4,7 +4,8 @@ Implements `core.ports.Predictor`. Features and boosters run in a worker thread
 (`asyncio.to_thread`), so the event loop never blocks; forecasts are cached per event
 for its newest observation. Without a usable model directory (or for an event with no
 priced history) it falls back to `ml.heuristic.HeuristicPredictor`, with one logged
-warning. xgboost and pandas (~120 MB) are imported only when there is a model to load.
+warning; so do events of a category the model never saw (`categories`). xgboost and
+pandas (~120 MB) are imported only when there is a model to load.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 MODEL = "xgboost"
+# Trained on the MIT-licensed MLB data by `hdtickets train` (its MODEL_CARD.md says how);
+# used when no other model is configured (`bot.bootstrap.active_model_dir`).
+SHIPPED_MODEL = Path(__file__).resolve().parent / "model"
 DIP_GAIN = 0.16  # what waiting for a 5% lower price saved when it came (MLB)
 MISS_LOSS = 0.30  # what not finding it cost
 USED = ("drop_72h", "rise_72h", "quant_72h", "sellout", "dip", "drain_72h")  # what advice reads
@@ -57,6 +61,11 @@ class ModelPredictor:
         except (FileNotFoundError, ValueError, OSError) as exc:
             logger.warning("no usable model in %s (%s); using the heuristic", model_dir, exc)
         self.name = MODEL if self.models is not None else self._fallback.name
+        # Categories the model learned a price curve for: events of others (the MLB model
+        # has never seen a concert) get the heuristic rather than a confident guess.
+        self.categories = frozenset(
+            name for name in (self.models.curve.curves if self.models else ()) if name != "*"
+        )
 
     async def forecast(self, requests: Sequence[ForecastRequest]) -> list[Forecast]:
         """Forecast every request in order; cache misses run in one worker thread."""
@@ -94,7 +103,8 @@ class ModelPredictor:
                 unique[key] = len(todo)
                 todo.append(request)
             slot.append(unique[key])
-        df = datasets.from_points([(r.event, r.history, r.now) for r in todo])
+        modeled = [i for i, r in enumerate(todo) if (r.event.category or "") in self.categories]
+        df = datasets.from_points([(todo[i].event, todo[i].history, todo[i].now) for i in modeled])
         rows: dict[int, int] = {}
         if len(df):
             x = features.build(df, models.curve)
@@ -105,7 +115,7 @@ class ModelPredictor:
             price = df["min_price"].to_numpy()[newest]
             tickets = df["tickets"].to_numpy()[newest]
             hours = df["hours_to_event"].to_numpy()[newest]
-            rows = {int(e): k for k, e in enumerate(df["event"].to_numpy()[newest])}
+            rows = {modeled[int(e)]: k for k, e in enumerate(df["event"].to_numpy()[newest])}
         done: list[Forecast] = []
         for i, request in enumerate(todo):
             k = rows.get(i)

@@ -12,7 +12,7 @@ import pytest
 from core.domain import Advice, EventRef, MarketPoint
 from core.ports import ForecastRequest
 from ml import datasets, train
-from ml.predictor import ModelPredictor
+from ml.predictor import SHIPPED_MODEL, ModelPredictor
 
 NOW = datetime(2024, 5, 1, 12, tzinfo=UTC)
 
@@ -94,3 +94,17 @@ async def test_one_batch_computes_each_event_once_and_matches_single_requests(
     )
     (forecast,) = await ModelPredictor(model_dir).forecast([no_median])
     assert forecast.prediction.model == "xgboost"
+
+
+async def test_the_shipped_mlb_model_forecasts_mlb_and_leaves_other_categories_alone() -> None:
+    predictor = ModelPredictor(SHIPPED_MODEL)
+    card = (SHIPPED_MODEL / "MODEL_CARD.md").read_text()
+    assert predictor.categories == {"mlb"} and "MIT" in card and "hdtickets train" in card
+    game = _request(1, [30, 30, 28, 27])
+    concert = replace(game, event=replace(game.event, id=2, category="concert"))
+    unknown = replace(game, event=replace(game.event, id=3, category=None))
+
+    out = await predictor.forecast([game, concert, unknown, game])
+
+    assert [f.prediction.model for f in out] == ["xgboost", "heuristic", "heuristic", "xgboost"]
+    assert out[3] is out[0]

@@ -4,7 +4,7 @@ behind core.chat.MarketInsightProvider."""
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -13,8 +13,8 @@ from core.announce import event_ref
 from core.chat import MarketInsight
 from core.db.models import Event, MarketSnapshot
 from core.history import market_point
-from core.ports import ForecastRequest, Predictor
-from ml.charts import price_chart_png
+from core.ports import Forecast, ForecastRequest, Predictor
+from ml.charts import Outlook, price_chart_png
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +56,18 @@ class MarketInsights:
         chart = None
         if priced:
             try:
-                chart = await price_chart_png(priced, title=event.name, max_price=None)
+                chart = await price_chart_png(
+                    priced, title=event.name, max_price=None, outlook=_outlook(forecast, event, now)
+                )
             except Exception:  # a chart is a nicety: the answer goes out without it
                 logger.exception("price chart failed for event_id=%s", event_id)
         return MarketInsight(sentence=forecast.recommendation.sentence, chart_png=chart)
+
+
+def _outlook(forecast: Forecast, event: Event, now: datetime) -> Outlook | None:
+    """The 72 h forecast band (or to the start, if sooner), when the forecast has one."""
+    p = forecast.prediction
+    if p.p10_72h is None or p.p50_72h is None or p.p90_72h is None:
+        return None
+    at = min(now + timedelta(hours=72), event.starts_at)
+    return Outlook(at, p.p10_72h, p.p50_72h, p.p90_72h) if at > now else None

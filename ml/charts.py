@@ -14,20 +14,37 @@ import io
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 WIDTH_IN, HEIGHT_IN, DPI = 6.4, 3.2, 100
 
 
+@dataclass(frozen=True, slots=True)
+class Outlook:
+    """Where the forecast puts the cheapest price at `at`: p10, median and p90."""
+
+    at: datetime
+    low: float
+    mid: float
+    high: float
+
+
 def price_chart_png_blocking(
-    points: Sequence[tuple[datetime, float]], *, title: str, max_price: float | None
+    points: Sequence[tuple[datetime, float]],
+    *,
+    title: str,
+    max_price: float | None,
+    outlook: Outlook | None = None,
 ) -> bytes:
-    """Draw the cheapest price over time, with the person's max as a dashed line.
+    """Draw the cheapest price over time, with the person's max as a dashed line and,
+    when given, the forecast as a widening band from the last price to `outlook`.
 
     Args:
         points: (time, cheapest price) pairs; at least one.
         title: shown above the chart (shortened to 60 characters).
         max_price: the watch's maximum price, if it has one.
+        outlook: the forecast p10-p90 band and median at a later time.
 
     Returns:
         PNG bytes (640x320).
@@ -35,13 +52,18 @@ def price_chart_png_blocking(
     if not points:
         raise ValueError("a chart needs at least one point")
     with _DRAWING:
-        return _draw(points, title, max_price)
+        return _draw(points, title, max_price, outlook)
 
 
 _DRAWING = threading.Lock()
 
 
-def _draw(points: Sequence[tuple[datetime, float]], title: str, max_price: float | None) -> bytes:
+def _draw(
+    points: Sequence[tuple[datetime, float]],
+    title: str,
+    max_price: float | None,
+    outlook: Outlook | None,
+) -> bytes:
     from matplotlib.dates import AutoDateLocator, ConciseDateFormatter, date2num
     from matplotlib.figure import Figure
 
@@ -54,6 +76,14 @@ def _draw(points: Sequence[tuple[datetime, float]], title: str, max_price: float
     axes.fill_between(times, prices, step="post", alpha=0.08, color="#1f6feb")
     if max_price is not None:
         axes.axhline(max_price, color="#d1242f", linestyle="--", linewidth=1, label="your max")
+    if outlook is not None and outlook.at > ordered[-1][0]:
+        span = [times[-1], float(date2num(outlook.at))]  # type: ignore[no-untyped-call]
+        last = prices[-1]
+        axes.fill_between(
+            span, [last, outlook.low], [last, outlook.high], color="#8250df", alpha=0.15,
+            label="forecast p10-p90",
+        )  # fmt: skip
+        axes.plot(span, [last, outlook.mid], color="#8250df", linestyle=":", linewidth=1.5)
     locator = AutoDateLocator()  # type: ignore[no-untyped-call]
     axes.xaxis.set_major_locator(locator)
     axes.xaxis.set_major_formatter(ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
@@ -74,7 +104,10 @@ def _drawable(title: str) -> str:
 
 
 async def price_chart_png(
-    points: Sequence[tuple[datetime, float]], title: str, max_price: float | None
+    points: Sequence[tuple[datetime, float]],
+    title: str,
+    max_price: float | None,
+    outlook: Outlook | None = None,
 ) -> bytes:
     """`price_chart_png_blocking` off the event loop (the channels' ChartRenderer).
 
@@ -82,14 +115,16 @@ async def price_chart_png(
     event, their alerts carry the same history, title and max, and one drawing (~75 ms)
     serves them all. Requests for a chart being drawn wait for that drawing.
     """
-    key = (tuple(points), title, max_price)
+    key = (tuple(points), title, max_price, outlook)
     cached = _CACHE.get(key)
     if isinstance(cached, bytes):
         _CACHE.move_to_end(key)
         return cached
     loop = asyncio.get_running_loop()
     if cached is None or cached.get_loop() is not loop:
-        draw = asyncio.to_thread(price_chart_png_blocking, points, title=title, max_price=max_price)
+        draw = asyncio.to_thread(
+            price_chart_png_blocking, points, title=title, max_price=max_price, outlook=outlook
+        )
         cached = _CACHE[key] = loop.create_task(draw)
         while len(_CACHE) > CACHE_SIZE:
             _CACHE.popitem(last=False)

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from ml import charts
-from ml.charts import price_chart_png, price_chart_png_blocking
+from ml.charts import Outlook, price_chart_png, price_chart_png_blocking
 
 PNG = b"\x89PNG\r\n\x1a\n"
 START = datetime(2024, 3, 20, tzinfo=UTC)
@@ -25,6 +25,17 @@ def test_a_chart_is_a_png_and_a_dollar_title_is_text() -> None:
         _points(30, 80.0), title="Rockies at D-backs: $28 now, $40 max", max_price=40.0
     )
     assert png.startswith(PNG) and len(png) > 5_000
+
+
+def test_the_forecast_band_is_drawn_after_the_last_price() -> None:
+    points = _points(30, 80.0)
+    last = points[-1][0]
+    plain = price_chart_png_blocking(points, title="Game", max_price=None)
+    band = Outlook(last + timedelta(hours=72), 50.0, 60.0, 75.0)
+    with_band = price_chart_png_blocking(points, title="Game", max_price=None, outlook=band)
+    assert with_band.startswith(PNG) and with_band != plain
+    past = Outlook(last - timedelta(hours=1), 50.0, 60.0, 75.0)  # nothing to draw ahead
+    assert price_chart_png_blocking(points, title="Game", max_price=None, outlook=past) == plain
 
 
 async def test_many_charts_at_once_all_come_back() -> None:
@@ -47,12 +58,16 @@ async def test_one_drawing_serves_everyone_alerted_about_the_same_chart(
     real = charts.price_chart_png_blocking
 
     def counted(
-        points: Sequence[tuple[datetime, float]], *, title: str, max_price: float | None
+        points: Sequence[tuple[datetime, float]],
+        *,
+        title: str,
+        max_price: float | None,
+        outlook: Outlook | None = None,
     ) -> bytes:
         drawn.append(title)
         if title == "broken":
             raise RuntimeError("no font")
-        return real(points, title=title, max_price=max_price)
+        return real(points, title=title, max_price=max_price, outlook=outlook)
 
     monkeypatch.setattr(charts, "price_chart_png_blocking", counted)
     monkeypatch.setattr(charts, "_CACHE", OrderedDict())

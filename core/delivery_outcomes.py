@@ -165,7 +165,8 @@ def _park_until(o: Outcome) -> datetime | None:
     if row.channel not in PARKED_CHANNELS:
         return None  # SMS and calls belong to escalation, which has its own next steps
     limit = (row.created_at or o.at) + PARK_LIMIT
-    event = (row.payload or {}).get("event") or {}
+    data = (row.payload or {}).get("data")
+    event = (data.get("event") if isinstance(data, dict) else None) or {}
     try:
         starts = datetime.fromisoformat(event["starts_at"]) if event.get("starts_at") else None
     except (TypeError, ValueError):

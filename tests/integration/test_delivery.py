@@ -391,7 +391,10 @@ async def test_an_outage_longer_than_the_retries_parks_the_message_until_it_is_b
     user_id = await person(sessions, {"telegram": "tg-1"}, ["telegram"])
     alert_id = await alert_for(sessions, user_id)
     starts = clock.now() + timedelta(days=2)
-    message = {"event_type": "alert.triggered", "event": {"starts_at": starts.isoformat()}}
+    message = {
+        "event_type": "alert.triggered",
+        "data": {"event": {"starts_at": starts.isoformat()}},
+    }
     common = {"user_id": user_id, "alert_id": alert_id, "payload": message, "level": 2}
     await add(sessions, clock, {"idempotency_key": "a1", "channel": "telegram",
                                 "address": "tg-1", **common})  # fmt: skip
@@ -429,8 +432,8 @@ async def test_a_parked_message_gives_up_when_its_event_starts(
     hook.fail_always(RetryableDeliveryError("HTTP 503"))
     telegram = FakeChannel("telegram")
     telegram.fail_always(RetryableDeliveryError("HTTP 502"))
-    soon = {"event": {"starts_at": (clock.now() + timedelta(seconds=30)).isoformat()}}
-    later = {"event": {"starts_at": (clock.now() + timedelta(days=3)).isoformat()}}
+    soon = {"data": {"event": {"starts_at": (clock.now() + timedelta(seconds=30)).isoformat()}}}
+    later = {"data": {"event": {"starts_at": (clock.now() + timedelta(days=3)).isoformat()}}}
     await add(
         sessions,
         clock,

@@ -6,6 +6,9 @@ Called from `bot/bootstrap.py` (the channel, when HDT_TELEGRAM_BOT_TOKEN is set)
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
+
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -17,7 +20,7 @@ from core.actions import ActionSigner
 from core.domain import ChannelKind
 from core.handlers import CommandHandlers
 from core.ports import Channel, Clock
-from ml.charts import price_chart_png
+from ml.charts import Outlook, price_chart_png
 
 
 def telegram_config(settings: Settings) -> TelegramConfig:
@@ -52,7 +55,18 @@ def telegram_channel(
     inbound = None
     if handlers is not None and signer is not None:
         inbound = TelegramInbound(handlers, sessions, clock, signer)
-    return TelegramChannel(telegram_config(settings), inbound, clock, chart=price_chart_png)
+    return TelegramChannel(telegram_config(settings), inbound, clock, chart=_chart)
+
+
+async def _chart(
+    points: Sequence[tuple[datetime, float]],
+    title: str,
+    max_price: float | None,
+    outlook: tuple[datetime, float, float, float] | None,
+) -> bytes:
+    """`ml.charts.price_chart_png` for the Telegram channel (which knows no ml types)."""
+    band = Outlook(*outlook) if outlook is not None else None
+    return await price_chart_png(points, title, max_price, band)
 
 
 def add_telegram_hooks(

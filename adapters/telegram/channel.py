@@ -30,14 +30,17 @@ from telegram.request import HTTPXRequest
 
 from adapters.telegram.errors import translated
 from adapters.telegram.inbound import TelegramInbound
-from adapters.telegram.render import alert_text, render_alert, render_update
+from adapters.telegram.render import Outlook, alert_text, render_alert, render_update
 from core.command_help import SPECS
 from core.domain import Capability, ChannelKind, DeliveryReceipt, OutboundMessage
 from core.ports import Clock
 
 logger = logging.getLogger(__name__)
 
-ChartRenderer = Callable[[Sequence[tuple[datetime, float]], str, float | None], Awaitable[bytes]]
+# (points, title, the person's max, the forecast band (when, p10, median, p90) or None)
+ChartRenderer = Callable[
+    [Sequence[tuple[datetime, float]], str, float | None, Outlook | None], Awaitable[bytes]
+]
 ALLOWED_UPDATES = [UpdateType.MESSAGE, UpdateType.CALLBACK_QUERY]
 REMEMBERED_KEYS = 20_000
 PHOTO = "photo"
@@ -186,7 +189,7 @@ class TelegramChannel:
 
     async def _send_new(self, message: OutboundMessage) -> DeliveryReceipt:
         rendered = render_alert(message)
-        chart = await self._draw(message, rendered.chart, rendered.max_price)
+        chart = await self._draw(message, rendered.chart, rendered.max_price, rendered.outlook)
         with translated("send", message.notification_id):
             if chart is not None:
                 sent = await self.bot.send_photo(
@@ -216,11 +219,12 @@ class TelegramChannel:
         message: OutboundMessage,
         points: Sequence[tuple[datetime, float]],
         max_price: float | None,
+        outlook: Outlook | None,
     ) -> bytes | None:
         if not points or self._chart is None:
             return None
         try:
-            return await self._chart(points, message.title, max_price)
+            return await self._chart(points, message.title, max_price, outlook)
         except Exception:  # a chart is a nicety: the alert goes out without it
             logger.exception("chart failed notification_id=%s", message.notification_id)
             return None

@@ -7,10 +7,11 @@ a command to run as if typed, or the short id of a cached choice.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
@@ -110,6 +111,7 @@ class AlertMessage:
     keyboard: InlineKeyboardMarkup | None
     chart: tuple[tuple[datetime, float], ...] = ()
     max_price: float | None = None
+    outlook: Outlook | None = None
 
 
 def _data(message: OutboundMessage) -> Mapping[str, Any]:
@@ -171,6 +173,29 @@ def chart_points(message: OutboundMessage) -> tuple[tuple[datetime, float], ...]
     return tuple(points)
 
 
+# (when, p10, median, p90) of the cheapest price: the forecast band a chart draws.
+Outlook = tuple[datetime, float, float, float]
+OUTLOOK_H = 72.0
+
+
+def chart_outlook(
+    message: OutboundMessage, points: Sequence[tuple[datetime, float]]
+) -> Outlook | None:
+    """The 72 h forecast band after the last point (or to the event's start, if sooner),
+    from `data.prediction`; None when the payload has no quantiles."""
+    if not points:
+        return None
+    prediction = _section(message, "prediction")
+    band = [prediction.get(k) for k in ("p10_72h", "p50_72h", "p90_72h")]
+    if not all(isinstance(v, int | float) for v in band):
+        return None
+    at = max(t for t, _ in points) + timedelta(hours=OUTLOOK_H)
+    with contextlib.suppress(KeyError, TypeError, ValueError):
+        at = min(at, datetime.fromisoformat(str(_section(message, "event")["starts_at"])))
+    low, mid, high = (float(v) for v in band)  # type: ignore[arg-type]
+    return (at, low, mid, high)
+
+
 def render_alert(message: OutboundMessage) -> AlertMessage:
     """A new alert; levels 4 and 5 with a price history get a chart (caption-sized text)."""
     points = chart_points(message) if message.level in CHART_LEVELS else ()
@@ -182,6 +207,7 @@ def render_alert(message: OutboundMessage) -> AlertMessage:
         keyboard=alert_keyboard(message),
         chart=points,
         max_price=float(max_price) if isinstance(max_price, int | float) else None,
+        outlook=chart_outlook(message, points),
     )
 
 

@@ -24,8 +24,8 @@ LABELS = ["Acknowledge", "Snooze 1h", "Snooze until cheaper", "Mute event", "Bou
 async def sent() -> AsyncIterator[tuple[FakeBotApi, TelegramChannel, list[bytes]]]:
     charts: list[bytes] = []
 
-    async def chart(points: object, title: str, max_price: float | None) -> bytes:
-        charts.append(b"\x89PNG" + title.encode())
+    async def chart(points: object, title: str, max_price: float | None, outlook: object) -> bytes:
+        charts.append(b"\x89PNG" + title.encode() + repr(outlook).encode())
         return charts[-1]
 
     async with FakeBotApi(clock=SteppingClock()) as api:
@@ -72,6 +72,8 @@ def alert(
         payload={
             "data": {
                 "market": market,
+                "prediction": {"p10_72h": 24.0, "p50_72h": 27.0, "p90_72h": 31.0},
+                "event": {"starts_at": (now + timedelta(hours=48)).isoformat()},
                 "recommendation": {"sentence": SENTENCE},
                 "watch": {"max_price": 40.0},
                 "links": {"alert": "https://hdtickets.example/api/v1/alerts/7"},
@@ -119,6 +121,9 @@ async def test_high_levels_with_history_come_with_a_chart(sent) -> None:  # type
     photo, text = api.sent
     assert photo.photo and receipt.detail == "photo" and len(charts) == 1
     assert api.calls_of("sendPhoto")[0].params["photo"] == charts[0]
+    # The forecast band runs to the event's start (48 h), sooner than the 72 h horizon.
+    starts = datetime(2024, 3, 22, 12, tzinfo=UTC)
+    assert charts[0].endswith(repr((starts, 24.0, 27.0, 31.0)).encode())
     assert not text.photo
     assert api.calls_of("editMessageCaption") and photo.keyboard is None
 

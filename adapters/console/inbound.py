@@ -154,7 +154,8 @@ class ConsoleChat:
         if not text:
             return None
         ctx = await self.context()
-        if text.isdecimal() and text.isascii():
+        picked = text.isdecimal() and text.isascii()
+        if picked:
             option = self.menu.pick(int(text))
             if option is None:
                 count = len(self.menu.options)
@@ -168,7 +169,7 @@ class ConsoleChat:
                 reply = await self._pick(ctx, option)
         else:
             reply = await self._handlers.handle_text(ctx, text)
-        self.show(reply)
+        self.show(reply, typed=not picked)
         return reply
 
     async def _pick(self, ctx: CommandContext, option: Option) -> Reply:
@@ -178,14 +179,19 @@ class ConsoleChat:
             return await self._handlers.handle_text(ctx, option.command)
         return Reply(lines=(f"Open {option.url}" if option.url else option.label,))
 
-    def show(self, reply: Reply) -> None:
-        """Print a reply; its options (if any) become the numbered menu."""
+    def show(self, reply: Reply, *, typed: bool = True) -> None:
+        """Print a reply; its options (if any) become the numbered menu.
+
+        A reply without options to a typed command also retires the menu of an earlier
+        reply ("2" after it must not press an older list's button); one to a number keeps
+        it, so several buttons of one list can be pressed in turn.
+        """
         options = reply_options(reply)
         chart = self._save_chart(reply.image) if reply.image is not None else None
         self.console.print(render_reply(reply, options, chart=chart))
         if options:
             self.menu.show(options, source="reply")
-        else:  # "2" after an answer without choices must not press an older list's button
+        elif typed:
             self.menu.clear_if("reply")
 
     def _save_chart(self, png: bytes) -> str:

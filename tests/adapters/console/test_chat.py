@@ -210,3 +210,16 @@ async def test_a_chart_is_saved_for_the_person_to_open(
     chat = ConsoleChat(handlers, sessions, clock, channel=channel, chart_dir=blocked)
     chat.show(Reply(lines=("again",), image=b"\x89PNG-another"))  # still prints, with why
     assert "again" in out.getvalue() and "price chart not saved" in out.getvalue()
+
+
+async def test_several_buttons_of_one_list_can_be_pressed_in_turn(
+    sessions: async_sessionmaker[AsyncSession], clock: FakeClock
+) -> None:
+    await _seed(sessions, clock)
+    lines = "watch rockies under 40\nwatch #2 under 90\nwatches\n1\n3\n"
+    chat, _, out = _chat(sessions, clock, io.StringIO(lines))
+
+    await asyncio.wait_for(chat.run(), timeout=30)
+
+    first, second = await _watches(sessions)
+    assert not first.active and not second.active, out.getvalue()  # [1] and [3]: Pause

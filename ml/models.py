@@ -10,6 +10,7 @@ every output at once, in a few vectorised calls.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,9 +18,22 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import xgboost as xgb
 
 from ml.features import FEATURES, SegmentCurve
+
+# xgboost's package imports scikit-learn, when it is installed, for its sklearn-style
+# wrappers (and most of scipy with it: ~90 MB of RSS). We use only its native API
+# (Booster, DMatrix, train), so a process that only forecasts hides scikit-learn while
+# xgboost is imported; code that wants scikit-learn (training, backtests) imports it as
+# usual afterwards. Where scikit-learn is already imported, nothing changes.
+_HIDE_SKLEARN = "sklearn" not in sys.modules
+if _HIDE_SKLEARN:
+    sys.modules["sklearn"] = None  # type: ignore[assignment]
+try:
+    import xgboost as xgb
+finally:
+    if _HIDE_SKLEARN:
+        del sys.modules["sklearn"]
 
 HORIZONS = {"24h": 24.0, "72h": 72.0, "7d": 168.0}
 QUANTILES = (0.1, 0.5, 0.9)

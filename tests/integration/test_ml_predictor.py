@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -108,3 +110,20 @@ async def test_the_shipped_mlb_model_forecasts_mlb_and_leaves_other_categories_a
 
     assert [f.prediction.model for f in out] == ["xgboost", "heuristic", "heuristic", "xgboost"]
     assert out[3] is out[0]
+
+
+def test_forecasting_leaves_scikit_learn_unloaded_and_still_importable() -> None:
+    """xgboost would import scikit-learn (~90 MB) for wrappers we never use."""
+    script = (
+        "import sys\n"
+        "from ml.predictor import SHIPPED_MODEL, ModelPredictor\n"
+        "assert ModelPredictor(SHIPPED_MODEL).models is not None\n"
+        "assert 'sklearn' not in sys.modules and 'xgboost' in sys.modules\n"
+        "from sklearn.linear_model import LogisticRegression\n"
+        "print(LogisticRegression.__name__)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "LogisticRegression"

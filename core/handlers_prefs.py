@@ -16,7 +16,7 @@ from core.command_types import (
 from core.db.models import Preference, User
 from core.domain import ChannelKind, Level
 from core.render import zone
-from core.routing import DEFAULT_ORDER
+from core.routing import DEFAULT_ORDER, destinations
 from core.scoring import DEFAULT_WEIGHTS, FACTOR_NAMES, MIN_FEEDBACK, blend_weights
 from core.turn import Turn
 
@@ -45,6 +45,15 @@ async def prefs(turn: Turn, cmd: PrefsCommand) -> Reply:
     if isinstance(setting, ChannelOrder):
         pref.channel_order = [c.value for c in setting.channels]
         text = "Channel order: " + ", ".join(pref.channel_order) + " (then any other)."
+        reachable = await destinations(turn.session, turn.ctx.user_id)  # in the new order
+        linked = {d.channel for d in reachable}
+        missing = [c.value for c in setting.channels if c not in linked]
+        if missing:  # accepted (a link may follow), but alerts cannot go there yet
+            first = reachable[0].channel.value if reachable else "none of your chats"
+            text += (
+                f" You have no {' or '.join(missing)} account linked yet,"
+                f" so alerts go to {first} for now."
+            )
     elif isinstance(setting, MinLevel):
         # Planning looks levels up per channel, so "everywhere" sets every channel.
         keys = [setting.channel] if setting.channel else list(ChannelKind)

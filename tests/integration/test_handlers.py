@@ -292,7 +292,16 @@ async def test_quiet_tz_and_prefs(world: World) -> None:
     assert (user.quiet_start, user.quiet_end, user.timezone) == ("22:00", "07:00", "Europe/Berlin")
 
     await world.say("prefs digest daily")
-    await world.say("prefs channels console telegram")
+    order = await world.say("prefs channels console telegram")
+    assert order.text == (  # this person has only the console: it says so
+        "Channel order: console, telegram (then any other). You have no telegram account"
+        " linked yet, so alerts go to console for now."
+    )
+    async with world.sessions() as session, session.begin():
+        session.add(Identity(user_id=world.me.user_id, platform="telegram", external_id="7",
+                             dm_address="7"))  # fmt: skip
+    linked = await world.say("prefs channels console telegram")
+    assert linked.text == "Channel order: console, telegram (then any other)."
     await world.say("prefs level telegram high")
     await world.say("prefs wake on")
     pref = await world.get(Preference, world.me.user_id)

@@ -142,11 +142,13 @@ async def write_outcomes(
         if o.kind not in (OutcomeKind.FAILED, OutcomeKind.GONE, OutcomeKind.DEAD):
             continue
         entries, moved = await _after_failure(session, o, available_channels)
-        follow.extend(entries)
         until = None if moved else _park_until(o)
         if until is not None:
+            if (o.row.payload or {}).get(DELAYED):  # parked before: said once is enough
+                entries = [e for e in entries if e["kind"] != "failover"]
             await _park(session, o)
             parked[o.row.id] = until
+        follow.extend(entries)
     audits = [
         _parked_audit(o, parked[o.row.id]) if o.row.id in parked else _outcome_audit(o)
         for o in done

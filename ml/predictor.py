@@ -4,8 +4,9 @@ Implements `core.ports.Predictor`. Features and boosters run in a worker thread
 (`asyncio.to_thread`), so the event loop never blocks; forecasts are cached per event
 for its newest observation. Without a usable model directory (or for an event with no
 priced history) it falls back to `ml.heuristic.HeuristicPredictor`, with one logged
-warning; so do events of a category the model never saw (`categories`). xgboost and
-pandas (~120 MB) are imported only when there is a model to load.
+warning; so do events of a category the model never saw (`categories`). xgboost, scipy
+and pandas (~95 MB; see `ml.models` for why not scikit-learn) are imported only when
+there is a model to load.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from sqlalchemy import delete
 
 from bot.bootstrap import Container
 from bot.scheduler import Job
+from core.alerts import EXPIRE_BATCH, expire_started
 from core.db.models import Activity, MarketSnapshot
 from core.digest import compose_digests
 from core.domain import SnapshotIn
@@ -24,6 +25,7 @@ logger = logging.getLogger(__name__)
 FEED_CHUNK = 500
 FEED_NEWS = 100  # snapshots in one poll worth an INFO line (start-up, catching up)
 WATCH_SYNC_S = 10.0
+EXPIRE_S = 60.0
 DIGEST_S = 30.0
 
 
@@ -77,6 +79,24 @@ def cleanup_job(container: Container) -> Job:
             await session.execute(delete(Activity).where(Activity.at < cutoff))
 
     return Job("cleanup", 3600.0, clean)
+
+
+def expire_job(container: Container) -> Job:
+    """Expire alerts whose event has started (see `core.alerts.expire_started`)."""
+
+    async def expire() -> None:
+        total = 0
+        while True:
+            async with container.sessions() as session, session.begin():
+                done = await expire_started(session, container.clock.now())
+            total += done
+            if done < EXPIRE_BATCH:
+                break
+        if total:
+            container.signal.notify()  # the edits and webhook events it queued
+            logger.info("expired %d alerts whose event has started", total)
+
+    return Job("expire", EXPIRE_S, expire)
 
 
 def watch_sync_job(container: Container) -> Job:
@@ -175,6 +195,7 @@ def scheduled_jobs(
     jobs = [watch_sync_job(container)]
     if workers:
         jobs.append(cleanup_job(container))
+        jobs.append(expire_job(container))
         jobs.append(digest_job(container))
         jobs.append(learn_job(container))
         jobs.extend(escalation_jobs(container))

@@ -1,6 +1,6 @@
 """State changes of an alert, shared by every channel, the CLI, the API and the engine.
 
-Each change (acknowledge, snooze, snooze until cheaper, mute, bought, resolve) checks
+Each change (acknowledge, snooze, snooze until cheaper, mute, bought, resolve, expire) checks
 ownership, refuses a no-op with a one-line reason, bumps the alert's fence (so stale
 escalation timers become no-ops), then `core.announce` cancels its pending chat
 messages, edits every earlier message in place, tells subscribed webhooks and writes an
@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.announce import AnnouncedAlert, Change, announce
-from core.db.models import ACTIVE_ALERT_STATUSES, Alert, User, Watch
+from core.db.models import ACTIVE_ALERT_STATUSES, Alert, Event, User, Watch
 from core.domain import ActionKind, AlertStatus
 from core.errors import NotFoundError, ValidationError
 from core.planning import WebhookTarget
@@ -204,10 +204,12 @@ class Resolvable(Protocol):
     fence: int
 
 
-def mark_resolved(alert: Resolvable, reason: str, now: datetime) -> None:
-    """Give `alert` its resolved state: status, time, reason, no next step, a new fence
-    (so an escalation step still in flight is stale)."""
-    alert.status = AlertStatus.RESOLVED.value
+def mark_resolved(
+    alert: Resolvable, reason: str, now: datetime, status: AlertStatus = AlertStatus.RESOLVED
+) -> None:
+    """Give `alert` its resolved (or expired) state: status, time, reason, no next step, a
+    new fence (so an escalation step still in flight is stale)."""
+    alert.status = status.value
     alert.resolved_at = alert.updated_at = now
     alert.reason = reason
     alert.next_step_at = None
@@ -228,3 +230,40 @@ async def resolve(session: AsyncSession, alert: Alert, reason: str, now: datetim
     if alert.status not in ACTIVE_ALERT_STATUSES:
         raise _already(alert)
     await resolve_many(session, [(alert, reason)], now)
+
+
+EXPIRED_REASON = "the event has started"
+EXPIRE_BATCH = 500
+
+
+async def expire_started(session: AsyncSession, now: datetime) -> int:
+    """Expire active alerts whose event has started (at most `EXPIRE_BATCH` per call).
+
+    The engine resolves an alert when a snapshot arrives after the start, but feeds stop
+    reporting an event once it begins; without this, such alerts stayed open, listed and
+    escalating (SMS, calls, emergency contacts) about a game already under way. Like a
+    resolve: pending chat messages cancelled, earlier ones edited ("Expired: …"),
+    webhooks told (`alert.resolved`, status "expired"), an "expired" audit entry (which
+    per-person learning reads as an ending).
+
+    Returns:
+        How many alerts expired.
+    """
+    query = (
+        select(Alert)
+        .join(Event, Event.id == Alert.event_id)
+        .where(Alert.status.in_(ACTIVE_ALERT_STATUSES), Event.starts_at <= now)
+        .order_by(Alert.id)
+        .limit(EXPIRE_BATCH)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(of=Alert, skip_locked=True)  # the engine holds some
+    alerts = list((await session.execute(query)).scalars())
+    for alert in alerts:
+        mark_resolved(alert, EXPIRED_REASON, now, AlertStatus.EXPIRED)
+    changes = [
+        Change(alert, "alert.resolved", "expired", EXPIRED_REASON, f"Expired: {EXPIRED_REASON}")
+        for alert in alerts
+    ]
+    await announce(session, changes, now, None)
+    return len(alerts)

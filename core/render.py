@@ -36,7 +36,12 @@ LEVEL_EMOJI: Mapping[Level, str] = {
     Level.NORMAL: "🎟️",
     Level.LOW: "📋",
 }
-STATUS_EMOJI: Mapping[str, str] = {"acknowledged": "✅", "snoozed": "💤", "resolved": "☑️"}
+STATUS_EMOJI: Mapping[str, str] = {
+    "acknowledged": "✅",
+    "snoozed": "💤",
+    "resolved": "☑️",
+    "expired": "⌛",
+}
 ALERT_BUTTONS: tuple[tuple[str, ActionKind], ...] = (
     ("Acknowledge", ActionKind.ACK),
     ("Snooze 1h", ActionKind.SNOOZE),

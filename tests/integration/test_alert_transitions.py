@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from types import SimpleNamespace
+from typing import cast
 
 import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core.alerts import apply_action, resolve
+from bot.bootstrap import Container
+from bot.jobs import expire_job
+from core.alerts import EXPIRED_REASON, apply_action, expire_started, resolve
+from core.clock import FakeClock
 from core.db.models import Alert, Notification, Watch
 from core.domain import ActionKind
 from core.errors import NotFoundError, ValidationError
 from core.pipeline import AlertEngine
 from tests.integration.engine_helpers import (
+    STARTS,
     T0,
     Seed,
     add_event,
@@ -253,3 +259,55 @@ async def test_a_resolved_key_can_open_again_later(sessions: Sessions) -> None:
         keys = (await session.execute(select(Alert.dedup_key, Alert.status))).all()
     assert sorted(status for _, status in keys) == ["open", "resolved"]
     assert len({key for key, _ in keys}) == 1
+
+
+async def test_alerts_expire_when_their_event_starts(sessions: Sessions) -> None:
+    """A feed stops reporting an event once it begins: the alert must not stay open."""
+    seed, alert, _ = await _opened(sessions)
+    await _mark_sent(sessions)
+    async with sessions() as session, session.begin():
+        other = await add_event(session, external_id="later", starts_at=STARTS + timedelta(days=1))
+        later = Alert(
+            dedup_key=f"{seed.watch.id}:{other.id}:price_below", watch_id=seed.watch.id,
+            user_id=seed.user.id, event_id=other.id, kind="price_below", score=0.5, level=3,
+            status="snoozed", opened_at=T0, updated_at=T0,
+        )  # fmt: skip
+        session.add(later)
+    async with sessions() as session, session.begin():
+        assert await expire_started(session, STARTS - timedelta(seconds=1)) == 0
+    async with sessions() as session, session.begin():
+        assert await expire_started(session, STARTS) == 1
+    async with sessions() as session, session.begin():
+        assert await expire_started(session, STARTS + minutes(1)) == 0  # once
+
+    async with sessions() as session:
+        rows = {a.id: a for a in await alerts_of(session)}
+        notes = await notifications_of(session, alert.id)
+        kinds = await audit_kinds(session, alert.id)
+    expired = rows[alert.id]
+    assert (expired.status, expired.reason) == ("expired", EXPIRED_REASON)
+    assert expired.next_step_at is None and expired.fence == alert.fence + 1
+    assert rows[later.id].status == "snoozed"  # its event has not started
+    (edit,) = [n for n in notes if n.kind == "update" and n.channel == "telegram"]
+    assert edit.payload["title"].startswith("⌛ Expired: Rockies at Diamondbacks")
+    hooks = [n.payload["event_type"] for n in notes if n.channel == "webhook"]
+    assert hooks == ["alert.triggered", "alert.resolved"]
+    assert kinds[-1] == "expired"
+
+
+async def test_the_expire_job_expires_and_wakes_delivery(sessions: Sessions) -> None:
+    await _opened(sessions)
+    woken: list[bool] = []
+    container = SimpleNamespace(
+        sessions=sessions,
+        clock=FakeClock(STARTS + minutes(1)),
+        signal=SimpleNamespace(notify=lambda: woken.append(True)),
+    )
+    job = expire_job(cast(Container, container))
+    assert (job.name, job.exclusive) == ("expire", True)
+
+    await job.run()
+
+    async with sessions() as session:
+        (stored,) = await alerts_of(session)
+    assert stored.status == "expired" and woken == [True]

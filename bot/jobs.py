@@ -11,7 +11,7 @@ from sqlalchemy import delete
 
 from bot.bootstrap import Container
 from bot.scheduler import Job
-from core.alerts import EXPIRE_BATCH, expire_started
+from core.alerts import STARTED_BATCH, resolve_started
 from core.db.models import Activity, MarketSnapshot
 from core.digest import compose_digests
 from core.domain import SnapshotIn
@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 FEED_CHUNK = 500
 FEED_NEWS = 100  # snapshots in one poll worth an INFO line (start-up, catching up)
 WATCH_SYNC_S = 10.0
-EXPIRE_S = 60.0
+STARTED_S = 60.0
 DIGEST_S = 30.0
 
 
@@ -81,22 +81,22 @@ def cleanup_job(container: Container) -> Job:
     return Job("cleanup", 3600.0, clean)
 
 
-def expire_job(container: Container) -> Job:
-    """Expire alerts whose event has started (see `core.alerts.expire_started`)."""
+def started_job(container: Container) -> Job:
+    """Resolve alerts whose event has started (see `core.alerts.resolve_started`)."""
 
-    async def expire() -> None:
+    async def resolve() -> None:
         total = 0
         while True:
             async with container.sessions() as session, session.begin():
-                done = await expire_started(session, container.clock.now())
+                done = await resolve_started(session, container.clock.now())
             total += done
-            if done < EXPIRE_BATCH:
+            if done < STARTED_BATCH:
                 break
         if total:
             container.signal.notify()  # the edits and webhook events it queued
-            logger.info("expired %d alerts whose event has started", total)
+            logger.info("resolved %d alerts whose event has started", total)
 
-    return Job("expire", EXPIRE_S, expire)
+    return Job("event-start", STARTED_S, resolve)
 
 
 def watch_sync_job(container: Container) -> Job:
@@ -195,7 +195,7 @@ def scheduled_jobs(
     jobs = [watch_sync_job(container)]
     if workers:
         jobs.append(cleanup_job(container))
-        jobs.append(expire_job(container))
+        jobs.append(started_job(container))
         jobs.append(digest_job(container))
         jobs.append(learn_job(container))
         jobs.extend(escalation_jobs(container))

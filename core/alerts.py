@@ -1,6 +1,6 @@
 """State changes of an alert, shared by every channel, the CLI, the API and the engine.
 
-Each change (acknowledge, snooze, snooze until cheaper, mute, bought, resolve, expire) checks
+Each change (acknowledge, snooze, snooze until cheaper, mute, bought, resolve) checks
 ownership, refuses a no-op with a one-line reason, bumps the alert's fence (so stale
 escalation timers become no-ops), then `core.announce` cancels its pending chat
 messages, edits every earlier message in place, tells subscribed webhooks and writes an
@@ -204,12 +204,10 @@ class Resolvable(Protocol):
     fence: int
 
 
-def mark_resolved(
-    alert: Resolvable, reason: str, now: datetime, status: AlertStatus = AlertStatus.RESOLVED
-) -> None:
-    """Give `alert` its resolved (or expired) state: status, time, reason, no next step, a
-    new fence (so an escalation step still in flight is stale)."""
-    alert.status = status.value
+def mark_resolved(alert: Resolvable, reason: str, now: datetime) -> None:
+    """Give `alert` its resolved state: status, time, reason, no next step, a new fence
+    (so an escalation step still in flight is stale)."""
+    alert.status = AlertStatus.RESOLVED.value
     alert.resolved_at = alert.updated_at = now
     alert.reason = reason
     alert.next_step_at = None
@@ -232,38 +230,31 @@ async def resolve(session: AsyncSession, alert: Alert, reason: str, now: datetim
     await resolve_many(session, [(alert, reason)], now)
 
 
-EXPIRED_REASON = "the event has started"
-EXPIRE_BATCH = 500
+STARTED_REASON = "event started"  # the engine's own words (core.engine_support.hard_reason)
+STARTED_BATCH = 500
 
 
-async def expire_started(session: AsyncSession, now: datetime) -> int:
-    """Expire active alerts whose event has started (at most `EXPIRE_BATCH` per call).
+async def resolve_started(session: AsyncSession, now: datetime) -> int:
+    """Resolve active alerts whose event has started (at most `STARTED_BATCH` per call).
 
-    The engine resolves an alert when a snapshot arrives after the start, but feeds stop
-    reporting an event once it begins; without this, such alerts stayed open, listed and
-    escalating (SMS, calls, emergency contacts) about a game already under way. Like a
-    resolve: pending chat messages cancelled, earlier ones edited ("Expired: …"),
-    webhooks told (`alert.resolved`, status "expired"), an "expired" audit entry (which
-    per-person learning reads as an ending).
+    The engine resolves such an alert when a snapshot arrives after the start, but feeds
+    stop reporting an event once it begins; without this, alerts stayed open, listed and
+    escalating (SMS, calls, emergency contacts) about a game already under way. As any
+    resolve: pending chat messages cancelled, earlier ones edited, webhooks told, a
+    "resolved" audit entry (an ending, for per-person learning).
 
     Returns:
-        How many alerts expired.
+        How many alerts were resolved.
     """
     query = (
         select(Alert)
         .join(Event, Event.id == Alert.event_id)
         .where(Alert.status.in_(ACTIVE_ALERT_STATUSES), Event.starts_at <= now)
         .order_by(Alert.id)
-        .limit(EXPIRE_BATCH)
+        .limit(STARTED_BATCH)
     )
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(of=Alert, skip_locked=True)  # the engine holds some
     alerts = list((await session.execute(query)).scalars())
-    for alert in alerts:
-        mark_resolved(alert, EXPIRED_REASON, now, AlertStatus.EXPIRED)
-    changes = [
-        Change(alert, "alert.resolved", "expired", EXPIRED_REASON, f"Expired: {EXPIRED_REASON}")
-        for alert in alerts
-    ]
-    await announce(session, changes, now, None)
+    await resolve_many(session, [(alert, STARTED_REASON) for alert in alerts], now)
     return len(alerts)

@@ -40,7 +40,6 @@ STATUS_EMOJI: Mapping[str, str] = {
     "acknowledged": "✅",
     "snoozed": "💤",
     "resolved": "☑️",
-    "expired": "⌛",
 }
 ALERT_BUTTONS: tuple[tuple[str, ActionKind], ...] = (
     ("Acknowledge", ActionKind.ACK),

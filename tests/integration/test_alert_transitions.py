@@ -11,8 +11,8 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.bootstrap import Container
-from bot.jobs import expire_job
-from core.alerts import EXPIRED_REASON, apply_action, expire_started, resolve
+from bot.jobs import started_job
+from core.alerts import STARTED_REASON, apply_action, resolve, resolve_started
 from core.clock import FakeClock
 from core.db.models import Alert, Notification, Watch
 from core.domain import ActionKind
@@ -261,7 +261,7 @@ async def test_a_resolved_key_can_open_again_later(sessions: Sessions) -> None:
     assert len({key for key, _ in keys}) == 1
 
 
-async def test_alerts_expire_when_their_event_starts(sessions: Sessions) -> None:
+async def test_alerts_resolve_when_their_event_starts(sessions: Sessions) -> None:
     """A feed stops reporting an event once it begins: the alert must not stay open."""
     seed, alert, _ = await _opened(sessions)
     await _mark_sent(sessions)
@@ -274,28 +274,29 @@ async def test_alerts_expire_when_their_event_starts(sessions: Sessions) -> None
         )  # fmt: skip
         session.add(later)
     async with sessions() as session, session.begin():
-        assert await expire_started(session, STARTS - timedelta(seconds=1)) == 0
+        assert await resolve_started(session, STARTS - timedelta(seconds=1)) == 0
     async with sessions() as session, session.begin():
-        assert await expire_started(session, STARTS) == 1
+        assert await resolve_started(session, STARTS) == 1
     async with sessions() as session, session.begin():
-        assert await expire_started(session, STARTS + minutes(1)) == 0  # once
+        assert await resolve_started(session, STARTS + minutes(1)) == 0  # once
 
     async with sessions() as session:
         rows = {a.id: a for a in await alerts_of(session)}
         notes = await notifications_of(session, alert.id)
         kinds = await audit_kinds(session, alert.id)
-    expired = rows[alert.id]
-    assert (expired.status, expired.reason) == ("expired", EXPIRED_REASON)
-    assert expired.next_step_at is None and expired.fence == alert.fence + 1
+    ended = rows[alert.id]
+    assert (ended.status, ended.reason) == ("resolved", STARTED_REASON)
+    assert ended.next_step_at is None and ended.fence == alert.fence + 1
     assert rows[later.id].status == "snoozed"  # its event has not started
     (edit,) = [n for n in notes if n.kind == "update" and n.channel == "telegram"]
-    assert edit.payload["title"].startswith("⌛ Expired: Rockies at Diamondbacks")
+    assert edit.payload["title"].startswith("☑️ Resolved: Rockies at Diamondbacks")
+    assert edit.payload["data"]["alert"]["reason"] == "event started"
     hooks = [n.payload["event_type"] for n in notes if n.channel == "webhook"]
     assert hooks == ["alert.triggered", "alert.resolved"]
-    assert kinds[-1] == "expired"
+    assert kinds[-1] == "resolved"
 
 
-async def test_the_expire_job_expires_and_wakes_delivery(sessions: Sessions) -> None:
+async def test_the_event_start_job_resolves_and_wakes_delivery(sessions: Sessions) -> None:
     await _opened(sessions)
     woken: list[bool] = []
     container = SimpleNamespace(
@@ -303,11 +304,11 @@ async def test_the_expire_job_expires_and_wakes_delivery(sessions: Sessions) -> 
         clock=FakeClock(STARTS + minutes(1)),
         signal=SimpleNamespace(notify=lambda: woken.append(True)),
     )
-    job = expire_job(cast(Container, container))
-    assert (job.name, job.exclusive) == ("expire", True)
+    job = started_job(cast(Container, container))
+    assert (job.name, job.exclusive) == ("event-start", True)
 
     await job.run()
 
     async with sessions() as session:
         (stored,) = await alerts_of(session)
-    assert stored.status == "expired" and woken == [True]
+    assert stored.status == "resolved" and woken == [True]

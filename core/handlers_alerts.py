@@ -17,7 +17,14 @@ from core.db.models import Alert, Event, Watch
 from core.domain import ActionKind, Button, Level
 from core.errors import NotFoundError
 from core.handlers_watch import watch_spec
-from core.render import LEVEL_EMOJI, humanize_delta, local_time, money, short_date
+from core.render import (
+    LEVEL_EMOJI,
+    event_zone,
+    humanize_delta,
+    local_time,
+    money,
+    short_date,
+)
 from core.turn import Turn
 
 LISTED = ("open", "snoozed")
@@ -85,7 +92,8 @@ def _alert_line(turn: Turn, alert: Alert, event: Event, zone: str) -> str:
     price = money(alert.price) if alert.price is not None else "—"
     age = humanize_delta((turn.now - alert.opened_at).total_seconds())
     # City and day tell apart events of the same name (a tour, a series).
-    where = ", ".join(p for p in (event.city, short_date(event.starts_at, zone)) if p)
+    day = short_date(event.starts_at, event_zone(zone, event.timezone))
+    where = ", ".join(p for p in (event.city, day) if p)
     line = f"#{alert.id} {LEVEL_EMOJI[level]} {level.label} · {event.name} ({where}) · {price}"
     if alert.reason:
         line += f" · {alert.reason}"

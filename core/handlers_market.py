@@ -13,6 +13,7 @@ from core.errors import NotFoundError
 from core.event_search import search_events
 from core.render import (
     event_label,
+    event_zone,
     humanize_delta,
     local_time,
     money,
@@ -40,7 +41,8 @@ async def market(turn: Turn, cmd: MarketCommand) -> Reply:
         lines.append(f"Showing the first {len(found.events)}; add an opponent, venue or city.")
     choices = tuple(
         Choice(
-            label=event_label(e.name, e.venue, e.city, e.starts_at, zone), command=f"market #{e.id}"
+            label=event_label(e.name, e.venue, e.city, e.starts_at, zone, e.timezone),
+            command=f"market #{e.id}",
         )
         for e in found.events
     )
@@ -50,7 +52,7 @@ async def market(turn: Turn, cmd: MarketCommand) -> Reply:
 async def _describe(turn: Turn, event: Event) -> Reply:
     zone = (await turn.user()).timezone
     where = ", ".join(p for p in (event.venue, event.city) if p)
-    when = local_time(event.starts_at, zone)
+    when = local_time(event.starts_at, event_zone(zone, event.timezone))
     if event.starts_at > turn.now:
         when += f" (in {humanize_delta((event.starts_at - turn.now).total_seconds())})"
     else:

@@ -16,7 +16,7 @@ from core.db.models import Event, Watch
 from core.domain import ActionKind, Button, Level, TriggerKind, WatchSpec
 from core.errors import NotFoundError, ValidationError
 from core.event_search import is_category, search_events, upcoming_event
-from core.render import event_label, local_time, money
+from core.render import event_label, event_zone, local_time, money
 from core.rules import words
 from core.turn import Turn
 
@@ -112,7 +112,7 @@ def _command_text(target: str, cmd: WatchCommand) -> str:
 
 
 def _event_label(event: Event, zone: str) -> str:
-    return event_label(event.name, event.venue, event.city, event.starts_at, zone)
+    return event_label(event.name, event.venue, event.city, event.starts_at, zone, event.timezone)
 
 
 async def _save(
@@ -223,7 +223,7 @@ async def watches(turn: Turn) -> Reply:
 
 def _watch_line(row: Watch, event: Event | None, zone: str) -> str:
     if event is not None:
-        what = f"{event.name} ({local_time(event.starts_at, zone)})"
+        what = f"{event.name} ({local_time(event.starts_at, event_zone(zone, event.timezone))})"
     elif row.category:
         what = f"every {row.category} event"
     else:

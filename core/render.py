@@ -106,6 +106,15 @@ def local_time(when: datetime, tz: str | None) -> str:
     return f"{local:%a} {local.day} {local:%b %H:%M} {local.tzname() or ''}".rstrip()
 
 
+def event_zone(person_tz: str | None, event_tz: str | None) -> str | None:
+    """The zone to show an event's start in: the person's once they have set one; until
+    then (the default, UTC) the venue's, which is what the tickets say — a 7:10 PM game
+    in Miami reads "Wed 16 Dec 19:10 EST", not "Thu 17 Dec 00:10 UTC"."""
+    if (person_tz and person_tz != "UTC") or not event_tz:
+        return person_tz
+    return event_tz
+
+
 def short_date(when: datetime, tz: str | None) -> str:
     """The day of `when` for a person in `tz`, e.g. "Thu 10 Dec"."""
     local = when.astimezone(zone(tz))
@@ -113,12 +122,18 @@ def short_date(when: datetime, tz: str | None) -> str:
 
 
 def event_label(
-    name: str, venue: str | None, city: str | None, starts_at: datetime, tz: str | None
+    name: str,
+    venue: str | None,
+    city: str | None,
+    starts_at: datetime,
+    tz: str | None,
+    event_tz: str | None = None,
 ) -> str:
     """An event told apart from others of the same name, e.g. for a list to choose from:
-    "Taylor Swift — TD Garden, Boston, Thu 10 Dec 00:30 UTC"."""
+    "Taylor Swift — TD Garden, Boston, Wed 9 Dec 19:30 EST" (see `event_zone`)."""
     where = ", ".join(p for p in (venue, city) if p)
-    return f"{name} — {where + ', ' if where else ''}{local_time(starts_at, tz)}"
+    when = local_time(starts_at, event_zone(tz, event_tz))
+    return f"{name} — {where + ', ' if where else ''}{when}"
 
 
 SPARK_BARS = "▁▂▃▄▅▆▇█"
@@ -197,7 +212,7 @@ def body_lines(view: AlertView) -> list[str]:
     lines.append(f"{summary}: {view.headline}" if view.headline else summary)
     venue, city = view.event.venue, view.event.city
     place = f"{venue}, {city}" if venue and city else venue or city or ""
-    when = local_time(view.event.starts_at, view.timezone)
+    when = local_time(view.event.starts_at, event_zone(view.timezone, view.event.timezone))
     lines.append(f"{place} · {when}" if place else when)
     if view.tickets_left is not None:
         lines.append(f"{view.tickets_left:,} tickets left")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from core.actions import ActionSigner
@@ -13,6 +14,7 @@ from core.render import (
     alert_buttons,
     body_lines,
     event_label,
+    event_zone,
     humanize_delta,
     local_time,
     money,
@@ -212,4 +214,22 @@ def test_event_label_and_short_date_in_the_persons_zone() -> None:
     )
     assert event_label("Taylor Swift", None, None, start, None) == (
         "Taylor Swift — Tue 10 Dec 00:30 UTC"
+    )
+
+
+def test_event_starts_show_in_the_venues_zone_until_the_person_sets_one() -> None:
+    assert event_zone("UTC", "America/New_York") == "America/New_York"  # the default
+    assert event_zone(None, "America/New_York") == "America/New_York"
+    assert event_zone("Europe/Berlin", "America/New_York") == "Europe/Berlin"
+    assert event_zone("UTC", None) == "UTC"
+    start = datetime(2024, 12, 17, 0, 10, tzinfo=UTC)
+    label = event_label("Yankees at Marlins", "loanDepot park", "Miami", start, "UTC",
+                        "America/New_York")  # fmt: skip
+    assert label == "Yankees at Marlins — loanDepot park, Miami, Mon 16 Dec 19:10 EST"
+    game = replace(GAME, timezone="America/Phoenix")
+    assert body_lines(view(event=game, timezone="UTC"))[1] == (
+        "Chase Field, Phoenix · Sun 31 Mar 13:10 MST"
+    )
+    assert body_lines(view(event=game, timezone="Europe/Berlin"))[1] == (
+        "Chase Field, Phoenix · Sun 31 Mar 22:10 CEST"
     )

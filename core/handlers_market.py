@@ -119,8 +119,13 @@ async def _trend(turn: Turn, event: Event, currency: str | None) -> str | None:
         return None
     span = humanize_delta((points[-1][0] - points[0][0]).total_seconds())
     first, last = _price(values[0], currency), _price(values[-1], currency)
-    low = _price(min(v for _, v in points), currency)
-    return f"Cheapest over the last {span}: {sparkline(values)} {first} → {last} (low {low})"
+    low, high = min(v for _, v in points), max(v for _, v in points)
+    if low == high:  # the sticky minimum: a flat line says less than words
+        return f"Cheapest over the last {span}: unchanged at {last}"
+    return (
+        f"Cheapest over the last {span}: {sparkline(values)} {first} → {last}"
+        f" (low {_price(low, currency)})"
+    )
 
 
 def _price(value: float | None, currency: str | None) -> str:

@@ -418,6 +418,17 @@ async def test_market_shows_latest_snapshot_and_forecast(world: World) -> None:
         "Red Sox at Yankees — Yankee Stadium, New York, Fri 12 Apr 23:05 UTC",
     ]
     assert "No market data yet." in (await world.say(choices.choices[0].command or "")).lines
+    async with world.sessions() as session, session.begin():
+        for hours in (30, 3):
+            session.add(
+                MarketSnapshot(
+                    event_id=world.events["nyy_bos"], source="seatgeek", currency="USD",
+                    observed_at=world.clock.now() - timedelta(hours=hours), min_price=45.0,
+                    ingested_at=world.clock.now(),
+                )
+            )  # fmt: skip
+    sticky = await world.say(choices.choices[0].command or "")
+    assert "Cheapest over the last 1 day 3 h: unchanged at $45" in sticky.lines
     assert (await world.say("market cricket")).is_error
 
 

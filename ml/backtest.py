@@ -9,6 +9,7 @@ before". Nothing here looks at the test fold to choose anything.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -38,7 +39,7 @@ def evaluate(
             base = _grouped_rate(y[name], df, folds.price, {"decay": bucket, "persistence": move})
             m[name] = _probability(out[name], y[name], df, folds.price, base)
         m[f"quant_{h}"] = _quantiles(out, h, y[f"chg_{h}"], df, folds.price, bucket)
-    m["sellout_t7"] = _sellout(out["sellout"], x, y, df, folds.sellout)
+    m["sellout_t7"] = _sellout(out.get("sellout"), x, y, df, folds.sellout)
     m["buy_wait"] = _buy_wait(out["dip"], models.wait_threshold, y, df, folds.price)
     m["events_test"] = int(df.loc[folds.price == 2, "event"].nunique())
     m["train_s"] = models.meta.get("train_s")
@@ -142,9 +143,10 @@ def _weighted_median(v: np.ndarray, w: np.ndarray) -> float:
 
 
 def _sellout(
-    p: np.ndarray, x: pd.DataFrame, y: pd.DataFrame, df: pd.DataFrame, fold: np.ndarray
+    p: np.ndarray | None, x: pd.DataFrame, y: pd.DataFrame, df: pd.DataFrame, fold: np.ndarray
 ) -> Metrics:
-    """One row per event: the snapshot nearest 7 days out (5-9 days)."""
+    """One row per event: the snapshot nearest 7 days out (5-9 days). Without a sell-out
+    model or outcomes (data with no attendance) only the counts, zero, are reported."""
     near7 = (df["hours_to_event"] - 168.0).abs()
     near7 = near7.where(df["hours_to_event"].between(120, 216) & y["sellout"].notna())
     valid = near7.dropna()
@@ -152,6 +154,8 @@ def _sellout(
     pick = np.zeros(len(df), bool)
     pick[chosen] = True
     train, test = pick & (fold == 0), pick & (fold == 2)
+    if p is None or not train.any() or not test.any():
+        return {"events": int(test.sum()), "sellouts": 0}
     level = x[["log_min"]].to_numpy()
     lr = LogisticRegression().fit(level[train], y["sellout"][train])
     yt = y["sellout"][test].to_numpy()
@@ -176,6 +180,15 @@ def _buy_wait(
     rows = (fold == 2) & df["hours_to_event"].between(*DECIDE_HOURS).to_numpy()
     rows &= y["dip"].notna().to_numpy()
     yt, events = y[rows], df.loc[rows, "event"]
+    if not rows.any():  # no series reaches its event: nothing to decide on
+        nan = float("nan")
+        return {
+            "decisions": 0, "threshold": threshold, "wait_share": nan,
+            "model": {"saving": nan, "miss_rate": nan},
+            "buy_now": {"saving": 0.0, "miss_rate": 0.0},
+            "buy_one_day_before": {"saving": nan},
+            "always_wait": {"saving": nan, "miss_rate": nan},
+        }  # fmt: skip
     w = event_weights(events)
     one_day = float(np.average(1.0 - yt["price_1d"] / yt["price_now"], weights=w))
     saving, miss = buy_wait(p_dip[rows] >= threshold, yt, events)
@@ -190,9 +203,11 @@ def _buy_wait(
     }  # fmt: skip
 
 
-def headline(m: Metrics) -> dict[str, float]:
-    """The figures of issue 5 as one flat dictionary (bench and `backtest --json`)."""
-    return {k: round(float(v), 4) for k, v in _headline(m).items()}
+def headline(m: Metrics) -> dict[str, float | None]:
+    """The figures of issue 5 as one flat dictionary (bench and `backtest --json`); a
+    figure the data cannot give (no sell-out outcomes, no decisions) is None (JSON null,
+    where NaN would not be JSON)."""
+    return {k: None if math.isnan(v) else round(float(v), 4) for k, v in _headline(m).items()}
 
 
 def _headline(m: Metrics) -> dict[str, float]:
@@ -203,7 +218,7 @@ def _headline(m: Metrics) -> dict[str, float]:
         "coverage_p10_p90": m["quant_72h"]["model"]["coverage_p10_p90"],
         "mdae_p50_72h": m["quant_72h"]["model"]["mdae_p50"],
         "mdae_persistence_72h": m["quant_72h"]["persistence"]["mdae_p50"],
-        "auc_sellout_t7": m["sellout_t7"]["model"]["auc"],
+        "auc_sellout_t7": m["sellout_t7"].get("model", {}).get("auc", float("nan")),
         "saving_vs_buy_now": m["buy_wait"]["model"]["saving"],
         "saving_buy_one_day_before": m["buy_wait"]["buy_one_day_before"]["saving"],
         "miss_rate": m["buy_wait"]["model"]["miss_rate"],

@@ -58,14 +58,12 @@ def markdown(m: Metrics, source: str) -> str:
             f" | {q['decay']['coverage_p10_p90']:.3f} |"
         )
     s = m["sellout_t7"]
-    lines += [
-        "",
-        f"## Sell-out at 7 days out ({s['events']} events, {s['sellouts']} sell-outs)",
-        "",
-        "| score | ROC-AUC |",
-        "|---|---|",
-    ]
-    lines += [f"| {k} | {v['auc']:.3f} |" for k, v in s.items() if isinstance(v, dict)]
+    lines += ["", f"## Sell-out at 7 days out ({s['events']} events, {s['sellouts']} sell-outs)"]
+    if "model" in s:
+        lines += ["", "| score | ROC-AUC |", "|---|---|"]
+        lines += [f"| {k} | {v['auc']:.3f} |" for k, v in s.items() if isinstance(v, dict)]
+    else:
+        lines += ["", "Not measured: this data has no sell-out outcomes (attendance)."]
     b = m["buy_wait"]
     lines += [
         "",

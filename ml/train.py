@@ -160,9 +160,17 @@ def fit(
         note(f"quant_{h}")
     in_window = df["hours_to_event"].between(*SELLOUT_HOURS).to_numpy()
     sell_fold = np.where(in_window, folds.sellout, -1)
-    _classifier(models, "sellout", x, y["sellout"], df, sell_fold, refits)
+    # Data without outcomes (our own snapshots, StubHub) or without inventory cannot teach
+    # these two: they are left out, and the predictor does without them.
+    if _learnable(y["sellout"], sell_fold, classes=True):
+        _classifier(models, "sellout", x, y["sellout"], df, sell_fold, refits)
+    else:
+        logger.warning("sellout: no sell-out outcomes (attendance) in this data; not trained")
     note("sellout")
-    _regressor(models, "drain_72h", x, y["drain_72h"], df, folds.price, refits)
+    if _learnable(y["drain_72h"], folds.price):
+        _regressor(models, "drain_72h", x, y["drain_72h"], df, folds.price, refits)
+    else:
+        logger.warning("drain_72h: no listed-ticket counts in this data; not trained")
     note("drain_72h")
     deciding = df["hours_to_event"].between(*DECIDE_HOURS).to_numpy()
     _classifier(models, "dip", x, y["dip"], df, folds.price, refits)
@@ -175,6 +183,16 @@ def fit(
     note("refit")
     models.meta["train_s"] = round(time.perf_counter() - began, 2)
     return models, x, y, folds
+
+
+def _learnable(target: pd.Series, fold: np.ndarray, *, classes: bool = False) -> bool:
+    """Whether the training and calibration folds both hold labels (both classes, for a
+    classifier) of `target`."""
+    for which in (0, 1):
+        values = target[(fold == which) & target.notna().to_numpy()]
+        if values.empty or (classes and values.nunique() < 2):
+            return False
+    return True
 
 
 def _data(

@@ -81,7 +81,13 @@ def _load(source: Source, data_dir: Path, events: int) -> pd.DataFrame:
     if source is Source.DB:
         df = datasets.from_snapshot_rows(asyncio.run(_snapshot_rows(load_settings().database_url)))
     else:
-        df = datasets.load(source.value, data_dir, events=events)
+        try:
+            df = datasets.load(source.value, data_dir, events=events)
+        except FileNotFoundError as exc:  # the folder is there, this data set is not
+            fail(
+                f"no {source} data in {data_dir} ({exc.filename or 'a file'} is missing),"
+                " e.g. --data-dir ../shared/data"
+            )
     if df["event"].nunique() < 40:
         fail(
             f"{source} has {df['event'].nunique()} events; at least 40 are needed, e.g. --data mlb"

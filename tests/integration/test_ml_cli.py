@@ -72,3 +72,15 @@ def test_the_process_loads_the_registered_model_over_the_setting(
     assert asyncio.run(chosen(tmp_path / "unused")) == trained.resolve()
     shutil.rmtree(trained)  # a registered directory that is gone: the setting wins
     assert asyncio.run(chosen(tmp_path / "unused")) == tmp_path / "unused"
+
+
+def test_a_data_folder_without_the_data_set_is_one_line_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for command in ("train", "backtest"):
+        for data in ("mlb", "stubhub"):
+            result = CliRunner().invoke(app, [command, "--data", data, "--data-dir", str(tmp_path)])
+            assert result.exit_code == 2, result.output
+            assert "is missing), e.g. --data-dir ../shared/data" in result.output
+            assert result.exception is None or isinstance(result.exception, SystemExit)

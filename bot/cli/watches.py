@@ -28,6 +28,7 @@ from bot.cli.common import (
     utc,
     with_container,
 )
+from bot.jobs import WATCH_SYNC_S
 from core.chat import CommandContext, Reply
 from core.db.models import Event, User, Watch
 from core.domain import Platform
@@ -116,8 +117,7 @@ def add(
         typer.echo(f"nothing was added; choose with --pick N, e.g. {again}", err=True)
         raise typer.Exit(code=AMBIGUOUS)
     typer.echo(
-        "note: a running `python -m bot run` loads watches when it starts; "
-        "restart it to match this watch now",
+        f"note: a running `python -m bot run` starts matching it within {WATCH_SYNC_S:g} s",
         err=True,
     )
 

@@ -276,6 +276,7 @@ def test_watches_add_uses_the_chat_grammar_and_offers_choices(cli: Cli) -> None:
 
     one = cli.ok("watches", "add", str(ada), "rockies under 40 qty 2")
     assert "Watching Rockies at Diamondbacks" in one.stdout and "under $40" in one.stdout
+    assert "starts matching it within 10 s" in one.output  # the watch-sync job, no restart
     [watch] = cli.rows(Watch)
     assert (watch.user_id, watch.event_id, watch.max_price, watch.quantity) == (
         ada, events["rockies"], 40.0, 2,

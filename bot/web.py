@@ -199,7 +199,7 @@ def decode_json(body: str, example: str = BATCH_EXAMPLE) -> object:
         raise ApiError(
             400,
             "invalid_json",
-            f"body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
+            f"body is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})",
         ) from None
     except (ValueError, RecursionError) as exc:
         raise ApiError(400, "invalid_json", f"body is not valid JSON: {exc}") from None

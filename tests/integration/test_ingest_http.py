@@ -287,7 +287,19 @@ async def test_bodies_over_5_mb_are_413(
 @pytest.mark.parametrize(
     ("body", "status", "code", "text"),
     [
-        (b"{not json", 400, "invalid_json", "body is not valid JSON: Expecting property name"),
+        (
+            b"{not json",
+            400,
+            "invalid_json",
+            "body is not valid JSON: Expecting property name enclosed in double quotes"
+            " (line 1, column 2)",
+        ),
+        (
+            b'{"source": "x',
+            400,
+            "invalid_json",
+            "body is not valid JSON: Unterminated string starting at (line 1, column 12)",
+        ),
         (b"", 400, "invalid_json", "request body is empty"),
         (b'{"source": "x", "snapshots": [NaN]}', 400, "invalid_json", "NaN is not valid JSON"),
         (b"\xff\xfe{}", 400, "invalid_json", "UTF-8"),

@@ -123,13 +123,15 @@ class ModelPredictor:
             if k is None or request.event.starts_at <= request.now:
                 forecast = self._fallback.forecast_one(request)
             else:
+                o = {n: float(v[k]) for n, v in out.items()}
+                if "sellout" not in o and request.event.capacity:
+                    # A model trained without outcomes has no sell-out booster: the
+                    # heuristic's estimate (calibrated on MLB) stands in for it.
+                    fallback = self._fallback.forecast_one(request).prediction.p_sellout
+                    if fallback is not None:
+                        o["sellout"] = fallback
                 forecast = _forecast(
-                    models,
-                    {n: float(v[k]) for n, v in out.items()},
-                    float(price[k]),
-                    float(tickets[k]),
-                    float(hours[k]),
-                    request,
+                    models, o, float(price[k]), float(tickets[k]), float(hours[k]), request
                 )
             done.append(forecast)
         results = [done[k] for k in slot]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pytest
 from core.domain import EventRef, MarketPoint
 from core.ports import ForecastRequest
 from ml import backtest, datasets, report, train
+from ml.heuristic import HeuristicPredictor
 from ml.predictor import ModelPredictor
 
 
@@ -46,8 +48,15 @@ def test_no_outcomes_leave_out_the_sell_out_model_and_still_backtest(
     event = EventRef(1, "game", start, str(game["category"]), capacity=20_000)
     history = [MarketPoint(1, now - timedelta(days=3 - i), 30.0 - i, None, 90.0, None, 100, 900)
                for i in range(4)]  # fmt: skip
-    (forecast,) = asyncio.run(predictor.forecast([ForecastRequest(event, history, now)]))
-    assert forecast.prediction.model == "xgboost" and forecast.prediction.p_sellout is None
+    request = ForecastRequest(event, history, now)
+    (forecast,) = asyncio.run(predictor.forecast([request]))
+    # No sell-out booster: the heuristic's sell-out estimate stands in for it.
+    heuristic = HeuristicPredictor().forecast_one(request).prediction.p_sellout
+    assert forecast.prediction.model == "xgboost" and heuristic is not None
+    assert forecast.prediction.p_sellout == heuristic
+    no_capacity = replace(request, event=replace(event, id=2, capacity=None))
+    (unknown,) = asyncio.run(predictor.forecast([no_capacity]))
+    assert unknown.prediction.p_sellout is None
 
 
 def test_no_ticket_counts_leave_out_the_drain_model(bare: pd.DataFrame) -> None:

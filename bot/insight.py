@@ -4,7 +4,7 @@ behind core.chat.MarketInsightProvider."""
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core.announce import event_ref
 from core.chat import MarketInsight
 from core.db.models import Event, MarketSnapshot
+from core.domain import band_end
 from core.history import market_point
 from core.ports import Forecast, ForecastRequest, Predictor
 from ml.charts import Outlook, price_chart_png
@@ -69,5 +70,5 @@ def _outlook(forecast: Forecast, event: Event, now: datetime) -> Outlook | None:
     p = forecast.prediction
     if p.p10_72h is None or p.p50_72h is None or p.p90_72h is None:
         return None
-    at = min(now + timedelta(hours=72), event.starts_at)
+    at = band_end(now, event.starts_at)
     return Outlook(at, p.p10_72h, p.p50_72h, p.p90_72h) if at > now else None

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.announce import AnnouncedAlert, Change, announce
 from core.db.models import ACTIVE_ALERT_STATUSES, Alert, Event, User, Watch
-from core.domain import ActionKind, AlertStatus
+from core.domain import EVENT_STARTED, ActionKind, AlertStatus
 from core.errors import NotFoundError, ValidationError
 from core.planning import WebhookTarget
 from core.render import local_time, money
@@ -230,7 +230,6 @@ async def resolve(session: AsyncSession, alert: Alert, reason: str, now: datetim
     await resolve_many(session, [(alert, reason)], now)
 
 
-STARTED_REASON = "event started"  # the engine's own words (core.engine_support.hard_reason)
 STARTED_BATCH = 500
 
 
@@ -256,5 +255,5 @@ async def resolve_started(session: AsyncSession, now: datetime) -> int:
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(of=Alert, skip_locked=True)  # the engine holds some
     alerts = list((await session.execute(query)).scalars())
-    await resolve_many(session, [(alert, STARTED_REASON) for alert in alerts], now)
+    await resolve_many(session, [(alert, EVENT_STARTED) for alert in alerts], now)
     return len(alerts)

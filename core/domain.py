@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import IntEnum, IntFlag, StrEnum
 from typing import NamedTuple
 
@@ -46,6 +46,11 @@ class AlertStatus(StrEnum):
     SNOOZED = "snoozed"
     RESOLVED = "resolved"
     EXPIRED = "expired"
+
+
+# Why an alert of an event that has begun resolves: the engine, the skip rules and the
+# `event-start` job all say it in these words.
+EVENT_STARTED = "event started"
 
 
 class NotificationStatus(StrEnum):
@@ -256,6 +261,16 @@ class Prediction:
     hours_to_depletion: float | None
     model: str
     p_dip_before_deadline: float | None = None  # a get-in <= 95% of today's before the start
+
+
+BAND_HORIZON = timedelta(hours=72)
+
+
+def band_end(after: datetime, starts_at: datetime | None) -> datetime:
+    """When a forecast made at `after` puts its p10/p50/p90 (`Prediction.p10_72h` ...):
+    72 h later, or at the event's start if that is sooner."""
+    end = after + BAND_HORIZON
+    return min(end, starts_at) if starts_at is not None else end
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.models import Watch
 from core.domain import (
+    EVENT_STARTED,
     Advice,
     ChannelKind,
     EventRef,
@@ -89,7 +90,7 @@ def hard_reason(
     if event.id in spec.muted_events:
         return "event muted"
     if event.starts_at <= now:
-        return "event started"
+        return EVENT_STARTED
     if point.ticket_count == 0:
         return "tickets gone"
     return None

@@ -11,7 +11,15 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import NamedTuple
 
-from core.domain import EventRef, Listing, MarketPoint, Match, TriggerKind, WatchSpec
+from core.domain import (
+    EVENT_STARTED,
+    EventRef,
+    Listing,
+    MarketPoint,
+    Match,
+    TriggerKind,
+    WatchSpec,
+)
 from core.render import money
 
 DEFAULT_DROP_PCT = 10.0
@@ -245,7 +253,7 @@ def skip_reason(watch: WatchSpec, event: EventRef, point: MarketPoint, now: date
     if event.id in watch.muted_events:
         return "event muted"
     if event.starts_at <= now:
-        return "event started"
+        return EVENT_STARTED
     if watch.snoozed_until is not None and watch.snoozed_until > now:
         return "watch snoozed"
     if watch.snooze_below is not None and (

@@ -11,13 +11,13 @@ import contextlib
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from core.chat import Choice, Reply
-from core.domain import Button, Level, OutboundMessage
+from core.domain import Button, Level, OutboundMessage, band_end
 
 MAX_CALLBACK_BYTES = 64
 MAX_TEXT = 4096
@@ -175,7 +175,6 @@ def chart_points(message: OutboundMessage) -> tuple[tuple[datetime, float], ...]
 
 # (when, p10, median, p90) of the cheapest price: the forecast band a chart draws.
 Outlook = tuple[datetime, float, float, float]
-OUTLOOK_H = 72.0
 
 
 def chart_outlook(
@@ -189,9 +188,10 @@ def chart_outlook(
     band = [prediction.get(k) for k in ("p10_72h", "p50_72h", "p90_72h")]
     if not all(isinstance(v, int | float) for v in band):
         return None
-    at = max(t for t, _ in points) + timedelta(hours=OUTLOOK_H)
+    starts_at = None
     with contextlib.suppress(KeyError, TypeError, ValueError):
-        at = min(at, datetime.fromisoformat(str(_section(message, "event")["starts_at"])))
+        starts_at = datetime.fromisoformat(str(_section(message, "event")["starts_at"]))
+    at = band_end(max(t for t, _ in points), starts_at)
     low, mid, high = (float(v) for v in band)  # type: ignore[arg-type]
     return (at, low, mid, high)
 

@@ -12,10 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.bootstrap import Container
 from bot.jobs import started_job
-from core.alerts import STARTED_REASON, apply_action, resolve, resolve_started
+from core.alerts import apply_action, resolve, resolve_started
 from core.clock import FakeClock
 from core.db.models import Alert, Notification, Watch
-from core.domain import ActionKind
+from core.domain import EVENT_STARTED, ActionKind
 from core.errors import NotFoundError, ValidationError
 from core.pipeline import AlertEngine
 from tests.integration.engine_helpers import (
@@ -285,7 +285,7 @@ async def test_alerts_resolve_when_their_event_starts(sessions: Sessions) -> Non
         notes = await notifications_of(session, alert.id)
         kinds = await audit_kinds(session, alert.id)
     ended = rows[alert.id]
-    assert (ended.status, ended.reason) == ("resolved", STARTED_REASON)
+    assert (ended.status, ended.reason) == ("resolved", EVENT_STARTED)
     assert ended.next_step_at is None and ended.fence == alert.fence + 1
     assert rows[later.id].status == "snoozed"  # its event has not started
     (edit,) = [n for n in notes if n.kind == "update" and n.channel == "telegram"]

@@ -239,6 +239,7 @@ async def build(
         signer,
         index_hook=alerts.watch_changed,
         market=MarketInsights(sessions, predictor),
+        on_commit=signal.notify,
     )
     if channels is None:
         channels = default_channels(settings, sessions, clock, handlers, signer)

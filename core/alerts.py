@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.announce import AnnouncedAlert, Change, announce
 from core.db.models import ACTIVE_ALERT_STATUSES, Alert, Event, User, Watch
 from core.domain import EVENT_STARTED, ActionKind, AlertStatus
-from core.errors import NotFoundError, ValidationError
+from core.errors import AlreadyDone, NotFoundError, ValidationError
 from core.planning import WebhookTarget
 from core.render import local_time, money
 
@@ -27,8 +27,9 @@ DEFAULT_SNOOZE = timedelta(hours=1)
 CHEAPER_FACTOR = 0.95
 
 
-def _already(alert: Alert) -> ValidationError:
-    return ValidationError(f"alert {alert.id} is already {alert.status}")
+def _already(alert: Alert) -> AlreadyDone:
+    why = f" ({alert.reason})" if alert.status == AlertStatus.RESOLVED and alert.reason else ""
+    return AlreadyDone(f"alert {alert.id} is already {alert.status}{why}")
 
 
 def _ack(alert: Alert, via: str, now: datetime) -> Change:
@@ -60,6 +61,9 @@ def _snooze(
     if alert.status not in ACTIVE_ALERT_STATUSES:
         raise _already(alert)
     cheaper = action is ActionKind.SNOOZE_CHEAPER or (below is not None and until is None)
+    if alert.status == AlertStatus.ACKNOWLEDGED and not cheaper:
+        # A time snooze would re-open it later (a stale Snooze button pressed after Ack).
+        raise AlreadyDone(f"alert {alert.id} is already acknowledged and sends no reminders")
     if cheaper:
         if below is None:
             if alert.price is None:
@@ -75,7 +79,7 @@ def _snooze(
                 f"e.g. snooze {alert.id} under {example}"
             )
         if alert.status == AlertStatus.SNOOZED and alert.snooze_below == below:
-            raise ValidationError(f"alert {alert.id} is already snoozed until under {money(below)}")
+            raise AlreadyDone(f"alert {alert.id} is already snoozed until under {money(below)}")
         alert.snooze_below, alert.snoozed_until = below, None
         note = f"Snoozed until the price is under {money(below)}"
     else:
@@ -83,7 +87,7 @@ def _snooze(
         if until <= now:
             raise ValidationError(f"a snooze must end in the future, e.g. snooze {alert.id} 2h")
         if alert.status == AlertStatus.SNOOZED and alert.snoozed_until == until:
-            raise ValidationError(
+            raise AlreadyDone(
                 f"alert {alert.id} is already snoozed until {local_time(until, zone)}"
             )
         alert.snoozed_until, alert.snooze_below = until, None
@@ -113,7 +117,7 @@ async def _close(
         alert.resolved_at = now
         alert.reason = f"{word} via {via}"
     elif not changed_watch:
-        raise ValidationError(f"alert {alert.id} is already {alert.status} and its event muted")
+        raise _already(alert)
     note = "Muted: no more alerts about this event" if word == "muted" else "Bought — enjoy!"
     return Change(alert, "alert.resolved", word, f"{word} via {via}", note)
 

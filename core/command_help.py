@@ -35,8 +35,9 @@ SPECS: tuple[CommandSpec, ...] = (
     CommandSpec("ack", "ack <id>", "acknowledge an alert (stops escalation)", "ack 12"),
     CommandSpec(
         "snooze",
-        "snooze <id> <30m|2h|1d|under <price>>",
-        "snooze an alert for a while, or until the price is under a target",
+        "snooze <id> [30m|2h|1d|1w|under <price>]",
+        "snooze an alert for a while (1 hour if not said, at most 30 days), or until the"
+        " price is under a target",
         "snooze 12 2h",
     ),
     CommandSpec("mute", "mute <id>", "mute an alert's event for this watch", "mute 12"),
@@ -49,8 +50,9 @@ SPECS: tuple[CommandSpec, ...] = (
     ),
     CommandSpec(
         "prefs",
-        "prefs [channels|level|digest|wake] [value]",
-        "show or set preferences: channel order, minimum level, digest, wake for critical",
+        "prefs [channels <a,b>|level [channel] <level>|digest hourly|daily|wake on|off]",
+        "show or set preferences: channel order, minimum level (for all or one channel),"
+        " digest, wake for critical",
         "prefs digest daily",
     ),
     CommandSpec(
@@ -64,7 +66,9 @@ SPECS: tuple[CommandSpec, ...] = (
         "add an emergency contact (they must agree)",
         "contact add Sam +14155550123",
     ),
-    CommandSpec("link", "link [code]", "link this chat account to your other ones", "link"),
+    CommandSpec(
+        "link", "link [code]", "link this chat account to your other ones (coming soon)", "link"
+    ),
     CommandSpec("help", "help [command]", "list commands, or explain one", "help watch"),
 )
 

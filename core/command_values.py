@@ -62,12 +62,12 @@ def parse_price(text: str | None, example: str) -> float:
     match = _PRICE.match(cleaned) if cleaned.isascii() else None
     if match is None:
         raise CommandError(f"price must be a number, not '{text}'", example)
-    value = float(match.group(1))
+    value = round(float(match.group(1)), 2)  # what is stored and compared: whole cents
     if value <= 0:
-        raise CommandError("price must be more than 0", example)
+        raise CommandError("price must be at least $0.01", example)
     if value > MAX_PRICE:
         raise CommandError(f"price must be at most ${MAX_PRICE:,.0f}", example)
-    return round(value, 2)
+    return value
 
 
 def parse_quantity(text: str | None, example: str) -> int:
@@ -99,7 +99,7 @@ def parse_duration(text: str, example: str) -> timedelta:
     match = _DURATION.match(text.strip())
     if match is None:
         raise CommandError(f"'{text}' is not a duration like 30m, 2h or 1d", example)
-    amount = int(match.group(1))
+    amount = int(match.group(1)) if len(match.group(1)) <= 6 else MAX_SNOOZE.days * 24 * 60 + 1
     delta = timedelta(**{_UNIT[match.group(2)[0].lower()]: amount})
     if delta < timedelta(minutes=1):
         raise CommandError("a snooze must last at least 1 minute", example)
@@ -119,25 +119,69 @@ def parse_clock(text: str, example: str) -> str:
     return f"{hour:02d}:{minute:02d}"
 
 
+# Abbreviations people type for a zone: each names several places or none with its daylight
+# saving (tzdata's "EST" is UTC-5 all year), so the answer suggests a place instead.
+_ABBREVIATIONS = {
+    **dict.fromkeys(("est", "edt", "et"), "America/New_York"),
+    **dict.fromkeys(("cst", "cdt", "ct"), "America/Chicago"),
+    **dict.fromkeys(("mst", "mdt", "mt"), "America/Denver"),
+    **dict.fromkeys(("pst", "pdt", "pt"), "America/Los_Angeles"),
+    **dict.fromkeys(("akst", "akdt"), "America/Anchorage"),
+    **dict.fromkeys(("hst",), "Pacific/Honolulu"),
+    **dict.fromkeys(("bst",), "Europe/London"),
+    **dict.fromkeys(("cest", "met"), "Europe/Paris"),
+    **dict.fromkeys(("ist",), "Asia/Kolkata"),
+    **dict.fromkeys(("jst",), "Asia/Tokyo"),
+    **dict.fromkeys(("aest", "aedt"), "Australia/Sydney"),
+}
+# tzdata entries that are not a place: the host's own zone, build helpers, POSIX-style
+# fixed offsets (Etc/GMT+5 is UTC-5) and the legacy rule names.
+_NOT_PLACES = re.compile(
+    r"^(?:localtime|posixrules|factory|(?:posix|right)/.*|(?:etc/)?gmt[+-]\d+"
+    r"|est5edt|cst6cdt|mst7mdt|pst8pdt)$"
+)
+
+_WELL_KNOWN = (*dict.fromkeys(_ABBREVIATIONS.values()), "Africa/Johannesburg",
+    "Asia/Singapore", "Atlantic/Reykjavik", "Indian/Mauritius", "Pacific/Auckland",
+)  # fmt: skip
+_OFFSET = re.compile(r"^(?:utc|gmt)?\s*[+-]\s*\d")
+
+
 @cache
 def _zones() -> dict[str, str]:
-    return {name.casefold(): name for name in zoneinfo.available_timezones()}
+    """Every zone a person may choose, by its case-folded name."""
+    return {
+        name.casefold(): name
+        for name in zoneinfo.available_timezones()
+        if not _NOT_PLACES.match(name.casefold()) and name.casefold() not in _ABBREVIATIONS
+    }
 
 
 def parse_zone(text: str, example: str) -> str:
-    """Return the canonical IANA zone name for `text` (case-insensitive)."""
-    name = _zones().get(text.casefold())
+    """Return the canonical IANA zone name for `text` (case-insensitive): a place such as
+    America/New_York, or UTC. Abbreviations (EST, PST ...) get the place to say instead."""
+    key = text.strip().casefold()
+    place = _ABBREVIATIONS.get(key)
+    if place is not None:
+        raise CommandError(
+            f"'{text}' is an abbreviation; say the place, which knows its daylight saving",
+            f"tz {place}",
+        )
+    name = _zones().get(key)
     if name is not None:
         return name
-    try:
-        zoneinfo.ZoneInfo(text)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        pass
-    else:
-        return text
-    guess = difflib.get_close_matches(text.casefold(), list(_zones()), n=1, cutoff=0.6)
+    if _OFFSET.match(key):
+        raise CommandError(
+            f"'{text}' is an offset; say the place, which knows its daylight saving", example
+        )
+    cities = sorted(z for z in _zones().values() if z.casefold().startswith(key + "/"))
+    if cities:
+        city = next((c for c in _WELL_KNOWN if c in cities), cities[0])
+        raise CommandError(f"'{text}' is a region; add the city", f"tz {city}")
+    guess = difflib.get_close_matches(key, list(_zones()), n=1, cutoff=0.6) if len(key) < 60 else []
     hint = f" (did you mean {_zones()[guess[0]]}?)" if guess else ""
-    raise CommandError(f"unknown time zone '{text}'{hint}", example)
+    shown = text if len(text) <= 40 else text[:40] + "…"
+    raise CommandError(f"unknown time zone '{shown}'{hint}", example)
 
 
 def parse_phone(text: str, example: str) -> str:

@@ -126,6 +126,8 @@ def parse(text: str) -> Command:
     rest = words[1:]
     if word == "start" and rest:  # Telegram deep link: /start <link code>
         return _link(rest)
+    if not word:  # "/" or "@bot" alone
+        raise CommandError("say a command after the /", "help")
     name = command_help.ALIASES.get(word, word)
     parser = _PARSERS.get(name)
     if parser is None:
@@ -175,13 +177,36 @@ def _split_quoted(rest: list[str]) -> tuple[str | None, list[str]]:
     return text[1:closing].strip(), text[closing + 1 :].split()
 
 
+_TRAILING_DOLLAR = re.compile(r"^\d+(?:\.\d+)?\$$")
+
+
+def _is_price(word: str) -> bool:
+    """$80 or 80$: a price that needs no `under` before it."""
+    return word.startswith("$") or bool(_TRAILING_DOLLAR.match(word))
+
+
+def _starts_options(rest: list[str]) -> bool:
+    """Whether the words open with an option instead of a name ("under 80", "$80")."""
+    if not rest:
+        return False
+    first = rest[0].casefold()
+    if _is_price(first):
+        return True
+    follows = rest[1] if len(rest) > 1 else ""
+    return first in OPTION_WORDS - {"zone", "section"} and (
+        follows[:1].isdigit() or _is_price(follows)
+    )
+
+
 def _watch(rest: list[str]) -> Command:
     ex = example("watch")
     quoted, rest = _split_quoted(rest)
+    if quoted == "" or (quoted is None and _starts_options(rest)):
+        raise CommandError("say what to watch before its options", ex)
     name: list[str] = [quoted] if quoted else []
     i = 0
     while i < len(rest) and not (
-        name and (rest[i].casefold() in OPTION_WORDS or rest[i].startswith("$"))
+        name and (rest[i].casefold() in OPTION_WORDS or _is_price(rest[i]))
     ):
         name.append(rest[i])
         i += 1
@@ -194,8 +219,13 @@ def _watch(rest: list[str]) -> Command:
     while i < len(rest):
         key, i = rest[i].casefold(), i + 1
         value = rest[i] if i < len(rest) else None
-        if key.startswith("$"):
+        if _is_price(key):
             key, value, i = "under", key, i - 1
+        elif key in OPTION_WORDS and value is not None and value.casefold() in OPTION_WORDS:
+            raise CommandError(  # "watch Mad Max under 50": the name holds an option word
+                f"'{rest[i - 1]}' reads as an option; put a name that holds it in quotes",
+                'watch "mad max" under 50',
+            )
         if key in {"under", "below", "max"}:
             command = _once(command, "max_price", parse_price(value, ex), "price")
             i += 1
@@ -218,7 +248,12 @@ def _watch(rest: list[str]) -> Command:
             zone = " ".join(rest[start:i])
             if not zone:
                 raise CommandError("say which zone", "watch yankees zone field level")
-            command = _once(command, "zone", zone[:MAX_TEXT], "zone")
+            if len(zone) > MAX_TEXT:
+                raise CommandError(
+                    f"that zone is too long (at most {MAX_TEXT} characters)",
+                    "watch yankees zone field level",
+                )
+            command = _once(command, "zone", zone, "zone")
         else:
             raise CommandError(f"unexpected '{_clip(key)}' after the name", ex)
     return command
@@ -308,10 +343,14 @@ def _prefs(rest: list[str]) -> Command:
         raise CommandError(f"prefs {key} needs a value", ex)
     if key == "channels":
         names = [n for part in values for n in part.replace(",", " ").split()]
+        if not names:
+            raise CommandError("say at least one channel", ex)
         return PrefsCommand(ChannelOrder(tuple(_channel(n, ex) for n in dict.fromkeys(names))))
     if key == "level":
         if len(values) > 2:
             raise CommandError("prefs level takes a level and an optional channel", ex)
+        if len(values) == 2 and values[1].casefold() in _CHANNEL_NAMES:
+            values = [values[1], values[0]]  # "prefs level high telegram" reads the same
         channel = _channel(values[0], "prefs level telegram high") if len(values) == 2 else None
         return PrefsCommand(MinLevel(parse_level(values[-1], ex), channel))
     if len(values) > 1:
@@ -322,6 +361,9 @@ def _prefs(rest: list[str]) -> Command:
             raise CommandError("digest is hourly or daily", ex)
         return PrefsCommand(DigestSchedule(schedule))
     return PrefsCommand(WakeForCritical(parse_switch(values[0], ex)))
+
+
+_CHANNEL_NAMES = frozenset(kind.value for kind in ChannelKind)
 
 
 def _channel(name: str, ex: str) -> ChannelKind:

@@ -15,6 +15,10 @@ class ValidationError(HDTicketsError):
     """Input that cannot be accepted; the message is one line a person can act on."""
 
 
+class AlreadyDone(ValidationError):
+    """The change asked for was made before (acknowledging twice, buying twice)."""
+
+
 class NotFoundError(HDTicketsError):
     """A referenced row (alert, watch, user) does not exist or is not yours."""
 

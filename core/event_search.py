@@ -13,11 +13,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import String, cast, func, literal, select
+from sqlalchemy import ColumnElement, String, cast, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.models import Event
-from core.rules import words
+from core.rules import fold, words
 
 _WORD = re.compile(r"\w+")
 CANDIDATES = 500
@@ -34,7 +34,7 @@ class SearchResult:
 def _event_words(event: Event) -> set[str]:
     parts = [event.name, event.venue or "", event.city or "", event.category or ""]
     parts += [str(p) for p in event.performers or []]
-    return set(_WORD.findall(" ".join(parts).casefold()))
+    return set(_WORD.findall(fold(" ".join(parts))))
 
 
 def _matches(query: Sequence[str], haystack: set[str]) -> bool:
@@ -59,14 +59,37 @@ async def search_events(
         + literal(" ")
         + cast(Event.performers, String)
     )
+    found = await _candidates(session, query, haystack, now, accents=False)
+    if not found and any(_ACCENTED.search(w) for w in query):
+        # "bjork" finds "Björk": the stored text may carry accents the typed word lacks.
+        found = await _candidates(session, query, haystack, now, accents=True)
+    return SearchResult(tuple(found[:limit]), len(found))
+
+
+# Letters that often carry an accent in names; the second look-up lets each stand for any
+# one character, and the folded word match below decides.
+_ACCENTED = re.compile(r"[aceinousyz]")
+
+
+async def _candidates(
+    session: AsyncSession,
+    query: Sequence[str],
+    haystack: ColumnElement[str],
+    now: datetime,
+    *,
+    accents: bool,
+) -> list[Event]:
+    """Upcoming events whose text holds every ASCII word of `query` (LIKE narrows them
+    in the database), kept when every word matches a folded word of the event."""
     stmt = select(Event).where(Event.starts_at > now)
     for word in query:
         if word.isascii():
             escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            if accents:
+                escaped = _ACCENTED.sub("_", escaped)
             stmt = stmt.where(haystack.like(f"%{escaped}%", escape="\\"))
     stmt = stmt.order_by(Event.starts_at, Event.id).limit(CANDIDATES)
-    found = [e for e in (await session.execute(stmt)).scalars() if _matches(query, _event_words(e))]
-    return SearchResult(tuple(found[:limit]), len(found))
+    return [e for e in (await session.execute(stmt)).scalars() if _matches(query, _event_words(e))]
 
 
 async def upcoming_event(session: AsyncSession, event_id: int, *, now: datetime) -> Event | None:

@@ -97,8 +97,12 @@ class CommandHandlers:
         index_hook: WatchIndexHook | None = None,
         market: MarketInsightProvider | None = None,
         phones: PhoneKeys | None = None,
+        on_commit: Callable[[], None] | None = None,
     ) -> None:
+        """`on_commit` runs after every command that committed (it may have queued
+        messages, such as the in-place edits of an acknowledged alert): delivery's wake-up."""
         self._sessions = sessions
+        self._on_commit = on_commit
         self._clock = clock
         self._rng = rng
         self._signer = signer
@@ -143,6 +147,8 @@ class CommandHandlers:
                 async with session.begin():
                     await record_activity(session, ctx.user_id, ctx.platform, kind, now)
                 return Reply.error(str(exc))
+        if self._on_commit is not None:
+            self._on_commit()
         self._publish(turn)
         return reply
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from core.alerts import apply_action
 from core.chat import Reply, WatchChange
 from core.db.models import Alert, Event, Watch
 from core.domain import ActionKind, Button, Level
-from core.errors import NotFoundError
+from core.errors import AlreadyDone, NotFoundError
 from core.handlers_watch import watch_spec
 from core.render import (
     LEVEL_EMOJI,
@@ -60,7 +60,7 @@ async def alerts(turn: Turn) -> Reply:
         .join(Watch, Watch.id == Alert.watch_id)
         .where(Alert.status.in_(LISTED))
         .order_by(Alert.level.desc(), Alert.opened_at.desc(), Alert.id.desc())
-        .limit(LIST_LIMIT)
+        .limit(LIST_LIMIT + 1)
     )
     if turn.ctx.is_group:
         stmt = stmt.where(
@@ -74,6 +74,12 @@ async def alerts(turn: Turn) -> Reply:
         return Reply(lines=("No open alerts. Type watches to see what you are watching.",))
     zone = (await turn.user()).timezone
     lines = ["Open alerts:"]
+    if len(rows) > LIST_LIMIT:
+        total = await turn.session.scalar(
+            select(func.count()).select_from(stmt.limit(None).subquery())
+        )
+        rows = rows[:LIST_LIMIT]
+        lines[0] = f"Open alerts (the {LIST_LIMIT} most urgent of {total}; ack or mute to clear):"
     buttons: list[tuple[Button, ...]] = []
     for alert, event in rows:
         lines.append(_alert_line(turn, alert, event, zone))
@@ -115,17 +121,22 @@ async def act(
 ) -> Reply:
     """Apply ack/snooze/mute/bought to an alert this chat may act on, and say what happened."""
     alert = await owned_alert(turn, alert_id)
+    if action in (ActionKind.MUTE, ActionKind.BOUGHT):  # these pause or mute the group's watch
+        turn.require_admin()
     until = turn.now + snooze_for if snooze_for is not None else None
-    alert = await apply_action(
-        turn.session,
-        alert.id,
-        action,
-        user_id=alert.user_id,
-        via=turn.ctx.platform,
-        now=turn.now,
-        snooze_until=until,
-        snooze_below=snooze_below,
-    )
+    try:
+        alert = await apply_action(
+            turn.session,
+            alert.id,
+            action,
+            user_id=alert.user_id,
+            via=turn.ctx.platform,
+            now=turn.now,
+            snooze_until=until,
+            snooze_below=snooze_below,
+        )
+    except AlreadyDone as exc:
+        raise AlreadyDone(f"{exc}; type alerts to see the open ones") from None
     if action in (ActionKind.MUTE, ActionKind.BOUGHT):  # the watch paused or muted the event
         watch = await turn.session.get(Watch, alert.watch_id)
         if watch is not None:

@@ -64,7 +64,8 @@ async def prefs(turn: Turn, cmd: PrefsCommand) -> Reply:
         text = f"You'll get alerts of level {setting.level.label} and above {where}."
     elif isinstance(setting, DigestSchedule):
         pref.digest_schedule = setting.schedule
-        text = f"Low-level alerts now come in a {setting.schedule} digest."
+        article = "an" if setting.schedule == "hourly" else "a"
+        text = f"Low-level alerts now come in {article} {setting.schedule} digest."
     elif isinstance(setting, WakeForCritical):
         pref.wake_for_critical = setting.on
         text = f"Wake me for critical alerts: {'on' if setting.on else 'off'}."

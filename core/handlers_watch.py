@@ -101,11 +101,11 @@ def _command_text(target: str, cmd: WatchCommand) -> str:
         target = '"' + target.replace('"', "") + '"'
     parts = ["watch", target]
     if cmd.max_price is not None:
-        parts.append(f"under {cmd.max_price:g}")
+        parts.append(f"under {cmd.max_price:.2f}".removesuffix(".00"))
     if cmd.quantity is not None:
         parts.append(f"qty {cmd.quantity}")
     if cmd.drop_pct is not None:
-        parts.append(f"drop {cmd.drop_pct:g}%")
+        parts.append(f"drop {cmd.drop_pct!r}%".replace(".0%", "%"))
     if cmd.zone is not None:
         parts.append(f"zone {cmd.zone}")
     return " ".join(parts)
@@ -146,16 +146,21 @@ async def _save(
             row.destination_address = turn.ctx.address
         turn.session.add(row)
     row.label = (event.name if event is not None else cmd.what)[:300]
-    row.max_price = cmd.max_price
-    row.quantity = cmd.quantity or 1
-    row.zones = [cmd.zone] if cmd.zone else []
-    row.drop_pct = cmd.drop_pct
-    if cmd.max_price is None and cmd.drop_pct is None:
+    # Watching the same thing again changes what was said and keeps the rest.
+    if cmd.max_price is not None or row.max_price is None:
+        row.max_price = cmd.max_price
+    row.quantity = cmd.quantity or row.quantity or 1
+    if cmd.zone is not None or not row.zones:
+        row.zones = [cmd.zone] if cmd.zone else []
+    if cmd.drop_pct is not None or row.drop_pct is None:
+        row.drop_pct = cmd.drop_pct
+    if row.max_price is None and row.drop_pct is None:
         row.drop_pct = DEFAULT_DROP_PCT
-    triggers = [TriggerKind.PRICE_BELOW.value] if cmd.max_price is not None else []
+    triggers = [TriggerKind.PRICE_BELOW.value] if row.max_price is not None else []
     if row.drop_pct is not None:
         triggers.append(TriggerKind.DROP_PCT.value)
     row.triggers = triggers
+    resumed = bool(existing) and not row.active
     row.active = True
     await turn.session.flush()
     turn.changed(watch_spec(row), WatchChange.UPDATED if existing else WatchChange.CREATED)
@@ -167,8 +172,9 @@ async def _save(
     else:
         target = f"any event matching '{cmd.what}' (none on sale right now; future ones count)"
     verb = "Updated" if existing else "Watching"
+    head = f"{verb} {target} — watch #{row.id}" + (" (it was paused; resumed)." if resumed else ".")
     return Reply(
-        lines=(f"{verb} {target} — watch #{row.id}.", _promise(row, turn.ctx.is_group)),
+        lines=(head, _promise(row, turn.ctx.is_group)),
         buttons=((_pause_button(turn, row.id), _remove_button(turn, row.id)),),
     )
 

@@ -14,6 +14,7 @@ whose thresholds a snapshot meets.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from functools import partial
@@ -46,6 +47,7 @@ __all__ = [
     "effective_price",
     "evaluate",
     "event_words",
+    "fold",
     "skip_reason",
     "spec_from_row",
     "targets",
@@ -60,16 +62,24 @@ _PREFIX_MIN = 3
 _K = TypeVar("_K", int, str)
 
 
+def fold(text: str) -> str:
+    """Case-folded, accents removed: "Björk" and "bjork" read the same when matching."""
+    if text.isascii():
+        return text.casefold()
+    split = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(c for c in split if not unicodedata.combining(c))
+
+
 def words(text: str) -> tuple[str, ...]:
-    """Split `text` into case-folded words without the small words matching ignores."""
-    return tuple(w for w in _WORD.findall(text.casefold()) if w not in STOPWORDS)
+    """Split `text` into folded words (`fold`) without the small words matching ignores."""
+    return tuple(w for w in _WORD.findall(fold(text)) if w not in STOPWORDS)
 
 
 def event_words(event: EventRef) -> frozenset[str]:
     """Every word of the event's name, performers, venue, city and category."""
     parts = [event.name, event.venue or "", event.city or "", event.category or ""]
     parts.extend(event.performers)
-    return frozenset(_WORD.findall(" ".join(parts).casefold()))
+    return frozenset(_WORD.findall(fold(" ".join(parts))))
 
 
 def _required_words(watch: WatchSpec) -> tuple[str, ...]:

@@ -14,6 +14,7 @@ import logging
 import os
 import sys
 import tempfile
+import unicodedata
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TextIO
@@ -154,9 +155,10 @@ class ConsoleChat:
         if not text:
             return None
         ctx = await self.context()
-        picked = text.isdecimal() and text.isascii()
+        number = unicodedata.normalize("NFKC", text).removeprefix("#").rstrip(".)")
+        picked = number.isdecimal() and number.isascii() and len(number) <= 6
         if picked:
-            option = self.menu.pick(int(text))
+            option = self.menu.pick(int(number))
             if option is None:
                 count = len(self.menu.options)
                 hint = (
@@ -164,7 +166,7 @@ class ConsoleChat:
                     if count
                     else "there is nothing to choose from now, e.g. type watches for a list"
                 )
-                reply = Reply.error(f"No option {text}: {hint}.")
+                reply = Reply.error(f"No option {number}: {hint}.")
             else:
                 reply = await self._pick(ctx, option)
         else:

@@ -117,6 +117,24 @@ async def test_double_ack_is_refused_politely(sessions: Sessions) -> None:
         assert (await audit_kinds(session, alert.id)).count("acknowledged") == 1
 
 
+async def test_a_stale_snooze_after_ack_is_refused_but_snooze_under_a_price_is_kept(
+    sessions: Sessions,
+) -> None:
+    seed, alert, _ = await _opened(sessions)
+    await _act(sessions, alert.id, ActionKind.ACK, seed.user.id)
+    with pytest.raises(ValidationError, match="already acknowledged and sends no reminders"):
+        await _act(
+            sessions, alert.id, ActionKind.SNOOZE, seed.user.id, snooze_until=T0 + minutes(61)
+        )
+    async with sessions() as session:
+        (stored,) = await alerts_of(session)
+    assert stored.status == "acknowledged"
+    cheaper = await _act(
+        sessions, alert.id, ActionKind.SNOOZE_CHEAPER, seed.user.id, snooze_below=20.0
+    )
+    assert (cheaper.status, cheaper.snooze_below) == ("snoozed", 20.0)
+
+
 async def test_someone_elses_alert_is_not_found(sessions: Sessions) -> None:
     _, alert, _ = await _opened(sessions)
     async with sessions() as session, session.begin():
@@ -225,7 +243,7 @@ async def test_ack_after_resolve_and_non_alert_actions_are_refused(sessions: Ses
     with pytest.raises(ValidationError, match="does not apply"):
         await _act(sessions, alert.id, ActionKind.PAUSE_WATCH, seed.user.id)
     await _act(sessions, alert.id, ActionKind.BOUGHT, seed.user.id)
-    with pytest.raises(ValidationError, match=rf"^alert {alert.id} is already resolved$"):
+    with pytest.raises(ValidationError, match=rf"^alert {alert.id} is already resolved \(.*\)$"):
         await _act(sessions, alert.id, ActionKind.ACK, seed.user.id)
     with pytest.raises(ValidationError, match="already resolved"):
         await _act(sessions, alert.id, ActionKind.SNOOZE, seed.user.id)

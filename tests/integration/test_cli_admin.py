@@ -424,7 +424,10 @@ def test_alerts_snooze_and_resolve_change_the_alert_and_its_timeline(cli: Cli) -
     assert "cancelled" in shown  # the pending chat message was superseded
 
     line = cli.refused("alerts", "resolve", key)
-    assert f"alert {alert_id} is already resolved; see hdtickets alerts show {alert_id}" in line
+    assert (
+        f"alert {alert_id} is already resolved (sold out (via cli));"
+        f" see hdtickets alerts show {alert_id}"
+    ) in line
     assert "is already resolved" in cli.refused("alerts", "ack", key)
 
 

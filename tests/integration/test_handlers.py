@@ -551,3 +551,111 @@ async def test_ensure_user_finds_the_same_person_and_refreshes_the_identity(worl
         users = await session.scalar(select(func.count()).select_from(User))
     assert (identity.dm_address, identity.display_name) == ("4242", "Sam B")
     assert users == 3
+
+
+# --- QA findings (session 8) ---------------------------------------------------------
+
+
+async def test_watching_again_keeps_what_was_not_restated_and_says_it_resumed(
+    world: World,
+) -> None:
+    await world.say("watch rockies under 40 qty 4 zone field level")
+    [row] = await world.watches()
+    await world.say(f"pause {row.id}")
+
+    reply = await world.say("watch rockies drop 20%")
+
+    [row] = await world.watches()
+    assert (row.max_price, row.quantity, row.zones, row.drop_pct) == (
+        40.0,
+        4,
+        ["field level"],
+        20.0,
+    )
+    assert row.active and sorted(row.triggers) == ["drop_pct", "price_below"]
+    assert reply.lines[0].endswith("(it was paused; resumed)."), reply.lines
+    assert "under $40" in reply.lines[1] and "drops 20%" in reply.lines[1]
+
+
+async def test_a_picked_choice_keeps_the_price_to_the_cent(world: World) -> None:
+    reply = await world.say("watch yankees under 12,345.67")
+    assert reply.choices, reply.text
+    assert all("under 12345.67" in c.command for c in reply.choices[:-1]), reply.choices
+    await world.say(reply.choices[0].command)
+    [row] = await world.watches()
+    assert row.max_price == 12345.67
+
+
+async def test_group_members_cannot_mute_or_buy_the_groups_watch(world: World) -> None:
+    member = CommandContext(world.me.user_id, "telegram", "-100", is_group=True, is_admin=False)
+    admin = CommandContext(world.other.user_id, "telegram", "-100", is_group=True, is_admin=True)
+    alert_id = await _open_alert(world, admin, "watch rockies under 40")
+
+    for text in (f"bought {alert_id}", f"mute {alert_id}"):
+        refused = await world.say(text, member)
+        assert refused.is_error and "admins" in refused.text, refused.text
+    [row] = await world.watches()
+    assert row.active and not row.muted_event_ids
+    assert not (await world.say(f"ack {alert_id}", member)).is_error  # anyone may ack
+    assert not (await world.say(f"bought {alert_id}", admin)).is_error
+
+
+async def test_search_ignores_accents_both_ways(world: World) -> None:
+    reply = await world.say("watch bjork under 150")
+    [row] = await world.watches()
+    assert row.event_id == world.events["bjork"], reply.text
+    market = await world.say("market BJORK cornucopia")
+    assert market.lines[0].startswith("Björk: Cornucopia"), market.text
+
+
+async def test_acting_twice_says_why_and_what_to_do(world: World) -> None:
+    alert_id = await _open_alert(world, world.me, "watch rockies under 40")
+    await world.say(f"bought {alert_id}")
+    again = await world.say(f"bought {alert_id}")
+    assert again.is_error and again.text == (
+        f"alert {alert_id} is already resolved (bought via console);"
+        " type alerts to see the open ones"
+    )
+
+
+async def test_alerts_says_when_it_shows_only_the_most_urgent(world: World) -> None:
+    async with world.sessions() as session, session.begin():
+        watch = Watch(
+            user_id=world.me.user_id, label="rockies", event_id=world.events["rockies"], terms=[],
+            triggers=["price_below"], max_price=40.0, quantity=1, zones=[],
+            created_at=world.clock.now(),
+        )  # fmt: skip
+        session.add(watch)
+        await session.flush()
+        now = world.clock.now()
+        session.add_all(
+            Alert(
+                dedup_key=f"{watch.id}:{n}", watch_id=watch.id, user_id=world.me.user_id,
+                event_id=world.events["rockies"], kind="price_below", score=0.5,
+                level=1 + n % 5, factors=[], price=30.0, status="open",
+                opened_at=now, updated_at=now,
+            )
+            for n in range(25)
+        )  # fmt: skip
+    listing = await world.say("alerts")
+    assert listing.lines[0] == "Open alerts (the 20 most urgent of 25; ack or mute to clear):"
+    assert len(listing.lines) == 21
+
+
+async def test_committed_commands_wake_delivery(
+    sessions: async_sessionmaker[AsyncSession], clock: FakeClock, rng: random.Random
+) -> None:
+    woken: list[str] = []
+    handlers = CommandHandlers(
+        sessions, clock, rng, ActionSigner(SECRET), on_commit=lambda: woken.append("wake")
+    )
+    async with sessions() as session, session.begin():
+        me = await ensure_user(
+            session, "console", "x", display_name="x", dm_address="x", now=clock.now()
+        )
+    ctx = CommandContext(me.id, "console", "x")
+    await handlers.handle_text(ctx, "tz America/Denver")
+    assert woken == ["wake"]
+    await handlers.handle_text(ctx, "tz Mars/Olympus")  # refused: nothing committed to send
+    await handlers.handle_text(ctx, "watch")
+    assert woken == ["wake"]

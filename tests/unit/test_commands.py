@@ -94,6 +94,13 @@ GOOD = [
     ("quiet 23–6", QuietCommand("23:00", "06:00")),
     ("quiet off", QuietCommand(None, None)),
     ("tz America/New_York", TzCommand("America/New_York")),
+    ("tz utc", TzCommand("UTC")),
+    ("watch rockies 40$", WatchCommand("rockies", 40.0)),
+    ("watch rockies under 57.999", WatchCommand("rockies", 58.0)),
+    ('watch "under the sea" under 50', WatchCommand("under the sea", 50.0)),
+    ("watch under the sea", WatchCommand("under the sea")),
+    ("prefs level critical console", PrefsCommand(MinLevel(Level.CRITICAL, ChannelKind.CONSOLE))),
+    ("prefs level console critical", PrefsCommand(MinLevel(Level.CRITICAL, ChannelKind.CONSOLE))),
     ("tz europe/london", TzCommand("Europe/London")),
     ("tz UTC", TzCommand("UTC")),
     ("phone +1 (415) 555-0123", PhoneCommand("+14155550123")),
@@ -133,8 +140,8 @@ BAD = [
         "watch yankees under eighty",
         "price must be a number, not 'eighty', e.g. watch yankees under 80 qty 2",
     ),
-    ("watch yankees under -5", "price must be more than 0, e.g. watch yankees under 80 qty 2"),
-    ("watch yankees under 0", "price must be more than 0, e.g. watch yankees under 80 qty 2"),
+    ("watch yankees under -5", "price must be at least $0.01, e.g. watch yankees under 80 qty 2"),
+    ("watch yankees under 0", "price must be at least $0.01, e.g. watch yankees under 80 qty 2"),
     (
         "watch yankees under 1000000",
         "price must be at most $100,000, e.g. watch yankees under 80 qty 2",
@@ -227,6 +234,53 @@ BAD = [
     ),
     ("tz ../../etc/passwd", "unknown time zone '../../etc/passwd', e.g. tz America/New_York"),
     ("tz New York", "give one time zone as Area/City, e.g. tz America/New_York"),
+    (
+        "tz EST",
+        "'EST' is an abbreviation; say the place, which knows its daylight saving,"
+        " e.g. tz America/New_York",
+    ),
+    (
+        "tz pst",
+        "'pst' is an abbreviation; say the place, which knows its daylight saving,"
+        " e.g. tz America/Los_Angeles",
+    ),
+    ("tz America", "'America' is a region; add the city, e.g. tz America/New_York"),
+    ("tz Europe", "'Europe' is a region; add the city, e.g. tz Europe/London"),
+    (
+        "tz GMT+5",
+        "'GMT+5' is an offset; say the place, which knows its daylight saving,"
+        " e.g. tz America/New_York",
+    ),
+    ("tz localtime", "unknown time zone 'localtime', e.g. tz America/New_York"),
+    ("tz Factory", "unknown time zone 'Factory', e.g. tz America/New_York"),
+    ("tz posixrules", "unknown time zone 'posixrules', e.g. tz America/New_York"),
+    ("tz " + "a" * 300, f"unknown time zone '{'a' * 40}…', e.g. tz America/New_York"),
+    ("snooze 3 1000000000d", "a snooze can last at most 30 days, e.g. snooze 12 2h"),
+    ("snooze 3 99999999999999999999w", "a snooze can last at most 30 days, e.g. snooze 12 2h"),
+    (
+        "watch rockies under 0.001",
+        "price must be at least $0.01, e.g. watch yankees under 80 qty 2",
+    ),
+    ("watch under 80", "say what to watch before its options, e.g. watch yankees under 80 qty 2"),
+    ("watch $80", "say what to watch before its options, e.g. watch yankees under 80 qty 2"),
+    ("watch qty 2", "say what to watch before its options, e.g. watch yankees under 80 qty 2"),
+    ("watch drop 10%", "say what to watch before its options, e.g. watch yankees under 80 qty 2"),
+    (
+        'watch "" under 50',
+        "say what to watch before its options, e.g. watch yankees under 80 qty 2",
+    ),
+    (
+        "watch Mad Max under 50",
+        "'Max' reads as an option; put a name that holds it in quotes,"
+        ' e.g. watch "mad max" under 50',
+    ),
+    (
+        "watch rockies zone " + "x" * 201,
+        "that zone is too long (at most 200 characters), e.g. watch yankees zone field level",
+    ),
+    ("prefs channels ,", "say at least one channel, e.g. prefs channels telegram,console"),
+    ("/", "say a command after the /, e.g. help"),
+    ("@bot", "say a command after the /, e.g. help"),
     ("phone", "give your number, e.g. phone +14155550123"),
     (
         "phone 555-0123",

@@ -104,7 +104,7 @@ async def test_numbers_pick_choices_and_stop_at_end_of_input(
     sessions: async_sessionmaker[AsyncSession], clock: FakeClock
 ) -> None:
     await _seed(sessions, clock)
-    stream = io.StringIO("9\nwatch yankees qty 2\n2\n7\n")
+    stream = io.StringIO("9\nwatch yankees qty 2\n２.\n7)\n")  # "２." and "7)" are numbers too
     chat, _, out = _chat(sessions, clock, stream)
 
     await asyncio.wait_for(chat.run(), timeout=30)  # returns at end of input

@@ -48,6 +48,7 @@ def web_app(container: Container) -> web.Application:
         secrets=SecretBox(settings.secret_key_bytes()),
         ssrf=SsrfPolicy.parse(settings.webhook_allow_hosts),
         webhooks_changed=container.alerts.webhooks_changed,
+        outbox_changed=container.signal.notify,
     )
     add_rest_routes(app, rest)
     add_monitoring_routes(app, monitoring_deps(container))

@@ -53,6 +53,7 @@ class RestDeps:
     secrets: SecretBox  # webhook signing secrets, encrypted with HDT_SECRET_KEY
     ssrf: SsrfPolicy  # which webhook URLs are allowed (HDT_WEBHOOK_ALLOW_HOSTS)
     webhooks_changed: Callable[[], None] = lambda: None  # the engine's endpoint cache
+    outbox_changed: Callable[[], None] = lambda: None  # wakes delivery (edits, resolves)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,16 +134,22 @@ class RestRoutes:
                 )
             return Caller(row.user_id, admin)
 
+    async def _owner(self, request: web.Request, caller: Caller) -> int | None:
+        """`Caller.owner`, and a 404 when an admin names a person who does not exist."""
+        owner = caller.owner(request)
+        if caller.admin and owner is not None:
+            async with self._deps.sessions() as session:
+                if await session.get(User, owner) is None:
+                    raise ApiError(
+                        404, "not_found", f"there is no user {owner}; see hdtickets users list"
+                    )
+        return owner
+
     async def _person(self, request: web.Request, caller: Caller) -> int:
         """The person a write acts as: the token's, or (admin) the one named by ?user=."""
-        owner = caller.owner(request)
+        owner = await self._owner(request, caller)
         if owner is None:
             raise ApiError(422, "invalid", "say whom this is for with ?user=ID, e.g. ?user=3")
-        async with self._deps.sessions() as session:
-            if await session.get(User, owner) is None:
-                raise ApiError(
-                    404, "not_found", f"there is no user {owner}; see hdtickets users list"
-                )
         return owner
 
     # --- alerts ---------------------------------------------------------------------------
@@ -151,21 +158,24 @@ class RestRoutes:
         caller = await self._caller(request, Scope.READ)
         status = api_views.check_status(request.query.get("status"))
         limit = _int(request.query.get("limit", "50"), "limit", "?limit=20", 1, api_views.MAX_LIMIT)
+        owner = await self._owner(request, caller)
         async with self._deps.sessions() as session:
-            items = await api_views.list_alerts(session, caller.owner(request), status, limit)
+            items = await api_views.list_alerts(session, owner, status, limit)
         return web.json_response({"alerts": items})
 
     async def get_alert(self, request: web.Request) -> web.Response:
         caller = await self._caller(request, Scope.READ)
+        owner = await self._owner(request, caller)
         async with self._deps.sessions() as session:
-            item = await api_views.alert_detail(session, _path_id(request), caller.owner(request))
+            item = await api_views.alert_detail(session, _path_id(request), owner)
         return web.json_response(item)
 
     async def timeline(self, request: web.Request) -> web.Response:
         caller = await self._caller(request, Scope.READ)
         alert_id = _path_id(request)
+        owner = await self._owner(request, caller)
         async with self._deps.sessions() as session:
-            entries = await api_views.alert_timeline(session, alert_id, caller.owner(request))
+            entries = await api_views.alert_timeline(session, alert_id, owner)
         return web.json_response({"alert_id": alert_id, "timeline": entries})
 
     async def act(self, request: web.Request) -> web.Response:
@@ -182,8 +192,9 @@ class RestRoutes:
                 action = ActionKind.SNOOZE_CHEAPER
             else:
                 until = now + timedelta(minutes=minutes or 60)
+        owner = await self._owner(request, caller)
         async with self._deps.sessions() as session, session.begin():
-            alert = await api_views.owned_alert(session, alert_id, caller.owner(request))
+            alert = await api_views.owned_alert(session, alert_id, owner)
             changed = await apply_action(
                 session,
                 alert_id,
@@ -195,6 +206,7 @@ class RestRoutes:
                 snooze_below=below,
             )
             item = await api_views.alert_detail(session, changed.id, None)
+        self._deps.outbox_changed()
         return web.json_response(item)
 
     async def resolve(self, request: web.Request) -> web.Response:
@@ -215,20 +227,23 @@ class RestRoutes:
                 raise ApiError(404, "not_found", f"alert {alert_id} not found")
             await resolve(session, alert, f"{text} (via {VIA})", now)
             item = await api_views.alert_detail(session, alert_id, None)
+        self._deps.outbox_changed()
         return web.json_response(item)
 
     # --- watches and commands ----------------------------------------------------------------
 
     async def list_watches(self, request: web.Request) -> web.Response:
         caller = await self._caller(request, Scope.READ)
+        owner = await self._owner(request, caller)
         async with self._deps.sessions() as session:
-            items = await api_views.list_watches(session, caller.owner(request))
+            items = await api_views.list_watches(session, owner)
         return web.json_response({"watches": items})
 
     async def get_watch(self, request: web.Request) -> web.Response:
         caller = await self._caller(request, Scope.READ)
+        owner = await self._owner(request, caller)
         async with self._deps.sessions() as session:
-            item = await api_views.watch_detail(session, _path_id(request), caller.owner(request))
+            item = await api_views.watch_detail(session, _path_id(request), owner)
         return web.json_response(item)
 
     async def add_watch(self, request: web.Request) -> web.Response:
@@ -245,7 +260,7 @@ class RestRoutes:
         watch_id = _path_id(request)
         async with self._deps.sessions() as session:
             watch = await session.get(Watch, watch_id)
-        owner = caller.owner(request)
+        owner = await self._owner(request, caller)
         if watch is None or watch.removed_at is not None or owner not in (None, watch.user_id):
             raise ApiError(404, "not_found", f"watch {watch_id} not found; GET {PREFIX}/watches")
         verb = "unwatch" if request.method == "DELETE" else request.path.rsplit("/", 1)[-1]
@@ -284,8 +299,9 @@ class RestRoutes:
         caller = await self._caller(request, Scope.READ)
         days = _int(request.query.get("days", "7"), "days", "?days=30", 1, 366)
         since = self._deps.clock.now() - timedelta(days=days)
+        owner = await self._owner(request, caller)
         async with self._deps.sessions() as session:
-            body = await api_views.analytics(session, caller.owner(request), since)
+            body = await api_views.analytics(session, owner, since)
         return web.json_response(body)
 
     # --- channels: chats and webhook endpoints --------------------------------------------
@@ -293,7 +309,7 @@ class RestRoutes:
     async def channels(self, request: web.Request) -> web.Response:
         """GET /channels: the person's chats and their webhook endpoints (admin: all)."""
         caller = await self._caller(request, Scope.READ)
-        owner = caller.owner(request)
+        owner = await self._owner(request, caller)
         now = self._deps.clock.now()
         async with self._deps.sessions() as session:
             chats = (await api_views.preferences(session, owner))["chats"] if owner else []
@@ -315,8 +331,8 @@ class RestRoutes:
             )
         types = parse_events(events, _WEBHOOK_EXAMPLE)
         now = self._deps.clock.now()
+        owner = await self._owner(request, caller)
         async with self._deps.sessions() as session, session.begin():
-            owner = caller.owner(request)
             added = await add_endpoint(
                 session, self._deps.secrets, self._deps.ssrf, url, types, owner, now
             )
@@ -329,7 +345,7 @@ class RestRoutes:
     ) -> WebhookEndpoint:
         endpoint_id = _path_id(request)
         endpoint = await session.get(WebhookEndpoint, endpoint_id)
-        owner = caller.owner(request)
+        owner = await self._owner(request, caller)
         if endpoint is None or owner not in (None, endpoint.user_id):
             raise ApiError(
                 404, "not_found", f"webhook endpoint {endpoint_id} not found; GET {PREFIX}/channels"

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from standardwebhooks import Webhook
@@ -108,6 +109,9 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     except HDTicketsError as exc:
         err = _from_core(exc)
         return error_response(err.status, err.code, err.message, err.headers)
+    except (web.RequestPayloadError, HttpProcessingError) as exc:  # e.g. bad gzip
+        reason = str(exc.__cause__ or exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        return error_response(400, "bad_request", f"the request body could not be read: {reason}")
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -160,6 +164,8 @@ class SignatureVerifier:
                 "unauthorized",
                 "webhook-id, webhook-timestamp and webhook-signature are all required",
             )
+        if not (msg_id.isascii() and stamp.isascii() and signatures.isascii()):
+            raise ApiError(401, "unauthorized", "webhook headers must be plain ASCII")
         try:
             when = datetime.fromtimestamp(int(stamp.strip()), UTC)
         except (ValueError, OverflowError, OSError):

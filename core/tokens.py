@@ -52,7 +52,9 @@ def generate() -> str:
 
 def hash_token(token: str) -> str:
     """The stored form of a token: hex SHA-256 of its text."""
-    return hashlib.sha256(token.encode()).hexdigest()
+    # Header bytes that are not UTF-8 reach us as surrogates: hash them anyway (no token
+    # will match them) rather than fail.
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def parse_scopes(scopes: Iterable[str] | str) -> tuple[Scope, ...]:

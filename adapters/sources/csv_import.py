@@ -76,7 +76,7 @@ def _generic(source: str) -> Converter:
         performers = [p.strip() for p in cells.get("performers", "").split("|") if p.strip()]
         raw: dict[str, object] = {k: cells[k] for k in GENERIC_SNAPSHOT if cells.get(k)}
         raw["event"] = event | {"performers": performers}
-        return parse_item(raw, (cells.get("source") or source).lower())
+        return parse_item(raw, (cells.get("source") or source).lower(), text_numbers=True)
 
     return convert
 

@@ -49,6 +49,11 @@ def _xml(body: str) -> web.Response:
     return web.Response(text=body, content_type="application/xml")
 
 
+def _row_id(text: str) -> bool:
+    """Whether a query value we put in a callback URL is a row id (ASCII digits, 64-bit)."""
+    return text.isascii() and text.isdigit() and len(text) <= 18
+
+
 def add_twilio_routes(app: web.Application, config: TwilioConfig, inbound: TwilioInbound) -> None:
     """Register the three Twilio callbacks on the process's web app."""
 
@@ -56,7 +61,7 @@ def add_twilio_routes(app: web.Application, config: TwilioConfig, inbound: Twili
         raw = request.query.get("n", "")
         sid = params.get("MessageSid") or params.get("CallSid") or ""
         state = params.get("MessageStatus") or params.get("CallStatus") or ""
-        if raw.isdigit() and sid and state:
+        if _row_id(raw) and sid and state:
             await inbound.status(int(raw), sid, state, params.get("ErrorCode"))
         return web.Response(status=204)
 
@@ -66,7 +71,7 @@ def add_twilio_routes(app: web.Application, config: TwilioConfig, inbound: Twili
 
     async def voice(request: web.Request, params: dict[str, str]) -> web.StreamResponse:
         raw = request.query.get("alert", "")
-        if not raw.isdigit():
+        if not _row_id(raw):
             return _xml(say_twiml("Sorry, something went wrong. Goodbye."))
         said = await inbound.digits(int(raw), params.get("Digits", ""))
         return _xml(say_twiml(said))

@@ -260,6 +260,11 @@ _URL_EXAMPLE = "e.g. https://hooks.example.com/hdtickets"
 MAX_URL_CHARS = 500  # notifications.address holds 512
 
 
+# Letters, digits, hyphens and dots (IDNA names arrive here already punycode-encoded).
+_LABEL = r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
+_HOST_NAME = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*\.?$")
+
+
 def validate_url(text: str, policy: SsrfPolicy) -> str:
     """Check a webhook URL a person gave; return it as it will be stored.
 
@@ -280,6 +285,13 @@ def validate_url(text: str, policy: SsrfPolicy) -> str:
     host = (url.host or "").lower()
     if not host:
         raise ValueError(f"webhook URL has no host; {_URL_EXAMPLE}")
+    if url.user is not None or url.password is not None:
+        raise ValueError(
+            "webhook URL must not hold a user name or password (it would be shown and logged);"
+            f" authenticate with the signature instead; {_URL_EXAMPLE}"
+        )
+    if not _HOST_NAME.match((url.raw_host or "").lower()) and parse_ip(host) is None:
+        raise ValueError(f"webhook URL host {host!r} is not a valid host name; {_URL_EXAMPLE}")
     if parse_ip(host) is None and _NUMERIC_HOST.match(host):
         raise ValueError(f"webhook URL host {host} is not a canonical IP address; {_URL_EXAMPLE}")
     try:

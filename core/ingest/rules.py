@@ -40,6 +40,12 @@ _LIMITS = {
     "url": 2000,
 }
 _PRICES = ("min_price", "median_price", "avg_price", "max_price")
+MAX_COUNT = 2**31 - 1  # counts are 32-bit integer columns on PostgreSQL
+# Times outside these years are typing or encoding mistakes (a year 999, a 0 epoch in ms).
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+# What no column can hold: NUL (PostgreSQL refuses it) and lone UTF-16 surrogates.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 def _fail(path: str, reason: str) -> ValidationError:
@@ -64,6 +70,8 @@ def _text(path: str, value: object, *, required: bool = False) -> str | None:
     if not isinstance(value, str):
         raise _fail(path, "must be a string")
     text = value.strip()
+    if _UNSTORABLE.search(text):
+        raise _fail(path, "must not hold NUL or unpaired surrogate characters")
     if not text:
         if required:
             raise _fail(path, "must not be empty")
@@ -94,6 +102,8 @@ def _count(path: str, value: object, *, minimum: int = 0) -> int | None:
         raise _fail(path, "must be a whole number")
     if isinstance(value, float) and not value.is_integer():
         raise _fail(path, f"must be a whole number, got {value:g}")
+    if value > MAX_COUNT:
+        raise _fail(path, f"must be at most {MAX_COUNT}")
     count = int(value)
     if count < minimum:
         raise _fail(path, f"must be at least {minimum}, got {count}")
@@ -103,7 +113,13 @@ def _count(path: str, value: object, *, minimum: int = 0) -> int | None:
 def _time(path: str, value: object) -> datetime:
     if not isinstance(value, datetime):
         raise _fail(path, "must be an ISO-8601 time")
-    return ensure_utc(value)
+    try:  # typed sources' naive times are UTC; the wire format refuses them (schema)
+        when = ensure_utc(value)
+    except OverflowError:
+        when = EARLIEST - timedelta(days=1)  # a time that UTC cannot hold: out of range
+    if not EARLIEST <= when < LATEST:
+        raise _fail(path, f"must be between {EARLIEST.year} and {LATEST.year}")
+    return when
 
 
 def check_source(value: object) -> str:
@@ -276,6 +292,7 @@ def _plain(value: object, limit: int) -> bool:
         and 0 < len(value) <= limit
         and not value[0].isspace()
         and not value[-1].isspace()
+        and _UNSTORABLE.search(value) is None
     )
 
 
@@ -289,7 +306,7 @@ _FLOAT_MAX = 1.7976931348623157e308  # sys.float_info.max: NaN and inf fail the 
 
 def _plain_count(value: object, minimum: int) -> bool:
     """True when `_count` keeps `value` as it is (None or an int, not a bool, >= minimum)."""
-    return value is None or (type(value) is int and value >= minimum)
+    return value is None or (type(value) is int and minimum <= value <= MAX_COUNT)
 
 
 @lru_cache(maxsize=256)
@@ -328,7 +345,7 @@ def _normal_snapshot(item: SnapshotIn, latest: datetime) -> bool:
     observed_at = item.observed_at
     if type(observed_at) is not datetime or observed_at.tzinfo is not UTC:
         return False
-    if observed_at > latest:
+    if observed_at > latest or observed_at < EARLIEST:
         return False
     currency = item.currency
     if currency is not None and not (

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationInfo
 from pydantic import ValidationError as PydanticError
 from pydantic_core import ErrorDetails
 
@@ -52,22 +52,52 @@ EXAMPLES: dict[str, str] = {
 }
 
 
-def _no_bool(value: object) -> object:
+# Parsing context: CSV cells are all text, so numbers may arrive as text there; in JSON a
+# number must be a JSON number.
+TEXT_NUMBERS = {"text_numbers": True}
+EXACT_FLOAT = 2**53  # beyond this a JSON number written as an id has lost digits
+
+
+def _number_only(value: object, info: ValidationInfo) -> object:
     if isinstance(value, bool):
         raise ValueError("must be a number, not true/false")
+    if isinstance(value, str) and not (info.context or {}).get("text_numbers"):
+        raise ValueError(f"must be a number, not text ({_clip(value)!r})")
     return value
 
 
 def _number_to_text(value: object) -> object:
     """Ids and seat labels are text, but senders often write them as numbers."""
     if isinstance(value, int | float) and not isinstance(value, bool):
+        if abs(value) >= EXACT_FLOAT:
+            raise ValueError("is too long a number to keep exactly; send it as a string")
         return str(int(value)) if float(value).is_integer() else str(value)
     return value
 
 
-Number = Annotated[float | None, BeforeValidator(_no_bool)]
-Count = Annotated[int | None, BeforeValidator(_no_bool)]
+def _aware_time(value: object) -> object:
+    """An ISO-8601 time with a UTC offset ("2024-03-31T20:10:00Z"); a date alone, a time
+    without an offset or a number would be guessed at, so they are refused."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueError("must be an ISO-8601 time") from None
+    if not isinstance(value, datetime):
+        raise ValueError("must be an ISO-8601 time (a string), not a number")
+    if value.tzinfo is None:
+        raise ValueError("needs a UTC offset (Z or +hh:mm)")
+    return value
+
+
+def _clip(text: str, limit: int = 20) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+Number = Annotated[float | None, BeforeValidator(_number_only)]
+Count = Annotated[int | None, BeforeValidator(_number_only)]
 Label = Annotated[str | None, BeforeValidator(_number_to_text)]
+Time = Annotated[datetime, BeforeValidator(_aware_time)]
 
 
 class _Model(BaseModel):
@@ -77,7 +107,7 @@ class _Model(BaseModel):
 class EventModel(_Model):
     external_id: Annotated[str, BeforeValidator(_number_to_text)]
     name: str
-    starts_at: datetime
+    starts_at: Time
     category: str | None = None
     performers: list[str] | None = None
     venue: str | None = None
@@ -87,7 +117,7 @@ class EventModel(_Model):
 
 
 class ListingModel(_Model):
-    price: Annotated[float, BeforeValidator(_no_bool)]
+    price: Annotated[float, BeforeValidator(_number_only)]
     listing_id: Label = None
     section: Label = None
     row: Label = None
@@ -97,7 +127,7 @@ class ListingModel(_Model):
 
 class SnapshotModel(_Model):
     event: EventModel
-    observed_at: datetime
+    observed_at: Time
     currency: str | None = None
     min_price: Number = None
     median_price: Number = None
@@ -157,6 +187,7 @@ _REASONS = {
     "int_type": "must be a whole number",
     "int_parsing": "must be a whole number",
     "int_from_float": "must be a whole number",
+    "int_parsing_size": f"must be at most {2**31 - 1}",
     "finite_number": "must be a finite number",
     "datetime_type": "must be an ISO-8601 time",
     "datetime_parsing": "must be an ISO-8601 time",
@@ -198,12 +229,13 @@ def describe_errors(exc: PydanticError) -> str:
     return line
 
 
-def parse_item(raw: object, source: str) -> SnapshotIn:
+def parse_item(raw: object, source: str, *, text_numbers: bool = False) -> SnapshotIn:
     """Parse one snapshot item of the wire format.
 
     Args:
         raw: the decoded JSON of one element of `snapshots`.
         source: the batch's source name.
+        text_numbers: accept numbers written as text (CSV cells); JSON wants numbers.
 
     Raises:
         ValidationError: with one line naming the field at fault and an example.
@@ -211,7 +243,8 @@ def parse_item(raw: object, source: str) -> SnapshotIn:
     if not isinstance(raw, dict):
         raise ValidationError(with_example("snapshot", "must be a JSON object"))
     try:
-        return SnapshotModel.model_validate(raw).to_domain(source)
+        context = TEXT_NUMBERS if text_numbers else None
+        return SnapshotModel.model_validate(raw, context=context).to_domain(source)
     except PydanticError as exc:
         raise ValidationError(describe_errors(exc)) from None
 

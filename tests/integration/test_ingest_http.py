@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -374,3 +375,52 @@ async def test_a_signed_body_that_is_not_utf8_is_refused(
 ) -> None:
     response = await client.post(INGEST_PATH, data=b"\xff\xfe{}", headers=signed(BODY, clock.now()))
     await expect_error(response, 401, "unauthorized", "does not match")
+
+
+async def test_header_bytes_that_are_not_utf8_are_401_not_500(
+    client: TestClient[Any, Any], clock: FakeClock
+) -> None:
+    # Raw bytes on the wire: aiohttp's client would drop them.
+    stamp = str(int(clock.now().timestamp()))
+    cases = [
+        b"Authorization: Bearer hdt_\xff\xfeabc\r\n",
+        b"webhook-id: m\xff1\r\nwebhook-timestamp: " + stamp.encode()
+        + b"\r\nwebhook-signature: v1,AAAA\r\n",
+    ]  # fmt: skip
+    for headers in cases:
+        reader, writer = await asyncio.open_connection(client.host, client.port)
+        writer.write(
+            b"POST " + INGEST_PATH.encode() + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+            + headers + b"Content-Length: 2\r\n\r\n{}"
+        )  # fmt: skip
+        answer = await reader.read()
+        writer.close()
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 401"), answer
+        assert json.loads(body)["error"]["code"] == "unauthorized"
+
+
+async def test_one_bad_item_cannot_poison_the_batch_or_later_reads(
+    both_client: TestClient[Any, Any],
+    clock: FakeClock,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    good = json.loads(BODY)["snapshots"][0]
+    poisons = [
+        {"event": good["event"] | {"starts_at": "0999-06-01T00:00:00Z"}},
+        {"ticket_count": 9223372036854775808},
+        {"listing_count": 2**31},
+        {"observed_at": "0001-01-01T00:00:00+05:00"},
+        {"event": good["event"] | {"name": "bad \ud800 name"}},
+        {"event": good["event"] | {"name": "Rockies \u0000 at D-backs"}},
+        {"event": good["event"] | {"starts_at": "2024-03-31T13:10:00"}},
+        {"min_price": "28"},
+    ]
+    items = [good] + [json.loads(json.dumps(good)) | change for change in poisons]
+    body = json.dumps({"source": "seatgeek", "snapshots": items}).encode()
+    response = await both_client.post(INGEST_PATH, data=body, headers=signed(body, clock.now()))
+    assert response.status == 202, await response.text()
+    answer = await response.json()
+    assert answer["accepted"] == 1
+    assert [r["index"] for r in answer["rejected"]] == list(range(1, len(items)))
+    assert await stored_count(sessions) == 1

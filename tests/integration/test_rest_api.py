@@ -160,14 +160,16 @@ async def test_the_timeline_shows_decisions_and_messages(world: World) -> None:
 
 async def test_ack_and_snooze_act_like_the_buttons(world: World, clock: FakeClock) -> None:
     c, url = world.client, f"/api/v1/alerts/{world.alert}"
-    acked = await _json(await c.post(f"{url}/ack", headers=world.auth("ada_write")), 200)
-    assert acked["status"] == "acknowledged" and acked["acked_via"] == "api"
-    again = await _json(await c.post(f"{url}/ack", headers=world.auth("ada_write")), 422)
-    assert "already" in again["error"]["message"]
     snoozed = await c.post(f"{url}/snooze", json={"minutes": 120}, headers=world.auth("ada_write"))
     body = await _json(snoozed, 200)
     assert body["status"] == "snoozed"
     assert body["snoozed_until"] == (T0 + timedelta(minutes=120)).isoformat()
+    acked = await _json(await c.post(f"{url}/ack", headers=world.auth("ada_write")), 200)
+    assert acked["status"] == "acknowledged" and acked["acked_via"] == "api"
+    again = await _json(await c.post(f"{url}/ack", headers=world.auth("ada_write")), 422)
+    assert "already" in again["error"]["message"]
+    late = await c.post(f"{url}/snooze", json={"minutes": 60}, headers=world.auth("ada_write"))
+    assert "already acknowledged" in (await _json(late, 422))["error"]["message"]
     cheaper = await c.post(f"{url}/snooze", json={"below": 20}, headers=world.auth("ada_write"))
     assert (await _json(cheaper, 200))["snooze_below"] == 20.0
     timeline = await c.get(f"{url}/timeline", headers=world.auth("ada_read"))
@@ -324,6 +326,8 @@ async def test_webhook_endpoints_through_the_api(world: World, sessions: Session
         ({"url": "http://127.0.0.1:9/h", "events": ["alert.exploded"]}, "unknown event type"),
         ({"url": "http://127.0.0.1:9/h", "events": "alert.triggered"}, "must be a list"),
         ({"events": ["*"]}, '"url" must be a string'),
+        ({"url": "https://exa mple.com/x"}, "is not a valid host name"),
+        ({"url": "https://user:pass@example.com/x"}, "must not hold a user name or password"),
     ],
 )
 async def test_bad_webhook_endpoints_are_refused(world: World, body: Any, needle: str) -> None:
@@ -345,5 +349,7 @@ async def test_bad_ids_and_unknown_people_are_4xx_not_500(world: World) -> None:
         "/api/v1/commands?user=99999", json={"text": "watches"}, headers=world.auth("admin")
     )
     assert "no user 99999" in (await _json(nobody, 404))["error"]["message"]
-    prefs = await c.get("/api/v1/preferences?user=99999", headers=world.auth("admin"))
-    assert (await _json(prefs, 404))["error"]["code"] == "not_found"
+    for path in ("preferences", "alerts", "channels", "watches", "analytics"):
+        answer = await c.get(f"/api/v1/{path}?user=99999", headers=world.auth("admin"))
+        message = (await _json(answer, 404))["error"]["message"]
+        assert message == "there is no user 99999; see hdtickets users list", (path, message)

@@ -89,13 +89,13 @@ def test_the_issue_example_becomes_a_normalised_domain_snapshot() -> None:
 
 def test_only_four_fields_are_required() -> None:
     minimal = {
-        "event": {"external_id": 7, "name": " Game ", "starts_at": "2024-03-31T20:10:00"},
-        "observed_at": "2024-03-20T17:01:00",
+        "event": {"external_id": 7, "name": " Game ", "starts_at": "2024-03-31T20:10:00Z"},
+        "observed_at": "2024-03-20T17:01:00+00:00",
     }
     snapshot = validate(minimal)
     assert snapshot.event.external_id == "7"
     assert snapshot.event.name == "Game"
-    assert snapshot.event.starts_at.tzinfo is not None  # naive means UTC
+    assert snapshot.event.starts_at == datetime(2024, 3, 31, 20, 10, tzinfo=UTC)
     assert snapshot.observed_at == datetime(2024, 3, 20, 17, 1, tzinfo=UTC)
     assert snapshot.currency is None and snapshot.listings == () and snapshot.min_price is None
 
@@ -156,10 +156,25 @@ def test_empty_optional_text_becomes_null_and_performers_are_deduplicated() -> N
         ("median_price", 10.0, "median_price: 10 is below min_price 28"),
         ("avg_price", 500.0, "avg_price: 500 is above max_price 473"),
         ("max_price", -1, "max_price: must not be negative"),
-        ("max_price", "inf", "max_price: must be a finite number"),
+        ("max_price", "inf", "max_price: must be a number, not text ('inf')"),
+        ("max_price", float("inf"), "max_price: must be a finite number"),
         ("listing_count", -3, "listing_count: must be at least 0, got -3"),
         ("listing_count", 2.5, "listing_count: must be a whole number"),
-        ("ticket_count", "many", "ticket_count: must be a whole number"),
+        ("ticket_count", "many", "ticket_count: must be a number, not text ('many')"),
+        ("ticket_count", "12", "ticket_count: must be a number, not text ('12')"),
+        ("ticket_count", 2**63, "ticket_count: must be at most 2147483647"),
+        ("observed_at", "2024-03-20T17:01:00", "observed_at: needs a UTC offset (Z or +hh:mm)"),
+        ("observed_at", "2024-03-20", "observed_at: needs a UTC offset (Z or +hh:mm)"),
+        ("observed_at", 1710954060, "observed_at: must be an ISO-8601 time (a string), not a"),
+        ("observed_at", "0999-06-01T00:00:00Z", "observed_at: must be between 1970 and 2100"),
+        ("observed_at", "0001-01-01T00:00:00+05:00", "observed_at: must be between 1970 and"),
+        ("event.starts_at", "9999-12-31T23:59:59-05:00", "event.starts_at: must be between"),
+        ("event.starts_at", "0999-06-01T00:00:00Z", "event.starts_at: must be between 1970"),
+        ("event.name", "Rockies \x00 at D-backs", "event.name: must not hold NUL or unpaired"),
+        ("event.name", "bad \ud800 name", "event.name: must not hold NUL or unpaired"),
+        ("event.capacity", 1e20, "event.capacity: must be at most 2147483647"),
+        ("listings.0.quantity", 2**63, "listings[0].quantity: must be at most 2147483647"),
+        ("listings.0.listing_id", 1e30, "listings[0].listing_id: is too long a number"),
         ("listings", {"L1": 45}, "listings: must be a list"),
         ("listings.0.price", "-", "listings[0].price: is required"),
         ("listings.0.price", -45, "listings[0].price: must not be negative"),

@@ -208,6 +208,12 @@ async def test_call_with_repeated_status_events_and_keypress_acks(world: World) 
     assert got is not None and got.status == "acknowledged" and got.acked_via == "voice"
     path = action.removeprefix(world.carrier.base_url)
     assert (await world.carrier.post(path, {"Digits": "3"}, forge=True))[0] == 403
+    # Signed callbacks whose ids no row can have are answered, not a 500.
+    huge = "9" * 30
+    code, body = await world.carrier.post(f"/hooks/twilio/voice?alert={huge}", {"Digits": "1"})
+    assert code == 200 and "Sorry" in body
+    status = {"MessageSid": "SM1", "MessageStatus": "delivered"}
+    assert (await world.carrier.post(f"/hooks/twilio/status?n={huge}", status))[0] == 204
 
 
 async def test_sms_replies_ack_and_forged_is_403(world: World) -> None:

@@ -13,6 +13,7 @@ from core.domain import (
     ChannelKind,
     EventRef,
     Level,
+    Listing,
     MarketPoint,
     NotificationStatus,
     StoredSnapshot,
@@ -30,7 +31,7 @@ from core.render import (
     payload,
     title,
 )
-from core.rules import tickets_left
+from core.rules import listing_url, tickets_left
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +106,14 @@ def plan_round(batch: Batch, round_: Round, default_digest: str) -> DeliveryPlan
     )
 
 
+def _with_listing(
+    links: dict[str, str], spec: WatchSpec | None, listings: Sequence[Listing]
+) -> dict[str, str]:
+    """The alert's links plus `listing`, the page of the cheapest fitting listing."""
+    url = listing_url(spec, listings) if listings else None
+    return links if url is None else {**links, "listing": url}
+
+
 def round_rows(
     batch: Batch,
     round_: Round,
@@ -151,7 +160,7 @@ def round_rows(
         "prediction": prediction,
         "recommendation": recommendation,
         "watch": info.as_dict() if info else {"id": alert.watch_id},
-        "links": links,
+        "links": _with_listing(links, spec, stored.listings),
     }
     # One payload per round; targets differ only in their event type (a digest or not).
     shared = payload(

@@ -29,6 +29,7 @@ from core.triggers import (
     check,
     effective_price,
     evaluate,
+    listing_url,
     skip_reason,
     tickets_left,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "evaluate",
     "event_words",
     "fold",
+    "listing_url",
     "skip_reason",
     "spec_from_row",
     "targets",

@@ -83,6 +83,15 @@ def tickets_left(
     return _cheapest_and_count(_fitting(watch.quantity, watch.zones, listings))[1]
 
 
+def listing_url(watch: WatchSpec | None, listings: Sequence[Listing]) -> str | None:
+    """The web page of the cheapest listing with one that fits the watch's quantity and
+    zones (any listing without a watch): where "Open" takes a person to buy."""
+    linked = [item for item in listings if item.url]
+    if watch is not None:
+        linked = _fitting(watch.quantity, watch.zones, linked)
+    return min(linked, key=lambda item: item.price).url if linked else None
+
+
 class Offer(NamedTuple):  # a tuple: built per check, far cheaper than a frozen dataclass
     """The figures of one snapshot that the triggers of a watch read, for its quantity
     and zones.

@@ -6,6 +6,12 @@ the webhook (webhook mode) or runs our own getUpdates loop (polling mode), and s
 shuts the Application down in `finally`. Updates from either source go to the
 Application's update queue and on to `TelegramInbound`.
 
+Telegram being briefly away never ends the task: start-up calls and getUpdates are
+retried (`retry`: a 429's retry_after exactly, else capped backoff with jitter) while
+`state()` says "down". A refused token, or a start-up call Telegram refuses (a 400 on
+setWebhook, say), stops the channel but not the process: it logs why, stays "down" and
+waits to be cancelled, and its sends fail as permanent so alerts fail over.
+
 `send()` renders an alert (a photo with a chart for levels 4-5 when the payload has a
 price history), edits an earlier message in place when given its receipt (removing the
 keyboard), and maps SDK errors to core delivery errors. Idempotent per process on the
@@ -16,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -24,13 +31,14 @@ from typing import Any
 
 from telegram import BotCommand, Update
 from telegram.constants import ParseMode, UpdateType
-from telegram.error import BadRequest, Conflict, NetworkError
+from telegram.error import BadRequest, TelegramError
 from telegram.ext import Application, TypeHandler
 from telegram.request import HTTPXRequest
 
 from adapters.telegram.errors import translated
 from adapters.telegram.inbound import TelegramInbound
 from adapters.telegram.render import Outlook, alert_text, render_alert, render_update
+from adapters.telegram.retry import Backoff, fatal, transient
 from core.command_help import SPECS
 from core.domain import Capability, ChannelKind, DeliveryReceipt, OutboundMessage
 from core.ports import Clock
@@ -56,7 +64,8 @@ class TelegramConfig:
     webhook_secret: str | None = None
     poll_timeout_s: int = 25
     request_timeout_s: float = 10.0
-    retry_idle_s: float = 5.0
+    retry_base_s: float = 1.0  # start-up and getUpdates retries: the first wait's ceiling
+    retry_cap_s: float = 60.0  # ... and the longest wait (a 429's retry_after excepted)
 
 
 class TelegramChannel:
@@ -72,16 +81,19 @@ class TelegramChannel:
         clock: Clock,
         *,
         chart: ChartRenderer | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         self.config = config
         self._inbound = inbound
         self._clock = clock
         self._chart = chart
+        self._rng = rng if rng is not None else random.Random()
         self._receipts: OrderedDict[str, DeliveryReceipt] = OrderedDict()
         # In webhook mode updates arrive over HTTP, so web-only processes run it too.
         self.serves_http = config.webhook_url is not None
         self._state = "starting"
-        self.ready = asyncio.Event()
+        self.ready = asyncio.Event()  # set once serving
+        self.stopped = asyncio.Event()  # set when Telegram refused us for good (see run)
         timeout = config.request_timeout_s
         self.application: Application[Any, Any, Any, Any, Any, Any] = (
             Application.builder()
@@ -114,40 +126,83 @@ class TelegramChannel:
         """Serve until cancelled (see the module docstring)."""
         app = self.application
         try:
-            await app.initialize()
-            await app.start()
-            await self.publish_commands()
-            if self.config.webhook_url:
-                await self.bot.set_webhook(
-                    self.config.webhook_url,
-                    secret_token=self.config.webhook_secret,
-                    allowed_updates=ALLOWED_UPDATES,
-                )
-                logger.info("telegram webhook registered at %s", self.config.webhook_url)
-                self._serving()
-                await asyncio.Event().wait()
-            else:
-                await self.bot.delete_webhook()
-                self._serving()
-                await self._poll()
+            await self._serve()
+        except TelegramError as exc:  # refused, not failed: waiting cannot fix it
+            self._state = "down"
+            logger.error(
+                "telegram channel stopped; the rest of the process goes on: %s", _why_stopped(exc)
+            )
+            self.stopped.set()
+            await asyncio.Event().wait()
         finally:
             self._state = "down"
             if app.running:
                 await app.stop()
             await app.shutdown()
+            await self.bot.shutdown()  # when start-up never got through getMe
+
+    async def _serve(self) -> None:
+        app = self.application
+        await self._retrying("getMe", app.initialize)
+        await app.start()
+        await self._retrying("setMyCommands", self.publish_commands)
+        if self.config.webhook_url:
+            await self._retrying("setWebhook", self._register_webhook)
+            logger.info("telegram webhook registered at %s", self.config.webhook_url)
+            self._serving()
+            await asyncio.Event().wait()
+        else:
+            await self._retrying("deleteWebhook", self.bot.delete_webhook)
+            self._serving()
+            await self._poll()
 
     def _serving(self) -> None:
         self._state = "ok"
         self.ready.set()
+
+    def _backoff(self) -> Backoff:
+        return Backoff(self._rng, self.config.retry_base_s, self.config.retry_cap_s)
+
+    async def _retrying(self, method: str, call: Callable[[], Awaitable[object]]) -> None:
+        """Run one start-up call until it works; transient failures wait and try again."""
+        backoff = self._backoff()
+        while True:
+            try:
+                await call()
+                return
+            except TelegramError as exc:
+                if not transient(exc):
+                    raise
+                self._state = "down"
+                wait = backoff.next_wait(exc)
+                logger.warning(
+                    "telegram %s failed attempt=%s, retrying in %.1f s: %s",
+                    method,
+                    backoff.attempt,
+                    wait,
+                    exc.message,
+                )
+                await self._clock.sleep(wait)
 
     async def publish_commands(self) -> None:
         """setMyCommands from core.command_help.SPECS (the menu people see after /)."""
         commands = [BotCommand(spec.name, spec.summary[:256]) for spec in SPECS]
         await self.bot.set_my_commands(commands)
 
+    async def _register_webhook(self) -> None:
+        await self.bot.set_webhook(
+            self.config.webhook_url or "",
+            secret_token=self.config.webhook_secret,
+            allowed_updates=ALLOWED_UPDATES,
+        )
+
     async def _poll(self) -> None:
-        """Our getUpdates loop: long-poll, queue each update, confirm it with the offset."""
+        """Our getUpdates loop: long-poll, queue each update, confirm it with the offset.
+
+        Any failure but a refused token waits and polls again (a 429 its retry_after).
+        """
         offset: int | None = None
+        backoff = self._backoff()
         while True:
             try:
                 updates = await self.bot.get_updates(
@@ -155,11 +210,20 @@ class TelegramChannel:
                     timeout=self.config.poll_timeout_s,
                     allowed_updates=ALLOWED_UPDATES,
                 )
-            except (NetworkError, Conflict) as exc:  # TimedOut is a NetworkError
+            except TelegramError as exc:
+                if fatal(exc):
+                    raise
                 self._state = "down"
-                logger.warning("telegram getUpdates failed, retrying: %s", exc.message)
-                await self._clock.sleep(self.config.retry_idle_s)
+                wait = backoff.next_wait(exc)
+                logger.warning(
+                    "telegram getUpdates failed attempt=%s, retrying in %.1f s: %s",
+                    backoff.attempt,
+                    wait,
+                    exc.message,
+                )
+                await self._clock.sleep(wait)
                 continue
+            backoff.reset()
             self._state = "ok"
             for update in updates:
                 offset = update.update_id + 1
@@ -253,6 +317,15 @@ class TelegramChannel:
             message_id=str(message_id),
             detail=edit_of.detail,
         )
+
+
+def _why_stopped(exc: TelegramError) -> str:
+    """One line for the log; never the refused token (PTB puts it in InvalidToken's text)."""
+    if fatal(exc):
+        return (
+            "Telegram refused the bot token; set HDT_TELEGRAM_BOT_TOKEN to the one @BotFather gave"
+        )
+    return f"Telegram refused a start-up call ({type(exc).__name__}: {exc.message})"
 
 
 __all__ = ["ChartRenderer", "TelegramChannel", "TelegramConfig"]

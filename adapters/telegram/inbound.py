@@ -1,25 +1,37 @@
 """TelegramInbound: one PTB Update -> one core command or button press -> a reply.
 
 Messages become `CommandHandlers.handle_text` calls (`/watch@our_bot yankees` ->
-`watch yankees`; `/start <payload>` -> `link <payload>`); button presses carry callback
-data made by `render` (a signed token, a command, or a cached choice) and are answered
-at once with a short toast. Every update records the person's presence. In groups the
-chat is the destination and `getChatMember` says whether the person is an admin.
+`watch yankees`; `/start <payload>` -> `link <payload>`); a photo's caption counts as
+its text, and other non-text messages in a private chat get a one-line hint. Button
+presses carry callback data made by `render` (a signed token, a command, or a cached
+choice) and are answered at once with a short toast; when Telegram refuses the toast
+(a query too old, a 429) the answer comes as a message instead. Every handled update
+records the person's presence.
+
+In groups the chat is the destination and `getChatMember` says whether the person is an
+admin; when Telegram cannot say, a refused command is answered "could not confirm"
+rather than "admins only". Only commands are looked at: small talk creates nobody and
+costs no API call. An anonymous admin (the message comes from GroupAnonymousBot on
+behalf of the group itself) acts as the group: an admin whose identity is the group's.
+
+Replies are sent directly (not through the outbox); 429s, 5xx and network errors are
+retried for up to `REPLY_BUDGET_S`, and a reply too long for one message goes as several.
 """
 
 from __future__ import annotations
 
 import logging
+import random
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from telegram import Bot, CallbackQuery, Message, Update, User
+from telegram import Bot, CallbackQuery, Chat, InlineKeyboardMarkup, Message, Update, User
 from telegram.constants import ChatMemberStatus, ChatType, ParseMode
-from telegram.error import RetryAfter, TelegramError
+from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
-from adapters.telegram.errors import retry_after_seconds
 from adapters.telegram.memory import ChoiceCache, UsedTokens
 from adapters.telegram.render import (
     CACHED_PREFIX,
@@ -28,30 +40,41 @@ from adapters.telegram.render import (
     TOKEN_PREFIX,
     command_data,
     reply_keyboard,
-    reply_text,
+    reply_texts,
+    text_units,
 )
+from adapters.telegram.retry import Backoff, transient
 from core.actions import ActionSigner, TokenError
 from core.chat import Choice, CommandContext, Reply
 from core.domain import ActivityKind, Platform
 from core.handlers import CommandHandlers
 from core.ports import Clock
 from core.presence import record_activity
-from core.users import ensure_user
+from core.users import ensure_user, find_identity
 
 logger = logging.getLogger(__name__)
 
 PLATFORM = Platform.TELEGRAM.value
 ADMIN_TTL = timedelta(minutes=1)
 MAX_TOAST = 190
+REPLY_BUDGET_S = 30.0  # how long one reply may keep retrying before it is given up
+REPLY_ATTEMPTS = 6
+REPLY_BASE_S, REPLY_CAP_S = 1.0, 8.0
 REPLAYED = "This button was already used; nothing was changed."
 EXPIRED_CHOICE = "This choice has expired; please type the command again."
+NOT_TEXT = "I only read text: send me a command, e.g. help"
+UNCONFIRMED = "Telegram could not confirm your admin rights just now; please try again."
 _ADMINS = {ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER}
+_GROUPS = (ChatType.GROUP, ChatType.SUPERGROUP)
+
+Send = Callable[[], Awaitable[object]]
 
 
 @dataclass(frozen=True, slots=True)
 class _Who:
     user_id: int
     ctx: CommandContext
+    admin_unknown: bool = False  # a group, and getChatMember failed
 
 
 class TelegramInbound:
@@ -63,11 +86,14 @@ class TelegramInbound:
         sessions: async_sessionmaker[AsyncSession],
         clock: Clock,
         signer: ActionSigner,
+        *,
+        rng: random.Random | None = None,
     ) -> None:
         self._handlers = handlers
         self._sessions = sessions
         self._clock = clock
         self._signer = signer
+        self._rng = rng if rng is not None else random.Random()
         self.used = UsedTokens(clock)
         self.choices = ChoiceCache(clock)
         self._admins: dict[tuple[int, int], tuple[bool, datetime]] = {}
@@ -77,7 +103,7 @@ class TelegramInbound:
         try:
             if update.callback_query is not None:
                 await self.press(update.callback_query, update.get_bot())
-            elif update.message is not None and update.message.text:
+            elif update.message is not None:
                 await self.message(update.message, update.get_bot())
         except Exception:
             logger.exception("telegram update failed update_id=%s", update.update_id)
@@ -85,36 +111,56 @@ class TelegramInbound:
     # --- messages -------------------------------------------------------------------------
 
     async def message(self, message: Message, bot: Bot) -> Reply | None:
-        """Handle one text message; returns the reply sent (None when nothing was said)."""
-        sender = message.from_user
-        if sender is None or sender.is_bot:
+        """Handle one message; returns the reply sent (None when nothing was said)."""
+        chat = message.chat
+        is_group = chat.type in _GROUPS
+        written = message.text or message.caption or ""
+        text = command_text(written, bot.username) if written.strip() else None
+        if is_group and not written.lstrip().startswith("/"):
+            text = None  # small talk: not for us
+        hint = not is_group and not written.strip() and message.effective_attachment is not None
+        if text is None and not hint:
+            # Small talk, a command for another bot, media in a group, a service message:
+            # say nothing, and neither create anyone nor ask Telegram who they are.
+            await self._record_known(message.from_user)
             return None
-        is_group = message.chat.type in (ChatType.GROUP, ChatType.SUPERGROUP)
-        text = command_text(message.text or "", bot.username)
-        if is_group and not (message.text or "").lstrip().startswith("/"):
-            text = None
-        who = await self._who(sender, message.chat.id, is_group, bot)
-        if text is None:  # a group's small talk, or a command for another bot
+        if is_group and _from_the_group(message):
+            who = await self._group_itself(chat)
+        elif message.from_user is None or message.from_user.is_bot:
+            return None
+        else:
+            who = await self._who(message.from_user, chat.id, is_group, bot)
+        if text is None:  # a sticker, voice note, location... in a private chat
             await self._record(who.user_id, ActivityKind.MESSAGE)
-            return None
-        reply = await self._handlers.handle_text(who.ctx, text)
-        await self.send_reply(bot, message.chat.id, reply)
+            reply = Reply.error(NOT_TEXT)
+        else:
+            reply = _confirmed(who, await self._handlers.handle_text(who.ctx, text))
+        await self.send_reply(bot, chat.id, reply)
         return reply
 
     # --- buttons --------------------------------------------------------------------------
 
     async def press(self, query: CallbackQuery, bot: Bot) -> Reply:
-        """Handle one button press: a toast at once, a message when there is more to say."""
+        """Handle one button press: a toast at once, a message when there is more to say
+        (or when the toast could not be shown)."""
         chat = query.message.chat if query.message is not None else None
         chat_id = chat.id if chat is not None else query.from_user.id
-        is_group = chat is not None and chat.type in (ChatType.GROUP, ChatType.SUPERGROUP)
+        is_group = chat is not None and chat.type in _GROUPS
         who = await self._who(query.from_user, chat_id, is_group, bot)
-        reply = await self._pressed(who, query.data or "")
-        toast = reply.lines[0] if reply.lines else "Done."
-        await query.answer(text=toast[:MAX_TOAST], show_alert=False)
-        if reply.choices or reply.buttons or reply.image or len(reply.lines) > 1:
+        reply = _confirmed(who, await self._pressed(who, query.data or ""))
+        shown = await self._toast(query, reply.lines[0] if reply.lines else "Done.")
+        if not shown or reply.choices or reply.buttons or reply.image or len(reply.lines) > 1:
             await self.send_reply(bot, chat_id, reply)
         return reply
+
+    async def _toast(self, query: CallbackQuery, text: str) -> bool:
+        """answerCallbackQuery; False when Telegram refused it (too old, a 429, a 5xx)."""
+        try:
+            await query.answer(text=text[:MAX_TOAST], show_alert=False)
+        except TelegramError as exc:
+            logger.warning("telegram answerCallbackQuery failed: %s", exc.message)
+            return False
+        return True
 
     async def _pressed(self, who: _Who, data: str) -> Reply:
         if data.startswith(TOKEN_PREFIX):
@@ -154,37 +200,58 @@ class TelegramInbound:
     # --- replies --------------------------------------------------------------------------
 
     async def send_reply(self, bot: Bot, chat_id: int | str, reply: Reply) -> None:
-        """Send a reply in MarkdownV2 with its keyboard (a photo when it has an image).
+        """Send a reply in MarkdownV2 with its keyboard (a photo first when it has an image).
 
-        Replies are answers to the person, sent directly; a 429 is waited out once.
+        A reply too long for one message goes as several, split between lines, with the
+        keyboard on the last. Each message is retried on 429 (its retry_after), 5xx and
+        network errors while the reply is within `REPLY_BUDGET_S`; then, or on a refusal
+        (400, 403), the rest is given up and logged.
         """
-        text = reply_text(reply)
+        texts = reply_texts(reply)
         keyboard = reply_keyboard(reply, self.choice_data)
-        for attempt in (1, 2):
-            try:
-                if reply.image:
-                    caption = text if len(text) <= MAX_CAPTION else None
-                    await bot.send_photo(
-                        chat_id,
-                        reply.image,
-                        caption=caption,
-                        parse_mode=ParseMode.MARKDOWN_V2,
-                        reply_markup=keyboard if caption else None,
-                    )
-                    if caption:
-                        return
-                    reply = Reply(reply.lines, reply.choices, reply.buttons, None, reply.is_error)
-                await bot.send_message(
-                    chat_id, text, parse_mode=ParseMode.MARKDOWN_V2, reply_markup=keyboard
+        sends: list[Send] = []
+        if reply.image is not None:
+            image = reply.image
+            caption = texts[0] if len(texts) == 1 and text_units(texts[0]) <= MAX_CAPTION else None
+            sends.append(
+                lambda: bot.send_photo(
+                    chat_id,
+                    image,
+                    caption=caption,
+                    parse_mode=ParseMode.MARKDOWN_V2,
+                    reply_markup=keyboard if caption else None,
                 )
-                return
-            except RetryAfter as exc:
-                if attempt == 2:
-                    raise
-                await self._clock.sleep(retry_after_seconds(exc))
+            )
+            if caption is not None:
+                texts = []
+        for n, text in enumerate(texts, start=1):
+            sends.append(_text_send(bot, chat_id, text, keyboard if n == len(texts) else None))
+        started = self._clock.now()
+        for send in sends:
+            if not await self._send_retrying(send, chat_id, started):
+                return  # the rest of a reply makes little sense without this part
+
+    async def _send_retrying(self, send: Send, chat_id: int | str, started: datetime) -> bool:
+        """One message of a reply; False when it was given up (and logged)."""
+        backoff = Backoff(self._rng, REPLY_BASE_S, REPLY_CAP_S)
+        for attempt in range(1, REPLY_ATTEMPTS + 1):
+            try:
+                await send()
+                return True
             except TelegramError as exc:
-                logger.warning("telegram reply to chat %s failed: %s", chat_id, exc.message)
-                return
+                retry = transient(exc) and attempt < REPLY_ATTEMPTS
+                wait = backoff.next_wait(exc) if retry else 0.0
+                spent = (self._clock.now() - started).total_seconds()
+                if not retry or spent + wait > REPLY_BUDGET_S:
+                    logger.warning(
+                        "telegram reply to chat %s given up attempt=%s: %s",
+                        chat_id,
+                        attempt,
+                        exc.message,
+                    )
+                    return False
+                await self._clock.sleep(wait)
+        return False
 
     # --- who is talking -------------------------------------------------------------------
 
@@ -200,10 +267,26 @@ class TelegramInbound:
             )
             user_id = user.id
         is_admin = await self._is_admin(bot, chat_id, sender.id) if is_group else False
-        ctx = CommandContext(user_id, PLATFORM, str(chat_id), is_group, is_admin)
-        return _Who(user_id, ctx)
+        ctx = CommandContext(user_id, PLATFORM, str(chat_id), is_group, bool(is_admin))
+        return _Who(user_id, ctx, admin_unknown=is_admin is None)
 
-    async def _is_admin(self, bot: Bot, chat_id: int, user_id: int) -> bool:
+    async def _group_itself(self, chat: Chat) -> _Who:
+        """An anonymous admin: Telegram vouches they administer `chat`, not who they are,
+        so they act as the group (an identity of its own, never reachable directly)."""
+        async with self._sessions() as session, session.begin():
+            user = await ensure_user(
+                session,
+                PLATFORM,
+                str(chat.id),
+                display_name=chat.title or str(chat.id),
+                dm_address=None,
+                now=self._clock.now(),
+            )
+            user_id = user.id
+        return _Who(user_id, CommandContext(user_id, PLATFORM, str(chat.id), True, True))
+
+    async def _is_admin(self, bot: Bot, chat_id: int, user_id: int) -> bool | None:
+        """Whether the person administers the group; None when Telegram could not say."""
         now = self._clock.now()
         known = self._admins.get((chat_id, user_id))
         if known is not None and known[1] > now:
@@ -212,7 +295,7 @@ class TelegramInbound:
             member = await bot.get_chat_member(chat_id, user_id)
         except TelegramError as exc:
             logger.warning("telegram getChatMember failed chat=%s: %s", chat_id, exc.message)
-            return False
+            return None
         admin = member.status in _ADMINS
         self._admins[(chat_id, user_id)] = (admin, now + ADMIN_TTL)
         return admin
@@ -220,6 +303,42 @@ class TelegramInbound:
     async def _record(self, user_id: int, kind: ActivityKind) -> None:
         async with self._sessions() as session, session.begin():
             await record_activity(session, user_id, PLATFORM, kind, self._clock.now())
+
+    async def _record_known(self, sender: User | None) -> None:
+        """Presence for someone we already know; a stranger's message creates nobody."""
+        if sender is None or sender.is_bot:
+            return
+        async with self._sessions() as session, session.begin():
+            identity = await find_identity(session, PLATFORM, str(sender.id))
+            if identity is not None:
+                await record_activity(
+                    session, identity.user_id, PLATFORM, ActivityKind.MESSAGE, self._clock.now()
+                )
+
+
+def _text_send(
+    bot: Bot, chat_id: int | str, text: str, keyboard: InlineKeyboardMarkup | None
+) -> Send:
+    return lambda: bot.send_message(
+        chat_id, text, parse_mode=ParseMode.MARKDOWN_V2, reply_markup=keyboard
+    )
+
+
+def _from_the_group(message: Message) -> bool:
+    """Sent by an anonymous admin: on behalf of the group itself (GroupAnonymousBot).
+
+    A linked channel's posts or a member writing as their own channel carry another
+    chat as `sender_chat`, and are not this.
+    """
+    return message.sender_chat is not None and message.sender_chat.id == message.chat.id
+
+
+def _confirmed(who: _Who, reply: Reply) -> Reply:
+    """A refusal while Telegram could not say whether the person is an admin is most
+    likely "admins only" said to an admin: say we could not check instead."""
+    if who.admin_unknown and reply.is_error:
+        return Reply.error(UNCONFIRMED)
+    return reply
 
 
 def command_text(text: str, bot_username: str | None) -> str | None:
@@ -231,7 +350,8 @@ def command_text(text: str, bot_username: str | None) -> str | None:
     stripped = text.strip()
     if not stripped.startswith("/"):
         return stripped
-    head, _, rest = stripped.partition(" ")
+    head, *tail = stripped.split(maxsplit=1)  # any whitespace: "/watch@bot\nyankees"
+    rest = tail[0] if tail else ""
     name, _, target = head[1:].partition("@")
     if target and bot_username and target.casefold() != bot_username.casefold():
         return None

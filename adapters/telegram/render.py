@@ -73,15 +73,65 @@ def _button(button: Button) -> InlineKeyboardButton | None:
 # --- replies ------------------------------------------------------------------------------
 
 
-def reply_text(reply: Reply) -> str:
-    """A reply as MarkdownV2: the first line bold (⚠️ for refusals), numbered choices."""
+def reply_texts(reply: Reply, limit: int = MAX_TEXT) -> list[str]:
+    """A reply as MarkdownV2 messages of whole lines, each within `limit` (in order).
+
+    The first line is bold (⚠️ for refusals), choices are numbered. A reply too long for
+    one message is split between lines, never cut; only a single line longer than a
+    whole message is shortened with "…".
+    """
     lines = list(reply.lines) or ["OK"]
     first = ("⚠️ " + lines[0]) if reply.is_error else lines[0]
     first = first[: MAX_LABEL * 10]
     out = [bold(first) if not reply.is_error else escape(first)]
     out += [escape(line) for line in lines[1:]]
     out += [escape(f"{n}. {choice.label}") for n, choice in enumerate(reply.choices, start=1)]
-    return _cut(out, MAX_TEXT)
+    return split_lines(out, limit)
+
+
+def text_units(text: str) -> int:
+    """The length Telegram counts: UTF-16 code units (an emoji may count 2)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def split_lines(lines: Sequence[str], limit: int) -> list[str]:
+    """Join rendered lines into as few messages as fit `limit` each, splitting between lines."""
+    messages: list[list[str]] = [[]]
+    used = 0
+    for line in lines:
+        current = messages[-1]
+        if not line.strip() and not current:
+            continue  # a message never starts with a blank line
+        line = _shorten(line, limit)
+        size = text_units(line) + (1 if current else 0)
+        if current and used + size > limit:
+            if not line.strip():
+                continue
+            messages.append([line])
+            used = text_units(line)
+            continue
+        current.append(line)
+        used += size
+    for message in messages:
+        while message and not message[-1].strip():
+            message.pop()  # nor ends with one
+    return ["\n".join(message) for message in messages if message]
+
+
+def _shorten(line: str, limit: int) -> str:
+    """A single rendered line cut to `limit` units with "…", never inside an escape."""
+    if text_units(line) <= limit:
+        return line
+    out, used = [], 0
+    for char in line:
+        used += text_units(char)
+        if used > limit - 1:
+            break
+        out.append(char)
+    cut = "".join(out)
+    if (len(cut) - len(cut.rstrip("\\"))) % 2:  # a lone escape would swallow the "…"
+        cut = cut[:-1]
+    return cut + "…"
 
 
 def reply_keyboard(
@@ -125,13 +175,16 @@ def _section(message: OutboundMessage, name: str) -> Mapping[str, Any]:
 
 
 def open_url(message: OutboundMessage) -> str | None:
-    """Where Open ↗ leads: the listing, else the alert's page (http(s) only)."""
+    """Where Open ↗ leads: a page a person can open (the listing, else the event), or None.
+
+    Never `links.alert`: that is the REST API's JSON, which wants a token (401 in a
+    browser).
+    """
     links = _section(message, "links")
     for candidate in (
         links.get("listing"),
         _section(message, "market").get("url"),
         _section(message, "event").get("url"),
-        links.get("alert"),
     ):
         if isinstance(candidate, str) and candidate.startswith(("https://", "http://")):
             return candidate

@@ -495,7 +495,7 @@ async def test_old_snapshots_feed_history_only(sessions: Sessions) -> None:
 async def test_new_listing_and_drop_triggers(sessions: Sessions) -> None:
     async with sessions() as session, session.begin():
         seed = await add_seed(
-            session, triggers=["new_listing", "drop_pct"], drop_pct=20.0, max_price=None
+            session, triggers=["new_listing", "drop_pct"], drop_pct=20.0, max_price=None, quantity=2
         )
     engine = await fresh_engine(sessions)
     async with sessions() as session, session.begin():
@@ -503,14 +503,20 @@ async def test_new_listing_and_drop_triggers(sessions: Sessions) -> None:
         result = await engine.process(session, [first], T0)
     assert result.alerts_opened == 0
     t1 = T0 + minutes(30)
-    listing = Listing("L9", 38.0, section="112", quantity=2)
+    listing = Listing("L9", 38.0, section="112", quantity=2, url="https://tix.example/L9")
+    single = Listing("L8", 37.0, section="101", quantity=1, url="https://tix.example/L8")
     async with sessions() as session, session.begin():
-        stored = await snapshot(session, seed, t1, 38.0, listings=[listing], new_listing_ids=["L9"])
+        stored = await snapshot(
+            session, seed, t1, 38.0, listings=[listing, single], new_listing_ids=["L9"]
+        )
         result = await engine.process(session, [stored], t1)
     assert result.alerts_opened == 2
     async with sessions() as session:
         kinds = sorted(a.kind for a in await alerts_of(session))
+        notes = await notifications_of(session)
     assert kinds == ["drop_pct", "new_listing"]
+    # "Open" leads to the cheapest listing that fits the watch's 2 tickets, not a single.
+    assert {n.payload["data"]["links"].get("listing") for n in notes} == {"https://tix.example/L9"}
 
 
 async def test_snoozed_alert_wakes_when_the_snooze_is_over(sessions: Sessions) -> None:

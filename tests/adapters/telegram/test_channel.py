@@ -18,6 +18,7 @@ from tests.fake_platforms.telegram import FakeBotApi
 
 SENTENCE = "72% chance the cheapest price drops 5% within 3 days — wait"
 LABELS = ["Acknowledge", "Snooze 1h", "Snooze until cheaper", "Mute event", "Bought"]
+EVENT_PAGE = "https://tickets.example/rockies-at-diamondbacks/2024-03-31"
 
 
 @pytest.fixture
@@ -50,9 +51,13 @@ def alert(
     history: bool = False,
     edit_of: DeliveryReceipt | None = None,
     address: str = "900",
+    page: str | None = None,
 ) -> OutboundMessage:
     now = datetime(2024, 3, 20, 12, tzinfo=UTC)
     market: dict[str, object] = {"min_price": 28.0}
+    event: dict[str, object] = {"starts_at": (now + timedelta(hours=48)).isoformat()}
+    if page is not None:
+        event["url"] = page
     if history:
         hours = range(6)
         market["history"] = [[(now - timedelta(hours=h)).isoformat(), 40 - h] for h in hours]
@@ -73,7 +78,7 @@ def alert(
             "data": {
                 "market": market,
                 "prediction": {"p10_72h": 24.0, "p50_72h": 27.0, "p90_72h": 31.0},
-                "event": {"starts_at": (now + timedelta(hours=48)).isoformat()},
+                "event": event,
                 "recommendation": {"sentence": SENTENCE},
                 "watch": {"max_price": 40.0},
                 "links": {"alert": "https://hdtickets.example/api/v1/alerts/7"},
@@ -86,7 +91,7 @@ def alert(
 
 async def test_alert_has_its_text_keyboard_and_open_link(sent) -> None:  # type: ignore[no-untyped-def]
     api, channel, charts = sent
-    receipt = await channel.send(alert(1))
+    receipt = await channel.send(alert(1, page=EVENT_PAGE))
 
     [message] = api.sent
     assert receipt == DeliveryReceipt(ChannelKind.TELEGRAM, "900", str(message.message_id))
@@ -95,8 +100,18 @@ async def test_alert_has_its_text_keyboard_and_open_link(sent) -> None:  # type:
     assert SENTENCE in message.plain and not message.photo and charts == []
     assert [b["text"] for b in message.buttons()] == [*LABELS, "Open ↗"]
     assert message.buttons()[0]["callback_data"] == "a:" + "T" * 31 + "0"
-    assert message.buttons()[-1]["url"] == "https://hdtickets.example/api/v1/alerts/7"
+    assert message.buttons()[-1]["url"] == EVENT_PAGE
     assert await channel.send(alert(1)) == receipt and len(api.sent) == 1  # idempotent
+
+
+async def test_open_never_leads_to_the_alerts_api(sent) -> None:  # type: ignore[no-untyped-def]
+    """`links.alert` is the REST API's JSON (401 without a token): no page for a person."""
+    api, channel, _ = sent
+    await channel.send(alert(1))
+
+    [message] = api.sent
+    assert [b["text"] for b in message.buttons()] == LABELS
+    assert not any("url" in b for b in message.buttons())
 
 
 async def test_state_change_edits_in_place_and_removes_the_keyboard(sent) -> None:  # type: ignore[no-untyped-def]

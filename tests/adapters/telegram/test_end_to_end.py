@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import socket
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -118,6 +119,18 @@ async def test_webhook_mode_checks_the_secret_token(
 
                 reply = await tg.say(77, "/help")  # the fake posts with the right secret
                 assert "Commands" in reply.plain
+
+                # Malformed updates with the right secret: answered, never a 500.
+                signed = {SECRET_HEADER: "s3cret-Token_1"}
+                for body in (
+                    json.dumps({"update_id": 6, "message": "hello"}),
+                    json.dumps({"update_id": 7, "message": {"message_id": 1, "text": "/help"}}),
+                    "[" * 100_000,
+                    json.dumps({"update_id": True}),
+                ):
+                    async with http.post(url, data=body, headers=signed) as response:
+                        assert response.status in (200, 400), (body[:40], response.status)
+                        assert response.content_type == "application/json"
         finally:
             await runner.cleanup()
             await container.aclose()

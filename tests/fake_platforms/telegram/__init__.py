@@ -1,5 +1,11 @@
 """A loopback fake of the Telegram Bot API (see `server.FakeBotApi`)."""
 
-from tests.fake_platforms.telegram.server import ApiCall, FakeBotApi, SentMessage
+from tests.fake_platforms.telegram.server import (
+    GROUP_ANONYMOUS_BOT,
+    MEDIA,
+    ApiCall,
+    FakeBotApi,
+    SentMessage,
+)
 
-__all__ = ["ApiCall", "FakeBotApi", "SentMessage"]
+__all__ = ["GROUP_ANONYMOUS_BOT", "MEDIA", "ApiCall", "FakeBotApi", "SentMessage"]

@@ -6,6 +6,9 @@
         ...
         assert api.unexpected == []
 
+Updates are built like Telegram's: `text_update`, `media_update` (a sticker, a photo
+with a caption...), `anonymous_update` (an anonymous group admin) and `press`.
+
 Answers have the real shapes (`{"ok": true, "result": ...}` or `{"ok": false,
 "error_code", "description", "parameters"}`): 429 with `parameters.retry_after` beyond
 the flood limits (limits.py), 403 "Forbidden: bot was blocked by the user" for chats in
@@ -33,6 +36,15 @@ from tests.fake_platforms.telegram.limits import FloodLimits
 from tests.fake_platforms.telegram.markdown import EntityError, parse
 
 BOT_ID = 7_000_001
+GROUP_ANONYMOUS_BOT = 1_087_968_824  # Telegram's sender of anonymous admins' messages
+MEDIA: dict[str, dict[str, Any]] = {
+    "sticker": {"sticker": {"file_id": "s1", "file_unique_id": "su1", "width": 512,
+                            "height": 512, "is_animated": False, "is_video": False,
+                            "type": "regular", "emoji": "👍"}},
+    "voice": {"voice": {"file_id": "v1", "file_unique_id": "vu1", "duration": 3}},
+    "location": {"location": {"latitude": 33.4, "longitude": -112.1}},
+    "photo": {"photo": [{"file_id": "p1", "file_unique_id": "pu1", "width": 90, "height": 90}]},
+}  # fmt: skip
 KNOWN = {
     "getMe", "getUpdates", "setWebhook", "deleteWebhook", "sendMessage", "sendPhoto",
     "editMessageText", "editMessageReplyMarkup", "editMessageCaption", "answerCallbackQuery",
@@ -122,6 +134,7 @@ class FakeBotApi:
         self._script: dict[str, deque[ApiError]] = {}
         self._updates: list[dict[str, Any]] = []
         self._update_ids = itertools.count(1)
+        self.last_update_id = 0  # the id `push` gave the latest update
         self._message_ids = itertools.count(100)
         self._arrived = asyncio.Condition()
         self._runner: web.AppRunner | None = None
@@ -166,6 +179,7 @@ class FakeBotApi:
     async def push(self, update: Mapping[str, Any]) -> int:
         """Give the bot an update: POSTed to its webhook when one is set, else queued."""
         body = {"update_id": next(self._update_ids), **update}
+        self.last_update_id = body["update_id"]
         if self.webhook is None:
             async with self._arrived:
                 self._updates.append(body)
@@ -216,6 +230,31 @@ class FakeBotApi:
             length = len(text.split()[0])
             message["entities"] = [{"type": "bot_command", "offset": 0, "length": length}]
         return {"message": message}
+
+    def media_update(self, *, user: int, kind: str, caption: str | None = None,
+                     chat: int | None = None) -> dict[str, Any]:  # fmt: skip
+        """A message without text: a `MEDIA` kind ("sticker", "photo"...), maybe captioned."""
+        update = self.text_update(user=user, text="", chat=chat)
+        message = update["message"]
+        del message["text"]
+        message.update(MEDIA[kind])
+        if caption is not None:
+            message["caption"] = caption
+            if caption.startswith("/"):
+                length = len(caption.split()[0])
+                message["caption_entities"] = [
+                    {"type": "bot_command", "offset": 0, "length": length}
+                ]
+        return update
+
+    def anonymous_update(self, *, chat: int, text: str, title: str = "Fans") -> dict[str, Any]:
+        """A group message from an anonymous admin: GroupAnonymousBot, on behalf of the group."""
+        update = self.text_update(user=GROUP_ANONYMOUS_BOT, text=text, chat=chat, title=title)
+        message = update["message"]
+        message["from"] = {"id": GROUP_ANONYMOUS_BOT, "is_bot": True, "first_name": "Group",
+                           "username": "GroupAnonymousBot"}  # fmt: skip
+        message["sender_chat"] = dict(message["chat"])
+        return update
 
     def press(self, *, user: int, message: SentMessage, data: str,
               name: str = "Ada") -> dict[str, Any]:  # fmt: skip

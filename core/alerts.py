@@ -112,6 +112,10 @@ async def _close(
                 watch.muted_event_ids = [*muted, alert.event_id]
                 changed_watch = True
     word = "muted" if action is ActionKind.MUTE else "bought"
+    # The watch's other alerts about this event (another trigger kind) end with it.
+    await resolve_for_watch(
+        session, alert.watch_id, f"{word} via {via}", now, event_id=alert.event_id, keep=alert.id
+    )
     if alert.status in ACTIVE_ALERT_STATUSES:
         alert.status = AlertStatus.RESOLVED.value
         alert.resolved_at = now
@@ -232,6 +236,33 @@ async def resolve(session: AsyncSession, alert: Alert, reason: str, now: datetim
     if alert.status not in ACTIVE_ALERT_STATUSES:
         raise _already(alert)
     await resolve_many(session, [(alert, reason)], now)
+
+
+async def resolve_for_watch(
+    session: AsyncSession,
+    watch_id: int,
+    reason: str,
+    now: datetime,
+    *,
+    event_id: int | None = None,
+    keep: int | None = None,
+) -> int:
+    """Resolve the active alerts of a watch that was removed, paused or changed (only those
+    of `event_id` when given, never alert `keep`); returns how many.
+
+    The engine would resolve them at the event's next snapshot, but until then they stayed
+    open and kept escalating (SMS, calls, emergency contacts) about something the person
+    no longer watches.
+    """
+    stmt = select(Alert).where(Alert.watch_id == watch_id, Alert.status.in_(ACTIVE_ALERT_STATUSES))
+    if event_id is not None:
+        stmt = stmt.where(Alert.event_id == event_id)
+    if keep is not None:
+        stmt = stmt.where(Alert.id != keep)
+    alerts = list((await session.execute(stmt.with_for_update())).scalars())
+    if alerts:
+        await resolve_many(session, [(alert, reason) for alert in alerts], now)
+    return len(alerts)
 
 
 STARTED_BATCH = 500

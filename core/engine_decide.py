@@ -26,7 +26,7 @@ from core.planning import (
     plan_open,
     plan_update,
 )
-from core.policy import freeze
+from core.policy import freeze, steps_for
 from core.ports import Forecast
 from core.render import factor_dicts
 from core.rules import WatchIndex, check, skip_reason, tickets_left
@@ -227,6 +227,7 @@ class Decider:
         if old_level != level:
             change = f"{Level(old_level).label} -> {level.label} ({value:.2f})"
             batch.audits.append((alert, "rescored", f"rescored: {change}"))
+            self._stop_escalation_below(batch, alert, level)
         if decision.wake:
             alert.status, alert.snoozed_until, alert.snooze_below = "open", None, None
             alert.mark(STATE)
@@ -251,6 +252,20 @@ class Decider:
             pending.snap, pending.score = snap, explained
             pending.price, pending.headline = match.price, match.reason
             self._freeze(batch, pending)
+
+    def _stop_escalation_below(self, batch: Batch, alert: ActiveAlert, level: Level) -> None:
+        """An alert that fell to a level whose policy sends nothing after step 0 (medium and
+        below, by default) stops escalating: no SMS, call or emergency contact for it."""
+        frozen = alert.frozen_level
+        if alert.next_step_at is None or not isinstance(frozen, int) or level >= frozen:
+            return
+        person = batch.people.get(alert.user_id)
+        steps, _ = steps_for(level, person.escalation_overrides if person else None)
+        if any(step.after_s > 0 for step in steps):
+            return  # the lower level escalates too: the frozen round carries on
+        alert.next_step_at = None
+        alert.mark(STATE)
+        batch.audits.append((alert, "escalation_stopped", f"no escalation at {level.label}"))
 
     def open(self, batch: Batch, snap: Snap) -> None:
         """Open an alert for each match whose key has none, unless planning says no."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
+from core.alerts import resolve_for_watch
 from core.chat import Choice, Reply, WatchChange
 from core.command_types import WatchCommand
 from core.commands import OPTION_WORDS
@@ -146,6 +147,7 @@ async def _save(
             row.destination_address = turn.ctx.address
         turn.session.add(row)
     row.label = (event.name if event is not None else cmd.what)[:300]
+    before = (row.max_price, row.quantity, list(row.zones or ()), row.drop_pct, row.active)
     # Watching the same thing again changes what was said and keeps the rest.
     if cmd.max_price is not None or row.max_price is None:
         row.max_price = cmd.max_price
@@ -162,6 +164,11 @@ async def _save(
     row.triggers = triggers
     resumed = bool(existing) and not row.active
     row.active = True
+    ended = 0
+    if existing and before != (row.max_price, row.quantity, row.zones, row.drop_pct, True):
+        # Its open alerts were about the old conditions; the next snapshot re-opens what
+        # still holds under the new ones (with a true reason, and no stale escalation).
+        ended = await resolve_for_watch(turn.session, row.id, "watch changed", turn.now)
     await turn.session.flush()
     turn.changed(watch_spec(row), WatchChange.UPDATED if existing else WatchChange.CREATED)
     zone = (await turn.user()).timezone
@@ -173,6 +180,7 @@ async def _save(
         target = f"any event matching '{cmd.what}' (none on sale right now; future ones count)"
     verb = "Updated" if existing else "Watching"
     head = f"{verb} {target} — watch #{row.id}" + (" (it was paused; resumed)." if resumed else ".")
+    head += _closed(ended)
     return Reply(
         lines=(head, _promise(row, turn.ctx.is_group)),
         buttons=((_pause_button(turn, row.id), _remove_button(turn, row.id)),),
@@ -261,8 +269,9 @@ async def unwatch(turn: Turn, watch_id: int) -> Reply:
     row = await owned_watch(turn, watch_id)
     row.active = False
     row.removed_at = turn.now
+    ended = await resolve_for_watch(turn.session, row.id, "watch removed", turn.now)
     turn.changed(row.id, WatchChange.REMOVED)
-    return Reply(lines=(f"Removed watch #{row.id} ({row.label}).",))
+    return Reply(lines=(f"Removed watch #{row.id} ({row.label}).{_closed(ended)}",))
 
 
 async def set_active(turn: Turn, watch_id: int, active: bool) -> Reply:
@@ -273,9 +282,20 @@ async def set_active(turn: Turn, watch_id: int, active: bool) -> Reply:
     if row.active == active:
         return Reply(lines=(f"Watch #{row.id} is already {verb}.",))
     row.active = active
+    ended = 0 if active else await resolve_for_watch(turn.session, row.id, "watch paused", turn.now)
     turn.changed(watch_spec(row), WatchChange.UPDATED)
     if active:
         return Reply(lines=(f"Resumed watch #{row.id} ({row.label}).",))
     return Reply(
-        lines=(f"Paused watch #{row.id} ({row.label}); resume {row.id} turns it back on.",),
+        lines=(
+            f"Paused watch #{row.id} ({row.label}); resume {row.id} turns it back on."
+            f"{_closed(ended)}",
+        ),
     )
+
+
+def _closed(ended: int) -> str:
+    """What removing, pausing or changing a watch did to its open alerts."""
+    if not ended:
+        return ""
+    return " Its open alert closed." if ended == 1 else f" Its {ended} open alerts closed."

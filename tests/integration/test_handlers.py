@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.actions import ActionSigner
@@ -659,3 +659,20 @@ async def test_committed_commands_wake_delivery(
     await handlers.handle_text(ctx, "tz Mars/Olympus")  # refused: nothing committed to send
     await handlers.handle_text(ctx, "watch")
     assert woken == ["wake"]
+
+
+async def test_removing_pausing_or_changing_a_watch_ends_its_open_alerts(world: World) -> None:
+    for command, reason in (
+        ("unwatch {w}", "watch removed"),
+        ("pause {w}", "watch paused"),
+        ("watch rockies under 20", "watch changed"),
+    ):
+        alert_id = await _open_alert(world, world.me, "watch rockies under 40")
+        alert = await world.get(Alert, alert_id)
+        assert isinstance(alert, Alert)
+        reply = await world.say(command.format(w=alert.watch_id))
+        assert "Its open alert closed." in reply.text, reply.text
+        ended = await world.get(Alert, alert_id)
+        assert isinstance(ended, Alert) and (ended.status, ended.reason) == ("resolved", reason)
+        async with world.sessions() as session, session.begin():  # start the next case afresh
+            await session.execute(update(Watch).values(active=False, removed_at=world.clock.now()))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from datetime import timedelta
 
 from core.alerts import mark_resolved
 from core.domain import EventRef, Level, Match, Score, TriggerKind, WatchSpec
@@ -46,6 +47,9 @@ from core.scoring import (
 logger = logging.getLogger(__name__)
 # A re-score rewrites the stored explanation when the score moved at least this much.
 EXPLAIN_DELTA = 0.05
+# A steady market skips re-scoring its alerts, but urgency grows as the event nears: each
+# alert is re-scored at least this often all the same.
+RESCORE_EVERY = timedelta(minutes=15)
 # Preference factors kept per (watch, event) before the cache starts over.
 PREFERENCES_KEPT = 100_000
 _KINDS = {kind.value: kind for kind in TriggerKind}
@@ -173,6 +177,10 @@ class Decider:
                     and clear.clear_since is None
                     and alert.status != "snoozed"
                     and id(alert) not in batch.pending  # its message shows the newest data
+                    # nothing owed: a move held back by the cooldown is told once it ends
+                    and alert.price == alert.last_notified_price
+                    # and time itself moves the score (urgency): re-score now and then
+                    and now - alert.updated_at < RESCORE_EVERY
                 ):
                     continue  # same market as last time: the same score, nothing to decide
                 self.update(batch, snap, alert, spec, match)
@@ -222,6 +230,9 @@ class Decider:
                 alert.reason = match.reason  # it quotes the price
             alert.score, alert.level, alert.price = value, int(level), match.price
             alert.updated_at = now
+            alert.mark(SCORE)
+        elif now - alert.updated_at >= RESCORE_EVERY:
+            alert.updated_at = now  # re-scored, unchanged: skip it again for a while
             alert.mark(SCORE)
         batch.updated += 1
         if old_level != level:

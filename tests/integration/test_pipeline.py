@@ -600,3 +600,19 @@ async def test_verification_reads_only_watches_whose_row_changed(
     spec = engine.index.get(seed.watch.id)
     assert spec is not None and spec.max_price == 20.0
     assert result.alerts_opened == 0  # 25 is over the new max of 20
+
+
+async def test_a_drop_held_back_by_the_cooldown_is_told_though_the_market_then_holds(
+    sessions: Sessions,
+) -> None:
+    async with sessions() as session, session.begin():
+        seed = await add_seed(session)
+    engine = await fresh_engine(sessions)
+    await process_snapshot(sessions, engine, seed, T0, 38.0)
+    await process_snapshot(sessions, engine, seed, T0 + minutes(5), 30.0)  # in the cooldown
+    for m in range(10, 180, 5):  # then the very same market, snapshot after snapshot
+        await process_snapshot(sessions, engine, seed, T0 + minutes(m), 30.0)
+    async with sessions() as session:
+        notes = await notifications_of(session)
+    updates = [n for n in notes if n.payload["event_type"] == "alert.updated"]
+    assert len(updates) == 1 and "$30" in updates[0].payload["title"]

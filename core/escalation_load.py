@@ -161,6 +161,7 @@ async def load_context(
             voice_end=pref.voice_end if pref else None,
             wake_for_critical=bool(pref.wake_for_critical) if pref else False,
             chats=person.destinations,
+            min_levels=person.min_level_per_channel,
             active_platforms=tuple(active.get(uid, ())),
             phone=phones.get(uid),
             emergency=tuple(emergency.get(uid, ())),

@@ -20,13 +20,13 @@ No I/O, no clock: `now` is an argument.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 from core.domain import ChannelKind, Level
-from core.planning import parse_hhmm, quiet_until
+from core.planning import allowed_chats, parse_hhmm, quiet_until
 from core.policy import Step, StepTarget
 from core.render import humanize_delta, local_time, zone
 from core.routing import Destination
@@ -81,6 +81,7 @@ class PersonNow:
     voice_end: str | None = None
     wake_for_critical: bool = False
     chats: tuple[Destination, ...] = ()
+    min_levels: Mapping[str, Any] = field(default_factory=dict)  # per channel (prefs level)
     active_platforms: tuple[str, ...] = ()
     phone: str | None = None  # the outbox address of the verified phone ("cp<id>")
     emergency: tuple[str, ...] = ()  # outbox addresses of opted-in emergency contacts
@@ -259,6 +260,8 @@ def plan_step(chain: Chain, person: PersonNow, config: EscalationConfig, now: da
         note = f"step {k} ({target.value}) held: quiet hours until "
         note += local_time(quiet_end, person.timezone)
         return StepPlan((), (("held", note),), False, quiet_end, shift, chain.held)
+    # Chats the person set a higher minimum level for are not reached about this alert.
+    person = replace(person, chats=allowed_chats(person.chats, person.min_levels, chain.level))
     builder = _Builder(chain, person, config, now)
     active = [p for p in person.active_platforms if any(d.channel == p for d in person.chats)]
     if target in _PHONE_TARGETS and active and k not in chain.held:

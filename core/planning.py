@@ -301,15 +301,9 @@ def choose_destinations(
     level: Level, person: Recipient, watch_destination: Destination | None = None
 ) -> list[Destination]:
     """Chat destinations for `level`: all for critical, else the preferred (or the group)."""
-    limits = person.min_level_per_channel
     if level < Level.CRITICAL and watch_destination is not None:
         return [watch_destination]
-    if limits:
-        allowed = [
-            d for d in person.destinations if level >= _min_level(limits.get(d.channel.value))
-        ]
-    else:  # no per-channel minimum: every destination takes every level
-        allowed = list(person.destinations)
+    allowed = list(allowed_chats(person.destinations, person.min_level_per_channel, level))
     if level < Level.CRITICAL:
         return allowed[:1]
     chosen = [watch_destination, *allowed] if watch_destination else allowed
@@ -318,6 +312,16 @@ def choose_destinations(
         if dest is not None and dest not in unique:
             unique.append(dest)
     return unique
+
+
+def allowed_chats(
+    chats: Sequence[Destination], limits: Mapping[str, Any], level: Level
+) -> tuple[Destination, ...]:
+    """The chats whose per-channel minimum level (`prefs level telegram high`) `level`
+    meets; every chat when the person set none."""
+    if not limits:
+        return tuple(chats)
+    return tuple(d for d in chats if level >= _min_level(limits.get(d.channel.value)))
 
 
 def _min_level(raw: object) -> int:

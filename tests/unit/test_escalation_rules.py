@@ -141,3 +141,18 @@ def test_emergency_step_without_opted_in_contacts_is_noted() -> None:
     plan = plan_step(chain(step=3), person(emergency=()), CFG, T0 + timedelta(seconds=900))
     assert plan.sends == () and plan.advance
     assert plan.notes == (("undeliverable", "no emergency contact has opted in"),)
+
+
+def test_chat_steps_reach_only_chats_whose_minimum_level_the_alert_meets() -> None:
+    critical_only_slack = {"slack": int(Level.CRITICAL)}
+    high = plan_step(
+        chain(Level.HIGH, step=1), person(min_levels=critical_only_slack), CFG,
+        T0 + timedelta(seconds=300),
+    )  # fmt: skip
+    # Level 4's "other chats" step: the Slack chat wants critical only, so nothing is left.
+    assert high.sends == () and ("undeliverable", "no other chat linked") in high.notes
+    fallthrough = plan_step(
+        chain(step=1), person(phone=None, min_levels={"slack": int(Level.CRITICAL)}), CFG,
+        T0 + timedelta(seconds=120),
+    )  # fmt: skip
+    assert [s.address for s in fallthrough.sends] == ["tg-1", "C1"]  # critical meets both

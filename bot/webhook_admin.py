@@ -1,22 +1,27 @@
 """Outbound webhook endpoints, managed the same way by the CLI and the REST API.
 
-Adding one checks its URL against the SSRF policy, stores its signing secret encrypted
-(`adapters.webhook.secrets`) and returns the secret once; a test only queues a "test"
-notification, which the running process delivers like any other.
+Adding one checks its URL against the SSRF policy (and refuses names that always mean
+this machine, and a second active endpoint of the same owner on the same URL), stores its
+signing secret encrypted (`adapters.webhook.secrets`) and returns the secret once; a test
+only queues a "test" notification, which the running process delivers like any other.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from yarl import URL
 
 from adapters.webhook.secrets import SecretBox, generate_secret, new_entry, still_signs
-from adapters.webhook.ssrf import SsrfPolicy, validate_url
+from adapters.webhook.ssrf import ALLOW_SETTING, SsrfPolicy, validate_url
 from core.db.models import Notification, User, WebhookEndpoint
 from core.domain import ChannelKind, Level, NotificationStatus
 from core.errors import NotFoundError, ValidationError
@@ -29,6 +34,11 @@ EVENT_TYPES = (
     "alert.resolved",
 )
 EVENTS_EXAMPLE = "alert.triggered,alert.resolved"
+URL_EXAMPLE = "https://hooks.example.com/hdtickets"
+_LOOPBACK = ipaddress.ip_address("127.0.0.1")
+# "scheme://user:password@" or "scheme://user@" anywhere in a text (a URL stored before
+# such URLs were refused, or an HTTP error quoting one).
+_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^\s/@:]*)(:[^\s/@]*)?@")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +61,56 @@ def parse_events(names: Iterable[str], example: str = EVENTS_EXAMPLE) -> list[st
     return list(dict.fromkeys(wanted))
 
 
+def hide_credentials(text: str) -> str:
+    """`text` with the password of every URL in it shown as *** (a bare user name too,
+    which is often a token): "https://ada:***@hooks.example.com/x"."""
+
+    def mask(match: re.Match[str]) -> str:
+        scheme, user, password = match.group(1), match.group(2), match.group(3)
+        return f"{scheme}{user}:***@" if password is not None else f"{scheme}***@"
+
+    return _CREDENTIALS.sub(mask, text)
+
+
+def _always_local(url: str, policy: SsrfPolicy) -> str | None:
+    """The refusal for a host name that always means this machine (localhost,
+    *.localhost, RFC 6761) unless the allow-list lets it or loopback through; else None."""
+    host = (URL(url).host or "").lower().rstrip(".")
+    if host != "localhost" and not host.endswith(".localhost"):
+        return None
+    if policy.allows_host(host) or policy.refusal(_LOOPBACK) is None:
+        return None
+    return (
+        f"webhook URL host {host} is always this machine, which webhooks may not reach;"
+        f" allow it with {ALLOW_SETTING}, e.g. {URL_EXAMPLE}"
+    )
+
+
+async def check_not_twice(
+    session: AsyncSession, url: str, user_id: int | None, other_than: int | None = None
+) -> None:
+    """Refuse a second active endpoint of one owner on one URL (alerts would go out twice).
+
+    Raises:
+        ValidationError: naming the endpoint that already sends there.
+    """
+    owner = (
+        WebhookEndpoint.user_id.is_(None) if user_id is None else WebhookEndpoint.user_id == user_id
+    )
+    query = select(WebhookEndpoint.id).where(
+        WebhookEndpoint.url == url, WebhookEndpoint.active.is_(True), owner
+    )
+    if other_than is not None:
+        query = query.where(WebhookEndpoint.id != other_than)
+    same = (await session.execute(query.order_by(WebhookEndpoint.id).limit(1))).scalar()
+    if same is not None:
+        raise ValidationError(
+            f"webhook endpoint {same} already sends to {hide_credentials(url)}"
+            " (alerts would go out twice); keep it, or replace it,"
+            f" e.g. hdtickets webhooks remove {same}"
+        )
+
+
 async def add_endpoint(
     session: AsyncSession,
     box: SecretBox,
@@ -60,13 +120,21 @@ async def add_endpoint(
     user_id: int | None,
     now: datetime,
 ) -> NewEndpoint:
-    """Store a new active endpoint (the caller commits); its secret is returned once."""
+    """Store a new active endpoint (the caller commits); its secret is returned once.
+
+    Raises:
+        ValidationError: the URL is refused, or the owner has an active endpoint on it.
+        NotFoundError: there is no user `user_id`.
+    """
     try:
         clean_url = validate_url(url, policy)
     except ValueError as exc:
         raise ValidationError(str(exc)) from None
+    if (refusal := _always_local(clean_url, policy)) is not None:
+        raise ValidationError(refusal)
     if user_id is not None and await session.get(User, user_id) is None:
         raise NotFoundError(f"no user {user_id}; add one with `hdtickets users add NAME`")
+    await check_not_twice(session, clean_url, user_id)
     secret = generate_secret()
     endpoint = WebhookEndpoint(
         user_id=user_id,

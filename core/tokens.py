@@ -61,13 +61,19 @@ def parse_scopes(scopes: Iterable[str] | str) -> tuple[Scope, ...]:
     """Turn "ingest,read" or ["ingest", "read"] into scopes, in a stable order.
 
     Raises:
-        ValidationError: one line naming the unknown scope and the valid ones.
+        ValidationError: one line naming the unknown scope and the valid ones, or saying
+            that a scope is empty ("read,,write", "read,").
     """
     parts = scopes.split(",") if isinstance(scopes, str) else list(scopes)
     found: set[Scope] = set()
     for part in parts:
         name = part.strip().lower()
         if not name:
+            if any(other.strip() for other in parts):  # "read,,write": a typo, not nothing
+                raise ValidationError(
+                    "a scope is empty (two commas in a row, or one at an end);"
+                    " separate scopes with single commas (e.g. --scopes ingest,read)"
+                )
             continue
         try:
             found.add(Scope(name))

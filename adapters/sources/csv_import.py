@@ -7,7 +7,12 @@ Formats:
   `external_id,name,starts_at,observed_at` (required) and any of `source, category,
   performers, venue, city, capacity, timezone, currency, min_price, median_price,
   avg_price, max_price, listing_count, ticket_count`. `performers` are separated by "|";
-  an empty cell is null; times are ISO-8601 (naive = UTC). Listings are not part of it.
+  an empty cell is null; times are ISO-8601 with a UTC offset (Z or +hh:mm). Listings
+  are not part of it.
+
+Files are UTF-8. A row holding bytes that are not UTF-8, or that the csv module cannot
+read (a cell over its size limit), is rejected with its line number like any other bad
+row, and the rows after it are still read. Cells past the header's columns are ignored.
 
 Reading is blocking file I/O: callers run `read_batches_blocking` off the event loop.
 """
@@ -98,6 +103,29 @@ def _check_header(fieldnames: Sequence[str] | None, fmt: CsvFormat) -> None:
         )
 
 
+def _bad_byte(text: str) -> int | None:
+    """The first byte of `text` that was not UTF-8, or None.
+
+    The file is decoded with errors="surrogateescape": each undecodable byte arrives as
+    one lone surrogate, U+DC80 to U+DCFF, which no UTF-8 text holds.
+    """
+    if text.isascii():
+        return None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return ord(text[exc.start]) - 0xDC00
+    return None
+
+
+def _not_utf8(row: dict[str, str]) -> str | None:
+    """Why `row` is not UTF-8 text ("name: byte 0xe9 is not UTF-8 ..."), or None."""
+    for column, cell in row.items():
+        if (byte := _bad_byte(cell)) is not None:
+            return f"{column}: byte 0x{byte:02x} is not UTF-8 text (save the file as UTF-8)"
+    return None
+
+
 def count_rows_blocking(path: Path) -> int:
     """Rows in the file, not counting the header (for a progress bar)."""
     with path.open("rb") as handle:
@@ -111,42 +139,61 @@ def read_batches_blocking(
     """Yield the file as batches of snapshots.
 
     Args:
-        path: the CSV file (UTF-8, header row first).
+        path: the CSV file (UTF-8, header row first; a row that is not UTF-8 is rejected).
         fmt: its format.
         source: source name for generic rows without a `source` cell (default "csv").
         batch_size: snapshots per batch.
 
     Raises:
-        ValidationError: the header lacks required columns (nothing is yielded then).
+        ValidationError: the header lacks required columns or is not UTF-8 (nothing is
+            yielded then).
     """
     if fmt is CsvFormat.GENERIC:
         convert = _generic(source or DEFAULT_SOURCE)
     else:
         convert = seatgeek_mlb.convert_row
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
+    with path.open(newline="", encoding="utf-8-sig", errors="surrogateescape") as handle:
+        # csv.reader rather than DictReader: its line_num is right after an error, and
+        # each row's first line is known even after blank lines or multi-line cells.
+        reader = csv.reader(handle)
         try:
-            fieldnames = reader.fieldnames
-        except (csv.Error, UnicodeDecodeError) as exc:
+            header = next(reader, None)
+        except csv.Error as exc:
             raise ValidationError(f"line 1: unreadable CSV header ({exc})") from None
-        _check_header(fieldnames, fmt)
+        for name in header or ():
+            if (byte := _bad_byte(name)) is not None:
+                raise ValidationError(
+                    f"line 1: the header is not UTF-8 text (byte 0x{byte:02x});"
+                    " save the file as UTF-8"
+                )
+        _check_header(header, fmt)
+        names = [name.strip() for name in header or ()]
         items: list[SnapshotIn] = []
         lines: list[int] = []
         rejected: list[RowIssue] = []
         skipped: list[RowIssue] = []
-        rows, line = 0, reader.line_num
+        rows = 0
         while True:
+            start = reader.line_num + 1
             try:
-                row = next(reader)
+                cells = next(reader)
             except StopIteration:
                 break
-            except (csv.Error, UnicodeDecodeError) as exc:
-                raise ValidationError(f"line {reader.line_num}: unreadable CSV ({exc})") from None
-            start, line = line + 1, reader.line_num
+            except csv.Error as exc:  # e.g. a cell over the csv field size limit
+                rows += 1
+                rejected.append(RowIssue(start, f"unreadable CSV row ({exc})"))
+                continue
+            if not cells:
+                continue  # a blank line
             rows += 1
+            row = dict(zip(names, cells, strict=False))  # extra cells are ignored
+            undecodable = _not_utf8(row)
             try:
-                items.append(convert(row))
-                lines.append(start)
+                if undecodable is not None:
+                    rejected.append(RowIssue(start, undecodable))
+                else:
+                    items.append(convert(row))
+                    lines.append(start)
             except seatgeek_mlb.Skip as skip:
                 skipped.append(RowIssue(start, str(skip)))
             except ValidationError as exc:

@@ -12,6 +12,8 @@ import bot.cli.watches  # registers commands
 import bot.cli.webhooks  # noqa: F401  (registers commands)
 from bot.cli import admin  # noqa: F401  (registers commands)
 from bot.cli import ml as _ml  # noqa: F401  (registers commands)
-from bot.cli.app import app
+from bot.cli.app import app, use_admin_classes
+
+use_admin_classes(app)
 
 __all__ = ["app"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from bot.cli.app import app
+from bot.cli.common import one_line_errors
 from bot.settings import load_settings
 
 
@@ -14,7 +15,8 @@ def migrate() -> None:
     from bot.migrate import upgrade_blocking
 
     settings = load_settings()
-    upgrade_blocking(settings.database_url)
+    with one_line_errors():
+        upgrade_blocking(settings.database_url)
     typer.echo("database is up to date")
 
 

@@ -16,6 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from bot.cli.common import utc
+from bot.webhook_admin import hide_credentials
 from core.api_views import merged_timeline, shown_address
 from core.db.models import Alert, AuditEntry, Event, Notification, User, Watch
 from core.domain import Level
@@ -54,10 +55,14 @@ def timeline(
     audits: Iterable[AuditEntry], notifications: Iterable[Notification]
 ) -> list[TimelineEntry]:
     """Audit entries and outbox rows of one alert, oldest first (`merged_timeline`)."""
+    # A webhook URL stored with a user name or password (before those were refused) may
+    # be the address of a send or quoted in an error: never print the password.
     return [
-        TimelineEntry(row.at, row.kind, row.detail)
+        TimelineEntry(row.at, row.kind, hide_credentials(row.detail))
         if isinstance(row, AuditEntry)
-        else TimelineEntry(row.created_at, "notification", _notification_detail(row))
+        else TimelineEntry(
+            row.created_at, "notification", hide_credentials(_notification_detail(row))
+        )
         for row in merged_timeline(audits, notifications)
     ]
 

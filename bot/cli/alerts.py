@@ -76,6 +76,8 @@ def list_alerts(
             .order_by(Alert.id.desc())
             .limit(count)
         )
+        if owner is not None and await session.get(User, owner) is None:
+            fail(f"there is no user {owner}; see hdtickets users list")
         query = filter_alerts(query, wanted, owner)
         # Fits 80 columns: short columns never wrap, the event takes what is left, the
         # score is in `alerts show`, and the year is left out of the opening time.

@@ -8,6 +8,7 @@ import random
 import typer
 
 from bot.cli.app import app
+from bot.cli.common import one_line_errors
 from bot.settings import Settings, load_settings
 
 
@@ -17,7 +18,8 @@ def chat() -> None:
     from bot.migrate import upgrade_blocking
 
     settings = load_settings()
-    upgrade_blocking(settings.database_url)
+    with one_line_errors():
+        upgrade_blocking(settings.database_url)
     try:
         asyncio.run(_chat(settings))
     except KeyboardInterrupt:

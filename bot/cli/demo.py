@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from bot.bootstrap import Container
 from bot.cli.app import app
-from bot.cli.common import with_container
+from bot.cli.common import one_line_errors, with_container
 from bot.cli.watches import conditions, target
 from bot.demo import DEMO_WATCHES, seed_demo
 from bot.settings import load_settings
@@ -49,7 +49,8 @@ def demo() -> None:
     if settings.database_url.startswith("sqlite"):
         from bot.migrate import upgrade_blocking
 
-        upgrade_blocking(settings.database_url)  # PostgreSQL migrates in the release phase
+        with one_line_errors():  # PostgreSQL migrates in the release phase
+            upgrade_blocking(settings.database_url)
     seeded = with_container(_seed, settings)
     verb = "Seeded" if seeded.created else "Demo already seeded:"
     typer.echo(

@@ -1,4 +1,7 @@
-"""`hdtickets import FILE.csv --format seatgeek-mlb|generic`: load snapshots from a file."""
+"""`hdtickets import FILE.csv --format seatgeek-mlb|generic`: load snapshots from a file.
+
+The summary goes to stdout; the progress bar (only on a terminal) and errors to stderr.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +14,8 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from sqlalchemy.exc import DBAPIError
+from rich.text import Text
 
 from adapters.sources.csv_import import (
     CsvFormat,
@@ -23,6 +25,7 @@ from adapters.sources.csv_import import (
 )
 from bot.bootstrap import build
 from bot.cli.app import app
+from bot.cli.common import check_database, console, require_schema, run
 from bot.settings import Settings, load_settings
 from core.errors import ValidationError
 from core.ingest import IngestService
@@ -54,7 +57,8 @@ async def import_file(
     """Read `path` batch by batch and ingest it through `service`.
 
     Raises:
-        ValidationError: the file's header or encoding is wrong (one line).
+        ValidationError: the file's header is wrong or not UTF-8 (one line); bad rows
+            are in the summary instead.
     """
     summary = ImportSummary()
     batches = read_batches_blocking(path, fmt, source=source, batch_size=batch_size)
@@ -81,14 +85,16 @@ async def run_import(
     *,
     source: str | None = None,
     batch_size: int = 500,
-    console: Console | None = None,
+    progress_to: Console | None = None,
 ) -> ImportSummary:
-    """Import `path` through the process's ingest and alert engine, with a progress bar.
+    """Import `path` through the process's ingest and alert engine, with a progress bar
+    on `progress_to` when it is a terminal.
 
     Imported snapshots are matched, scored and planned like any other source's: alerts
     and their outbox rows commit with each batch, and the running process delivers them.
     """
-    console = console or Console()
+    progress_to = progress_to or console(stderr=True)
+    await require_schema(settings.database_url)
     container = await build(settings, metrics=NullMetrics(), channels={})
     try:
         total = await asyncio.to_thread(count_rows_blocking, path)
@@ -98,7 +104,12 @@ async def run_import(
             MofNCompleteColumn(),
             TimeElapsedColumn(),
         )
-        with Progress(*columns, console=console, transient=True) as progress:
+        with Progress(
+            *columns,
+            console=progress_to,
+            transient=True,
+            disable=not progress_to.is_terminal,
+        ) as progress:
             task = progress.add_task("rows", total=total)
             return await import_file(
                 path,
@@ -112,60 +123,55 @@ async def run_import(
         await container.aclose()
 
 
-def print_summary(console: Console, path: Path, fmt: CsvFormat, summary: ImportSummary) -> None:
-    console.print(f"[bold]{escape(path.name)}[/] ({fmt.value}): {summary.rows:,} rows")
-    console.print(f"  accepted    [green]{summary.accepted:,}[/]")
-    console.print(f"  duplicates  {summary.duplicates:,}")
+def _count(number: int, noun: str) -> str:
+    return f"{number:,} {noun}" + ("" if number == 1 else "s")
+
+
+def print_summary(out: Console, path: Path, fmt: CsvFormat, summary: ImportSummary) -> None:
+    """The counts, and the first SHOWN_REJECTIONS rejected rows with their lines."""
+    header = Text(path.name, style="bold")
+    header.append(f" ({fmt.value}): {_count(summary.rows, 'row')}", style="")
+    out.print(header)
+    out.print(Text.assemble("  accepted    ", (f"{summary.accepted:,}", "green")))
+    out.print(f"  duplicates  {summary.duplicates:,}")
     skipped = ", ".join(f"{count:,} {reason}" for reason, count in summary.skipped.most_common())
     total = sum(summary.skipped.values())
-    console.print(f"  skipped     {total:,}" + (f" ({skipped})" if skipped else ""), soft_wrap=True)
-    console.print(f"  alerts      {summary.alerts_opened:,} opened")
+    out.print(f"  skipped     {total:,}" + (f" ({skipped})" if skipped else ""), soft_wrap=True)
+    out.print(f"  alerts      {summary.alerts_opened:,} opened")
     style = "red" if summary.rejected else "green"
-    console.print(f"  rejected    [{style}]{len(summary.rejected):,}[/]")
+    out.print(Text.assemble("  rejected    ", (f"{len(summary.rejected):,}", style)))
     for issue in summary.rejected[:SHOWN_REJECTIONS]:
-        console.print(
-            f"    line {issue.line}: {issue.reason}", markup=False, highlight=False, soft_wrap=True
-        )
+        out.print(f"    line {issue.line}: {issue.reason}", soft_wrap=True)
     if len(summary.rejected) > SHOWN_REJECTIONS:
-        console.print(f"    … and {len(summary.rejected) - SHOWN_REJECTIONS:,} more")
+        out.print(f"    … and {len(summary.rejected) - SHOWN_REJECTIONS:,} more")
 
 
 @app.command("import")
 def import_command(
     file: Annotated[
-        Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="CSV file")
+        Path,
+        typer.Argument(
+            exists=True, dir_okay=False, readable=True, metavar="FILE", help="The CSV file."
+        ),
     ],
     fmt: Annotated[
         CsvFormat,
         typer.Option("--format", "-f", help="seatgeek-mlb (the tidy MLB 2024 file) or generic"),
     ],
     source: Annotated[
-        str | None, typer.Option(help="source name for generic rows without a source column")
+        str | None,
+        typer.Option(metavar="NAME", help="source name for generic rows without a source column"),
     ] = None,
     batch_size: Annotated[int, typer.Option(min=1, max=5000, help="snapshots per batch")] = 500,
 ) -> None:
     """Import market snapshots from a CSV file, showing progress and a summary."""
     settings = load_settings()
-    console = Console()
-    try:
-        summary = asyncio.run(
-            run_import(
-                file,
-                fmt,
-                settings,
-                source=source,
-                batch_size=batch_size,
-                console=console,
-            )
-        )
-    except ValidationError as exc:
-        console.print(
-            f"[red]cannot import {escape(file.name)}:[/] {escape(str(exc))}", soft_wrap=True
-        )
-        raise typer.Exit(2) from None
-    except DBAPIError as exc:
-        console.print(
-            f"[red]database error:[/] {escape(str(exc.orig))}; has `hdtickets migrate` been run?",
-        )
-        raise typer.Exit(1) from None
-    print_summary(console, file, fmt, summary)
+    check_database(settings.database_url)
+
+    async def main() -> ImportSummary:
+        try:
+            return await run_import(file, fmt, settings, source=source, batch_size=batch_size)
+        except ValidationError as exc:
+            raise ValidationError(f"cannot import {file.name}: {exc}") from None
+
+    print_summary(console(), file, fmt, run(main()))

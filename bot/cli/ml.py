@@ -2,13 +2,16 @@
 
 Data: the simulator, SeatGeek MLB 2024 or the StubHub histories (from the shared data
 folder, never copied here) or our own `market_snapshots` (fetched here, because ml/
-never touches the database). Work runs in this process with rich progress bars.
+never touches the database). Work runs in this process; its progress bar goes to stderr
+(on a terminal only), so stdout holds only the result (`backtest --json`: one JSON object).
+Where the results go is checked before training, which takes a while.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import tempfile
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -20,7 +23,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.cli.app import app
-from bot.cli.common import console, fail
+from bot.cli.common import check_database, console, database_problem, fail, parse_count, run
 from bot.settings import load_settings
 from core.db.engine import make_engine, make_sessionmaker
 from core.db.models import Event, MarketSnapshot, ModelVersion
@@ -39,9 +42,17 @@ class Source(StrEnum):
     DB = "db"
 
 
-DEFAULT_DATA = Path("../shared/data")
+# The shared data folder sits beside the repository (../shared/data from its root),
+# wherever the command is run from.
+DEFAULT_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 DEFAULT_REPORTS = Path("reports")
-DATA_HELP = "the shared data folder (real data is read there, never copied)"
+DATA_HELP = (
+    "the shared data folder for --data mlb or stubhub, read there and never copied"
+    " (default: shared/data beside the repository)"
+)
+MIN_EVENTS, MAX_EVENTS = 40, 20_000
+EVENTS_HELP = f"simulated events for --data simulator, {MIN_EVENTS}-{MAX_EVENTS}"
+_EVENTS_EXAMPLE = "--events 1500"
 
 
 async def _snapshot_rows(url: str) -> list[dict[str, Any]]:
@@ -75,36 +86,85 @@ async def _register(url: str, path: str, version: str, metrics: dict[str, Any]) 
         await engine.dispose()
 
 
-def _load(source: Source, data_dir: Path, events: int) -> pd.DataFrame:
+def _events(text: str) -> int:
+    return parse_count(text, "--events", MIN_EVENTS, MAX_EVENTS, _EVENTS_EXAMPLE)
+
+
+def _output_folder(path: Path, option: str, example: str) -> Path:
+    """Make sure `path` is a folder this process can write in (made when missing), before
+    any training: a wrong path would otherwise be found only at the end."""
+    if path.exists() and not path.is_dir():
+        fail(f"{option} must be a folder, and {path} is a file, e.g. {option} {example}")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        fail(f"cannot write in {option} {path} ({reason}), e.g. {option} {example}")
+    return path
+
+
+def _check_data_dir(source: Source, data_dir: Path) -> None:
     if source in (Source.MLB, Source.STUBHUB) and not data_dir.is_dir():
-        fail(f"no data folder at {data_dir}, e.g. --data-dir ../shared/data")
+        fail(f"no data folder at {data_dir.absolute()}, e.g. --data-dir {DEFAULT_DATA}")
+
+
+def _load(source: Source, data_dir: Path, events: int) -> pd.DataFrame:
     if source is Source.DB:
-        df = datasets.from_snapshot_rows(asyncio.run(_snapshot_rows(load_settings().database_url)))
+        url = load_settings().database_url
+        check_database(url)
+        df = datasets.from_snapshot_rows(run(_snapshot_rows(url)))
     else:
         try:
             df = datasets.load(source.value, data_dir, events=events)
         except FileNotFoundError as exc:  # the folder is there, this data set is not
             fail(
                 f"no {source} data in {data_dir} ({exc.filename or 'a file'} is missing),"
-                " e.g. --data-dir ../shared/data"
+                f" e.g. --data-dir {DEFAULT_DATA}"
             )
-    if df["event"].nunique() < 40:
+    if df["event"].nunique() < MIN_EVENTS:
         fail(
-            f"{source} has {df['event'].nunique()} events; at least 40 are needed, e.g. --data mlb"
+            f"{source} has {df['event'].nunique()} events; at least {MIN_EVENTS} are needed,"
+            " e.g. --data mlb"
         )
     return df
 
 
 def _fit(df: pd.DataFrame) -> tuple[Any, ...]:
+    progress_to = console(stderr=True)
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         TextColumn("{task.completed}/{task.total}"),
         TimeElapsedColumn(),
-        console=console(),
+        console=progress_to,
+        transient=True,
+        disable=not progress_to.is_terminal,
     ) as bar:
         task = bar.add_task("training", total=STEPS)
         return train.fit(df, lambda name: bar.update(task, advance=1, description=name))
+
+
+def _register_or_warn(target: Path, version: str, metrics: dict[str, Any]) -> None:
+    """Register the written model; a database that is not there is a warning on stderr
+    (the model folder is written and HDT_MODEL_DIR can point at it)."""
+    url = load_settings().database_url
+    problem = database_problem(url)
+    if problem is None:
+        try:
+            row = asyncio.run(_register(url, str(target.resolve()), version, metrics))
+        except (SQLAlchemyError, OSError) as exc:
+            orig = getattr(exc, "orig", None)
+            reason = str(orig if orig is not None else exc).strip().splitlines()[0]
+            problem = f"{reason}; has `hdtickets migrate` been run?"
+        else:
+            typer.echo(f"registered {version} as the active model (model_registry id {row})")
+            return
+    typer.echo(
+        f"warning: not registered in model_registry: {problem} (--no-register skips this)",
+        err=True,
+    )
 
 
 @app.command("train")
@@ -112,13 +172,14 @@ def train_command(
     data: Annotated[
         Source, typer.Option("--data", help="where the training data comes from")
     ] = Source.MLB,
-    data_dir: Annotated[Path, typer.Option("--data-dir", help=DATA_HELP)] = DEFAULT_DATA,
+    data_dir: Annotated[
+        Path, typer.Option("--data-dir", metavar="FOLDER", help=DATA_HELP)
+    ] = DEFAULT_DATA,
     out: Annotated[
-        Path | None, typer.Option("--out", help="model directory (default HDT_MODEL_DIR)")
+        Path | None,
+        typer.Option("--out", metavar="FOLDER", help="model folder (default HDT_MODEL_DIR)"),
     ] = None,
-    events: Annotated[
-        int, typer.Option("--events", help="simulated events (--data simulator)")
-    ] = 1500,
+    events: Annotated[str, typer.Option("--events", metavar="N", help=EVENTS_HELP)] = "1500",
     register: Annotated[
         bool,
         typer.Option(
@@ -127,36 +188,38 @@ def train_command(
     ] = True,
 ) -> None:
     """Train every model and write the model directory (xgboost JSON + model card)."""
-    df = _load(data, data_dir, events)
+    count = _events(events)
+    _check_data_dir(data, data_dir)
+    target = _output_folder(out or load_settings().model_dir, "--out", "models/run1")
+    df = _load(data, data_dir, count)
     models, x, y, folds = _fit(df)
     metrics = bt.evaluate(models, df, x, y, folds)
     models.meta["metrics"] = bt.headline(metrics)
-    target = out or load_settings().model_dir
     models.save(target, report.card(models, df, data.value, metrics))
     typer.echo(f"wrote {len(models.boosters)} models to {target} in {models.meta['train_s']} s")
     if register:
-        version = f"{data.value}-{pd.Timestamp.now(tz='UTC'):%Y%m%dT%H%M%S}"
-        try:
-            url = load_settings().database_url
-            row = asyncio.run(
-                _register(url, str(target.resolve()), version, models.meta["metrics"])
-            )
-        except (SQLAlchemyError, OSError) as exc:
-            typer.echo(f"not registered in model_registry ({type(exc).__name__}: {exc})")
-        else:
-            typer.echo(f"registered {version} as the active model (model_registry id {row})")
+        _register_or_warn(
+            target,
+            f"{data.value}-{pd.Timestamp.now(tz='UTC'):%Y%m%dT%H%M%S}",
+            models.meta["metrics"],
+        )
 
 
 @app.command("backtest")
 def backtest_command(
     data: Annotated[Source, typer.Option("--data", help="where the data comes from")] = Source.MLB,
-    data_dir: Annotated[Path, typer.Option("--data-dir", help=DATA_HELP)] = DEFAULT_DATA,
+    data_dir: Annotated[
+        Path, typer.Option("--data-dir", metavar="FOLDER", help=DATA_HELP)
+    ] = DEFAULT_DATA,
     reports: Annotated[
-        Path, typer.Option("--reports", help="where backtest.md goes")
+        Path,
+        typer.Option(
+            "--reports",
+            metavar="FOLDER",
+            help="the folder for backtest.md and its charts (relative to the current one)",
+        ),
     ] = DEFAULT_REPORTS,
-    events: Annotated[
-        int, typer.Option("--events", help="simulated events (--data simulator)")
-    ] = 1500,
+    events: Annotated[str, typer.Option("--events", metavar="N", help=EVENTS_HELP)] = "1500",
     as_json: Annotated[
         bool, typer.Option("--json", help="print the metrics as one JSON object")
     ] = False,
@@ -167,16 +230,19 @@ def backtest_command(
         ),
     ] = False,
 ) -> None:
-    """Time-split backtest: every model beside its baselines; writes reports/backtest.md.
+    """Time-split backtest: every model beside its baselines; writes backtest.md (--reports).
 
     With --dev nothing of the real test period is read (choices are judged on that)."""
-    df = _load(data, data_dir, events)
+    count = _events(events)
+    _check_data_dir(data, data_dir)
+    folder = _output_folder(reports, "--reports", "reports/run1")
+    df = _load(data, data_dir, count)
     if dev:
         df = train.development_frame(df)
     models, x, y, folds = _fit(df)
     metrics = bt.evaluate(models, df, x, y, folds)
     fans = report.fan_frames(models, df, x, folds.price)
-    path = report.write(metrics, data.value, reports, fans)
+    path = report.write(metrics, data.value, folder, fans)
     if as_json:
         typer.echo(json.dumps(bt.headline(metrics)))
     else:

@@ -14,7 +14,14 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.cli.app import app
-from bot.cli.common import fail, in_transaction, parse_id, print_table, utc
+from bot.cli.common import (
+    fail,
+    in_transaction,
+    parse_id,
+    print_table,
+    refuse_control_characters,
+    utc,
+)
 from core.db.models import ApiToken, User
 from core.errors import ValidationError
 from core.tokens import Scope, create_token, parse_scopes, revoke_token
@@ -26,6 +33,7 @@ tokens_app = typer.Typer(
 app.add_typer(tokens_app, name="tokens")
 
 _SCOPES = ", ".join(scope.value for scope in Scope)
+_NAME_EXAMPLE = '--name "seatgeek scraper"'
 
 
 @tokens_app.command("create")
@@ -53,7 +61,8 @@ def create(
         fail(str(exc))
     label = name.strip()
     if not label or len(label) > 120:
-        fail('--name must be 1-120 characters, e.g. --name "seatgeek scraper"')
+        fail(f"--name must be 1-120 characters, e.g. {_NAME_EXAMPLE}")
+    refuse_control_characters(label, "--name", _NAME_EXAMPLE)
     owner = parse_id(user, "user", "--user 3") if user is not None else None
 
     async def work(session: AsyncSession, now: datetime) -> str:
@@ -77,9 +86,18 @@ def list_tokens() -> None:
 
     async def work(session: AsyncSession, _now: datetime) -> Table:
         rows = (await session.execute(select(ApiToken).order_by(ApiToken.id))).scalars()
-        table = Table("ID", "Name", "Scopes", "User", "Created (UTC)", "Last used", "State")
+        # Fits 80 columns: names and scopes wrap rather than being cut; a revocation
+        # time goes under the word "revoked".
+        table = Table(box=None, pad_edge=False, caption="times in UTC", caption_justify="left")
+        table.add_column("ID", no_wrap=True)
+        table.add_column("Name", overflow="fold")
+        table.add_column("Scopes", overflow="fold")
+        table.add_column("User", no_wrap=True)
+        table.add_column("Created", no_wrap=True)
+        table.add_column("Last used", no_wrap=True)
+        table.add_column("State", no_wrap=True)
         for row in rows:
-            state = f"revoked {utc(row.revoked_at)}" if row.revoked_at else "active"
+            state = f"revoked\n{utc(row.revoked_at)}" if row.revoked_at else "active"
             table.add_row(
                 str(row.id),
                 row.name,

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.cli.app import app
-from bot.cli.common import fail, in_transaction, print_table, utc
+from bot.cli.common import fail, in_transaction, print_table, refuse_control_characters
 from core.command_values import parse_zone
 from core.db.models import Identity, User, Watch
 from core.domain import Platform, Role
@@ -34,6 +34,7 @@ CHAT_PLATFORMS = (
     Platform.DISCORD.value,
 )
 _EXAMPLE = "--platform telegram --external-id 123456789"
+_NAME_EXAMPLE = 'hdtickets users add "Ada Lovelace"'
 
 
 def _check_identity(
@@ -94,7 +95,8 @@ def add(
     """Add a person and print their new id (only the id, on stdout)."""
     display = name.strip()
     if not display or len(display) > 200:
-        fail('a name must be 1-200 characters, e.g. hdtickets users add "Ada Lovelace"')
+        fail(f"a name must be 1-200 characters, e.g. {_NAME_EXAMPLE}")
+    refuse_control_characters(display, "a name", _NAME_EXAMPLE)
     try:
         zone = parse_zone(tz.strip(), "--tz America/New_York")
     except ValidationError as exc:
@@ -157,16 +159,25 @@ def list_users() -> None:
                 )
             ).all()
         )
-        table = Table("ID", "Name", "Role", "Time zone", "Accounts", "Watches", "Created (UTC)")
+        # Fits 80 columns: short columns never wrap (the creation day is enough there);
+        # names, zones and accounts (one a line) wrap rather than being cut.
+        table = Table(box=None, pad_edge=False)
+        table.add_column("ID", no_wrap=True)
+        table.add_column("Name", overflow="fold")
+        table.add_column("Role", no_wrap=True)
+        table.add_column("Time zone", no_wrap=True)
+        table.add_column("Accounts", overflow="fold")
+        table.add_column("Watches", no_wrap=True, justify="right")
+        table.add_column("Created", no_wrap=True)
         for user in users:
             table.add_row(
                 str(user.id),
                 user.display_name,
                 user.role,
                 user.timezone,
-                ", ".join(accounts.get(user.id, [])) or "-",
+                "\n".join(accounts.get(user.id, [])) or "-",
                 str(counts.get(user.id, 0)),
-                utc(user.created_at),
+                f"{user.created_at:%Y-%m-%d}",
             )
         return table
 

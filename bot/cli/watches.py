@@ -161,7 +161,7 @@ def list_watches(
     removed: bool = typer.Option(False, "--removed", help="Include removed watches too."),
 ) -> None:
     """List watches: what each follows, its conditions and whether it is active."""
-    owner = parse_id(user, "user", "hdtickets watches list --user 3") if user else None
+    owner = parse_id(user, "user", "hdtickets watches list --user 3") if user is not None else None
 
     async def work(session: AsyncSession, _now: datetime) -> Table:
         if owner is not None and await session.get(User, owner) is None:
@@ -176,7 +176,15 @@ def list_watches(
             query = query.where(Watch.user_id == owner)
         if not removed:
             query = query.where(Watch.removed_at.is_(None))
-        table = Table("ID", "User", "Watching", "Conditions", "State", "Created (UTC)")
+        # Fits 80 columns like `alerts list`: people, what they watch and its conditions
+        # wrap rather than being cut.
+        table = Table(box=None, pad_edge=False, caption="times in UTC", caption_justify="left")
+        table.add_column("ID", no_wrap=True)
+        table.add_column("User", overflow="fold")
+        table.add_column("Watching", overflow="fold")
+        table.add_column("Conditions", overflow="fold")
+        table.add_column("State", no_wrap=True)
+        table.add_column("Created", no_wrap=True)
         for watch, event, name in await session.execute(query):
             table.add_row(
                 str(watch.id),

@@ -7,33 +7,34 @@ process (`python -m bot run`) delivers it.
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import NoReturn, TypeVar
+from typing import TypeVar
 
 import typer
+from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.webhook.secrets import SecretBox, rotate_entries
 from adapters.webhook.ssrf import SsrfPolicy
 from bot.cli.app import app
+from bot.cli.common import fail, in_transaction, parse_id, print_table
 from bot.settings import load_settings
 from bot.webhook_admin import (
     EVENT_TYPES,
     EVENTS_EXAMPLE,
     NewEndpoint,
     add_endpoint,
+    check_not_twice,
+    hide_credentials,
     live_secrets,
     parse_events,
     queue_test,
 )
-from core.clock import SystemClock
-from core.db.engine import make_engine, make_sessionmaker
-from core.db.models import WebhookEndpoint
-from core.errors import HDTicketsError, ValidationError
+from core.db.models import User, WebhookEndpoint
+from core.errors import ValidationError
 
 webhooks_app = typer.Typer(
     help="Outbound webhook endpoints: add, list, rotate secrets, send a test.",
@@ -41,123 +42,163 @@ webhooks_app = typer.Typer(
 )
 app.add_typer(webhooks_app, name="webhooks")
 
+MAX_GRACE = timedelta(days=30)
 _DURATION = re.compile(r"^(\d+)([smhd])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+_GRACE_EXAMPLE = "--grace 24h"
+_ID_HELP = "Endpoint id from `hdtickets webhooks list`."
 T = TypeVar("T")
-
-
-def _fail(message: str) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code=2)
 
 
 def _parse_events(text: str) -> list[str]:
     try:
         return parse_events(text.split(","), f"--events {EVENTS_EXAMPLE}")
     except ValidationError as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 def _parse_grace(text: str) -> timedelta:
+    """0, or a number and a unit (s, m, h, d) of at most MAX_GRACE."""
     if text.strip() == "0":
         return timedelta(0)
     match = _DURATION.match(text.strip().lower())
     if match is None:
-        _fail(f"grace period {text!r} is not a duration; e.g. --grace 24h (or 30m, 2d, 0)")
-    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+        fail(
+            f"grace period {text!r} is not a duration like 30m, 24h, 2d or 0, e.g. {_GRACE_EXAMPLE}"
+        )
+    amount = int(match.group(1)) if len(match.group(1)) <= 7 else 10**7  # > 30 days in seconds
+    period = timedelta(**{_UNITS[match.group(2)]: amount})
+    if period > MAX_GRACE:
+        fail(f"a grace period can last at most {MAX_GRACE.days} days, e.g. {_GRACE_EXAMPLE}")
+    return period
 
 
-def _with_session(work: Callable[[AsyncSession, datetime, SecretBox], Awaitable[T]]) -> T:
-    """Run `work` in one committed transaction against HDT_DATABASE_URL."""
-    settings = load_settings()
-    box = SecretBox(settings.secret_key_bytes())
+def _endpoint_id(text: str, command: str) -> int:
+    return parse_id(text, "endpoint", f"hdtickets webhooks {command} 3")
 
-    async def main() -> T:
-        engine = make_engine(settings.database_url)
-        try:
-            async with make_sessionmaker(engine)() as session, session.begin():
-                return await work(session, SystemClock().now(), box)
-        finally:
-            await engine.dispose()
 
-    return asyncio.run(main())
+def _with_secrets(work: Callable[[AsyncSession, datetime, SecretBox], Awaitable[T]]) -> T:
+    """`in_transaction`, with the box that encrypts endpoint secrets (HDT_SECRET_KEY)."""
+    box = SecretBox(load_settings().secret_key_bytes())
+    return in_transaction(lambda session, now: work(session, now, box))
 
 
 async def _endpoint(session: AsyncSession, endpoint_id: int) -> WebhookEndpoint:
     endpoint = await session.get(WebhookEndpoint, endpoint_id)
     if endpoint is None:
-        _fail(f"no webhook endpoint {endpoint_id}; see `hdtickets webhooks list`")
+        fail(f"no webhook endpoint {endpoint_id}; see hdtickets webhooks list")
     return endpoint
 
 
 @webhooks_app.command("add")
 def add(
-    url: str = typer.Argument(..., help="Endpoint URL, e.g. https://hooks.example.com/hdt"),
-    events: str = typer.Option(",".join(EVENT_TYPES), "--events", help="Comma-separated."),
-    user: int | None = typer.Option(None, "--user", help="Owner user id (default: none)."),
+    url: str = typer.Argument(
+        ..., metavar="URL", help="Endpoint URL, e.g. https://hooks.example.com/hdt"
+    ),
+    events: str = typer.Option(
+        "*",
+        "--events",
+        metavar="EVENTS",
+        help=f"Comma-separated, from {', '.join(EVENT_TYPES)}; or * for all.",
+    ),
+    user: str | None = typer.Option(
+        None, "--user", metavar="ID", help="Owner user id (default: none)."
+    ),
 ) -> None:
     """Add an endpoint and print its signing secret (shown only once)."""
     try:
         policy = SsrfPolicy.parse(load_settings().webhook_allow_hosts)
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     types = _parse_events(events)
+    owner = parse_id(user, "user", "--user 3") if user is not None else None
 
     async def work(session: AsyncSession, now: datetime, box: SecretBox) -> NewEndpoint:
-        try:
-            return await add_endpoint(session, box, policy, url, types, user, now)
-        except HDTicketsError as exc:
-            _fail(str(exc))
+        return await add_endpoint(session, box, policy, url, types, owner, now)
 
-    added = _with_session(work)
+    added = _with_secrets(work)
     endpoint_id, clean_url, secret = added.endpoint.id, added.endpoint.url, added.secret
     typer.echo(f"webhook endpoint {endpoint_id} added: {clean_url}")
     typer.echo(f"  events: {', '.join(types)}")
     typer.echo(f"  signing secret (shown once, store it now): {secret}")
 
 
+def _events_text(types: list[str]) -> str:
+    """ "all", or one alert event a line without its "alert." prefix."""
+    if set(types) >= set(EVENT_TYPES):
+        return "all"
+    return "\n".join(name.removeprefix("alert.") for name in types) or "-"
+
+
+def _status(endpoint: WebhookEndpoint, now: datetime) -> str:
+    """Whether it is active (or why not), then how many secrets sign and recent failures."""
+    lines = ["active"]
+    if not endpoint.active:
+        lines = [f"disabled ({hide_credentials(endpoint.disabled_reason or 'by an admin')})"]
+    secrets = live_secrets(list(endpoint.secrets or []), now)
+    lines.append(f"{secrets} secret{'' if secrets == 1 else 's'}")
+    if endpoint.consecutive_failures:
+        failures = endpoint.consecutive_failures
+        lines.append(f"{failures} failure{'' if failures == 1 else 's'}")
+    return "\n".join(lines)
+
+
 @webhooks_app.command("list")
 def list_endpoints() -> None:
-    """List endpoints (never their secrets)."""
+    """List endpoints (never their secrets); a user name or password in a URL shows as ***."""
 
-    async def work(session: AsyncSession, now: datetime, _box: SecretBox) -> list[str]:
-        rows = (
-            await session.execute(select(WebhookEndpoint).order_by(WebhookEndpoint.id))
-        ).scalars()
-        lines = []
-        for e in rows:
-            state = "active" if e.active else f"disabled ({e.disabled_reason or 'by an admin'})"
-            lines.append(
-                f"{e.id:>4}  {state:<8}  user={e.user_id if e.user_id is not None else '-'}  "
-                f"secrets={live_secrets(list(e.secrets or []), now)}  "
-                f"failures={e.consecutive_failures}  events={','.join(e.event_types or [])}  "
-                f"{e.url}"
+    async def work(session: AsyncSession, now: datetime, _box: SecretBox) -> Table:
+        query = (
+            select(WebhookEndpoint, User.display_name)
+            .outerjoin(User, User.id == WebhookEndpoint.user_id)
+            .order_by(WebhookEndpoint.id)
+        )
+        # Fits 80 columns like the other lists: the URL takes what the short columns
+        # leave and wraps rather than being cut; only the owner's name may be shortened.
+        table = Table(box=None, pad_edge=False)
+        table.add_column("ID", no_wrap=True)
+        table.add_column("URL", overflow="fold")
+        table.add_column("User", max_width=12, overflow="ellipsis", no_wrap=True)
+        table.add_column("Events", no_wrap=True)
+        table.add_column("Status", max_width=20, overflow="fold")
+        for endpoint, name in await session.execute(query):
+            owner = "-" if endpoint.user_id is None else f"{endpoint.user_id} {name or ''}"
+            table.add_row(
+                str(endpoint.id),
+                hide_credentials(endpoint.url),
+                owner.strip(),
+                _events_text(list(endpoint.event_types or [])),
+                _status(endpoint, now),
             )
-        return lines
+        return table
 
-    lines = _with_session(work)
-    if not lines:
-        typer.echo("no webhook endpoints; add one with `hdtickets webhooks add URL`")
-    for line in lines:
-        typer.echo(line)
+    print_table(
+        _with_secrets(work), "no webhook endpoints; add one with hdtickets webhooks add URL"
+    )
 
 
 @webhooks_app.command("rotate")
 def rotate(
-    endpoint_id: int = typer.Argument(..., help="Endpoint id from `webhooks list`."),
-    grace: str = typer.Option("24h", "--grace", help="How long older secrets stay valid."),
+    endpoint_id: str = typer.Argument(..., metavar="ID", help=_ID_HELP),
+    grace: str = typer.Option(
+        "24h",
+        "--grace",
+        metavar="DURATION",
+        help="How long older secrets stay valid: 30m, 24h, 2d (at most 30d), or 0.",
+    ),
 ) -> None:
     """Add a new signing secret; older ones keep signing for the grace period."""
+    key = _endpoint_id(endpoint_id, "rotate")
     period = _parse_grace(grace)
 
     async def work(session: AsyncSession, now: datetime, box: SecretBox) -> tuple[str, datetime]:
-        endpoint = await _endpoint(session, endpoint_id)
+        endpoint = await _endpoint(session, key)
         entries, secret = rotate_entries(list(endpoint.secrets or []), box, now, period)
         endpoint.secrets = entries
         return secret, now + period
 
-    secret, until = _with_session(work)
-    typer.echo(f"webhook endpoint {endpoint_id}: new signing secret (shown once): {secret}")
+    secret, until = _with_secrets(work)
+    typer.echo(f"webhook endpoint {key}: new signing secret (shown once): {secret}")
     typer.echo(
         f"  older secrets stay valid until {until:%Y-%m-%d %H:%M} UTC; "
         "until then every request carries one signature per secret"
@@ -165,47 +206,44 @@ def rotate(
 
 
 @webhooks_app.command("test")
-def test(endpoint_id: int = typer.Argument(..., help="Endpoint id from `webhooks list`.")) -> None:
+def test(endpoint_id: str = typer.Argument(..., metavar="ID", help=_ID_HELP)) -> None:
     """Queue a "test" notification to the endpoint (the running process sends it)."""
+    key = _endpoint_id(endpoint_id, "test")
 
     async def work(session: AsyncSession, now: datetime, _box: SecretBox) -> tuple[int, str]:
-        endpoint = await _endpoint(session, endpoint_id)
-        try:
-            return await queue_test(session, endpoint, now), endpoint.url
-        except ValidationError as exc:
-            _fail(str(exc))
+        endpoint = await _endpoint(session, key)
+        return await queue_test(session, endpoint, now), endpoint.url
 
-    notification_id, url = _with_session(work)
+    notification_id, url = _with_secrets(work)
     typer.echo(
-        f"queued test notification {notification_id} to webhook endpoint {endpoint_id} "
-        f"({url}); the running process (python -m bot run) delivers it"
+        f"queued test notification {notification_id} to webhook endpoint {key} "
+        f"({hide_credentials(url)}); the running process (python -m bot run) delivers it"
     )
 
 
 @webhooks_app.command("enable")
-def enable(
-    endpoint_id: int = typer.Argument(..., help="Endpoint id from `webhooks list`."),
-) -> None:
+def enable(endpoint_id: str = typer.Argument(..., metavar="ID", help=_ID_HELP)) -> None:
     """Re-activate an endpoint that was disabled (e.g. after it answered 410 Gone)."""
+    key = _endpoint_id(endpoint_id, "enable")
 
     async def work(session: AsyncSession, _now: datetime, _box: SecretBox) -> None:
-        endpoint = await _endpoint(session, endpoint_id)
+        endpoint = await _endpoint(session, key)
+        await check_not_twice(session, endpoint.url, endpoint.user_id, other_than=key)
         endpoint.active = True
         endpoint.disabled_reason = None
         endpoint.consecutive_failures = 0
 
-    _with_session(work)
-    typer.echo(f"webhook endpoint {endpoint_id} is active")
+    _with_secrets(work)
+    typer.echo(f"webhook endpoint {key} is active")
 
 
 @webhooks_app.command("remove")
-def remove(
-    endpoint_id: int = typer.Argument(..., help="Endpoint id from `webhooks list`."),
-) -> None:
+def remove(endpoint_id: str = typer.Argument(..., metavar="ID", help=_ID_HELP)) -> None:
     """Delete an endpoint and its queued notifications."""
+    key = _endpoint_id(endpoint_id, "remove")
 
     async def work(session: AsyncSession, _now: datetime, _box: SecretBox) -> None:
-        await session.delete(await _endpoint(session, endpoint_id))
+        await session.delete(await _endpoint(session, key))
 
-    _with_session(work)
-    typer.echo(f"webhook endpoint {endpoint_id} removed")
+    _with_secrets(work)
+    typer.echo(f"webhook endpoint {key} removed")

@@ -24,10 +24,12 @@ from typer.testing import CliRunner, Result
 
 from bot.bootstrap import build
 from bot.cli import app
+from bot.cli.ml import DEFAULT_DATA
 from bot.settings import load_settings
+from bot.webhook_admin import EVENT_TYPES
 from core.clock import FakeClock
 from core.db.engine import make_engine, make_sessionmaker
-from core.db.models import Alert, ApiToken, Event, Identity, User, Watch
+from core.db.models import Alert, ApiToken, AuditEntry, Event, Identity, Notification, User, Watch
 from core.domain import EventInfo, SnapshotIn
 from core.metrics import NullMetrics
 from core.tokens import InvalidToken, Scope, authenticate
@@ -42,6 +44,8 @@ EVENTS = {
                 "Fenway Park", "Boston"),
     "bos-nyy": ("Red Sox at Yankees", ("Boston Red Sox", "New York Yankees"),
                 "Yankee Stadium", "New York"),
+    "markup": ("Rock Night [/b] Live :fire:", ("[bold]Rich[/bold] Band",),
+               "[red]Hall[/red]", "Springfield"),
 }  # fmt: skip
 
 
@@ -184,6 +188,9 @@ def test_users_add_prints_only_the_new_id_and_list_shows_people(cli: Cli) -> Non
         (["X", "--external-id", "1"], "need --platform"),
         (["   "], "a name must be 1-200 characters"),
         (["X" * 201], "a name must be 1-200 characters"),
+        (["Ada\nLovelace"], "a name must be one line of printable text (it holds '\\n')"),
+        (["Ada\x1b[31m"], "a name must be one line of printable text (it holds '\\x1b')"),
+        (["Ada\u2028Lovelace"], "a name must be one line of printable text"),
     ],
 )
 def test_users_add_refuses_bad_input_in_one_line(cli: Cli, args: list[str], reason: str) -> None:
@@ -248,6 +255,9 @@ def test_tokens_create_prints_only_a_working_token_and_revoke_stops_it(cli: Cli)
     [
         (["create", "--name", "x", "--scopes", "ingest,root"], "unknown scope 'root'"),
         (["create", "--name", "x", "--scopes", " , "], "at least one scope"),
+        (["create", "--name", "x", "--scopes", "read,,write"], "a scope is empty"),
+        (["create", "--name", "x", "--scopes", "read,"], "a scope is empty"),
+        (["create", "--name", "a\tb", "--scopes", "read"], "--name must be one line"),
         (["create", "--name", " ", "--scopes", "read"], "--name must be 1-120 characters"),
         (["create", "--name", "x", "--scopes", "read", "--user", "ada"], "user id must be"),
         (["create", "--name", "x", "--scopes", "read", "--user", "42"], "there is no user 42"),
@@ -337,6 +347,9 @@ def test_watches_add_refuses_bad_input_in_one_line(cli: Cli, args: list[str], re
 def test_watches_list_refuses_an_unknown_user(cli: Cli) -> None:
     assert "there is no user 5" in cli.refused("watches", "list", "--user", "5")
     assert "user id must be" in cli.refused("watches", "list", "--user", "-1")
+    assert "user id must be a positive whole number, not ''" in cli.refused(
+        "watches", "list", "--user", ""
+    )  # not everyone's watches
 
 
 # --- alerts -----------------------------------------------------------------------------
@@ -441,6 +454,7 @@ def test_alerts_snooze_and_resolve_change_the_alert_and_its_timeline(cli: Cli) -
         (["list", "--status", "bogus"], "unknown status 'bogus'"),
         (["list", "--limit", "0"], "--limit must be a whole number from 1 to 1000"),
         (["list", "--user", "x"], "user id must be"),
+        (["list", "--user", "999"], "there is no user 999; see hdtickets users list"),
         (["snooze", "{id}", "--for", "2y"], "'2y' is not a duration"),
         (["snooze", "{id}", "--for", "40d"], "at most 30 days"),
         (["snooze", "{id}", "--under", "cheap"], "price must be a number"),
@@ -464,6 +478,90 @@ def test_snooze_examples_are_given_as_cli_commands(cli: Cli) -> None:
     _, alert_id = open_alert(cli)
     line = cli.refused("alerts", "snooze", str(alert_id), "--under", "30")
     assert f"e.g. hdtickets alerts snooze {alert_id} --under 25" in line
+
+
+# --- stored text -----------------------------------------------------------------------
+
+USER_NAME = "Tom [/x] Jones"
+EVENT_NAME = "Rock Night [/b] Live :fire:"
+REASON = "[bold]Rich[/bold] sold out"
+
+
+def test_stored_text_is_shown_exactly_as_stored_never_read_as_markup(cli: Cli) -> None:
+    tom = add_user(cli, USER_NAME, "--platform", "telegram", "--external-id", "[b]7")
+    cli.ok("tokens", "create", "--name", "[bold]Rich[/bold] :fire:", "--scopes", "read")
+    cli.ingest({"markup": 60.0}, minutes_ago=30)
+    cli.ok("watches", "add", str(tom), "rock night under 40")
+    cli.ingest({"markup": 28.0}, minutes_ago=5)
+    [alert] = cli.rows(Alert)
+    cli.ok("alerts", "resolve", str(alert.id), "--reason", REASON)
+
+    users = cli.ok("users", "list").stdout
+    assert USER_NAME in users and "telegram:[b]7" in users
+    assert "[bold]Rich[/bold] :fire:" in cli.ok("tokens", "list").stdout
+    watches = cli.ok("watches", "list").stdout
+    assert f"{tom} {USER_NAME}" in watches and EVENT_NAME in watches
+    alerts = cli.ok("alerts", "list", "--status", "resolved").stdout
+    assert EVENT_NAME in alerts and f"{tom} Tom [/x] J" in alerts  # a narrow column
+    shown = cli.ok("alerts", "show", str(alert.id)).stdout
+    assert EVENT_NAME in shown and f"({USER_NAME})" in shown
+    assert f"{REASON} (via cli)" in shown  # the header and the timeline
+    assert "🔥" not in shown.replace("🔥 high", "")  # ":fire:" is not an emoji code here
+
+
+def column_text(listing: str, name: str, following: str) -> str:
+    """Everything printed in one column of a table, spaces removed (wrapped or not);
+    `following` is the next column's header, or "\n" for the last column."""
+    lines = listing.splitlines()
+    header = next(n for n, line in enumerate(lines) if line.startswith("ID "))
+    start = lines[header].index(name)
+    end = lines[header].index(following) if following != "\n" else None
+    return "".join(line[start:end].replace(" ", "") for line in lines[header + 1 :])
+
+
+def test_lists_fit_80_columns_and_cut_nothing(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    add_user(cli, "Ada Lovelace-Byron of Somewhere", "--tz", "America/Argentina/Buenos_Aires",
+             "--platform", "discord", "--external-id", "123456789012345678")  # fmt: skip
+    add_user(cli, "Bob", "--tz", "America/Los_Angeles", "--admin")
+    cli.ok("tokens", "create", "--name", "seatgeek scraper", "--scopes", "ingest,read,write")
+    monkeypatch.setenv("COLUMNS", "80")
+    users = cli.ok("users", "list").stdout
+    tokens = cli.ok("tokens", "list").stdout
+    for listing in (users, tokens):
+        assert all(len(line) <= 80 for line in listing.splitlines()), listing
+        assert "…" not in listing
+    assert "America/Argentina/Buenos_Aires" in users and "America/Los_Angeles" in users
+    assert f"{datetime.now(UTC):%Y-%m-%d}" in users  # the creation day, whole
+    assert "AdaLovelace-ByronofSomewhere" in column_text(users, "Name", "Role")
+    assert "ingest,read,write" in column_text(tokens, "Scopes", "User")
+
+
+def test_a_webhook_password_never_shows_in_an_alert_timeline(cli: Cli) -> None:
+    ada, alert_id = open_alert(cli)
+    secret_url = "https://bob:hunter2@hooks.example.com/hdt"
+
+    async def add_send(session: AsyncSession) -> None:
+        session.add(
+            Notification(
+                alert_id=alert_id, user_id=ada, kind="alert", channel="webhook",
+                address=secret_url, level=3, payload={"event_type": "alert.triggered"},
+                idempotency_key="old-webhook-send", status="failed", attempts=3,
+                due_at=cli.now, created_at=cli.now,
+                last_error=f"HTTP 500 from {secret_url}",
+            )
+        )  # fmt: skip
+        session.add(
+            AuditEntry(
+                alert_id=alert_id, at=cli.now, kind="webhook_failed",
+                detail=f"gave up on {secret_url}",
+            )
+        )  # fmt: skip
+        await session.commit()
+
+    cli.db(add_send)
+    shown = cli.ok("alerts", "show", str(alert_id)).stdout
+    assert "hunter2" not in shown
+    assert shown.count("https://bob:***@hooks.example.com/hdt") == 3
 
 
 # --- demo and import --------------------------------------------------------------------
@@ -524,3 +622,42 @@ def test_every_admin_command_and_option_has_help(cli: Cli) -> None:
         for param in command.params:
             assert getattr(param, "help", None), f"{name}: {param.name} has no help"
         assert cli.ok(*name.split(), "--help").stdout.strip(), name
+
+
+def _all_commands() -> list[tuple[str, Any]]:
+    root = typer.main.get_command(app)
+    assert isinstance(root, TyperGroup)
+    found: list[tuple[str, Any]] = [("", root)]
+    for name, command in root.commands.items():
+        found.append((name, command))
+        if isinstance(command, TyperGroup):
+            found += [(f"{name} {sub}", c) for sub, c in command.commands.items()]
+    return found
+
+
+def test_help_names_values_the_same_way_everywhere(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    for name, command in _all_commands():
+        shown = cli.ok(*name.split(), "--help").stdout
+        assert "<bool>" not in shown, name  # a flag takes no value
+        for param in command.params:
+            if param.param_type_name == "argument":  # ids, URLs and files by their role
+                assert param.metavar is not None and param.metavar.isupper(), (name, param)
+        assert all(len(line) <= 80 for line in shown.splitlines()), name
+    commands = dict(_all_commands())
+    options = {
+        (name, opt): param.help
+        for name, command in commands.items()
+        for param in command.params
+        for opt in getattr(param, "opts", ())
+    }
+    assert all(event in options["webhooks add", "--events"] for event in EVENT_TYPES)
+    assert "* for all" in options["webhooks add", "--events"]
+    assert "30m, 24h, 2d (at most 30d), or 0" in options["webhooks rotate", "--grace"]
+    assert "40-20000" in options["train", "--events"] == options["backtest", "--events"]
+    backtest = " ".join(cli.ok("backtest", "--help").stdout.replace("│", " ").split())
+    assert "reports/backtest.md" not in backtest and "writes backtest.md (--reports)" in backtest
+    assert f"[default: {DEFAULT_DATA}]" in backtest
+    assert Path(__file__).resolve().parents[3] / "shared" / "data" == DEFAULT_DATA

@@ -145,9 +145,50 @@ async def test_a_file_without_the_required_columns_is_refused_in_one_line(
     with pytest.raises(ValidationError, match="looks like --format seatgeek-mlb"):
         await import_file(MLB_SAMPLE, CsvFormat.GENERIC, service)
     binary = tmp_path / "binary.csv"
-    binary.write_bytes(GENERIC.read_bytes()[:200] + b"\xff\xfe\xfa\n")
-    with pytest.raises(ValidationError, match="unreadable CSV"):
+    binary.write_bytes(b"\xff\xfe\x00\x01" + GENERIC.read_bytes())
+    with pytest.raises(
+        ValidationError, match=r"line 1: the header is not UTF-8 text \(byte 0xff\)"
+    ):
         await import_file(binary, CsvFormat.GENERIC, service)
+
+
+def generic_rows(count: int) -> list[bytes]:
+    """`count` valid generic rows, one a line, for events g0, g1, ..."""
+    return [
+        f"g{n},Event {n},2024-12-01T20:00Z,2024-06-01T00:00Z,{10 + n % 50},3".encode()
+        for n in range(count)
+    ]
+
+
+async def test_a_row_that_is_not_utf8_is_rejected_on_its_line_and_the_rest_imported(
+    service: IngestService, tmp_path: Path
+) -> None:
+    rows = generic_rows(1300)
+    rows[1099] = rows[1099].replace(b"Event", b"Caf\xe9 Event")  # line 1101, batch 3 of 3
+    latin1 = tmp_path / "latin1.csv"
+    latin1.write_bytes(b"\n".join([b"external_id,name,starts_at,observed_at,min_price", *rows]))
+    summary = await import_file(latin1, CsvFormat.GENERIC, service, batch_size=500)
+    assert (summary.rows, summary.accepted) == (1300, 1299)
+    assert [(i.line, i.reason) for i in summary.rejected] == [
+        (1101, "name: byte 0xe9 is not UTF-8 text (save the file as UTF-8)")
+    ]
+
+
+def test_line_numbers_count_blank_lines_multiline_cells_and_unreadable_rows(tmp_path: Path) -> None:
+    rows = generic_rows(6)
+    rows[1] = b""  # line 3 is blank
+    rows[3] = b'g3,"Two\nLines",2030-01-01T20:00Z,2026-10-01T00:00Z,oops,3'  # lines 5-6
+    rows[4] = (
+        b'g4,"' + b"y" * 200_000 + b'",2030-01-01T20:00Z,2026-10-01T00:00Z,5,3'
+    )  # over the limit
+    feed = tmp_path / "feed.csv"
+    feed.write_bytes(b"\n".join([b"external_id,name,starts_at,observed_at,min_price", *rows]))
+    [batch] = read_batches_blocking(feed, CsvFormat.GENERIC)
+    assert batch.rows == 5 and batch.lines == (2, 4, 8)  # g0, g2 and g5
+    assert [(i.line, i.reason.split(":")[0]) for i in batch.rejected] == [
+        (5, "min_price"),
+        (7, "unreadable CSV row (field larger than field limit (131072))"),
+    ]
 
 
 def test_the_cli_imports_with_a_summary(
@@ -162,12 +203,23 @@ def test_the_cli_imports_with_a_summary(
     assert "duplicates  1" in result.output
     assert "line 6: event.timezone: 'Mars/Olympus'" in result.output
 
+    assert result.stdout.startswith("generic_snapshots.csv (generic): 8 rows\n")
+    assert result.stderr == ""  # no progress bar off a terminal
+
+    one = tmp_path / "one.csv"
+    one.write_bytes(GENERIC.read_bytes().splitlines(keepends=True)[0] + b"x,y,z,w\n")
+    assert runner.invoke(app, ["import", str(one), "-f", "generic"]).stdout.startswith(
+        "one.csv (generic): 1 row\n"
+    )
+
     wrong = tmp_path / "wrong.csv"
     wrong.write_text("a,b\n1,2\n")
     refused = runner.invoke(app, ["import", str(wrong), "--format", "generic"])
     assert refused.exit_code == 2
-    assert "lacks column(s) external_id, name, starts_at, observed_at" in refused.output
-    assert "Traceback" not in refused.output
+    assert refused.stdout == ""
+    assert refused.stderr.startswith("error: cannot import wrong.csv: generic CSV lacks column(s)")
+    assert "lacks column(s) external_id, name, starts_at, observed_at" in refused.stderr
+    assert len(refused.stderr.splitlines()) == 1 and "Traceback" not in refused.output
 
 
 def test_the_real_tidy_file_converts_the_issue_example() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from typer.testing import CliRunner
 
 from bot.bootstrap import active_model_dir
 from bot.cli import app
+from bot.cli.ml import DEFAULT_DATA
 from core.db.engine import make_engine, make_sessionmaker
 from core.db.models import ModelVersion
 from ml.predictor import ModelPredictor
@@ -82,5 +84,65 @@ def test_a_data_folder_without_the_data_set_is_one_line_not_a_traceback(
         for data in ("mlb", "stubhub"):
             result = CliRunner().invoke(app, [command, "--data", data, "--data-dir", str(tmp_path)])
             assert result.exit_code == 2, result.output
-            assert "is missing), e.g. --data-dir ../shared/data" in result.output
+            assert f"is missing), e.g. --data-dir {DEFAULT_DATA}" in result.output
             assert result.exception is None or isinstance(result.exception, SystemExit)
+        missing = CliRunner().invoke(app, [command, "--data", "mlb", "--data-dir", "nope"])
+        assert missing.exit_code == 2
+        assert f"error: no data folder at {tmp_path / 'nope'}, e.g." in missing.stderr
+
+
+def test_the_default_data_folder_does_not_depend_on_the_working_folder() -> None:
+    assert DEFAULT_DATA.is_absolute()
+    assert Path(__file__).resolve().parents[3] / "shared" / "data" == DEFAULT_DATA
+
+
+def test_backtest_json_prints_only_one_json_object_on_stdout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    args = ["backtest", "--data", "simulator", "--events", "60", "--json"]
+    result = CliRunner().invoke(app, [*args, "--reports", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.stdout)  # nothing else: no progress bar, no blank line
+    assert "auc_drop_72h" in metrics
+    assert (tmp_path / "out" / "backtest.md").is_file()
+    assert "━" not in result.stderr  # the progress bar shows only on a terminal
+
+
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        (["--events", "-5"], "--events must be a whole number from 40 to 20000, not '-5'"),
+        (["--events", "0"], "--events must be a whole number from 40 to 20000, not '0'"),
+        (["--events", "39"], "e.g. --events 1500"),
+        (["--events", "lots"], "e.g. --events 1500"),
+    ],
+)
+@pytest.mark.parametrize("command", ["train", "backtest"])
+def test_events_are_checked_before_anything_runs(
+    command: str, args: list[str], reason: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, [command, "--data", "simulator", *args])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("error: ") and reason in result.stderr
+    assert len(result.stderr.splitlines()) == 1 and result.stdout == ""
+
+
+@pytest.mark.parametrize(("command", "option"), [("train", "--out"), ("backtest", "--reports")])
+def test_an_output_folder_that_cannot_be_written_is_refused_before_training(
+    command: str, option: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    base = [command, "--data", "simulator", "--events", "60"]
+    for target, reason in (
+        (afile, f"{option} must be a folder, and {afile} is a file"),
+        (afile / "inside", f"cannot write in {option} {afile / 'inside'}"),
+    ):
+        result = CliRunner().invoke(app, [*base, option, str(target)])
+        assert result.exit_code == 2, result.output
+        assert result.stderr.startswith(f"error: {reason}") and "e.g. " in result.stderr
+        assert len(result.stderr.splitlines()) == 1 and result.stdout == ""
+        assert result.exception is None or isinstance(result.exception, SystemExit)

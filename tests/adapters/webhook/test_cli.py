@@ -77,7 +77,7 @@ def test_add_stores_an_encrypted_secret_and_shows_it_once(cli: CliRunner, sqlite
     listing = cli.invoke(app, ["webhooks", "list"])
     assert listing.exit_code == 0
     assert "https://hooks.example.com/hdt" in listing.output
-    assert "secrets=1" in listing.output
+    assert "1 secret" in listing.output
     assert "whsec_" not in listing.output
 
 

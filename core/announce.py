@@ -3,7 +3,12 @@
 After a state change (`core.alerts`), `announce` cancels the alert's pending chat
 messages, enqueues one "update" notification per earlier sent chat message with a
 receipt (`payload.edit_of` = that receipt, so the message is edited in place), one per
-subscribed webhook, and an audit entry. Runs in the caller's transaction.
+subscribed webhook, and an audit entry (its data: the event type, fence and note). Runs
+in the caller's transaction.
+
+A message being sent while the change commits is not `sent` yet, so `announce` cannot
+edit it; delivery calls `edit_late` when it records that send, which queues the same edit
+from the alert's last announced change.
 """
 
 from __future__ import annotations
@@ -19,14 +24,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import Update
 
 from core.db.models import (
+    Alert,
     AuditEntry,
     Event,
     Notification,
     User,
     Watch,
 )
-from core.db.statements import bulk_insert, defer_statement
-from core.domain import ChannelKind, EventRef, Level, NotificationStatus
+from core.db.statements import bulk_insert, defer_statement, insert_skipping
+from core.domain import AlertStatus, ChannelKind, EventRef, Level, NotificationStatus
 from core.planning import WebhookTarget, webhook_targets
 from core.recipients import load_webhooks
 from core.render import (
@@ -294,12 +300,85 @@ async def announce(
                 "at": now,
                 "kind": change.audit_kind,
                 "detail": change.detail,
-                "data": {"event_type": change.event_type, "fence": alert.fence},
+                "data": {
+                    "event_type": change.event_type,
+                    "fence": alert.fence,
+                    "note": change.note,
+                },
             }
         )
     await bulk_insert(session, NOTIFICATIONS, rows)
     await bulk_insert(session, AUDIT_LOG, audits)
     return len(rows)
+
+
+async def edit_late(
+    session: AsyncSession, sent: Sequence[tuple[int, int | None, str, str, Any]], now: datetime
+) -> int:
+    """Queue the in-place edit of chat messages sent while their alert was changing.
+
+    Such a message was still being sent when `announce` looked for the messages to edit,
+    so it would stay as sent (open, with buttons). Each alert's last announced change
+    (its audit entry) is rendered for these messages exactly as `announce` renders it, with
+    the idempotency keys `announce` would have used, so an edit is never queued twice.
+
+    Args:
+        session: a session inside a transaction; the caller commits.
+        sent: (notification id, alert id, channel, address, receipt dict) of each message.
+        now: when the edits are due.
+
+    Returns:
+        How many edits were queued.
+    """
+    ids = sorted({alert_id for _, alert_id, *_ in sent if alert_id is not None})
+    if not ids:
+        return 0
+    alerts = {a.id: a for a in await session.scalars(select(Alert).where(Alert.id.in_(ids)))}
+    changes = await _last_changes(session, alerts)
+    events, watches, zones = await _context(session, alerts.values(), None)
+    rows: list[dict[str, Any]] = []
+    for alert_id, mine in _edits(sent).items():
+        alert = alerts.get(alert_id)
+        event = events.get(alert.event_id) if alert is not None else None
+        if alert is None or event is None:
+            continue
+        rows += _messages(changes[alert_id], event, mine, [], watches, zones, None, now)
+    if rows:
+        await session.execute(insert_skipping(session, NOTIFICATIONS, ["idempotency_key"]), rows)
+    return len(rows)
+
+
+async def _last_changes(session: AsyncSession, alerts: Mapping[int, Alert]) -> dict[int, Change]:
+    """Each alert's current change, from the audit entry `announce` wrote for its fence."""
+    entries = await session.execute(
+        select(AuditEntry.alert_id, AuditEntry.kind, AuditEntry.detail, AuditEntry.data)
+        .where(AuditEntry.alert_id.in_(list(alerts)))
+        .order_by(AuditEntry.id.desc())
+    )
+    found: dict[int, Change] = {}
+    for alert_id, kind, detail, data in entries:
+        alert = alerts.get(alert_id) if alert_id is not None else None
+        if alert is None or alert.id in found or not isinstance(data, dict):
+            continue
+        if data.get("fence") == alert.fence and data.get("event_type") and data.get("note"):
+            found[alert.id] = Change(
+                alert, str(data["event_type"]), kind, detail, str(data["note"])
+            )
+    for alert_id, alert in alerts.items():
+        if alert_id not in found:
+            found[alert_id] = _untold(alert)
+    return found
+
+
+def _untold(alert: Alert) -> Change:
+    """The change of an alert whose audit entry keeps no note (written before notes were)."""
+    if alert.status == AlertStatus.ACKNOWLEDGED:
+        via = f" via {alert.acked_via}" if alert.acked_via else ""
+        return Change(alert, "alert.acknowledged", "acknowledged", "", f"Acknowledged{via}")
+    if alert.status == AlertStatus.SNOOZED:
+        return Change(alert, "alert.updated", "snoozed", "", "Snoozed")
+    reason = f": {alert.reason}" if alert.reason else ""
+    return Change(alert, "alert.resolved", "resolved", "", f"Resolved{reason}")
 
 
 def _edits(sent: Sequence[Any]) -> dict[int, list[tuple[int, str, str, Any]]]:

@@ -5,7 +5,8 @@ row is rate-limited per destination (core.ratelimit) and sent concurrently; outc
 written in small bulk transactions as sends complete (core.delivery_outcomes). The worker
 owns retries (core.backoff): a platform's Retry-After is honoured exactly, permanent
 errors are never retried, and exhausted or permanent failures fail over to the person's
-next chat channel.
+next chat channel. A claimed message that announces an alert no longer open (acknowledged,
+snoozed or resolved while the message was away from the queue) is cancelled unsent.
 
 Shutdown: when `stop` is set or the worker is cancelled, sends already in progress get a
 short grace period; whatever has not finished goes back to pending in a `finally`.
@@ -23,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.backoff import RetryPolicies, next_delay
 from core.db.models import Notification
-from core.delivery_outcomes import Outcome, OutcomeKind, write_outcomes
+from core.delivery_outcomes import Outcome, OutcomeKind, withdrawals, write_outcomes
 from core.errors import PermanentDeliveryError, RecipientGone, RetryableDeliveryError
 from core.metrics import Metrics
 from core.outbox import (
@@ -152,13 +153,18 @@ class DeliveryService:
         now = self.clock.now()
         async with self.sessions() as session, session.begin():
             rows = await claim(session, self.worker_id, now, limit or self.batch_size, self.lease_s)
+            withdrawn = await withdrawals(session, rows, now) if rows else []
         if not rows:
             return 0
         batch = _Batch(self)
         tasks: dict[asyncio.Task[None], Notification] = {}
         try:
+            for outcome in withdrawn:
+                batch.record(outcome)
             admitted: list[tuple[Notification, tuple[Scope, ...], float]] = []
             for row in rows:
+                if row.id in batch.recorded:
+                    continue
                 scopes = destination_scopes(row.channel, row.address, row.webhook_endpoint_id)
                 wait = self.limiter.reserve(scopes, self.max_inline_wait_s)
                 if wait > self.max_inline_wait_s:
@@ -322,7 +328,9 @@ class DeliveryService:
         """Write outcomes in one transaction, then count them. Never raises."""
         try:
             async with self.sessions() as session, session.begin():
-                parked = await write_outcomes(session, self.worker_id, outcomes, set(self.channels))
+                written = await write_outcomes(
+                    session, self.worker_id, outcomes, set(self.channels)
+                )
         except Exception:  # leases expire and the rows are sent again: at least once
             logger.exception(
                 "writing delivery outcomes failed worker=%s notification_ids=%s",
@@ -333,7 +341,11 @@ class DeliveryService:
         for outcome in outcomes:
             if outcome.kind is OutcomeKind.RELEASE:
                 continue
-            status = "parked" if outcome.row.id in parked else outcome.kind.status_label
+            status = outcome.kind.status_label
+            if outcome.row.id in written.parked:
+                status = "parked"
+            elif outcome.row.id in written.cancelled:
+                status = OutcomeKind.CANCELLED.status_label
             labels = {"channel": outcome.row.channel, "status": status}
             self.metrics.count("notifications", 1.0, labels)
             if outcome.kind is OutcomeKind.SENT:

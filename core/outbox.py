@@ -9,6 +9,12 @@ SQLite (one process, WAL): one `UPDATE ... RETURNING` claims atomically. Every w
 the claim is guarded by `claimed_by`, so a worker whose lease was taken over cannot
 overwrite the new owner's outcome. Functions take a session inside a transaction; the
 caller commits.
+
+Webhook events are a log a receiver reads in order: per alert and endpoint, a row is not
+due while an older row (a smaller id) of the same alert and endpoint is still pending or
+being sent (`IN_ORDER`). So `alert.resolved` waits while `alert.triggered` retries, on
+every backend and with any number of workers: the older row blocks by its mere status,
+which every worker's claim reads, locked or not.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy import Table, and_, bindparam, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.models import Notification
@@ -42,6 +48,23 @@ _CLAIM_ORDER = (
 )
 _WAITING = (NotificationStatus.PENDING.value, NotificationStatus.SENDING.value)
 _MAX_ERROR = 1000
+_OLDER = _T.alias("older")
+
+# A row is claimable only when no older event of its alert to its webhook endpoint is
+# still waiting (see the module doc). Chat rows and webhook rows without an alert are
+# never held; for them the look-up is skipped.
+IN_ORDER = or_(
+    Notification.webhook_endpoint_id.is_(None),
+    Notification.alert_id.is_(None),
+    ~exists().where(
+        and_(
+            _OLDER.c.alert_id == Notification.alert_id,
+            _OLDER.c.webhook_endpoint_id == Notification.webhook_endpoint_id,
+            _OLDER.c.id < Notification.id,
+            _OLDER.c.status.in_(_WAITING),
+        )
+    ),
+)
 
 
 def _claim_key(row: Notification) -> tuple[int, float, datetime, int]:
@@ -53,9 +76,10 @@ async def claim(
 ) -> list[Notification]:
     """Claim up to `limit` due rows for `worker_id`, most urgent first.
 
-    Due means status pending and due_at <= now. Order: level desc, score desc, due_at, id.
-    Claimed rows become `sending` with `claimed_by = worker_id` and a lease until
-    `now + lease_s`.
+    Due means status pending and due_at <= now, and for a webhook event no older event of
+    its alert still waiting for the same endpoint (`IN_ORDER`). Order: level desc, score
+    desc, due_at, id. Claimed rows become `sending` with `claimed_by = worker_id` and a
+    lease until `now + lease_s`.
 
     Returns:
         The claimed rows, in claim order (detached-safe once the transaction commits).
@@ -69,6 +93,7 @@ async def claim(
             Notification.due_at <= now,
             # Digest items wait for core.digest to merge them into one summary.
             Notification.kind != "digest",
+            IN_ORDER,
         )
         .order_by(*_CLAIM_ORDER)
         .limit(limit)
@@ -264,10 +289,14 @@ async def queue_depth(session: AsyncSession) -> int:
 
 
 async def next_due_at(session: AsyncSession) -> datetime | None:
-    """The earliest due_at among pending rows, or None when nothing is pending."""
+    """The earliest due_at among pending rows, or None when nothing is pending.
+
+    Webhook events held behind an older one of their alert (`IN_ORDER`) do not count: they
+    fall due when that one is sent, and a worker polling for them meanwhile would spin.
+    """
     return await session.scalar(
         select(func.min(Notification.due_at)).where(
-            Notification.status == NotificationStatus.PENDING.value
+            Notification.status == NotificationStatus.PENDING.value, IN_ORDER
         )
     )
 

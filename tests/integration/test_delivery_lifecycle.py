@@ -8,7 +8,6 @@ edited afterwards; retries respect quiet hours; webhook events keep their order.
 from __future__ import annotations
 
 import asyncio
-import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,17 +15,13 @@ import pytest
 from sqlalchemy import select, update
 
 from core.alerts import apply_action, resolve
-from core.backoff import RetryPolicies
 from core.clock import FakeClock
 from core.db.engine import make_engine, make_sessionmaker
 from core.db.models import Alert, AuditEntry, Event, Notification, User, Watch, WebhookEndpoint
 from core.delivery import DeliveryService
 from core.domain import ActionKind
 from core.errors import PermanentDeliveryError, RetryableDeliveryError
-from core.metrics import RecordingMetrics
 from core.outbox import claim, next_due_at
-from core.ports import Channel
-from core.ratelimit import RateLimiter
 from tests.fakes.channels import FakeChannel
 from tests.integration.engine_helpers import (
     T0,
@@ -39,6 +34,7 @@ from tests.integration.engine_helpers import (
     fresh_engine,
     process_snapshot,
 )
+from tests.integration.test_delivery import service
 
 # --- helpers ------------------------------------------------------------------------
 
@@ -52,18 +48,9 @@ def worker(
     name: str = "w1",
     batch_size: int = 200,
 ) -> DeliveryService:
-    chans: dict[str, Channel] = dict(channels)
-    return DeliveryService(
-        sessions,
-        chans,
-        clock,
-        random.Random(5),
-        RetryPolicies.from_settings(2.0, 2.0, 60.0, [attempts] * 5),
-        RateLimiter(clock),
-        RecordingMetrics(),
-        name,
-        30.0,
-        batch_size=batch_size,
+    """`test_delivery.service` with one attempts count for every level."""
+    return service(
+        sessions, clock, channels, attempts=[attempts] * 5, worker=name, batch_size=batch_size
     )
 
 

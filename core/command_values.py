@@ -13,6 +13,7 @@ from functools import cache
 
 from core.domain import Level
 from core.errors import ValidationError
+from core.render import clip
 
 MAX_ID = 2**48 - 1  # what fits in an action token
 MAX_PRICE = 100_000.0
@@ -180,8 +181,7 @@ def parse_zone(text: str, example: str) -> str:
         raise CommandError(f"'{text}' is a region; add the city", f"tz {city}")
     guess = difflib.get_close_matches(key, list(_zones()), n=1, cutoff=0.6) if len(key) < 60 else []
     hint = f" (did you mean {_zones()[guess[0]]}?)" if guess else ""
-    shown = text if len(text) <= 40 else text[:40] + "…"
-    raise CommandError(f"unknown time zone '{shown}'{hint}", example)
+    raise CommandError(f"unknown time zone '{clip(text, 41)}'{hint}", example)
 
 
 def parse_phone(text: str, example: str) -> str:

@@ -56,6 +56,7 @@ from core.command_values import (
     parse_zone,
 )
 from core.domain import ChannelKind
+from core.render import clip
 
 __all__ = [
     "OPTION_WORDS",
@@ -140,8 +141,8 @@ def parse(text: str) -> Command:
     return parser(rest)
 
 
-def _clip(text: str, limit: int = 30) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def _clip(text: str) -> str:
+    return clip(text, 30)
 
 
 def _no_args(name: str, command: Command) -> _Parser:

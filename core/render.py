@@ -69,6 +69,11 @@ def iso(when: datetime) -> str:
     return text
 
 
+def clip(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` characters, the last an ellipsis when it was cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def money(value: float) -> str:
     """Format a price: "$28", "$28.50", "$1,344"."""
     return f"${value:,.0f}" if value == int(value) else f"${value:,.2f}"

@@ -16,6 +16,7 @@ from pydantic_core import ErrorDetails
 
 from core.domain import EventInfo, Listing, SnapshotIn
 from core.errors import ValidationError
+from core.render import clip
 
 MAX_BATCH = 5000
 SOURCE_EXAMPLE = '"seatgeek"'
@@ -62,7 +63,7 @@ def _number_only(value: object, info: ValidationInfo) -> object:
     if isinstance(value, bool):
         raise ValueError("must be a number, not true/false")
     if isinstance(value, str) and not (info.context or {}).get("text_numbers"):
-        raise ValueError(f"must be a number, not text ({_clip(value)!r})")
+        raise ValueError(f"must be a number, not text ({clip(value, 20)!r})")
     return value
 
 
@@ -88,10 +89,6 @@ def _aware_time(value: object) -> object:
     if value.tzinfo is None:
         raise ValueError("needs a UTC offset (Z or +hh:mm)")
     return value
-
-
-def _clip(text: str, limit: int = 20) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 Number = Annotated[float | None, BeforeValidator(_number_only)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import delete
@@ -17,6 +18,7 @@ from core.digest import compose_digests
 from core.domain import SnapshotIn
 from core.feedback import Feedback, learn_from_feedback
 from core.ports import TicketSource
+from core.revisit import WAKE_BATCH, wake_snoozed
 from core.watch_sync import WatchSync
 from ml.learning import PersonModel
 
@@ -27,6 +29,7 @@ FEED_NEWS = 100  # snapshots in one poll worth an INFO line (start-up, catching 
 WATCH_SYNC_S = 10.0
 STARTED_S = 60.0
 DIGEST_S = 30.0
+WAKE_S = 30.0
 
 
 def split_backlog(items: Sequence[SnapshotIn]) -> tuple[list[SnapshotIn], list[SnapshotIn]]:
@@ -97,6 +100,26 @@ def started_job(container: Container) -> Job:
             logger.info("resolved %d alerts whose event has started", total)
 
     return Job("event-start", STARTED_S, resolve)
+
+
+def wake_job(container: Container) -> Job:
+    """Wake alerts whose time snooze ran out while no snapshot came (see core.revisit)."""
+
+    async def wake() -> None:
+        total = notified = 0
+        while True:
+            events, result = await container.ingest.exclusive(
+                partial(wake_snoozed, engine=container.alerts, now=container.clock.now())
+            )
+            total, notified = total + events, notified + result.notifications
+            if events < WAKE_BATCH:
+                break
+        if notified:
+            container.signal.notify()
+        if total:
+            logger.info("snoozes over: %d events revisited, %d messages queued", total, notified)
+
+    return Job("snooze-wake", WAKE_S, wake)
 
 
 def watch_sync_job(container: Container) -> Job:
@@ -196,6 +219,7 @@ def scheduled_jobs(
     if workers:
         jobs.append(cleanup_job(container))
         jobs.append(started_job(container))
+        jobs.append(wake_job(container))
         jobs.append(digest_job(container))
         jobs.append(learn_job(container))
         jobs.extend(escalation_jobs(container))

@@ -167,6 +167,37 @@ class AlertEngine:
         batch = Batch(now=now, snaps=await self._match(session, stored, now))
         if not batch.snaps:
             return PipelineResult(snapshots=len(stored))
+        return await self._decide(session, batch, len(stored), opening=True)
+
+    async def revisit(
+        self, session: AsyncSession, stored: Sequence[StoredSnapshot], now: datetime
+    ) -> PipelineResult:
+        """Decide again about the active alerts of events, from each one's newest stored
+        snapshot, when no new snapshot came: a time snooze that ran out wakes (and tells
+        the person again) even while the feed is quiet. Opens no alert and adds nothing
+        to the market history; the caller commits.
+        """
+        if not stored:
+            return PipelineResult()
+        await self.history.ensure(
+            session, {s.event.id for s in stored}, exclude_snapshot_ids=(), now=now
+        )
+        snaps = []
+        for s in stored:
+            before = s.previous
+            high = self.history.high(s.event.id, s.point.observed_at)
+            previous_high = self.history.high(s.event.id, before.observed_at) if before else None
+            snaps.append(Snap(s, high, [], previous_high))  # re-checked alert by alert
+        try:
+            return await self._decide(session, Batch(now=now, snaps=snaps), 0, opening=False)
+        finally:
+            await settle(session)
+
+    async def _decide(
+        self, session: AsyncSession, batch: Batch, snapshots: int, *, opening: bool
+    ) -> PipelineResult:
+        """Load what the batch's decisions need, decide, and write the outcome."""
+        now = batch.now
         await load_active(session, batch, {s.stored.event.id for s in batch.snaps})
         await self._verify_watches(session, batch)
         await self._load_recent(session, batch)
@@ -179,13 +210,14 @@ class AlertEngine:
         await self._forecast(batch)
         for snap in batch.snaps:
             self._decider.rescore(batch, snap)
-            self._decider.open(batch, snap)
+            if opening:
+                self._decider.open(batch, snap)
         notifications = await self._write(session, batch)
         notifications += await self._resolve(session, batch)
         matches = sum(len(s.matches) for s in batch.snaps)
         self._metrics.count("alerts_resolved", len(batch.resolves))
         return PipelineResult(
-            snapshots=len(stored),
+            snapshots=snapshots,
             matches=matches,
             alerts_opened=len(batch.new_alerts),
             alerts_updated=batch.updated,

@@ -317,6 +317,12 @@ class Alert(Base):
         ),
         Index("ix_alerts_event_status", "event_id", "status"),
         Index("ix_alerts_next_step", "next_step_at"),
+        Index(
+            "ix_alerts_snooze_due",
+            "snoozed_until",
+            sqlite_where=text("status = 'snoozed'"),
+            postgresql_where=text("status = 'snoozed'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

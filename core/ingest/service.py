@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -28,6 +28,7 @@ from core.metrics import Metrics
 from core.ports import Clock
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class SnapshotProcessor(Protocol):
@@ -192,6 +193,17 @@ class IngestService:
                 async with self._sqlite_lock:
                     return await self._run(session, items, now, alert)
             return await self._run(session, items, now, alert)
+
+    async def exclusive(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """Run `work` in one transaction that no ingest transaction of this process
+        overlaps on SQLite (PostgreSQL's row locks order them): for other work that reads
+        and then writes active alerts, as the engine does (`core.revisit`)."""
+        async with self._sessions() as session:
+            if session.get_bind().dialect.name == "sqlite":
+                async with self._sqlite_lock, session.begin():
+                    return await work(session)
+            async with session.begin():
+                return await work(session)
 
     async def _run(
         self, session: AsyncSession, items: list[SnapshotIn], now: datetime, alert: bool

@@ -27,6 +27,7 @@ from core.render import (
     alert_buttons,
     body,
     event_dict,
+    market_age_note,
     market_dict,
     payload,
     title,
@@ -150,6 +151,7 @@ def round_rows(
         factors=round_.score.factors,
         sentence=forecast.recommendation.sentence if forecast else None,
         timezone=round_.person.timezone,
+        status_note=market_age_note(stored.point.observed_at, now, round_.person.timezone),
     )
     buttons = alert_buttons(ctx.signer, alert.id, now=now, rng=ctx.rng)
     level = round_.score.level

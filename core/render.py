@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -36,6 +36,8 @@ LEVEL_EMOJI: Mapping[Level, str] = {
     Level.NORMAL: "🎟️",
     Level.LOW: "📋",
 }
+# A message whose snapshot is older than this says how old its prices are.
+STALE_MARKET = timedelta(hours=1)
 STATUS_EMOJI: Mapping[str, str] = {
     "acknowledged": "✅",
     "snoozed": "💤",
@@ -118,6 +120,18 @@ def event_zone(person_tz: str | None, event_tz: str | None) -> str | None:
     if (person_tz and person_tz != "UTC") or not event_tz:
         return person_tz
     return event_tz
+
+
+def market_age_note(observed_at: datetime, now: datetime, tz: str | None) -> str | None:
+    """A line for a message that shows an old market ("Prices as of ... (3 h ago): nothing
+    newer came in"), or None while the data is fresh (`STALE_MARKET`)."""
+    age = (now - observed_at).total_seconds()
+    if age < STALE_MARKET.total_seconds():
+        return None
+    return (
+        f"Prices as of {local_time(observed_at, tz)} ({humanize_delta(age)} ago): "
+        "nothing newer came in"
+    )
 
 
 def short_date(when: datetime, tz: str | None) -> str:

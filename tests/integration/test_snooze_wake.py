@@ -190,3 +190,16 @@ async def test_the_job_wakes_every_due_event_in_batches_and_wakes_delivery(
             select(Notification.id).where(Notification.due_at >= T0 + minutes(40)).limit(1)
         )
     assert statuses == ["open", "open"] and woken == [True] and sends is not None
+
+
+async def test_a_reminder_on_old_prices_says_how_old_they_are(sessions: Sessions) -> None:
+    _, alert, engine = await _snoozed(sessions, until_min=180)
+
+    assert await _wake(sessions, engine, 181) == (1, 1)
+
+    async with sessions() as session:
+        first, reminder = [n for n in await notifications_of(session, alert.id)]
+    assert "Prices as of" not in first.payload["body"]  # sent on a fresh snapshot
+    assert "Prices as of Wed 20 Mar 12:00 UTC (3 h 1 min ago): nothing newer came in" in (
+        reminder.payload["body"]
+    )

@@ -14,13 +14,28 @@ from datetime import datetime
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.db.models import Notification
+from core.db.models import Notification, User
 from core.domain import NotificationStatus
-from core.render import payload
+from core.render import event_zone, local_time, payload
 
 ITEM_KIND = "digest"
 SUMMARY_KIND = "digest_summary"
 MAX_ITEMS = 20  # listed one by one; the rest are counted
+
+
+def item_line(item: Notification, person_tz: str | None) -> str:
+    """One digest line: the alert's number, its title and when the event starts (a team
+    watch matches every game of a series, and their titles are the same)."""
+    data = item.payload.get("data") or {}
+    event = data.get("event") or {}
+    line = str(item.payload.get("title", "alert"))
+    if item.alert_id is not None:
+        line = f"#{item.alert_id} {line}"
+    try:
+        starts_at = datetime.fromisoformat(str(event["starts_at"]))
+    except (KeyError, ValueError):
+        return line
+    return f"{line} · {local_time(starts_at, event_zone(person_tz, event.get('timezone')))}"
 
 
 def summary_text(titles: list[str]) -> tuple[str, str]:
@@ -31,6 +46,14 @@ def summary_text(titles: list[str]) -> tuple[str, str]:
     if count > MAX_ITEMS:
         lines.append(f"… and {count - MAX_ITEMS} more — send `alerts` to see them all")
     return title, "\n".join(lines)
+
+
+async def _zones(session: AsyncSession, user_ids: set[int | None]) -> dict[int, str | None]:
+    wanted = [user_id for user_id in user_ids if user_id is not None]
+    if not wanted:
+        return {}
+    rows = await session.execute(select(User.id, User.timezone).where(User.id.in_(wanted)))
+    return {user_id: tz for user_id, tz in rows}
 
 
 async def compose_digests(session: AsyncSession, now: datetime) -> int:
@@ -56,8 +79,10 @@ async def compose_digests(session: AsyncSession, now: datetime) -> int:
     groups: dict[tuple[int | None, str, str], list[Notification]] = defaultdict(list)
     for item in items:
         groups[(item.user_id, item.channel, item.address)].append(item)
+    zones = await _zones(session, {user_id for user_id, _, _ in groups})
     for (user_id, channel, address), rows in groups.items():
-        title, body = summary_text([str(row.payload.get("title", "alert")) for row in rows])
+        person_tz = zones.get(user_id) if user_id is not None else None
+        title, body = summary_text([item_line(row, person_tz) for row in rows])
         first = min(row.id for row in rows)
         summary_id = (
             await session.execute(

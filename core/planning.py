@@ -19,9 +19,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from core.domain import ChannelKind, Level, TriggerKind, WatchSpec
 from core.render import local_time, money, zone
@@ -279,8 +280,33 @@ def quiet_until(
         day += timedelta(days=1)
     elif clock >= finish:
         return None
-    ends = datetime.combine(day, finish, tzinfo=place).astimezone(UTC)
+    ends = wall_instant(day, finish, place)
+    if ends <= now:  # the clock reads inside the window in a repeated (fall-back) hour
+        ends = datetime.combine(day, finish, tzinfo=place).replace(fold=1).astimezone(UTC)
     return ends if ends > now else None
+
+
+def wall_instant(day: date, wall: time, place: ZoneInfo) -> datetime:
+    """The first instant (UTC) at which clocks in `place` read `wall` or later on `day`.
+
+    A wall time that a spring-forward skips ends where the gap ends (02:30 on that night
+    in New York is 03:00 EDT, when the clock passes 02:30); one that a fall-back repeats
+    is its first occurrence.
+    """
+    naive = datetime.combine(day, wall)
+    first = naive.replace(tzinfo=place).astimezone(UTC)
+    if first.astimezone(place).replace(tzinfo=None) == naive:
+        return first
+    # In a gap: fold=1 reads the wall time with the offset after the change (earlier),
+    # fold=0 with the one before (later); the clock jumps past `wall` between the two.
+    lo, hi = naive.replace(tzinfo=place, fold=1).astimezone(UTC), first
+    while hi - lo > timedelta(seconds=1):
+        mid = lo + (hi - lo) / 2
+        if mid.astimezone(place).replace(tzinfo=None) >= naive:
+            hi = mid
+        else:
+            lo = mid
+    return hi.replace(microsecond=0)
 
 
 def next_digest_at(now: datetime, tz: str | None, schedule: str | None) -> datetime:
@@ -289,10 +315,10 @@ def next_digest_at(now: datetime, tz: str | None, schedule: str | None) -> datet
     local = now.astimezone(place)
     if schedule and schedule.startswith("daily"):
         at = parse_hhmm(schedule.partition("@")[2]) or DAILY_DIGEST_AT
-        when = datetime.combine(local.date(), at, tzinfo=place)
-        if when <= local:
-            when = datetime.combine(local.date() + timedelta(days=1), at, tzinfo=place)
-        return when.astimezone(UTC)
+        when = wall_instant(local.date(), at, place)
+        if when <= now:
+            when = wall_instant(local.date() + timedelta(days=1), at, place)
+        return when
     hour = local.replace(minute=0, second=0, microsecond=0).astimezone(UTC)
     return hour + timedelta(hours=1)
 

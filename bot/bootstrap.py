@@ -7,6 +7,7 @@ the real ones; nothing else in the code base constructs services.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from dataclasses import dataclass, field
@@ -206,69 +207,84 @@ async def build(
     clock = clock if clock is not None else SystemClock()
     rng = rng if rng is not None else random.Random()
     metrics = metrics if metrics is not None else PrometheusMetrics()
-    engine = make_engine(settings.database_url)
-    sessions = make_sessionmaker(engine)
-    signer = ActionSigner(settings.secret_key_bytes())
-    signal = OutboxSignal()
-    limiter = configure_platform_limits(
-        RateLimiter(clock), settings.webhook_rate_per_s, settings.webhook_burst
-    )
-    shared_limits = shared_rate_limits(settings, engine.dialect.name, sessions, clock, limiter)
-    policies = RetryPolicies.from_settings(
-        settings.retry_base_s, settings.retry_factor, settings.retry_cap_s, settings.retry_attempts
-    )
-    if predictor is None:
-        predictor = ModelPredictor(
-            await active_model_dir(sessions, settings.model_dir, SHIPPED_MODEL)
+    # Whatever is opened below is closed again if a later step fails (an unmigrated or
+    # unreachable database, a bad channel setting), then the error goes on; on success
+    # the container owns it all (`Container.aclose`).
+    async with contextlib.AsyncExitStack() as cleanup:
+        engine = make_engine(settings.database_url)
+        cleanup.push_async_callback(engine.dispose)
+        sessions = make_sessionmaker(engine)
+        signer = ActionSigner(settings.secret_key_bytes())
+        signal = OutboxSignal()
+        limiter = configure_platform_limits(
+            RateLimiter(clock), settings.webhook_rate_per_s, settings.webhook_burst
         )
-    index = await load_watch_index(sessions)
-    alerts = AlertEngine(
-        index,
-        predictor,
-        signer,
-        random.Random(rng.getrandbits(64)),
-        metrics,
-        engine_config(settings),
-        cache_clock=SystemClock(),
-    )
-    ingest = IngestService(sessions, alerts, clock, metrics, signal)
-    handlers = CommandHandlers(
-        sessions,
-        clock,
-        random.Random(rng.getrandbits(64)),
-        signer,
-        index_hook=alerts.watch_changed,
-        market=MarketInsights(sessions, predictor),
-        on_commit=signal.notify,
-    )
-    if channels is None:
-        channels = default_channels(settings, sessions, clock, handlers, signer)
-    console = channels.get(ChannelKind.CONSOLE.value)
-    if (warning := await upkeep_warning(engine)) is not None:
-        logger.warning(warning)
-    logger.info(
-        "built: database %s, predictor %s, channels %s, %d active watches",
-        engine.dialect.name,
-        predictor.name,
-        ", ".join(sorted(channels)),
-        len(index),
-    )
-    return Container(
-        settings=settings,
-        clock=clock,
-        rng=rng,
-        metrics=metrics,
-        engine=engine,
-        sessions=sessions,
-        signer=signer,
-        signal=signal,
-        limiter=limiter,
-        policies=policies,
-        predictor=predictor,
-        alerts=alerts,
-        ingest=ingest,
-        handlers=handlers,
-        channels=channels,
-        console=console if isinstance(console, ConsoleChannel) else None,
-        shared_limits=shared_limits,
-    )
+        shared_limits = shared_rate_limits(settings, engine.dialect.name, sessions, clock, limiter)
+        if shared_limits is not None:
+            cleanup.push_async_callback(shared_limits.aclose)
+        policies = RetryPolicies.from_settings(
+            settings.retry_base_s,
+            settings.retry_factor,
+            settings.retry_cap_s,
+            settings.retry_attempts,
+        )
+        if predictor is None:
+            predictor = ModelPredictor(
+                await active_model_dir(sessions, settings.model_dir, SHIPPED_MODEL)
+            )
+        index = await load_watch_index(sessions)
+        alerts = AlertEngine(
+            index,
+            predictor,
+            signer,
+            random.Random(rng.getrandbits(64)),
+            metrics,
+            engine_config(settings),
+            cache_clock=SystemClock(),
+        )
+        ingest = IngestService(sessions, alerts, clock, metrics, signal)
+        handlers = CommandHandlers(
+            sessions,
+            clock,
+            random.Random(rng.getrandbits(64)),
+            signer,
+            index_hook=alerts.watch_changed,
+            market=MarketInsights(sessions, predictor),
+            on_commit=signal.notify,
+        )
+        if channels is None:
+            channels = default_channels(settings, sessions, clock, handlers, signer)
+            for channel in channels.values():  # the caller closes channels it passed in
+                if (close := getattr(channel, "close", None)) is not None:
+                    cleanup.push_async_callback(close)
+        console = channels.get(ChannelKind.CONSOLE.value)
+        if (warning := await upkeep_warning(engine)) is not None:
+            logger.warning(warning)
+        logger.info(
+            "built: database %s, predictor %s, channels %s, %d active watches",
+            engine.dialect.name,
+            predictor.name,
+            ", ".join(sorted(channels)),
+            len(index),
+        )
+        container = Container(
+            settings=settings,
+            clock=clock,
+            rng=rng,
+            metrics=metrics,
+            engine=engine,
+            sessions=sessions,
+            signer=signer,
+            signal=signal,
+            limiter=limiter,
+            policies=policies,
+            predictor=predictor,
+            alerts=alerts,
+            ingest=ingest,
+            handlers=handlers,
+            channels=channels,
+            console=console if isinstance(console, ConsoleChannel) else None,
+            shared_limits=shared_limits,
+        )
+        cleanup.pop_all()
+    return container

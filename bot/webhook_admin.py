@@ -9,7 +9,6 @@ only queues a "test" notification, which the running process delivers like any o
 from __future__ import annotations
 
 import ipaddress
-import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from adapters.webhook.ssrf import ALLOW_SETTING, SsrfPolicy, validate_url
 from core.db.models import Notification, User, WebhookEndpoint
 from core.domain import ChannelKind, Level, NotificationStatus
 from core.errors import NotFoundError, ValidationError
+from core.redaction import hide_credentials
 
 EVENT_TYPES = (
     "alert.triggered",
@@ -36,9 +36,6 @@ EVENT_TYPES = (
 EVENTS_EXAMPLE = "alert.triggered,alert.resolved"
 URL_EXAMPLE = "https://hooks.example.com/hdtickets"
 _LOOPBACK = ipaddress.ip_address("127.0.0.1")
-# "scheme://user:password@" or "scheme://user@" anywhere in a text (a URL stored before
-# such URLs were refused, or an HTTP error quoting one).
-_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^\s/@:]*)(:[^\s/@]*)?@")
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,17 +56,6 @@ def parse_events(names: Iterable[str], example: str = EVENTS_EXAMPLE) -> list[st
             f"unknown event type {shown}; choose from {', '.join(EVENT_TYPES)} or *, e.g. {example}"
         )
     return list(dict.fromkeys(wanted))
-
-
-def hide_credentials(text: str) -> str:
-    """`text` with the password of every URL in it shown as *** (a bare user name too,
-    which is often a token): "https://ada:***@hooks.example.com/x"."""
-
-    def mask(match: re.Match[str]) -> str:
-        scheme, user, password = match.group(1), match.group(2), match.group(3)
-        return f"{scheme}{user}:***@" if password is not None else f"{scheme}***@"
-
-    return _CREDENTIALS.sub(mask, text)
 
 
 def _always_local(url: str, policy: SsrfPolicy) -> str | None:
@@ -154,7 +140,8 @@ async def queue_test(session: AsyncSession, endpoint: WebhookEndpoint, now: date
     """Queue a "test" notification to an active endpoint; returns its id."""
     if not endpoint.active:
         raise ValidationError(
-            f"webhook endpoint {endpoint.id} is disabled ({endpoint.disabled_reason}); "
+            f"webhook endpoint {endpoint.id} is disabled"
+            f" ({hide_credentials(endpoint.disabled_reason or 'by an admin')}); "
             f"enable it with `hdtickets webhooks enable {endpoint.id}`"
         )
     stamp = now.isoformat(timespec="seconds").replace("+00:00", "Z")
@@ -194,14 +181,16 @@ def live_secrets(entries: list[Any], now: datetime) -> int:
 
 
 def endpoint_json(endpoint: WebhookEndpoint, now: datetime) -> dict[str, Any]:
-    """An endpoint without its secrets (only how many still sign)."""
+    """An endpoint without its secrets (only how many still sign) nor any password in its
+    URL (one stored before those were refused) or in why it was disabled."""
+    reason = endpoint.disabled_reason
     return {
         "id": endpoint.id,
-        "url": endpoint.url,
+        "url": hide_credentials(endpoint.url),
         "user_id": endpoint.user_id,
         "events": list(endpoint.event_types or ()),
         "active": endpoint.active,
-        "disabled_reason": endpoint.disabled_reason,
+        "disabled_reason": hide_credentials(reason) if reason is not None else None,
         "consecutive_failures": endpoint.consecutive_failures,
         "secrets": live_secrets(list(endpoint.secrets or ()), now),
     }

@@ -31,6 +31,7 @@ from core.db.models import (
 from core.domain import AlertStatus, Level
 from core.engine_support import WatchInfo
 from core.errors import NotFoundError, ValidationError
+from core.redaction import hide_credentials
 from core.render import event_dict, iso
 
 ACTIVE = "active"
@@ -125,10 +126,11 @@ async def alert_detail(session: AsyncSession, alert_id: int, owner: int | None) 
 
 
 def shown_address(row: Notification) -> str:
-    """Where a message went, with phone numbers cut to their last four digits."""
+    """Where a message went, with phone numbers cut to their last four digits and any
+    password in a webhook URL (one stored before those were refused) masked."""
     if row.channel in _PRIVATE_CHANNELS and len(row.address) > 4:
         return "…" + row.address[-4:]
-    return row.address
+    return hide_credentials(row.address)
 
 
 def merged_timeline(
@@ -146,8 +148,9 @@ def merged_timeline(
 
 
 def _timeline_item(row: AuditEntry | Notification) -> dict[str, Any]:
+    # An audit entry or an error may quote a webhook URL with a password in it.
     if isinstance(row, AuditEntry):
-        return {"at": iso(row.at), "kind": row.kind, "detail": row.detail}
+        return {"at": iso(row.at), "kind": row.kind, "detail": hide_credentials(row.detail)}
     payload = row.payload or {}
     return {
         "at": iso(row.created_at),
@@ -159,7 +162,7 @@ def _timeline_item(row: AuditEntry | Notification) -> dict[str, Any]:
         "status": row.status,
         "attempts": row.attempts,
         "sent_at": iso(row.sent_at) if row.sent_at else None,
-        "last_error": row.last_error,
+        "last_error": hide_credentials(row.last_error) if row.last_error else row.last_error,
     }
 
 

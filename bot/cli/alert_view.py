@@ -16,10 +16,10 @@ from rich.table import Table
 from rich.text import Text
 
 from bot.cli.common import utc
-from bot.webhook_admin import hide_credentials
 from core.api_views import merged_timeline, shown_address
 from core.db.models import Alert, AuditEntry, Event, Notification, User, Watch
 from core.domain import Level
+from core.redaction import hide_credentials
 from core.render import LEVEL_EMOJI, local_time, money
 
 

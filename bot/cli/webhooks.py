@@ -28,13 +28,13 @@ from bot.webhook_admin import (
     NewEndpoint,
     add_endpoint,
     check_not_twice,
-    hide_credentials,
     live_secrets,
     parse_events,
     queue_test,
 )
 from core.db.models import User, WebhookEndpoint
 from core.errors import ValidationError
+from core.redaction import hide_credentials
 
 webhooks_app = typer.Typer(
     help="Outbound webhook endpoints: add, list, rotate secrets, send a test.",

@@ -249,6 +249,7 @@ async def build(
             random.Random(rng.getrandbits(64)),
             signer,
             index_hook=alerts.watch_changed,
+            person_hook=alerts.person_changed,
             market=MarketInsights(sessions, predictor),
             on_commit=signal.notify,
         )

@@ -98,11 +98,15 @@ class CommandHandlers:
         market: MarketInsightProvider | None = None,
         phones: PhoneKeys | None = None,
         on_commit: Callable[[], None] | None = None,
+        person_hook: Callable[[int], None] | None = None,
     ) -> None:
         """`on_commit` runs after every command that committed (it may have queued
-        messages, such as the in-place edits of an acknowledged alert): delivery's wake-up."""
+        messages, such as the in-place edits of an acknowledged alert): delivery's wake-up.
+        `person_hook` is told the person after each of their committed commands (`quiet`,
+        `tz`, `prefs`, `phone`, `link` change what the engine keeps cached about them)."""
         self._sessions = sessions
         self._on_commit = on_commit
+        self._person_hook = person_hook
         self._clock = clock
         self._rng = rng
         self._signer = signer
@@ -147,6 +151,8 @@ class CommandHandlers:
                 async with session.begin():
                     await record_activity(session, ctx.user_id, ctx.platform, kind, now)
                 return Reply.error(str(exc))
+        if self._person_hook is not None:
+            self._person_hook(ctx.user_id)
         if self._on_commit is not None:
             self._on_commit()
         self._publish(turn)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from sqlalchemy import select
+
 from core.chat import Reply
 from core.command_help import help_lines
 from core.command_types import (
@@ -13,12 +15,48 @@ from core.command_types import (
     TzCommand,
     WakeForCritical,
 )
-from core.db.models import Preference, User
-from core.domain import ChannelKind, Level
+from core.db.models import Notification, Preference, User
+from core.digest import ITEM_KIND
+from core.domain import ChannelKind, Level, NotificationStatus
+from core.planning import first_delivery_at
+from core.recipients import load_recipients
 from core.render import zone
 from core.routing import DEFAULT_ORDER, destinations
 from core.scoring import DEFAULT_WEIGHTS, FACTOR_NAMES, MIN_FEEDBACK, blend_weights
 from core.turn import Turn
+
+
+async def _replan_held(turn: Turn) -> int:
+    """Re-time the person's chat messages still held for quiet hours or a digest, by the
+    settings just changed (a held alert must not go out inside the new quiet hours, nor
+    wait for ones just turned off); returns how many moved. Retries keep their backoff."""
+    person = (await load_recipients(turn.session, [turn.ctx.user_id])).get(turn.ctx.user_id)
+    if person is None:
+        return 0
+    held = await turn.session.scalars(
+        select(Notification).where(
+            Notification.user_id == turn.ctx.user_id,
+            Notification.status == NotificationStatus.PENDING.value,
+            Notification.kind.in_((ITEM_KIND, "alert")),
+            Notification.channel != ChannelKind.WEBHOOK.value,
+            Notification.attempts == 0,
+            Notification.due_at > turn.now,
+            Notification.level < int(Level.CRITICAL),
+        )
+    )
+    moved = 0
+    for row in held:
+        level = Level.LOW if row.kind == ITEM_KIND else Level(max(row.level, Level.MEDIUM))
+        due = first_delivery_at(level, person, turn.now)
+        if due != row.due_at:
+            row.due_at, moved = due, moved + 1
+    return moved
+
+
+def _held_note(moved: int) -> tuple[str, ...]:
+    if not moved:
+        return ()
+    return (f"{moved} held message{'s' if moved != 1 else ''} re-timed to match.",)
 
 
 async def _preference(turn: Turn) -> Preference:
@@ -66,6 +104,7 @@ async def prefs(turn: Turn, cmd: PrefsCommand) -> Reply:
         pref.digest_schedule = setting.schedule
         article = "an" if setting.schedule == "hourly" else "a"
         text = f"Low-level alerts now come in {article} {setting.schedule} digest."
+        return Reply(lines=(text, *_held_note(await _replan_held(turn))))
     elif isinstance(setting, WakeForCritical):
         pref.wake_for_critical = setting.on
         text = f"Wake me for critical alerts: {'on' if setting.on else 'off'}."
@@ -126,15 +165,16 @@ async def quiet(turn: Turn, cmd: QuietCommand) -> Reply:
     """Set or clear quiet hours (local time of the person's zone)."""
     user = await turn.user()
     user.quiet_start, user.quiet_end = cmd.start, cmd.end
+    held = _held_note(await _replan_held(turn))
     if cmd.start is None:
-        return Reply(lines=("Quiet hours are off.",))
+        return Reply(lines=("Quiet hours are off.", *held))
     lines = [
         f"Quiet hours {cmd.start}-{cmd.end} ({user.timezone}): alerts below critical wait "
         f"until {cmd.end}."
     ]
     if user.timezone == "UTC":
         lines.append("Your time zone is UTC; set yours with e.g. tz America/New_York")
-    return Reply(lines=tuple(lines))
+    return Reply(lines=(*lines, *held))
 
 
 async def tz(turn: Turn, cmd: TzCommand) -> Reply:
@@ -142,7 +182,8 @@ async def tz(turn: Turn, cmd: TzCommand) -> Reply:
     user = await turn.user()
     user.timezone = cmd.zone
     local = turn.now.astimezone(zone(cmd.zone))
-    return Reply(lines=(f"Time zone set to {cmd.zone} (it is {local:%H:%M} there now).",))
+    text = f"Time zone set to {cmd.zone} (it is {local:%H:%M} there now)."
+    return Reply(lines=(text, *_held_note(await _replan_held(turn))))
 
 
 def not_yet(feature: str) -> Reply:

@@ -41,3 +41,14 @@ class PermanentDeliveryError(DeliveryError):
 
 class RecipientGone(PermanentDeliveryError):
     """The destination no longer exists or refuses us (blocked bot, 410 Gone)."""
+
+
+class ChatMoved(PermanentDeliveryError):
+    """The chat has a new address (a Telegram group upgraded to a supergroup).
+
+    Permanent for the old address; `new_address` is where the same chat is reached now.
+    """
+
+    def __init__(self, message: str, new_address: str) -> None:
+        super().__init__(message)
+        self.new_address = new_address

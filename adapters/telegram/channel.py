@@ -16,6 +16,14 @@ waits to be cancelled, and its sends fail as permanent so alerts fail over.
 price history), edits an earlier message in place when given its receipt (removing the
 keyboard), and maps SDK errors to core delivery errors. Idempotent per process on the
 idempotency key.
+
+A group upgraded to a supergroup has a new chat id, and Telegram refuses the old one
+(ChatMigrated, naming the new id). A send that meets this is made again, once, to the
+new id, and the receipt names it; the inbound side then moves what is stored for the
+group (`TelegramInbound.move_chat`), so the next alerts go there directly. Without an
+inbound side each send to the old id is redirected this way, with a warning. A message
+sent before the upgrade stays in the old group's history, where it cannot be edited:
+its edit is skipped with a warning rather than failing over to another chat.
 """
 
 from __future__ import annotations
@@ -29,15 +37,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from telegram import BotCommand, Update
+from telegram import BotCommand, Message, Update
 from telegram.constants import ParseMode, UpdateType
-from telegram.error import BadRequest, TelegramError
+from telegram.error import BadRequest, ChatMigrated, TelegramError
 from telegram.ext import Application, TypeHandler
 from telegram.request import HTTPXRequest
 
 from adapters.telegram.errors import translated
 from adapters.telegram.inbound import TelegramInbound
-from adapters.telegram.render import Outlook, alert_text, render_alert, render_update
+from adapters.telegram.render import (
+    AlertMessage,
+    Outlook,
+    alert_text,
+    render_alert,
+    render_update,
+)
 from adapters.telegram.retry import Backoff, fatal, transient
 from core.command_help import SPECS
 from core.domain import Capability, ChannelKind, DeliveryReceipt, OutboundMessage
@@ -254,29 +268,59 @@ class TelegramChannel:
     async def _send_new(self, message: OutboundMessage) -> DeliveryReceipt:
         rendered = render_alert(message)
         chart = await self._draw(message, rendered.chart, rendered.max_price, rendered.outlook)
+        address = message.address
         with translated("send", message.notification_id):
-            if chart is not None:
-                sent = await self.bot.send_photo(
+            try:
+                sent = await self._post(address, message, rendered, chart)
+            except ChatMigrated as exc:
+                address = str(exc.new_chat_id)
+                logger.warning(
+                    "telegram group %s was upgraded to supergroup %s; sending "
+                    "notification_id=%s there",
                     message.address,
-                    chart,
-                    caption=rendered.text,
-                    parse_mode=ParseMode.MARKDOWN_V2,
-                    reply_markup=rendered.keyboard,
+                    address,
+                    message.notification_id,
                 )
-            else:
-                text = alert_text(message) if rendered.chart else rendered.text
-                sent = await self.bot.send_message(
-                    message.address,
-                    text,
-                    parse_mode=ParseMode.MARKDOWN_V2,
-                    reply_markup=rendered.keyboard,
-                )
+                # A second ChatMigrated leaves `translated` as ChatMoved (permanent).
+                sent = await self._post(address, message, rendered, chart)
+        if address != message.address:
+            await self._moved(message.address, address, message.notification_id)
         return DeliveryReceipt(
             channel=ChannelKind.TELEGRAM,
-            address=message.address,
+            address=address,
             message_id=str(sent.message_id),
             detail=PHOTO if chart is not None else None,
         )
+
+    async def _post(
+        self, address: str, message: OutboundMessage, rendered: AlertMessage, chart: bytes | None
+    ) -> Message:
+        if chart is not None:
+            return await self.bot.send_photo(
+                address,
+                chart,
+                caption=rendered.text,
+                parse_mode=ParseMode.MARKDOWN_V2,
+                reply_markup=rendered.keyboard,
+            )
+        text = alert_text(message) if rendered.chart else rendered.text
+        return await self.bot.send_message(
+            address, text, parse_mode=ParseMode.MARKDOWN_V2, reply_markup=rendered.keyboard
+        )
+
+    async def _moved(self, old: str, new: str, notification_id: int) -> None:
+        """Tell the inbound side a group moved, so later alerts go to `new` directly."""
+        if self._inbound is None:
+            return
+        try:
+            await self._inbound.move_chat(old, new)
+        except Exception:  # the alert went out; the next send meets the move again
+            logger.exception(
+                "telegram: moving group %s to %s failed notification_id=%s",
+                old,
+                new,
+                notification_id,
+            )
 
     async def _draw(
         self,
@@ -297,20 +341,36 @@ class TelegramChannel:
         is_photo = edit_of.detail == PHOTO
         text = render_update(message, caption=is_photo)
         chat, message_id = edit_of.address or message.address, int(edit_of.message_id or 0)
+        moved_to: str | None = None
         try:
             with translated("edit", message.notification_id):
-                if is_photo:
-                    await self.bot.edit_message_caption(
-                        chat, message_id, caption=text, parse_mode=ParseMode.MARKDOWN_V2
-                    )
-                else:
-                    await self.bot.edit_message_text(
-                        text, chat, message_id, parse_mode=ParseMode.MARKDOWN_V2
-                    )
+                try:
+                    if is_photo:
+                        await self.bot.edit_message_caption(
+                            chat, message_id, caption=text, parse_mode=ParseMode.MARKDOWN_V2
+                        )
+                    else:
+                        await self.bot.edit_message_text(
+                            text, chat, message_id, parse_mode=ParseMode.MARKDOWN_V2
+                        )
+                except ChatMigrated as exc:
+                    # The message is in the group's history from before its upgrade, which
+                    # no chat id reaches any more; failing over would only repeat it elsewhere.
+                    moved_to = str(exc.new_chat_id)
         except Exception as exc:
             cause = exc.__cause__
             if not (isinstance(cause, BadRequest) and "not modified" in cause.message.lower()):
                 raise
+        if moved_to is not None:
+            logger.warning(
+                "telegram group %s was upgraded to supergroup %s; its message %s can no longer "
+                "be edited notification_id=%s",
+                chat,
+                moved_to,
+                message_id,
+                message.notification_id,
+            )
+            await self._moved(chat, moved_to, message.notification_id)
         return DeliveryReceipt(
             channel=ChannelKind.TELEGRAM,
             address=chat,

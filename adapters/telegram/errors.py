@@ -1,6 +1,7 @@
 """python-telegram-bot errors -> the core delivery errors (`raise ... from exc`).
 
-RetryAfter -> RetryableDeliveryError with `retry_after` exactly; "bot was blocked",
+RetryAfter -> RetryableDeliveryError with `retry_after` exactly; ChatMigrated (a group
+upgraded to a supergroup) -> ChatMoved with the new chat id; "bot was blocked",
 "user is deactivated", "chat not found" -> RecipientGone; other 403s and 400s ->
 PermanentDeliveryError (logged with the reason); timeouts, network errors and 5xx ->
 RetryableDeliveryError.
@@ -27,6 +28,7 @@ from telegram.error import (
 )
 
 from core.errors import (
+    ChatMoved,
     DeliveryError,
     PermanentDeliveryError,
     RecipientGone,
@@ -53,7 +55,8 @@ def delivery_error(exc: TelegramError) -> DeliveryError:
         seconds = retry_after_seconds(exc)
         return RetryableDeliveryError(f"telegram 429: retry after {seconds:g} s", seconds)
     if isinstance(exc, ChatMigrated):
-        return PermanentDeliveryError(f"telegram: the group moved to {exc.new_chat_id}")
+        new = str(exc.new_chat_id)
+        return ChatMoved(f"telegram: the group was upgraded to supergroup {new}", new)
     if isinstance(exc, Forbidden) or (
         isinstance(exc, BadRequest) and any(word in text.lower() for word in _GONE)
     ):

@@ -14,6 +14,11 @@ rather than "admins only". Only commands are looked at: small talk creates nobod
 costs no API call. An anonymous admin (the message comes from GroupAnonymousBot on
 behalf of the group itself) acts as the group: an admin whose identity is the group's.
 
+When a group is upgraded to a supergroup it gets a new chat id: the service messages
+saying so (`migrate_to_chat_id` in the old group, `migrate_from_chat_id` in the new one)
+move everything stored for the old id to the new one (`core.chat_moves`; twice is
+harmless). `TelegramChannel` calls `move_chat` too when a send finds the group moved.
+
 Replies are sent directly (not through the outbox); 429s, 5xx and network errors are
 retried for up to `REPLY_BUDGET_S`, and a reply too long for one message goes as several.
 """
@@ -46,7 +51,8 @@ from adapters.telegram.render import (
 from adapters.telegram.retry import Backoff, transient
 from core.actions import ActionSigner, TokenError
 from core.chat import Choice, CommandContext, Reply
-from core.domain import ActivityKind, Platform
+from core.chat_moves import MovedChat, move_chat
+from core.domain import ActivityKind, ChannelKind, Platform
 from core.handlers import CommandHandlers
 from core.ports import Clock
 from core.presence import record_activity
@@ -113,6 +119,12 @@ class TelegramInbound:
     async def message(self, message: Message, bot: Bot) -> Reply | None:
         """Handle one message; returns the reply sent (None when nothing was said)."""
         chat = message.chat
+        if message.migrate_to_chat_id is not None:  # the old group's last word
+            await self.move_chat(chat.id, message.migrate_to_chat_id)
+            return None
+        if message.migrate_from_chat_id is not None:  # the new supergroup's first
+            await self.move_chat(message.migrate_from_chat_id, chat.id)
+            return None
         is_group = chat.type in _GROUPS
         written = message.text or message.caption or ""
         text = command_text(written, bot.username) if written.strip() else None
@@ -252,6 +264,26 @@ class TelegramInbound:
                     return False
                 await self._clock.sleep(wait)
         return False
+
+    # --- a group upgraded to a supergroup --------------------------------------------------
+
+    async def move_chat(self, old: int | str, new: int | str) -> MovedChat:
+        """Point the group's watches, identity and unsent alerts at its new chat id."""
+        async with self._sessions() as session, session.begin():
+            moved = await move_chat(
+                session, ChannelKind.TELEGRAM.value, str(old), str(new), self._clock.now()
+            )
+        if moved.total:
+            logger.info(
+                "telegram group %s is now supergroup %s: moved %d watches, %d identities, "
+                "%d unsent messages",
+                old,
+                new,
+                moved.watches,
+                moved.identities,
+                moved.notifications,
+            )
+        return moved
 
     # --- who is talking -------------------------------------------------------------------
 

@@ -7,12 +7,15 @@
         assert api.unexpected == []
 
 Updates are built like Telegram's: `text_update`, `media_update` (a sticker, a photo
-with a caption...), `anonymous_update` (an anonymous group admin) and `press`.
+with a caption...), `anonymous_update` (an anonymous group admin), `press`, and
+`migration_updates` (the two service messages of a group upgraded to a supergroup).
 
 Answers have the real shapes (`{"ok": true, "result": ...}` or `{"ok": false,
 "error_code", "description", "parameters"}`): 429 with `parameters.retry_after` beyond
 the flood limits (limits.py), 403 "Forbidden: bot was blocked by the user" for chats in
-`blocked`, 400 "can't parse entities" for MarkdownV2 the entity parser refuses, 400 for
+`blocked`, 400 "group chat was upgraded to a supergroup chat" with
+`parameters.migrate_to_chat_id` for any call naming a chat in `migrated` (see `migrate`),
+400 "can't parse entities" for MarkdownV2 the entity parser refuses, 400 for
 callback data over 64 bytes, too-long texts, edits that change nothing or find no
 message. Any other method or path is answered 404 and kept in `unexpected`.
 """
@@ -54,9 +57,13 @@ _COMMAND_NAME = re.compile(r"^[a-z0-9_]{1,32}$")
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, description: str, retry_after: int | None = None) -> None:
+    def __init__(self, status: int, description: str, retry_after: int | None = None,
+                 parameters: Mapping[str, Any] | None = None) -> None:  # fmt: skip
         super().__init__(description)
         self.status, self.description, self.retry_after = status, description, retry_after
+        self.parameters = dict(parameters or {})
+        if retry_after is not None:
+            self.parameters["retry_after"] = retry_after
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +136,7 @@ class FakeBotApi:
         self.webhook: dict[str, Any] | None = None
         self.admins: dict[str, set[int]] = {}
         self.blocked: set[str] = set()
+        self.migrated: dict[str, int] = {}  # old group chat id -> its supergroup's id
         self.http_429 = 0
         self.limits = FloodLimits(clock)
         self._script: dict[str, deque[ApiError]] = {}
@@ -173,6 +181,11 @@ class FakeBotApi:
         queue = self._script.setdefault(method, deque())
         queue.extend(ApiError(status, description, retry_after) for _ in range(times))
 
+    def migrate(self, old: int, new: int) -> None:
+        """Upgrade group `old` to supergroup `new`: calls naming `old` are refused from now
+        on, as Telegram refuses them (no update is sent; see `migration_updates`)."""
+        self.migrated[str(old)] = new
+
     def make_admin(self, chat_id: int | str, user_id: int) -> None:
         self.admins.setdefault(str(chat_id), set()).add(user_id)
 
@@ -213,12 +226,14 @@ class FakeBotApi:
             out["username"] = username
         return out
 
-    def text_update(self, *, user: int, text: str, chat: int | None = None,
-                    name: str = "Ada", title: str = "Fans") -> dict[str, Any]:  # fmt: skip
+    def text_update(self, *, user: int, text: str, chat: int | None = None, name: str = "Ada",
+                    title: str = "Fans",
+                    chat_type: str = "supergroup") -> dict[str, Any]:  # fmt: skip
+        """A message from `user` in a private chat, or in group `chat` (a negative id)."""
         chat_id = chat if chat is not None else user
         chat_json: dict[str, Any] = {"id": chat_id, "type": "private", "first_name": name}
         if chat_id < 0:
-            chat_json = {"id": chat_id, "type": "supergroup", "title": title}
+            chat_json = {"id": chat_id, "type": chat_type, "title": title}
         message: dict[str, Any] = {
             "message_id": next(self._message_ids),
             "date": int(time.time()),
@@ -256,6 +271,17 @@ class FakeBotApi:
         message["sender_chat"] = dict(message["chat"])
         return update
 
+    def migration_updates(self, *, old: int, new: int, user: int,
+                          title: str = "Fans") -> list[dict[str, Any]]:  # fmt: skip
+        """The two service messages of group `old` upgraded to supergroup `new` by `user`:
+        `migrate_to_chat_id` in the old group, then `migrate_from_chat_id` in the new one."""
+        last = self.text_update(user=user, text="", chat=old, title=title, chat_type="group")
+        first = self.text_update(user=user, text="", chat=new, title=title)
+        del last["message"]["text"], first["message"]["text"]
+        last["message"]["migrate_to_chat_id"] = new
+        first["message"]["migrate_from_chat_id"] = old
+        return [last, first]
+
     def press(self, *, user: int, message: SentMessage, data: str,
               name: str = "Ada") -> dict[str, Any]:  # fmt: skip
         """A callback_query update: `user` pressed the button with `data` under `message`."""
@@ -287,6 +313,10 @@ class FakeBotApi:
             scripted = self._script.get(method)
             if scripted:
                 raise scripted.popleft()
+            moved_to = self.migrated.get(str(params.get("chat_id")))
+            if moved_to is not None:
+                raise ApiError(400, "Bad Request: group chat was upgraded to a supergroup chat",
+                               parameters={"migrate_to_chat_id": moved_to})  # fmt: skip
             result = await getattr(self, "_" + _snake(method))(params)
             status = 200
             response = web.json_response({"ok": True, "result": result})
@@ -294,7 +324,7 @@ class FakeBotApi:
             status = exc.status
             if status == 429:
                 self.http_429 += 1
-            response = _error(exc.status, exc.description, exc.retry_after)
+            response = _error(exc.status, exc.description, exc.parameters)
         async with self._arrived:
             self.calls.append(ApiCall(method, params, status, self.clock()))
             self._arrived.notify_all()
@@ -468,10 +498,11 @@ def _admin(user: int) -> dict[str, Any]:
     }
 
 
-def _error(status: int, description: str, retry_after: int | None = None) -> web.Response:
+def _error(status: int, description: str,
+           parameters: Mapping[str, Any] | None = None) -> web.Response:  # fmt: skip
     body: dict[str, Any] = {"ok": False, "error_code": status, "description": description}
-    if retry_after is not None:
-        body["parameters"] = {"retry_after": retry_after}
+    if parameters:
+        body["parameters"] = dict(parameters)
     return web.json_response(body, status=status)
 
 

@@ -24,7 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.backoff import RetryPolicies, next_delay
 from core.db.models import Notification
-from core.delivery_outcomes import Outcome, OutcomeKind, withdrawals, write_outcomes
+from core.delivery_lifecycle import Outcome, OutcomeKind
+from core.delivery_outcomes import withdrawals, write_outcomes
 from core.errors import PermanentDeliveryError, RecipientGone, RetryableDeliveryError
 from core.metrics import Metrics
 from core.outbox import (
@@ -260,7 +261,7 @@ class DeliveryService:
         now = self.clock.now()
         attempts = row.attempts + 1
         policy = self.policies.for_level(row.level)
-        if policy.exhausted(attempts):  # parked, if at all, at the cap (see delivery_outcomes)
+        if policy.exhausted(attempts):  # parked, if at all, at the cap (delivery_lifecycle)
             due = now + timedelta(seconds=max(policy.cap_s, retry_after or 0.0))
             return Outcome(row, OutcomeKind.DEAD, now, attempts, error=error, due_at=due)
         delay = next_delay(policy, attempts, self.rng, retry_after=retry_after)

@@ -301,7 +301,7 @@ async def next_due_at(session: AsyncSession) -> datetime | None:
     )
 
 
-DELAYED = "delayed_since"  # payload key set when a row is parked (core.delivery_outcomes)
+DELAYED = "delayed_since"  # payload key set when a row is parked (core.delivery_lifecycle)
 
 
 def late_note(row: Notification, now: datetime) -> str | None:

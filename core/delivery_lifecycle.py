@@ -1,0 +1,396 @@
+"""What becomes of a message after a failed send: the outcome types and the follow-ups.
+
+`core.delivery` turns each finished send into an `Outcome`; `core.delivery_outcomes`
+writes a group of them in one transaction and calls the steps here:
+
+- Quiet hours: a retried or parked chat message of a level that quiet hours hold is due
+  no earlier than the end of the person's quiet hours (`core.planning.first_delivery_at`).
+- Parking: a message whose retries are used up and that has no other chat channel to
+  fail over to (or is a webhook event) is not dropped while it can still matter. It goes
+  back to pending, tried again every retry cap (the outcome's `due_at`) until its event
+  starts, for at most `PARK_LIMIT` after it was queued, so a platform outage longer than
+  the retry schedule delays alerts instead of losing them; an alert that closes meanwhile
+  cancels its parked chat messages as it cancels any pending one. `delivery_parked` is
+  audited when a message is parked, not on each try.
+- Health: webhook endpoints count consecutive failures; one whose recipient is gone is
+  disabled, with all still queued for it, and a chat identity that is gone is marked
+  unreachable.
+- Failover: a failed or dead chat message moves to the person's next configured chat
+  channel, skipping those its failover chain tried and those carrying the same message.
+  A message that `announces_open` an alert no longer open does not fail over.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.db.models import Identity, Notification, User, WebhookEndpoint
+from core.domain import ChannelKind, DeliveryReceipt, Level, NotificationStatus
+from core.escalation_load import ESCALATION_KIND
+from core.outbox import DELAYED
+from core.planning import Recipient, first_delivery_at
+from core.routing import Destination, destinations
+
+# Chat channels fail over to one another; SMS/voice belong to escalation, webhooks to
+# their endpoint.
+CHAT_CHANNELS = frozenset(
+    {ChannelKind.TELEGRAM, ChannelKind.SLACK, ChannelKind.DISCORD, ChannelKind.CONSOLE}
+)
+PARKED_CHANNELS = CHAT_CHANNELS | {ChannelKind.WEBHOOK}
+# Kinds of message that tell a person an alert is open and wants action (the engine's
+# new-alert messages and re-notifications, escalation steps). "update" rows are the edits
+# announcing a change; digests are cancelled with their alert by core.announce.
+ANNOUNCING_KINDS = frozenset({"alert", ESCALATION_KIND})
+PARK_LIMIT = timedelta(hours=24)
+_MAX_KEY = 200
+_MAX_CHAIN = 16
+_GAVE_UP = (
+    NotificationStatus.FAILED.value,
+    NotificationStatus.DEAD.value,
+    NotificationStatus.CANCELLED.value,
+)
+
+
+class OutcomeKind(StrEnum):
+    """What the send of one claimed row came to."""
+
+    SENT = "sent"
+    RETRY = "retry"  # retryable error, attempts left
+    FAILED = "failed"  # permanent error
+    GONE = "gone"  # the recipient no longer exists or refuses us
+    DEAD = "dead"  # retryable error, attempts exhausted (`due_at`: when to retry if parked)
+    RELEASE = "release"  # not sent: back to pending, no attempt counted
+    CANCELLED = "cancelled"  # not sent or not retried: the alert is no longer open
+
+    @property
+    def status_label(self) -> str:
+        """The `status` label of the notifications metric."""
+        return NotificationStatus.FAILED.value if self is OutcomeKind.GONE else self.value
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What happened to one claimed row. `attempts` is the row's count afterwards."""
+
+    row: Notification
+    kind: OutcomeKind
+    at: datetime
+    attempts: int
+    receipt: DeliveryReceipt | None = None
+    error: str | None = None
+    due_at: datetime | None = None
+    held: bool = False  # `due_at` was put back to the end of the person's quiet hours
+
+
+def announces_open(row: Notification) -> bool:
+    """Whether `row` tells its person that its alert is open (see core.delivery_outcomes)."""
+    return (
+        row.alert_id is not None
+        and row.kind in ANNOUNCING_KINDS
+        and row.channel != ChannelKind.WEBHOOK.value
+    )
+
+
+def audit_entry(o: Outcome, kind: str, detail: str, **data: Any) -> dict[str, Any]:
+    """An `AuditEntry` row (insert values) about `o`'s message; `data` adds to its ids."""
+    base = {"notification_id": o.row.id, "channel": o.row.channel, "attempt": o.attempts}
+    return {
+        "alert_id": o.row.alert_id,
+        "user_id": o.row.user_id,
+        "at": o.at,
+        "kind": kind,
+        "detail": detail,
+        "data": {**base, **data},
+    }
+
+
+async def after_quiet_hours(
+    session: AsyncSession, outcomes: Sequence[Outcome]
+) -> Sequence[Outcome]:
+    """Retried and parked chat messages put back to the end of the person's quiet hours,
+    for the levels quiet hours hold (`core.planning.first_delivery_at`)."""
+    waiting = [
+        o
+        for o in outcomes
+        if o.kind in (OutcomeKind.RETRY, OutcomeKind.DEAD)
+        and o.due_at is not None
+        and o.row.user_id is not None
+        and o.row.level > Level.LOW  # level 1 is digested: its summary keeps its own time
+        and o.row.channel in CHAT_CHANNELS
+        and announces_open(o.row)
+    ]
+    if not waiting:
+        return outcomes
+    people = {
+        user_id: Recipient(user_id, tz or "UTC", start, end)
+        for user_id, tz, start, end in await session.execute(
+            select(User.id, User.timezone, User.quiet_start, User.quiet_end).where(
+                User.id.in_({o.row.user_id for o in waiting}),
+                User.quiet_start.is_not(None),
+                User.quiet_end.is_not(None),
+            )
+        )
+    }
+    held: dict[int, Outcome] = {}
+    for o in waiting:
+        person = people.get(o.row.user_id or 0)
+        if person is None or o.due_at is None:
+            continue
+        due = first_delivery_at(Level(min(o.row.level, Level.CRITICAL)), person, o.due_at)
+        if due > o.due_at:
+            held[o.row.id] = replace(o, due_at=due, held=True)
+    return [held.get(o.row.id, o) for o in outcomes] if held else outcomes
+
+
+def quiet_note(o: Outcome) -> str:
+    """What an audit line adds when `o` was held back by quiet hours."""
+    return " (after the person's quiet hours)" if o.held else ""
+
+
+def park_until(o: Outcome) -> datetime | None:
+    """Until when a dead row may wait for its channel to come back; None: not at all."""
+    row = o.row
+    if o.kind is not OutcomeKind.DEAD or o.due_at is None or row.alert_id is None:
+        return None
+    if row.channel not in PARKED_CHANNELS:
+        return None  # SMS and calls belong to escalation, which has its own next steps
+    limit = (row.created_at or o.at) + PARK_LIMIT
+    data = (row.payload or {}).get("data")
+    event = (data.get("event") if isinstance(data, dict) else None) or {}
+    try:
+        starts = datetime.fromisoformat(event["starts_at"]) if event.get("starts_at") else None
+    except (TypeError, ValueError):
+        starts = None
+    if starts is not None and starts.tzinfo is not None:
+        limit = min(limit, starts)
+    return limit if o.due_at < limit else None
+
+
+async def park(session: AsyncSession, o: Outcome) -> None:
+    """Put `o`'s dead row back to pending, due at `o.due_at`, marked delayed once."""
+    values: dict[str, Any] = {
+        "status": NotificationStatus.PENDING.value,
+        "due_at": o.due_at,
+        "claimed_by": None,
+    }
+    if not (o.row.payload or {}).get(DELAYED):  # marked once: the message will say it is late
+        values["payload"] = {**(o.row.payload or {}), DELAYED: o.at.isoformat()}
+    await session.execute(
+        update(Notification)
+        .where(
+            Notification.id == o.row.id,
+            Notification.status == NotificationStatus.DEAD.value,
+        )
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def parked_audit(o: Outcome, until: datetime) -> dict[str, Any]:
+    """The `delivery_parked` audit entry of `o`, parked until `until`."""
+    channel, when = o.row.channel, (o.due_at or o.at).isoformat()
+    return audit_entry(
+        o,
+        "delivery_parked",
+        f"{channel} still failing after {o.attempts} attempts and nowhere else to send: "
+        f"retrying at {when}{quiet_note(o)}, until {until.isoformat()}: {o.error}",
+        until=until.isoformat(),
+    )
+
+
+async def update_endpoints(session: AsyncSession, outcomes: Sequence[Outcome]) -> None:
+    """Count each webhook endpoint's consecutive failures; a sent row resets them."""
+    ok = {o.row.webhook_endpoint_id for o in outcomes if o.kind is OutcomeKind.SENT}
+    ok.discard(None)
+    bad = Counter(
+        o.row.webhook_endpoint_id
+        for o in outcomes
+        if o.kind is not OutcomeKind.SENT and o.row.webhook_endpoint_id is not None
+    )
+    sync: dict[str, Any] = {"synchronize_session": False}
+    if ok:
+        await session.execute(
+            update(WebhookEndpoint)
+            .where(WebhookEndpoint.id.in_(ok), WebhookEndpoint.consecutive_failures != 0)
+            .values(consecutive_failures=0)
+            .execution_options(**sync)
+        )
+    for endpoint_id, failures in bad.items():
+        await session.execute(
+            update(WebhookEndpoint)
+            .where(WebhookEndpoint.id == endpoint_id)
+            .values(consecutive_failures=WebhookEndpoint.consecutive_failures + failures)
+            .execution_options(**sync)
+        )
+
+
+async def after_failure(
+    session: AsyncSession, o: Outcome, available: Collection[str], closed: str | None
+) -> tuple[list[dict[str, Any]], bool]:
+    """Audit entries of what a failure led to, and whether the message moved to another
+    chat channel (a failover row exists). `closed`: the status of the alert the message
+    announces open, when it no longer is (then it does not fail over)."""
+    row = o.row
+    entries: list[dict[str, Any]] = []
+    moved = False
+    is_chat = row.channel in CHAT_CHANNELS
+    if row.user_id is not None and is_chat and closed is not None:
+        entries.append(
+            audit_entry(o, "failover", f"{row.channel} failed; not failing over: alert {closed}")
+        )
+    elif row.user_id is not None and is_chat:
+        # Before marking the identity unreachable, so the failed channel keeps its place.
+        entry, moved = await _fail_over(session, o, row.user_id, available)
+        entries.append(entry)
+    if o.kind is not OutcomeKind.GONE:
+        return entries, moved
+    if row.webhook_endpoint_id is not None:
+        await _disable_endpoint(session, row.webhook_endpoint_id, o.error or "recipient gone")
+        entries.append(audit_entry(o, "endpoint_disabled", f"webhook endpoint disabled: {o.error}"))
+    elif is_chat:
+        stmt = update(Identity).where(
+            Identity.platform == row.channel,
+            Identity.dm_address == row.address,
+            Identity.unreachable_at.is_(None),
+        )
+        if row.user_id is not None:
+            stmt = stmt.where(Identity.user_id == row.user_id)
+        await session.execute(
+            stmt.values(unreachable_at=o.at).execution_options(synchronize_session=False)
+        )
+        entries.append(audit_entry(o, "unreachable", f"{row.channel} identity marked unreachable"))
+    return entries, moved
+
+
+async def _disable_endpoint(session: AsyncSession, endpoint_id: int, reason: str) -> None:
+    await session.execute(
+        update(WebhookEndpoint)
+        .where(WebhookEndpoint.id == endpoint_id)
+        .values(active=False, disabled_reason=reason[:1000])
+        .execution_options(synchronize_session=False)
+    )
+    # Everything still queued for it would only be refused again.
+    await session.execute(
+        update(Notification)
+        .where(
+            Notification.webhook_endpoint_id == endpoint_id,
+            Notification.status == NotificationStatus.PENDING.value,
+        )
+        .values(status=NotificationStatus.CANCELLED.value, last_error="endpoint disabled")
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def _fail_over(
+    session: AsyncSession, o: Outcome, user_id: int, available: Collection[str]
+) -> tuple[dict[str, Any], bool]:
+    """The failover's audit entry, and whether the message is on another channel now."""
+    row = o.row
+    target = await _next_destination(session, row, user_id, available)
+    key = f"{row.idempotency_key}:fo:{target.channel.value}" if target else ""
+    if target is None or len(key) > _MAX_KEY:
+        return audit_entry(
+            o, "failover", f"{row.channel} failed; no other chat channel to try"
+        ), False
+    existing = await session.scalar(
+        select(Notification.id).where(Notification.idempotency_key == key)
+    )
+    if existing is not None:
+        return audit_entry(o, "failover", f"already failed over to {target.channel.value}"), True
+    payload = dict(row.payload or {})
+    payload["edit_of"] = None  # an earlier message on another platform cannot be edited here
+    new = Notification(
+        alert_id=row.alert_id,
+        user_id=user_id,
+        kind=row.kind,
+        channel=target.channel.value,
+        address=target.address,
+        level=row.level,
+        score=row.score,
+        payload=payload,
+        idempotency_key=key,
+        status=NotificationStatus.PENDING.value,
+        attempts=0,
+        due_at=o.at,
+        created_at=o.at,
+        failover_of=row.id,
+    )
+    session.add(new)
+    await session.flush()
+    entry = audit_entry(
+        o,
+        "failover",
+        f"{row.channel} failed; failing over to {target.channel.value}",
+        failover_id=new.id,
+        to=target.channel.value,
+    )
+    return entry, True
+
+
+async def _next_destination(
+    session: AsyncSession, row: Notification, user_id: int, available: Collection[str]
+) -> Destination | None:
+    """The person's next chat destination after the failed one, wrapping around.
+
+    Skipped: channels already tried in this failover chain, channels that already carry
+    this same message (critical alerts go to every chat at once), channels this process
+    has not configured.
+    """
+    ordered = await destinations(session, user_id)
+    skip = await _chain_channels(session, row) | await _message_channels(session, row)
+    channels = [d.channel.value for d in ordered]
+    at = channels.index(row.channel) if row.channel in channels else -1
+    ring = ordered[at + 1 :] + ordered[: max(at, 0)]
+    for destination in ring:
+        name = destination.channel.value
+        if name not in skip and name in available:
+            return destination
+    return None
+
+
+async def _chain_channels(session: AsyncSession, row: Notification) -> set[str]:
+    tried = {row.channel}
+    parent = row.failover_of
+    for _ in range(_MAX_CHAIN):
+        if parent is None:
+            break
+        found = (
+            await session.execute(
+                select(Notification.channel, Notification.failover_of).where(
+                    Notification.id == parent
+                )
+            )
+        ).first()
+        if found is None:
+            break
+        tried.add(found.channel)
+        parent = found.failover_of
+    return tried
+
+
+async def _message_channels(session: AsyncSession, row: Notification) -> set[str]:
+    """Channels with a live row for the same message (same alert, event type and time)."""
+    if row.alert_id is None:
+        return set()
+    rows = await session.execute(
+        select(Notification.channel, Notification.payload).where(
+            Notification.alert_id == row.alert_id,
+            Notification.id != row.id,
+            Notification.status.not_in(_GAVE_UP),
+        )
+    )
+    mine = row.payload or {}
+    same = ("event_type", "timestamp")
+    return {
+        channel
+        for channel, payload in rows
+        if all((payload or {}).get(k) == mine.get(k) for k in same)
+    }

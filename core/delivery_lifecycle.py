@@ -33,6 +33,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.models import Identity, Notification, User, WebhookEndpoint
+from core.digest import SUMMARY_KIND
 from core.domain import ChannelKind, DeliveryReceipt, Level, NotificationStatus
 from core.escalation_load import ESCALATION_KIND
 from core.outbox import DELAYED
@@ -158,8 +159,10 @@ def quiet_note(o: Outcome) -> str:
 def park_until(o: Outcome) -> datetime | None:
     """Until when a dead row may wait for its channel to come back; None: not at all."""
     row = o.row
-    if o.kind is not OutcomeKind.DEAD or o.due_at is None or row.alert_id is None:
+    if o.kind is not OutcomeKind.DEAD or o.due_at is None:
         return None
+    if row.alert_id is None and row.kind != SUMMARY_KIND:
+        return None  # a test message; a digest (its items are gone) waits like an alert
     if row.channel not in PARKED_CHANNELS:
         return None  # SMS and calls belong to escalation, which has its own next steps
     limit = (row.created_at or o.at) + PARK_LIMIT

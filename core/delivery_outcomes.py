@@ -44,6 +44,7 @@ from core.delivery_lifecycle import (
     quiet_note,
     update_endpoints,
 )
+from core.digest import prune_summaries
 from core.domain import AlertStatus, NotificationStatus
 from core.outbox import DELAYED, RowUpdate, apply_updates, receipt_json
 
@@ -86,11 +87,15 @@ async def withdrawals(
     expired). Call in the claim's transaction, after the claim.
     """
     closed = await closed_alerts(session, rows)
-    return [
+    out = [
         _cancelled(row, now, row.attempts, closed[row.alert_id], None)
         for row in rows
         if row.alert_id in closed and announces_open(row)
     ]
+    for row in await prune_summaries(session, rows):  # the others now list open alerts only
+        why = "every alert in it was acknowledged, snoozed or resolved"
+        out.append(Outcome(row, OutcomeKind.CANCELLED, now, row.attempts, error=why))
+    return out
 
 
 def _cancelled(

@@ -9,13 +9,14 @@ notification and marks the items cancelled, pointing at the summary.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.db.models import Notification, User
-from core.domain import NotificationStatus
+from core.db.models import Alert, Notification, User
+from core.domain import AlertStatus, NotificationStatus
 from core.render import event_zone, local_time, payload
 
 ITEM_KIND = "digest"
@@ -82,7 +83,8 @@ async def compose_digests(session: AsyncSession, now: datetime) -> int:
     zones = await _zones(session, {user_id for user_id, _, _ in groups})
     for (user_id, channel, address), rows in groups.items():
         person_tz = zones.get(user_id) if user_id is not None else None
-        title, body = summary_text([item_line(row, person_tz) for row in rows])
+        lines = [item_line(row, person_tz) for row in rows]
+        title, body = summary_text(lines)
         first = min(row.id for row in rows)
         summary_id = (
             await session.execute(
@@ -101,8 +103,12 @@ async def compose_digests(session: AsyncSession, now: datetime) -> int:
                         body_text=body,
                         data={
                             "items": [
-                                {"alert_id": row.alert_id, "title": row.payload.get("title")}
-                                for row in rows
+                                {
+                                    "alert_id": row.alert_id,
+                                    "title": row.payload.get("title"),
+                                    "line": line,
+                                }
+                                for row, line in zip(rows, lines, strict=True)
                             ]
                         },
                     ),
@@ -125,3 +131,36 @@ async def compose_digests(session: AsyncSession, now: datetime) -> int:
             .execution_options(synchronize_session=False)
         )
     return len(groups)
+
+
+async def prune_summaries(
+    session: AsyncSession, rows: Sequence[Notification]
+) -> list[Notification]:
+    """Drop from claimed digest summaries the items whose alert is no longer open (it was
+    acknowledged, snoozed or resolved after the digest was composed, while the summary
+    waited for a retry or a rate limit); return the summaries with nothing left to say."""
+    summaries = [row for row in rows if row.kind == SUMMARY_KIND]
+    items = {
+        id(row): list(((row.payload or {}).get("data") or {}).get("items") or ())
+        for row in summaries
+    }
+    wanted = {i["alert_id"] for entries in items.values() for i in entries if i.get("alert_id")}
+    if not wanted:
+        return []
+    states = await session.execute(
+        select(Alert.id, Alert.status).where(Alert.id.in_(sorted(wanted)))
+    )
+    closed = {alert_id for alert_id, status in states if status != AlertStatus.OPEN.value}
+    empty: list[Notification] = []
+    for row in summaries:
+        entries = items[id(row)]
+        kept = [i for i in entries if i.get("alert_id") not in closed]
+        if len(kept) == len(entries):
+            continue
+        if not kept:
+            empty.append(row)
+            continue
+        title, body = summary_text([str(i.get("line") or i.get("title") or "alert") for i in kept])
+        data = {**row.payload["data"], "items": kept}
+        row.payload = {**row.payload, "title": title, "body": body, "data": data}
+    return empty

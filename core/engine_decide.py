@@ -27,7 +27,7 @@ from core.planning import (
     plan_open,
     plan_update,
 )
-from core.policy import freeze, steps_for
+from core.policy import freeze, steps_for, stopped
 from core.ports import Forecast
 from core.render import factor_dicts
 from core.rules import WatchIndex, check, skip_reason, tickets_left
@@ -275,7 +275,9 @@ class Decider:
         if any(step.after_s > 0 for step in steps):
             return  # the lower level escalates too: the frozen round carries on
         alert.next_step_at = None
-        alert.mark(STATE)
+        # Marked stopped (the round's level kept), so the auditor does not take it for a
+        # stuck chain and restart it; `freeze_policy` marks the alert for writing.
+        alert.freeze_policy(stopped(frozen, level, batch.now))
         batch.audits.append((alert, "escalation_stopped", f"no escalation at {level.label}"))
 
     def open(self, batch: Batch, snap: Snap) -> None:

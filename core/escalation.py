@@ -48,6 +48,8 @@ logger = logging.getLogger(__name__)
 _NOTIFICATIONS = cast(Table, Notification.__table__)
 _AUDIT = cast(Table, AuditEntry.__table__)
 EVENT_TYPE = "alert.escalated"
+# Sends the throttles and the daily cap count (keys of `PersonNow.sent`).
+_COUNTED = frozenset({SendKind.SMS, SendKind.VOICE, SendKind.EMERGENCY})
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,8 +145,8 @@ class EscalationService:
             )
             new_rows = self._rows(alert, chain, plan, ctx, now)
             rows += new_rows
-            for send in plan.sends:
-                if send.kind in (SendKind.SMS, SendKind.VOICE):
+            for send in plan.sends:  # later alerts of this chunk see these sends
+                if send.kind in _COUNTED:
                     person.sent.setdefault(send.kind.value, []).append(now)
             audits += self._audits(alert, chain, plan, target, now)
         if rows:

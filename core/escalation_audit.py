@@ -2,9 +2,13 @@
 
 Run as a scheduled job (bot/jobs.py). A chain is *stuck* when its alert is open, steps
 remain, and either no deadline is set or the deadline is long past (the ticker missed
-it). A stuck chain is retried once — its deadline set to now, so the next tick fires it —
-and logged; one that is stuck again after its retry is logged as an error for a person
-to look at. Each run sets the `escalation_auditor_heartbeat` gauge.
+it). A chain the engine stopped (the alert fell to a level that does not escalate,
+`core.policy.stopped`) has no deadline on purpose and is left alone. A stuck chain is
+retried once — its deadline set to now, so the next tick fires it — and logged; one
+that is stuck again after its retry is logged as an error for a person to look at.
+Each run also settles the SMS and calls whose carrier verdict came before their send
+was recorded (`core.escalation_status.settle_reported`) and sets the
+`escalation_auditor_heartbeat` gauge.
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ from sqlalchemy import insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.models import Alert, AuditEntry
+from core.escalation_status import settle_reported
 from core.metrics import Metrics
+from core.policy import is_stopped
 
 logger = logging.getLogger(__name__)
 
@@ -27,12 +33,16 @@ class AuditReport:
     checked: int
     stuck: int
     retried: int
+    settled: int = 0  # sends settled from an early carrier verdict
 
 
 async def audit_escalations(
     session: AsyncSession, now: datetime, metrics: Metrics, *, overdue_s: float = 30.0
 ) -> AuditReport:
-    """Check every open escalation; retry stuck ones once. Runs in the caller's transaction."""
+    """Check every open escalation; retry stuck ones once; settle early-reported sends.
+
+    Runs in the caller's transaction.
+    """
     rows = await session.execute(
         select(Alert.id, Alert.user_id, Alert.step, Alert.next_step_at, Alert.escalation).where(
             Alert.status == "open",
@@ -46,6 +56,8 @@ async def audit_escalations(
     checked = stuck = retried = 0
     for alert_id, user_id, step, next_at, snapshot in rows:
         checked += 1
+        if is_stopped(snapshot):
+            continue  # stopped by the engine on purpose: not stuck
         steps = list((snapshot or {}).get("steps") or ())
         if step + 1 >= len(steps):
             continue  # finished (alerts.step is the last step that went out)
@@ -72,8 +84,11 @@ async def audit_escalations(
                 data={"step": step},
             )
         )  # fmt: skip
+    settled = await settle_reported(session, now)
     metrics.gauge("escalation_auditor_heartbeat", now.timestamp())
     metrics.count("escalation_auditor_runs")
     if stuck:
         metrics.count("escalation_stuck", float(stuck))
-    return AuditReport(checked, stuck, retried)
+    if settled:
+        metrics.count("escalation_sends_settled", float(settled))
+    return AuditReport(checked, stuck, retried, settled)

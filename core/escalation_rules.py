@@ -10,7 +10,12 @@ timeline notes, and the alert's next deadline. Rules (DESIGN.md §6, issue 4):
 - Voice only inside the person's allowed hours, unless they opted into "wake me for
   critical" and the alert is critical; otherwise the call falls through to SMS.
 - Multi-window throttles (SMS 5/15 min and 11/h, voice 3/15 min and 7/h) and a daily
-  cap: a throttled step falls through to the next channel (voice -> SMS -> chat).
+  cap: a throttled step falls through to the next channel (voice -> SMS -> chat). Texts
+  to emergency contacts are throttled with the SMS windows (counted over the texts to
+  the person's contacts) and count toward the daily cap; a throttled contacts step
+  reaches the person's chats instead.
+- A step that goes out late (a restart, a stalled ticker, the auditor's retry) moves
+  the rest of the chain back by its lateness, so later steps keep the policy's gaps.
 - Absent, with a sell-out predicted before the next step: that wait is compressed,
   never below `min_wait_s`.
 
@@ -223,6 +228,16 @@ class _Builder:
         if not self.person.emergency:
             self.notes.append(("undeliverable", "no emergency contact has opted in"))
             return []
+        sent = self.person.sent.get("emergency", ())
+        window = throttled(sent, self.config.sms_windows, self.now)
+        if window is not None:
+            text = _window_text("emergency contact texts", window)
+            self.notes.append(("throttled", f"{text}: contacts not texted"))
+            return self.chats(text)
+        if self.capped():
+            cap = f"daily cap of {self.config.daily_cap} reached"
+            self.notes.append(("throttled", f"{cap}: contacts not texted"))
+            return self.chats("daily cap reached")
         return [Send(SendKind.EMERGENCY, ChannelKind.SMS, a) for a in self.person.emergency]
 
     def sends(self, target: StepTarget) -> list[Send]:
@@ -245,6 +260,13 @@ class _Builder:
 
 
 _PHONE_TARGETS = frozenset({StepTarget.SMS, StepTarget.VOICE, StepTarget.EMERGENCY_CONTACTS})
+_LATE_NOTE_S = 60.0  # lateness worth a line on the timeline (ticks are a second apart)
+
+
+def _late_notes(k: int, late: float) -> tuple[tuple[str, str], ...]:
+    if late < _LATE_NOTE_S:
+        return ()
+    return (("late", f"step {k} went out {humanize_delta(late)} late: later steps moved back"),)
 
 
 def plan_step(chain: Chain, person: PersonNow, config: EscalationConfig, now: datetime) -> StepPlan:
@@ -254,6 +276,9 @@ def plan_step(chain: Chain, person: PersonNow, config: EscalationConfig, now: da
         return StepPlan((), (("finished", "escalation finished"),), False, None, chain.shift_s, ())
     target = chain.steps[k].target
     due = chain.due(k) or now
+    # Measured from the step's own deadline, not `next_step_at`: an auditor retry (due
+    # now) of a long-stuck step is as late as the step itself.
+    late = max(0.0, (now - due).total_seconds())
     quiet_end = quiet_until(now, person.timezone, person.quiet_start, person.quiet_end)
     if quiet_end is not None and chain.level < Level.CRITICAL:
         shift = chain.shift_s + max(0.0, (quiet_end - due).total_seconds())
@@ -269,22 +294,23 @@ def plan_step(chain: Chain, person: PersonNow, config: EscalationConfig, now: da
         nxt = chain.due(k + 1)
         gap = (nxt - due).total_seconds() if nxt is not None else config.presence_window_s
         gap = max(gap, float(config.min_wait_s))
-        shift = chain.shift_s + gap
+        shift = chain.shift_s + late + gap
         note = (
             f"active on {where.channel.value}: chat nudge; {target.value} held back "
             f"{humanize_delta(gap)}"
         )
         return StepPlan(
             (Send(SendKind.CHAT, where.channel, where.address),),
-            (("held", note),),
+            (*_late_notes(k, late), ("held", note)),
             False,
             chain.due(k, shift),
             shift,
             (*chain.held, k),
         )
+    builder.notes.extend(_late_notes(k, late))
     sends = builder.sends(target)
-    shift = chain.shift_s
-    nxt = chain.due(k + 1)
+    shift = chain.shift_s + late
+    nxt = chain.due(k + 1, shift)
     if nxt is not None and not active and chain.hours_to_depletion is not None:
         sellout = now + timedelta(hours=chain.hours_to_depletion)
         if sellout < nxt:

@@ -5,11 +5,16 @@ queued/initiated -> ringing -> in-progress -> completed | busy | no-answer | fai
 canceled). A callback that repeats, or arrives after a later state, changes nothing; a
 final state is final. `notifications.provider_status` keeps the carrier state; a final
 one also settles the outbox row (delivered or failed) once the send was recorded.
+
+The carrier can answer before the delivery worker has recorded the send (the row still
+`sending`): the final state is kept, and `settle_reported` (run by the escalation
+auditor) settles the row once the worker has marked it `sent`.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+import logging
+from datetime import datetime, timedelta
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,6 +29,11 @@ RANK = {
     "canceled": 9,
 }  # fmt: skip
 DELIVERED = frozenset({"delivered", "completed"})
+FINAL = frozenset(state for state, rank in RANK.items() if rank >= RANK["delivered"])
+# How far back `settle_reported` looks (by due time): a row is sent soon after it is due.
+SETTLE_WINDOW = timedelta(days=1)
+
+logger = logging.getLogger(__name__)
 
 
 def advance(current: str | None, incoming: str) -> str | None:
@@ -64,14 +74,12 @@ async def record_status(
     if new is None:
         return None
     values: dict[str, object] = {"provider_status": new}
-    final = RANK[new] >= RANK["delivered"]
+    final = new in FINAL
     if final and row.status == NotificationStatus.SENT.value:
-        ok = new in DELIVERED
-        values["status"] = (NotificationStatus.DELIVERED if ok else NotificationStatus.FAILED).value
-        if not ok:
-            values["last_error"] = f"{row.channel} {new}" + (
-                f" ({error_code})" if error_code else ""
-            )
+        values.update(_settled(row.channel, new, error_code))
+    # Not `sent` yet (the worker has not recorded the send): its outcome would overwrite
+    # a settled status, so only the carrier state is kept here; `settle_reported`
+    # settles the row once the worker has marked it sent.
     await session.execute(
         update(Notification)
         .where(
@@ -90,3 +98,56 @@ async def record_status(
         )
     )  # fmt: skip
     return new
+
+
+def _settled(channel: str, state: str, error_code: str | None) -> dict[str, object]:
+    """The columns that settle a sent row whose carrier state `state` is final."""
+    if state in DELIVERED:
+        return {"status": NotificationStatus.DELIVERED.value}
+    error = f"{channel} {state}" + (f" ({error_code})" if error_code else "")
+    return {"status": NotificationStatus.FAILED.value, "last_error": error}
+
+
+async def settle_reported(
+    session: AsyncSession, now: datetime, *, window: timedelta = SETTLE_WINDOW
+) -> int:
+    """Settle `sent` rows whose final carrier state came before the send was recorded.
+
+    `record_status` keeps such a state without settling the row (the delivery worker
+    then marks it `sent`, and no later callback comes). The timeline already has the
+    callback's entry. Runs in the caller's transaction.
+
+    Args:
+        session: the caller's session.
+        now: the current time; rows due more than `window` before it are not looked at.
+        window: how far back to look.
+
+    Returns:
+        How many rows were settled.
+    """
+    rows = await session.execute(
+        select(Notification.id, Notification.channel, Notification.provider_status).where(
+            Notification.status == NotificationStatus.SENT.value,
+            Notification.due_at >= now - window,
+            Notification.provider_status.in_(sorted(FINAL)),
+        )
+    )
+    settled = 0
+    for notification_id, channel, state in rows.all():
+        result = await session.execute(
+            update(Notification)
+            .where(
+                Notification.id == notification_id,
+                Notification.status == NotificationStatus.SENT.value,
+                Notification.provider_status == state,
+            )
+            .values(**_settled(channel, str(state), None))
+            .execution_options(synchronize_session=False)
+        )
+        if getattr(result, "rowcount", 0):
+            settled += 1
+            logger.info(
+                "settled notification_id=%s channel=%s as %s: carrier reported it before the "
+                "send was recorded", notification_id, channel, state,
+            )  # fmt: skip
+    return settled

@@ -126,6 +126,32 @@ def freeze(
     return FrozenPolicy(snapshot, next_at)
 
 
+def stopped(frozen_level: int, level: Level, at: datetime) -> dict[str, Any]:
+    """The snapshot of a frozen round that stopped because the alert fell to `level`.
+
+    It keeps the level the round was frozen for (the engine reads it back as the level
+    the person was last told about) and no steps left, and says it stopped, so neither
+    the ticker nor the auditor (`is_stopped`) takes the chain up again. A later round
+    freezes a new snapshot over it.
+
+    Args:
+        frozen_level: the level of the round that stops.
+        level: the level the alert fell to (its policy sends nothing after step 0).
+        at: when it stopped.
+    """
+    return {
+        "level": frozen_level,
+        "source": "stopped",
+        "steps": [],
+        "stopped": {"at": at.isoformat(), "level": int(level)},
+    }
+
+
+def is_stopped(snapshot: Mapping[str, Any] | None) -> bool:
+    """Whether `snapshot` (`alerts.escalation`) is a round that stopped (see `stopped`)."""
+    return bool((snapshot or {}).get("stopped"))
+
+
 def _plain(steps: tuple[Step, ...]) -> tuple[tuple[tuple[int, str], ...], int | None]:
     """The steps as (after_s, target) pairs, and the delay of the first later step."""
     later = [s.after_s for s in steps if s.after_s > 0]

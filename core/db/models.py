@@ -164,6 +164,9 @@ class LinkCode(Base):
 
 class ContactPoint(Base):
     __tablename__ = "contact_points"
+    # Ids are never reused (SQLite AUTOINCREMENT; PostgreSQL sequences never reuse): the
+    # outbox addresses a contact as `cp<id>`, so a reused id would text a stranger.
+    __table_args__ = ({"sqlite_autoincrement": True},)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)

@@ -51,9 +51,11 @@ def twilio_channels(
     settings: Settings, sessions: async_sessionmaker[AsyncSession], clock: Clock
 ) -> dict[str, Channel]:
     config = twilio_config(settings)
-    numbers = ContactNumbers(sessions, phone_keys(settings).cipher)
+    keys = phone_keys(settings)
+    numbers = ContactNumbers(sessions, keys.cipher)
+    opted_out = TwilioInbound(sessions, clock, keys).opted_out  # error 21610 -> recorded
     return {
-        ChannelKind.SMS.value: TwilioSmsChannel(config, numbers, clock),
+        ChannelKind.SMS.value: TwilioSmsChannel(config, numbers, clock, opted_out),
         ChannelKind.VOICE.value: TwilioVoiceChannel(config, numbers, clock),
     }
 

@@ -2,7 +2,9 @@
 
 A handful of bulk queries per chunk of due alerts: the people (chats, quiet hours),
 voice preferences, verified phones and opted-in emergency contacts, presence within the
-window, recent SMS/voice sends (throttles and the daily cap), events and watches.
+window, recent SMS/voice sends (throttles and the daily cap), events and watches. A phone
+that opted out of texts (`sms_opted_out_at`) still gets calls but no SMS; such an
+emergency contact is left out (their step is SMS only).
 """
 
 from __future__ import annotations
@@ -109,17 +111,19 @@ async def load_context(
     names = await session.execute(select(User.id, User.display_name).where(User.id.in_(user_ids)))
     ctx.names = {int(uid): str(name) for uid, name in names}
     phones: dict[int, str] = {}
+    texts_off: dict[int, bool] = {}
     emergency: dict[int, list[str]] = defaultdict(list)
     contacts = await session.execute(
         select(ContactPoint.id, ContactPoint.user_id, ContactPoint.is_emergency,
-               ContactPoint.owner_consent_at)
+               ContactPoint.owner_consent_at, ContactPoint.sms_opted_out_at)
         .where(ContactPoint.user_id.in_(user_ids), ContactPoint.verified_at.is_not(None))
         .order_by(ContactPoint.id)
     )  # fmt: skip
-    for cid, uid, is_emergency, consent in contacts:
+    for cid, uid, is_emergency, consent, opted_out in contacts:
         if not is_emergency:
             phones[uid] = phone_address(cid)
-        elif consent is not None:
+            texts_off[uid] = opted_out is not None
+        elif consent is not None and opted_out is None:
             emergency[uid].append(phone_address(cid))
     seen = await session.execute(
         select(Presence.user_id, Presence.platform)
@@ -164,6 +168,7 @@ async def load_context(
             min_levels=person.min_level_per_channel,
             active_platforms=tuple(active.get(uid, ())),
             phone=phones.get(uid),
+            sms_opted_out=texts_off.get(uid, False),
             emergency=tuple(emergency.get(uid, ())),
             sent={k: list(v) for k, v in sent[uid].items()},
         )

@@ -89,6 +89,7 @@ class PersonNow:
     min_levels: Mapping[str, Any] = field(default_factory=dict)  # per channel (prefs level)
     active_platforms: tuple[str, ...] = ()
     phone: str | None = None  # the outbox address of the verified phone ("cp<id>")
+    sms_opted_out: bool = False  # the phone refuses texts (replied STOP); calls still ring
     emergency: tuple[str, ...] = ()  # outbox addresses of opted-in emergency contacts
     # Times of recent sends by 'sms' / 'voice' (own phone) / 'emergency'; a tick appends.
     sent: dict[str, list[datetime]] = field(default_factory=dict)
@@ -193,8 +194,9 @@ class _Builder:
         return sends
 
     def sms(self, why: str | None = None) -> list[Send]:
-        if self.person.phone is None:
-            return self.chats(f"{why}; no verified phone" if why else "no verified phone")
+        if self.person.phone is None or self.person.sms_opted_out:
+            gone = "no verified phone" if self.person.phone is None else "phone opted out of texts"
+            return self.chats(f"{why}; {gone}" if why else gone)
         if why:
             self.notes.append(("fallthrough", f"{why}: SMS instead"))
         window = throttled(self.person.sent.get("sms", ()), self.config.sms_windows, self.now)

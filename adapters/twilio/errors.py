@@ -1,8 +1,9 @@
 """Twilio errors -> the core delivery errors (`raise ... from exc`).
 
 429 / code 20429 -> RetryableDeliveryError with the Retry-After the API sent; 5xx and
-timeouts -> RetryableDeliveryError; 21610 (the number replied STOP), 21211/21614
-(invalid or not a mobile number) -> RecipientGone; other 4xx -> PermanentDeliveryError.
+timeouts -> RetryableDeliveryError; 21610 (the number replied STOP) -> OptedOut, a
+RecipientGone the SMS channel records; 21211/21612/21614 (invalid, unreachable or not a
+mobile number) -> RecipientGone; other 4xx -> PermanentDeliveryError.
 """
 
 from __future__ import annotations
@@ -18,7 +19,12 @@ from core.errors import PermanentDeliveryError, RecipientGone, RetryableDelivery
 
 logger = logging.getLogger(__name__)
 
-_GONE = {21610, 21211, 21614, 21612}
+OPTED_OUT = 21610  # "Attempt to send to unsubscribed recipient"
+_GONE = {21211, 21614, 21612}
+
+
+class OptedOut(RecipientGone):
+    """The number opted out of our texts (error 21610) until it replies START."""
 
 
 class Throttled(Exception):
@@ -44,6 +50,8 @@ def translated(what: str, notification_id: int) -> Iterator[None]:
             raise RetryableDeliveryError(f"twilio {exc.status} ({code})") from exc
         if exc.status >= 500:
             raise RetryableDeliveryError(f"twilio {exc.status} ({code}): server error") from exc
+        if code == OPTED_OUT:
+            raise OptedOut(f"twilio {code}: {exc.msg}") from exc
         if code in _GONE:
             raise RecipientGone(f"twilio {code}: {exc.msg}") from exc
         logger.warning(

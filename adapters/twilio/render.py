@@ -8,7 +8,8 @@ from twilio.twiml.voice_response import VoiceResponse
 from core.domain import OutboundMessage
 
 SMS_LIMIT = 640  # four segments at most
-REPLY_HINT = "Reply 1 or ACK {id} to acknowledge, SNOOZE 2h, STOP to stop alerts for this event."
+# Not STOP: to the carrier STOP means "no more texts from this number at all".
+REPLY_HINT = "Reply 1 or ACK {id} to acknowledge, SNOOZE 2h, MUTE to stop alerts for this event."
 KEYPAD = (
     "Press 1 to acknowledge. Press 2 to snooze for one hour. Press 3 to stop alerts for this event."
 )

@@ -3,7 +3,9 @@
 Twilio signs every callback with `X-Twilio-Signature`: HMAC-SHA1 (base64) of the full
 URL it requested plus the sorted POST parameters, keyed with the auth token. The URL is
 rebuilt from HDT_PUBLIC_URL (what Twilio was given), never from the Host header. A
-missing or wrong signature is answered 403 and nothing happens.
+missing or wrong signature is answered 403 and nothing happens; a body that is not a
+readable form (bad UTF-8, an unknown charset, multipart without a boundary) 400. Errors
+carry the app's JSON error body.
 """
 
 from __future__ import annotations
@@ -24,6 +26,10 @@ SIGNATURE = "X-Twilio-Signature"
 MAX_BYTES = 64_000
 
 
+def _error(status: int, code: str, message: str) -> web.Response:
+    return web.json_response({"error": {"code": code, "message": message}}, status=status)
+
+
 def _verified(
     config: TwilioConfig,
     inner: Callable[[web.Request, dict[str, str]], Awaitable[web.StreamResponse]],
@@ -32,14 +38,20 @@ def _verified(
 
     async def handle(request: web.Request) -> web.StreamResponse:
         if request.content_length is not None and request.content_length > MAX_BYTES:
-            return web.Response(status=413, text="too large")
-        form = await request.post()
+            return _error(413, "payload_too_large", "a Twilio callback is at most 64 kB")
+        try:
+            form = await request.post()
+        except (ValueError, LookupError) as exc:  # UnicodeDecodeError is a ValueError
+            logger.warning(
+                "twilio callback on %s: unreadable form (%s)", request.path, type(exc).__name__
+            )
+            return _error(400, "bad_request", "the body is not a readable form")
         params = {k: str(v) for k, v in form.items()}
         url = config.public_url.rstrip("/") + request.rel_url.path_qs
         signature = request.headers.get(SIGNATURE, "")
         if not signature or not validator.validate(url, params, signature):
             logger.warning("twilio callback with a bad signature on %s", request.path)
-            return web.Response(status=403, text="forbidden: bad X-Twilio-Signature")
+            return _error(403, "forbidden", f"missing or wrong {SIGNATURE}")
         return await inner(request, params)
 
     return handle

@@ -177,6 +177,7 @@ class ContactPoint(Base):
     verified_at: Mapped[datetime | None] = mapped_column()
     is_emergency: Mapped[bool] = mapped_column(Boolean, default=False)
     owner_consent_at: Mapped[datetime | None] = mapped_column()
+    sms_opted_out_at: Mapped[datetime | None] = mapped_column()  # texts refused (STOP / 21610)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # Keyed HMAC of the E.164 number: finds the row of an inbound SMS without decrypting.
     address_hash: Mapped[str | None] = mapped_column(String(64), index=True)

@@ -165,8 +165,15 @@ def _twilio_case(kind: ChannelKind) -> Callable[[], contextlib.AbstractAsyncCont
         fake = FakeTwilio()
         config = TwilioConfig(fake.account_sid, fake.auth_token, "+14155550100",
                               await fake.start(), timeout_s=0.5)  # fmt: skip
-        cls = TwilioSmsChannel if kind is ChannelKind.SMS else TwilioVoiceChannel
-        channel = cls(config, numbers, FakeClock())
+
+        async def opted_out(address: str) -> None:
+            raise AssertionError(f"no contract case opts {address} out")
+
+        channel: TwilioSmsChannel | TwilioVoiceChannel = (
+            TwilioSmsChannel(config, numbers, FakeClock(), opted_out)
+            if kind is ChannelKind.SMS
+            else TwilioVoiceChannel(config, numbers, FakeClock())
+        )
         store = fake.messages if kind is ChannelKind.SMS else fake.calls
         try:
             yield ChannelCase(

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.actions import ActionSigner
 from core.clock import FakeClock
-from core.db.models import Alert, AuditEntry, ContactPoint, Notification, Preference
+from core.db.models import Alert, AuditEntry, ContactPoint, Notification, Preference, User
 from core.domain import Level
 from core.escalation import EscalationService
 from core.escalation_rules import EscalationConfig
@@ -135,3 +135,25 @@ async def run_until(svc: EscalationService, clock: FakeClock, seconds: int, step
     while clock.now() < end:
         clock.advance(step)
         await svc.tick()
+
+
+async def add_alert_for(
+    sessions: async_sessionmaker[AsyncSession], user_id: int, now: datetime, level: Level
+) -> Alert:
+    """Another open alert of the person `user_id`, about a new event, frozen at `now`."""
+    n = next(_SEQ)
+    async with sessions() as session, session.begin():
+        user = await session.get(User, user_id)
+        assert user is not None
+        event = await add_event(session, external_id=f"ev-more-{n}", name="Cubs at Giants")
+        watch = await add_watch(session, user, event)
+        frozen = freeze(level, now)
+        alert = Alert(
+            dedup_key=f"{watch.id}:{event.id}:price_below", watch_id=watch.id, user_id=user.id,
+            event_id=event.id, kind="price_below", score=0.9, level=int(level), price=30.0,
+            status="open", reason="under your max", opened_at=now, updated_at=now,
+            escalation=frozen.snapshot, step=0, next_step_at=frozen.next_step_at,
+        )  # fmt: skip
+        session.add(alert)
+        await session.flush()
+        return alert

@@ -200,6 +200,7 @@ async def test_a_reminder_on_old_prices_says_how_old_they_are(sessions: Sessions
     async with sessions() as session:
         first, reminder = [n for n in await notifications_of(session, alert.id)]
     assert "Prices as of" not in first.payload["body"]  # sent on a fresh snapshot
-    assert "Prices as of Wed 20 Mar 12:00 UTC (3 h 1 min ago): nothing newer came in" in (
-        reminder.payload["body"]
+    assert (
+        "Prices as of Wed 20 Mar 12:00 UTC (3 h 1 min ago): nothing newer came in"
+        in (reminder.payload["body"])
     )

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import random
 
-import pytest
 from sqlalchemy import select
 
 from core.contacts import add_contact, confirm_phone, start_phone
@@ -129,11 +128,6 @@ async def test_asking_for_a_new_code_withdraws_the_unsent_old_one(world: World) 
     assert [m["to"] for m in world.fake.messages] == [NUMBER]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core.escalation_replies.handle_sms deletes STOPped contacts itself; it should "
-    "call core.contacts.remove_contact_points (see the report of this change)",
-)
 async def test_stop_from_an_emergency_contact_withdraws_the_texts_queued_for_them(
     world: World,
 ) -> None:

@@ -5,7 +5,9 @@ Speaks the real wire protocol: form-encoded bodies (repeated keys such as
 token, JSON resources, and Twilio's error shape `{"code", "message", "more_info",
 "status"}` including 429 code 20429 with Retry-After. `fail_next` scripts failures:
 ("500",), ("429", retry_after), ("timeout", seconds) — a timeout creates the resource
-and answers late, as a real lost response would. Unexpected requests fail the test.
+and answers late, as a real lost response would. A message to a number in `opted_out`
+(one that replied STOP) is refused with 400 code 21610, as Twilio refuses it. Unexpected
+requests fail the test.
 `Carrier` posts status callbacks, inbound SMS and Gather keypresses to our hooks,
 signed with `X-Twilio-Signature` exactly like Twilio.
 """
@@ -31,6 +33,7 @@ class FakeTwilio:
     calls: list[dict[str, Any]] = field(default_factory=list)
     script: list[tuple[Any, ...]] = field(default_factory=list)
     unexpected: list[str] = field(default_factory=list)
+    opted_out: set[str] = field(default_factory=set)
     _ids: Any = field(default_factory=lambda: itertools.count(1))
     _runner: web.AppRunner | None = None
     url: str = ""
@@ -71,6 +74,8 @@ class FakeTwilio:
             return self._error(429, 20429, "Too Many Requests", **{"Retry-After": str(step[1])})
         if not data.get("To") or not data.get("From"):
             return self._error(400, 21604, "A 'To' phone number is required.")
+        if kind == "Messages" and data["To"] in self.opted_out:
+            return self._error(400, 21610, "Attempt to send to unsubscribed recipient")
         prefix, store = ("SM", self.messages) if kind == "Messages" else ("CA", self.calls)
         sid = f"{prefix}{next(self._ids):032d}"
         resource = {"sid": sid, "account_sid": self.account_sid, "to": data["To"],

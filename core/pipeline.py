@@ -251,10 +251,13 @@ class AlertEngine:
             latest = self.history.latest(event.id)
             high = self.history.high(event.id, point.observed_at)
             self.history.append(point)
+            # Older than the event's newest known point: out of order, history only. The
+            # same instant is matched: it is a retry of a batch whose transaction failed
+            # after this history had taken it (the store lets no observation in twice).
             if (
                 not alert
                 or now - point.observed_at > max_age
-                or (latest is not None and latest.observed_at >= point.observed_at)
+                or (latest is not None and latest.observed_at > point.observed_at)
             ):
                 continue
             matches: list[Match] = self.index.plan(event).matches(

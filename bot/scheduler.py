@@ -17,6 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.metrics import Metrics
+from core.repeats import RepeatedFailures
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ class Scheduler:
         self._engine = engine
         self._metrics = metrics
         self._postgres = engine.dialect.name == "postgresql"
+        self._failures = RepeatedFailures(logger)
 
     async def _guarded(self, job: Job) -> None:
         try:
@@ -66,8 +68,9 @@ class Scheduler:
             else:
                 await job.run()
             self._metrics.count("scheduler_runs", labels={"job": job.name})
-        except Exception:
-            logger.exception("scheduled job %s failed", job.name)
+            self._failures.succeeded(f"scheduled job {job.name}")
+        except Exception as exc:  # one traceback per outage, then a line a minute
+            self._failures.failed(f"scheduled job {job.name}", exc)
 
     async def run(self) -> None:
         """Start the jobs and keep them running until cancelled."""

@@ -1,0 +1,76 @@
+"""A failure that repeats (the database is away) logs one traceback, then a line a minute,
+then one line when the work goes through again; and the scheduler logs its jobs that way."""
+
+from __future__ import annotations
+
+import logging
+from unittest.mock import MagicMock
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.scheduler import Job, Scheduler
+from core.metrics import RecordingMetrics
+from core.repeats import RepeatedFailures
+
+
+class Ticks:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _records(caplog: pytest.LogCaptureFixture) -> list[tuple[str, bool, str]]:
+    return [(r.levelname, r.exc_info is not None, r.getMessage()) for r in caplog.records]
+
+
+def test_one_traceback_then_a_line_a_minute_then_recovery(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    ticks = Ticks()
+    failures = RepeatedFailures(logging.getLogger("t"), every_s=60.0, monotonic=ticks)
+    with caplog.at_level(logging.INFO, logger="t"):
+        for second in range(125):  # a failure every second for two minutes
+            ticks.now = float(second)
+            failures.failed("escalation tick", ConnectionRefusedError("connection refused"))
+        failures.succeeded("escalation tick")
+        failures.succeeded("escalation tick")  # nothing more to say
+    assert _records(caplog) == [
+        ("ERROR", True, "escalation tick failed"),
+        ("WARNING", False, "escalation tick still failing (61 times, 59 not logged): "
+                           "ConnectionRefusedError: connection refused"),
+        ("WARNING", False, "escalation tick still failing (121 times, 59 not logged): "
+                           "ConnectionRefusedError: connection refused"),
+        ("WARNING", False, "escalation tick works again after 125 failures"),
+    ]  # fmt: skip
+
+
+def test_kinds_are_counted_apart_and_a_single_failure_ends_quietly(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    failures = RepeatedFailures(logging.getLogger("t"), monotonic=Ticks())
+    with caplog.at_level(logging.INFO, logger="t"):
+        failures.failed("a", ValueError("x"))
+        failures.failed("b", ValueError("y"))
+        failures.succeeded("a")
+    assert _records(caplog) == [("ERROR", True, "a failed"), ("ERROR", True, "b failed")]
+
+
+async def test_a_failing_job_logs_one_traceback_not_one_per_run(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    engine = MagicMock(spec=AsyncEngine)
+    engine.dialect.name = "sqlite"
+
+    async def broken() -> None:
+        raise OSError("database is away")
+
+    job = Job("escalation-tick", 1.0, broken)
+    scheduler = Scheduler([job], engine, RecordingMetrics())
+    with caplog.at_level(logging.INFO, logger="bot.scheduler"):
+        for _ in range(30):
+            await scheduler._guarded(job)
+    assert [r.exc_info is not None for r in caplog.records] == [True]
+    assert caplog.records[0].getMessage() == "scheduled job escalation-tick failed"

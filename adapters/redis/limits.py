@@ -8,13 +8,17 @@ carry no state worth keeping.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from core.ports import Clock
 from core.ratelimit import Limit, Scope, scope_key
 
+T = TypeVar("T")
 PREFIX = "hdt:rl:"
 # A key outlives its last booking or block by this much (then it is full and unblocked).
 _KEEP_S = 120
@@ -75,15 +79,52 @@ return 1
 """
 
 
+# A store that does not answer within this is treated as away (the default socket
+# timeout, none, would hold every delivery batch for as long as a hung server lets it).
+TIMEOUT_S = 0.5
+# After a failure, calls fail at once for this long, so delivery uses this process's own
+# limits without waiting on the store batch after batch; then one call tries again.
+RETRY_AFTER_S = 30.0
+
+
+class SharedStoreAway(ConnectionError):
+    """The store failed recently; not asked again until `RETRY_AFTER_S` has passed."""
+
+
 class RedisLimits:
     """`SharedLimits` in Redis; see the module docstring."""
 
-    def __init__(self, url: str, clock: Clock, limit_for: Callable[[Scope], Limit | None]) -> None:
-        self._redis = Redis.from_url(url)
+    def __init__(
+        self,
+        url: str,
+        clock: Clock,
+        limit_for: Callable[[Scope], Limit | None],
+        *,
+        timeout_s: float = TIMEOUT_S,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._redis = Redis.from_url(
+            url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s
+        )
         self._clock = clock
         self._limit_for = limit_for
         self._reserve = self._redis.register_script(_RESERVE)
         self._penalise = self._redis.register_script(_PENALISE)
+        self._monotonic = monotonic
+        self._away_until = 0.0
+
+    async def _call(self, work: Awaitable[T]) -> T:
+        """Await `work` on the store, or fail at once while it is known to be away."""
+        if self._monotonic() < self._away_until:
+            close = getattr(work, "close", None)
+            if close is not None:
+                close()  # never awaited: the coroutine is dropped quietly
+            raise SharedStoreAway("shared rate-limit store away; retrying it shortly")
+        try:
+            return await work
+        except (RedisError, OSError):
+            self._away_until = self._monotonic() + RETRY_AFTER_S
+            raise
 
     async def reserve_many(
         self, requests: Sequence[tuple[Scope, ...]], max_wait: float
@@ -102,13 +143,15 @@ class RedisLimits:
         for request in requests:
             args += [len(request), *(order[scope] for scope in request)]
         keys = [PREFIX + scope_key(scope) for scope in order]
-        waits = await self._reserve(keys=keys, args=args)
+        waits = await self._call(self._reserve(keys=keys, args=args))
         return [float(w) for w in waits]
 
     async def penalise(self, scope: Scope, retry_after: float) -> None:
         """Block `scope` for every process (a platform's 429)."""
         now = self._clock.now().timestamp()
-        await self._penalise(keys=[PREFIX + scope_key(scope)], args=[now, retry_after, _KEEP_S])
+        await self._call(
+            self._penalise(keys=[PREFIX + scope_key(scope)], args=[now, retry_after, _KEEP_S])
+        )
 
     async def ping(self) -> None:
         await self._redis.ping()

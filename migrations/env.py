@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 
 from alembic import context
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from core.db.engine import make_engine
 from core.db.models import Base
 
 target_metadata = Base.metadata
+MIGRATE_LOCK = 0x48445401  # "HDT" 1: the advisory lock every migration run holds
 
 
 def _url() -> str:
@@ -28,6 +30,10 @@ def _run(connection: Connection) -> None:
         compare_type=True,
     )
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            # Two `hdtickets migrate` at once (two releases starting together): the second
+            # waits here, then finds the schema at head instead of failing half-way.
+            connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATE_LOCK})
         context.run_migrations()
 
 

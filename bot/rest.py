@@ -22,7 +22,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from adapters.webhook.secrets import SecretBox
 from adapters.webhook.ssrf import SsrfPolicy
 from bot.web import INGEST_PATH, ApiError, decode_json
-from bot.webhook_admin import add_endpoint, endpoint_json, parse_events, queue_test
+from bot.webhook_admin import (
+    add_endpoint,
+    endpoint_json,
+    parse_events,
+    queue_test,
+    remove_endpoint,
+)
 from core import api_views
 from core.alerts import apply_action, resolve
 from core.chat import CommandContext, Reply
@@ -313,7 +319,11 @@ class RestRoutes:
         now = self._deps.clock.now()
         async with self._deps.sessions() as session:
             chats = (await api_views.preferences(session, owner))["chats"] if owner else []
-            query = select(WebhookEndpoint).order_by(WebhookEndpoint.id)
+            query = (
+                select(WebhookEndpoint)
+                .where(WebhookEndpoint.removed_at.is_(None))
+                .order_by(WebhookEndpoint.id)
+            )
             if owner is not None:
                 query = query.where(WebhookEndpoint.user_id == owner)
             hooks = [endpoint_json(e, now) for e in await session.scalars(query)]
@@ -346,7 +356,11 @@ class RestRoutes:
         endpoint_id = _path_id(request)
         endpoint = await session.get(WebhookEndpoint, endpoint_id)
         owner = await self._owner(request, caller)
-        if endpoint is None or owner not in (None, endpoint.user_id):
+        if (
+            endpoint is None
+            or endpoint.removed_at is not None
+            or owner not in (None, endpoint.user_id)
+        ):
             raise ApiError(
                 404, "not_found", f"webhook endpoint {endpoint_id} not found; GET {PREFIX}/channels"
             )
@@ -361,12 +375,13 @@ class RestRoutes:
         return web.json_response({"notification_id": queued, "status": "pending"}, status=202)
 
     async def remove_webhook(self, request: web.Request) -> web.Response:
-        """DELETE /channels/webhooks/{id}: the endpoint and its queued deliveries."""
+        """DELETE /channels/webhooks/{id}: the endpoint goes and its queued deliveries are
+        cancelled; what it was sent stays in the alerts' timelines."""
         caller = await self._caller(request, Scope.WRITE)
         async with self._deps.sessions() as session, session.begin():
             endpoint = await self._owned_endpoint(session, request, caller)
             removed = endpoint.id
-            await session.delete(endpoint)
+            await remove_endpoint(session, endpoint, self._deps.clock.now())
         self._deps.webhooks_changed()
         return web.json_response({"removed": removed})
 
@@ -562,7 +577,7 @@ ROUTES = (
         "/channels/webhooks/{id}",
         lambda r: r.remove_webhook,
         Scope.WRITE,
-        "Remove a webhook endpoint and its queued deliveries",
+        "Remove a webhook endpoint: queued deliveries cancelled, sent ones kept",
     ),
     Route(
         "POST",

@@ -1,9 +1,12 @@
 """Outbound webhook endpoints, managed the same way by the CLI and the REST API.
 
 Adding one checks its URL against the SSRF policy (and refuses names that always mean
-this machine, and a second active endpoint of the same owner on the same URL), stores its
-signing secret encrypted (`adapters.webhook.secrets`) and returns the secret once; a test
-only queues a "test" notification, which the running process delivers like any other.
+this machine, and a second active endpoint of the same owner on the same URL, compared in
+the normalized form `adapters.webhook.ssrf.canonical_url`), stores its signing secret
+encrypted (`adapters.webhook.secrets`) and returns the secret once; a test only queues a
+"test" notification, which the running process delivers like any other. Removing one
+keeps its row (`removed_at`) and its delivery history, and cancels what is still queued
+for it; a removed endpoint is never listed, sent to, enabled nor counted as a duplicate.
 """
 
 from __future__ import annotations
@@ -15,12 +18,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from yarl import URL
 
 from adapters.webhook.secrets import SecretBox, generate_secret, new_entry, still_signs
-from adapters.webhook.ssrf import ALLOW_SETTING, SsrfPolicy, validate_url
+from adapters.webhook.ssrf import ALLOW_SETTING, SsrfPolicy, canonical_url, validate_url
 from core.db.models import Notification, User, WebhookEndpoint
 from core.domain import ChannelKind, Level, NotificationStatus
 from core.errors import NotFoundError, ValidationError
@@ -36,6 +39,7 @@ EVENT_TYPES = (
 EVENTS_EXAMPLE = "alert.triggered,alert.resolved"
 URL_EXAMPLE = "https://hooks.example.com/hdtickets"
 _LOOPBACK = ipaddress.ip_address("127.0.0.1")
+REMOVED = "removed"  # the disabled_reason of a removed endpoint
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,18 +81,23 @@ async def check_not_twice(
 ) -> None:
     """Refuse a second active endpoint of one owner on one URL (alerts would go out twice).
 
+    URLs are compared normalized (`canonical_url`: no fragment, no trailing dot, no
+    default port), so an endpoint stored before that normalization is found too.
+
     Raises:
         ValidationError: naming the endpoint that already sends there.
     """
     owner = (
         WebhookEndpoint.user_id.is_(None) if user_id is None else WebhookEndpoint.user_id == user_id
     )
-    query = select(WebhookEndpoint.id).where(
-        WebhookEndpoint.url == url, WebhookEndpoint.active.is_(True), owner
+    query = select(WebhookEndpoint.id, WebhookEndpoint.url).where(
+        WebhookEndpoint.active.is_(True), WebhookEndpoint.removed_at.is_(None), owner
     )
     if other_than is not None:
         query = query.where(WebhookEndpoint.id != other_than)
-    same = (await session.execute(query.order_by(WebhookEndpoint.id).limit(1))).scalar()
+    wanted = canonical_url(url)
+    rows = await session.execute(query.order_by(WebhookEndpoint.id))
+    same = next((id_ for id_, stored in rows if canonical_url(stored) == wanted), None)
     if same is not None:
         raise ValidationError(
             f"webhook endpoint {same} already sends to {hide_credentials(url)}"
@@ -134,6 +143,28 @@ async def add_endpoint(
     session.add(endpoint)
     await session.flush()
     return NewEndpoint(endpoint, secret)
+
+
+async def remove_endpoint(session: AsyncSession, endpoint: WebhookEndpoint, now: datetime) -> int:
+    """Remove an endpoint (the caller commits): it stays as a row, marked removed and
+    inactive, so its sent deliveries keep their history; what is still queued or parked
+    for it is cancelled. Returns how many deliveries were cancelled."""
+    endpoint.removed_at = now
+    endpoint.active = False
+    endpoint.disabled_reason = REMOVED
+    cancelled = await session.execute(
+        update(Notification)
+        .where(
+            Notification.webhook_endpoint_id == endpoint.id,
+            Notification.status == NotificationStatus.PENDING.value,  # parked ones too
+        )
+        .values(
+            status=NotificationStatus.CANCELLED.value,
+            last_error=f"webhook endpoint {endpoint.id} was removed; not sent",
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return max(int(getattr(cancelled, "rowcount", 0) or 0), 0)
 
 
 async def queue_test(session: AsyncSession, endpoint: WebhookEndpoint, now: datetime) -> int:

@@ -1,7 +1,10 @@
 """Retry timing for the outbox: exponential backoff with jitter, per alert level.
 
 Pure: the random source is injected and nothing here sleeps or reads the clock. A
-platform's `Retry-After` always wins over the computed delay, exactly as given.
+platform's `Retry-After` always wins over the computed delay, exactly as given up to
+`MAX_RETRY_AFTER_S` (one hour): no real rate-limit window is longer, while a larger value
+is a platform's bug (a Unix timestamp sent as seconds, `1e12`) that would otherwise block a
+destination for decades or overflow date arithmetic.
 """
 
 from __future__ import annotations
@@ -11,6 +14,9 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+
+# The longest Retry-After honoured; see the module docstring.
+MAX_RETRY_AFTER_S = 3600.0
 
 
 class Jitter(StrEnum):
@@ -101,6 +107,21 @@ class RetryPolicies:
         return self.levels[min(5, max(1, int(level))) - 1]
 
 
+def clamp_retry_after(seconds: float | None) -> float | None:
+    """A platform's Retry-After made safe to add to a date.
+
+    Args:
+        seconds: the wait the platform asked for, as parsed.
+
+    Returns:
+        `seconds` within 0..MAX_RETRY_AFTER_S (infinity becomes the maximum); None when
+        there is none or it is not a number (NaN).
+    """
+    if seconds is None or math.isnan(seconds):
+        return None
+    return min(MAX_RETRY_AFTER_S, max(0.0, float(seconds)))
+
+
 def next_delay(
     policy: RetryPolicy,
     attempt: int,
@@ -115,7 +136,8 @@ def next_delay(
         policy: the level's policy.
         attempt: how many sends have failed so far (1 after the first failure).
         rng: the injected random source.
-        retry_after: the platform's Retry-After; when given it is returned exactly.
+        retry_after: the platform's Retry-After; when given it is returned exactly, up
+            to MAX_RETRY_AFTER_S.
         previous_s: the previous delay, for decorrelated jitter (defaults to the
             un-jittered delay of the attempt before).
 
@@ -123,8 +145,9 @@ def next_delay(
         A delay in seconds, never negative and never above `policy.cap_s` unless it is
         the platform's own Retry-After.
     """
-    if retry_after is not None:
-        return max(0.0, float(retry_after))
+    honoured = clamp_retry_after(retry_after)
+    if honoured is not None:
+        return honoured
     if policy.jitter is Jitter.DECORRELATED:
         previous = previous_s if previous_s is not None else policy.ceiling(attempt - 1)
         upper = max(policy.base_s, previous * 3.0)

@@ -6,7 +6,8 @@ written in small bulk transactions as sends complete (core.delivery_outcomes). T
 owns retries (core.backoff): a platform's Retry-After is honoured exactly, permanent
 errors are never retried, and exhausted or permanent failures fail over to the person's
 next chat channel. A claimed message that announces an alert no longer open (acknowledged,
-snoozed or resolved while the message was away from the queue) is cancelled unsent.
+snoozed or resolved while the message was away from the queue), or a webhook row whose
+endpoint is disabled or removed, is cancelled unsent.
 
 Shutdown: when `stop` is set or the worker is cancelled, sends already in progress get a
 short grace period; whatever has not finished goes back to pending in a `finally`.
@@ -22,9 +23,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core.backoff import RetryPolicies, next_delay
+from core.backoff import RetryPolicies, clamp_retry_after, next_delay
 from core.db.models import Notification
-from core.delivery_lifecycle import Outcome, OutcomeKind
+from core.delivery_lifecycle import Outcome, OutcomeKind, endpoint_withdrawals
 from core.delivery_outcomes import withdrawals, write_outcomes
 from core.errors import PermanentDeliveryError, RecipientGone, RetryableDeliveryError
 from core.metrics import Metrics
@@ -155,6 +156,9 @@ class DeliveryService:
         async with self.sessions() as session, session.begin():
             rows = await claim(session, self.worker_id, now, limit or self.batch_size, self.lease_s)
             withdrawn = await withdrawals(session, rows, now) if rows else []
+            taken = {o.row.id for o in withdrawn}
+            others = [row for row in rows if row.id not in taken]
+            withdrawn += await endpoint_withdrawals(session, others, now)
         if not rows:
             return 0
         batch = _Batch(self)
@@ -235,10 +239,7 @@ class DeliveryService:
         except PermanentDeliveryError as exc:
             return Outcome(row, OutcomeKind.FAILED, self.clock.now(), attempt, error=_text(exc))
         except RetryableDeliveryError as exc:
-            if exc.retry_after is not None and scopes:
-                self.limiter.penalise(scopes[-1], exc.retry_after)
-                await self._penalise_shared(scopes[-1], exc.retry_after)
-            return self._retry(row, _text(exc), exc.retry_after)
+            return await self._retry_later(row, scopes, exc)
         except Exception as exc:  # one bad row must never stop the batch
             logger.exception(
                 "delivery crashed notification_id=%s channel=%s attempt=%s",
@@ -248,6 +249,31 @@ class DeliveryService:
             )
             return self._retry(row, f"{type(exc).__name__}: {exc}", None)
         return Outcome(row, OutcomeKind.SENT, self.clock.now(), attempt, receipt=receipt)
+
+    async def _retry_later(
+        self, row: Notification, scopes: tuple[Scope, ...], exc: RetryableDeliveryError
+    ) -> Outcome:
+        """A retry outcome for `exc`, its destination blocked for its Retry-After.
+
+        If honouring the Retry-After fails (a value no date can hold, a limiter fault),
+        the row still gets its backoff: a task dying here would put it back due at once,
+        uncounted, and the receiver would be sent it again and again.
+        """
+        error = _text(exc)
+        retry_after = clamp_retry_after(exc.retry_after)
+        try:
+            if retry_after is not None and scopes:
+                self.limiter.penalise(scopes[-1], retry_after)
+                await self._penalise_shared(scopes[-1], retry_after)
+            return self._retry(row, error, retry_after)
+        except Exception:  # one bad row must never stop the batch
+            logger.exception(
+                "honouring Retry-After failed notification_id=%s channel=%s attempt=%s",
+                row.id,
+                row.channel,
+                row.attempts + 1,
+            )
+            return self._retry(row, error, None)
 
     async def _penalise_shared(self, scope: Scope, retry_after: float) -> None:
         if self.shared is None:

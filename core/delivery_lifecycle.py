@@ -14,7 +14,9 @@ writes a group of them in one transaction and calls the steps here:
   audited when a message is parked, not on each try.
 - Health: webhook endpoints count consecutive failures; one whose recipient is gone is
   disabled, with all still queued for it, and a chat identity that is gone is marked
-  unreachable.
+  unreachable. A claimed row for an endpoint that is disabled or removed (queued from
+  the engine's cached endpoint list, core.recipients) is cancelled unsent
+  (`endpoint_withdrawals`), which counts as no failure.
 - Failover: a failed or dead chat message moves to the person's next configured chat
   channel, skipping those its failover chain tried and those carrying the same message.
   A message that `announces_open` an alert no longer open does not fail over.
@@ -29,7 +31,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.models import Identity, Notification, User, WebhookEndpoint
@@ -38,6 +40,7 @@ from core.domain import ChannelKind, DeliveryReceipt, Level, NotificationStatus
 from core.escalation_load import ESCALATION_KIND
 from core.outbox import DELAYED
 from core.planning import Recipient, first_delivery_at
+from core.redaction import hide_credentials
 from core.routing import Destination, destinations
 
 # Chat channels fail over to one another; SMS/voice belong to escalation, webhooks to
@@ -209,14 +212,55 @@ def parked_audit(o: Outcome, until: datetime) -> dict[str, Any]:
     )
 
 
+async def endpoint_withdrawals(
+    session: AsyncSession, rows: Sequence[Notification], now: datetime
+) -> list[Outcome]:
+    """`cancelled` outcomes for just-claimed webhook rows whose endpoint is disabled or
+    removed, with the reason as their error; call in the claim's transaction.
+
+    The engine plans webhook rows from a cached endpoint list (core.recipients), so rows
+    can be queued for an endpoint after it stopped; they are withdrawn, never sent.
+    """
+    ids = {row.webhook_endpoint_id for row in rows if row.webhook_endpoint_id is not None}
+    if not ids:
+        return []
+    stopped = await session.execute(
+        select(
+            WebhookEndpoint.id, WebhookEndpoint.removed_at, WebhookEndpoint.disabled_reason
+        ).where(
+            WebhookEndpoint.id.in_(sorted(ids)),
+            or_(WebhookEndpoint.active.is_(False), WebhookEndpoint.removed_at.is_not(None)),
+        )
+    )
+    why: dict[int, str] = {}
+    for endpoint_id, removed_at, reason in stopped:
+        if removed_at is not None:
+            why[endpoint_id] = f"webhook endpoint {endpoint_id} was removed; not sent"
+        else:
+            said = hide_credentials(reason or "by an admin")
+            why[endpoint_id] = (
+                f"webhook endpoint {endpoint_id} is disabled ({said}); not sent, enable it "
+                f"with `hdtickets webhooks enable {endpoint_id}`"
+            )
+    return [
+        Outcome(row, OutcomeKind.CANCELLED, now, row.attempts, error=why[row.webhook_endpoint_id])
+        for row in rows
+        if row.webhook_endpoint_id in why
+    ]
+
+
 async def update_endpoints(session: AsyncSession, outcomes: Sequence[Outcome]) -> None:
-    """Count each webhook endpoint's consecutive failures; a sent row resets them."""
+    """Count each webhook endpoint's consecutive failures; a sent row resets them.
+
+    A cancelled row (withdrawn unsent) is no failure of the receiver.
+    """
     ok = {o.row.webhook_endpoint_id for o in outcomes if o.kind is OutcomeKind.SENT}
     ok.discard(None)
     bad = Counter(
         o.row.webhook_endpoint_id
         for o in outcomes
-        if o.kind is not OutcomeKind.SENT and o.row.webhook_endpoint_id is not None
+        if o.kind not in (OutcomeKind.SENT, OutcomeKind.CANCELLED)
+        and o.row.webhook_endpoint_id is not None
     )
     sync: dict[str, Any] = {"synchronize_session": False}
     if ok:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from core.backoff import clamp_retry_after
 from core.ports import Clock
 
 Scope = tuple[str, ...]
@@ -153,10 +154,13 @@ class RateLimiter:
         return max([0.0, *waits])
 
     def penalise(self, scope: Scope, retry_after: float) -> None:
-        """Block `scope` for `retry_after` seconds (a platform's 429) and empty its bucket."""
+        """Block `scope` for `retry_after` seconds (a platform's 429) and empty its bucket.
+
+        The block lasts at most `core.backoff.MAX_RETRY_AFTER_S`, however long was asked.
+        """
         now = self._clock.now()
         bucket = self._bucket(scope, now)
-        until = now + timedelta(seconds=max(0.0, retry_after))
+        until = now + timedelta(seconds=clamp_retry_after(retry_after) or 0.0)
         if bucket.blocked_until is None or until > bucket.blocked_until:
             bucket.blocked_until = until
         bucket.tokens = min(bucket.tokens, 0.0)
@@ -340,8 +344,9 @@ def book_shared(
 
 
 def penalise_shared(slot: SharedSlot, now: float, retry_after: float) -> None:
-    """A platform's 429 on the slot's scope: block it for `retry_after` and empty it."""
-    until = now + max(0.0, retry_after)
+    """A platform's 429 on the slot's scope: block it for `retry_after` (at most
+    `core.backoff.MAX_RETRY_AFTER_S`) and empty it."""
+    until = now + (clamp_retry_after(retry_after) or 0.0)
     slot.blocked_until = max(slot.blocked_until, until)
     slot.tat = max(slot.tat, until)
 

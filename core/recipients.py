@@ -4,7 +4,9 @@
 chat destinations exactly like `core.routing.destinations`. `RecipientCache` keeps the
 answers for `ttl_s` seconds (by the injected `now`); call `invalidate(user_id)` after a
 person's identities or preferences change, and `invalidate_webhooks()` after an
-endpoint changes.
+endpoint changes. Another process (the CLI) cannot invalidate this cache: an endpoint it
+disables or removes may still be planned for until the cache expires; such rows insert
+(the endpoint's row stays) and delivery cancels them unsent (core.delivery_lifecycle).
 """
 
 from __future__ import annotations
@@ -86,14 +88,14 @@ async def load_recipients(session: AsyncSession, user_ids: Iterable[int]) -> dic
 
 
 async def load_webhooks(session: AsyncSession) -> tuple[WebhookTarget, ...]:
-    """Every active webhook endpoint, with the event types it subscribed to."""
+    """Every active webhook endpoint (not removed), with the event types it subscribed to."""
     rows = await session.execute(
         select(
             WebhookEndpoint.id,
             WebhookEndpoint.user_id,
             WebhookEndpoint.event_types,
             WebhookEndpoint.url,
-        ).where(WebhookEndpoint.active.is_(True))
+        ).where(WebhookEndpoint.active.is_(True), WebhookEndpoint.removed_at.is_(None))
     )
     return tuple(
         WebhookTarget(id_, user_id, frozenset(str(t) for t in types or ()), url)

@@ -1,6 +1,7 @@
 """python-telegram-bot errors -> the core delivery errors (`raise ... from exc`).
 
-RetryAfter -> RetryableDeliveryError with `retry_after` exactly; ChatMigrated (a group
+RetryAfter -> RetryableDeliveryError with `retry_after` exactly (up to
+`core.backoff.MAX_RETRY_AFTER_S`, an hour); ChatMigrated (a group
 upgraded to a supergroup) -> ChatMoved with the new chat id; "bot was blocked",
 "user is deactivated", "chat not found" -> RecipientGone; other 403s and 400s ->
 PermanentDeliveryError (logged with the reason); timeouts, network errors and 5xx ->
@@ -27,6 +28,7 @@ from telegram.error import (
     TimedOut,
 )
 
+from core.backoff import clamp_retry_after
 from core.errors import (
     ChatMoved,
     DeliveryError,
@@ -41,11 +43,13 @@ _GONE = ("bot was blocked", "user is deactivated", "bot was kicked", "chat not f
 
 
 def retry_after_seconds(exc: RetryAfter) -> float:
-    """The wait Telegram asked for, in seconds (PTB 22 may give an int or a timedelta)."""
+    """The wait Telegram asked for, in seconds (PTB 22 may give an int or a timedelta),
+    at most `core.backoff.MAX_RETRY_AFTER_S`."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # PTB's int -> timedelta migration notice
         value = exc.retry_after
-    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
+    return clamp_retry_after(seconds) or 0.0
 
 
 def delivery_error(exc: TelegramError) -> DeliveryError:

@@ -1,9 +1,10 @@
 """Twilio errors -> the core delivery errors (`raise ... from exc`).
 
-429 / code 20429 -> RetryableDeliveryError with the Retry-After the API sent; 5xx and
-timeouts -> RetryableDeliveryError; 21610 (the number replied STOP) -> OptedOut, a
-RecipientGone the SMS channel records; 21211/21612/21614 (invalid, unreachable or not a
-mobile number) -> RecipientGone; other 4xx -> PermanentDeliveryError.
+429 / code 20429 -> RetryableDeliveryError with the Retry-After the API sent (at most
+`core.backoff.MAX_RETRY_AFTER_S`, an hour); 5xx and timeouts -> RetryableDeliveryError;
+21610 (the number replied STOP) -> OptedOut, a RecipientGone the SMS channel records;
+21211/21612/21614 (invalid, unreachable or not a mobile number) -> RecipientGone; other
+4xx -> PermanentDeliveryError.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Iterator
 import aiohttp
 from twilio.base.exceptions import TwilioException, TwilioRestException
 
+from core.backoff import clamp_retry_after
 from core.errors import PermanentDeliveryError, RecipientGone, RetryableDeliveryError
 
 logger = logging.getLogger(__name__)
@@ -42,7 +44,7 @@ def translated(what: str, notification_id: int) -> Iterator[None]:
         yield
     except Throttled as exc:
         raise RetryableDeliveryError(
-            "twilio 429 (20429): too many requests", exc.retry_after
+            "twilio 429 (20429): too many requests", clamp_retry_after(exc.retry_after)
         ) from exc
     except TwilioRestException as exc:
         code = int(exc.code or 0)

@@ -11,9 +11,13 @@ Contract with delivery (what `send` reads from an OutboundMessage):
   `async (endpoint_id) -> list[str]` (plaintext `whsec_` secrets, newest first; see
   `adapters.webhook.secrets.EndpointSecrets`), and signs with every one of them.
 
-Requests never follow redirects and run under a total timeout (10 s by default). Every
-connection goes through the SSRF guard (`adapters.webhook.ssrf`): the channel builds its
-own `GuardedConnector` session, or accepts a caller's session only if it was built on
+Requests never follow redirects. Each one first waits for a free pooled connection
+(`adapters.webhook.pool`: at most 10 to one host), then runs under its timeout (10 s by
+default), which covers connecting, sending and the answer but never that wait. A 2xx is
+success as soon as its status arrives: its body is not read (a slow or cut-off body
+changes nothing); of a failure's body the first bytes are read, briefly, for the reason.
+Every connection goes through the SSRF guard (`adapters.webhook.ssrf`): the channel builds
+its own `GuardedConnector` session, or accepts a caller's session only if it was built on
 one. Outcomes are mapped in `adapters.webhook.errors`; 410 raises RecipientGone, after
 which delivery disables the endpoint.
 """
@@ -21,6 +25,7 @@ which delivery disables the endpoint.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
@@ -28,8 +33,15 @@ import aiohttp
 from yarl import URL
 
 from adapters.webhook.errors import error_for_exception, error_for_status
+from adapters.webhook.pool import ConnectionSlots
 from adapters.webhook.render import render_body, render_headers
-from adapters.webhook.ssrf import BlockedAddressError, GuardedConnector, SsrfPolicy
+from adapters.webhook.ssrf import (
+    CONNECTIONS,
+    CONNECTIONS_PER_HOST,
+    BlockedAddressError,
+    GuardedConnector,
+    SsrfPolicy,
+)
 from core.clock import SystemClock
 from core.domain import Capability, ChannelKind, DeliveryReceipt, OutboundMessage
 from core.errors import PermanentDeliveryError, RetryableDeliveryError
@@ -40,6 +52,7 @@ logger = logging.getLogger(__name__)
 SecretResolver = Callable[[int], Awaitable[Sequence[str]]]
 DEFAULT_TIMEOUT_S = 10.0
 _REASON_BYTES = 512
+_REASON_WAIT_S = 1.0  # the most a failure's body may add to its request's timeout
 
 
 def make_session(policy: SsrfPolicy) -> aiohttp.ClientSession:
@@ -70,7 +83,9 @@ class WebhookChannel:
             policy: which non-public destinations are allowed (HDT_WEBHOOK_ALLOW_HOSTS).
             session: a session built with `make_session` (the caller closes it); when
                 None the channel builds its own on first use and closes it in `close`.
-            timeout_s: total time for one request, connect to last byte.
+            timeout_s: total time for one request, from connecting to the answer's
+                status line and head; neither the wait for a free connection nor a
+                failure's body (read for at most a second more) is counted.
             clock: source of `webhook-timestamp`; the system clock when None.
 
         Raises:
@@ -86,8 +101,17 @@ class WebhookChannel:
         self._policy = policy
         self._session = session
         self._owns_session = session is None
-        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        # The deadline is `asyncio.timeout` around each request, started once its
+        # connection is free; aiohttp's own `total` would also count the pool wait.
+        self._timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=timeout_s, sock_read=timeout_s
+        )
         self._timeout_s = timeout_s
+        connector = session.connector if session is not None else None
+        if isinstance(connector, GuardedConnector):  # the pool's own limits
+            self._slots = ConnectionSlots(connector.limit, connector.limit_per_host)
+        else:  # those of the session `make_session` will build
+            self._slots = ConnectionSlots(CONNECTIONS, CONNECTIONS_PER_HOST)
         self._clock = clock if clock is not None else SystemClock()
 
     async def run(self) -> None:
@@ -140,25 +164,34 @@ class WebhookChannel:
         secrets = await self._resolve_secrets(endpoint_id)
         try:
             body = render_body(message.payload)
-            timestamp = int(self._clock.now().timestamp())
-            headers = render_headers(message.idempotency_key, timestamp, body, secrets)
         except ValueError as exc:
             raise PermanentDeliveryError(f"webhook endpoint {endpoint_id}: {exc}") from exc
-        try:
-            async with self._client().post(
-                url, data=body, headers=headers, allow_redirects=False, timeout=self._timeout
-            ) as response:
-                status = response.status
-                head = await response.content.read(_REASON_BYTES)
-                error = error_for_status(
-                    status,
-                    response.headers,
-                    head.decode("utf-8", "replace"),
-                    host,
-                    self._clock.now(),
-                )
-        except (aiohttp.ClientError, TimeoutError, BlockedAddressError) as exc:
-            raise error_for_exception(exc, host, self._timeout_s) from exc
+        async with self._slots.hold(url):
+            # Signed once a connection is free, so the timestamp is that of the request.
+            timestamp = int(self._clock.now().timestamp())
+            try:
+                headers = render_headers(message.idempotency_key, timestamp, body, secrets)
+            except ValueError as exc:
+                raise PermanentDeliveryError(f"webhook endpoint {endpoint_id}: {exc}") from exc
+            try:
+                async with (
+                    asyncio.timeout(self._timeout_s) as deadline,
+                    self._client().post(
+                        url,
+                        data=body,
+                        headers=headers,
+                        allow_redirects=False,
+                        timeout=self._timeout,
+                    ) as response,
+                ):
+                    status = response.status
+                    deadline.reschedule(None)  # the status decides; a reason has its own wait
+                    said = "" if 200 <= status < 300 else await _reason(response)
+                    error = error_for_status(
+                        status, response.headers, said, host, self._clock.now()
+                    )
+            except (aiohttp.ClientError, TimeoutError, BlockedAddressError) as exc:
+                raise error_for_exception(exc, host, self._timeout_s) from exc
         if error is not None:
             logger.info(
                 "webhook not delivered notification_id=%s endpoint_id=%s host=%s status=%s",
@@ -181,3 +214,13 @@ class WebhookChannel:
             message_id=message.idempotency_key,
             detail=f"HTTP {status}",
         )
+
+
+async def _reason(response: aiohttp.ClientResponse) -> str:
+    """The start of a failure's body for its error message; "" when it is slow or cut off
+    (the status alone decides what happens next)."""
+    with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+        async with asyncio.timeout(_REASON_WAIT_S):
+            head = await response.content.read(_REASON_BYTES)
+        return head.decode("utf-8", "replace")
+    return ""

@@ -1,7 +1,9 @@
 """HTTP outcomes and aiohttp failures -> the engine's delivery errors.
 
 2xx is success. 410 Gone -> RecipientGone (delivery disables the endpoint). 429 and 503
--> RetryableDeliveryError with `retry_after` from Retry-After (seconds or an HTTP-date).
+-> RetryableDeliveryError with `retry_after` from Retry-After (seconds or an HTTP-date),
+at most `core.backoff.MAX_RETRY_AFTER_S` (an hour): a larger value is a receiver's bug,
+such as a Unix timestamp sent as seconds.
 Other 5xx, timeouts and connection failures -> RetryableDeliveryError. 3xx (redirects are
 never followed) and other 4xx -> PermanentDeliveryError. A destination refused by the SSRF
 guard -> PermanentDeliveryError with the guard's one-line reason.
@@ -16,6 +18,7 @@ from email.utils import parsedate_to_datetime
 import aiohttp
 
 from adapters.webhook.ssrf import BlockedAddressError
+from core.backoff import clamp_retry_after
 from core.clock import ensure_utc
 from core.errors import (
     DeliveryError,
@@ -31,7 +34,7 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
     """Read a Retry-After header: delay seconds, or an HTTP-date relative to `now`.
 
     Returns:
-        Seconds to wait (never negative), or None when absent or unreadable.
+        Seconds to wait, from 0 to MAX_RETRY_AFTER_S, or None when absent or unreadable.
     """
     if value is None or not value.strip():
         return None
@@ -40,13 +43,13 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
         seconds = float(text)
     except ValueError:
         try:
-            when = parsedate_to_datetime(text)
-        except (TypeError, ValueError, IndexError):
+            when = ensure_utc(parsedate_to_datetime(text))
+        except (TypeError, ValueError, IndexError, OverflowError):  # OverflowError: year 10000
             return None
-        return max(0.0, (ensure_utc(when) - ensure_utc(now)).total_seconds())
+        seconds = (when - ensure_utc(now)).total_seconds()
     if seconds != seconds or seconds in (float("inf"), float("-inf")):  # NaN or infinite
         return None
-    return max(0.0, seconds)
+    return clamp_retry_after(seconds)
 
 
 def _short(text: str) -> str:

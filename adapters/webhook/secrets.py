@@ -143,7 +143,8 @@ class EndpointSecrets:
     """The secret resolver for `WebhookChannel`: an endpoint id -> its active secrets.
 
     Raises `RecipientGone` when the endpoint no longer exists, and
-    `PermanentDeliveryError` when it is disabled or has no readable, unexpired secret.
+    `PermanentDeliveryError` when it is removed, disabled or has no readable, unexpired
+    secret.
     """
 
     def __init__(
@@ -158,6 +159,8 @@ class EndpointSecrets:
             endpoint = await session.get(WebhookEndpoint, endpoint_id)
         if endpoint is None:
             raise RecipientGone(f"webhook endpoint {endpoint_id} no longer exists")
+        if endpoint.removed_at is not None:  # delivery cancels its rows before they get here
+            raise PermanentDeliveryError(f"webhook endpoint {endpoint_id} was removed")
         if not endpoint.active:
             # Not RecipientGone: that would make delivery disable it again, rewriting why.
             reason = endpoint.disabled_reason or "by an admin"

@@ -235,6 +235,12 @@ class GuardedResolver(AbstractResolver):
         await self._inner.close()
 
 
+# Connections open at once, in all and to one host (the webhook channel waits for a free
+# one before a request's timeout starts: adapters.webhook.pool).
+CONNECTIONS = 100
+CONNECTIONS_PER_HOST = 10
+
+
 class GuardedConnector(TCPConnector):
     """The aiohttp connector for webhooks: every host name goes through GuardedResolver."""
 
@@ -243,8 +249,8 @@ class GuardedConnector(TCPConnector):
         policy: SsrfPolicy,
         *,
         inner_resolver: AbstractResolver | None = None,
-        limit: int = 100,
-        limit_per_host: int = 10,
+        limit: int = CONNECTIONS,
+        limit_per_host: int = CONNECTIONS_PER_HOST,
     ) -> None:
         self.policy = policy
         self._guarded = GuardedResolver(policy, inner_resolver)
@@ -257,7 +263,7 @@ class GuardedConnector(TCPConnector):
 
 _NUMERIC_HOST = re.compile(r"^(0x[0-9a-f]+|[0-9]+)(\.(0x[0-9a-f]+|[0-9]+))*\.?$")
 _URL_EXAMPLE = "e.g. https://hooks.example.com/hdtickets"
-MAX_URL_CHARS = 500  # notifications.address holds 512
+MAX_URL_CHARS = 500  # as stored, percent-encoded: notifications.address holds 512
 
 
 # Letters, digits, hyphens and dots (IDNA names arrive here already punycode-encoded).
@@ -265,8 +271,29 @@ _LABEL = r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
 _HOST_NAME = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*\.?$")
 
 
+def _canonical(url: URL) -> URL:
+    """`url` as one receiver is always written: no fragment (never sent), no trailing dot
+    on the host name, and (yarl's doing) a lower-case host, punycode, percent-encoding,
+    no default port."""
+    url = url.with_fragment(None)
+    raw_host = url.raw_host or ""
+    if raw_host.endswith(".") and parse_ip(raw_host) is None:
+        url = url.with_host(raw_host[:-1])
+    return url
+
+
+def canonical_url(text: str) -> str:
+    """The form `validate_url` stores `text` in, to compare two endpoints' URLs (one stored
+    before URLs were normalized too); `text` itself when it is no URL."""
+    try:
+        url = URL(text.strip())
+        return str(_canonical(url)) if url.absolute else text.strip()
+    except (TypeError, ValueError):
+        return text.strip()
+
+
 def validate_url(text: str, policy: SsrfPolicy) -> str:
-    """Check a webhook URL a person gave; return it as it will be stored.
+    """Check a webhook URL a person gave; return it as it will be stored (`canonical_url`).
 
     Host names are not resolved here (DNS answers change); the connector checks them on
     every connection.
@@ -275,27 +302,39 @@ def validate_url(text: str, policy: SsrfPolicy) -> str:
         ValueError: one line with the reason and an example.
     """
     if len(text.strip()) > MAX_URL_CHARS:
-        raise ValueError(f"webhook URL is longer than {MAX_URL_CHARS} characters")
+        raise ValueError(f"webhook URL is longer than {MAX_URL_CHARS} characters; {_URL_EXAMPLE}")
     try:
         url = URL(text.strip())
     except (TypeError, ValueError):
         raise ValueError(f"{text!r} is not a URL; {_URL_EXAMPLE}") from None
     if url.scheme not in ("http", "https"):
         raise ValueError(f"webhook URL must start with https:// or http://; {_URL_EXAMPLE}")
-    host = (url.host or "").lower()
-    if not host:
+    if not url.host:
         raise ValueError(f"webhook URL has no host; {_URL_EXAMPLE}")
     if url.user is not None or url.password is not None:
         raise ValueError(
             "webhook URL must not hold a user name or password (it would be shown and logged);"
             f" authenticate with the signature instead; {_URL_EXAMPLE}"
         )
-    if not _HOST_NAME.match((url.raw_host or "").lower()) and parse_ip(host) is None:
-        raise ValueError(f"webhook URL host {host!r} is not a valid host name; {_URL_EXAMPLE}")
+    if url.explicit_port == 0:
+        raise ValueError(f"webhook URL port 0 cannot be connected to; {_URL_EXAMPLE}")
+    if not _HOST_NAME.match((url.raw_host or "").lower()) and parse_ip(url.host) is None:
+        raise ValueError(f"webhook URL host {url.host!r} is not a valid host name; {_URL_EXAMPLE}")
+    try:
+        url = _canonical(url)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a URL; {_URL_EXAMPLE}") from None
+    host = (url.host or "").lower()
     if parse_ip(host) is None and _NUMERIC_HOST.match(host):
         raise ValueError(f"webhook URL host {host} is not a canonical IP address; {_URL_EXAMPLE}")
     try:
         policy.check_url(url)
     except BlockedAddressError as exc:
         raise ValueError(str(exc)) from None
-    return str(url)
+    stored = str(url)
+    if len(stored) > MAX_URL_CHARS:
+        raise ValueError(
+            f"webhook URL is {len(stored)} characters once percent-encoded (é becomes %C3%A9),"
+            f" longer than {MAX_URL_CHARS}; use a shorter path, {_URL_EXAMPLE}"
+        )
+    return stored

@@ -2,7 +2,8 @@
 
 Secrets are shown once, when made (`add`, `rotate`), and stored encrypted with
 HDT_SECRET_KEY (adapters.webhook.secrets). `test` only queues a notification; the running
-process (`python -m bot run`) delivers it.
+process (`python -m bot run`) delivers it. `remove` keeps the endpoint's row and delivery
+history (bot.webhook_admin.remove_endpoint); to every command a removed endpoint is gone.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from bot.webhook_admin import (
     live_secrets,
     parse_events,
     queue_test,
+    remove_endpoint,
 )
 from core.db.models import User, WebhookEndpoint
 from core.errors import ValidationError
@@ -85,7 +87,7 @@ def _with_secrets(work: Callable[[AsyncSession, datetime, SecretBox], Awaitable[
 
 async def _endpoint(session: AsyncSession, endpoint_id: int) -> WebhookEndpoint:
     endpoint = await session.get(WebhookEndpoint, endpoint_id)
-    if endpoint is None:
+    if endpoint is None or endpoint.removed_at is not None:
         fail(f"no webhook endpoint {endpoint_id}; see hdtickets webhooks list")
     return endpoint
 
@@ -151,6 +153,7 @@ def list_endpoints() -> None:
         query = (
             select(WebhookEndpoint, User.display_name)
             .outerjoin(User, User.id == WebhookEndpoint.user_id)
+            .where(WebhookEndpoint.removed_at.is_(None))
             .order_by(WebhookEndpoint.id)
         )
         # Fits 80 columns like the other lists: the URL takes what the short columns
@@ -239,11 +242,14 @@ def enable(endpoint_id: str = typer.Argument(..., metavar="ID", help=_ID_HELP)) 
 
 @webhooks_app.command("remove")
 def remove(endpoint_id: str = typer.Argument(..., metavar="ID", help=_ID_HELP)) -> None:
-    """Delete an endpoint and its queued notifications."""
+    """Remove an endpoint and cancel its queued notifications (sent ones stay in history)."""
     key = _endpoint_id(endpoint_id, "remove")
 
-    async def work(session: AsyncSession, _now: datetime, _box: SecretBox) -> None:
-        await session.delete(await _endpoint(session, key))
+    async def work(session: AsyncSession, now: datetime, _box: SecretBox) -> int:
+        return await remove_endpoint(session, await _endpoint(session, key), now)
 
-    _with_secrets(work)
-    typer.echo(f"webhook endpoint {key} removed")
+    cancelled = _with_secrets(work)
+    typer.echo(
+        f"webhook endpoint {key} removed; {cancelled} queued notification"
+        f"{'' if cancelled == 1 else 's'} cancelled"
+    )

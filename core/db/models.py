@@ -133,6 +133,9 @@ class User(Base):
     learned_weights: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     feedback_count: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Set when something the alert engine caches about the person changes (quiet hours,
+    # zone, preferences, phone, learned weights): other processes reload them (core.sync).
+    settings_changed_at: Mapped[datetime | None] = mapped_column(index=True)
 
 
 class Identity(Base):
@@ -214,6 +217,10 @@ class WebhookEndpoint(Base):
     disabled_reason: Mapped[str | None] = mapped_column(Text)
     consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Set by `webhooks remove` / DELETE: the row stays (its sent deliveries keep their
+    # history, rows queued from a stale endpoint cache still insert) but is never listed,
+    # sent to, enabled again nor counted as a duplicate.
+    removed_at: Mapped[datetime | None] = mapped_column()
 
 
 class Event(Base):

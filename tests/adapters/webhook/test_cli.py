@@ -216,5 +216,7 @@ def test_enable_and_remove(cli: CliRunner, sqlite_url: str) -> None:
     assert endpoint.active and endpoint.disabled_reason is None
 
     assert cli.invoke(app, ["webhooks", "remove", "1"]).exit_code == 0
-    assert endpoints(sqlite_url) == []
+    # Removal is a soft delete (its delivery history stays): the row is kept, marked.
+    [endpoint] = endpoints(sqlite_url)
+    assert endpoint.removed_at is not None and not endpoint.active
     assert "no webhook endpoints" in cli.invoke(app, ["webhooks", "list"]).output

@@ -19,6 +19,7 @@ from core.domain import SnapshotIn
 from core.feedback import Feedback, learn_from_feedback
 from core.ports import TicketSource
 from core.revisit import WAKE_BATCH, wake_snoozed
+from core.sync import PeopleSync
 from core.watch_sync import WatchSync
 from ml.learning import PersonModel
 
@@ -135,6 +136,21 @@ def watch_sync_job(container: Container) -> Job:
     return Job("watch-sync", WATCH_SYNC_S, refresh, exclusive=False)
 
 
+def people_sync_job(container: Container) -> Job:
+    """Forget cached people and endpoints that other processes changed (see core.sync)."""
+    sync = PeopleSync(
+        container.alerts.person_changed, container.alerts.webhooks_changed, datetime.now(UTC)
+    )
+
+    async def refresh() -> None:
+        async with container.sessions() as session:
+            changed = await sync.refresh(session)
+        if changed:
+            logger.debug("people changed elsewhere: %d forgotten", changed)
+
+    return Job("people-sync", WATCH_SYNC_S, refresh, exclusive=False)
+
+
 def escalation_jobs(container: Container) -> list[Job]:
     """The escalation tick (every second) and its auditor (every minute)."""
     import random
@@ -215,7 +231,7 @@ def scheduled_jobs(
     container: Container, source: TicketSource | None, *, workers: bool = True
 ) -> list[Job]:
     """The jobs of this process: shared ones only where workers run, per-process always."""
-    jobs = [watch_sync_job(container)]
+    jobs = [watch_sync_job(container), people_sync_job(container)]
     if workers:
         jobs.append(cleanup_job(container))
         jobs.append(started_job(container))

@@ -205,7 +205,7 @@ async def learn_from_feedback(
             await session.execute(
                 update(User)
                 .where(User.id == user_id)
-                .values(learned_weights=learned, feedback_count=count)
+                .values(learned_weights=learned, feedback_count=count, settings_changed_at=now)
             )
             report.user_ids.append(user_id)
     mark.last_id, mark.updated_at = reached, now

@@ -53,6 +53,7 @@ from core.domain import ActionKind, ActivityKind
 from core.errors import NotFoundError, ValidationError
 from core.ports import Clock
 from core.presence import record_activity
+from core.sync import mark_settings_changed
 from core.turn import Turn
 
 __all__ = [
@@ -102,8 +103,8 @@ class CommandHandlers:
     ) -> None:
         """`on_commit` runs after every command that committed (it may have queued
         messages, such as the in-place edits of an acknowledged alert): delivery's wake-up.
-        `person_hook` is told the person after each of their committed commands (`quiet`,
-        `tz`, `prefs`, `phone`, `link` change what the engine keeps cached about them)."""
+        `person_hook` is told the person after each of their committed commands that
+        change what the engine keeps cached about them (`quiet`, `tz`, `prefs`, `phone`)."""
         self._sessions = sessions
         self._on_commit = on_commit
         self._person_hook = person_hook
@@ -125,7 +126,12 @@ class CommandHandlers:
 
     async def handle(self, ctx: CommandContext, command: Command) -> Reply:
         """Handle one parsed command in one transaction."""
-        return await self._run(ctx, ActivityKind.COMMAND, lambda turn: _dispatch(turn, command))
+        settings = isinstance(command, _SETTINGS) and not (
+            isinstance(command, PrefsCommand) and command.setting is None
+        )
+        return await self._run(
+            ctx, ActivityKind.COMMAND, lambda turn: _dispatch(turn, command), settings=settings
+        )
 
     async def handle_button(self, ctx: CommandContext, token: str) -> Reply:
         """Verify a button's action token and apply it; forged or expired ones change nothing."""
@@ -137,8 +143,16 @@ class CommandHandlers:
         return await self._run(ctx, ActivityKind.BUTTON, lambda turn: _press(turn, action))
 
     async def _run(
-        self, ctx: CommandContext, kind: ActivityKind, work: Callable[[Turn], Awaitable[Reply]]
+        self,
+        ctx: CommandContext,
+        kind: ActivityKind,
+        work: Callable[[Turn], Awaitable[Reply]],
+        *,
+        settings: bool = False,
     ) -> Reply:
+        """Run `work` in one transaction; `settings`: it changes what the engine caches
+        about the person, who is then marked changed (`users.settings_changed_at`, read
+        by other processes' `core.sync`) and, after the commit, told to `person_hook`."""
         now = self._clock.now()
         async with self._sessions() as session:
             turn = Turn(session, ctx, now, self._signer, self._rng, self._market)
@@ -147,11 +161,13 @@ class CommandHandlers:
                 async with session.begin():
                     reply = await work(turn)
                     await record_activity(session, ctx.user_id, ctx.platform, kind, now)
+                    if settings:
+                        await mark_settings_changed(session, ctx.user_id, now)
             except (ValidationError, NotFoundError) as exc:
                 async with session.begin():
                     await record_activity(session, ctx.user_id, ctx.platform, kind, now)
                 return Reply.error(str(exc))
-        if self._person_hook is not None:
+        if settings and self._person_hook is not None:
             self._person_hook(ctx.user_id)
         if self._on_commit is not None:
             self._on_commit()
@@ -209,6 +225,17 @@ async def _dispatch(turn: Turn, command: Command) -> Reply:
         case HelpCommand(topic=topic):
             return handlers_prefs.help_reply(topic)
     raise AssertionError(f"unhandled command {command!r}")  # pragma: no cover
+
+
+# Commands that change what the engine caches about the person (see `_run`).
+_SETTINGS = (
+    PrefsCommand,
+    QuietCommand,
+    TzCommand,
+    PhoneCommand,
+    PhoneCodeCommand,
+    ContactAddCommand,
+)
 
 
 async def _press(turn: Turn, token: ActionToken) -> Reply:

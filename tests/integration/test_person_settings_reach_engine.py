@@ -16,11 +16,12 @@ from bot.settings import load_settings
 from core.actions import ActionSigner
 from core.chat import CommandContext
 from core.clock import FakeClock
-from core.db.models import Notification
+from core.db.models import Notification, User
 from core.handlers import CommandHandlers
 from core.metrics import NullMetrics
 from core.pipeline import AlertEngine
 from core.rules import spec_from_row
+from core.sync import PeopleSync
 from tests.integration.engine_helpers import (
     SECRET,
     Seed,
@@ -118,3 +119,61 @@ async def test_the_process_wires_commands_to_the_engine_cache(
     finally:
         await container.aclose()
     assert due == [SEVEN]
+
+
+async def test_another_process_forgets_the_person_on_its_next_people_sync(
+    sessions: Sessions,
+) -> None:
+    """The command lands on one process (web), the alert is made by another (a worker, a
+    second web process): its engine learns of the change from `users.settings_changed_at`."""
+    seeds = await _seed(sessions)
+    web, worker = await fresh_engine(sessions), await fresh_engine(sessions)
+    clock = FakeClock(T)
+    handlers = CommandHandlers(
+        sessions, clock, random.Random(1), ActionSigner(SECRET),
+        index_hook=web.watch_changed, person_hook=web.person_changed,
+    )  # fmt: skip
+    sync = PeopleSync(worker.person_changed, worker.webhooks_changed, since=T)
+    first, second = seeds
+    await process_snapshot(sessions, worker, first, T, 28.0)  # the worker caches Ada
+    clock.set(T + timedelta(minutes=1))
+    await handlers.handle_text(
+        CommandContext(first.user.id, "console", "local"), "quiet 22:00-07:00"
+    )
+    async with sessions() as session:
+        assert await sync.refresh(session) == 1
+        assert await sync.refresh(session) == 1  # looked back over the overlap: harmless
+    await process_snapshot(sessions, worker, second, T + timedelta(minutes=3), 28.0)
+    async with sessions() as session:
+        due = list(
+            await session.scalars(
+                select(Notification.due_at).where(
+                    Notification.channel == "console", Notification.created_at > T
+                )
+            )
+        )
+    assert due == [SEVEN]
+
+
+async def test_commands_that_change_no_setting_mark_nobody(sessions: Sessions) -> None:
+    seeds = await _seed(sessions)
+    engine = await fresh_engine(sessions)
+    told: list[int] = []
+    handlers = CommandHandlers(
+        sessions, FakeClock(T), random.Random(1), ActionSigner(SECRET),
+        index_hook=engine.watch_changed, person_hook=told.append,
+    )  # fmt: skip
+    ctx = CommandContext(seeds[0].user.id, "console", "local")
+    for text in ("alerts", "help", "prefs", "watches"):
+        await handlers.handle_text(ctx, text)
+    async with sessions() as session:
+        marked = await session.scalar(
+            select(User.settings_changed_at).where(User.id == seeds[0].user.id)
+        )
+    assert told == [] and marked is None
+    await handlers.handle_text(ctx, "tz Europe/Berlin")
+    async with sessions() as session:
+        marked = await session.scalar(
+            select(User.settings_changed_at).where(User.id == seeds[0].user.id)
+        )
+    assert told == [seeds[0].user.id] and marked == T

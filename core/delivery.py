@@ -32,6 +32,7 @@ from core.metrics import Metrics
 from core.outbox import (
     OutboxSignal,
     claim,
+    extend_leases,
     next_due_at,
     queue_depth,
     recover_expired_leases,
@@ -163,6 +164,7 @@ class DeliveryService:
             return 0
         batch = _Batch(self)
         tasks: dict[asyncio.Task[None], Notification] = {}
+        keeper = asyncio.create_task(self._keep_leases(rows, batch), name="delivery-leases")
         try:
             for outcome in withdrawn:
                 batch.record(outcome)
@@ -189,8 +191,22 @@ class DeliveryService:
                 tasks[task] = row
             await self._until_done_or_stopped(set(tasks))
         finally:
+            keeper.cancel()
             await self._finish(batch, tasks, rows)
         return len(rows)
+
+    async def _keep_leases(self, rows: list[Notification], batch: _Batch) -> None:
+        """Renew the batch's leases every third of a lease (wall time) while it runs, so a
+        batch slower than one lease is not taken over by another worker and sent twice."""
+        while True:
+            await asyncio.sleep(self.lease_s / 3)
+            ids = [row.id for row in rows if row.id not in batch.recorded]
+            until = self.clock.now() + timedelta(seconds=self.lease_s)
+            try:
+                async with self.sessions() as session, session.begin():
+                    await extend_leases(session, self.worker_id, ids, until)
+            except Exception as exc:  # the database is away: recovery decides later
+                logger.warning("renewing %d delivery leases failed: %s", len(ids), exc)
 
     async def _shared_waits(
         self, admitted: list[tuple[Notification, tuple[Scope, ...], float]]

@@ -282,6 +282,25 @@ async def recover_expired_leases(session: AsyncSession, now: datetime) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+async def extend_leases(
+    session: AsyncSession, worker_id: str, ids: Sequence[int], until: datetime
+) -> int:
+    """Hold the claim of `worker_id` on the rows `ids` still being sent until `until` (a
+    batch that takes longer than one lease: slow receivers, rate-limit waits)."""
+    if not ids:
+        return 0
+    result = await session.execute(
+        update(_T)
+        .where(
+            _T.c.id.in_(list(ids)),
+            _T.c.status == NotificationStatus.SENDING.value,
+            _T.c.claimed_by == worker_id,
+        )
+        .values(lease_until=until)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 async def queue_depth(session: AsyncSession) -> int:
     """Rows waiting to be sent: pending or being sent."""
     total = await session.scalar(select(func.count()).where(_T.c.status.in_(_WAITING)))

@@ -40,6 +40,7 @@ from core.outbox import (
 )
 from core.ports import Channel, Clock
 from core.ratelimit import RateLimiter, Scope, SharedLimits, destination_scopes
+from core.repeats import RepeatedFailures
 
 logger = logging.getLogger(__name__)
 
@@ -143,6 +144,7 @@ class DeliveryService:
         self._in_send: set[int] = set()
         self._next_recovery: datetime | None = None
         self._next_depth: datetime | None = None
+        self._failures = RepeatedFailures(logger)  # one traceback per outage
 
     # --- one batch ----------------------------------------------------------------------
 
@@ -413,10 +415,11 @@ class DeliveryService:
                     await self._recover_if_due()
                     claimed = await self.deliver_batch()
                     await self._report_depth_if_due()
+                    self._failures.succeeded(f"delivery loop worker={self.worker_id}")
                     if not claimed and not stop.is_set():
                         await self._idle(stop)
-                except Exception:  # the database may be briefly away: keep the worker alive
-                    logger.exception("delivery loop failed worker=%s", self.worker_id)
+                except Exception as exc:  # the database may be away: keep the worker alive
+                    self._failures.failed(f"delivery loop worker={self.worker_id}", exc)
                     await self._first_of(stop.wait(), self.clock.sleep(self.idle_s))
         finally:
             self._stop = None

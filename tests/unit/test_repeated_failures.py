@@ -3,14 +3,21 @@ then one line when the work goes through again; and the scheduler logs its jobs 
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import random
+from typing import Any, cast
 from unittest.mock import MagicMock
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.scheduler import Job, Scheduler
+from core.backoff import RetryPolicies
+from core.clock import FakeClock
+from core.delivery import DeliveryService
 from core.metrics import RecordingMetrics
+from core.ratelimit import RateLimiter
 from core.repeats import RepeatedFailures
 
 
@@ -74,3 +81,28 @@ async def test_a_failing_job_logs_one_traceback_not_one_per_run(
             await scheduler._guarded(job)
     assert [r.exc_info is not None for r in caplog.records] == [True]
     assert caplog.records[0].getMessage() == "scheduled job escalation-tick failed"
+
+
+async def test_a_delivery_worker_without_its_database_logs_one_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    stop = asyncio.Event()
+    calls = 0
+
+    def sessions() -> Any:
+        nonlocal calls
+        calls += 1
+        if calls >= 30:
+            stop.set()
+        raise OSError("connection refused")
+
+    clock = FakeClock()
+    worker = DeliveryService(
+        cast(Any, sessions), {}, clock, random.Random(1), RetryPolicies.from_settings(
+            2.0, 2.0, 60.0, [3, 3, 3, 3, 3]), RateLimiter(clock), RecordingMetrics(), "w1", 30.0,
+    )  # fmt: skip
+    with caplog.at_level(logging.INFO, logger="core.delivery"):
+        await asyncio.wait_for(worker.run(stop), timeout=10)
+    assert calls >= 30
+    assert [r.exc_info is not None for r in caplog.records].count(True) == 1
+    assert caplog.records[0].getMessage() == "delivery loop worker=w1 failed"

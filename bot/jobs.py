@@ -6,9 +6,10 @@ import logging
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.bootstrap import Container
 from bot.scheduler import Job
@@ -123,32 +124,33 @@ def wake_job(container: Container) -> Job:
     return Job("snooze-wake", WAKE_S, wake)
 
 
-def watch_sync_job(container: Container) -> Job:
-    """Pick up watches that other processes changed (see core.watch_sync)."""
-    sync = WatchSync(container.alerts.index, since=datetime.now(UTC))
+class Refresher(Protocol):
+    async def refresh(self, session: AsyncSession) -> int: ...
+
+
+def _sync_job(container: Container, name: str, sync: Refresher, news: str) -> Job:
+    """A per-process job that runs `sync.refresh` (it returns how many things changed)."""
 
     async def refresh() -> None:
         async with container.sessions() as session:
             changed = await sync.refresh(session)
         if changed:
-            logger.debug("watch index refreshed: %d changed watches", changed)
+            logger.debug(news, changed)
 
-    return Job("watch-sync", WATCH_SYNC_S, refresh, exclusive=False)
+    return Job(name, WATCH_SYNC_S, refresh, exclusive=False)
+
+
+def watch_sync_job(container: Container) -> Job:
+    """Pick up watches that other processes changed (see core.watch_sync)."""
+    sync = WatchSync(container.alerts.index, since=datetime.now(UTC))
+    return _sync_job(container, "watch-sync", sync, "watch index refreshed: %d changed watches")
 
 
 def people_sync_job(container: Container) -> Job:
     """Forget cached people and endpoints that other processes changed (see core.sync)."""
-    sync = PeopleSync(
-        container.alerts.person_changed, container.alerts.webhooks_changed, datetime.now(UTC)
-    )
-
-    async def refresh() -> None:
-        async with container.sessions() as session:
-            changed = await sync.refresh(session)
-        if changed:
-            logger.debug("people changed elsewhere: %d forgotten", changed)
-
-    return Job("people-sync", WATCH_SYNC_S, refresh, exclusive=False)
+    alerts = container.alerts
+    sync = PeopleSync(alerts.person_changed, alerts.webhooks_changed, datetime.now(UTC))
+    return _sync_job(container, "people-sync", sync, "people changed elsewhere: %d forgotten")
 
 
 def escalation_jobs(container: Container) -> list[Job]:

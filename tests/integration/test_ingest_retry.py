@@ -5,13 +5,13 @@ have, although the engine's in-memory market history already holds its snapshots
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.clock import FakeClock
-from core.domain import EventInfo, SnapshotIn, StoredSnapshot
+from core.domain import SnapshotIn, StoredSnapshot
 from core.ingest.service import IngestService
 from core.metrics import RecordingMetrics
 from core.pipeline import AlertEngine, PipelineResult
@@ -22,14 +22,9 @@ from tests.integration.engine_helpers import (
     fresh_engine,
     notifications_of,
 )
+from tests.integration.test_feed_backlog import GAME
 
 Sessions = async_sessionmaker[AsyncSession]
-GAME = EventInfo(
-    external_id="g1",
-    name="Rockies at Diamondbacks",
-    starts_at=datetime(2024, 3, 31, 20, 10, tzinfo=UTC),
-    performers=("Arizona Diamondbacks", "Colorado Rockies"),
-)
 
 
 class FailsOnce:

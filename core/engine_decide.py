@@ -243,6 +243,13 @@ class Decider:
             alert.status, alert.snoozed_until, alert.snooze_below = "open", None, None
             alert.mark(STATE)
             batch.audits.append((alert, "woke", decision.reason))
+            frozen = alert.frozen_level
+            if not decision.notify and isinstance(frozen, int):
+                # Told to nobody (below the watch's minimum level): the round the snooze
+                # answered must not resume either (the auditor would take it for stuck).
+                alert.freeze_policy(stopped(frozen, level, now))
+                why = f"woke at {level.label}, below the watch's minimum: no escalation"
+                batch.audits.append((alert, "escalation_stopped", why))
         person = batch.people.get(alert.user_id)
         if decision.notify and person is not None and explained is not None:  # notify explains
             alert.fence += 1

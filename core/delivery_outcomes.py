@@ -44,7 +44,7 @@ from core.delivery_lifecycle import (
     quiet_note,
     update_endpoints,
 )
-from core.digest import prune_summaries
+from core.digest import prune_summaries, summary_alert_ids
 from core.domain import AlertStatus, NotificationStatus
 from core.outbox import DELAYED, RowUpdate, apply_updates, receipt_json
 
@@ -60,14 +60,20 @@ class Written:
 
 
 async def closed_alerts(
-    session: AsyncSession, rows: Iterable[Notification], *, lock: bool = False
+    session: AsyncSession,
+    rows: Iterable[Notification],
+    *,
+    lock: bool = False,
+    also: Collection[int] = (),
 ) -> dict[int, str]:
-    """The status of each alert announced open by `rows` that is no longer open.
+    """The status of each alert announced open by `rows` (and of the alerts `also`)
+    that is no longer open.
 
     With `lock`, the alerts are read `FOR SHARE` on PostgreSQL: a state change committing
     meanwhile waits for the caller's transaction, or is waited for and seen.
     """
-    ids = sorted({row.alert_id for row in rows if row.alert_id is not None and announces_open(row)})
+    wanted = {row.alert_id for row in rows if row.alert_id is not None and announces_open(row)}
+    ids = sorted(wanted.union(also))
     if not ids:
         return {}
     stmt = select(Alert.id, Alert.status).where(Alert.id.in_(ids)).order_by(Alert.id)
@@ -84,15 +90,17 @@ async def withdrawals(
 
     A row can be pending after its alert changed although the change cancelled every
     pending message: it was being sent then, and came back (a release, a lease that
-    expired). Call in the claim's transaction, after the claim.
+    expired). Call in the claim's transaction, after the claim. Claimed digest summaries
+    lose the items whose alert closed meanwhile (one read for both), and are withdrawn
+    when none is left.
     """
-    closed = await closed_alerts(session, rows)
+    closed = await closed_alerts(session, rows, also=summary_alert_ids(rows))
     out = [
         _cancelled(row, now, row.attempts, closed[row.alert_id], None)
         for row in rows
         if row.alert_id in closed and announces_open(row)
     ]
-    for row in await prune_summaries(session, rows):  # the others now list open alerts only
+    for row in prune_summaries(rows, closed):  # the others now list open alerts only
         why = "every alert in it was acknowledged, snoozed or resolved"
         out.append(Outcome(row, OutcomeKind.CANCELLED, now, row.attempts, error=why))
     return out

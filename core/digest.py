@@ -9,14 +9,15 @@ notification and marks the items cancelled, pointing at the summary.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.db.models import Alert, Notification, User
-from core.domain import AlertStatus, NotificationStatus
+from core.db.models import Notification, User
+from core.domain import NotificationStatus
 from core.render import event_zone, local_time, payload
 
 ITEM_KIND = "digest"
@@ -133,27 +134,30 @@ async def compose_digests(session: AsyncSession, now: datetime) -> int:
     return len(groups)
 
 
-async def prune_summaries(
-    session: AsyncSession, rows: Sequence[Notification]
-) -> list[Notification]:
-    """Drop from claimed digest summaries the items whose alert is no longer open (it was
+def _items(row: Notification) -> list[dict[str, Any]]:
+    return list(((row.payload or {}).get("data") or {}).get("items") or ())
+
+
+def summary_alert_ids(rows: Sequence[Notification]) -> set[int]:
+    """The alerts listed in the digest summaries among `rows`."""
+    return {
+        i["alert_id"]
+        for row in rows
+        if row.kind == SUMMARY_KIND
+        for i in _items(row)
+        if i.get("alert_id")
+    }
+
+
+def prune_summaries(rows: Sequence[Notification], closed: Collection[int]) -> list[Notification]:
+    """Drop from claimed digest summaries the items whose alert is in `closed` (it was
     acknowledged, snoozed or resolved after the digest was composed, while the summary
     waited for a retry or a rate limit); return the summaries with nothing left to say."""
-    summaries = [row for row in rows if row.kind == SUMMARY_KIND]
-    items = {
-        id(row): list(((row.payload or {}).get("data") or {}).get("items") or ())
-        for row in summaries
-    }
-    wanted = {i["alert_id"] for entries in items.values() for i in entries if i.get("alert_id")}
-    if not wanted:
-        return []
-    states = await session.execute(
-        select(Alert.id, Alert.status).where(Alert.id.in_(sorted(wanted)))
-    )
-    closed = {alert_id for alert_id, status in states if status != AlertStatus.OPEN.value}
     empty: list[Notification] = []
-    for row in summaries:
-        entries = items[id(row)]
+    for row in rows:
+        if row.kind != SUMMARY_KIND:
+            continue
+        entries = _items(row)
         kept = [i for i in entries if i.get("alert_id") not in closed]
         if len(kept) == len(entries):
             continue

@@ -34,7 +34,7 @@ from core.command_help import example
 from core.db.models import AuditEntry, ContactPoint, Notification, User
 from core.domain import ChannelKind, Level, NotificationStatus
 from core.errors import RecipientGone, ValidationError
-from core.escalation_load import phone_address
+from core.escalation_load import contact_point_id, phone_address
 from core.render import humanize_delta, payload
 
 CODE_TTL = timedelta(minutes=10)
@@ -385,10 +385,11 @@ class ContactNumbers:
         Raises:
             RecipientGone: the contact was removed (STOP) or the address is not ours.
         """
-        if not address.startswith("cp") or not address[2:].isdigit():
+        contact_id = contact_point_id(address)
+        if contact_id is None:
             raise RecipientGone(f"not a contact point address: {address[:12]}")
         async with self._sessions() as session:
-            contact = await session.get(ContactPoint, int(address[2:]))
+            contact = await session.get(ContactPoint, contact_id)
         if contact is None:
             raise RecipientGone(f"contact point {address} no longer exists")
         try:

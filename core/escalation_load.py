@@ -70,6 +70,15 @@ def phone_address(contact_id: int) -> str:
     return f"cp{contact_id}"
 
 
+def contact_point_id(address: str) -> int | None:
+    """The contact point an outbox address names (`phone_address` read back); None when
+    `address` is not one."""
+    digits = address[2:]
+    if address.startswith("cp") and digits.isascii() and digits.isdigit():
+        return int(digits)
+    return None
+
+
 async def due_alerts(session: AsyncSession, now: datetime, limit: int) -> list[DueAlert]:
     """Open alerts whose next step is due at `now`, earliest first."""
     rows = await session.execute(

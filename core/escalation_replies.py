@@ -30,7 +30,7 @@ from core.contacts import PhoneKeys, remove_contact_points
 from core.db.models import Alert, AuditEntry, ContactPoint, Notification, User
 from core.domain import ActionKind, ActivityKind, NotificationStatus
 from core.errors import NotFoundError, ValidationError
-from core.escalation_load import phone_address
+from core.escalation_load import contact_point_id, phone_address
 from core.presence import record_activity
 
 # Twilio's default opt-out and opt-in keywords: a message of just one of these words
@@ -235,9 +235,8 @@ async def record_carrier_opt_out(session: AsyncSession, address: str, now: datet
     The person opted out (STOP) without us seeing it; every row of that number is
     marked, as the carrier blocks the number. Returns whether a row was found.
     """
-    if not (address.startswith("cp") and address[2:].isascii() and address[2:].isdigit()):
-        return False
-    contact = await session.get(ContactPoint, int(address[2:]))
+    contact_id = contact_point_id(address)
+    contact = await session.get(ContactPoint, contact_id) if contact_id is not None else None
     if contact is None:
         return False
     same = [contact]

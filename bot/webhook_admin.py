@@ -25,6 +25,7 @@ from yarl import URL
 from adapters.webhook.secrets import SecretBox, generate_secret, new_entry, still_signs
 from adapters.webhook.ssrf import ALLOW_SETTING, SsrfPolicy, canonical_url, validate_url
 from core.db.models import Notification, User, WebhookEndpoint
+from core.delivery_lifecycle import removed_note
 from core.domain import ChannelKind, Level, NotificationStatus
 from core.errors import NotFoundError, ValidationError
 from core.redaction import hide_credentials
@@ -160,7 +161,7 @@ async def remove_endpoint(session: AsyncSession, endpoint: WebhookEndpoint, now:
         )
         .values(
             status=NotificationStatus.CANCELLED.value,
-            last_error=f"webhook endpoint {endpoint.id} was removed; not sent",
+            last_error=removed_note(endpoint.id),
         )
         .execution_options(synchronize_session=False)
     )

@@ -212,6 +212,11 @@ def parked_audit(o: Outcome, until: datetime) -> dict[str, Any]:
     )
 
 
+def removed_note(endpoint_id: int) -> str:
+    """Why a message queued for a removed webhook endpoint is cancelled unsent."""
+    return f"webhook endpoint {endpoint_id} was removed; not sent"
+
+
 async def endpoint_withdrawals(
     session: AsyncSession, rows: Sequence[Notification], now: datetime
 ) -> list[Outcome]:
@@ -235,7 +240,7 @@ async def endpoint_withdrawals(
     why: dict[int, str] = {}
     for endpoint_id, removed_at, reason in stopped:
         if removed_at is not None:
-            why[endpoint_id] = f"webhook endpoint {endpoint_id} was removed; not sent"
+            why[endpoint_id] = removed_note(endpoint_id)
         else:
             said = hide_credentials(reason or "by an admin")
             why[endpoint_id] = (

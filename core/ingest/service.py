@@ -9,8 +9,9 @@ stop the valid ones.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, TypeVar
@@ -185,25 +186,29 @@ class IngestService:
             processed=processed,
         )
 
-    async def _transaction(
-        self, items: list[SnapshotIn], now: datetime, alert: bool
-    ) -> tuple[StoreResult, object]:
+    @contextlib.asynccontextmanager
+    async def _serialised(self) -> AsyncIterator[AsyncSession]:
+        """A session whose transactions no other ingest transaction of this process
+        overlaps on SQLite (one writer); PostgreSQL's row locks order them."""
         async with self._sessions() as session:
             if session.get_bind().dialect.name == "sqlite":
                 async with self._sqlite_lock:
-                    return await self._run(session, items, now, alert)
+                    yield session
+            else:
+                yield session
+
+    async def _transaction(
+        self, items: list[SnapshotIn], now: datetime, alert: bool
+    ) -> tuple[StoreResult, object]:
+        async with self._serialised() as session:
             return await self._run(session, items, now, alert)
 
     async def exclusive(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-        """Run `work` in one transaction that no ingest transaction of this process
-        overlaps on SQLite (PostgreSQL's row locks order them): for other work that reads
-        and then writes active alerts, as the engine does (`core.revisit`)."""
-        async with self._sessions() as session:
-            if session.get_bind().dialect.name == "sqlite":
-                async with self._sqlite_lock, session.begin():
-                    return await work(session)
-            async with session.begin():
-                return await work(session)
+        """Run `work` in one transaction serialised with ingest's (`_serialised`): for
+        other work that reads and then writes active alerts, as the engine does
+        (`core.revisit`)."""
+        async with self._serialised() as session, session.begin():
+            return await work(session)
 
     async def _run(
         self, session: AsyncSession, items: list[SnapshotIn], now: datetime, alert: bool

@@ -167,7 +167,7 @@ class AlertEngine:
         batch = Batch(now=now, snaps=await self._match(session, stored, now))
         if not batch.snaps:
             return PipelineResult(snapshots=len(stored))
-        return await self._decide(session, batch, len(stored), opening=True)
+        return await self._decide(session, batch, len(stored))
 
     async def revisit(
         self, session: AsyncSession, stored: Sequence[StoredSnapshot], now: datetime
@@ -187,15 +187,14 @@ class AlertEngine:
             before = s.previous
             high = self.history.high(s.event.id, s.point.observed_at)
             previous_high = self.history.high(s.event.id, before.observed_at) if before else None
-            snaps.append(Snap(s, high, [], previous_high))  # re-checked alert by alert
+            snaps.append(Snap(s, high, [], previous_high))  # no matches: opens nothing;
+            # each active alert is checked against the snapshot (`Decider.rescore`)
         try:
-            return await self._decide(session, Batch(now=now, snaps=snaps), 0, opening=False)
+            return await self._decide(session, Batch(now=now, snaps=snaps), 0)
         finally:
             await settle(session)
 
-    async def _decide(
-        self, session: AsyncSession, batch: Batch, snapshots: int, *, opening: bool
-    ) -> PipelineResult:
+    async def _decide(self, session: AsyncSession, batch: Batch, snapshots: int) -> PipelineResult:
         """Load what the batch's decisions need, decide, and write the outcome."""
         now = batch.now
         await load_active(session, batch, {s.stored.event.id for s in batch.snaps})
@@ -210,8 +209,7 @@ class AlertEngine:
         await self._forecast(batch)
         for snap in batch.snaps:
             self._decider.rescore(batch, snap)
-            if opening:
-                self._decider.open(batch, snap)
+            self._decider.open(batch, snap)
         notifications = await self._write(session, batch)
         notifications += await self._resolve(session, batch)
         matches = sum(len(s.matches) for s in batch.snaps)

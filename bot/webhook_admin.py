@@ -25,6 +25,7 @@ from yarl import URL
 from adapters.webhook.secrets import SecretBox, generate_secret, new_entry, still_signs
 from adapters.webhook.ssrf import ALLOW_SETTING, SsrfPolicy, canonical_url, validate_url
 from core.db.models import Notification, User, WebhookEndpoint
+from core.db.statements import rowcount
 from core.delivery_lifecycle import removed_note
 from core.domain import ChannelKind, Level, NotificationStatus
 from core.errors import NotFoundError, ValidationError
@@ -165,7 +166,7 @@ async def remove_endpoint(session: AsyncSession, endpoint: WebhookEndpoint, now:
         )
         .execution_options(synchronize_session=False)
     )
-    return max(int(getattr(cancelled, "rowcount", 0) or 0), 0)
+    return rowcount(cancelled)
 
 
 async def queue_test(session: AsyncSession, endpoint: WebhookEndpoint, now: datetime) -> int:

@@ -23,6 +23,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.models import Identity, Notification, Watch
+from core.db.statements import rowcount
 from core.domain import NotificationStatus
 from core.routing import PLATFORM_CHANNEL
 
@@ -88,9 +89,9 @@ async def move_chat(
     )
     itself = await _move_group_identity(session, platforms, old, new)
     return MovedChat(
-        watches=_count(watches),
-        identities=_count(identities) + itself,
-        notifications=_count(notifications),
+        watches=rowcount(watches),
+        identities=rowcount(identities) + itself,
+        notifications=rowcount(notifications),
     )
 
 
@@ -129,10 +130,5 @@ async def _move_group_identity(
             .values(external_id=new)
             .execution_options(**_SYNC)
         )
-        moved += _count(result)
+        moved += rowcount(result)
     return moved
-
-
-def _count(result: object) -> int:
-    """Rows an UPDATE matched (`CursorResult.rowcount`; 0 when the driver cannot say)."""
-    return max(int(getattr(result, "rowcount", 0) or 0), 0)

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core.actions import ActionSigner
 from core.announce import event_ref, notification_key
 from core.db.models import Alert, AuditEntry, Notification
-from core.db.statements import insert_skipping
+from core.db.statements import insert_skipping, rowcount
 from core.domain import Level, NotificationStatus
 from core.escalation_load import ESCALATION_KIND, Context, DueAlert, due_alerts, load_context
 from core.escalation_rules import Chain, EscalationConfig, Send, SendKind, StepPlan, plan_step
@@ -178,7 +178,7 @@ class EscalationService:
             )
             .execution_options(synchronize_session=False)
         )
-        return bool(getattr(result, "rowcount", 0))
+        return bool(rowcount(result))
 
     def _rows(
         self, alert: DueAlert, chain: Chain, plan: StepPlan, ctx: Context, now: datetime

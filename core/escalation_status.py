@@ -20,6 +20,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.models import AuditEntry, Notification
+from core.db.statements import rowcount
 from core.domain import NotificationStatus
 
 RANK = {
@@ -144,7 +145,7 @@ async def settle_reported(
             .values(**_settled(channel, str(state), None))
             .execution_options(synchronize_session=False)
         )
-        if getattr(result, "rowcount", 0):
+        if rowcount(result):
             settled += 1
             logger.info(
                 "settled notification_id=%s channel=%s as %s: carrier reported it before the "

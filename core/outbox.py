@@ -29,6 +29,7 @@ from sqlalchemy import Table, and_, bindparam, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.models import Notification
+from core.db.statements import rowcount
 from core.domain import (
     Button,
     ChannelKind,
@@ -279,7 +280,7 @@ async def recover_expired_leases(session: AsyncSession, now: datetime) -> int:
         )
         .values(status=NotificationStatus.PENDING.value, claimed_by=None, lease_until=None)
     )
-    return int(getattr(result, "rowcount", 0) or 0)
+    return rowcount(result)
 
 
 async def extend_leases(
@@ -298,7 +299,7 @@ async def extend_leases(
         )
         .values(lease_until=until)
     )
-    return int(getattr(result, "rowcount", 0) or 0)
+    return rowcount(result)
 
 
 async def queue_depth(session: AsyncSession) -> int:

@@ -39,6 +39,12 @@ from sqlalchemy.sql.schema import CallableColumnDefault, ScalarElementColumnDefa
 from core.db.engine import compact_json, compact_json_bytes
 
 
+def rowcount(result: object) -> int:
+    """How many rows an UPDATE or DELETE matched (`CursorResult.rowcount`; 0 when the
+    driver cannot say)."""
+    return max(int(getattr(result, "rowcount", 0) or 0), 0)
+
+
 def insert_skipping(session: AsyncSession, table: Table, unique: Sequence[str]) -> Insert:
     """INSERT … ON CONFLICT (`unique`) DO NOTHING, in the session's dialect."""
     if session.get_bind().dialect.name == "postgresql":

@@ -2,12 +2,13 @@
 
 `EscalationService.tick(now)` runs every second (bot/jobs.py). For each open alert whose
 `next_step_at` is due it plans the step (`core.escalation_rules`), then, in one
-transaction, advances the alert with a compare-and-set on `(fence, step)` and writes the
-step's outbox rows and timeline entries. Acknowledge, snooze, mute, bought and resolve
-(`core.alerts`) bump the fence and clear `next_step_at`, so a timer that fires after
-them changes nothing; two tickers racing for one step (or a restarted process) lose the
-compare-and-set. Each send's idempotency key names the alert, the policy round, the step
-and the destination, so a step's SMS or call is never written twice.
+transaction, advances the alert with a compare-and-set on `(fence, step, next_step_at)`
+and writes the step's outbox rows and timeline entries. Acknowledge, snooze, mute, bought
+and resolve (`core.alerts`) bump the fence and clear `next_step_at`, so a timer that fires
+after them changes nothing; the engine stopping a round clears `next_step_at` alone, which
+the compare-and-set also sees; two tickers racing for one step (or a restarted process)
+lose it. Each send's idempotency key names the alert, the policy round, the step and the
+destination, so a step's SMS or call is never written twice.
 """
 
 from __future__ import annotations
@@ -159,7 +160,7 @@ class EscalationService:
     async def _advance(
         self, session: AsyncSession, alert: DueAlert, chain: Chain, plan: StepPlan, now: datetime
     ) -> bool:
-        """Compare-and-set the alert's step; False when a fence or another ticker won."""
+        """Compare-and-set the alert's step; False when a fence, a stop or another ticker won."""
         snapshot = dict(alert.escalation)
         snapshot["shift_s"] = plan.shift_s
         snapshot["held"] = list(plan.held)
@@ -169,6 +170,9 @@ class EscalationService:
                 Alert.id == alert.id,
                 Alert.fence == alert.fence,
                 Alert.step == alert.step,
+                # The engine stops a round without a new fence (chat edits match on it):
+                # it clears the due time, which this read saw set.
+                Alert.next_step_at == alert.next_step_at,
                 Alert.status == "open",
             )
             .values(

@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.clock import FakeClock
 from core.escalation_audit import audit_escalations
+from core.escalation_load import due_alerts, load_context
 from core.metrics import RecordingMetrics
 from core.policy import is_stopped
 from tests.integration.engine_helpers import T0, fresh_engine, minutes, process_snapshot
@@ -44,3 +45,25 @@ async def test_auditor_leaves_an_escalation_stopped_by_a_level_drop_alone(
     assert any(line.startswith("escalation_stopped") for line in lines)
     assert not any(line.startswith("audit_retry") for line in lines), lines
     assert (await reload(sessions, alert_id)).next_step_at is None
+
+
+async def test_a_step_read_before_the_engine_stopped_it_does_not_fire(
+    sessions: Sessions,
+) -> None:
+    """A ticker that read a due step just before the engine stopped the round (a drop to
+    medium) loses its compare-and-set: no SMS, and the stop is not overwritten."""
+    seed, alert_id = await _critical(sessions)
+    svc = service(sessions, FakeClock(T0))
+    late = T0 + minutes(30)  # every step of the critical round is due by then
+    async with sessions() as session:
+        due = await due_alerts(session, late, 10)  # the ticker reads...
+    assert [d.id for d in due] == [alert_id]
+    engine = await fresh_engine(sessions, config=PRICE_ONLY)
+    await process_snapshot(sessions, engine, seed, T0 + minutes(1), 38.0)  # ...the engine stops
+    async with sessions() as session, session.begin():
+        ctx = await load_context(session, due, late, 300)
+        report = await svc._steps(session, due, ctx, late)  # ...the ticker fires
+    assert report.stale == 1 and report.fired == 0
+    assert await sends(sessions, alert_id) == []
+    after = await reload(sessions, alert_id)
+    assert after.next_step_at is None and is_stopped(after.escalation)

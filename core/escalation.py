@@ -130,7 +130,7 @@ class EscalationService:
             person = ctx.people.get(alert.user_id)
             if person is None:
                 continue
-            chain = Chain.from_alert(alert.escalation, alert.step, alert.prediction)
+            chain = Chain.from_alert(alert.escalation, alert.step, alert.prediction, alert.level)
             plan = plan_step(chain, person, self.config, now)
             if not await self._advance(session, alert, chain, plan, now):
                 stale += 1
@@ -139,7 +139,7 @@ class EscalationService:
             lateness = max(lateness, late)
             self._metrics.observe("escalation_lateness_seconds", late)
             target = chain.steps[chain.step].target.value if chain.step < len(chain.steps) else "-"
-            fired += plan.advance
+            fired += plan.advance and not plan.skipped
             held += not plan.advance
             self._metrics.count(
                 "escalation_steps", labels={"target": target, "fired": str(plan.advance).lower()}
@@ -274,7 +274,7 @@ class EscalationService:
              "detail": detail, "data": base}
             for kind, detail in plan.notes
         ]  # fmt: skip
-        if plan.advance:
+        if plan.advance and not plan.skipped:
             where = ", ".join(_describe(s) for s in plan.sends) or "nobody"
             nxt = plan.next_due.isoformat() if plan.next_due else "none (finished)"
             entries.append(

@@ -178,6 +178,7 @@ async def load_context(
             active_platforms=tuple(active.get(uid, ())),
             phone=phones.get(uid),
             sms_opted_out=texts_off.get(uid, False),
+            escalation_overrides=person.escalation_overrides,
             emergency=tuple(emergency.get(uid, ())),
             sent={k: list(v) for k, v in sent[uid].items()},
         )

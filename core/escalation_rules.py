@@ -32,7 +32,7 @@ from typing import Any
 
 from core.domain import ChannelKind, Level
 from core.planning import allowed_chats, parse_hhmm, quiet_until
-from core.policy import Step, StepTarget
+from core.policy import Step, StepTarget, steps_for
 from core.render import humanize_delta, local_time, zone
 from core.routing import Destination
 
@@ -90,6 +90,7 @@ class PersonNow:
     active_platforms: tuple[str, ...] = ()
     phone: str | None = None  # the outbox address of the verified phone ("cp<id>")
     sms_opted_out: bool = False  # the phone refuses texts (replied STOP); calls still ring
+    escalation_overrides: Mapping[str, Any] = field(default_factory=dict)  # per level
     emergency: tuple[str, ...] = ()  # outbox addresses of opted-in emergency contacts
     # Times of recent sends by 'sms' / 'voice' (own phone) / 'emergency'; a tick appends.
     sent: dict[str, list[datetime]] = field(default_factory=dict)
@@ -99,25 +100,34 @@ class PersonNow:
 class Chain:
     """An alert's frozen policy and progress, read from `alerts.escalation` and `step`."""
 
-    level: Level
+    level: Level  # the alert's level now, never above the round's (a rise starts a new one)
     steps: tuple[Step, ...]
     started_at: datetime
     step: int  # the step due next (alerts.step + 1: step 0 is the engine's send)
     shift_s: float = 0.0
     held: tuple[int, ...] = ()
     hours_to_depletion: float | None = None
+    frozen: Level | None = None  # the level the round was frozen for, when it was higher
 
     @classmethod
     def from_alert(
-        cls, snapshot: Mapping[str, Any], fired: int, prediction: Mapping[str, Any] | None
+        cls,
+        snapshot: Mapping[str, Any],
+        fired: int,
+        prediction: Mapping[str, Any] | None,
+        level: int | None = None,
     ) -> Chain:
-        """The chain of an alert whose steps up to `fired` (`alerts.step`) went out."""
+        """The chain of an alert now at `level` whose steps up to `fired` (`alerts.step`)
+        went out."""
         steps = tuple(
             Step(int(s["after_s"]), StepTarget(str(s["target"]))) for s in snapshot.get("steps", ())
         )
         depletion = (prediction or {}).get("hours_to_depletion")
+        frozen = Level(int(snapshot.get("level", 3)))
+        now = frozen if level is None else min(frozen, Level(level))
         return cls(
-            level=Level(int(snapshot.get("level", 3))),
+            level=now,
+            frozen=frozen if now < frozen else None,
             steps=steps,
             started_at=datetime.fromisoformat(str(snapshot["started_at"])),
             step=fired + 1,
@@ -149,6 +159,7 @@ class StepPlan:
     next_due: datetime | None
     shift_s: float
     held: tuple[int, ...]
+    skipped: bool = False  # the step went by unsent: the alert fell to a level without it
 
 
 def throttled(times: Sequence[datetime], windows: Sequence[Window], now: datetime) -> Window | None:
@@ -281,6 +292,13 @@ def plan_step(chain: Chain, person: PersonNow, config: EscalationConfig, now: da
     # Measured from the step's own deadline, not `next_step_at`: an auditor retry (due
     # now) of a long-stuck step is as late as the step itself.
     late = max(0.0, (now - due).total_seconds())
+    if chain.frozen is not None and target in _PHONE_TARGETS:
+        kept, _ = steps_for(chain.level, person.escalation_overrides)
+        if target not in {step.target for step in kept}:
+            shift = chain.shift_s + late
+            note = f"step {k} ({target.value}) skipped: the alert fell to {chain.level.label}"
+            nxt = chain.due(k + 1, shift)
+            return StepPlan((), (("skipped", note),), True, nxt, shift, chain.held, True)
     quiet_end = quiet_until(now, person.timezone, person.quiet_start, person.quiet_end)
     if quiet_end is not None and chain.level < Level.CRITICAL:
         shift = chain.shift_s + max(0.0, (quiet_end - due).total_seconds())

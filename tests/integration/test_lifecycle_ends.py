@@ -27,6 +27,7 @@ from tests.integration.escalation_helpers import add_phone, run_until, sends, se
 
 Sessions = async_sessionmaker[AsyncSession]
 PRICE_ONLY = EngineConfig(weights=(1.0, 0, 0, 0, 0, 0))  # $10 under a $40 max is critical
+HIGH_PRICE = 33.0  # then $33 is high, $38 medium
 
 
 async def _critical(sessions: Sessions, **watch: object) -> tuple[Seed, int]:
@@ -89,3 +90,20 @@ async def test_buying_ends_the_watchs_other_alerts_about_the_event(sessions: Ses
         ("resolved", "bought via telegram"),
     ]
     assert all(n.payload["event_type"] == "alert.resolved" for n in pending)
+
+
+async def test_a_level_drop_to_high_keeps_the_sms_but_calls_nobody(sessions: Sessions) -> None:
+    """A critical alert that falls to high within a minute gets high's reach: the SMS
+    step still goes out, the calls and the emergency contact are skipped."""
+    seed, alert_id = await _critical(sessions)
+    engine = await fresh_engine(sessions, config=PRICE_ONLY)
+    await process_snapshot(sessions, engine, seed, T0 + minutes(1), HIGH_PRICE)
+    async with sessions() as session:
+        alert = await session.get(Alert, alert_id)
+    assert alert is not None and alert.level == 4 and alert.next_step_at is not None
+    clock = FakeClock(T0 + minutes(1))
+    await run_until(service(sessions, clock), clock, 30 * 60, step=30)
+    assert [s.split(":")[0] for s in await sends(sessions, alert_id)] == ["sms"]
+    async with sessions() as session:
+        kinds = await audit_kinds(session, alert_id)
+    assert kinds.count("skipped") == 3

@@ -156,3 +156,39 @@ def test_chat_steps_reach_only_chats_whose_minimum_level_the_alert_meets() -> No
         T0 + timedelta(seconds=120),
     )  # fmt: skip
     assert [s.address for s in fallthrough.sends] == ["tg-1", "C1"]  # critical meets both
+
+
+def fallen(step: int, to: Level = Level.HIGH) -> Chain:
+    """A critical round whose alert has since fallen to `to`."""
+    snapshot = {
+        "level": int(Level.CRITICAL),
+        "started_at": T0.isoformat(),
+        "steps": [{"after_s": s.after_s, "target": s.target.value} for s in DEFAULT_POLICY[5]],
+    }
+    return Chain.from_alert(snapshot, step - 1, None, int(to))
+
+
+def test_a_critical_round_fallen_to_high_keeps_its_sms_but_skips_calls_and_contacts() -> None:
+    sms = plan_step(fallen(1), person(), CFG, T0 + timedelta(seconds=120))
+    assert kinds(sms) == ["sms"] and sms.advance and not sms.skipped
+    for step, after in ((2, 300), (3, 900), (4, 1200)):  # voice, emergency, voice
+        plan = plan_step(fallen(step), person(), CFG, T0 + timedelta(seconds=after))
+        assert plan.sends == () and plan.advance and plan.skipped
+        assert plan.notes[0][0] == "skipped" and "high" in plan.notes[0][1]
+    assert plan.next_due is None  # the last step: the round is over
+
+
+def test_a_fallen_round_obeys_the_persons_override_for_the_lower_level() -> None:
+    calls_at_high = {"4": [{"after_s": 0, "target": "preferred_chat"},
+                           {"after_s": 300, "target": "voice"}]}  # fmt: skip
+    plan = plan_step(
+        fallen(2), person(escalation_overrides=calls_at_high), CFG, T0 + timedelta(seconds=300)
+    )
+    assert kinds(plan) == ["voice"]
+
+
+def test_a_fallen_round_is_held_by_quiet_hours_like_its_new_level() -> None:
+    quiet = person(quiet_start="11:00", quiet_end="13:00")  # T0 is 12:00 UTC
+    plan = plan_step(fallen(1), quiet, CFG, T0 + timedelta(seconds=120))
+    assert not plan.advance and plan.notes[0][0] == "held"
+    assert kinds(plan_step(chain(), quiet, CFG, T0 + timedelta(seconds=120))) == ["sms"]

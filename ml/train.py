@@ -186,11 +186,13 @@ def fit(
 
 
 def _learnable(target: pd.Series, fold: np.ndarray, *, classes: bool = False) -> bool:
-    """Whether the training and calibration folds both hold labels (both classes, for a
-    classifier) of `target`."""
+    """Whether the training and calibration folds both hold labels of `target` (and, for a
+    classifier, the training fold both classes). A calibration fold of one class still
+    stops early; the model is then left uncalibrated (the dev split's sell-out
+    calibration fold, 55 events, holds no sell-out)."""
     for which in (0, 1):
         values = target[(fold == which) & target.notna().to_numpy()]
-        if values.empty or (classes and values.nunique() < 2):
+        if values.empty or (classes and which == 0 and values.nunique() < 2):
             return False
     return True
 

@@ -58,3 +58,11 @@ def test_wait_threshold_must_hold_in_every_period() -> None:
         assert miss <= train.MAX_MISS
     never = train.choose_threshold([(first, np.zeros(200))], y, df)
     assert never == 1.0  # nothing qualifies: never wait
+
+
+def test_a_one_class_calibration_fold_still_trains_but_a_one_class_training_fold_not() -> None:
+    target = pd.Series([0.0, 1.0, 0.0, 0.0, np.nan])
+    fold = np.array([0, 0, 1, 1, 1])
+    assert train._learnable(target, fold, classes=True)  # the dev split's sell-out case
+    assert not train._learnable(pd.Series([0.0, 0.0, 0.0, 1.0, 1.0]), fold, classes=True)
+    assert not train._learnable(pd.Series([np.nan] * 5), fold, classes=True)

@@ -33,7 +33,7 @@ from core import api_views
 from core.alerts import apply_action, resolve
 from core.chat import CommandContext, Reply
 from core.db.models import Alert, User, Watch, WebhookEndpoint
-from core.domain import ActionKind, Platform
+from core.domain import UNSTORABLE, ActionKind, Platform
 from core.handlers import CommandHandlers
 from core.ports import Clock
 from core.tokens import Scope, authenticate
@@ -222,9 +222,11 @@ class RestRoutes:
         body = await _json_object(request, '{"reason": "sold out"}', optional=True)
         reason = body.get("reason", "resolved by an admin")
         text = " ".join(reason.split()) if isinstance(reason, str) else ""
-        if not text or len(text) > 500:
+        if not text or len(text) > 500 or UNSTORABLE.search(text):
             raise ApiError(
-                422, "invalid", 'reason must be 1-500 characters, e.g. {"reason": "sold out"}'
+                422,
+                "invalid",
+                'reason must be 1-500 characters of text, e.g. {"reason": "sold out"}',
             )
         now = self._deps.clock.now()
         async with self._deps.sessions() as session, session.begin():
@@ -398,6 +400,8 @@ def _context(user_id: int) -> CommandContext:
 
 def _text(body: Mapping[str, Any], key: str) -> str:
     value = body.get(key)
+    if isinstance(value, str) and UNSTORABLE.search(value):
+        raise ApiError(422, "invalid", f'"{key}" holds a NUL or a lone surrogate; send plain text')
     if not isinstance(value, str) or not value.strip() or len(value) > 1000:
         raise ApiError(
             422, "invalid", f'"{key}" must be a string of 1-1000 characters, e.g. {{"{key}": "…"}}'
@@ -633,4 +637,7 @@ def add_rest_routes(app: web.Application, deps: RestDeps) -> None:
     """Register every route of `ROUTES` under /api/v1."""
     routes = RestRoutes(deps)
     for route in ROUTES:
-        app.router.add_route(route.method, PREFIX + route.path, route.handler(routes))
+        if route.method == "GET":  # HEAD too, as for every GET
+            app.router.add_get(PREFIX + route.path, route.handler(routes))
+        else:
+            app.router.add_route(route.method, PREFIX + route.path, route.handler(routes))

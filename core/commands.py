@@ -55,7 +55,7 @@ from core.command_values import (
     parse_switch,
     parse_zone,
 )
-from core.domain import ChannelKind
+from core.domain import UNSTORABLE, ChannelKind
 from core.render import clip
 
 __all__ = [
@@ -115,6 +115,8 @@ def parse(text: str) -> Command:
     Raises:
         CommandError: with a one-line reason and an example, for any bad input.
     """
+    if UNSTORABLE.search(text):
+        raise CommandError("that message holds a NUL or a broken character", "help")
     words = text.split()
     if not words:
         raise CommandError("say a command", "help")

@@ -5,11 +5,16 @@ Everything that crosses a port is one of these. Times are timezone-aware UTC dat
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import IntEnum, IntFlag, StrEnum
 from typing import NamedTuple
+
+# What no text column can hold: NUL (PostgreSQL refuses it) and lone UTF-16 surrogates
+# (no UTF-8 encoding exists). Ingest, commands and the REST API refuse such text.
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 class Platform(StrEnum):

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
 from core.clock import ensure_utc
-from core.domain import EventInfo, Listing, SnapshotIn
+from core.domain import UNSTORABLE, EventInfo, Listing, SnapshotIn
 from core.errors import ValidationError
 from core.ingest.schema import with_example
 from core.memo import IdentityMemo
@@ -44,8 +44,6 @@ MAX_COUNT = 2**31 - 1  # counts are 32-bit integer columns on PostgreSQL
 # Times outside these years are typing or encoding mistakes (a year 999, a 0 epoch in ms).
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(2100, 1, 1, tzinfo=UTC)
-# What no column can hold: NUL (PostgreSQL refuses it) and lone UTF-16 surrogates.
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 def _fail(path: str, reason: str) -> ValidationError:
@@ -70,7 +68,7 @@ def _text(path: str, value: object, *, required: bool = False) -> str | None:
     if not isinstance(value, str):
         raise _fail(path, "must be a string")
     text = value.strip()
-    if _UNSTORABLE.search(text):
+    if UNSTORABLE.search(text):
         raise _fail(path, "must not hold NUL or unpaired surrogate characters")
     if not text:
         if required:
@@ -292,7 +290,7 @@ def _plain(value: object, limit: int) -> bool:
         and 0 < len(value) <= limit
         and not value[0].isspace()
         and not value[-1].isspace()
-        and _UNSTORABLE.search(value) is None
+        and UNSTORABLE.search(value) is None
     )
 
 

@@ -200,6 +200,11 @@ async def test_bad_snooze_bodies_are_refused_with_a_reason(
     assert needle in (await _json(resp, status))["error"]["message"]
 
 
+async def test_get_routes_answer_head(world: World) -> None:
+    resp = await world.client.head("/api/v1/alerts", headers=world.auth("ada_write"))
+    assert resp.status == 200 and resp.content_type == "application/json"
+
+
 async def test_an_admin_resolves_and_a_person_cannot_act_on_anothers_alert(world: World) -> None:
     c = world.client
     theirs = f"/api/v1/alerts/{world.bobs_alert}"
@@ -353,3 +358,24 @@ async def test_bad_ids_and_unknown_people_are_4xx_not_500(world: World) -> None:
         answer = await c.get(f"/api/v1/{path}?user=99999", headers=world.auth("admin"))
         message = (await _json(answer, 404))["error"]["message"]
         assert message == "there is no user 99999; see hdtickets users list", (path, message)
+
+
+@pytest.mark.parametrize("bad", ["sold\x00out", "sold \ud800 out"])
+async def test_text_no_column_can_hold_gets_422_not_500(world: World, bad: str) -> None:
+    """NUL (PostgreSQL refuses it) and lone surrogates (no UTF-8 form) in any text field."""
+    c, ada, admin = world.client, world.auth("ada_write"), world.auth("admin")
+    theirs = f"/api/v1/alerts/{world.bobs_alert}/resolve"
+    for path, body, who in (
+        (theirs, {"reason": bad}, admin),
+        ("/api/v1/watches", {"text": f"any rockies zone {bad}"}, ada),
+        ("/api/v1/watches", {"text": bad}, ada),
+        ("/api/v1/commands", {"text": f"watch {bad}"}, ada),
+    ):
+        raw = json.dumps(body)  # aiohttp's json= refuses to encode a lone surrogate
+        resp = await c.post(path, data=raw, headers={**who, "Content-Type": "application/json"})
+        assert resp.status in (200, 422), (path, resp.status)
+        answer = await resp.json()
+        text = answer["error"]["message"] if resp.status == 422 else " ".join(answer["lines"])
+        assert resp.status == 422 or "NUL" in text, (path, answer)
+    after = await c.get(f"/api/v1/alerts/{world.bobs_alert}", headers=admin)
+    assert (await _json(after, 200))["status"] != "resolved"

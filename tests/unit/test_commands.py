@@ -299,10 +299,12 @@ BAD = [
     ("link ab", "a link code is one word of letters and digits, e.g. link K7P2QX"),
     ("help wtch", "no command 'wtch' (did you mean watch?), e.g. help watch"),
     ("help me", "no command 'me', e.g. help watch"),
+    ("watch yan\x00kees", "that message holds a NUL or a broken character, e.g. help"),
+    ("watch \ud83c under 50", "that message holds a NUL or a broken character, e.g. help"),
 ]
 
 
-@pytest.mark.parametrize(("text", "message"), BAD, ids=[t or "<empty>" for t, _ in BAD])
+@pytest.mark.parametrize(("text", "message"), BAD, ids=[ascii(t) for t, _ in BAD])
 def test_bad_input_gets_one_line_and_an_example(text: str, message: str) -> None:
     with pytest.raises(CommandError) as caught:
         parse(text)

@@ -46,7 +46,8 @@ def telegram_hook(channel: TelegramChannel, secret: str) -> Handler:
             return _error(400, "bad_request", "not a Telegram update (no update_id)")
         try:
             await channel.enqueue(data)
-        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        except (AttributeError, KeyError, TypeError, ValueError, ArithmeticError, OSError) as exc:
+            # (ArithmeticError, OSError: a `date` no datetime can hold.)
             # Signed with our secret, so Telegram's (or a test's): answering non-2xx would
             # have it sent again and again. Drop it, and say so in the log.
             logger.warning(

@@ -127,6 +127,16 @@ async def test_webhook_mode_checks_the_secret_token(
                     json.dumps({"update_id": 7, "message": {"message_id": 1, "text": "/help"}}),
                     "[" * 100_000,
                     json.dumps({"update_id": True}),
+                    json.dumps(  # a date no datetime can hold
+                        {
+                            "update_id": 8,
+                            "message": {
+                                "message_id": 1,
+                                "date": 10**20,
+                                "chat": {"id": 1, "type": "private"},
+                            },
+                        }
+                    ),
                 ):
                     async with http.post(url, data=body, headers=signed) as response:
                         assert response.status in (200, 400), (body[:40], response.status)

@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from pydantic import SecretStr
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import EmptyWebhookSecretError
@@ -120,9 +121,25 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         headers = {k: v for k in _KEPT_HEADERS if (v := exc.headers.get(k)) is not None}
         code = _HTTP_CODES.get(exc.status, f"http_{exc.status}")
         return error_response(exc.status, code, message, headers)
+    except IntegrityError:  # a unique row another request wrote a moment before
+        logger.warning("conflicting write in %s %s", request.method, request.path)
+        return error_response(
+            409, "conflict", "another request changed this at the same moment; try again"
+        )
+    except OperationalError as exc:
+        if "locked" not in str(exc.orig):  # SQLite's busy timeout ran out
+            return _internal(request)
+        return error_response(
+            503, "busy", "the database is busy; try again in a few seconds", {"Retry-After": "5"}
+        )
     except Exception:
-        logger.exception("unhandled error in %s %s", request.method, request.path)
-        return error_response(500, "internal", "internal server error; see the server log")
+        return _internal(request)
+
+
+def _internal(request: web.Request) -> web.Response:
+    """A 500 for an unexpected failure (call inside `except`: the traceback is logged)."""
+    logger.exception("unhandled error in %s %s", request.method, request.path)
+    return error_response(500, "internal", "internal server error; see the server log")
 
 
 def build_web_app(deps: WebDeps) -> web.Application:

@@ -45,6 +45,17 @@ class Turn:
                 raise NotFoundError("I don't know you yet — send any message to start")
         return self._user
 
+    async def lock_user(self) -> User:
+        """The person talking, with their row locked until the turn commits.
+
+        Changes that look before they write (is this watch new?) take it first, so two
+        identical requests arriving together make one watch, not two.
+        """
+        self._user = await self.session.get(User, self.ctx.user_id, with_for_update=True)
+        if self._user is None:
+            raise NotFoundError("I don't know you yet — send any message to start")
+        return self._user
+
     def token(self, action: ActionKind, target_id: int) -> str:
         """Sign a button token for `action` on an alert or watch id."""
         nonce = self.rng.getrandbits(32).to_bytes(4, "big")

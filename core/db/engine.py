@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from sqlalchemy import event, text
+from sqlalchemy import Connection, event, text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -74,6 +74,34 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None
     cursor.close()
 
 
+def _lock_for_update(
+    conn: Connection, clause: Any, _multiparams: Any, _params: Any, _options: Any
+) -> None:
+    """On SQLite, a `FOR UPDATE` read takes the database's write lock first.
+
+    SQLite has no row locks, so `with_for_update()` renders as a plain SELECT, and
+    pysqlite begins a transaction only at the first write: two concurrent actions on one
+    alert (an ack from chat and one from the API) both read it open and both act. Where
+    the code asks for a row lock it gets `BEGIN IMMEDIATE` instead: the read and the
+    writes that follow it are one transaction no other writer can interleave with, which
+    is what the row lock gives on PostgreSQL. A connection already in a transaction
+    wrote before (pysqlite began it then) and holds the write lock already.
+    """
+    if getattr(clause, "_for_update_arg", None) is None:
+        return
+    dbapi = conn.connection.dbapi_connection
+    if dbapi is None:
+        return
+    raw = getattr(dbapi, "_connection", dbapi)  # the aiosqlite connection under the adapter
+    if raw.in_transaction:
+        return
+    cursor = dbapi.cursor()
+    try:
+        cursor.execute("BEGIN IMMEDIATE")
+    finally:
+        cursor.close()
+
+
 def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     """Create the async engine for `url`, configured for its backend."""
     if is_sqlite(url):
@@ -85,6 +113,7 @@ def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
             json_deserializer=load_json,
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "before_execute", _lock_for_update)
         return engine
     return create_async_engine(
         url,

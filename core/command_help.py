@@ -122,5 +122,7 @@ def help_lines(topic: str | None = None) -> list[str]:
             "watch #<event id> picks one event; watch any <words> follows every future event "
             "that matches.",
             "No price: you hear when the cheapest price drops 10% or more.",
+            "Put a price after under: watch rockies under 40. When a bare number or a day"
+            " (fri, tonight) makes a name match nothing, you get choices.",
         ]
     return lines

@@ -2,8 +2,9 @@
 
 `parse(text)` turns what a person typed — "/watch@HDTBot Yankees under $80 qty 2" —
 into one frozen command value, or raises `CommandError` with a one-line reason and an
-example. A leading "/", a Telegram "@BotName" suffix and Slack's "tickets" prefix are
-accepted; keywords are case-insensitive; names keep their case.
+example. A leading "/", a Telegram "@BotName" suffix, a leading mention of the bot
+("@HDTBot watch yankees", Slack's "<@U123> watch yankees") and Slack's "tickets" prefix
+are accepted; keywords are case-insensitive; names keep their case.
 """
 
 from __future__ import annotations
@@ -98,9 +99,17 @@ _Parser: TypeAlias = Callable[[list[str]], Command]
 _LINK_CODE = re.compile(r"^[A-Za-z0-9_-]{4,64}$")
 
 
+def _unaddressed(text: str) -> list[str]:
+    """The words of `text` without a leading mention of the bot ("@HDTBot watch ...")."""
+    words = text.split()
+    if len(words) > 1 and words[0].startswith(("@", "<@")):
+        return words[1:]
+    return words
+
+
 def command_name(text: str) -> str:
     """Return the canonical command word of `text` ("" when it has none)."""
-    words = text.strip().split(maxsplit=2)
+    words = _unaddressed(text)
     if not words:
         return ""
     word = words[0].removeprefix("/").split("@", 1)[0].casefold()
@@ -117,7 +126,7 @@ def parse(text: str) -> Command:
     """
     if UNSTORABLE.search(text):
         raise CommandError("that message holds a NUL or a broken character", "help")
-    words = text.split()
+    words = _unaddressed(text)
     if not words:
         raise CommandError("say a command", "help")
     word = words[0].removeprefix("/").split("@", 1)[0].casefold()
@@ -216,9 +225,9 @@ def _watch(rest: list[str]) -> Command:
     what = " ".join(name).strip()
     if not what:
         raise CommandError("say what to watch", ex)
-    if len(what) > MAX_TEXT:
-        raise CommandError(f"that name is too long (at most {MAX_TEXT} characters)", ex)
     command = _watch_target(what)
+    if len(command.what) > MAX_TEXT:  # the name itself: "any" before it may take it past
+        raise CommandError(f"that name is too long (at most {MAX_TEXT} characters)", ex)
     while i < len(rest):
         key, i = rest[i].casefold(), i + 1
         value = rest[i] if i < len(rest) else None

@@ -2,7 +2,7 @@
 
 Every word must match a word of the event's name, performers, venue, city or category
 (a word of three letters or more also matches as a prefix: "yankee" finds "Yankees").
-Small words like "vs" and "at" are ignored. The database narrows the candidates with
+Small words like "vs", "at" and "in" are ignored. The database narrows the candidates with
 LIKE on ASCII words; the exact word match runs here, so accents and emoji work too.
 """
 
@@ -41,14 +41,9 @@ def _matches(query: Sequence[str], haystack: set[str]) -> bool:
     return all(any(w == q or (len(q) >= 3 and w.startswith(q)) for w in haystack) for q in query)
 
 
-async def search_events(
-    session: AsyncSession, text: str, *, now: datetime, limit: int = 8
-) -> SearchResult:
-    """Return upcoming events (starting after `now`) matching every word of `text`."""
-    query = words(text)
-    if not query:
-        return SearchResult((), 0)
-    haystack = func.lower(
+def _haystack() -> ColumnElement[str]:
+    """The event's searchable text, lower-cased, as the database sees it."""
+    return func.lower(
         Event.name
         + literal(" ")
         + func.coalesce(Event.venue, "")
@@ -59,11 +54,30 @@ async def search_events(
         + literal(" ")
         + cast(Event.performers, String)
     )
-    found = await _candidates(session, query, haystack, now, accents=False)
+
+
+async def search_events(
+    session: AsyncSession, text: str, *, now: datetime, limit: int = 8
+) -> SearchResult:
+    """Return upcoming events (starting after `now`) matching every word of `text`."""
+    query = words(text)
+    if not query:
+        return SearchResult((), 0)
+    found = await _found(session, query, now)
+    return SearchResult(tuple(found[:limit]), len(found))
+
+
+async def known_words(session: AsyncSession, query: Sequence[str]) -> frozenset[str]:
+    """The words of `query` that some event holds, past or upcoming (one look-up each)."""
+    return frozenset([w for w in query if await _found(session, [w], None)])
+
+
+async def _found(session: AsyncSession, query: Sequence[str], now: datetime | None) -> list[Event]:
+    found = await _candidates(session, query, _haystack(), now, accents=False)
     if not found and any(_ACCENTED.search(w) for w in query):
         # "bjork" finds "Björk": the stored text may carry accents the typed word lacks.
-        found = await _candidates(session, query, haystack, now, accents=True)
-    return SearchResult(tuple(found[:limit]), len(found))
+        found = await _candidates(session, query, _haystack(), now, accents=True)
+    return found
 
 
 # Letters that often carry an accent in names; the second look-up lets each stand for any
@@ -75,13 +89,14 @@ async def _candidates(
     session: AsyncSession,
     query: Sequence[str],
     haystack: ColumnElement[str],
-    now: datetime,
+    now: datetime | None,
     *,
     accents: bool,
 ) -> list[Event]:
-    """Upcoming events whose text holds every ASCII word of `query` (LIKE narrows them
-    in the database), kept when every word matches a folded word of the event."""
-    stmt = select(Event).where(Event.starts_at > now)
+    """Events (starting after `now`, unless None) whose text holds every ASCII word of
+    `query` (LIKE narrows them in the database), kept when every word matches a folded
+    word of the event."""
+    stmt = select(Event) if now is None else select(Event).where(Event.starts_at > now)
     for word in query:
         if word.isascii():
             escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -1,8 +1,10 @@
 """`watch`, `watches`, `unwatch`, `pause`, `resume` and the watch buttons.
 
 `watch` never guesses: one matching upcoming event -> a watch on it; several -> numbered
-choices, each re-issuing the watch for one event id; none -> a watch on the words that
-matches future events. A category name ("mlb") watches the whole category.
+choices, each re-issuing the watch for one event id; none -> choices among fewer words
+when a day, a bare number or a word no event knows makes the name miss ("rockies 40"),
+else a watch on the words that matches future events (`core.watch_choices`). A category
+name ("mlb") watches the whole category.
 """
 
 from __future__ import annotations
@@ -10,9 +12,8 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from core.alerts import resolve_for_watch
-from core.chat import Choice, Reply, WatchChange
+from core.chat import Reply, WatchChange
 from core.command_types import WatchCommand
-from core.commands import OPTION_WORDS
 from core.db.models import Event, Watch
 from core.domain import ActionKind, Button, Level, TriggerKind, WatchSpec
 from core.errors import NotFoundError, ValidationError
@@ -20,6 +21,7 @@ from core.event_search import is_category, search_events, upcoming_event
 from core.render import event_label, event_zone, local_time, money
 from core.rules import words
 from core.turn import Turn
+from core.watch_choices import ambiguous, narrowed
 
 MAX_WATCHES = 100
 DEFAULT_DROP_PCT = 10.0
@@ -54,7 +56,8 @@ def watch_spec(row: Watch) -> WatchSpec:
 
 
 async def watch(turn: Turn, cmd: WatchCommand) -> Reply:
-    """Create (or update) a watch, or offer choices when the words match several events."""
+    """Create (or update) a watch, or offer choices when the words match several events
+    or, once days, bare numbers or unknown words are left out, fewer (`narrowed`)."""
     turn.require_admin()
     if cmd.event_id is not None:
         event = await upcoming_event(turn.session, cmd.event_id, now=turn.now)
@@ -72,44 +75,13 @@ async def watch(turn: Turn, cmd: WatchCommand) -> Reply:
         found = await search_events(turn.session, cmd.what, now=turn.now)
         if found.total == 1:
             return await _save(turn, cmd, event=found.events[0])
+        zone = (await turn.user()).timezone
         if found.total > 1:
-            return await _choices(turn, cmd, found.events, found.total)
+            return ambiguous(cmd, found.events, found.total, zone)
+        offer = await narrowed(turn.session, cmd, now=turn.now, person_tz=zone)
+        if offer is not None:
+            return offer
     return await _save(turn, cmd)
-
-
-async def _choices(turn: Turn, cmd: WatchCommand, events: tuple[Event, ...], total: int) -> Reply:
-    zone = (await turn.user()).timezone
-    lines = [f"'{cmd.what}' matches {total} upcoming events — which one?"]
-    if total > len(events):
-        lines.append(
-            f"Showing the first {len(events)}; add an opponent, venue or city to narrow it."
-        )
-    choices = [
-        Choice(label=_event_label(e, zone), command=_command_text(f"#{e.id}", cmd)) for e in events
-    ]
-    choices.append(
-        Choice(
-            label=f"Any event matching '{cmd.what}', now and later",
-            command=_command_text(f"any {cmd.what}", cmd),
-        )
-    )
-    return Reply(lines=tuple(lines), choices=tuple(choices))
-
-
-def _command_text(target: str, cmd: WatchCommand) -> str:
-    """The `watch` command that re-issues `cmd` for `target` ("#12" or "any yankees")."""
-    if set(target.casefold().split()) & OPTION_WORDS or target.startswith('"'):
-        target = '"' + target.replace('"', "") + '"'
-    parts = ["watch", target]
-    if cmd.max_price is not None:
-        parts.append(f"under {cmd.max_price:.2f}".removesuffix(".00"))
-    if cmd.quantity is not None:
-        parts.append(f"qty {cmd.quantity}")
-    if cmd.drop_pct is not None:
-        parts.append(f"drop {cmd.drop_pct!r}%".replace(".0%", "%"))
-    if cmd.zone is not None:
-        parts.append(f"zone {cmd.zone}")
-    return " ".join(parts)
 
 
 def _event_label(event: Event, zone: str) -> str:
@@ -119,6 +91,7 @@ def _event_label(event: Event, zone: str) -> str:
 async def _save(
     turn: Turn, cmd: WatchCommand, *, event: Event | None = None, category: str | None = None
 ) -> Reply:
+    await turn.lock_user()  # two identical requests at once make one watch
     terms = [] if event is not None or category is not None else [" ".join(words(cmd.what))]
     same = select(Watch).where(*turn.watch_scope())
     if event is not None:
@@ -176,6 +149,8 @@ async def _save(
         target = _event_label(event, zone)
     elif category is not None:
         target = f"every upcoming {category} event"
+    elif cmd.any_event:
+        target = f"any event matching '{cmd.what}', now and later"
     else:
         target = f"any event matching '{cmd.what}' (none on sale right now; future ones count)"
     verb = "Updated" if existing else "Watching"

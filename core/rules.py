@@ -57,7 +57,8 @@ __all__ = [
     "words",
 ]
 
-STOPWORDS = frozenset({"vs", "v", "at", "the", "and", "game", "games", "tickets", "ticket"})
+# Filler between names ("yankees in boston", "rockies at diamondbacks"): no event needs it.
+STOPWORDS = frozenset({"vs", "v", "at", "in", "the", "and", "game", "games", "tickets", "ticket"})
 _WORD = re.compile(r"\w+")
 _CATEGORY_KEY = "\x00category:"
 _PREFIX_MIN = 3

@@ -115,6 +115,15 @@ GOOD = [
     ("help watch now", HelpCommand("watch")),
     ("tickets watch yankees under 80", WatchCommand("yankees", 80.0)),
     ("/tickets", HelpCommand()),
+    ("@HDTicketsBot watch yankees", WatchCommand("yankees")),
+    ("@HDTicketsBot /watch@HDTicketsBot yankees $80", WatchCommand("yankees", 80.0)),
+    ("<@U024BE7LH> watch yankees under 80", WatchCommand("yankees", 80.0)),
+    ("@bot tickets alerts", AlertsCommand()),
+    ("watch any " + "x" * 200, WatchCommand("x" * 200, any_event=True)),
+    (
+        'watch "any mad max ' + "x" * 189 + '" under 5',
+        WatchCommand("mad max " + "x" * 189, 5.0, any_event=True),
+    ),
 ]
 
 
@@ -176,6 +185,10 @@ BAD = [
     ("watch #abc", "event id must be a number, e.g. watch #12 under 80"),
     (
         "watch " + "x" * 201,
+        "that name is too long (at most 200 characters), e.g. watch yankees under 80 qty 2",
+    ),
+    (
+        "watch any " + "x" * 201,
         "that name is too long (at most 200 characters), e.g. watch yankees under 80 qty 2",
     ),
     ("watches 3", "watches takes nothing after it, e.g. watches"),
@@ -332,4 +345,6 @@ def test_command_name_strips_slash_bot_and_slack_prefix() -> None:
     assert command_name("/Watch@HDTBot yankees") == "watch"
     assert command_name("tickets alerts") == "alerts"
     assert command_name("remove 3") == "unwatch"
+    assert command_name("@HDTBot /ack 3") == "ack"
+    assert command_name("@HDTBot") == ""
     assert command_name("") == ""

@@ -1,0 +1,211 @@
+"""The numbered choices `watch` answers with instead of guessing.
+
+`ambiguous`: the words match several upcoming events; each choice re-issues the watch for
+one event id, or for any event matching the words.
+
+`narrowed`: the words match no upcoming event. Saved as typed, "rockies 40" or "rockies
+fri" would never match: a bare number or a day (mon..sunday, today, tonight, tomorrow) is
+not part of a name, and a word no event holds, past or upcoming, makes a real name miss.
+Without those words the name may match upcoming events; then the choices are the number
+as a price, the narrowed events (only those on the day said, when there are some), any
+event matching the narrowed name, and the words as typed (future events only). When
+nothing narrows, a bare number or a day gets a line on how to say it; other unknown
+words ("taylor swift") name future events and are watched as they are (None).
+
+Every choice is a `watch` command that parses again to what its label says.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.chat import Choice, Reply
+from core.command_types import WatchCommand
+from core.command_values import CommandError, parse_price
+from core.commands import OPTION_WORDS
+from core.db.models import Event
+from core.event_search import CANDIDATES, known_words, search_events
+from core.render import event_label, money, zone
+from core.rules import words
+
+SHOWN = 8
+MAX_LOOKUPS = 8  # words looked up one by one among all events; past it none are dropped
+
+_WEEKDAYS = {
+    **dict.fromkeys(("mon", "monday"), 0),
+    **dict.fromkeys(("tue", "tues", "tuesday"), 1),
+    **dict.fromkeys(("wed", "weds", "wednesday"), 2),
+    **dict.fromkeys(("thu", "thur", "thurs", "thursday"), 3),
+    **dict.fromkeys(("fri", "friday"), 4),
+    **dict.fromkeys(("sat", "saturday"), 5),
+    "sunday": 6,  # not "sun": the Suns, Sun Devils and Sun Kil Moon are names
+}
+_DAYS_FROM_TODAY = {"today": 0, "tonight": 0, "tomorrow": 1}
+_OPENING_QUOTES = ('"', "“", "«")
+
+
+def command_text(target: str, cmd: WatchCommand) -> str:
+    """The `watch` command that re-issues `cmd` for `target` ("#12" or "any yankees")."""
+    if set(target.casefold().split()) & OPTION_WORDS or target.startswith(_OPENING_QUOTES):
+        target = '"' + target.replace('"', "") + '"'
+    parts = ["watch", target]
+    if cmd.max_price is not None:
+        parts.append(f"under {cmd.max_price:.2f}".removesuffix(".00"))
+    if cmd.quantity is not None:
+        parts.append(f"qty {cmd.quantity}")
+    if cmd.drop_pct is not None:
+        parts.append(f"drop {cmd.drop_pct!r}%".replace(".0%", "%"))
+    if cmd.zone is not None:
+        parts.append(f"zone {cmd.zone}")
+    return " ".join(parts)
+
+
+def ambiguous(
+    cmd: WatchCommand, events: tuple[Event, ...], total: int, person_tz: str | None
+) -> Reply:
+    """Choices when `cmd.what` matches `total` upcoming events (`events`: the first)."""
+    lines = [f"'{cmd.what}' matches {total} upcoming events — which one?"]
+    if total > len(events):
+        lines.append(_showing_the_first(len(events)))
+    choices = [_event_choice(e, cmd, person_tz) for e in events]
+    choices.append(_any_choice(cmd.what, cmd))
+    return Reply(lines=tuple(lines), choices=tuple(choices))
+
+
+@dataclass(frozen=True, slots=True)
+class _Split:
+    """What is left of a name that matches nothing ("rockies dodgers fri 40")."""
+
+    kept: str  # without the words that cannot match: "rockies"
+    name: str  # without its bare numbers and days: "rockies dodgers"
+    days: frozenset[str]  # the days said: {"fri"}
+    loose: bool  # whether it holds a bare number or a day
+    price: float | None  # the one bare number, read as a price: 40.0
+
+
+async def narrowed(
+    session: AsyncSession, cmd: WatchCommand, *, now: datetime, person_tz: str | None
+) -> Reply | None:
+    """What to answer when `cmd.what` matches no upcoming event: choices among fewer
+    words, a line on how to say it, or None to watch the words as they are."""
+    split = await _split(session, cmd)
+    if split is None:
+        return None
+    found = await search_events(session, split.kept, now=now, limit=CANDIDATES)
+    if found.total:
+        return _narrowed(cmd, split, found.events, now, person_tz)
+    return _how_to_say_it(cmd, split) if split.loose else None
+
+
+async def _split(session: AsyncSession, cmd: WatchCommand) -> _Split | None:
+    query = tuple(dict.fromkeys(words(cmd.what)))
+    days = frozenset(w for w in query if w in _WEEKDAYS or w in _DAYS_FROM_TODAY)
+    numbers = {w for w in query if w.isdecimal()}
+    rest = [w for w in query if w not in days | numbers]
+    unknown = set(rest) - await known_words(session, rest) if len(rest) <= MAX_LOOKUPS else set()
+    drop = days | numbers | unknown
+    if not drop:
+        return None
+    tokens = cmd.what.split()
+    prices = [p for t in tokens if numbers.intersection(words(t)) for p in _price(t)]
+    price = prices[0] if len(prices) == 1 and cmd.max_price is None else None
+    loose = days | numbers
+    return _Split(_without(tokens, drop), _without(tokens, loose), days, bool(loose), price)
+
+
+def _without(tokens: list[str], drop: set[str] | frozenset[str]) -> str:
+    """The typed words that hold none of `drop` ("#" starts an event id: not first)."""
+    return " ".join(t for t in tokens if not drop.intersection(words(t))).lstrip("#")
+
+
+def _price(token: str) -> list[float]:
+    try:
+        return [parse_price(token, "watch yankees under 80")]
+    except CommandError:
+        return []
+
+
+def _narrowed(
+    cmd: WatchCommand,
+    split: _Split,
+    events: tuple[Event, ...],
+    now: datetime,
+    person_tz: str | None,
+) -> Reply:
+    on_day = tuple(e for e in events if _starts_on(e, split.days, now, person_tz))
+    days = "/".join(sorted(split.days))
+    if on_day:
+        events, where = on_day, f" on {days}"
+    else:
+        where = f", none on {days}" if split.days else ""
+    count = f"{len(events)} upcoming event" + ("s" if len(events) > 1 else "")
+    lines = [
+        f"No upcoming event matches '{cmd.what}'.",
+        f"'{split.kept}' matches {count}{where} — pick one, or watch the words as typed:",
+    ]
+    if len(events) > SHOWN:
+        lines.append(_showing_the_first(SHOWN))
+    choices = _price_choices(cmd, split.kept, split.price)
+    choices += [_event_choice(e, cmd, person_tz) for e in events[:SHOWN]]
+    choices += [_any_choice(split.kept, cmd), _as_typed(cmd)]
+    return Reply(lines=tuple(lines), choices=tuple(choices))
+
+
+def _starts_on(event: Event, days: frozenset[str], now: datetime, person_tz: str | None) -> bool:
+    """Whether `event` starts on one of `days` where it is held (or else where you are)."""
+    tz = zone(event.timezone or person_tz)
+    start, today = event.starts_at.astimezone(tz), now.astimezone(tz).date()
+    return any(
+        start.weekday() == _WEEKDAYS[day]
+        if day in _WEEKDAYS
+        else start.date() == today + timedelta(days=_DAYS_FROM_TODAY[day])
+        for day in days
+    )
+
+
+def _how_to_say_it(cmd: WatchCommand, split: _Split) -> Reply:
+    named = bool(words(split.name))
+    price = (split.price if named else None) or cmd.max_price or 80
+    example = command_text(split.name if named else "yankees", replace(cmd, max_price=price))
+    lines = (
+        f"No upcoming event matches '{cmd.what}'.",
+        f"Say the name without days or bare numbers, and a price after under, e.g. {example}",
+    )
+    choices = _price_choices(cmd, split.name, split.price) if named else []
+    return Reply(lines=lines, choices=(*choices, _as_typed(cmd)))
+
+
+def _price_choices(cmd: WatchCommand, name: str, price: float | None) -> list[Choice]:
+    """The bare number as the price of `name`, when there is one."""
+    if price is None:
+        return []
+    command = command_text(name, replace(cmd, max_price=price))
+    return [Choice(label=f"'{name}' under {money(price)}", command=command)]
+
+
+def _showing_the_first(shown: int) -> str:
+    return f"Showing the first {shown}; add an opponent, venue or city to narrow it."
+
+
+def _event_choice(event: Event, cmd: WatchCommand, person_tz: str | None) -> Choice:
+    label = event_label(
+        event.name, event.venue, event.city, event.starts_at, person_tz, event.timezone
+    )
+    return Choice(label=label, command=command_text(f"#{event.id}", cmd))
+
+
+def _any_choice(name: str, cmd: WatchCommand) -> Choice:
+    return Choice(
+        label=f"Any event matching '{name}', now and later",
+        command=command_text(f"any {name}", cmd),
+    )
+
+
+def _as_typed(cmd: WatchCommand) -> Choice:
+    return Choice(
+        label=f"Watch '{cmd.what}' anyway (future events only)",
+        command=command_text(f"any {cmd.what}", cmd),
+    )

@@ -164,10 +164,15 @@ class RestRoutes:
         caller = await self._caller(request, Scope.READ)
         status = api_views.check_status(request.query.get("status"))
         limit = _int(request.query.get("limit", "50"), "limit", "?limit=20", 1, api_views.MAX_LIMIT)
+        cursor = request.query.get("before")
+        before = None if cursor is None else _int(cursor, "before", "?before=120&limit=50")
         owner = await self._owner(request, caller)
         async with self._deps.sessions() as session:
-            items = await api_views.list_alerts(session, owner, status, limit)
-        return web.json_response({"alerts": items})
+            items = await api_views.list_alerts(session, owner, status, limit, before)
+        # A full page may have more after it: the link to the next one (same filters).
+        more = len(items) == limit
+        following = str(request.rel_url.update_query(before=items[-1]["id"])) if more else None
+        return web.json_response({"alerts": items, "next": following})
 
     async def get_alert(self, request: web.Request) -> web.Response:
         caller = await self._caller(request, Scope.READ)
@@ -255,12 +260,24 @@ class RestRoutes:
         return web.json_response(item)
 
     async def add_watch(self, request: web.Request) -> web.Response:
-        """POST /watches {"text": "yankees under 80 qty 2"}: the chat `watch` command."""
+        """POST /watches {"text": "yankees under 80 qty 2"}: the chat `watch` command.
+
+        201 when a watch was made; 200 when the words restated (or changed) one the person
+        already has, or matched several events (numbered choices, nothing made).
+        """
         caller = await self._caller(request, Scope.WRITE)
         user_id = await self._person(request, caller)
         text = _text(await _json_object(request, '{"text": "yankees under 80 qty 2"}'), "text")
+        before = await self._watch_ids(user_id)
         reply = await self._run(user_id, f"watch {text}")
-        return _reply_response(reply, created=not reply.choices)
+        created = not reply.choices and bool(await self._watch_ids(user_id) - before)
+        return _reply_response(reply, created=created)
+
+    async def _watch_ids(self, user_id: int) -> set[int]:
+        """The ids of the person's watches not removed (a few hundred at most)."""
+        async with self._deps.sessions() as session:
+            query = select(Watch.id).where(Watch.user_id == user_id, Watch.removed_at.is_(None))
+            return set(await session.scalars(query))
 
     async def watch_command(self, request: web.Request) -> web.Response:
         """DELETE /watches/{id}, POST /watches/{id}/pause|resume: the chat commands."""
@@ -476,7 +493,7 @@ ROUTES = (
         lambda r: r.list_alerts,
         Scope.READ,
         "Alerts, newest first; ?status=active|open|acknowledged|snoozed|resolved|expired,"
-        " ?limit=50",
+        " ?limit=50, ?before=ID (the next page: the answer's `next` link)",
     ),
     Route(
         "GET",

@@ -57,6 +57,7 @@ def _snooze(
     until: datetime | None,
     below: float | None,
     zone: str | None,
+    starts: datetime | None = None,
 ) -> Change:
     if alert.status not in ACTIVE_ALERT_STATUSES:
         raise _already(alert)
@@ -86,12 +87,24 @@ def _snooze(
         until = until or now + DEFAULT_SNOOZE
         if until <= now:
             raise ValidationError(f"a snooze must end in the future, e.g. snooze {alert.id} 2h")
+        at_start = starts is not None and until >= starts
+        if starts is not None and at_start:
+            # The alert resolves when the event starts: a longer snooze would end in the
+            # void, so it stops at the start (and the reply says so).
+            if starts <= now:
+                raise ValidationError(
+                    f"the event of alert {alert.id} has already started; "
+                    f"nothing to snooze, e.g. mute {alert.id}"
+                )
+            until = starts
         if alert.status == AlertStatus.SNOOZED and alert.snoozed_until == until:
             raise AlreadyDone(
                 f"alert {alert.id} is already snoozed until {local_time(until, zone)}"
             )
         alert.snoozed_until, alert.snooze_below = until, None
         note = f"Snoozed until {local_time(until, zone)}"
+        if at_start:
+            note += " (the event starts then)"
     alert.status = AlertStatus.SNOOZED.value
     return Change(alert, "alert.updated", "snoozed", f"{note.lower()} via {via}", note)
 
@@ -146,7 +159,8 @@ async def apply_action(
         user_id: who acts; the alert must be theirs.
         via: where the action came from ("telegram", "api", "cli", ...).
         now: the current time.
-        snooze_until: for snooze; one hour from now when None.
+        snooze_until: for snooze; one hour from now when None. A snooze never runs past
+            the event's start (the alert resolves then): it is cut to end at the start.
         snooze_below: for snooze_cheaper (or snooze with a price); 5% under the
             alert's price when None.
 
@@ -169,7 +183,8 @@ async def apply_action(
         change = _ack(alert, via, now)
     elif kind in (ActionKind.SNOOZE, ActionKind.SNOOZE_CHEAPER):
         zone = await session.scalar(select(User.timezone).where(User.id == alert.user_id))
-        change = _snooze(alert, kind, via, now, snooze_until, snooze_below, zone)
+        starts = await session.scalar(select(Event.starts_at).where(Event.id == alert.event_id))
+        change = _snooze(alert, kind, via, now, snooze_until, snooze_below, zone, starts)
     elif kind in (ActionKind.MUTE, ActionKind.BOUGHT):
         change = await _close(session, alert, kind, via, now)
     else:

@@ -93,10 +93,20 @@ def check_status(status: str | None) -> str | None:
 
 
 async def list_alerts(
-    session: AsyncSession, owner: int | None, status: str | None, limit: int
+    session: AsyncSession,
+    owner: int | None,
+    status: str | None,
+    limit: int,
+    before: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Alerts newest first, at most `limit`; `status` "active" means open, acked or snoozed."""
+    """Alerts newest first, at most `limit`; `status` "active" means open, acked or snoozed.
+
+    `before` is the cursor of the next page: only alerts with a smaller id (the last id of
+    the page before). Unlike an offset, new alerts arriving meanwhile shift nothing.
+    """
     query = select(Alert, Event).join(Event, Event.id == Alert.event_id).order_by(Alert.id.desc())
+    if before is not None:
+        query = query.where(Alert.id < before)
     rows = await session.execute(filter_alerts(query, status, owner).limit(min(limit, MAX_LIMIT)))
     return [alert_json(row[0], row[1]) for row in rows]
 

@@ -158,15 +158,25 @@ def _zones() -> dict[str, str]:
     }
 
 
+def _zone_example(example: str, zone: str) -> str:
+    """`example` with its zone swapped for `zone`: "tz Europe/Berlin" -> "tz Asia/Tokyo",
+    "--tz America/New_York" -> "--tz Asia/Tokyo" (the caller's form, chat or CLI)."""
+    form, _, _ = example.rpartition(" ")
+    return f"{form} {zone}" if form else zone
+
+
 def parse_zone(text: str, example: str) -> str:
     """Return the canonical IANA zone name for `text` (case-insensitive): a place such as
-    America/New_York, or UTC. Abbreviations (EST, PST ...) get the place to say instead."""
+    America/New_York, or UTC. Abbreviations (EST, PST ...) get the place to say instead.
+
+    `example` is a working example in the caller's form ("tz Europe/Berlin" in chat,
+    "--tz Europe/Berlin" in the CLI); a suggested zone is shown in that same form."""
     key = text.strip().casefold()
     place = _ABBREVIATIONS.get(key)
     if place is not None:
         raise CommandError(
             f"'{text}' is an abbreviation; say the place, which knows its daylight saving",
-            f"tz {place}",
+            _zone_example(example, place),
         )
     name = _zones().get(key)
     if name is not None:
@@ -178,7 +188,7 @@ def parse_zone(text: str, example: str) -> str:
     cities = sorted(z for z in _zones().values() if z.casefold().startswith(key + "/"))
     if cities:
         city = next((c for c in _WELL_KNOWN if c in cities), cities[0])
-        raise CommandError(f"'{text}' is a region; add the city", f"tz {city}")
+        raise CommandError(f"'{text}' is a region; add the city", _zone_example(example, city))
     guess = difflib.get_close_matches(key, list(_zones()), n=1, cutoff=0.6) if len(key) < 60 else []
     hint = f" (did you mean {_zones()[guess[0]]}?)" if guess else ""
     raise CommandError(f"unknown time zone '{clip(text, 41)}'{hint}", example)

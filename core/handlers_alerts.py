@@ -153,6 +153,11 @@ async def act(
     elif alert.snoozed_until is not None:
         until_text = local_time(alert.snoozed_until, zone)
         text = f"Snoozed alert #{alert.id} ({name}) until {until_text}."
+        if event is not None and alert.snoozed_until >= event.starts_at:  # cut by apply_action
+            text = (
+                f"Snoozed alert #{alert.id} ({name}) until {until_text}, when it starts"
+                " — a snooze cannot run past the start."
+            )
     elif alert.snooze_below is not None:
         below = money(alert.snooze_below)
         text = f"Snoozed alert #{alert.id} ({name}) until it is under {below}."

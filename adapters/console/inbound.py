@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TextIO
 
 from rich.console import Console
+from rich.text import Text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.console.channel import ConsoleChannel, NumberedMenu
@@ -120,6 +121,7 @@ class ConsoleChat:
         self.console = console or (channel.console if channel else Console(highlight=False))
         self.menu = channel.menu if channel is not None else NumberedMenu()
         self._ctx: CommandContext | None = None
+        self._asking = False  # the menu is a reply's question ("which one?"): its choices
 
     async def context(self) -> CommandContext:
         """The local person's command context (created on first use)."""
@@ -186,13 +188,19 @@ class ConsoleChat:
 
         A reply without options to a typed command also retires the menu of an earlier
         reply ("2" after it must not press an older list's button); one to a number keeps
-        it, so several buttons of one list can be pressed in turn.
+        it, so several buttons of one list can be pressed in turn. A refused line (a typo)
+        while the bot asks which one keeps the choices open, with a hint.
         """
         options = reply_options(reply)
         chart = self._save_chart(reply.image) if reply.image is not None else None
         self.console.print(render_reply(reply, options, chart=chart))
         if options:
             self.menu.show(options, source="reply")
+            self._asking = bool(reply.choices)
+        elif typed and reply.is_error and self._asking and self.menu.source == "reply":
+            count = len(self.menu.options)
+            numbers = "1" if count == 1 else f"1-{count}"
+            self.console.print(Text(f"Still choosing: type {numbers}, or a command.", style="dim"))
         elif typed:
             self.menu.clear_if("reply")
 

@@ -21,6 +21,7 @@ import ipaddress
 import logging
 import re
 import socket
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -292,6 +293,14 @@ def canonical_url(text: str) -> str:
         return text.strip()
 
 
+def _stray_character(text: str) -> tuple[int, str] | None:
+    """The first control character or whitespace in `text` (1-based position), if any."""
+    for position, char in enumerate(text, start=1):
+        if char.isspace() or unicodedata.category(char) == "Cc":
+            return position, char
+    return None
+
+
 def validate_url(text: str, policy: SsrfPolicy) -> str:
     """Check a webhook URL a person gave; return it as it will be stored (`canonical_url`).
 
@@ -303,6 +312,14 @@ def validate_url(text: str, policy: SsrfPolicy) -> str:
     """
     if len(text.strip()) > MAX_URL_CHARS:
         raise ValueError(f"webhook URL is longer than {MAX_URL_CHARS} characters; {_URL_EXAMPLE}")
+    # yarl silently drops tabs and newlines: the URL stored would not be the one given.
+    stray = _stray_character(text.strip())
+    if stray is not None and stray[1] != " ":
+        position, char = stray
+        raise ValueError(
+            f"webhook URL holds a control character or whitespace ({char!r}) at character"
+            f" {position}; send it without, {_URL_EXAMPLE}"
+        )
     try:
         url = URL(text.strip())
     except (TypeError, ValueError):
@@ -320,6 +337,10 @@ def validate_url(text: str, policy: SsrfPolicy) -> str:
         raise ValueError(f"webhook URL port 0 cannot be connected to; {_URL_EXAMPLE}")
     if not _HOST_NAME.match((url.raw_host or "").lower()) and parse_ip(url.host) is None:
         raise ValueError(f"webhook URL host {url.host!r} is not a valid host name; {_URL_EXAMPLE}")
+    if stray is not None:  # a space outside the host (a space in the host is said above)
+        raise ValueError(
+            f"webhook URL holds a space at character {stray[0]}; write it as %20, {_URL_EXAMPLE}"
+        )
     try:
         url = _canonical(url)
     except ValueError:

@@ -8,6 +8,7 @@ watch on the words that matches future events.
 
 from __future__ import annotations
 
+import re
 import shlex
 from datetime import datetime
 from typing import Annotated
@@ -53,10 +54,13 @@ def cli_wording(message: str, user_id: int) -> str:
     return f"{reason}, e.g. hdtickets watches add {user_id} {shlex.quote(example.strip())}"
 
 
+# "watch", "/watch" or Telegram's "/watch@HDTicketsBot" typed out of chat habit.
+_COMMAND_WORD = re.compile(r"^/?watch(?:@\S*)?(?:\s+|$)", re.IGNORECASE)
+
+
 def _command_text(words: list[str]) -> str:
     line = " ".join(word.strip() for word in words).strip()
-    if line.casefold() == "watch" or line.casefold().startswith("watch "):
-        line = line[5:].strip()
+    line = _COMMAND_WORD.sub("", line, count=1).strip()
     if not line:
         fail(f"say what to watch, e.g. {_EXAMPLE}")
     return f"watch {line}"

@@ -25,6 +25,10 @@ FUTURE_TOLERANCE = timedelta(minutes=5)
 MAX_PERFORMERS = 50
 _SOURCE = re.compile(r"^[a-z0-9][a-z0-9_.\-]{0,63}$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
+# A listing's web page: people open it from alerts, so only an absolute http(s) URL (no
+# javascript:, data: or ftp:) with no whitespace or control characters in it.
+_WEB_URL = re.compile(r"https?://[^\s\x00-\x1f\x7f/?#]+(?:[/?#][^\s\x00-\x1f\x7f]*)?", re.I)
+_SCHEME = re.compile(r"^([a-z][a-z0-9+.\-]*):", re.I)
 # Column sizes of core.db.models; PostgreSQL refuses longer text, so say so up front.
 _LIMITS = {
     "external_id": 128,
@@ -176,6 +180,16 @@ def check_event(event: EventInfo) -> EventInfo:
     return event if _unchanged(checked, event) else checked
 
 
+def _web_url(path: str, value: object) -> str | None:
+    url = _text(path, value)
+    if url is None or _WEB_URL.fullmatch(url):
+        return url
+    scheme = _SCHEME.match(url)
+    if scheme is not None and scheme.group(1).lower() not in ("http", "https"):
+        raise _fail(path, f"must be an http:// or https:// URL, not {scheme.group(1)}:")
+    raise _fail(path, "must be an absolute http:// or https:// URL: a host, no spaces")
+
+
 def _check_listing(index: int, listing: Listing) -> Listing:
     path = f"listings[{index}]"
     price = _number(f"{path}.price", listing.price)
@@ -187,7 +201,7 @@ def _check_listing(index: int, listing: Listing) -> Listing:
         section=_text(f"{path}.section", listing.section),
         row=_text(f"{path}.row", listing.row),
         quantity=_count(f"{path}.quantity", listing.quantity, minimum=1),
-        url=_text(f"{path}.url", listing.url),
+        url=_web_url(f"{path}.url", listing.url),
     )
     return listing if _unchanged_fields(listing, checked) else checked
 
@@ -335,6 +349,7 @@ def _normal_listing(listing: Listing) -> bool:
         and _plain(listing.row, limits["row"])
         and _plain_count(listing.quantity, 1)
         and _plain(listing.url, limits["url"])
+        and (listing.url is None or _WEB_URL.fullmatch(listing.url) is not None)
     )
 
 

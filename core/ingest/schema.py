@@ -76,16 +76,30 @@ def _number_to_text(value: object) -> object:
     return value
 
 
+TIME_REQUIRED = "is required: an ISO-8601 time with a UTC offset"
+_TIME_FIELDS = frozenset({"observed_at", "starts_at"})
+
+
+def _json_kind(value: object) -> str:
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, int | float):
+        return "a number"
+    return "a list" if isinstance(value, list) else "an object"
+
+
 def _aware_time(value: object) -> object:
     """An ISO-8601 time with a UTC offset ("2024-03-31T20:10:00Z"); a date alone, a time
     without an offset or a number would be guessed at, so they are refused."""
+    if value is None:
+        raise ValueError(TIME_REQUIRED)
     if isinstance(value, str):
         try:
             value = datetime.fromisoformat(value.strip())
         except ValueError:
             raise ValueError("must be an ISO-8601 time") from None
     if not isinstance(value, datetime):
-        raise ValueError("must be an ISO-8601 time (a string), not a number")
+        raise ValueError(f"must be an ISO-8601 time (a string), not {_json_kind(value)}")
     if value.tzinfo is None:
         raise ValueError("needs a UTC offset (Z or +hh:mm)")
     return value
@@ -211,6 +225,8 @@ def with_example(path: str, reason: str) -> str:
 
 def _describe(error: ErrorDetails) -> str:
     reason = _REASONS.get(error["type"])
+    if error["type"] == "missing" and error["loc"] and error["loc"][-1] in _TIME_FIELDS:
+        reason = TIME_REQUIRED  # as for null: say what kind of value is wanted
     if reason is None:
         ctx = error.get("ctx") or {}
         reason = str(ctx.get("error") or error["msg"])

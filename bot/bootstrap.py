@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import random
 from dataclasses import dataclass, field
@@ -133,13 +134,49 @@ async def load_watch_index(sessions: async_sessionmaker[AsyncSession]) -> WatchI
         return await core_load_watch_index(session)
 
 
+def model_dir_problem_blocking(path: Path, *, card: bool = False) -> str | None:
+    """What keeps `path` from holding a complete model, or None when it holds one.
+
+    Complete is what `ml.models.ModelSet.save` writes and `ModelSet.load` reads:
+    `model.json` listing its targets and a non-empty `<target>.json` for each (and
+    `MODEL_CARD.md` when `card`). A folder a training run left half-written lacks some.
+    """
+    if not path.is_dir():
+        return "it is not a folder" if path.exists() else "it does not exist"
+    try:
+        doc = json.loads((path / "model.json").read_text())
+    except FileNotFoundError:
+        return "model.json is missing"
+    except (OSError, ValueError) as exc:
+        return f"model.json is unreadable ({exc})"
+    targets = doc.get("targets") if isinstance(doc, dict) else None
+    if not targets or not isinstance(targets, list) or not all(isinstance(t, str) for t in targets):
+        return "model.json lists no model files"
+    wanted = [f"{name}.json" for name in targets] + (["MODEL_CARD.md"] if card else [])
+    missing = [name for name in wanted if not _non_empty_file(path / name)]
+    if missing:
+        return f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} missing or empty"
+    return None
+
+
+def _non_empty_file(path: Path) -> bool:
+    try:
+        return path.is_file() and path.stat().st_size > 0
+    except OSError:
+        return False
+
+
 async def active_model_dir(
     sessions: async_sessionmaker[AsyncSession], fallback: Path, shipped: Path | None = None
-) -> Path:
-    """The model directory to load: the newest active `model_registry` row (what
-    `hdtickets train` registers) when its directory exists, else HDT_MODEL_DIR when it
-    exists, else `shipped` (the MLB model in the repository) when given and present, else
-    HDT_MODEL_DIR (the predictor then warns and uses the heuristic)."""
+) -> Path | None:
+    """The model directory to load: the first that holds a complete model of the newest
+    active `model_registry` row's (what `hdtickets train` registers), HDT_MODEL_DIR
+    (`fallback`) and `shipped` (the MLB model in the repository) when given; None (the
+    predictor then uses the heuristic) when none does.
+
+    One passed over is named in a warning with what it lacks (say a folder a failed
+    training run left), except an HDT_MODEL_DIR that does not exist: the usual case.
+    """
     async with sessions() as session:
         registered = await session.scalar(
             select(ModelVersion.path)
@@ -147,15 +184,24 @@ async def active_model_dir(
             .order_by(ModelVersion.id.desc())
             .limit(1)
         )
-    if registered and await asyncio.to_thread(Path(registered).is_dir):
-        logger.info("loading the registered model %s", registered)
-        return Path(registered)
-    if await asyncio.to_thread(fallback.is_dir) or shipped is None:
-        return fallback
-    if await asyncio.to_thread((shipped / "model.json").is_file):
-        logger.info("no model in %s; loading the shipped MLB model %s", fallback, shipped)
-        return shipped
-    return fallback
+    candidates = [] if not registered else [("the registered model", Path(registered))]
+    candidates.append(("HDT_MODEL_DIR", fallback))
+    if shipped is not None:
+        candidates.append(("the shipped model", shipped))
+    seen: set[Path] = set()
+    for what, path in candidates:
+        if (real := await asyncio.to_thread(path.resolve)) in seen:
+            continue  # HDT_MODEL_DIR is what `hdtickets train` registers by default
+        seen.add(real)
+        problem = await asyncio.to_thread(model_dir_problem_blocking, path)
+        if problem is None:
+            logger.info("loading %s %s", what, path)
+            return path
+        if path is fallback and not await asyncio.to_thread(path.exists):
+            logger.info("no model in %s (HDT_MODEL_DIR)", path)
+        else:
+            logger.warning("not loading %s %s: %s", what, path, problem)
+    return None
 
 
 def default_channels(

@@ -1,6 +1,9 @@
 """`hdtickets import FILE.csv --format seatgeek-mlb|generic`: load snapshots from a file.
 
 The summary goes to stdout; the progress bar (only on a terminal) and errors to stderr.
+Exit codes follow `bot.cli.common`: 2 when the file is refused (a wrong header, a quote
+never closed) or when rows were rejected and none accepted, 1 when the database is not
+there, else 0 (rejected rows are then listed in the summary).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from adapters.sources.csv_import import (
 )
 from bot.bootstrap import build
 from bot.cli.app import app
-from bot.cli.common import check_database, console, require_schema, run
+from bot.cli.common import check_database, console, fail, require_schema, run
 from bot.settings import Settings, load_settings
 from core.errors import ValidationError
 from core.ingest import IngestService
@@ -33,6 +36,7 @@ from core.metrics import NullMetrics
 from core.pipeline import PipelineResult
 
 SHOWN_REJECTIONS = 20
+REASONS_IN_ERROR = 3
 
 
 @dataclass
@@ -146,6 +150,22 @@ def print_summary(out: Console, path: Path, fmt: CsvFormat, summary: ImportSumma
         out.print(f"    … and {len(summary.rejected) - SHOWN_REJECTIONS:,} more")
 
 
+def failure(path: Path, summary: ImportSummary) -> str | None:
+    """One line when rows were rejected and none accepted (the command then fails), or None.
+
+    Duplicates count as nothing accepted: a file whose new rows were all refused failed.
+    """
+    if summary.accepted or not summary.rejected:
+        return None
+    shown = [f"line {i.line}: {i.reason}" for i in summary.rejected[:REASONS_IN_ERROR]]
+    if (more := len(summary.rejected) - len(shown)) > 0:
+        shown.append(f"{more:,} more")
+    return (
+        f"nothing imported from {path.name}: 0 accepted, {summary.duplicates:,} duplicates,"
+        f" {len(summary.rejected):,} rejected ({'; '.join(shown)})"
+    )
+
+
 @app.command("import")
 def import_command(
     file: Annotated[
@@ -164,7 +184,13 @@ def import_command(
     ] = None,
     batch_size: Annotated[int, typer.Option(min=1, max=5000, help="snapshots per batch")] = 500,
 ) -> None:
-    """Import market snapshots from a CSV file, showing progress and a summary."""
+    """Import market snapshots from a CSV file, showing progress and a summary.
+
+    Bad rows are rejected with their line numbers and the others imported; the command
+    fails (exit code 2) when rows were rejected and none accepted. A quote that is never
+    closed (it would read every later line into one cell) refuses the whole file before
+    any row is imported, naming the line where it opened.
+    """
     settings = load_settings()
     check_database(settings.database_url)
 
@@ -174,4 +200,7 @@ def import_command(
         except ValidationError as exc:
             raise ValidationError(f"cannot import {file.name}: {exc}") from None
 
-    print_summary(console(), file, fmt, run(main()))
+    summary = run(main())
+    print_summary(console(), file, fmt, summary)
+    if (problem := failure(file, summary)) is not None:
+        fail(problem)

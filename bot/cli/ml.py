@@ -5,12 +5,20 @@ folder, never copied here) or our own `market_snapshots` (fetched here, because 
 never touches the database). Work runs in this process; its progress bar goes to stderr
 (on a terminal only), so stdout holds only the result (`backtest --json`: one JSON object).
 Where the results go is checked before training, which takes a while.
+
+`train` writes the new model into a hidden folder beside `--out` and puts it in place
+only once every file and the model card are written: a run that fails or is interrupted
+leaves the previous model folder as it was, removes its own and exits non-zero with one
+line.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import os
+import shutil
 import tempfile
 from enum import StrEnum
 from pathlib import Path
@@ -22,6 +30,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.bootstrap import model_dir_problem_blocking
 from bot.cli.app import app
 from bot.cli.common import check_database, console, database_problem, fail, parse_count, run
 from bot.settings import load_settings
@@ -32,7 +41,12 @@ from ml import datasets, report, train
 from ml.models import HORIZONS
 from ml.predictor import MODEL
 
+logger = logging.getLogger(__name__)
 STEPS = 3 * len(HORIZONS) + 4
+TRAIN_FAILED = 1
+# What `ModelSet.save` writes: a model folder holding anything else is not replaced.
+MODEL_FILES = ("*.json", "MODEL_CARD.md")
+_OUT_EXAMPLE = "models/run1"
 
 
 class Source(StrEnum):
@@ -103,6 +117,50 @@ def _output_folder(path: Path, option: str, example: str) -> Path:
         reason = exc.strerror or str(exc)
         fail(f"cannot write in {option} {path} ({reason}), e.g. {option} {example}")
     return path
+
+
+def _staging_folder(target: Path) -> Path:
+    """A new empty folder beside `target` to write the model into, made before training
+    (so a folder that cannot be written is found first); `target` must be a model folder
+    or new, since `_put_in_place` replaces it whole."""
+    option = "--out"
+    if target.exists() and not target.is_dir():
+        fail(f"{option} must be a folder, and {target} is a file, e.g. {option} {_OUT_EXAMPLE}")
+    if target.is_dir():
+        for entry in sorted(target.iterdir()):
+            if not (entry.is_file() and any(entry.match(name) for name in MODEL_FILES)):
+                fail(
+                    f"{option} {target} holds {entry.name}, which is not part of a model and"
+                    f" would be lost when the new model replaces the folder; use a folder of"
+                    f" its own, e.g. {option} {_OUT_EXAMPLE}"
+                )
+    place = Path(os.path.abspath(target))
+    try:
+        place.parent.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=f".{place.name}.", suffix=".partial", dir=place.parent))
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        fail(f"cannot write in {option} {target} ({reason}), e.g. {option} {_OUT_EXAMPLE}")
+
+
+def _put_in_place(staging: Path, target: Path) -> None:
+    """Rename the complete model folder `staging` to `target`; a folder there before is
+    renamed aside first and removed after (a failed rename puts it back)."""
+    problem = model_dir_problem_blocking(staging, card=True)
+    if problem is not None:
+        raise RuntimeError(f"the new model is incomplete: {problem}")
+    old = staging.with_suffix(".old")
+    had_old = target.exists()
+    if had_old:
+        target.rename(old)
+    try:
+        staging.rename(target)
+    except BaseException:  # interrupted too: the old model goes back
+        if had_old:
+            old.rename(target)
+        raise
+    if had_old:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def _check_data_dir(source: Source, data_dir: Path) -> None:
@@ -177,7 +235,12 @@ def train_command(
     ] = DEFAULT_DATA,
     out: Annotated[
         Path | None,
-        typer.Option("--out", metavar="FOLDER", help="model folder (default HDT_MODEL_DIR)"),
+        typer.Option(
+            "--out",
+            metavar="FOLDER",
+            help="model folder, new or holding only a model: it is replaced whole"
+            " (default HDT_MODEL_DIR)",
+        ),
     ] = None,
     events: Annotated[str, typer.Option("--events", metavar="N", help=EVENTS_HELP)] = "1500",
     register: Annotated[
@@ -187,15 +250,32 @@ def train_command(
         ),
     ] = True,
 ) -> None:
-    """Train every model and write the model directory (xgboost JSON + model card)."""
+    """Train every model and write the model directory (xgboost JSON + model card).
+
+    The folder is replaced only once the new model is complete: if training fails or is
+    interrupted, the previous model stays as it was and the exit code is 1."""
     count = _events(events)
     _check_data_dir(data, data_dir)
-    target = _output_folder(out or load_settings().model_dir, "--out", "models/run1")
-    df = _load(data, data_dir, count)
-    models, x, y, folds = _fit(df)
-    metrics = bt.evaluate(models, df, x, y, folds)
-    models.meta["metrics"] = bt.headline(metrics)
-    models.save(target, report.card(models, df, data.value, metrics))
+    target = out or load_settings().model_dir
+    staging = _staging_folder(target)
+    kept = f"{target} is unchanged" if target.exists() else f"nothing was written to {target}"
+    try:
+        df = _load(data, data_dir, count)
+        models, x, y, folds = _fit(df)
+        metrics = bt.evaluate(models, df, x, y, folds)
+        models.meta["metrics"] = bt.headline(metrics)
+        models.save(staging, report.card(models, df, data.value, metrics))
+        _put_in_place(staging, target)
+    except typer.Exit:
+        raise
+    except Exception as exc:  # the command's edge: any failure leaves the old model be
+        logger.debug("training into %s failed", staging, exc_info=True)
+        lines = str(exc).strip().splitlines()
+        reason = f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+        typer.echo(f"error: training failed ({reason}); {kept}", err=True)
+        raise typer.Exit(code=TRAIN_FAILED) from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     typer.echo(f"wrote {len(models.boosters)} models to {target} in {models.meta['train_s']} s")
     if register:
         _register_or_warn(

@@ -16,7 +16,7 @@ from bot.cli import app
 from bot.cli.ml import DEFAULT_DATA
 from core.db.engine import make_engine, make_sessionmaker
 from core.db.models import ModelVersion
-from ml.predictor import ModelPredictor
+from ml.predictor import SHIPPED_MODEL, ModelPredictor
 
 
 async def _registry(url: str) -> list[ModelVersion]:
@@ -73,7 +73,10 @@ def test_the_process_loads_the_registered_model_over_the_setting(
 
     assert asyncio.run(chosen(tmp_path / "unused")) == trained.resolve()
     shutil.rmtree(trained)  # a registered directory that is gone: the setting wins
-    assert asyncio.run(chosen(tmp_path / "unused")) == tmp_path / "unused"
+    shutil.copytree(SHIPPED_MODEL, tmp_path / "setting")
+    assert asyncio.run(chosen(tmp_path / "setting")) == tmp_path / "setting"
+    # No complete model anywhere: None, and the predictor uses the heuristic.
+    assert asyncio.run(chosen(tmp_path / "unused")) is None
 
 
 def test_a_data_folder_without_the_data_set_is_one_line_not_a_traceback(

@@ -53,14 +53,15 @@ class ModelPredictor:
         self.models: ModelSet | None = None
         try:
             if model_dir is None:
-                raise FileNotFoundError("no model directory configured")
+                raise FileNotFoundError("no complete model folder was found")
             if not Path(model_dir).is_dir():
                 raise FileNotFoundError(f"no directory {model_dir}")
             from ml.models import ModelSet
 
             self.models = ModelSet.load(model_dir)
         except (FileNotFoundError, ValueError, OSError) as exc:
-            logger.warning("no usable model in %s (%s); using the heuristic", model_dir, exc)
+            where = f" in {model_dir}" if model_dir is not None else ""
+            logger.warning("no usable model%s (%s); using the heuristic", where, exc)
         self.name = MODEL if self.models is not None else self._fallback.name
         # Categories the model learned a price curve for: events of others (the MLB model
         # has never seen a concert) get the heuristic rather than a confident guess.

@@ -7,7 +7,6 @@ processes run the scheduler exactly one of them runs a given job per tick.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from core.db.locks import lock_id
 from core.metrics import Metrics
 from core.repeats import RepeatedFailures
 
@@ -35,10 +35,6 @@ class Job:
     exclusive: bool = True
 
 
-def _lock_id(name: str) -> int:
-    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
-
-
 class Scheduler:
     """Owns an AsyncIOScheduler for the life of `run()`."""
 
@@ -54,7 +50,7 @@ class Scheduler:
             if self._postgres and job.exclusive:
                 async with self._engine.connect() as conn:
                     got = await conn.scalar(
-                        text("SELECT pg_try_advisory_lock(:id)"), {"id": _lock_id(job.name)}
+                        text("SELECT pg_try_advisory_lock(:id)"), {"id": lock_id(job.name)}
                     )
                     if not got:
                         return
@@ -62,7 +58,7 @@ class Scheduler:
                         await job.run()
                     finally:
                         await conn.execute(
-                            text("SELECT pg_advisory_unlock(:id)"), {"id": _lock_id(job.name)}
+                            text("SELECT pg_advisory_unlock(:id)"), {"id": lock_id(job.name)}
                         )
                         await conn.commit()
             else:

@@ -31,6 +31,7 @@ from sqlalchemy import ColumnElement, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.command_help import example
+from core.db.locks import lock_name
 from core.db.models import AuditEntry, ContactPoint, Notification, User
 from core.domain import ChannelKind, Level, NotificationStatus
 from core.errors import RecipientGone, ValidationError
@@ -131,7 +132,11 @@ async def _texts_wait(
 ) -> tuple[timedelta, str]:
     """How long until `user_id` may have one more text of `kind` sent to `number_hash`,
     and why (zero when now). A number counts codes and consent requests together; a
-    person each kind alone (adding a phone, then a contact, is no wait)."""
+    person each kind alone (adding a phone, then a contact, is no wait).
+
+    The number's texts are counted under a lock named after it, so two people asking for
+    one number at the same moment are counted one after the other."""
+    await lock_name(session, f"texts:{number_hash}")
     to_number = await _sent_times(
         session, now,
         AuditEntry.kind.in_((CODE_SENT, CONSENT_ASKED)),

@@ -7,6 +7,7 @@ across restarts; a refusal is one line saying when to try again, with an example
 
 from __future__ import annotations
 
+import asyncio
 import random
 from datetime import timedelta
 
@@ -130,3 +131,12 @@ async def test_consent_requests_share_the_limits_and_refusals_are_one_line(
     later = await chat.handle_text(bob, f"contact add Ada {STRANGER}")
     assert not later.is_error, later.text
     assert await _texts_to(world, STRANGER) == 2
+
+
+async def test_two_people_asking_for_one_number_at_once_text_it_once(world: World) -> None:
+    """The number's count is read under a lock named after it (PostgreSQL) or the write
+    lock (SQLite): two people's requests arriving together are counted in turn."""
+    people = await _people(world, 4)
+    answers = await asyncio.gather(*(_ask_code(world, p, STRANGER) for p in people))
+    assert sorted(a.startswith("I texted") for a in answers) == [False, False, False, True]
+    assert await _texts_to(world, STRANGER) == 1

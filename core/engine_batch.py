@@ -121,7 +121,10 @@ class Round:
     """One notification round of one alert: decided first, written after the inserts.
 
     `price` and `headline` are what the message shows, from the same snapshot as `snap`
-    and `score` (the alert itself may move on within the batch).
+    and `score` (the alert itself may move on within the batch). When one person hears
+    about one event through several alerts in a batch, one round tells it (`also`: the
+    rounds it answers too) and the others are `covered_by` its alert (`merge_rounds`;
+    the alert, not the round, so that rounds form no reference cycle).
     """
 
     alert: ActiveAlert
@@ -133,6 +136,8 @@ class Round:
     headline: str
     audit: list[tuple[str, str]] = field(default_factory=list)
     fence: int = 0
+    covered_by: ActiveAlert | None = None
+    also: tuple[Round, ...] = ()
 
 
 @dataclass(slots=True)

@@ -1,4 +1,5 @@
-"""The alert engine's decisions for one batch: re-score, resolve, wake, open, notify.
+"""The alert engine's decisions for one batch: re-score, resolve, wake, open, notify,
+and one message per person, event and destination (`merge_rounds`).
 
 No I/O: everything needed was loaded into the `Batch`; the decisions change the
 `ActiveAlert`s in it (marking what must be written) and add notification rounds.
@@ -30,6 +31,7 @@ from core.planning import (
 from core.policy import freeze, steps_for, stopped
 from core.ports import Forecast
 from core.render import factor_dicts
+from core.routing import Destination
 from core.rules import WatchIndex, check, skip_reason, tickets_left
 from core.scoring import (
     EventFactors,
@@ -358,3 +360,54 @@ class Decider:
         alert.step, alert.next_step_at = 0, frozen.next_step_at
         alert.last_notified_at, alert.last_notified_price = batch.now, round_.price
         alert.mark(STATE)
+
+
+def merge_rounds(batch: Batch) -> None:
+    """Tell a person about one event once per destination in the batch.
+
+    Two watches of one person that match one snapshot (or one watch's two triggers) each
+    have an alert and a round. The latest round of every alert still open is grouped by
+    person, event and destination (the watch's group chat; None: the person's own
+    chats; a group's round and a personal one are never merged); of each group with
+    more than one, the round of the highest level, then score, then lowest watch id
+    tells it (its `also`), and the others are covered (`covered_by` its alert): they
+    write webhook rows only, and their alert does not escalate on its own (stopped like
+    a level drop, so the auditor leaves it alone); the kept round escalates for the
+    event. A covered alert that is re-notified later by itself is told as usual. Needs
+    `batch.info` for every round's watch (see `AlertEngine._write`).
+    """
+    if len(batch.pending) < 2:
+        return
+    groups: dict[tuple[int, int, Destination | None], list[Round]] = {}
+    shared = False
+    for round_ in batch.pending.values():
+        alert = round_.alert
+        if alert.status != "open":
+            continue  # resolved later in the batch: its message and edit go out as before
+        info = batch.info.get(alert.watch_id)
+        key = (alert.user_id, alert.event_id, info.destination if info else None)
+        group = groups.get(key)
+        if group is None:
+            groups[key] = [round_]
+        else:
+            group.append(round_)
+            shared = True
+    if not shared:
+        return
+    for group in groups.values():
+        if len(group) < 2:
+            continue
+        group.sort(key=_telling_first)
+        kept, *covered = group
+        kept.also = tuple(covered)
+        for round_ in covered:
+            round_.covered_by = kept.alert
+            level = round_.score.level
+            round_.alert.next_step_at = None
+            round_.alert.freeze_policy(stopped(int(level), level, batch.now))
+
+
+def _telling_first(round_: Round) -> tuple[int, float, int, str]:
+    """Sort key: the highest level, then score, then the lowest watch id (then kind)."""
+    alert = round_.alert
+    return (-round_.score.level, -round_.score.value, alert.watch_id, alert.kind)

@@ -26,6 +26,7 @@ from core.render import (
     AlertView,
     alert_buttons,
     body,
+    clip,
     event_dict,
     market_age_note,
     market_dict,
@@ -51,8 +52,11 @@ class RowContext:
 
 
 _PENDING = NotificationStatus.PENDING.value
+_WEBHOOK = ChannelKind.WEBHOOK
 CHART_LEVEL = Level.HIGH
 CHART_POINTS = 48
+ALSO_SHOWN = 3  # other alerts a message names one by one; the rest are counted
+LABEL_CHARS = 40
 
 
 def chart_history(level: Level, stored: StoredSnapshot, ctx: RowContext) -> dict[str, Any]:
@@ -124,12 +128,22 @@ def round_rows(
     links: dict[str, str],
     chats: bool,
 ) -> list[dict[str, Any]]:
-    """The outbox rows of one round (chat rows only when `chats`: an alert's last round)."""
+    """The outbox rows of one round (chat rows only when `chats`: an alert's last round,
+    and not covered by another round's message, `merge_rounds`)."""
     now, alert, stored = batch.now, round_.alert, round_.snap.stored
     assert alert.id is not None, "rows are built after the alerts are inserted"
     plan = plan_round(batch, round_, ctx.default_digest)
-    round_.audit.extend(plan.notes)
-    targets = [t for t in plan.targets if chats or t.channel is ChannelKind.WEBHOOK]
+    kept = round_.covered_by
+    if kept is not None:
+        chats = False  # webhooks still hear of every alert: integrations count them
+        told = f"alert #{kept.id} (watch #{kept.watch_id})"
+        round_.audit.append(("covered", f"told in the message of {told}; no escalation of its own"))
+    else:
+        round_.audit.extend(plan.notes)
+        if round_.also:
+            named = ", ".join(f"#{r.alert.id} (watch #{r.alert.watch_id})" for r in round_.also)
+            round_.audit.append(("covers", f"its message also tells of alert {named}"))
+    targets = [t for t in plan.targets if chats or t.channel is _WEBHOOK]
     if not targets:
         return []
     info = batch.info.get(alert.watch_id)
@@ -175,12 +189,16 @@ def round_rows(
         data=data,
         fresh=True,
     )
+    # Chat messages name the other alerts of the person about the event they answer.
+    chat_body = f"{shared['body']}\n{also_text(batch, round_)}" if round_.also else None
     rows = []
     alert_id, user_id, fence = alert.id, alert.user_id, round_.fence
     level_value, score = int(level), round_.score.value
     last = len(targets) - 1
     for i, target in enumerate(targets):
-        if i == last:  # the last target takes the round's payload itself, uncopied
+        if chat_body is not None and target.channel is not _WEBHOOK:
+            row_payload = shared | {"event_type": target.event_type, "body": chat_body}
+        elif i == last:  # the last target takes the round's payload itself, uncopied
             shared["event_type"] = target.event_type
             row_payload = shared
         else:
@@ -210,6 +228,26 @@ def round_rows(
         )
         ctx.metrics.count("notifications", labels={"channel": channel, "status": "pending"})
     return rows
+
+
+def also_text(batch: Batch, round_: Round) -> str:
+    """The lines naming the other alerts a round's message answers (`Round.also`), e.g.
+    "Also matches your watch #12 (mlb): down 20% to $50 from $62 in 24 h"."""
+    mine = round_.alert.watch_id
+    info = batch.info.get(mine)
+    whose = "watch" if info is not None and info.destination is not None else "your watch"
+    lines = []
+    for other in round_.also[:ALSO_SHOWN]:
+        watch_id = other.alert.watch_id
+        if watch_id == mine:  # another trigger of the same watch
+            lines.append(f"Also: {other.headline}")
+            continue
+        theirs = batch.info.get(watch_id)
+        label = f" ({clip(theirs.label, LABEL_CHARS)})" if theirs and theirs.label else ""
+        lines.append(f"Also matches {whose} #{watch_id}{label}: {other.headline}")
+    if len(round_.also) > ALSO_SHOWN:
+        lines.append(f"… and {len(round_.also) - ALSO_SHOWN} more of your alerts")
+    return "\n".join(lines)
 
 
 def audit_rows(batch: Batch) -> list[dict[str, Any]]:

@@ -10,7 +10,8 @@ For a batch of snapshots that ingest has just stored (same session, not committe
 3. forecast every event with a match or an active alert in ONE predictor call;
 4. re-score every active alert of each event (`core.scoring`), resolve those whose
    condition stopped holding, open new ones and decide who hears about what
-   (`core.planning`);
+   (`core.planning`): one message per person, event and destination
+   (`core.engine_decide.merge_rounds`);
 5. write alerts, notifications and audit entries in bulk; resolves go through
    `core.announce` so earlier messages are edited in place.
 
@@ -43,7 +44,7 @@ from core.engine_batch import (
     load_watches,
     write_alerts,
 )
-from core.engine_decide import Decider
+from core.engine_decide import Decider, merge_rounds
 from core.engine_rows import RowContext, audit_rows, round_rows
 from core.engine_support import (
     WatchInfo,
@@ -371,11 +372,14 @@ class AlertEngine:
         without waiting (`core.db.statements`), so the rows below are built while SQLite
         writes, and a read would wait for all of it. Pending messages of re-notified
         alerts are cancelled before this batch's rows are sent (statements run in order).
+        A person hears about one event once per destination: `merge_rounds` picks the
+        round that tells it before the alerts (their escalation) are written.
         """
         missing = {r.alert.watch_id for r in batch.rounds} | {a.watch_id for a, _ in batch.resolves}
         missing -= batch.info.keys()
         for row in await load_watches(session, missing):
             batch.info[row["id"]] = WatchInfo.from_row(row)
+        merge_rounds(batch)
         await cancel_pending(session, batch.renotified, wait=False)
         await write_alerts(session, batch)
         last = {id(r.alert): i for i, r in enumerate(batch.rounds)}

@@ -10,6 +10,7 @@ audit entry. Functions run in the caller's transaction; the caller commits.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -149,6 +150,7 @@ async def apply_action(
     now: datetime,
     snooze_until: datetime | None = None,
     snooze_below: float | None = None,
+    siblings: list[Alert] | None = None,
 ) -> Alert:
     """Apply one person's action to one alert, in the caller's transaction.
 
@@ -163,6 +165,8 @@ async def apply_action(
             the event's start (the alert resolves then): it is cut to end at the start.
         snooze_below: for snooze_cheaper (or snooze with a price); 5% under the
             alert's price when None.
+        siblings: if given, the person's other alerts the action also changed are
+            appended to it.
 
     Returns:
         The updated alert.
@@ -174,6 +178,11 @@ async def apply_action(
     A mute or bought on a watch that follows many events mutes just this event; on a
     watch of this one event it pauses the watch. The in-memory watch index heals itself
     from the row the next time that watch matches.
+
+    Ack, a time snooze, mute and bought also apply to the person's other active alerts
+    about the same event (another watch or trigger): one message tells of them all
+    (`core.engine_decide.merge_rounds`), so one answer covers them all. A snooze until
+    cheaper stays with its alert, whose price it names.
     """
     alert = await session.get(Alert, alert_id, with_for_update=True, populate_existing=True)
     if alert is None or alert.user_id != user_id:
@@ -189,11 +198,58 @@ async def apply_action(
         change = await _close(session, alert, kind, via, now)
     else:
         raise ValidationError(f"{kind.value} does not apply to an alert; e.g. ack {alert_id}")
-    alert.fence += 1
-    alert.updated_at = now
-    alert.next_step_at = None
-    await announce(session, [change], now, None)
+    changes, touched = [change], [alert]
+    if kind is not ActionKind.SNOOZE_CHEAPER:  # a price floor is the alert's own
+        for other in await _siblings(session, alert):
+            follow = await _follow(session, other, alert, kind, via, now)
+            if follow is not None:
+                changes.append(follow)
+                touched.append(other)
+    for row in touched:
+        row.fence += 1
+        row.updated_at = now
+        row.next_step_at = None
+    if siblings is not None:
+        siblings.extend(touched[1:])
+    await announce(session, changes, now, None)
     return alert
+
+
+async def _siblings(session: AsyncSession, alert: Alert) -> list[Alert]:
+    """The person's other active alerts about the alert's event (locked, oldest first)."""
+    stmt = (
+        select(Alert)
+        .where(
+            Alert.user_id == alert.user_id,
+            Alert.event_id == alert.event_id,
+            Alert.status.in_(ACTIVE_ALERT_STATUSES),
+            Alert.id != alert.id,
+        )
+        .order_by(Alert.id)
+        .with_for_update()
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def _follow(
+    session: AsyncSession, other: Alert, alert: Alert, kind: ActionKind, via: str, now: datetime
+) -> Change | None:
+    """The same answer for a sibling alert (one message tells of all of a person's alerts
+    about an event, `merge_rounds`), or None where it changes nothing (already acknowledged,
+    say). Its audit entry names the alert the person answered."""
+    try:
+        if kind is ActionKind.ACK:
+            change = _ack(other, via, now)
+        elif kind is ActionKind.SNOOZE:
+            if other.status == AlertStatus.ACKNOWLEDGED:
+                return None  # quiet already; a time snooze would re-open it later
+            zone = await session.scalar(select(User.timezone).where(User.id == other.user_id))
+            change = _snooze(other, kind, via, now, alert.snoozed_until, None, zone)
+        else:
+            change = await _close(session, other, kind, via, now)
+    except (AlreadyDone, ValidationError):
+        return None
+    return replace(change, detail=f"{change.detail}, with alert #{alert.id} (same event)")
 
 
 async def resolve_many(

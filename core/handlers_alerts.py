@@ -124,6 +124,7 @@ async def act(
     if action in (ActionKind.MUTE, ActionKind.BOUGHT):  # these pause or mute the group's watch
         turn.require_admin()
     until = turn.now + snooze_for if snooze_for is not None else None
+    others: list[Alert] = []
     try:
         alert = await apply_action(
             turn.session,
@@ -134,13 +135,15 @@ async def act(
             now=turn.now,
             snooze_until=until,
             snooze_below=snooze_below,
+            siblings=others,
         )
     except AlreadyDone as exc:
         raise AlreadyDone(f"{exc}; type alerts to see the open ones") from None
-    if action in (ActionKind.MUTE, ActionKind.BOUGHT):  # the watch paused or muted the event
-        watch = await turn.session.get(Watch, alert.watch_id)
-        if watch is not None:
-            turn.changed(watch_spec(watch), WatchChange.UPDATED)
+    if action in (ActionKind.MUTE, ActionKind.BOUGHT):  # the watches paused or muted the event
+        for watch_id in dict.fromkeys(a.watch_id for a in (alert, *others)):
+            watch = await turn.session.get(Watch, watch_id)
+            if watch is not None:
+                turn.changed(watch_spec(watch), WatchChange.UPDATED)
     event = await turn.session.get(Event, alert.event_id)
     name = event.name if event is not None else f"event #{alert.event_id}"
     zone = (await turn.user()).timezone
@@ -163,6 +166,9 @@ async def act(
         text = f"Snoozed alert #{alert.id} ({name}) until it is under {below}."
     else:
         text = f"Snoozed alert #{alert.id} ({name})."
+    if others:
+        ids = ", ".join(f"#{other.id}" for other in others)
+        text += f" The same for alert{'s' if len(others) > 1 else ''} {ids} about this event."
     return Reply(lines=(text,))
 
 

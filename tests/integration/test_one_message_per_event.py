@@ -11,8 +11,10 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from core.alerts import apply_action
 from core.clock import FakeClock
 from core.db.models import Alert, AuditEntry, Notification, Watch
+from core.domain import ActionKind
 from core.escalation_audit import audit_escalations
 from core.metrics import RecordingMetrics
 from core.pipeline import AlertEngine, EngineConfig, PipelineResult
@@ -274,3 +276,69 @@ async def test_only_one_escalation_runs_for_the_event(sessions: Sessions) -> Non
     async with sessions() as session:
         stored = await session.get(Alert, covered.id)
     assert stored is not None and stored.next_step_at is None and stored.step == 0
+
+
+async def _answer(sessions: Sessions, alert_id: int, action: ActionKind) -> list[Alert]:
+    """Ada answers the message of `alert_id`; returns the other alerts the answer reached."""
+    others: list[Alert] = []
+    async with sessions() as session, session.begin():
+        alert = await session.get(Alert, alert_id)
+        assert alert is not None
+        await apply_action(
+            session, alert_id, action, user_id=alert.user_id, via="telegram",
+            now=T0 + minutes(11), siblings=others,
+        )  # fmt: skip
+    return others
+
+
+async def _statuses(sessions: Sessions) -> dict[int, str]:
+    async with sessions() as session:
+        return {a.watch_id: a.status for a in await alerts_of(session)}
+
+
+async def test_acknowledging_the_message_acknowledges_the_alerts_it_names(
+    sessions: Sessions,
+) -> None:
+    seed, mlb, yankees = await _two_watches(sessions)
+    engine = await fresh_engine(sessions, config=PRICE_ONLY)
+    await _game(sessions, engine, seed, 56.0, 50.0)
+    async with sessions() as session:
+        by_watch = {a.watch_id: a for a in await alerts_of(session)}
+    kept, covered = by_watch[yankees.id], by_watch[mlb.id]
+    others = await _answer(sessions, kept.id, ActionKind.ACK)
+    assert [o.id for o in others] == [covered.id]
+    assert await _statuses(sessions) == {mlb.id: "acknowledged", yankees.id: "acknowledged"}
+    assert await _audit(sessions, covered.id, "acknowledged") == [
+        f"acknowledged via telegram, with alert #{kept.id} (same event)"
+    ]
+
+
+async def test_muting_the_message_mutes_the_event_on_every_watch_it_names(
+    sessions: Sessions,
+) -> None:
+    """The reply promised 'no more alerts about this event': the other watch stops too,
+    and a later, cheaper snapshot opens nothing."""
+    seed, mlb, yankees = await _two_watches(sessions)
+    engine = await fresh_engine(sessions, config=PRICE_ONLY)
+    await _game(sessions, engine, seed, 56.0, 50.0)
+    async with sessions() as session:
+        by_watch = {a.watch_id: a for a in await alerts_of(session)}
+    await _answer(sessions, by_watch[yankees.id].id, ActionKind.MUTE)
+    assert await _statuses(sessions) == {mlb.id: "resolved", yankees.id: "resolved"}
+    async with sessions() as session:
+        watches = [await session.get(Watch, w.id) for w in (mlb, yankees)]
+    assert all(w is not None and not w.active for w in watches)  # one-event watches pause
+    result = await _at(sessions, engine, seed, 30, 35.0)
+    assert result.alerts_opened == 0 and result.notifications == 0
+
+
+async def test_a_snooze_until_cheaper_stays_with_its_alert(sessions: Sessions) -> None:
+    seed, mlb, yankees = await _two_watches(sessions)
+    engine = await fresh_engine(sessions, config=PRICE_ONLY)
+    await _game(sessions, engine, seed, 56.0, 50.0)
+    async with sessions() as session:
+        by_watch = {a.watch_id: a for a in await alerts_of(session)}
+    assert await _answer(sessions, by_watch[yankees.id].id, ActionKind.SNOOZE_CHEAPER) == []
+    assert await _statuses(sessions) == {mlb.id: "open", yankees.id: "snoozed"}
+    assert await _answer(sessions, by_watch[yankees.id].id, ActionKind.SNOOZE) != []
+    assert await _statuses(sessions) == {mlb.id: "snoozed", yankees.id: "snoozed"}

@@ -8,7 +8,10 @@ one also settles the outbox row (delivered or failed) once the send was recorded
 
 The carrier can answer before the delivery worker has recorded the send (the row still
 `sending`): the final state is kept, and `settle_reported` (run by the escalation
-auditor) settles the row once the worker has marked it `sent`.
+auditor) settles the row once the worker has marked it `sent`. A try the worker counts
+as failed (the row back to `pending`, `core.outbox`) forgets its carrier state, and
+callbacks that come while the row is pending are ignored: the retry is a new message
+whose own callbacks decide the row.
 """
 
 from __future__ import annotations
@@ -66,8 +69,8 @@ async def record_status(
             .with_for_update()
         )
     ).first()  # fmt: skip
-    if row is None:
-        return None
+    if row is None or row.status == NotificationStatus.PENDING.value:
+        return None  # pending: between tries, so the callback is about a failed one
     receipt = row.receipt or {}
     if receipt.get("message_id") not in (None, sid):
         return None  # a callback about another message than the one recorded

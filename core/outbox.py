@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, exists, func, or_, select, update
+from sqlalchemy import Table, and_, bindparam, case, exists, func, null, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.models import Notification
@@ -153,6 +153,12 @@ _APPLY = (
         lease_until=None,
         # Terminal rows keep who sent them; rows going back to pending are unclaimed.
         claimed_by=bindparam("b_claimed_by"),
+        # A row going back to pending forgets the carrier state of the failed try: the
+        # retry is a new message whose callbacks must not read as stale (`record_status`).
+        provider_status=case(
+            (bindparam("b_status") == NotificationStatus.PENDING.value, null()),
+            else_=_T.c.provider_status,
+        ),
     )
 )
 
@@ -278,7 +284,12 @@ async def recover_expired_leases(session: AsyncSession, now: datetime) -> int:
             _T.c.status == NotificationStatus.SENDING.value,
             _T.c.lease_until < now,
         )
-        .values(status=NotificationStatus.PENDING.value, claimed_by=None, lease_until=None)
+        .values(
+            status=NotificationStatus.PENDING.value,
+            claimed_by=None,
+            lease_until=None,
+            provider_status=None,
+        )
     )
     return rowcount(result)
 

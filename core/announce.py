@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, cast
 
@@ -24,9 +24,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import Update
 
 from core.db.models import (
+    ACTIVE_ALERT_STATUSES,
     Alert,
     AuditEntry,
     Event,
+    MarketSnapshot,
     Notification,
     User,
     Watch,
@@ -133,11 +135,13 @@ class WatchLabel(Protocol):
 @dataclass(frozen=True, slots=True)
 class Known:
     """What the caller already holds, so `announce` need not read it again: events, watch
-    labels and people's time zones by id (anything missing is loaded)."""
+    labels, people's time zones and events' currencies (their snapshot's) by id (anything
+    missing is loaded)."""
 
     events: Mapping[int, EventRef]
     watches: Mapping[int, WatchLabel]
     zones: Mapping[int, str]
+    currencies: Mapping[int, str | None] = field(default_factory=dict)
 
 
 _LABELS: dict[int, str] = {int(level): level.label for level in Level}
@@ -271,7 +275,7 @@ async def announce(
             .order_by(Notification.id)
         )
     ).all()
-    events, watches, zones = await _context(session, alerts.values(), known)
+    events, watches, zones, currencies = await _context(session, alerts.values(), known)
     if endpoints is None:
         endpoints = await load_webhooks(session)
     edits = _edits(sent)
@@ -292,7 +296,7 @@ async def announce(
     for change, event, mine, hooks in plans:
         alert = change.alert
         if mine or hooks:  # rendered only when some message carries it
-            rows += _messages(change, event, mine, hooks, watches, zones, links, now)
+            rows += _messages(change, event, mine, hooks, watches, zones, currencies, links, now)
         audits.append(
             {
                 "alert_id": alert.id,
@@ -335,14 +339,14 @@ async def edit_late(
         return 0
     alerts = {a.id: a for a in await session.scalars(select(Alert).where(Alert.id.in_(ids)))}
     changes = await _last_changes(session, alerts)
-    events, watches, zones = await _context(session, alerts.values(), None)
+    events, watches, zones, currencies = await _context(session, alerts.values(), None)
     rows: list[dict[str, Any]] = []
     for alert_id, mine in _edits(sent).items():
         alert = alerts.get(alert_id)
         event = events.get(alert.event_id) if alert is not None else None
         if alert is None or event is None:
             continue
-        rows += _messages(changes[alert_id], event, mine, [], watches, zones, None, now)
+        rows += _messages(changes[alert_id], event, mine, [], watches, zones, currencies, None, now)
     if rows:
         await session.execute(insert_skipping(session, NOTIFICATIONS, ["idempotency_key"]), rows)
     return len(rows)
@@ -404,6 +408,7 @@ def _messages(
     hooks: list[WebhookTarget],
     watches: Mapping[int, WatchLabel],
     zones: Mapping[int, str],
+    currencies: Mapping[int, str | None],
     links: Mapping[int, Mapping[str, str]] | None,
     now: datetime,
 ) -> list[dict[str, Any]]:
@@ -411,6 +416,7 @@ def _messages(
     alert, alert_id = change.alert, change.alert.id
     assert alert_id is not None, "only stored alerts are announced"
     watch = watches.get(alert.watch_id)
+    currency = currencies.get(alert.event_id)
     recommendation = alert.recommendation or {}
     view = AlertView(
         alert_id=alert_id,
@@ -422,14 +428,16 @@ def _messages(
         price=alert.price,
         max_price=watch.max_price if watch is not None else None,
         factors=factors_from_dicts(alert.factors),
-        sentence=recommendation.get("sentence"),
+        # Buy advice on an alert that ended (resolved, expired) would urge an offer gone.
+        sentence=recommendation.get("sentence") if alert.status in ACTIVE_ALERT_STATUSES else None,
         timezone=zones.get(alert.user_id),
         status_note=change.note,
+        currency=currency,
     )
     data = {
         "alert": alert_dict(alert),
         "event": event_dict(event),
-        "market": {"min_price": alert.price},
+        "market": {"min_price": alert.price, "currency": currency},
         "prediction": alert.prediction,
         "recommendation": alert.recommendation,
         "watch": {
@@ -482,12 +490,14 @@ def _messages(
 
 async def _context(
     session: AsyncSession, alerts: Iterable[AnnouncedAlert], known: Known | None
-) -> tuple[dict[int, EventRef], dict[int, WatchLabel], dict[int, str]]:
-    """The alerts' events, watches and people's time zones: from `known`, else read."""
+) -> tuple[dict[int, EventRef], dict[int, WatchLabel], dict[int, str], dict[int, str | None]]:
+    """The alerts' events, watches, people's time zones and events' currencies: from
+    `known`, else read (a currency is the event's newest snapshot's)."""
     alerts = list(alerts)
     events: dict[int, EventRef] = dict(known.events) if known else {}
     watches: dict[int, WatchLabel] = dict(known.watches) if known else {}
     zones: dict[int, str] = dict(known.zones) if known else {}
+    currencies: dict[int, str | None] = dict(known.currencies) if known else {}
     missing = {a.event_id for a in alerts} - events.keys()
     if missing:
         found = await session.scalars(select(Event).where(Event.id.in_(missing)))
@@ -500,7 +510,24 @@ async def _context(
     if missing:
         people = await session.execute(select(User.id, User.timezone).where(User.id.in_(missing)))
         zones.update((user_id, tz) for user_id, tz in people)
-    return events, watches, zones
+    missing = {a.event_id for a in alerts} - currencies.keys()
+    if missing:
+        currencies.update(await _currencies(session, missing))
+    return events, watches, zones, currencies
+
+
+async def _currencies(session: AsyncSession, event_ids: Iterable[int]) -> dict[int, str | None]:
+    """Each event's currency: its newest snapshot's (None without one: read as USD)."""
+    newest = (
+        select(MarketSnapshot.currency)
+        .where(MarketSnapshot.event_id == Event.id)
+        .order_by(MarketSnapshot.observed_at.desc(), MarketSnapshot.id.desc())
+        .limit(1)
+        .correlate(Event)
+        .scalar_subquery()
+    )
+    rows = await session.execute(select(Event.id, newest).where(Event.id.in_(sorted(event_ids))))
+    return {event_id: currency for event_id, currency in rows}
 
 
 def _row(

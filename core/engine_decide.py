@@ -32,7 +32,7 @@ from core.policy import freeze, steps_for, stopped
 from core.ports import Forecast
 from core.render import factor_dicts
 from core.routing import Destination
-from core.rules import WatchIndex, check, skip_reason, tickets_left
+from core.rules import WatchIndex, check, effective_price, skip_reason, tickets_left
 from core.scoring import (
     EventFactors,
     MarketContext,
@@ -159,7 +159,9 @@ class Decider:
                     alert.clear_since,
                     match is not None,
                     hard_reason=hard,
-                    soft_reason=soft_reason(kind, spec),
+                    soft_reason=soft_reason(
+                        kind, spec, effective_price(spec, s.point, s.listings) if spec else None
+                    ),
                     config=self._config,
                     now=now,
                 )

@@ -96,12 +96,16 @@ def hard_reason(
     return None
 
 
-def soft_reason(kind: TriggerKind | None, spec: WatchSpec | None) -> str:
-    """Why an alert resolves after its condition stayed false for the hold time."""
+def soft_reason(
+    kind: TriggerKind | None, spec: WatchSpec | None, price: float | None = None
+) -> str:
+    """Why an alert resolves after its condition stayed false for the hold time; a price
+    reason names the price now (the edited message otherwise still shows the old one)."""
+    now = f" (now {money(price)})" if price is not None else ""
     if kind is TriggerKind.PRICE_BELOW and spec is not None and spec.max_price is not None:
-        return f"price back above your max {money(spec.max_price)}"
+        return f"price back above your max {money(spec.max_price)}{now}"
     if kind is TriggerKind.DROP_PCT:
-        return "the price drop is over"
+        return f"the price drop is over{now}"
     if kind is TriggerKind.LOW_INVENTORY:
         return "inventory recovered"
     if kind is TriggerKind.NEW_LISTING:

@@ -236,7 +236,8 @@ async def test_an_unchanged_market_skips_the_rescore_but_not_the_hold(
     assert results[4].alerts_resolved == 0 and results[5].alerts_resolved == 1
     async with sessions() as session:
         (alert,) = await alerts_of(session)
-    assert alert.status == "resolved" and alert.reason == "price back above your max $40"
+    assert alert.status == "resolved"
+    assert alert.reason == "price back above your max $40 (now $45)"
 
 
 async def test_price_back_above_max_resolves_after_hold_and_cancels_pending(
@@ -261,7 +262,8 @@ async def test_price_back_above_max_resolves_after_hold_and_cancels_pending(
         (alert,) = await alerts_of(session)
         notes = await notifications_of(session)
         kinds = await audit_kinds(session, alert.id)
-    assert alert.status == "resolved" and alert.reason == "price back above your max $40"
+    assert alert.status == "resolved"
+    assert alert.reason == "price back above your max $40 (now $46)"
     assert alert.next_step_at is None
     chat = [n for n in notes if n.channel == "telegram"]
     assert [n.status for n in chat] == ["cancelled"]
@@ -305,6 +307,10 @@ async def test_resolve_edits_sent_messages_in_place(sessions: Sessions) -> None:
     assert edit.payload["event_type"] == "alert.resolved"
     assert edit.payload["edit_of"] == receipt
     assert edit.payload["title"].startswith("☑️ Resolved: Rockies at Diamondbacks")
+    # The ended offer's price is named as now, and its buy advice is gone.
+    assert "price back above your max $40 (now $50)" in edit.payload["body"]
+    assert "within 3 days" in notes[0].payload["body"]
+    assert "within 3 days" not in edit.payload["body"]
 
 
 async def test_event_started_or_sold_out_resolves_at_once(sessions: Sessions) -> None:

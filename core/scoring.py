@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 
-from core.domain import EventRef, Factor, Level, MarketPoint, Match, Score, WatchSpec
+from core.domain import EventRef, Factor, Level, Listing, MarketPoint, Match, Score, WatchSpec
 from core.ports import Forecast
 from core.render import humanize_delta, money
 from core.rules import words
+from core.triggers import comparable_high
 
 FACTOR_NAMES = ("price", "availability", "urgency", "preference", "demand", "reliability")
 DEFAULT_WEIGHTS: tuple[float, ...] = (0.25, 0.20, 0.20, 0.15, 0.10, 0.10)
@@ -40,14 +41,18 @@ class MarketContext:
     Attributes:
         point: the snapshot that produced the match.
         previous: the event's snapshot before it, for the drain rate.
-        high_24h: the highest minimum price of the 24 h before `point`.
+        high_24h: the highest minimum price of the 24 h before `point` (the event's;
+            a watch priced from the listings that fit it is not measured against it:
+            see `core.triggers.comparable_high`).
         tickets_left: tickets for the wanted quantity and zones (None: the event total).
+        listings: the snapshot's listings, which price a zone or quantity watch.
     """
 
     point: MarketPoint
     previous: MarketPoint | None = None
     high_24h: float | None = None
     tickets_left: int | None = None
+    listings: tuple[Listing, ...] = ()
 
 
 def _clamp(value: float) -> float:
@@ -99,12 +104,15 @@ def price_value(price: float, max_price: float | None, high_24h: float | None) -
 def price_factor(match: Match, ctx: MarketContext, explain: bool = True) -> tuple[float, str]:
     """How far under the person's max, and how big the drop vs the 24 h high is.
 
+    A zone or quantity watch priced from the listings that fit it has no 24 h high of
+    its own (`comparable_high`): no drop is counted or claimed against the event's.
     With `explain` False the reason is left empty (a re-score that may change nothing).
     """
     price = match.price if match.price is not None else ctx.point.min_price
     if price is None:
         return 0.0, "no price on sale"
-    value = price_value(price, match.watch.max_price, ctx.high_24h)
+    high = comparable_high(match.watch, ctx.high_24h, ctx.listings)
+    value = price_value(price, match.watch.max_price, high)
     if not explain:
         return value, ""
     watch, parts = match.watch, []
@@ -116,9 +124,9 @@ def price_factor(match: Match, ctx: MarketContext, explain: bool = True) -> tupl
             )
         else:
             parts.append(f"{money(price)} is above your max {money(watch.max_price)}")
-    if ctx.high_24h and ctx.high_24h > price:
-        fraction = (ctx.high_24h - price) / ctx.high_24h
-        parts.append(f"down {fraction:.0%} vs the 24 h high {money(ctx.high_24h)}")
+    if high and high > price:
+        fraction = (high - price) / high
+        parts.append(f"down {fraction:.0%} vs the 24 h high {money(high)}")
     if not parts:
         parts.append(f"cheapest {money(price)}")
     return value, "; ".join(parts)

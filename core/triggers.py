@@ -65,6 +65,19 @@ def _uses_listings(watch: WatchSpec, listings: Sequence[Listing]) -> bool:
     return bool(listings) and (bool(watch.zones) or watch.quantity > 1)
 
 
+def comparable_high(
+    watch: WatchSpec, high_24h: float | None, listings: Sequence[Listing] = ()
+) -> float | None:
+    """The 24 h high that the watch's price may be measured against (None: none is).
+
+    `high_24h` is the highest minimum price of the whole event. A watch whose price
+    comes from the listings that fit its zones or quantity (see `effective_price`) has
+    no 24 h high of its own (the history keeps no listings), so it claims no drop;
+    without listings its price is the event minimum and the event's high is its own.
+    """
+    return None if _uses_listings(watch, listings) else high_24h
+
+
 def effective_price(
     watch: WatchSpec, point: MarketPoint, listings: Sequence[Listing] = ()
 ) -> float | None:
@@ -101,7 +114,8 @@ class Offer(NamedTuple):  # a tuple: built per check, far cheaper than a frozen 
         left: the tickets left (see `tickets_left`).
         drop: how far `price` is below the 24 h high, in percent (None without both).
         fresh: the cheapest new listing that fits (None: no new listing fits).
-        high_24h: the highest minimum price of the 24 h before the snapshot.
+        high_24h: the highest minimum price of the 24 h before the snapshot (None when
+            `price` comes from the listings that fit: see `comparable_high`).
         new: whether the snapshot has new listings (`new_listing` asks for one).
     """
 
@@ -124,6 +138,10 @@ def _offer(
     if _uses_listings(watch, listings):
         fitting = _fitting(watch.quantity, watch.zones, listings)
         price, left = _cheapest_and_count(fitting)
+        # No 24 h high of this price exists (`comparable_high`): measured against the
+        # event-wide high, pricey zone seats would never drop, and a price could
+        # "drop" from seats it never was.
+        high_24h = None
     else:
         fitting = _fitting(watch.quantity, watch.zones, listings) if fresh_ids else []
         price, left = point.min_price, point.ticket_count

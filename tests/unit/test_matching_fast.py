@@ -87,7 +87,8 @@ def ref_check(
             return None
         return price, f"cheapest {fmt(price)} is at or under your max {fmt(watch.max_price)}"
     if kind is TriggerKind.DROP_PCT:
-        if not high or price is None or not under(watch, price):
+        # The high is the event minimum's: a price from the fitting listings has none.
+        if not high or ref_uses(watch, listings) or price is None or not under(watch, price):
             return None
         drop = (high - price) / high * 100.0
         if drop < (watch.drop_pct if watch.drop_pct is not None else DEFAULT_DROP_PCT):

@@ -90,6 +90,22 @@ def _dip(p: float, week_change: float, market_change: float) -> float:
     return 0.01 if p < 0.01 else 0.97 if p > 0.97 else p
 
 
+def price_buy_now_sentence(p: Prediction, dip: float, span: str) -> str:
+    """The sentence of a BUY NOW that rests on the price (not on tickets running out).
+
+    It cites the rise when a rise is at least as likely as a drop, else how unlikely a
+    lower price is; `ml.predictor` says it in the same words.
+
+    Args:
+        p: the forecast's numbers.
+        dip: P(a price 5% below today's appears before the event).
+        span: "within 3 days" or "before the event" (the 72 h window, cut by the start).
+    """
+    if p.p_rise_72h >= p.p_drop_72h:
+        return f"{p.p_rise_72h:.0%} chance the cheapest price rises 5% {span} — buy now"
+    return f"only {dip:.0%} chance of a price 5% below today's before the event — buy now"
+
+
 class HeuristicPredictor:
     """Implements `core.ports.Predictor` with measured base rates; never blocks.
 
@@ -270,12 +286,7 @@ def _advise(
             sentence = f"{dip:.0%} chance of a price 5% below today's before the event — wait"
         return Recommendation(Advice.WAIT, saving, risk, confidence, sentence)
     if gain < -0.015 or p.p_rise_72h - p.p_drop_72h >= 0.15:
-        if p.p_rise_72h >= p.p_drop_72h:
-            sentence = f"{p.p_rise_72h:.0%} chance the cheapest price rises 5% {span} — buy now"
-        else:
-            sentence = (
-                f"only {dip:.0%} chance of a price 5% below today's before the event — buy now"
-            )
+        sentence = price_buy_now_sentence(p, dip, span)
         return Recommendation(Advice.BUY_NOW, saving if gain < 0.0 else 0.0, risk, confidence,
                               sentence)  # fmt: skip
     sentence = (

@@ -22,7 +22,7 @@ import numpy as np
 
 from core.domain import Advice, Prediction, Recommendation
 from core.ports import Forecast, ForecastRequest
-from ml.heuristic import HeuristicPredictor
+from ml.heuristic import HeuristicPredictor, price_buy_now_sentence
 
 if TYPE_CHECKING:
     from ml.models import ModelSet
@@ -199,7 +199,7 @@ def advise(
         sentence = f"{dip:.0%} chance of a price 5% below today's before the event — wait"
         return Recommendation(Advice.WAIT, saving, risk, confidence, sentence)
     if p.p_rise_72h - p.p_drop_72h >= 0.15 or dip < 0.5:
-        sentence = f"{p.p_rise_72h:.0%} chance the cheapest price rises 5% {span} — buy now"
+        sentence = price_buy_now_sentence(p, dip, span)
         return Recommendation(Advice.BUY_NOW, 0.0, risk, confidence, sentence)
     sentence = (
         f"{p.p_drop_72h:.0%} chance the cheapest price drops 5% {span}, "

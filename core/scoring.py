@@ -32,6 +32,9 @@ MIN_FEEDBACK = 10
 LEVEL_MARGIN = 0.02
 # Learned weights stay within these multiples of the configured ones (`bound_weights`).
 LEARNED_BOUNDS = (0.5, 2.0)
+# The drain rate compares snapshots at least this far apart (seconds): see
+# `availability_factor`.
+MIN_DRAIN_GAP_S = 15 * 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +43,8 @@ class MarketContext:
 
     Attributes:
         point: the snapshot that produced the match.
-        previous: the event's snapshot before it, for the drain rate.
+        previous: the event's snapshot before it, for the drain rate (only when it is
+            at least MIN_DRAIN_GAP_S older: the context holds no other reference).
         high_24h: the highest minimum price of the 24 h before `point` (the event's;
             a watch priced from the listings that fit it is not measured against it:
             see `core.triggers.comparable_high`).
@@ -149,19 +153,32 @@ def availability_factor(
     drain = 0.0
     prev, now_total = ctx.previous, point.ticket_count
     if prev is not None and prev.ticket_count and now_total is not None:
+        seconds = (point.observed_at - prev.observed_at).total_seconds()
         gone = prev.ticket_count - now_total
-        hours = max((point.observed_at - prev.observed_at).total_seconds() / 3600.0, 1 / 60)
-        per_hour = gone / prev.ticket_count / hours
-        if per_hour > 0:
+        # Snapshots minutes apart say nothing of a rate: a few tickets relisted or bought
+        # in 30 s read as "3230.8% an hour". Too recent a previous one: no drain at all.
+        if seconds >= MIN_DRAIN_GAP_S and gone > 0:
+            share = gone / prev.ticket_count
+            per_hour = share * 3600.0 / seconds
             drain = _clamp(per_hour / 0.10)
-            if explain and per_hour >= 0.0005:  # "falling 0.0% an hour" says nothing
-                parts.append(f"listed tickets falling {per_hour:.1%} an hour")
+            if explain and per_hour >= 0.0005:  # "0.0% an hour" says nothing
+                parts.append(_drain_reason(gone, share, per_hour, seconds))
     sellout = 0.0
     if forecast is not None and forecast.prediction.p_sellout is not None:
         sellout = _clamp(forecast.prediction.p_sellout)
         if explain:
             parts.append(f"{sellout:.0%} sell-out risk")
     return max(scarcity, drain, sellout), "; ".join(parts)
+
+
+def _drain_reason(gone: int, share: float, per_hour: float, seconds: float) -> str:
+    """What was seen ("40 listed tickets gone in 20 min") and, under 100% an hour, the
+    pace; a faster one is not extrapolated (it would empty the market within the hour).
+    """
+    seen = f"{gone:,} listed ticket{'s' if gone != 1 else ''} gone in {humanize_delta(seconds)}"
+    if per_hour < 0.9995:  # what prints as under 100.0%
+        return f"{seen} ({per_hour:.1%} an hour)"
+    return f"{seen} ({share:.0%} of them)"
 
 
 def _time_urgency(hours: float, full_at: float, zero_at: float) -> float:

@@ -89,7 +89,8 @@ def test_availability_scarcity_drain_and_sellout() -> None:
     draining, reason = availability_factor(
         MarketContext(point(tickets=1600), previous=earlier), None
     )
-    assert draining == pytest.approx(1.0) and "listed tickets falling 20.0% an hour" in reason
+    assert draining == pytest.approx(1.0)
+    assert "400 listed tickets gone in 1 h (20.0% an hour)" in reason
     risky, reason = availability_factor(
         MarketContext(point(tickets=5000)), make_forecast(p_sellout=0.9)
     )
@@ -102,19 +103,42 @@ def test_availability_drain_compares_event_totals_not_the_wanted_quantity() -> N
     now = point(tickets=990)
     value, reason = availability_factor(MarketContext(now, previous=earlier, tickets_left=11), None)
     assert "11 tickets left" in reason
-    assert "listed tickets falling 2.0% an hour" in reason
+    assert "10 listed tickets gone in 30 min (2.0% an hour)" in reason
     assert value == pytest.approx(max(1.0 / (1.0 + 11 / 50.0), 0.2))
     refilled, reason = availability_factor(
         MarketContext(point(tickets=1100), previous=earlier, tickets_left=11), None
     )
-    assert "falling" not in reason and refilled == pytest.approx(1.0 / (1.0 + 11 / 50.0))
-    crawl, reason = availability_factor(  # 1 of 10,000 in 5 h: "falling 0.0%" says nothing
+    assert "gone" not in reason and refilled == pytest.approx(1.0 / (1.0 + 11 / 50.0))
+    crawl, reason = availability_factor(  # 1 of 10,000 in 5 h: "0.0% an hour" says nothing
         MarketContext(
             point(tickets=9999), previous=point(tickets=10000, at=NOW - timedelta(hours=5))
         ),
         None,
     )
     assert reason == "9,999 tickets left" and crawl > 0.0
+
+
+def test_availability_drain_needs_snapshots_at_least_15_min_apart() -> None:
+    """A few tickets gone in 30 s are no rate (it read "falling 3230.8% an hour")."""
+    alone, _ = availability_factor(MarketContext(point(tickets=1300)), None)
+    for gap in (timedelta(seconds=30), timedelta(minutes=14, seconds=59)):
+        earlier = point(tickets=1344, at=NOW - gap)
+        value, reason = availability_factor(MarketContext(point(tickets=1300), earlier), None)
+        assert reason == "1,300 tickets left" and value == alone
+    earlier = point(tickets=1344, at=NOW - timedelta(minutes=15))
+    value, reason = availability_factor(MarketContext(point(tickets=1300), earlier), None)
+    assert reason == "1,300 tickets left; 44 listed tickets gone in 15 min (13.1% an hour)"
+    assert value == pytest.approx(1.0)
+
+
+def test_availability_never_extrapolates_past_100_pct_an_hour() -> None:
+    earlier = point(tickets=1000, at=NOW - timedelta(minutes=20))
+    value, reason = availability_factor(MarketContext(point(tickets=400), earlier), None)
+    assert reason == "400 tickets left; 600 listed tickets gone in 20 min (60% of them)"
+    assert value == pytest.approx(1.0)  # bounded, as every factor
+    earlier = point(tickets=2, at=NOW - timedelta(hours=2))
+    _, reason = availability_factor(MarketContext(point(tickets=1), earlier), None)
+    assert reason.endswith("1 listed ticket gone in 2 h (25.0% an hour)")
 
 
 def test_availability_uses_tickets_for_the_wanted_quantity() -> None:

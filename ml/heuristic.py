@@ -47,6 +47,15 @@ KNOTS = (
 )
 STEPS_PER_DAY = 4
 DIP_GAIN = 0.16  # what waiting saved when a 5% lower price came
+# Thin history: fewer than THIN_POINTS priced snapshots, or under THIN_HOURS from the
+# oldest to the newest. The 24 h / 72 h / 7 d changes that forecasts rest on are then
+# unknown, so `ml.predictor` leaves such events to this heuristic (its boosters, fed
+# mostly missing features, said "wait" at ~90% on a first sighting), and this heuristic
+# says watch where it would say wait: it cannot tell whether today's price has just
+# fallen (after a sharp fall a 5% lower price comes ~62% of the time, not ~85%).
+THIN_POINTS = 5
+THIN_HOURS = 24.0
+_THIN_SPAN = timedelta(hours=THIN_HOURS)
 _H72 = timedelta(hours=72)
 _D7 = timedelta(days=7)
 
@@ -88,6 +97,37 @@ def _dip(p: float, week_change: float, market_change: float) -> float:
     if market_change >= 0.1:
         p -= 0.08  # the get-in lags a market that is moving up
     return 0.01 if p < 0.01 else 0.97 if p > 0.97 else p
+
+
+def thin_history(history: Sequence[MarketPoint], now: datetime) -> bool:
+    """Whether `history` is too thin to forecast a trend from (see THIN_POINTS).
+
+    Args:
+        history: the event's snapshots, oldest first.
+        now: when the forecast is made; later snapshots and unpriced ones do not count.
+    """
+    n = len(history)
+    if n < THIN_POINTS:
+        return True
+    first, last = history[0], history[-1]
+    if last.observed_at <= now and (first.min_price or 0.0) > 0.0:
+        for i in range(n - THIN_POINTS, n):  # the usual case: the newest are all priced
+            if not (history[i].min_price or 0.0) > 0.0:
+                break
+        else:
+            return last.observed_at - first.observed_at < _THIN_SPAN
+    newest: datetime | None = None
+    count = 0
+    for point in reversed(history):
+        if point.observed_at <= now and (point.min_price or 0.0) > 0.0:
+            newest = newest or point.observed_at
+            count += 1
+            if count >= THIN_POINTS:
+                break
+    if newest is None or count < THIN_POINTS:
+        return True
+    oldest = next(p.observed_at for p in history if (p.min_price or 0.0) > 0.0)
+    return newest - oldest < _THIN_SPAN
 
 
 def price_buy_now_sentence(p: Prediction, dip: float, span: str) -> str:
@@ -256,15 +296,23 @@ def _forecast(request: ForecastRequest) -> Forecast:
         MODEL,
     )
     dip = _dip(row[4], change7, market)
-    return Forecast(prediction, _advise(prediction, price, dip, row[5], risk, hours, n))
+    thin = thin_history(history, request.now)
+    return Forecast(prediction, _advise(prediction, price, dip, row[5], risk, hours, n, thin))
 
 
 def _advise(
-    p: Prediction, price: float, dip: float, loss: float, risk: float, hours: float, n: int
+    p: Prediction,
+    price: float,
+    dip: float,
+    loss: float,
+    risk: float,
+    hours: float,
+    n: int,
+    thin: bool,
 ) -> Recommendation:
     gain = DIP_GAIN * dip - loss * (1.0 - dip)  # expected share saved by waiting for a dip
     saving = int(price * (gain if gain > 0.0 else -gain) * 100.0 + 0.5) / 100.0
-    sure = 1.0 if n >= 5 else 0.6 + 0.08 * n  # little history, less confidence
+    sure = 0.6 + 0.08 * (n if n < 4 else 4) if thin else 1.0  # little history, less confidence
     span = "within 3 days" if hours >= 72.0 else "before the event"
     if risk >= 0.5:
         ahead = p.hours_to_depletion
@@ -280,6 +328,12 @@ def _advise(
     confidence = (0.35 + 4.0 * (gain if gain > 0.0 else -gain)) * sure
     confidence = 0.95 if confidence > 0.95 else confidence
     if gain > 0.015 and risk < 0.35:
+        if thin:  # see THIN_POINTS: a base rate alone is no reason to hold off
+            sentence = (
+                f"{dip:.0%} chance of a price 5% below today's before the event, "
+                "but little price history yet — watch"
+            )
+            return Recommendation(Advice.WATCH, 0.0, risk, 0.35 * sure, sentence)
         if p.p_drop_72h >= 0.5:
             sentence = f"{p.p_drop_72h:.0%} chance the cheapest price drops 5% {span} — wait"
         else:

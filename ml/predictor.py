@@ -4,9 +4,10 @@ Implements `core.ports.Predictor`. Features and boosters run in a worker thread
 (`asyncio.to_thread`), so the event loop never blocks; forecasts are cached per event
 for its newest observation. Without a usable model directory (or for an event with no
 priced history) it falls back to `ml.heuristic.HeuristicPredictor`, with one logged
-warning; so do events of a category the model never saw (`categories`). xgboost, scipy
-and pandas (~95 MB; see `ml.models` for why not scikit-learn) are imported only when
-there is a model to load.
+warning; so do events of a category the model never saw (`categories`) and events with
+too little history for the model's 24 h / 72 h / 7 d features (`ml.heuristic.THIN_POINTS`:
+under 5 priced snapshots or 24 h). xgboost, scipy and pandas (~95 MB; see `ml.models` for
+why not scikit-learn) are imported only when there is a model to load.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import numpy as np
 
 from core.domain import Advice, Prediction, Recommendation
 from core.ports import Forecast, ForecastRequest
-from ml.heuristic import HeuristicPredictor, price_buy_now_sentence
+from ml.heuristic import HeuristicPredictor, price_buy_now_sentence, thin_history
 
 if TYPE_CHECKING:
     from ml.models import ModelSet
@@ -105,7 +106,13 @@ class ModelPredictor:
                 unique[key] = len(todo)
                 todo.append(request)
             slot.append(unique[key])
-        modeled = [i for i, r in enumerate(todo) if (r.event.category or "") in self.categories]
+        # A thin history leaves the change features missing and the boosters' answer
+        # meaningless (a first sighting got "wait" at ~90%): the heuristic takes it.
+        modeled = [
+            i
+            for i, r in enumerate(todo)
+            if (r.event.category or "") in self.categories and not thin_history(r.history, r.now)
+        ]
         df = datasets.from_points([(todo[i].event, todo[i].history, todo[i].now) for i in modeled])
         rows: dict[int, int] = {}
         if len(df):

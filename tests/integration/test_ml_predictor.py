@@ -51,8 +51,8 @@ async def test_forecasts_with_the_model_and_caches(model_dir: Path) -> None:
     predictor = ModelPredictor(model_dir)
     assert predictor.name == "xgboost"
     requests = [
-        _request(1, [30, 30, 28, 27]),
-        _request(2, [50, 55, 60], capacity=None),
+        _request(1, [31, 30, 30, 28, 27]),
+        _request(2, [45, 48, 50, 55, 60], capacity=None),
         _request(3, []),
     ]
     first = await predictor.forecast(requests)
@@ -85,7 +85,7 @@ async def test_falls_back_to_the_heuristic_with_a_warning(
 async def test_one_batch_computes_each_event_once_and_matches_single_requests(
     model_dir: Path,
 ) -> None:
-    a, b = _request(1, [30, 30, 28, 27]), _request(2, [50, 55, 60, 58])
+    a, b = _request(1, [31, 30, 30, 28, 27]), _request(2, [48, 50, 55, 60, 58])
     batch = await ModelPredictor(model_dir).forecast([a, b, a, b, a])
     assert batch[0] is batch[2] is batch[4] and batch[1] is batch[3]
     assert batch[0] is not batch[1]
@@ -102,7 +102,7 @@ async def test_the_shipped_mlb_model_forecasts_mlb_and_leaves_other_categories_a
     predictor = ModelPredictor(SHIPPED_MODEL)
     card = (SHIPPED_MODEL / "MODEL_CARD.md").read_text()
     assert predictor.categories == {"mlb"} and "MIT" in card and "hdtickets train" in card
-    game = _request(1, [30, 30, 28, 27])
+    game = _request(1, [31, 30, 30, 28, 27])
     concert = replace(game, event=replace(game.event, id=2, category="concert"))
     unknown = replace(game, event=replace(game.event, id=3, category=None))
 
@@ -127,3 +127,51 @@ def test_forecasting_leaves_scikit_learn_unloaded_and_still_importable() -> None
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "LogisticRegression"
+
+
+def _sightings(event_id: int, count: int, every: timedelta, days_out: float) -> ForecastRequest:
+    """`count` snapshots at one flat price, one every `every`, the newest at NOW."""
+    event = EventRef(event_id, "game", NOW + timedelta(days=days_out), "mlb", capacity=40_000)
+    history = [
+        MarketPoint(event_id, NOW - every * (count - 1 - i), 30.0, None, 90.0, None, 100, 900)
+        for i in range(count)
+    ]
+    return ForecastRequest(event, history, NOW)
+
+
+@pytest.mark.parametrize(
+    ("count", "every"),
+    [
+        (1, timedelta(days=1)),
+        (2, timedelta(days=1)),
+        (4, timedelta(days=1)),
+        (6, timedelta(hours=4)),
+    ],
+    ids=["first sighting", "two days", "four days", "six in 20 hours"],
+)
+async def test_a_thin_history_is_forecast_by_the_heuristic_as_a_low_confidence_watch(
+    count: int, every: timedelta
+) -> None:
+    """The boosters said "wait" at ~90% for an event seen once, its change features all
+    missing; under 5 snapshots or 24 h the heuristic answers, and it does not say wait."""
+    predictor = ModelPredictor(SHIPPED_MODEL)
+    far = _sightings(1, count, every, days_out=60)
+    near = _sightings(2, count, every, days_out=1)
+
+    out = await predictor.forecast([far, near])
+
+    assert [f.prediction.model for f in out] == ["heuristic", "heuristic"]
+    wait = out[0].recommendation
+    assert wait.advice is Advice.WATCH and wait.confidence <= 0.35
+    assert wait.sentence.endswith("but little price history yet — watch")
+    assert out[1].recommendation.confidence < 0.6  # a buy now, but not a sure one
+
+
+async def test_five_snapshots_over_a_day_or_more_are_forecast_by_the_model() -> None:
+    predictor = ModelPredictor(SHIPPED_MODEL)
+    daily = _sightings(1, 5, timedelta(days=1), days_out=60)
+    hourly = _sightings(2, 25, timedelta(hours=1), days_out=60)  # exactly 24 h
+
+    out = await predictor.forecast([daily, hourly])
+
+    assert [f.prediction.model for f in out] == ["xgboost", "xgboost"]

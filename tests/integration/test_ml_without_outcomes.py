@@ -46,8 +46,8 @@ def test_no_outcomes_leave_out_the_sell_out_model_and_still_backtest(
     start = game["starts_at"].to_pydatetime()
     now = start - timedelta(days=5)
     event = EventRef(1, "game", start, str(game["category"]), capacity=20_000)
-    history = [MarketPoint(1, now - timedelta(days=3 - i), 30.0 - i, None, 90.0, None, 100, 900)
-               for i in range(4)]  # fmt: skip
+    history = [MarketPoint(1, now - timedelta(days=4 - i), 30.0 - i, None, 90.0, None, 100, 900)
+               for i in range(5)]  # fmt: skip
     request = ForecastRequest(event, history, now)
     (forecast,) = asyncio.run(predictor.forecast([request]))
     # No sell-out booster: the heuristic's sell-out estimate stands in for it.

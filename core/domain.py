@@ -178,6 +178,9 @@ class MarketPoint:
     max_price: float | None
     listing_count: int | None
     ticket_count: int | None
+    # ISO 4217, as the snapshot gave it (None: not said, read as USD). Every price of the
+    # point, and the max of a watch compared with them, is in it.
+    currency: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -160,7 +160,10 @@ class Decider:
                     match is not None,
                     hard_reason=hard,
                     soft_reason=soft_reason(
-                        kind, spec, effective_price(spec, s.point, s.listings) if spec else None
+                        kind,
+                        spec,
+                        effective_price(spec, s.point, s.listings) if spec else None,
+                        s.point.currency,
                     ),
                     config=self._config,
                     now=now,

@@ -166,6 +166,7 @@ def round_rows(
         sentence=forecast.recommendation.sentence if forecast else None,
         timezone=round_.person.timezone,
         status_note=market_age_note(stored.point.observed_at, now, round_.person.timezone),
+        currency=stored.point.currency,
     )
     buttons = alert_buttons(ctx.signer, alert.id, now=now, rng=ctx.rng)
     level = round_.score.level

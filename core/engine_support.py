@@ -97,13 +97,17 @@ def hard_reason(
 
 
 def soft_reason(
-    kind: TriggerKind | None, spec: WatchSpec | None, price: float | None = None
+    kind: TriggerKind | None,
+    spec: WatchSpec | None,
+    price: float | None = None,
+    currency: str | None = None,
 ) -> str:
     """Why an alert resolves after its condition stayed false for the hold time; a price
-    reason names the price now (the edited message otherwise still shows the old one)."""
-    now = f" (now {money(price)})" if price is not None else ""
+    reason names the price now (the edited message otherwise still shows the old one), in
+    `currency`, the snapshot's (the max is in it too)."""
+    now = f" (now {money(price, currency)})" if price is not None else ""
     if kind is TriggerKind.PRICE_BELOW and spec is not None and spec.max_price is not None:
-        return f"price back above your max {money(spec.max_price)}{now}"
+        return f"price back above your max {money(spec.max_price, currency)}{now}"
     if kind is TriggerKind.DROP_PCT:
         return f"the price drop is over{now}"
     if kind is TriggerKind.LOW_INVENTORY:

@@ -129,8 +129,4 @@ async def _trend(turn: Turn, event: Event, currency: str | None) -> str | None:
 
 
 def _price(value: float | None, currency: str | None) -> str:
-    if value is None:
-        return "—"
-    if currency in (None, "USD"):
-        return money(value)
-    return f"{currency} {value:,.2f}"
+    return "—" if value is None else money(value, currency)

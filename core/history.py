@@ -33,6 +33,7 @@ def market_point(event_id: int, row: Any) -> MarketPoint:
         max_price=row.max_price,
         listing_count=row.listing_count,
         ticket_count=row.ticket_count,
+        currency=row.currency,
     )
 
 
@@ -77,6 +78,7 @@ class MarketHistory:
                     MarketSnapshot.max_price,
                     MarketSnapshot.listing_count,
                     MarketSnapshot.ticket_count,
+                    MarketSnapshot.currency,
                 )
                 .where(
                     MarketSnapshot.event_id.in_(chunk),
@@ -88,7 +90,7 @@ class MarketHistory:
                 self._rings[event_id] = deque(maxlen=self._max)
             for row in rows:
                 if row.id not in exclude_snapshot_ids:
-                    self._rings[row.event_id].append(MarketPoint(*row[1:]))
+                    self._rings[row.event_id].append(market_point(row.event_id, row))
 
     def append(self, point: MarketPoint) -> None:
         """Add `point` in time order; older points out of the window fall off."""

@@ -422,6 +422,7 @@ class AlertEngine:
             events={s.stored.event.id: s.stored.event for s in batch.snaps},
             watches=batch.info,
             zones={user_id: person.timezone for user_id, person in batch.people.items()},
+            currencies={s.stored.event.id: s.stored.point.currency for s in batch.snaps},
         )
         links = {a.id: self._links(a.id) for a, _ in batch.resolves if a.id is not None}
         return await announce(

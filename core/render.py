@@ -1,9 +1,9 @@
 """Neutral alert text and the notification payload every channel reads. Pure.
 
-A title such as "🔥 Rockies at Diamondbacks — $28 (your max $40)" and a few plain body
-lines (priority, venue and local start time, tickets left, factor reasons, the forecast
-sentence). Channels format these their own way; the payload shape is the one in
-briefs/common.md and DESIGN.md §9.
+A title such as "🔥 Rockies at Diamondbacks — $28 (your max $40)" (prices in the event's
+currency: "£28" for a London event) and a few plain body lines (priority, venue and local
+start time, tickets left, factor reasons, the forecast sentence). Channels format these
+their own way; the payload shape is the one in briefs/common.md and DESIGN.md §9.
 """
 
 from __future__ import annotations
@@ -76,9 +76,35 @@ def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def money(value: float) -> str:
-    """Format a price: "$28", "$28.50", "$1,344"."""
-    return f"${value:,.0f}" if value == int(value) else f"${value:,.2f}"
+# How a price in each currency is written: the symbol before the amount, and whether the
+# currency has cents. Any other ISO 4217 code is written before the amount ("CAD 28").
+# Snapshots without a currency (None) are read as USD, the feeds' default.
+CURRENCY_SYMBOLS: Mapping[str, str] = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}
+_WHOLE_UNITS = frozenset({"JPY"})
+
+
+def money(value: float, currency: str | None = "USD") -> str:
+    """Format a price in `currency` (ISO 4217; None is USD): "$28", "$28.50", "$1,344",
+    "€28", "£28.50", "¥3,200", "CAD 28".
+
+    An amount that is not zero never reads as zero: "<$0.01" (and "<¥1") below the
+    smallest amount shown.
+    """
+    prefix = CURRENCY_SYMBOLS.get(currency or "USD") or f"{currency} "
+    if value < 0.005 or currency in _WHOLE_UNITS:
+        return _rare_money(value, prefix, currency in _WHOLE_UNITS)
+    return f"{prefix}{value:,.0f}" if value == int(value) else f"{prefix}{value:,.2f}"
+
+
+def _rare_money(value: float, prefix: str, whole: bool) -> str:
+    """`money` of a tiny, zero or negative amount, or one in a currency without cents."""
+    sign, amount = ("-", -value) if value < 0 else ("", value)
+    if whole:
+        return f"{sign}<{prefix}1" if 0 < amount < 0.5 else f"{sign}{prefix}{amount:,.0f}"
+    if 0 < amount < 0.005:
+        return f"{sign}<{prefix}0.01"
+    text = f"{amount:,.0f}" if amount == int(amount) else f"{amount:,.2f}"
+    return f"{sign}{prefix}{text}"
 
 
 def humanize_delta(seconds: float) -> str:
@@ -202,6 +228,9 @@ class AlertView:
     sentence: str | None = None
     timezone: str | None = None
     status_note: str | None = None
+    # The event's prices are in this currency (the snapshot's; None reads as USD), and so
+    # is the watch's max: it is compared with them as a bare number.
+    currency: str | None = None
 
 
 def title(view: AlertView) -> str:
@@ -210,9 +239,10 @@ def title(view: AlertView) -> str:
     if view.kind == TriggerKind.LOW_INVENTORY and view.tickets_left is not None:
         detail = f"only {view.tickets_left:,} tickets left"
     elif view.price is not None and view.max_price is not None:
-        detail = f"{money(view.price)} (your max {money(view.max_price)})"
+        currency = view.currency
+        detail = f"{money(view.price, currency)} (your max {money(view.max_price, currency)})"
     elif view.price is not None:
-        detail = money(view.price)
+        detail = money(view.price, view.currency)
     else:
         detail = view.kind.replace("_", " ")
     prefix = f"{view.status.capitalize()}: " if view.status in STATUS_EMOJI else ""
@@ -298,6 +328,7 @@ def market_dict(point: MarketPoint | None) -> dict[str, Any]:
         "max_price": point.max_price,
         "listing_count": point.listing_count,
         "ticket_count": point.ticket_count,
+        "currency": point.currency,
     }
 
 

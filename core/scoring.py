@@ -119,20 +119,19 @@ def price_factor(match: Match, ctx: MarketContext, explain: bool = True) -> tupl
     value = price_value(price, match.watch.max_price, high)
     if not explain:
         return value, ""
-    watch, parts = match.watch, []
+    watch, parts, cur = match.watch, [], ctx.point.currency
     if watch.max_price:
         fraction = (watch.max_price - price) / watch.max_price
+        top = money(watch.max_price, cur)
         if fraction >= 0:
-            parts.append(
-                f"{money(price)} is {fraction:.0%} under your max {money(watch.max_price)}"
-            )
+            parts.append(f"{money(price, cur)} is {fraction:.0%} under your max {top}")
         else:
-            parts.append(f"{money(price)} is above your max {money(watch.max_price)}")
+            parts.append(f"{money(price, cur)} is above your max {top}")
     if high and high > price:
         fraction = (high - price) / high
-        parts.append(f"down {fraction:.0%} vs the 24 h high {money(high)}")
+        parts.append(f"down {fraction:.0%} vs the 24 h high {money(high, cur)}")
     if not parts:
-        parts.append(f"cheapest {money(price)}")
+        parts.append(f"cheapest {money(price, cur)}")
     return value, "; ".join(parts)
 
 

@@ -117,6 +117,7 @@ class Offer(NamedTuple):  # a tuple: built per check, far cheaper than a frozen 
         high_24h: the highest minimum price of the 24 h before the snapshot (None when
             `price` comes from the listings that fit: see `comparable_high`).
         new: whether the snapshot has new listings (`new_listing` asks for one).
+        currency: the snapshot's currency, which the reasons write prices in.
     """
 
     price: float | None
@@ -125,6 +126,7 @@ class Offer(NamedTuple):  # a tuple: built per check, far cheaper than a frozen 
     fresh: float | None
     high_24h: float | None
     new: bool
+    currency: str | None = None
 
 
 def _offer(
@@ -147,10 +149,10 @@ def _offer(
         price, left = point.min_price, point.ticket_count
     drop = (high_24h - price) / high_24h * 100.0 if high_24h and price is not None else None
     if not fresh_ids:
-        return Offer(price, left, drop, None, high_24h, False)
+        return Offer(price, left, drop, None, high_24h, False, point.currency)
     # The cheapest fitting new listing: it is under the max exactly when any of them is.
     new = [listing.price for listing in fitting if listing.listing_id in fresh_ids]
-    return Offer(price, left, drop, min(new) if new else None, high_24h, True)
+    return Offer(price, left, drop, min(new) if new else None, high_24h, True, point.currency)
 
 
 class SnapshotView:
@@ -203,12 +205,12 @@ def fire(watch: WatchSpec, kind: TriggerKind, event: EventRef, offer: Offer) -> 
         price = offer.price
         if watch.max_price is None or price is None or price > watch.max_price:
             return None
-        cheapest, limit = price, watch.max_price  # narrowed, for the deferred reason
+        cheapest, limit, cur = price, watch.max_price, offer.currency  # for the deferred reason
         return Match(
             watch,
             event,
             kind,
-            lambda: f"cheapest {money(cheapest)} is at or under your max {money(limit)}",
+            lambda: f"cheapest {money(cheapest, cur)} is at or under your max {money(limit, cur)}",
             price,
         )
     if kind is _DROP_PCT:
@@ -218,12 +220,12 @@ def fire(watch: WatchSpec, kind: TriggerKind, event: EventRef, offer: Offer) -> 
         wanted = watch.drop_pct if watch.drop_pct is not None else DEFAULT_DROP_PCT
         if drop < wanted:
             return None
-        now_at = price  # narrowed, for the deferred reason
+        now_at, cur = price, offer.currency  # narrowed, for the deferred reason
         return Match(
             watch,
             event,
             kind,
-            lambda: f"down {drop:.0f}% to {money(now_at)} from {money(high)} in 24 h",
+            lambda: f"down {drop:.0f}% to {money(now_at, cur)} from {money(high, cur)} in 24 h",
             price,
         )
     if kind is _LOW_INVENTORY:
@@ -239,7 +241,8 @@ def fire(watch: WatchSpec, kind: TriggerKind, event: EventRef, offer: Offer) -> 
             price = offer.fresh
             if price is None or not _under_max(watch, price):
                 return None
-            return Match(watch, event, kind, f"new listing at {money(price)}", price)
+            why = f"new listing at {money(price, offer.currency)}"
+            return Match(watch, event, kind, why, price)
         price = offer.price
         if not _under_max(watch, price):
             return None

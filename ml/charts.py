@@ -16,6 +16,10 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 WIDTH_IN, HEIGHT_IN, DPI = 6.4, 3.2, 100
 
@@ -30,12 +34,19 @@ class Outlook:
     high: float
 
 
+def axis_label(currency: str | None) -> str:
+    """The price axis's label: the prices' ISO 4217 code ("GBP"), or "Price" when the
+    caller does not know it (never a currency the prices may not be in)."""
+    return currency or "Price"
+
+
 def price_chart_png_blocking(
     points: Sequence[tuple[datetime, float]],
     *,
     title: str,
     max_price: float | None,
     outlook: Outlook | None = None,
+    currency: str | None = None,
 ) -> bytes:
     """Draw the cheapest price over time, with the person's max as a dashed line and,
     when given, the forecast as a widening band from the last price to `outlook`.
@@ -45,6 +56,7 @@ def price_chart_png_blocking(
         title: shown above the chart (shortened to 60 characters).
         max_price: the watch's maximum price, if it has one.
         outlook: the forecast p10-p90 band and median at a later time.
+        currency: the prices' ISO 4217 code (the event's snapshots'), labelling the axis.
 
     Returns:
         PNG bytes (640x320).
@@ -52,18 +64,22 @@ def price_chart_png_blocking(
     if not points:
         raise ValueError("a chart needs at least one point")
     with _DRAWING:
-        return _draw(points, title, max_price, outlook)
+        figure = _figure(points, title, max_price, outlook, currency)
+        out = io.BytesIO()
+        figure.savefig(out, format="png")
+        return out.getvalue()
 
 
 _DRAWING = threading.Lock()
 
 
-def _draw(
+def _figure(
     points: Sequence[tuple[datetime, float]],
     title: str,
     max_price: float | None,
     outlook: Outlook | None,
-) -> bytes:
+    currency: str | None,
+) -> Figure:
     from matplotlib.dates import AutoDateLocator, ConciseDateFormatter, date2num
     from matplotlib.figure import Figure
 
@@ -87,14 +103,12 @@ def _draw(
     locator = AutoDateLocator()  # type: ignore[no-untyped-call]
     axes.xaxis.set_major_locator(locator)
     axes.xaxis.set_major_formatter(ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
-    axes.set_ylabel("USD")
+    axes.set_ylabel(axis_label(currency))
     axes.set_title(_drawable(title), fontsize=10, parse_math=False)  # "$28" is no formula
     axes.grid(alpha=0.3)
     axes.legend(loc="upper right", fontsize=8)
     figure.tight_layout()
-    out = io.BytesIO()
-    figure.savefig(out, format="png")
-    return out.getvalue()
+    return figure
 
 
 def _drawable(title: str) -> str:
@@ -108,6 +122,8 @@ async def price_chart_png(
     title: str,
     max_price: float | None,
     outlook: Outlook | None = None,
+    *,
+    currency: str | None = None,
 ) -> bytes:
     """`price_chart_png_blocking` off the event loop (the channels' ChartRenderer).
 
@@ -115,7 +131,7 @@ async def price_chart_png(
     event, their alerts carry the same history, title and max, and one drawing (~75 ms)
     serves them all. Requests for a chart being drawn wait for that drawing.
     """
-    key = (tuple(points), title, max_price, outlook)
+    key = (tuple(points), title, max_price, outlook, currency)
     cached = _CACHE.get(key)
     if isinstance(cached, bytes):
         _CACHE.move_to_end(key)
@@ -123,7 +139,12 @@ async def price_chart_png(
     loop = asyncio.get_running_loop()
     if cached is None or cached.get_loop() is not loop:
         draw = asyncio.to_thread(
-            price_chart_png_blocking, points, title=title, max_price=max_price, outlook=outlook
+            price_chart_png_blocking,
+            points,
+            title=title,
+            max_price=max_price,
+            outlook=outlook,
+            currency=currency,
         )
         cached = _CACHE[key] = loop.create_task(draw)
         while len(_CACHE) > CACHE_SIZE:

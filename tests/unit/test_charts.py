@@ -63,11 +63,12 @@ async def test_one_drawing_serves_everyone_alerted_about_the_same_chart(
         title: str,
         max_price: float | None,
         outlook: Outlook | None = None,
+        currency: str | None = None,
     ) -> bytes:
         drawn.append(title)
         if title == "broken":
             raise RuntimeError("no font")
-        return real(points, title=title, max_price=max_price, outlook=outlook)
+        return real(points, title=title, max_price=max_price, outlook=outlook, currency=currency)
 
     monkeypatch.setattr(charts, "price_chart_png_blocking", counted)
     monkeypatch.setattr(charts, "_CACHE", OrderedDict())

@@ -1,8 +1,9 @@
 """Domain rules every snapshot passes before it is stored, whatever its source.
 
 `check_snapshot` normalises (UTC times, upper-case currency, trimmed text, empty text to
-None) and rejects what cannot be right (negative prices or counts, min above max, an
-unknown time zone, an observation from the future) with a one-line reason.
+None), fills a null min_price and counts in from the listings, and rejects what cannot
+be right (negative prices or counts, min above max, an unknown time zone, an observation
+from the future) with a one-line reason.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 import zoneinfo
-from dataclasses import fields
+from dataclasses import fields, replace
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
@@ -244,7 +245,7 @@ def check_snapshot(item: SnapshotIn, now: datetime) -> SnapshotIn:
     """
     latest = ensure_utc(now) + FUTURE_TOLERANCE
     if _normal_snapshot(item, latest):
-        return item
+        return _from_listings(item)
     observed_at = _time("observed_at", item.observed_at)
     if observed_at > latest:
         raise _fail(
@@ -272,7 +273,34 @@ def check_snapshot(item: SnapshotIn, now: datetime) -> SnapshotIn:
         listings=tuple(_check_listing(i, x) for i, x in enumerate(item.listings)),
     )
     # Already-normal input (simulator, CSV import, typed feeds) comes back as itself.
-    return item if _unchanged_fields(item, checked) else checked
+    return _from_listings(item if _unchanged_fields(item, checked) else checked)
+
+
+def _from_listings(item: SnapshotIn) -> SnapshotIn:
+    """`item` (checked) with a null min_price taken from its cheapest listing, and then
+    a null listing_count and ticket_count from its listings: a source that sends
+    listings without the figures still alerts (the triggers read min_price).
+
+    Both paths of `check_snapshot` end here, so they fill in alike. Nothing is filled in
+    when the cheapest listing is above a price the source did state (the listings
+    contradict its figures), and the ticket count only when every listing has a
+    quantity (a partial sum would read as scarcity).
+    """
+    listings = item.listings
+    if item.min_price is not None or not listings:
+        return item
+    cheapest = min(listing.price for listing in listings)
+    for stated in (item.median_price, item.avg_price, item.max_price):
+        if stated is not None and cheapest > stated:
+            return item
+    tickets = item.ticket_count
+    if tickets is None:
+        quantities = [listing.quantity for listing in listings]
+        if None not in quantities:
+            total = sum(q for q in quantities if q is not None)
+            tickets = total if total <= MAX_COUNT else None
+    listed = item.listing_count if item.listing_count is not None else len(listings)
+    return replace(item, min_price=cheapest, ticket_count=tickets, listing_count=listed)
 
 
 def _unchanged_fields(before: SnapshotIn | Listing, after: SnapshotIn | Listing) -> bool:

@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 from core.alerts import apply_action
 from core.backoff import RetryPolicies
 from core.clock import FakeClock
-from core.db.models import Alert, Notification
+from core.db.models import Alert, Event, Notification
 from core.delivery import DeliveryService
 from core.digest import compose_digests
 from core.domain import ActionKind
@@ -62,13 +62,22 @@ async def _held_digest(
 
 
 async def _another(sessions: Sessions, alert_id: int, n: int) -> int:
-    """A second open alert of the same watch and event (another trigger kind)."""
+    """An open alert of the same watch about another event (a watch of many games): an
+    answer to one alert reaches the person's other alerts about the same event only."""
     async with sessions() as session, session.begin():
         first = await session.get(Alert, alert_id)
         assert first is not None
+        event = await session.get(Event, first.event_id)
+        assert event is not None
+        other = Event(
+            source=event.source, external_id=f"{event.external_id}-{n}", name=f"game {n}",
+            starts_at=event.starts_at,
+        )  # fmt: skip
+        session.add(other)
+        await session.flush()
         alert = Alert(
             dedup_key=f"{first.dedup_key}:{n}", watch_id=first.watch_id, user_id=first.user_id,
-            event_id=first.event_id, kind="drop_pct", score=0.9, level=5,
+            event_id=other.id, kind="drop_pct", score=0.9, level=5,
             opened_at=first.opened_at, updated_at=first.updated_at,
         )  # fmt: skip
         session.add(alert)

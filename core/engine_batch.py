@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.models import ACTIVE_ALERT_STATUSES, Alert, Watch
 from core.db.statements import bulk_update_values, insert_returning
-from core.domain import Match, Score, StoredSnapshot, WatchSpec
+from core.domain import MarketPoint, Match, Score, StoredSnapshot, WatchSpec
 from core.engine_support import WatchInfo
 from core.planning import RecentResolve, Recipient, WebhookTarget
 from core.ports import Forecast
@@ -108,12 +108,14 @@ _READ = {"frozen_level": _T.c.escalation["level"].as_integer()}
 
 @dataclass(slots=True)
 class Snap:
-    """One live snapshot with its 24 h high and the matches it produced."""
+    """One live snapshot with its 24 h high, the matches it produced and the point its
+    ticket drain is measured against (`MarketHistory.reference`)."""
 
     stored: StoredSnapshot
     high: float | None
     matches: list[Match]
     previous_high: float | None = None
+    reference: MarketPoint | None = None
 
 
 @dataclass(slots=True)

@@ -88,7 +88,7 @@ class Decider:
         key = (s.snapshot_id, left, snap.high)
         common = batch.shared.get(key)
         if common is None:
-            ctx = MarketContext(s.point, s.previous, snap.high, left, s.listings)
+            ctx = MarketContext(s.point, snap.reference, snap.high, left, s.listings)
             common = batch.shared[key] = (ctx, event_factors(ctx, s.event, forecast, batch.now))
         return weights, common[0], forecast, common[1]
 

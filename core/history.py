@@ -126,6 +126,20 @@ class MarketHistory:
         ]
         return max(prices) if prices else None
 
+    def reference(
+        self, point: MarketPoint, previous: MarketPoint | None, gap: timedelta
+    ) -> MarketPoint | None:
+        """The point to measure `point`'s ticket drain against: `previous` (the stored
+        snapshot before it) when at least `gap` older, else the newest remembered point
+        with a ticket count that is; `previous` when none is (too recent to count)."""
+        cutoff = point.observed_at - gap
+        if previous is None or previous.observed_at <= cutoff:
+            return previous
+        for candidate in reversed(self._rings.get(point.event_id, ())):
+            if candidate.observed_at <= cutoff and candidate.ticket_count is not None:
+                return candidate
+        return previous
+
     def latest(self, event_id: int) -> MarketPoint | None:
         ring = self._rings.get(event_id)
         return ring[-1] if ring else None

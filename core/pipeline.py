@@ -68,8 +68,12 @@ from core.rules import (
     spec_from_row,
     targets,
 )
+from core.scoring import MIN_DRAIN_GAP_S
 
 __all__ = ["AlertEngine", "EngineConfig", "PipelineResult", "load_watch_index"]
+
+# A drain is measured against a point at least this much older (`availability_factor`).
+DRAIN_GAP = timedelta(seconds=MIN_DRAIN_GAP_S)
 
 logger = logging.getLogger(__name__)
 
@@ -188,7 +192,8 @@ class AlertEngine:
             before = s.previous
             high = self.history.high(s.event.id, s.point.observed_at)
             previous_high = self.history.high(s.event.id, before.observed_at) if before else None
-            snaps.append(Snap(s, high, [], previous_high))  # no matches: opens nothing;
+            reference = self.history.reference(s.point, before, DRAIN_GAP)
+            snaps.append(Snap(s, high, [], previous_high, reference))  # no matches: opens nothing;
             # each active alert is checked against the snapshot (`Decider.rescore`)
         try:
             return await self._decide(session, Batch(now=now, snaps=snaps), 0)
@@ -264,7 +269,8 @@ class AlertEngine:
             )
             before = snap.previous
             previous_high = self.history.high(event.id, before.observed_at) if before else None
-            out.append(Snap(snap, high, matches, previous_high))
+            reference = self.history.reference(point, before, DRAIN_GAP)
+            out.append(Snap(snap, high, matches, previous_high, reference))
         return out
 
     async def _verify_watches(self, session: AsyncSession, batch: Batch) -> None:

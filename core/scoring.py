@@ -33,8 +33,9 @@ LEVEL_MARGIN = 0.02
 # Learned weights stay within these multiples of the configured ones (`bound_weights`).
 LEARNED_BOUNDS = (0.5, 2.0)
 # The drain rate compares snapshots at least this far apart (seconds): see
-# `availability_factor`.
-MIN_DRAIN_GAP_S = 15 * 60
+# `availability_factor`. Five minutes: the engine remembers 128 points an event, so a
+# feed polled every few seconds still has a point that old (`MarketHistory.reference`).
+MIN_DRAIN_GAP_S = 5 * 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,8 +44,9 @@ class MarketContext:
 
     Attributes:
         point: the snapshot that produced the match.
-        previous: the event's snapshot before it, for the drain rate (only when it is
-            at least MIN_DRAIN_GAP_S older: the context holds no other reference).
+        previous: the point the drain rate is measured against: the newest one at least
+            MIN_DRAIN_GAP_S older (`MarketHistory.reference`); a more recent one counts
+            no drain.
         high_24h: the highest minimum price of the 24 h before `point` (the event's;
             a watch priced from the listings that fit it is not measured against it:
             see `core.triggers.comparable_high`).

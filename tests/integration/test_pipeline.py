@@ -626,3 +626,25 @@ async def test_a_drop_held_back_by_the_cooldown_is_told_though_the_market_then_h
         notes = await notifications_of(session)
     updates = [n for n in notes if n.payload["event_type"] == "alert.updated"]
     assert len(updates) == 1 and "$30" in updates[0].payload["title"]
+
+
+async def test_a_feed_polled_every_30_s_still_shows_the_ticket_drain(sessions: Sessions) -> None:
+    """The snapshot before is 30 s old (no rate); the drain is measured against the one
+    newest at least five minutes back that the engine remembers."""
+    async with sessions() as session, session.begin():
+        seed = await add_seed(session)
+    engine = await fresh_engine(sessions)
+    for step in range(12):  # above the max: the market is watched, nothing opens
+        when = T0 + minutes(step / 2)
+        async with sessions() as session, session.begin():
+            stored = await snapshot(session, seed, when, 45.0, ticket_count=1344 - 4 * step)
+            await engine.process(session, [stored], when)
+    when = T0 + minutes(6)
+    async with sessions() as session, session.begin():
+        stored = await snapshot(session, seed, when, 28.0, ticket_count=1290)
+        result = await engine.process(session, [stored], when)
+    assert result.alerts_opened == 1
+    async with sessions() as session:
+        (alert,) = await alerts_of(session)
+    availability = next(f for f in alert.factors if f["name"] == "availability")
+    assert "46 listed tickets gone in 5 min (41.3% an hour)" in availability["reason"]

@@ -312,3 +312,28 @@ def test_history_ring_is_bounded() -> None:
             )
         )
     assert [p.min_price for p in history.points(1)] == [7.0, 8.0, 9.0]
+
+
+def test_history_reference_for_the_drain_is_old_enough() -> None:
+    """A feed polled every few seconds: the stored snapshot before is seconds old, so
+    the drain is measured against the newest remembered point five minutes older."""
+    from core.history import MarketHistory
+
+    history = MarketHistory()
+    gap = timedelta(minutes=5)
+
+    def at(seconds: float, tickets: int | None) -> MarketPoint:
+        when = NOW + timedelta(seconds=seconds)
+        return MarketPoint(1, when, 50.0, None, None, None, None, tickets)
+
+    for second in range(0, 600, 10):
+        history.append(at(second, 1000 - second if second != 290 else None))
+    now, previous = at(600, 400), at(590, 410)
+    reference = history.reference(now, previous, gap)
+    assert reference is not None and reference.observed_at == NOW + timedelta(seconds=300)
+    history.append(at(295, None))  # no count: skipped for an older point with one
+    assert history.reference(at(596, 400), previous, gap) == at(280, 720)
+    old_enough = at(0, 1000)
+    assert history.reference(now, old_enough, gap) is old_enough  # the stored one will do
+    assert history.reference(at(120, 880), at(110, 890), gap) == at(110, 890)  # none older
+    assert history.reference(now, None, gap) is None

@@ -118,10 +118,10 @@ def test_availability_drain_compares_event_totals_not_the_wanted_quantity() -> N
     assert reason == "9,999 tickets left" and crawl > 0.0
 
 
-def test_availability_drain_needs_snapshots_at_least_15_min_apart() -> None:
+def test_availability_drain_needs_snapshots_at_least_5_min_apart() -> None:
     """A few tickets gone in 30 s are no rate (it read "falling 3230.8% an hour")."""
     alone, _ = availability_factor(MarketContext(point(tickets=1300)), None)
-    for gap in (timedelta(seconds=30), timedelta(minutes=14, seconds=59)):
+    for gap in (timedelta(seconds=30), timedelta(minutes=4, seconds=59)):
         earlier = point(tickets=1344, at=NOW - gap)
         value, reason = availability_factor(MarketContext(point(tickets=1300), earlier), None)
         assert reason == "1,300 tickets left" and value == alone

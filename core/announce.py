@@ -28,13 +28,13 @@ from core.db.models import (
     Alert,
     AuditEntry,
     Event,
-    MarketSnapshot,
     Notification,
     User,
     Watch,
 )
 from core.db.statements import bulk_insert, defer_statement, insert_skipping
 from core.domain import AlertStatus, ChannelKind, EventRef, Level, NotificationStatus
+from core.history import event_currencies
 from core.planning import WebhookTarget, webhook_targets
 from core.recipients import load_webhooks
 from core.render import (
@@ -512,22 +512,8 @@ async def _context(
         zones.update((user_id, tz) for user_id, tz in people)
     missing = {a.event_id for a in alerts} - currencies.keys()
     if missing:
-        currencies.update(await _currencies(session, missing))
+        currencies.update(await event_currencies(session, missing))
     return events, watches, zones, currencies
-
-
-async def _currencies(session: AsyncSession, event_ids: Iterable[int]) -> dict[int, str | None]:
-    """Each event's currency: its newest snapshot's (None without one: read as USD)."""
-    newest = (
-        select(MarketSnapshot.currency)
-        .where(MarketSnapshot.event_id == Event.id)
-        .order_by(MarketSnapshot.observed_at.desc(), MarketSnapshot.id.desc())
-        .limit(1)
-        .correlate(Event)
-        .scalar_subquery()
-    )
-    rows = await session.execute(select(Event.id, newest).where(Event.id.in_(sorted(event_ids))))
-    return {event_id: currency for event_id, currency in rows}
 
 
 def _row(

@@ -197,6 +197,7 @@ class EscalationService:
         person = ctx.people[alert.user_id]
         marker = f"esc{chain.round_id}s{chain.step}" + ("" if plan.advance else "h")
         note = f"Escalated (step {chain.step}): not acknowledged yet"
+        currency = ctx.currencies.get(alert.event_id)
         view = AlertView(
             alert_id=alert.id,
             kind=alert.kind,
@@ -210,20 +211,21 @@ class EscalationService:
             factors=(),
             timezone=person.timezone,
             status_note=note,
+            currency=currency,
         )
         buttons = alert_buttons(self._signer, alert.id, now=now, rng=self._rng)
         data = {
             "alert": {"id": alert.id, "level": alert.level, "status": alert.status,
                       "kind": alert.kind, "price": alert.price, "step": chain.step},
             "event": event_dict(ref),
-            "market": {"min_price": alert.price},
+            "market": {"min_price": alert.price, "currency": currency},
             "watch": {"id": alert.watch_id, "max_price": watch.max_price if watch else None},
             "escalation": {"step": chain.step, "round": chain.round_id},
         }  # fmt: skip
         out = []
         for send in plan.sends:
             if send.kind is SendKind.EMERGENCY:
-                price = money(alert.price) if alert.price is not None else "a good price"
+                price = money(alert.price, currency) if alert.price is not None else "a good price"
                 who = ctx.names.get(alert.user_id, "Someone")
                 body_payload = payload(
                     event_type=EVENT_TYPE,

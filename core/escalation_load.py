@@ -22,6 +22,7 @@ from core.db.models import Alert, ContactPoint, Event, Notification, Preference,
 from core.db.models import Watch as WatchRow
 from core.domain import ChannelKind, NotificationStatus
 from core.escalation_rules import PersonNow
+from core.history import event_currencies
 from core.recipients import load_recipients
 
 ESCALATION_KIND = "escalation"
@@ -102,6 +103,7 @@ class Context:
     names: dict[int, str] = field(default_factory=dict)
     events: dict[int, Event] = field(default_factory=dict)
     watches: dict[int, WatchRow] = field(default_factory=dict)
+    currencies: dict[int, str | None] = field(default_factory=dict)  # by event id
 
 
 async def load_context(
@@ -187,6 +189,7 @@ async def load_context(
         e.id: e
         for e in (await session.execute(select(Event).where(Event.id.in_(event_ids)))).scalars()
     }
+    ctx.currencies = await event_currencies(session, event_ids)
     watch_ids = {a.watch_id for a in alerts}
     ctx.watches = {
         w.id: w

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.db.models import MarketSnapshot
+from core.db.models import Event, MarketSnapshot
 from core.domain import MarketPoint
 
 _CHUNK = 500
@@ -35,6 +35,22 @@ def market_point(event_id: int, row: Any) -> MarketPoint:
         ticket_count=row.ticket_count,
         currency=row.currency,
     )
+
+
+async def event_currencies(
+    session: AsyncSession, event_ids: Iterable[int]
+) -> dict[int, str | None]:
+    """Each event's currency: its newest snapshot's (None without one: read as USD)."""
+    newest = (
+        select(MarketSnapshot.currency)
+        .where(MarketSnapshot.event_id == Event.id)
+        .order_by(MarketSnapshot.observed_at.desc(), MarketSnapshot.id.desc())
+        .limit(1)
+        .correlate(Event)
+        .scalar_subquery()
+    )
+    rows = await session.execute(select(Event.id, newest).where(Event.id.in_(sorted(event_ids))))
+    return {event_id: currency for event_id, currency in rows}
 
 
 class MarketHistory:

@@ -193,3 +193,29 @@ async def test_stale_timer_after_ack_is_a_no_op(
         report = await svc._steps(session, due, ctx, clock.now())  # ...fires after it
     assert report.stale == 1 and report.fired == 0
     assert await sends(sessions, alert.id) == []
+
+
+async def test_escalation_texts_name_the_price_in_the_events_currency(
+    sessions: async_sessionmaker[AsyncSession], clock: FakeClock
+) -> None:
+    """An event listed in pounds: the SMS and the emergency contact's text say £28."""
+    from core.db.models import MarketSnapshot
+    from tests.integration.escalation_helpers import step_rows
+
+    t0 = clock.now()
+    alert = await seed_alert(sessions, t0, Level.CRITICAL)
+    async with sessions() as session, session.begin():
+        session.add(
+            MarketSnapshot(
+                event_id=alert.event_id, source="feed", observed_at=t0, currency="GBP",
+                min_price=28.0,
+            )
+        )  # fmt: skip
+    svc = service(sessions, clock)
+    for seconds in (120, 300, 900):
+        await _at(svc, clock, t0, seconds)
+    rows = await step_rows(sessions, alert.id)
+    assert {r.channel for r in rows} >= {"sms", "voice"}
+    titles = [r.payload["title"] for r in rows]
+    assert all("£28" in t and "$" not in t for t in titles), titles
+    assert any(t.startswith("Ada") and "asked us to reach you" in t for t in titles)

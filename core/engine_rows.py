@@ -22,6 +22,7 @@ from core.domain import (
 from core.engine_batch import Batch, Round
 from core.metrics import Metrics
 from core.planning import DeliveryPlan, plan_delivery
+from core.ports import Forecast
 from core.render import (
     AlertView,
     alert_buttons,
@@ -30,10 +31,11 @@ from core.render import (
     event_dict,
     market_age_note,
     market_dict,
+    money,
     payload,
     title,
 )
-from core.rules import listing_url, tickets_left
+from core.rules import listing_url, priced_by_listings, tickets_left
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +165,7 @@ def round_rows(
         else stored.point.ticket_count,
         headline=round_.headline,
         factors=round_.score.factors,
-        sentence=forecast.recommendation.sentence if forecast else None,
+        sentence=_sentence(forecast, spec, round_.price, stored),
         timezone=round_.person.timezone,
         status_note=market_age_note(stored.point.observed_at, now, round_.person.timezone),
         currency=stored.point.currency,
@@ -229,6 +231,22 @@ def round_rows(
         )
         ctx.metrics.count("notifications", labels={"channel": channel, "status": "pending"})
     return rows
+
+
+def _sentence(
+    forecast: Forecast | None, spec: WatchSpec | None, price: float | None, stored: StoredSnapshot
+) -> str | None:
+    """The forecast's sentence, said of the event's cheapest ticket when the watch's own
+    price (its zones or quantity) is another: the forecast knows only the event minimum."""
+    if forecast is None:
+        return None
+    sentence = forecast.recommendation.sentence
+    cheapest = stored.point.min_price
+    if spec is None or not priced_by_listings(spec, stored.listings):
+        return sentence
+    if price is None or cheapest is None or price == cheapest:
+        return sentence
+    return f"For the event's cheapest ticket ({money(cheapest, stored.point.currency)}): {sentence}"
 
 
 def also_text(batch: Batch, round_: Round) -> str:

@@ -30,6 +30,7 @@ from core.triggers import (
     effective_price,
     evaluate,
     listing_url,
+    priced_by_listings,
     skip_reason,
     tickets_left,
 )
@@ -50,6 +51,7 @@ __all__ = [
     "event_words",
     "fold",
     "listing_url",
+    "priced_by_listings",
     "skip_reason",
     "spec_from_row",
     "targets",

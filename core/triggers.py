@@ -61,7 +61,9 @@ def _cheapest_and_count(fitting: list[Listing]) -> tuple[float | None, int]:
     return cheapest, count
 
 
-def _uses_listings(watch: WatchSpec, listings: Sequence[Listing]) -> bool:
+def priced_by_listings(watch: WatchSpec, listings: Sequence[Listing]) -> bool:
+    """Whether the watch's price comes from the listings that fit its zones or quantity
+    (else it is the event minimum)."""
     return bool(listings) and (bool(watch.zones) or watch.quantity > 1)
 
 
@@ -75,14 +77,14 @@ def comparable_high(
     no 24 h high of its own (the history keeps no listings), so it claims no drop;
     without listings its price is the event minimum and the event's high is its own.
     """
-    return None if _uses_listings(watch, listings) else high_24h
+    return None if priced_by_listings(watch, listings) else high_24h
 
 
 def effective_price(
     watch: WatchSpec, point: MarketPoint, listings: Sequence[Listing] = ()
 ) -> float | None:
     """The cheapest price for the wanted quantity and zones (the event minimum otherwise)."""
-    if not _uses_listings(watch, listings):
+    if not priced_by_listings(watch, listings):
         return point.min_price
     return _cheapest_and_count(_fitting(watch.quantity, watch.zones, listings))[0]
 
@@ -91,7 +93,7 @@ def tickets_left(
     watch: WatchSpec, point: MarketPoint, listings: Sequence[Listing] = ()
 ) -> int | None:
     """Tickets on sale for the wanted quantity and zones (the event total otherwise)."""
-    if not _uses_listings(watch, listings):
+    if not priced_by_listings(watch, listings):
         return point.ticket_count
     return _cheapest_and_count(_fitting(watch.quantity, watch.zones, listings))[1]
 
@@ -137,7 +139,7 @@ def _offer(
     fresh_ids: frozenset[str],
 ) -> Offer:
     left: int | None
-    if _uses_listings(watch, listings):
+    if priced_by_listings(watch, listings):
         fitting = _fitting(watch.quantity, watch.zones, listings)
         price, left = _cheapest_and_count(fitting)
         # No 24 h high of this price exists (`comparable_high`): measured against the
@@ -181,7 +183,7 @@ class SnapshotView:
 
     def offer(self, watch: WatchSpec) -> Offer:
         """The snapshot's figures for the quantity and zones of `watch`."""
-        if not self._fresh and not _uses_listings(watch, self.listings):
+        if not self._fresh and not priced_by_listings(watch, self.listings):
             # Neither the listings nor new ids matter: the same figures for every such watch.
             if self._base is None:
                 self._base = _offer(watch, self.point, (), self.high_24h, self._fresh)

@@ -648,3 +648,25 @@ async def test_a_feed_polled_every_30_s_still_shows_the_ticket_drain(sessions: S
         (alert,) = await alerts_of(session)
     availability = next(f for f in alert.factors if f["name"] == "availability")
     assert "46 listed tickets gone in 5 min (41.3% an hour)" in availability["reason"]
+
+
+async def test_a_pair_watchs_forecast_sentence_says_whose_price_it_forecasts(
+    sessions: Sessions,
+) -> None:
+    """The forecast knows the event's cheapest ticket ($28), not the pair's $80: the
+    sentence says so instead of passing for the pair's own outlook."""
+    async with sessions() as session, session.begin():
+        seed = await add_seed(session, max_price=100.0, quantity=2)
+    engine = await fresh_engine(sessions)
+    single = Listing("L1", 28.0, section="101", quantity=1, url="https://tix.example/L1")
+    pair = Listing("L2", 80.0, section="112", quantity=2, url="https://tix.example/L2")
+    async with sessions() as session, session.begin():
+        stored = await snapshot(session, seed, T0, 28.0, listings=[single, pair])
+        assert (await engine.process(session, [stored], T0)).alerts_opened == 1
+    async with sessions() as session:
+        (note,) = [n for n in await notifications_of(session) if n.channel != "webhook"]
+    assert "$80" in note.payload["title"]
+    assert (
+        "For the event's cheapest ticket ($28): 72% chance the cheapest price drops 5% within"
+        in note.payload["body"]
+    )

@@ -21,6 +21,7 @@ from core.announce import AnnouncedAlert, Change, announce
 from core.db.models import ACTIVE_ALERT_STATUSES, Alert, Event, User, Watch
 from core.domain import EVENT_STARTED, ActionKind, AlertStatus
 from core.errors import AlreadyDone, NotFoundError, ValidationError
+from core.history import event_currencies
 from core.planning import WebhookTarget
 from core.render import local_time, money
 
@@ -59,6 +60,7 @@ def _snooze(
     below: float | None,
     zone: str | None,
     starts: datetime | None = None,
+    currency: str | None = None,
 ) -> Change:
     if alert.status not in ACTIVE_ALERT_STATUSES:
         raise _already(alert)
@@ -77,13 +79,16 @@ def _snooze(
         if below <= 0 or (alert.price is not None and below >= alert.price):
             example = round((alert.price or 50) * 0.9)
             raise ValidationError(
-                f"{money(below)} is not under the current price {money(alert.price or 0)}; "
+                f"{money(below, currency)} is not under the current price "
+                f"{money(alert.price or 0, currency)}; "
                 f"e.g. snooze {alert.id} under {example}"
             )
         if alert.status == AlertStatus.SNOOZED and alert.snooze_below == below:
-            raise AlreadyDone(f"alert {alert.id} is already snoozed until under {money(below)}")
+            raise AlreadyDone(
+                f"alert {alert.id} is already snoozed until under {money(below, currency)}"
+            )
         alert.snooze_below, alert.snoozed_until = below, None
-        note = f"Snoozed until the price is under {money(below)}"
+        note = f"Snoozed until the price is under {money(below, currency)}"
     else:
         until = until or now + DEFAULT_SNOOZE
         if until <= now:
@@ -193,7 +198,10 @@ async def apply_action(
     elif kind in (ActionKind.SNOOZE, ActionKind.SNOOZE_CHEAPER):
         zone = await session.scalar(select(User.timezone).where(User.id == alert.user_id))
         starts = await session.scalar(select(Event.starts_at).where(Event.id == alert.event_id))
-        change = _snooze(alert, kind, via, now, snooze_until, snooze_below, zone, starts)
+        currency = None
+        if kind is ActionKind.SNOOZE_CHEAPER or snooze_below is not None:  # it names prices
+            currency = (await event_currencies(session, [alert.event_id])).get(alert.event_id)
+        change = _snooze(alert, kind, via, now, snooze_until, snooze_below, zone, starts, currency)
     elif kind in (ActionKind.MUTE, ActionKind.BOUGHT):
         change = await _close(session, alert, kind, via, now)
     else:

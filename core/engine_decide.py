@@ -210,8 +210,9 @@ class Decider:
         )
         snoozed = skip_reason(spec, snap.stored.event, snap.stored.point, now) is not None
         decision = plan_update(
-            state, spec, level, match.price, self._config, now, watch_snoozed=snoozed
-        )
+            state, spec, level, match.price, self._config, now,
+            watch_snoozed=snoozed, currency=snap.stored.point.currency,
+        )  # fmt: skip
         old_level = alert.level
         moved = abs(alert.score - value)
         # A round of this batch not written yet shows this newer snapshot instead.

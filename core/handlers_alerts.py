@@ -17,6 +17,7 @@ from core.db.models import Alert, Event, Watch
 from core.domain import ActionKind, Button, Level
 from core.errors import AlreadyDone, NotFoundError
 from core.handlers_watch import watch_spec
+from core.history import event_currencies
 from core.render import (
     LEVEL_EMOJI,
     event_zone,
@@ -81,8 +82,9 @@ async def alerts(turn: Turn) -> Reply:
         rows = rows[:LIST_LIMIT]
         lines[0] = f"Open alerts (the {LIST_LIMIT} most urgent of {total}; ack or mute to clear):"
     buttons: list[tuple[Button, ...]] = []
+    currencies = await event_currencies(turn.session, {alert.event_id for alert, _ in rows})
     for alert, event in rows:
-        lines.append(_alert_line(turn, alert, event, zone))
+        lines.append(_alert_line(turn, alert, event, zone, currencies.get(event.id)))
         if alert.status == "open" and len(buttons) < LIST_BUTTONS:
             buttons.append(
                 (
@@ -93,9 +95,9 @@ async def alerts(turn: Turn) -> Reply:
     return Reply(lines=tuple(lines), buttons=tuple(buttons))
 
 
-def _alert_line(turn: Turn, alert: Alert, event: Event, zone: str) -> str:
+def _alert_line(turn: Turn, alert: Alert, event: Event, zone: str, currency: str | None) -> str:
     level = Level(alert.level)
-    price = money(alert.price) if alert.price is not None else "—"
+    price = money(alert.price, currency) if alert.price is not None else "—"
     age = humanize_delta((turn.now - alert.opened_at).total_seconds())
     # City and day tell apart events of the same name (a tour, a series).
     day = short_date(event.starts_at, event_zone(zone, event.timezone))
@@ -107,7 +109,7 @@ def _alert_line(turn: Turn, alert: Alert, event: Event, zone: str) -> str:
     if alert.status == "snoozed" and alert.snoozed_until is not None:
         line += f" — snoozed until {local_time(alert.snoozed_until, zone)}"
     elif alert.status == "snoozed" and alert.snooze_below is not None:
-        line += f" — snoozed until under {money(alert.snooze_below)}"
+        line += f" — snoozed until under {money(alert.snooze_below, currency)}"
     return line
 
 
@@ -162,7 +164,8 @@ async def act(
                 " — a snooze cannot run past the start."
             )
     elif alert.snooze_below is not None:
-        below = money(alert.snooze_below)
+        currencies = await event_currencies(turn.session, [alert.event_id])
+        below = money(alert.snooze_below, currencies.get(alert.event_id))
         text = f"Snoozed alert #{alert.id} ({name}) until it is under {below}."
     else:
         text = f"Snoozed alert #{alert.id} ({name})."

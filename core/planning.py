@@ -187,8 +187,10 @@ def plan_update(
     now: datetime,
     *,
     watch_snoozed: bool = False,
+    currency: str | None = None,
 ) -> UpdatePlan:
-    """Decide what a re-score of an active alert does: notify, wake or stay silent."""
+    """Decide what a re-score of an active alert does: notify, wake or stay silent (the
+    reason, for the timeline, names prices in `currency`)."""
     if state.status == "acknowledged":
         return _ACKED
     if state.status == "snoozed":
@@ -198,7 +200,8 @@ def plan_update(
         )
         if not (by_time or by_price):
             return _SNOOZED
-        reason = "snooze over" if by_time else f"price {money(price or 0)} under your snooze price"
+        under = f"price {money(price or 0, currency)} under your snooze price"
+        reason = "snooze over" if by_time else under
         return UpdatePlan(level >= watch.min_level, True, reason)
     if watch_snoozed or level < watch.min_level:
         return _SILENT
@@ -209,7 +212,8 @@ def plan_update(
     ref = state.last_notified_price
     band = 1.0 - config.hysteresis_pct / 100.0
     if cooled and ref is not None and price is not None and price < ref * band:
-        return UpdatePlan(True, False, f"price fell from {money(ref)} to {money(price)}")
+        fell = f"price fell from {money(ref, currency)} to {money(price, currency)}"
+        return UpdatePlan(True, False, fell)
     return _SILENT
 
 

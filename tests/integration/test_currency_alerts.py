@@ -74,7 +74,7 @@ async def test_a_gbp_event_alerts_in_pounds_and_its_edit_too(
     assert payload["data"]["market"]["currency"] == "GBP"
     assert payload["data"]["watch"]["max_price"] == 50.0  # a bare number, in pounds
 
-    # The person acknowledges: the sent message is edited, still in pounds.
+    # The person snoozes until cheaper, then acknowledges: each edit is in pounds.
     async with sessions() as session, session.begin():
         await session.execute(
             update(Notification)
@@ -82,10 +82,19 @@ async def test_a_gbp_event_alerts_in_pounds_and_its_edit_too(
             .values(status="sent", receipt={"message_id": "m1"})
         )
         await apply_action(
+            session, alert.id, ActionKind.SNOOZE_CHEAPER, user_id=ada.id, via="telegram", now=now
+        )
+    async with sessions() as session:
+        (snoozed,) = [n for n in await notifications_of(session, alert.id) if n.kind == "update"]
+    assert "Snoozed until the price is under £42.75" in _texts(snoozed.payload)
+    assert "$" not in _texts(snoozed.payload)
+    async with sessions() as session, session.begin():
+        await apply_action(
             session, alert.id, ActionKind.ACK, user_id=ada.id, via="telegram", now=now
         )
     async with sessions() as session:
-        (edit,) = [n for n in await notifications_of(session, alert.id) if n.kind == "update"]
+        edits = [n for n in await notifications_of(session, alert.id) if n.kind == "update"]
+    edit = edits[-1]
     assert edit.payload["title"] == "✅ Acknowledged: Arsenal v Tottenham — £45 (your max £50)"
     assert "$" not in _texts(edit.payload)
     assert edit.payload["data"]["market"] == {"min_price": 45.0, "currency": "GBP"}

@@ -118,6 +118,8 @@ def test_price_move_needs_the_band_and_the_cooldown() -> None:
     assert not plan_update(state(), WATCH, Level.MEDIUM, 35.0, CONFIG, later).notify
     moved = plan_update(state(), WATCH, Level.MEDIUM, 29.0, CONFIG, later)
     assert moved.notify and moved.reason == "price fell from $30 to $29"
+    euros = plan_update(state(), WATCH, Level.MEDIUM, 29.0, CONFIG, later, currency="EUR")
+    assert euros.reason == "price fell from €30 to €29"
 
 
 def test_acknowledged_and_snoozed_alerts_update_silently() -> None:

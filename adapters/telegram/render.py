@@ -270,13 +270,20 @@ def render_update(message: OutboundMessage, *, caption: bool) -> str:
 
 
 def _cut(lines: Sequence[str], limit: int) -> str:
-    """Join rendered lines, dropping whole lines from the end (never an escape) to fit."""
+    """Join rendered lines within `limit` UTF-16 units, dropping whole lines from the end.
+
+    Telegram counts a caption (1024) or message (4096) in UTF-16 code units, so an emoji
+    is 2. We measure the MarkdownV2 source, never shorter than the text Telegram counts
+    after parsing it, and drop whole lines, so no escape, entity or surrogate pair is cut.
+    The "…" that marks the cut takes 2 units with its newline.
+    """
     out: list[str] = []
     used = 0
     for line in lines:
-        if used + len(line) + 1 > limit - 2:
+        size = text_units(line) + (1 if out else 0)
+        if used + size > limit - 2:
             out.append("…")
             break
         out.append(line)
-        used += len(line) + 1
+        used += size
     return "\n".join(out)

@@ -5,16 +5,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from adapters.telegram.channel import TelegramChannel, TelegramConfig
+from adapters.telegram.render import MAX_CAPTION, render_alert
 from core.clock import SystemClock
 from core.domain import Button, ChannelKind, DeliveryReceipt, Level, OutboundMessage
 from core.errors import PermanentDeliveryError, RecipientGone, RetryableDeliveryError
 from tests.adapters.telegram.conftest import SteppingClock
 from tests.fake_platforms.telegram import FakeBotApi
+from tests.fake_platforms.telegram.markdown import parse
+from tests.fake_platforms.telegram.server import ApiError
 
 SENTENCE = "72% chance the cheapest price drops 5% within 3 days — wait"
 LABELS = ["Acknowledge", "Snooze 1h", "Snooze until cheaper", "Mute event", "Bought"]
@@ -177,3 +181,44 @@ async def test_blocked_chat_in_the_fake_is_recipient_gone(sent) -> None:  # type
     api.blocked.add("900")
     with pytest.raises(RecipientGone, match="bot was blocked by the user"):
         await channel.send(alert(1))
+
+
+def _units(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+# 40 characters but 80 UTF-16 units a line: 20 lines are ~820 characters, ~1640 units.
+EMOJI_BODY = "\n".join(f"{'🎟' * 39}{n % 10}" for n in range(20))
+
+
+async def test_a_caption_full_of_emoji_fits_in_utf16_units(sent) -> None:  # type: ignore[no-untyped-def]
+    """Telegram counts a caption's 1024 in UTF-16 units: an emoji is 2. Counted in
+    characters, this caption passed our cut, was refused as too long, and the alert lost."""
+    api, channel, _ = sent
+    emoji = replace(alert(1, level=Level.HIGH, history=True), body=EMOJI_BODY)
+    receipt = await channel.send(emoji)
+    await channel.send(replace(alert(2, edit_of=receipt), body=EMOJI_BODY))
+
+    [photo] = api.sent
+    assert photo.photo and photo.edits == 1
+    for caption in (photo.history[0], photo.plain):
+        assert 900 < _units(caption) <= 1024 and caption.endswith("\n…")
+        assert "🎟" * 39 in caption  # whole lines dropped, no pair split
+        caption.encode("utf-16-le")  # a lone surrogate would raise
+
+
+def test_the_fake_counts_a_caption_in_utf16_units_as_telegram_does() -> None:
+    """So the test above can fail: 600 emoji are 600 characters but 1200 units."""
+    api = FakeBotApi(clock=SteppingClock())
+    with pytest.raises(ApiError, match="message caption is too long"):
+        api._check({"chat_id": "900"}, "🎟" * 600, 1024, "caption")
+    assert api._check({"chat_id": "900"}, "🎟" * 512, 1024, "caption")[0] == "🎟" * 512
+
+
+def test_a_cut_caption_is_valid_markdown_within_the_limit() -> None:
+    """Lines full of escapes and an italic sentence: whole lines go, never half an entity."""
+    body = "\n".join([f"Seat {n}.{'🎟' * 30} (row-{n}) ${n}.00!" for n in range(40)] + [SENTENCE])
+    message = replace(alert(1, level=Level.HIGH, history=True), body=body)
+    text = render_alert(message).text
+    assert _units(text) <= MAX_CAPTION and text.endswith("\n…")
+    assert parse(text).startswith("🔥 Rockies at Diamondbacks")

@@ -16,8 +16,9 @@ the flood limits (limits.py), 403 "Forbidden: bot was blocked by the user" for c
 `blocked`, 400 "group chat was upgraded to a supergroup chat" with
 `parameters.migrate_to_chat_id` for any call naming a chat in `migrated` (see `migrate`),
 400 "can't parse entities" for MarkdownV2 the entity parser refuses, 400 for
-callback data over 64 bytes, too-long texts, edits that change nothing or find no
-message. Any other method or path is answered 404 and kept in `unexpected`.
+callback data over 64 bytes, too-long texts (counted in UTF-16 units, as Telegram
+counts them), edits that change nothing or find no message. Any other method or path
+is answered 404 and kept in `unexpected`.
 """
 
 from __future__ import annotations
@@ -457,7 +458,7 @@ class FakeBotApi:
                 plain = parse(text)
             except EntityError as exc:
                 raise ApiError(400, str(exc)) from None
-        if len(plain) > limit:
+        if len(plain.encode("utf-16-le")) // 2 > limit:  # UTF-16 units, as Telegram counts
             what = "message caption" if field == "caption" else "message"
             raise ApiError(400, f"Bad Request: {what} is too long")
         markup = params.get("reply_markup")

@@ -1,13 +1,44 @@
-"""Neutral messages -> SMS text and TwiML (pure)."""
+"""Neutral messages -> SMS text and TwiML (pure).
+
+An SMS body is sized in segments, as carriers bill and concatenate it (3GPP TS 23.038):
+text made only of the GSM 7-bit default alphabet goes as GSM-7, 160 septets in one
+segment or 153 per segment of a longer one, a character of the extension table taking
+2; one other character anywhere (an emoji, a curly quote, "—") turns the whole body into
+UCS-2, 70 UTF-16 units in one segment or 67 per segment. Our own typography (dashes,
+curly quotes, "…", "·", a line's leading emoji) is made GSM before measuring, so our
+texts stay GSM-7; a name a person typed is kept as written and measured as it goes.
+"""
 
 from __future__ import annotations
+
+import unicodedata
 
 from twilio.twiml.messaging_response import MessagingResponse
 from twilio.twiml.voice_response import VoiceResponse
 
 from core.domain import OutboundMessage
 
-SMS_LIMIT = 640  # four segments at most
+MAX_SEGMENTS = 4  # carriers cap concatenation; each segment is billed
+# 3GPP TS 23.038 §6.2.1: the GSM 7-bit default alphabet (0x1B, the escape, left out) and
+# its extension table (each character sent as the escape and itself: 2 septets).
+GSM_BASIC = frozenset(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+GSM_EXTENSION = frozenset("\f^{}\\[~]|€")
+# (one segment, each segment of a concatenated message) in septets or UTF-16 units.
+GSM7_SEGMENT, UCS2_SEGMENT = (160, 153), (70, 67)
+CUT = "..."
+# Our templates' typography -> GSM-7 look-alikes.
+_GSM_EQUIVALENTS = str.maketrans(
+    {
+        "‘": "'", "’": "'", "‚": "'", "′": "'", "“": '"', "”": '"', "„": '"', "″": '"',
+        "–": "-", "—": "-", "−": "-", "‐": "-", "‑": "-", "…": "...", "·": "-", "•": "-",
+        "→": "->", "←": "<-", "«": '"', "»": '"', "\u00a0": " ", "\u202f": " ",
+        "\u2009": " ", "\t": " ", "\ufe0f": None, "\u200d": None,
+    }
+)  # fmt: skip
+_JOINERS = frozenset("\ufe0f\u200d")  # emoji presentation selector, zero-width joiner
 # Not STOP: to the carrier STOP means "no more texts from this number at all".
 REPLY_HINT = "Reply 1 or ACK {id} to acknowledge, SNOOZE 2h, MUTE to stop alerts for this event."
 KEYPAD = (
@@ -23,15 +54,76 @@ def alert_id(message: OutboundMessage) -> int | None:
 
 
 def sms_text(message: OutboundMessage) -> str:
-    """The SMS body: title, first body lines, and the reply codes for alerts."""
+    """The SMS body: title, first body lines, and the reply codes for alerts.
+
+    Our typography is made GSM-7 (`gsm_plain`); the text is cut with "..." so that
+    the whole body, reply codes included, is at most `MAX_SEGMENTS` segments.
+    """
     lines = [message.title] + [line for line in message.body.splitlines()[:2] if line]
     ident = alert_id(message)
     hint = REPLY_HINT.format(id=ident) if ident is not None else ""
-    text = "\n".join(line for line in lines if line)
-    room = SMS_LIMIT - len(hint) - 1
-    if len(text) > room:
-        text = text[: room - 1] + "…"
-    return f"{text}\n{hint}" if hint else text
+    plain = (gsm_plain(line) for line in lines)
+    return _fit("\n".join(line for line in plain if line), hint, MAX_SEGMENTS)
+
+
+def gsm_plain(line: str) -> str:
+    """`line` with our typography in GSM-7 look-alikes and without the pictographs our
+    templates lead a line with ("🔥 ", "✅ ", "⏳ "): decoration, not news."""
+    start = 0
+    while start < len(line) and (_is_pictograph(line[start]) or line[start] in _JOINERS):
+        start += 1
+    if start and line[start : start + 1].isspace():
+        line = line[start:]
+    return line.translate(_GSM_EQUIVALENTS).strip()
+
+
+def _is_pictograph(char: str) -> bool:
+    return unicodedata.category(char) == "So" and char not in GSM_BASIC
+
+
+def is_gsm7(text: str) -> bool:
+    """Whether `text` can go in the GSM 7-bit alphabet (basic or extension table)."""
+    return all(char in GSM_BASIC or char in GSM_EXTENSION for char in text)
+
+
+def sms_segments(text: str) -> int:
+    """How many segments `text` is sent as: GSM-7 when it can be, UCS-2 otherwise.
+
+    A character never straddles two segments (an extension pair or a surrogate pair
+    starts the next one instead), so a long text is counted segment by segment.
+    """
+    if is_gsm7(text):
+        (single, each), sizes = GSM7_SEGMENT, [2 if c in GSM_EXTENSION else 1 for c in text]
+    else:
+        (single, each), sizes = UCS2_SEGMENT, [2 if ord(c) > 0xFFFF else 1 for c in text]
+    if sum(sizes) <= single:
+        return 1
+    segments, used = 1, 0
+    for size in sizes:
+        if used + size > each:
+            segments, used = segments + 1, 0
+        used += size
+    return segments
+
+
+def _fit(text: str, hint: str, max_segments: int) -> str:
+    """`text` then `hint` on its own line, `text` cut (ending "...") to fit the segments."""
+
+    def body(head: str) -> str:
+        return "\n".join(part for part in (head, hint) if part)
+
+    if sms_segments(body(text)) <= max_segments:
+        return body(text)
+    # Segments only grow with a longer prefix (more characters, never a cheaper
+    # encoding), so the longest prefix that fits is found by bisection.
+    low, high = 0, len(text)
+    while low < high:
+        mid = (low + high + 1) // 2
+        if sms_segments(body(text[:mid].rstrip() + CUT)) <= max_segments:
+            low = mid
+        else:
+            high = mid - 1
+    return body(text[:low].rstrip() + CUT)
 
 
 def _speakable(text: str) -> str:

@@ -1,0 +1,100 @@
+"""SMS bodies are capped in segments as the carrier counts them (3GPP TS 23.038).
+
+GSM-7 when every character is in the GSM default alphabet (160 septets, 153 per part of
+a longer text, an extension character costing 2); otherwise UCS-2 (70 UTF-16 units, 67
+per part). The cap once assumed GSM-7 always: an emoji-laden alert went as ten segments.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+
+import pytest
+
+from adapters.twilio.render import GSM_BASIC, GSM_EXTENSION, MAX_SEGMENTS, sms_segments, sms_text
+from core.domain import ChannelKind, EventRef, Level, OutboundMessage
+from core.render import AlertView, body, title
+
+
+def carrier_segments(text: str) -> int:
+    """How a carrier splits `text`, written independently of the code under test."""
+    if all(c in GSM_BASIC or c in GSM_EXTENSION for c in text):
+        units, single, each = sum(2 if c in GSM_EXTENSION else 1 for c in text), 160, 153
+    else:
+        units, single, each = len(text.encode("utf-16-le")) // 2, 70, 67
+    return 1 if units <= single else math.ceil(units / each)
+
+
+def sms(title_text: str, body_text: str, alert: int | None = 7) -> OutboundMessage:
+    data = {"alert": {"id": alert}} if alert is not None else {}
+    return OutboundMessage(
+        1, "k1", ChannelKind.SMS, "cp1", Level.HIGH, title_text, body_text, {"data": data}
+    )
+
+
+def test_the_table_is_the_gsm_default_alphabet() -> None:
+    assert len(GSM_BASIC) == 127 and len(GSM_EXTENSION) == 10  # 128 less the escape
+    assert {"@", "£", "¥", "é", "Ç", "Δ", "ß", "¤", "§", "¿", "à", "\n"} <= GSM_BASIC
+    assert {"€", "[", "]", "{", "}", "~", "|", "^", "\\"} <= GSM_EXTENSION
+    assert not {"ç", "í", "’", "“", "—", "–", "…", "·", "•", "`", "🔥"} & (
+        GSM_BASIC | GSM_EXTENSION
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "segments"),
+    [
+        ("a" * 160, 1), ("a" * 161, 2), ("a" * 306, 2), ("a" * 307, 3),
+        ("€" * 80, 1), ("€" * 81, 2),  # 2 septets each
+        ("é" * 160, 1),  # é is GSM-7
+        ("ç" * 70, 1), ("ç" * 71, 2), ("ç" * 134, 2), ("ç" * 135, 3),  # ç is not
+        ("🎸" * 35, 1), ("🎸" * 36, 2),  # 2 UTF-16 units each
+        ("x" * 159 + "’", 3),  # one curly quote: 160 UCS-2 units
+    ],
+)  # fmt: skip
+def test_segments_are_counted_as_the_carrier_counts_them(text: str, segments: int) -> None:
+    assert sms_segments(text) == segments == carrier_segments(text)
+
+
+def test_an_emoji_laden_alert_stays_within_four_segments() -> None:
+    """Counted in characters against 640, this was 10 UCS-2 segments."""
+    name = "🎸🔥 " * 60 + "Fest"
+    text = sms_text(sms(f"🔥 {name} — $28 (your max $40)", "🎟️ " * 200 + "\nSecond line"))
+
+    assert carrier_segments(text) <= MAX_SEGMENTS and sms_segments(text) <= MAX_SEGMENTS
+    assert text.endswith(
+        "\nReply 1 or ACK 7 to acknowledge, SNOOZE 2h, MUTE to stop alerts for this event."
+    )
+    assert "...\n" in text and text.startswith("🎸🔥")  # a person's emoji kept, ours dropped
+    text.encode("utf-16-le")  # no half of a surrogate pair
+
+
+def test_a_long_plain_alert_is_four_concatenated_segments_not_640_characters() -> None:
+    """Four concatenated GSM-7 segments hold 612 septets, not 4 x 160."""
+    text = sms_text(sms("Rockies at Diamondbacks", "x" * 900))
+    assert carrier_segments(text) == MAX_SEGMENTS and len(text) <= 4 * 153
+    assert sms_segments(sms_text(sms("Rockies", "x" * 900 + "€"))) <= MAX_SEGMENTS
+
+
+def test_our_own_template_text_stays_gsm7() -> None:
+    """The level emoji, "—", "·" and "•" of core.render become GSM look-alikes."""
+    event = EventRef(
+        1, "Rockies at Diamondbacks", datetime(2024, 3, 31, 20, 10, tzinfo=UTC),
+        venue="Chase Field", city="Phoenix", timezone="America/Phoenix",
+    )  # fmt: skip
+    view = AlertView(
+        7, "price_drop", "open", Level.CRITICAL, 0.91, event, price=28.0, max_price=40.0,
+        headline="price under your max", currency="EUR",
+    )  # fmt: skip
+    text = sms_text(sms(title(view), body(view)))
+
+    assert all(c in GSM_BASIC or c in GSM_EXTENSION for c in text), text
+    assert text.startswith("Rockies at Diamondbacks - €28 (your max €40)\n")
+    assert "Chase Field, Phoenix - Sun 31 Mar 13:10 MST" in text
+    assert carrier_segments(text) == 2  # GSM-7; as UCS-2 this same text was 4
+
+
+def test_curly_quotes_and_ellipses_become_gsm() -> None:
+    text = sms_text(sms("✅ Acknowledged: “Ada’s” pick – 3 left…", "", alert=None))
+    assert text == 'Acknowledged: "Ada\'s" pick - 3 left...'

@@ -1,8 +1,8 @@
-"""`market <what>`: the latest snapshot of one event, time to the event, and the forecast."""
+"""`market <what>`: one event's newest snapshot (none from the future), its start, the forecast."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
@@ -11,6 +11,7 @@ from core.command_types import MarketCommand
 from core.db.models import Event, MarketSnapshot
 from core.errors import NotFoundError
 from core.event_search import search_events
+from core.ingest import FUTURE_TOLERANCE
 from core.render import (
     event_label,
     event_zone,
@@ -58,26 +59,12 @@ async def _describe(turn: Turn, event: Event) -> Reply:
     else:
         when += " (started)"
     lines = [f"{event.name} — {where}" if where else event.name, when]
-    snap = (
-        await turn.session.execute(
-            select(MarketSnapshot)
-            .where(MarketSnapshot.event_id == event.id)
-            .order_by(MarketSnapshot.observed_at.desc(), MarketSnapshot.id.desc())
-            .limit(1)
-        )
-    ).scalar_one_or_none()
+    snap = await _newest(turn, event.id, before=turn.now + FUTURE_TOLERANCE)
     if snap is None:
         lines.append("No market data yet.")
     else:
-        low, mid, high = (
-            _price(v, snap.currency) for v in (snap.min_price, snap.median_price, snap.max_price)
-        )
-        lines.append(f"Cheapest {low} · median {mid} · highest {high}")
-        tickets = f"{snap.ticket_count:,} tickets" if snap.ticket_count is not None else "? tickets"
-        listings = f" in {snap.listing_count:,} listings" if snap.listing_count is not None else ""
-        age = humanize_delta((turn.now - snap.observed_at).total_seconds())
-        lines.append(f"{tickets} left{listings} (as of {age} ago, {snap.source})")
-        trend = await _trend(turn, event, snap.currency)
+        lines += await _snapshot_lines(turn, snap, zone)
+        trend = await _trend(turn, event, snap)
         if trend:
             lines.append(trend)
     image = None
@@ -90,25 +77,72 @@ async def _describe(turn: Turn, event: Event) -> Reply:
     return Reply(lines=tuple(lines), image=image)
 
 
+async def _newest(
+    turn: Turn, event_id: int, *, before: datetime, priced: bool = False
+) -> MarketSnapshot | None:
+    """The newest snapshot of the event observed at or before `before` (with a cheapest
+    price when `priced`); ties go to the one stored last."""
+    query = select(MarketSnapshot).where(
+        MarketSnapshot.event_id == event_id, MarketSnapshot.observed_at <= before
+    )
+    if priced:
+        query = query.where(MarketSnapshot.min_price.is_not(None))
+    order = (MarketSnapshot.observed_at.desc(), MarketSnapshot.id.desc())
+    return (await turn.session.execute(query.order_by(*order).limit(1))).scalar_one_or_none()
+
+
+async def _snapshot_lines(turn: Turn, snap: MarketSnapshot, zone: str | None) -> list[str]:
+    """The headline: prices and counts of one snapshot, the newest not in the future.
+
+    A sender's clock may run ahead by the FUTURE_TOLERANCE ingest accepts; a snapshot
+    stamped later than that is not the newest news. Every figure comes from `snap`:
+    when it has no cheapest price, that is said, with the newest earlier price and its
+    time ("Last priced at ..."), never a price of another snapshot passed off as its own.
+    """
+    prices = (snap.min_price, snap.median_price, snap.max_price)
+    if all(v is None for v in prices):
+        lines = ["No prices in the latest snapshot"]
+    else:
+        low, mid, high = (_price(v, snap.currency) for v in prices)
+        lines = [f"Cheapest {low} · median {mid} · highest {high}"]
+    tickets = f"{snap.ticket_count:,} tickets" if snap.ticket_count is not None else "? tickets"
+    listings = f" in {snap.listing_count:,} listings" if snap.listing_count is not None else ""
+    lines.append(f"{tickets} left{listings} (as of {_ago(turn, snap)}, {snap.source})")
+    if snap.min_price is None:
+        last = await _newest(turn, snap.event_id, before=snap.observed_at, priced=True)
+        if last is None:
+            lines.append("No price reported yet.")
+        else:
+            at, price = local_time(last.observed_at, zone), _price(last.min_price, last.currency)
+            lines.append(f"Last priced at {at} ({_ago(turn, last)}): cheapest {price}")
+    return lines
+
+
+def _ago(turn: Turn, snap: MarketSnapshot) -> str:
+    seconds = (turn.now - snap.observed_at).total_seconds()
+    return f"{humanize_delta(seconds)} ago" if seconds >= 1 else "just now"
+
+
 TREND_DAYS = 7
 TREND_BARS = 24
 
 
-async def _trend(turn: Turn, event: Event, currency: str | None) -> str | None:
-    """The cheapest price over the last week as a sparkline, for every platform (the
-    chart image is only shown where images are):
+async def _trend(turn: Turn, event: Event, snap: MarketSnapshot) -> str | None:
+    """The cheapest price over the last week up to the headline's snapshot `snap`, as a
+    sparkline, for every platform (the chart image is only shown where images are):
     "Cheapest over the last 7 days: ▇▇▆▅▅▄▃▂ $112 → $97 (low $95)"."""
     since = turn.now - timedelta(days=TREND_DAYS)
+    currency = snap.currency
     rows = (
         await turn.session.execute(
             select(MarketSnapshot.observed_at, MarketSnapshot.min_price)
             .where(
                 MarketSnapshot.event_id == event.id,
                 MarketSnapshot.observed_at >= since,
-                MarketSnapshot.observed_at <= turn.now,
+                MarketSnapshot.observed_at <= snap.observed_at,
                 MarketSnapshot.min_price.is_not(None),
             )
-            .order_by(MarketSnapshot.observed_at)
+            .order_by(MarketSnapshot.observed_at, MarketSnapshot.id)
         )
     ).all()
     points = [(at, float(price)) for at, price in rows if price is not None]

@@ -432,6 +432,75 @@ async def test_market_shows_latest_snapshot_and_forecast(world: World) -> None:
     assert (await world.say("market cricket")).is_error
 
 
+async def _snapshots(world: World, *rows: tuple[timedelta, float | None, int]) -> int:
+    """Snapshots of the Rockies game: (observed this long from now, cheapest, tickets)."""
+    event_id = world.events["rockies"]
+    async with world.sessions() as session, session.begin():
+        for offset, low, tickets in rows:
+            session.add(
+                MarketSnapshot(
+                    event_id=event_id, source="seatgeek", currency="USD",
+                    observed_at=world.clock.now() + offset, min_price=low,
+                    max_price=None if low is None else low * 10, ticket_count=tickets,
+                    ingested_at=world.clock.now(),
+                )
+            )  # fmt: skip
+    return event_id
+
+
+async def test_market_headline_is_never_a_snapshot_from_the_future(world: World) -> None:
+    """Ingest allows a sender's clock 5 min ahead; a stamp beyond that is not the news."""
+    await _snapshots(
+        world,
+        (timedelta(hours=-5), 35.0, 1500),
+        (timedelta(hours=-2), 28.0, 1344),
+        (timedelta(days=1), 5.0, 9),  # stamped a day ahead
+    )
+    reply = await world.say("market rockies")
+
+    assert reply.lines[2:5] == (
+        "Cheapest $28 · median — · highest $280",
+        "1,344 tickets left (as of 2 h ago, seatgeek)",
+        "Cheapest over the last 3 h: █▁ $35 → $28 (low $28)",
+    ), reply.text
+
+    await _snapshots(world, (timedelta(minutes=2), 30.0, 1200))  # within the clock skew
+    reply = await world.say("market rockies")
+    assert reply.lines[2:4] == (
+        "Cheapest $30 · median — · highest $300",
+        "1,200 tickets left (as of just now, seatgeek)",
+    ), reply.text
+    assert "$5" not in reply.text
+
+
+async def test_market_says_when_the_newest_snapshot_has_no_price(world: World) -> None:
+    """Its counts are shown as its own; the price is the last one, with its time."""
+    await _snapshots(
+        world,
+        (timedelta(hours=-5), 35.0, 1500),
+        (timedelta(hours=-3), 31.0, 1400),
+        (timedelta(hours=-1), None, 900),
+    )
+    reply = await world.say("market rockies")
+
+    assert reply.lines[2:6] == (
+        "No prices in the latest snapshot",
+        "900 tickets left (as of 1 h ago, seatgeek)",
+        "Last priced at Wed 20 Mar 09:00 UTC (3 h ago): cheapest $31",
+        "Cheapest over the last 2 h: █▁ $35 → $31 (low $31)",
+    ), reply.text
+
+
+async def test_market_with_no_price_ever_says_so(world: World) -> None:
+    await _snapshots(world, (timedelta(hours=-1), None, 900))
+    reply = await world.say("market rockies")
+    assert reply.lines[2:5] == (
+        "No prices in the latest snapshot",
+        "900 tickets left (as of 1 h ago, seatgeek)",
+        "No price reported yet.",
+    ), reply.text
+
+
 # --- alerts --------------------------------------------------------------------------
 
 

@@ -257,7 +257,8 @@ async def _follow(
             change = await _close(session, other, kind, via, now)
     except (AlreadyDone, ValidationError):
         return None
-    return replace(change, detail=f"{change.detail}, with alert #{alert.id} (same event)")
+    detail = f"{change.detail}, with alert #{alert.id} (same event)"
+    return replace(change, detail=detail, follows=alert.id)
 
 
 async def resolve_many(

@@ -234,6 +234,9 @@ class Change:
     audit_kind: str
     detail: str
     note: str
+    # The alert the person answered, when this change only follows that answer (a sibling
+    # alert about the same event): kept in the audit data so learning counts one answer once.
+    follows: int | None = None
 
 
 async def announce(
@@ -308,6 +311,7 @@ async def announce(
                     "event_type": change.event_type,
                     "fence": alert.fence,
                     "note": change.note,
+                    **({"follows": change.follows} if change.follows is not None else {}),
                 },
             }
         )

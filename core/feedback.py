@@ -108,7 +108,9 @@ async def read_feedback(
     """Feedback from the audit entries with `after_id < id <= upto_id`, oldest first.
 
     Alerts of group watches are left out: anyone in the group may have pressed the
-    button, so it says nothing about the watch's owner.
+    button, so it says nothing about the watch's owner. So are answers that only followed
+    another alert's (a sibling about the same event, `core.alerts.apply_action`): one
+    answer is one piece of feedback. Such an alert still counts as responded to.
 
     Returns:
         The feedback, the number of relevant entries read and the id read up to
@@ -131,6 +133,7 @@ async def read_feedback(
         select(
             AuditEntry.id,
             AuditEntry.kind,
+            AuditEntry.data,
             Alert.id,
             Alert.user_id,
             Alert.factors,
@@ -150,7 +153,9 @@ async def read_feedback(
     )
     rows = (await session.execute(stmt)).all()
     out = []
-    for audit_id, kind, alert_id, user_id, factors, was_responded, was_shown in rows:
+    for audit_id, kind, data, alert_id, user_id, factors, was_responded, was_shown in rows:
+        if isinstance(data, dict) and data.get("follows") is not None:
+            continue
         outcome = outcome_for(kind, responded=bool(was_responded), shown=bool(was_shown))
         if outcome is not None:
             out.append(Feedback(audit_id, user_id, alert_id, outcome, factor_values(factors)))

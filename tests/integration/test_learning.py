@@ -263,6 +263,29 @@ async def test_ignored_needs_a_shown_alert_and_no_response(world: World) -> None
     assert seen[0][0].factors == factors
 
 
+async def test_one_answer_to_alerts_about_one_event_is_one_feedback(world: World) -> None:
+    first = await world.alert("ada", world.factors(0.9))
+    second = await world.alert("ada", world.factors(0.1))  # another watch, the same event
+    await world.act(first, ActionKind.ACK)  # acknowledges both: one message told of both
+    await world.end(second)  # ended after an answer: not "ignored"
+    world.clock.advance(SETTLE_S)
+
+    seen: list[Feedback] = []
+
+    def record(
+        doc: Mapping[str, Any] | None, events: Sequence[Feedback]
+    ) -> tuple[dict[str, Any], int]:
+        seen.extend(events)
+        return learn_person(None, events)
+
+    async with world.sessions() as session, session.begin():
+        followed = await session.get(Alert, second)
+        assert followed is not None and followed.status == "resolved"
+        report = await learn_from_feedback(session, world.clock.now(), record)
+    assert [(e.alert_id, e.outcome) for e in seen] == [(first, "acknowledged")]
+    assert report.outcomes == {"acknowledged": 1}
+
+
 async def test_prefs_shows_what_was_learned(world: World, rng: random.Random) -> None:
     handlers = CommandHandlers(world.sessions, world.clock, rng, ActionSigner(b"k"))
     ada = CommandContext(world.people["ada"], "telegram", "1")

@@ -23,8 +23,9 @@ from adapters.webhook.channel import WebhookChannel
 from adapters.webhook.secrets import SecretBox
 from adapters.webhook.ssrf import SsrfPolicy
 from bot.insight import MarketInsights
+from bot.keycheck import secret_key_problem
 from bot.metrics import PrometheusMetrics
-from bot.settings import Settings
+from bot.settings import Settings, SettingsError
 from core.actions import ActionSigner
 from core.backoff import RetryPolicies
 from core.clock import SystemClock
@@ -279,6 +280,9 @@ async def build(
                 await active_model_dir(sessions, settings.model_dir, SHIPPED_MODEL)
             )
         index = await load_watch_index(sessions)
+        async with sessions() as session:
+            if (problem := await secret_key_problem(session, settings)) is not None:
+                raise SettingsError(f"configuration error: {problem}")
         alerts = AlertEngine(
             index,
             predictor,

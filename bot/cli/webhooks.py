@@ -22,6 +22,7 @@ from adapters.webhook.secrets import SecretBox, rotate_entries
 from adapters.webhook.ssrf import SsrfPolicy
 from bot.cli.app import app
 from bot.cli.common import fail, in_transaction, parse_id, print_table
+from bot.keycheck import secret_key_problem
 from bot.settings import load_settings
 from bot.webhook_admin import (
     EVENT_TYPES,
@@ -81,8 +82,15 @@ def _endpoint_id(text: str, command: str) -> int:
 
 def _with_secrets(work: Callable[[AsyncSession, datetime, SecretBox], Awaitable[T]]) -> T:
     """`in_transaction`, with the box that encrypts endpoint secrets (HDT_SECRET_KEY)."""
-    box = SecretBox(load_settings().secret_key_bytes())
-    return in_transaction(lambda session, now: work(session, now, box))
+    settings = load_settings()
+    box = SecretBox(settings.secret_key_bytes())
+
+    async def checked(session: AsyncSession, now: datetime) -> T:
+        if (problem := await secret_key_problem(session, settings)) is not None:
+            fail(problem)  # a secret added now would be unreadable to the running bot
+        return await work(session, now, box)
+
+    return in_transaction(checked)
 
 
 async def _endpoint(session: AsyncSession, endpoint_id: int) -> WebhookEndpoint:

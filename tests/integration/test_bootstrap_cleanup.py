@@ -108,3 +108,43 @@ async def test_a_successful_build_leaves_everything_open_for_the_container(
     assert [e.disposals for e in engines] == [0]
     await container.aclose()
     assert [e.disposals for e in engines] == [1]
+
+
+async def test_a_key_that_cannot_read_the_stored_secrets_stops_start_up(
+    engines: list[RecordingEngine], sqlite_url: str, tmp_path: Path
+) -> None:
+    from adapters.twilio.crypto import PhoneBox
+    from bot.settings import SettingsError
+    from core.db.engine import make_sessionmaker
+    from core.db.models import ContactPoint, User
+
+    writer = make_engine(sqlite_url)
+    try:
+        async with make_sessionmaker(writer)() as session, session.begin():
+            user = User(display_name="Ada")
+            session.add(user)
+            await session.flush()
+            session.add(
+                ContactPoint(
+                    user_id=user.id, kind="sms", address_masked="+1 ••• 0100",
+                    address_encrypted=PhoneBox(b"the key it was made with").encrypt("+15550100"),
+                )
+            )  # fmt: skip
+    finally:
+        await writer.dispose()
+    with pytest.raises(SettingsError) as refused:
+        await bootstrap.build(
+            _settings(sqlite_url, tmp_path), metrics=NullMetrics(), predictor=StubPredictor()
+        )
+    line = str(refused.value)
+    assert line.startswith("configuration error: HDT_SECRET_KEY: the stored phone numbers ")
+    assert "encrypted with another key than HDT_SECRET_KEY" in line and "\n" not in line
+    assert [e.disposals for e in engines] == [1]
+    container = await bootstrap.build(
+        load_settings(
+            database_url=sqlite_url, secret_key="the key it was made with", demo=False,
+            state_dir=tmp_path,
+        ),
+        metrics=NullMetrics(), predictor=StubPredictor(),
+    )  # fmt: skip
+    await container.aclose()

@@ -209,3 +209,19 @@ def test_add_and_test_print_urls_without_passwords(cli: Cli) -> None:
     cli.db(stored_before_the_check)
     queued = cli.ok("test", "1")
     assert "https://bob:***@old.example.com/x" in queued and "hunter2" not in queued
+
+
+def test_another_secret_key_is_refused_before_it_mixes_keys(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    cli.ok("add", URL)
+    monkeypatch.delenv("HDT_SECRET_KEY")  # the development key of another directory
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    line = cli.refused("add", "https://hooks.example.com/other")
+    assert "HDT_SECRET_KEY: the stored webhook secrets were encrypted with another key" in line
+    assert f"than the development key in {elsewhere / '.hdtickets' / 'secret_key'}" in line
+    assert len(cli.endpoints()) == 1
+    monkeypatch.setenv("HDT_SECRET_KEY", "cli-webhooks-test-key")
+    cli.ok("add", "https://hooks.example.com/other")

@@ -35,12 +35,15 @@ sys.path.insert(0, str(ROOT))
 from core.domain import EventRef, MarketPoint  # noqa: E402
 from core.ports import ForecastRequest  # noqa: E402
 from ml import backtest, datasets, train  # noqa: E402
+from ml.heuristic import thin_history  # noqa: E402
 from ml.models import PARAMS  # noqa: E402
 from ml.predictor import ModelPredictor  # noqa: E402
 
 
 def _requests(df: object, n: int) -> list[ForecastRequest]:
-    """`n` requests built from the newest rows of real histories (up to 30 points each)."""
+    """`n` requests built from the newest rows of real histories (up to 30 points each);
+    histories too thin for the model (`thin_history`: the heuristic answers them) are
+    left out, so the figure times the model."""
     out: list[ForecastRequest] = []
     for i, (_, rows) in enumerate(df.groupby("event")):  # type: ignore[attr-defined]
         rows = rows.tail(30)
@@ -52,7 +55,8 @@ def _requests(df: object, n: int) -> list[ForecastRequest]:
             for r in rows.itertuples()
         ]  # fmt: skip
         now = points[-1].observed_at + timedelta(minutes=1)
-        out.append(ForecastRequest(event, points, now))
+        if not thin_history(points, now):
+            out.append(ForecastRequest(event, points, now))
     return [out[k % len(out)] for k in range(n)]
 
 

@@ -14,8 +14,8 @@ from the alert's last announced change.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol, cast
 
@@ -39,10 +39,12 @@ from core.planning import WebhookTarget, webhook_targets
 from core.recipients import load_webhooks
 from core.render import (
     AlertView,
+    OtherAlert,
     body,
     event_dict,
     factors_from_dicts,
     iso,
+    other_alerts_text,
     payload,
     title,
 )
@@ -58,6 +60,7 @@ NOTIFICATIONS = cast(Table, Notification.__table__)
 AUDIT_LOG = cast(Table, AuditEntry.__table__)
 _SUPERSEDED = NOTIFICATIONS.alias("superseded")
 _CHUNK = 500
+_ACTIVE = frozenset(ACTIVE_ALERT_STATUSES)
 
 
 def notification_key(alert_id: int, event_type: str, channel: str, address: str, n: object) -> str:
@@ -291,6 +294,15 @@ async def announce(
             continue
         hooks = webhook_targets(endpoints, change.alert.user_id, change.event_type)
         plans.append((change, event, edits.get(alert_id, []), hooks))
+    ended = [c.alert for c, _, mine, _ in plans if mine and c.alert.status not in _ACTIVE]
+    if ended:  # an edit that says "resolved" names the person's alerts still open
+        still = await _still_open(session, ended, alerts.keys())
+        plans = [
+            (replace(c, note=f"{c.note}\n{still[c.alert.id]}"), e, mine, hooks)
+            if c.alert.id in still
+            else (c, e, mine, hooks)
+            for c, e, mine, hooks in plans
+        ]
     wanted = [c.alert.id for c, _, mine, hooks in plans if mine or hooks]
     if explain is not None and wanted:
         await explain([alert_id for alert_id in wanted if alert_id is not None])
@@ -318,6 +330,54 @@ async def announce(
     await bulk_insert(session, NOTIFICATIONS, rows)
     await bulk_insert(session, AUDIT_LOG, audits)
     return len(rows)
+
+
+async def _still_open(
+    session: AsyncSession, ended: Sequence[AnnouncedAlert], changing: Collection[int | None]
+) -> dict[int, str]:
+    """Lines naming each ended alert's open siblings: the person's other open alerts about
+    the same event, to the same kind of destination (their own chats, or the same group).
+
+    One message may have told of several alerts (`core.engine_decide.merge_rounds`); when
+    the alert that told them ends, its edited message must not read as if they all had.
+    Alerts changing in the same call are left out (they are being told of themselves).
+    """
+    users, events = {a.user_id for a in ended}, {a.event_id for a in ended}
+    stmt = (
+        select(
+            Alert.id, Alert.user_id, Alert.event_id, Alert.watch_id, Alert.kind, Alert.reason,
+            Watch.label, Watch.destination_address,
+        )
+        .join(Watch, Watch.id == Alert.watch_id)
+        .where(
+            Alert.user_id.in_(users),
+            Alert.event_id.in_(events),
+            Alert.status == AlertStatus.OPEN.value,
+        )
+        .order_by(Alert.level.desc(), Alert.score.desc(), Alert.id)
+    )  # fmt: skip
+    rows = [row for row in (await session.execute(stmt)).all() if row.id not in changing]
+    if not rows:
+        return {}
+    places = await session.execute(
+        select(Watch.id, Watch.destination_address).where(Watch.id.in_({a.watch_id for a in ended}))
+    )
+    place: dict[int, str | None] = {watch_id: where for watch_id, where in places}
+    out: dict[int, str] = {}
+    for alert in ended:
+        where = place.get(alert.watch_id)
+        others = [
+            OtherAlert(row.watch_id, row.label, row.reason or row.kind.replace("_", " "))
+            for row in rows
+            if (row.user_id, row.event_id, row.destination_address)
+            == (alert.user_id, alert.event_id, where)
+        ]
+        if others and alert.id is not None:
+            out[alert.id] = other_alerts_text(
+                others, watch_id=alert.watch_id, group=where is not None,
+                lead="Still open", verb="Still open on", rest="more open alerts",
+            )  # fmt: skip
+    return out
 
 
 async def edit_late(

@@ -25,13 +25,14 @@ from core.planning import DeliveryPlan, plan_delivery
 from core.ports import Forecast
 from core.render import (
     AlertView,
+    OtherAlert,
     alert_buttons,
     body,
-    clip,
     event_dict,
     market_age_note,
     market_dict,
     money,
+    other_alerts_text,
     payload,
     title,
 )
@@ -57,8 +58,6 @@ _PENDING = NotificationStatus.PENDING.value
 _WEBHOOK = ChannelKind.WEBHOOK
 CHART_LEVEL = Level.HIGH
 CHART_POINTS = 48
-ALSO_SHOWN = 3  # other alerts a message names one by one; the rest are counted
-LABEL_CHARS = 40
 
 
 def chart_history(level: Level, stored: StoredSnapshot, ctx: RowContext) -> dict[str, Any]:
@@ -252,21 +251,20 @@ def _sentence(
 def also_text(batch: Batch, round_: Round) -> str:
     """The lines naming the other alerts a round's message answers (`Round.also`), e.g.
     "Also matches your watch #12 (mlb): down 20% to $50 from $62 in 24 h"."""
-    mine = round_.alert.watch_id
-    info = batch.info.get(mine)
-    whose = "watch" if info is not None and info.destination is not None else "your watch"
-    lines = []
-    for other in round_.also[:ALSO_SHOWN]:
-        watch_id = other.alert.watch_id
-        if watch_id == mine:  # another trigger of the same watch
-            lines.append(f"Also: {other.headline}")
-            continue
-        theirs = batch.info.get(watch_id)
-        label = f" ({clip(theirs.label, LABEL_CHARS)})" if theirs and theirs.label else ""
-        lines.append(f"Also matches {whose} #{watch_id}{label}: {other.headline}")
-    if len(round_.also) > ALSO_SHOWN:
-        lines.append(f"… and {len(round_.also) - ALSO_SHOWN} more of your alerts")
-    return "\n".join(lines)
+    info = batch.info.get(round_.alert.watch_id)
+    others = []
+    for other in round_.also:
+        theirs = batch.info.get(other.alert.watch_id)
+        label = theirs.label if theirs is not None else None
+        others.append(OtherAlert(other.alert.watch_id, label, other.headline))
+    return other_alerts_text(
+        others,
+        watch_id=round_.alert.watch_id,
+        group=info is not None and info.destination is not None,
+        lead="Also",
+        verb="Also matches",
+        rest="more of your alerts",
+    )
 
 
 def audit_rows(batch: Batch) -> list[dict[str, Any]]:

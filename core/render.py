@@ -76,6 +76,47 @@ def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+OTHERS_SHOWN = 3  # other alerts a message names one by one; the rest are counted
+LABEL_CHARS = 40
+
+
+@dataclass(frozen=True, slots=True)
+class OtherAlert:
+    """Another alert of the person about the same event, as a message names it."""
+
+    watch_id: int
+    label: str | None
+    headline: str
+
+
+def other_alerts_text(
+    others: Sequence[OtherAlert], *, watch_id: int, group: bool, lead: str, verb: str, rest: str
+) -> str:
+    """Lines naming a person's other alerts about an event in one message, e.g.
+    "Also matches your watch #12 (mlb): down 20% to $50 from $62 in 24 h" or
+    "Still open on your watch #12 (mlb): under $60 at $55".
+
+    Args:
+        others: the other alerts, in the order they are named.
+        watch_id: the watch of the message's own alert.
+        group: the message goes to a group chat ("watch #12", not "your watch #12").
+        lead: what begins a line about another trigger of the same watch ("Also").
+        verb: what begins a line about another watch ("Also matches").
+        rest: what the count of alerts not named is of ("more of your alerts").
+    """
+    whose = "watch" if group else "your watch"
+    lines = []
+    for other in others[:OTHERS_SHOWN]:
+        if other.watch_id == watch_id:
+            lines.append(f"{lead}: {other.headline}")
+            continue
+        label = f" ({clip(other.label, LABEL_CHARS)})" if other.label else ""
+        lines.append(f"{verb} {whose} #{other.watch_id}{label}: {other.headline}")
+    if len(others) > OTHERS_SHOWN:
+        lines.append(f"… and {len(others) - OTHERS_SHOWN} {rest}")
+    return "\n".join(lines)
+
+
 # How a price in each currency is written: the symbol before the amount, and whether the
 # currency has cents. Any other ISO 4217 code is written before the amount ("CAD 28").
 # Snapshots without a currency (None) are read as USD, the feeds' default.

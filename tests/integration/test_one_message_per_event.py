@@ -342,3 +342,46 @@ async def test_a_snooze_until_cheaper_stays_with_its_alert(sessions: Sessions) -
     assert await _statuses(sessions) == {mlb.id: "open", yankees.id: "snoozed"}
     assert await _answer(sessions, by_watch[yankees.id].id, ActionKind.SNOOZE) != []
     assert await _statuses(sessions) == {mlb.id: "snoozed", yankees.id: "snoozed"}
+
+
+async def test_when_the_alert_that_told_ends_its_edit_names_the_alerts_still_open(
+    sessions: Sessions,
+) -> None:
+    """Her "yankees under 80" watch expires while the game is still down 11%: the edited
+    message says resolved and that the "mlb" alert it told of is still open."""
+    seed, mlb, yankees = await _two_watches(sessions)
+    async with sessions() as session, session.begin():
+        watch = await session.get(Watch, yankees.id)
+        assert watch is not None
+        watch.expires_at = T0 + minutes(15)
+    engine = await fresh_engine(sessions, config=PRICE_ONLY)
+    await _game(sessions, engine, seed, 56.0, 50.0)
+    async with sessions() as session, session.begin():
+        (note,) = _chats(await notifications_of(session))
+        note.status, note.receipt = "sent", {"message_id": 77, "chat_id": "tg-100"}
+    await _at(sessions, engine, seed, 20, 50.0)
+    async with sessions() as session:
+        by_watch = {a.watch_id: a for a in await alerts_of(session)}
+        edits = [n for n in _chats(await notifications_of(session)) if n.id != note.id]
+    assert by_watch[yankees.id].status == "resolved" and by_watch[mlb.id].status == "open"
+    (edit,) = edits
+    assert edit.payload["edit_of"]["message_id"] == 77
+    lines = edit.payload["body"].splitlines()
+    assert lines[0] == "Resolved: watch expired"
+    still = f"Still open on your watch #{mlb.id} (mlb): down 11% to $50 from $56 in 24 h"
+    assert lines[1] == still
+
+
+async def test_an_edit_names_no_alert_that_ended_with_it(sessions: Sessions) -> None:
+    seed, _, yankees = await _two_watches(sessions)
+    engine = await fresh_engine(sessions, config=PRICE_ONLY)
+    await _game(sessions, engine, seed, 56.0, 50.0)
+    async with sessions() as session, session.begin():
+        (note,) = _chats(await notifications_of(session))
+        note.status, note.receipt = "sent", {"message_id": 77, "chat_id": "tg-100"}
+        by_watch = {a.watch_id: a for a in await alerts_of(session)}
+    await _answer(sessions, by_watch[yankees.id].id, ActionKind.BOUGHT)  # closes both
+    async with sessions() as session:
+        edits = [n for n in _chats(await notifications_of(session)) if n.id != note.id]
+    (edit,) = edits
+    assert "Still open" not in edit.payload["body"]

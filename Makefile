@@ -25,7 +25,7 @@ lint: install
 	$(BIN)/ruff format --check .
 
 types: install
-	$(BIN)/mypy core
+	$(BIN)/mypy core bot adapters ml
 
 contracts: install
 	$(BIN)/lint-imports

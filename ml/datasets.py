@@ -77,6 +77,11 @@ def load_mlb(data_dir: Path) -> pd.DataFrame:
     return clean(df)
 
 
+def _number(value: Any) -> float:
+    """A CSV cell read by pandas as a float (NaN when empty)."""
+    return float(value)
+
+
 def load_stubhub(data_dir: Path) -> pd.DataFrame:
     """Load the StubHub-derived get-in histories (research use only) into the schema.
 
@@ -98,8 +103,8 @@ def load_stubhub(data_dir: Path) -> pd.DataFrame:
                     "observed_at": pd.Timestamp(day, tz="UTC") + pd.Timedelta(hours=12),
                     "starts_at": starts,
                     "min_price": float(price),
-                    "median_price": float(rec.median_listing_price) if newest else np.nan,
-                    "listings": float(rec.active_listings_count) if newest else np.nan,
+                    "median_price": _number(rec.median_listing_price) if newest else np.nan,
+                    "listings": _number(rec.active_listings_count) if newest else np.nan,
                     "capacity": float(capacity),
                     "category": "stubhub",
                 }

@@ -38,7 +38,7 @@ class TwilioConfig:
         return self.public_url.rstrip("/") + path
 
 
-class _HttpClient(AsyncTwilioHttpClient):
+class _HttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]  # twilio ships no types
     async def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Response:
         auth = kwargs.pop("auth", None)
         if auth is not None:  # aiohttp's BasicAuth is deprecated: send the header ourselves

@@ -63,10 +63,12 @@ async def _chart(
     title: str,
     max_price: float | None,
     outlook: tuple[datetime, float, float, float] | None,
+    currency: str | None,
 ) -> bytes:
-    """`ml.charts.price_chart_png` for the Telegram channel (which knows no ml types)."""
+    """`ml.charts.price_chart_png` for the Telegram channel (which knows no ml types);
+    the price axis names `currency` (the alert payload's `data.market.currency`)."""
     band = Outlook(*outlook) if outlook is not None else None
-    return await price_chart_png(points, title, max_price, band)
+    return await price_chart_png(points, title, max_price, band, currency=currency)
 
 
 def add_telegram_hooks(

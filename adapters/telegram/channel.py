@@ -59,9 +59,11 @@ from core.ports import Clock
 
 logger = logging.getLogger(__name__)
 
-# (points, title, the person's max, the forecast band (when, p10, median, p90) or None)
+# (points, title, the person's max, the forecast band (when, p10, median, p90) or None,
+# the prices' ISO 4217 currency or None)
 ChartRenderer = Callable[
-    [Sequence[tuple[datetime, float]], str, float | None, Outlook | None], Awaitable[bytes]
+    [Sequence[tuple[datetime, float]], str, float | None, Outlook | None, str | None],
+    Awaitable[bytes],
 ]
 ALLOWED_UPDATES = [UpdateType.MESSAGE, UpdateType.CALLBACK_QUERY]
 REMEMBERED_KEYS = 20_000
@@ -267,7 +269,7 @@ class TelegramChannel:
 
     async def _send_new(self, message: OutboundMessage) -> DeliveryReceipt:
         rendered = render_alert(message)
-        chart = await self._draw(message, rendered.chart, rendered.max_price, rendered.outlook)
+        chart = await self._draw(message, rendered)
         address = message.address
         with translated("send", message.notification_id):
             try:
@@ -322,17 +324,17 @@ class TelegramChannel:
                 notification_id,
             )
 
-    async def _draw(
-        self,
-        message: OutboundMessage,
-        points: Sequence[tuple[datetime, float]],
-        max_price: float | None,
-        outlook: Outlook | None,
-    ) -> bytes | None:
-        if not points or self._chart is None:
+    async def _draw(self, message: OutboundMessage, rendered: AlertMessage) -> bytes | None:
+        if not rendered.chart or self._chart is None:
             return None
         try:
-            return await self._chart(points, message.title, max_price, outlook)
+            return await self._chart(
+                rendered.chart,
+                message.title,
+                rendered.max_price,
+                rendered.outlook,
+                rendered.currency,
+            )
         except Exception:  # a chart is a nicety: the alert goes out without it
             logger.exception("chart failed notification_id=%s", message.notification_id)
             return None

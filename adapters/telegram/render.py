@@ -162,6 +162,7 @@ class AlertMessage:
     chart: tuple[tuple[datetime, float], ...] = ()
     max_price: float | None = None
     outlook: Outlook | None = None
+    currency: str | None = None  # the prices' ISO 4217 code, when the payload says it
 
 
 def _data(message: OutboundMessage) -> Mapping[str, Any]:
@@ -226,6 +227,12 @@ def chart_points(message: OutboundMessage) -> tuple[tuple[datetime, float], ...]
     return tuple(points)
 
 
+def chart_currency(message: OutboundMessage) -> str | None:
+    """`data.market.currency`: the ISO 4217 code of the event's prices, or None."""
+    currency = _section(message, "market").get("currency")
+    return currency if isinstance(currency, str) and currency else None
+
+
 # (when, p10, median, p90) of the cheapest price: the forecast band a chart draws.
 Outlook = tuple[datetime, float, float, float]
 
@@ -261,6 +268,7 @@ def render_alert(message: OutboundMessage) -> AlertMessage:
         chart=points,
         max_price=float(max_price) if isinstance(max_price, int | float) else None,
         outlook=chart_outlook(message, points),
+        currency=chart_currency(message),
     )
 
 

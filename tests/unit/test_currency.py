@@ -3,11 +3,23 @@ the market payload and the chart's axis (a GBP event used to read "$45")."""
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
-from core.domain import EventRef, Level, MarketPoint, TriggerKind, WatchSpec
+from adapters.telegram.render import render_alert
+from bot.telegram_hooks import _chart as telegram_chart
+from core.domain import (
+    ChannelKind,
+    EventRef,
+    Level,
+    MarketPoint,
+    OutboundMessage,
+    TriggerKind,
+    WatchSpec,
+)
 from core.engine_support import soft_reason
 from core.handlers_market import _price
 from core.render import AlertView, market_dict, money, title
@@ -112,3 +124,36 @@ def test_the_chart_axis_is_labelled_with_the_events_currency() -> None:
     assert unknown.axes[0].get_ylabel() == "Price"  # never "USD" for prices that may not be
     png = charts.price_chart_png_blocking(points, title="Game", max_price=None, currency="EUR")
     assert png.startswith(b"\x89PNG")
+
+
+async def test_the_telegram_alert_chart_is_labelled_with_the_alerts_currency(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The payload's `data.market.currency` reaches the axis (a GBP alert's read "Price")."""
+    labels: list[str] = []
+    real = charts._figure
+
+    def spied(*args: Any) -> Any:
+        figure = real(*args)
+        labels.append(figure.axes[0].get_ylabel())
+        return figure
+
+    monkeypatch.setattr(charts, "_figure", spied)
+    monkeypatch.setattr(charts, "_CACHE", OrderedDict())
+    history = [[(NOW - timedelta(hours=h)).isoformat(), 50.0 - h] for h in range(4)]
+    message = OutboundMessage(
+        notification_id=1,
+        idempotency_key="k1",
+        channel=ChannelKind.TELEGRAM,
+        address="900",
+        level=Level.HIGH,
+        title="🔥 Arsenal v Spurs — £45 (your max £50)",
+        body="High priority",
+        payload={"data": {"market": {"min_price": 45.0, "currency": "GBP", "history": history}}},
+    )
+    rendered = render_alert(message)
+    assert rendered.currency == "GBP"
+    png = await telegram_chart(
+        rendered.chart, message.title, rendered.max_price, rendered.outlook, rendered.currency
+    )
+    assert png.startswith(b"\x89PNG") and labels == ["GBP"]

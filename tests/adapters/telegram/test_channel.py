@@ -29,8 +29,12 @@ EVENT_PAGE = "https://tickets.example/rockies-at-diamondbacks/2024-03-31"
 async def sent() -> AsyncIterator[tuple[FakeBotApi, TelegramChannel, list[bytes]]]:
     charts: list[bytes] = []
 
-    async def chart(points: object, title: str, max_price: float | None, outlook: object) -> bytes:
-        charts.append(b"\x89PNG" + title.encode() + repr(outlook).encode())
+    async def chart(
+        points: object, title: str, max_price: float | None, outlook: object, currency: str | None
+    ) -> bytes:
+        charts.append(
+            b"\x89PNG" + title.encode() + f"[{currency}]".encode() + repr(outlook).encode()
+        )
         return charts[-1]
 
     async with FakeBotApi(clock=SteppingClock()) as api:
@@ -56,9 +60,10 @@ def alert(
     edit_of: DeliveryReceipt | None = None,
     address: str = "900",
     page: str | None = None,
+    currency: str | None = None,
 ) -> OutboundMessage:
     now = datetime(2024, 3, 20, 12, tzinfo=UTC)
-    market: dict[str, object] = {"min_price": 28.0}
+    market: dict[str, object] = {"min_price": 28.0, "currency": currency}
     event: dict[str, object] = {"starts_at": (now + timedelta(hours=48)).isoformat()}
     if page is not None:
         event["url"] = page
@@ -143,8 +148,19 @@ async def test_high_levels_with_history_come_with_a_chart(sent) -> None:  # type
     # The forecast band runs to the event's start (48 h), sooner than the 72 h horizon.
     starts = datetime(2024, 3, 22, 12, tzinfo=UTC)
     assert charts[0].endswith(repr((starts, 24.0, 27.0, 31.0)).encode())
+    assert b"[None]" in charts[0]  # a payload without a currency: the axis says "Price"
     assert not text.photo
     assert api.calls_of("editMessageCaption") and photo.keyboard is None
+
+
+async def test_the_chart_is_drawn_in_the_alerts_currency(sent) -> None:  # type: ignore[no-untyped-def]
+    """`data.market.currency` reaches the chart renderer: a GBP event's axis says GBP,
+    not "Price"."""
+    api, channel, charts = sent
+    await channel.send(alert(1, level=Level.HIGH, history=True, currency="GBP"))
+
+    [photo] = api.sent
+    assert photo.photo and len(charts) == 1 and b"[GBP]" in charts[0]
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,10 @@
 """`market`'s forecast sentence and price-history chart: the predictor and ml.charts
-behind core.chat.MarketInsightProvider."""
+behind core.chat.MarketInsightProvider.
+
+Both read the snapshots the headline reads (core.handlers_market): none stamped later
+than now + FUTURE_TOLERANCE, the clock skew ingest accepts; the chart's axis names the
+currency of the newest of them, as the headline's prices do.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from core.chat import MarketInsight
 from core.db.models import Event, MarketSnapshot
 from core.domain import band_end
 from core.history import market_point
+from core.ingest import FUTURE_TOLERANCE
 from core.ports import Forecast, ForecastRequest, Predictor
 from ml.charts import Outlook, price_chart_png
 
@@ -40,9 +46,9 @@ class MarketInsights:
                         select(MarketSnapshot)
                         .where(
                             MarketSnapshot.event_id == event_id,
-                            MarketSnapshot.observed_at <= now,
+                            MarketSnapshot.observed_at <= now + FUTURE_TOLERANCE,
                         )
-                        .order_by(MarketSnapshot.observed_at.desc())
+                        .order_by(MarketSnapshot.observed_at.desc(), MarketSnapshot.id.desc())
                         .limit(HISTORY_POINTS)
                     )
                 ).scalars()
@@ -50,6 +56,7 @@ class MarketInsights:
         history = [market_point(row.event_id, row) for row in reversed(rows)]
         if not history:
             return MarketInsight(sentence=None)
+        currency = rows[0].currency  # the headline's snapshot's
         forecast = (
             await self._predictor.forecast([ForecastRequest(event_ref(event), history, now)])
         )[0]
@@ -58,7 +65,11 @@ class MarketInsights:
         if priced:
             try:
                 chart = await price_chart_png(
-                    priced, title=event.name, max_price=None, outlook=_outlook(forecast, event, now)
+                    priced,
+                    title=event.name,
+                    max_price=None,
+                    outlook=_outlook(forecast, event, now),
+                    currency=currency,
                 )
             except Exception:  # a chart is a nicety: the answer goes out without it
                 logger.exception("price chart failed for event_id=%s", event_id)

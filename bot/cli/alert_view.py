@@ -71,14 +71,17 @@ def _percent(value: Any) -> str:
     return f"{float(value):.0%}" if isinstance(value, int | float) else "-"
 
 
-def _price(value: Any) -> str:
-    return money(float(value)) if isinstance(value, int | float) else "-"
+def _price(value: Any, currency: str | None) -> str:
+    return money(float(value), currency) if isinstance(value, int | float) else "-"
 
 
 def forecast_lines(
-    prediction: Mapping[str, Any] | None, recommendation: Mapping[str, Any] | None
+    prediction: Mapping[str, Any] | None,
+    recommendation: Mapping[str, Any] | None,
+    currency: str | None,
 ) -> list[str]:
-    """The prediction and recommendation in a few lines ("no forecast" when absent)."""
+    """The prediction and recommendation in a few lines ("no forecast" when absent),
+    amounts in `currency` (the event's; None reads as USD)."""
     lines = []
     if recommendation:
         if recommendation.get("sentence"):
@@ -86,11 +89,13 @@ def forecast_lines(
         lines.append(
             f"advice {recommendation.get('advice', '-')} · "
             f"confidence {_percent(recommendation.get('confidence'))} · "
-            f"expected saving {_price(recommendation.get('expected_saving'))} · "
+            f"expected saving {_price(recommendation.get('expected_saving'), currency)} · "
             f"availability risk {_percent(recommendation.get('availability_risk'))}"
         )
     if prediction:
-        bands = "/".join(_price(prediction.get(k)) for k in ("p10_72h", "p50_72h", "p90_72h"))
+        bands = "/".join(
+            _price(prediction.get(k), currency) for k in ("p10_72h", "p50_72h", "p90_72h")
+        )
         hours = prediction.get("hours_to_depletion")
         lines.append(
             f"drop within 72 h {_percent(prediction.get('p_drop_72h'))} · "
@@ -127,9 +132,13 @@ def timeline_table(entries: Sequence[TimelineEntry]) -> Table:
 
 
 def header_lines(
-    alert: Alert, event: Event | None, watch: Watch | None, user: User | None
+    alert: Alert,
+    event: Event | None,
+    watch: Watch | None,
+    user: User | None,
+    currency: str | None,
 ) -> list[str]:
-    """Who, what, when and where the alert stands."""
+    """Who, what, when and where the alert stands; prices in `currency` (the event's)."""
     lines = [
         f"Alert {alert.id} · {level_text(alert.level)} (score {alert.score:.2f}) · {alert.status}"
     ]
@@ -137,7 +146,7 @@ def header_lines(
         where = ", ".join(p for p in (event.venue, event.city) if p)
         when = local_time(event.starts_at, event.timezone)
         lines.append(f"  event #{event.id} {event.name}{' — ' + where if where else ''}, {when}")
-    price = money(alert.price) if alert.price is not None else "-"
+    price = money(alert.price, currency) if alert.price is not None else "-"
     person = f"user {alert.user_id}" + (f" ({user.display_name})" if user else "")
     label = f"watch #{alert.watch_id}" + (f" '{watch.label}'" if watch else "")
     lines.append(f"  {alert.kind} at {price} · {person} · {label}")
@@ -147,7 +156,7 @@ def header_lines(
     if alert.snoozed_until:
         times.append(f"snoozed until {utc(alert.snoozed_until)}")
     if alert.snooze_below is not None:
-        times.append(f"snoozed until under {money(alert.snooze_below)}")
+        times.append(f"snoozed until under {money(alert.snooze_below, currency)}")
     if alert.resolved_at:
         times.append(f"resolved {utc(alert.resolved_at)}")
     lines.append("  " + " · ".join(times) + " (UTC)")
@@ -164,14 +173,19 @@ def render_alert(
     watch: Watch | None,
     user: User | None,
     entries: Sequence[TimelineEntry],
+    currency: str | None,
 ) -> RenderableType:
-    """Everything `alerts show` prints, as one rich renderable."""
+    """Everything `alerts show` prints, as one rich renderable; prices in `currency`
+    (the event's, `core.history.event_currencies`; None reads as USD)."""
     forecast = [
         Text("Forecast", style="bold"),
-        *(Text("  " + line) for line in forecast_lines(alert.prediction, alert.recommendation)),
+        *(
+            Text("  " + line)
+            for line in forecast_lines(alert.prediction, alert.recommendation, currency)
+        ),
     ]
     return Group(
-        *(Text(line) for line in header_lines(alert, event, watch, user)),
+        *(Text(line) for line in header_lines(alert, event, watch, user, currency)),
         Text(""),
         factor_table(alert.factors),
         Text(""),

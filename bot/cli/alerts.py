@@ -32,6 +32,7 @@ from core.db.models import (
 )
 from core.domain import ActionKind
 from core.errors import ValidationError
+from core.history import event_currencies
 from core.render import money
 
 alerts_app = typer.Typer(
@@ -88,14 +89,17 @@ def list_alerts(
         table.add_column("Price", no_wrap=True, justify="right")
         table.add_column("User", max_width=14, overflow="ellipsis", no_wrap=True)
         table.add_column("Opened", no_wrap=True)
-        for alert, event_name, user_name in await session.execute(query):
+        rows = (await session.execute(query)).all()
+        currencies = await event_currencies(session, {alert.event_id for alert, _, _ in rows})
+        for alert, event_name, user_name in rows:
+            currency = currencies.get(alert.event_id)
             table.add_row(
                 str(alert.id),
                 level_text(alert.level),
                 alert.status,
                 alert.kind,
                 event_name,
-                money(alert.price) if alert.price is not None else "-",
+                money(alert.price, currency) if alert.price is not None else "-",
                 f"{alert.user_id} {user_name}",
                 f"{alert.opened_at:%m-%d %H:%M}",
             )
@@ -118,12 +122,14 @@ def show(alert_id: str = typer.Argument(..., metavar="ID", help=_ID_HELP)) -> No
             fail(f"there is no alert {key}; see hdtickets alerts list")
         audits = await session.execute(select(AuditEntry).where(AuditEntry.alert_id == key))
         sends = await session.execute(select(Notification).where(Notification.alert_id == key))
+        currencies = await event_currencies(session, [alert.event_id])
         return render_alert(
             alert,
             await session.get(Event, alert.event_id),
             await session.get(Watch, alert.watch_id),
             await session.get(User, alert.user_id),
             timeline(audits.scalars(), sends.scalars()),
+            currencies.get(alert.event_id),
         )
 
     console().print(in_transaction(work))
@@ -146,6 +152,7 @@ class _Outcome:
     status: str
     snoozed_until: datetime | None
     snooze_below: float | None
+    currency: str | None  # the event's: its prices and `snooze_below` are in it
 
 
 def _act(
@@ -170,7 +177,10 @@ def _act(
             )
         except ValidationError as exc:
             fail(cli_wording(str(exc), key))
-        return _Outcome(alert.status, alert.snoozed_until, alert.snooze_below)
+        currencies = await event_currencies(session, [alert.event_id])
+        return _Outcome(
+            alert.status, alert.snoozed_until, alert.snooze_below, currencies.get(alert.event_id)
+        )
 
     return in_transaction(work)
 
@@ -207,7 +217,7 @@ def snooze(
         fail(str(exc))
     if below is not None:
         outcome = _act(key, ActionKind.SNOOZE_CHEAPER, below=below)
-        price = money(outcome.snooze_below or below)
+        price = money(outcome.snooze_below or below, outcome.currency)
         typer.echo(f"alert {key} snoozed until the price is under {price}")
         return
     outcome = _act(key, ActionKind.SNOOZE, delay=delay or timedelta(hours=1))

@@ -92,7 +92,9 @@ class Cli:
 
         return self.db(work)
 
-    def ingest(self, prices: dict[str, float], *, minutes_ago: int) -> Any:
+    def ingest(
+        self, prices: dict[str, float], *, minutes_ago: int, currency: str | None = None
+    ) -> Any:
         """Ingest one snapshot per event through the container, as any source would."""
 
         async def main() -> Any:
@@ -105,7 +107,8 @@ class Cli:
             )
             try:
                 items = [
-                    snapshot(key, price, self.now, minutes_ago) for key, price in prices.items()
+                    snapshot(key, price, self.now, minutes_ago, currency)
+                    for key, price in prices.items()
                 ]
                 return await container.ingest.ingest_snapshots(items)
             finally:
@@ -114,12 +117,15 @@ class Cli:
         return asyncio.run(main())
 
 
-def snapshot(key: str, price: float, now: datetime, minutes_ago: int) -> SnapshotIn:
+def snapshot(
+    key: str, price: float, now: datetime, minutes_ago: int, currency: str | None = None
+) -> SnapshotIn:
     name, performers, venue, city = EVENTS[key]
     return SnapshotIn(
         source="seatgeek",
         event=EventInfo(key, name, now + timedelta(days=10), "mlb", performers, venue, city),
         observed_at=now - timedelta(minutes=minutes_ago),
+        currency=currency,
         min_price=price,
         avg_price=price + 30.0,
         max_price=400.0,
@@ -355,12 +361,13 @@ def test_watches_list_refuses_an_unknown_user(cli: Cli) -> None:
 # --- alerts -----------------------------------------------------------------------------
 
 
-def open_alert(cli: Cli) -> tuple[int, int]:
-    """A person watching the Rockies under $40, and the alert a $28 snapshot opens."""
+def open_alert(cli: Cli, currency: str | None = None) -> tuple[int, int]:
+    """A person watching the Rockies under $40, and the alert a $28 snapshot opens
+    (prices in `currency`, when given)."""
     ada = add_user(cli, "Ada", "--platform", "telegram", "--external-id", "100")
-    cli.ingest({"rockies": 60.0, "nyy-bos": 90.0}, minutes_ago=30)
+    cli.ingest({"rockies": 60.0, "nyy-bos": 90.0}, minutes_ago=30, currency=currency)
     cli.ok("watches", "add", str(ada), "rockies under 40")
-    report = cli.ingest({"rockies": 28.0, "nyy-bos": 85.0}, minutes_ago=5)
+    report = cli.ingest({"rockies": 28.0, "nyy-bos": 85.0}, minutes_ago=5, currency=currency)
     assert report.processed.alerts_opened == 1
     [alert] = cli.rows(Alert)
     return ada, alert.id
@@ -442,6 +449,20 @@ def test_alerts_snooze_and_resolve_change_the_alert_and_its_timeline(cli: Cli) -
         f" see hdtickets alerts show {alert_id}"
     ) in line
     assert "is already resolved" in cli.refused("alerts", "ack", key)
+
+
+def test_alert_prices_are_printed_in_the_events_currency(cli: Cli) -> None:
+    """A GBP event's alert read "$28" in the list, its details and its snooze."""
+    _, alert_id = open_alert(cli, currency="GBP")
+    key = str(alert_id)
+    [row] = [line for line in cli.ok("alerts", "list").stdout.splitlines() if line.startswith(key)]
+    assert "£28" in row and "$" not in row
+    assert "under £20" in cli.ok("alerts", "snooze", key, "--under", "20").stdout
+    shown = cli.ok("alerts", "show", key).stdout
+    assert "price_below at £28" in shown and "snoozed until under £20" in shown
+    [bands] = [line for line in shown.splitlines() if "p10/p50/p90" in line]
+    assert bands.count("£") == 3 and "$" not in bands
+    assert "$" not in shown
 
 
 @pytest.mark.parametrize(

@@ -6,13 +6,10 @@ Called from `bot/bootstrap.py` (the channel, when HDT_TELEGRAM_BOT_TOKEN is set)
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
-
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from adapters.telegram.channel import TelegramChannel, TelegramConfig
+from adapters.telegram.channel import PriceChart, TelegramChannel, TelegramConfig
 from adapters.telegram.inbound import TelegramInbound
 from adapters.telegram.webhook import PATH, add_telegram_routes
 from bot.settings import Settings, SettingsError, TelegramMode
@@ -58,17 +55,17 @@ def telegram_channel(
     return TelegramChannel(telegram_config(settings), inbound, clock, chart=_chart)
 
 
-async def _chart(
-    points: Sequence[tuple[datetime, float]],
-    title: str,
-    max_price: float | None,
-    outlook: tuple[datetime, float, float, float] | None,
-    currency: str | None,
-) -> bytes:
-    """`ml.charts.price_chart_png` for the Telegram channel (which knows no ml types);
-    the price axis names `currency` (the alert payload's `data.market.currency`)."""
-    band = Outlook(*outlook) if outlook is not None else None
-    return await price_chart_png(points, title, max_price, band, currency=currency)
+async def _chart(chart: PriceChart) -> bytes:
+    """`ml.charts.price_chart_png` for the Telegram channel (which knows no ml types)."""
+    band = Outlook(*chart.outlook) if chart.outlook is not None else None
+    return await price_chart_png(
+        chart.points,
+        chart.title,
+        chart.max_price,
+        band,
+        currency=chart.currency,
+        seats_price=chart.seats_price,
+    )
 
 
 def add_telegram_hooks(

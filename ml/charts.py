@@ -47,6 +47,7 @@ def price_chart_png_blocking(
     max_price: float | None,
     outlook: Outlook | None = None,
     currency: str | None = None,
+    seats_price: float | None = None,
 ) -> bytes:
     """Draw the cheapest price over time, with the person's max as a dashed line and,
     when given, the forecast as a widening band from the last price to `outlook`.
@@ -57,6 +58,9 @@ def price_chart_png_blocking(
         max_price: the watch's maximum price, if it has one.
         outlook: the forecast p10-p90 band and median at a later time.
         currency: the prices' ISO 4217 code (the event's snapshots'), labelling the axis.
+        seats_price: the alert's own price when it is not the event's cheapest (a zone
+            or quantity watch): the line is then labelled the whole event's, and this
+            price is a marked point at the last time, "your seats".
 
     Returns:
         PNG bytes (640x320).
@@ -64,7 +68,7 @@ def price_chart_png_blocking(
     if not points:
         raise ValueError("a chart needs at least one point")
     with _DRAWING:
-        figure = _figure(points, title, max_price, outlook, currency)
+        figure = _figure(points, title, max_price, outlook, currency, seats_price)
         out = io.BytesIO()
         figure.savefig(out, format="png")
         return out.getvalue()
@@ -79,6 +83,7 @@ def _figure(
     max_price: float | None,
     outlook: Outlook | None,
     currency: str | None,
+    seats_price: float | None = None,
 ) -> Figure:
     from matplotlib.dates import AutoDateLocator, ConciseDateFormatter, date2num
     from matplotlib.figure import Figure
@@ -88,7 +93,8 @@ def _figure(
     prices = [p for _, p in ordered]
     figure = Figure(figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI)
     axes = figure.subplots()
-    axes.step(times, prices, where="post", color="#1f6feb", linewidth=2, label="cheapest")
+    line = "cheapest" if seats_price is None else "cheapest, whole event"
+    axes.step(times, prices, where="post", color="#1f6feb", linewidth=2, label=line)
     axes.fill_between(times, prices, step="post", alpha=0.08, color="#1f6feb")
     if max_price is not None:
         axes.axhline(max_price, color="#d1242f", linestyle="--", linewidth=1, label="your max")
@@ -100,6 +106,11 @@ def _figure(
             label="forecast p10-p90",
         )  # fmt: skip
         axes.plot(span, [last, outlook.mid], color="#8250df", linestyle=":", linewidth=1.5)
+    if seats_price is not None:
+        axes.plot(
+            [times[-1]], [seats_price], marker="o", color="#bf8700", linestyle="none",
+            label="your seats",
+        )  # fmt: skip
     locator = AutoDateLocator()  # type: ignore[no-untyped-call]
     axes.xaxis.set_major_locator(locator)
     axes.xaxis.set_major_formatter(ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
@@ -124,6 +135,7 @@ async def price_chart_png(
     outlook: Outlook | None = None,
     *,
     currency: str | None = None,
+    seats_price: float | None = None,
 ) -> bytes:
     """`price_chart_png_blocking` off the event loop (the channels' ChartRenderer).
 
@@ -131,7 +143,7 @@ async def price_chart_png(
     event, their alerts carry the same history, title and max, and one drawing (~75 ms)
     serves them all. Requests for a chart being drawn wait for that drawing.
     """
-    key = (tuple(points), title, max_price, outlook, currency)
+    key = (tuple(points), title, max_price, outlook, currency, seats_price)
     cached = _CACHE.get(key)
     if isinstance(cached, bytes):
         _CACHE.move_to_end(key)
@@ -145,6 +157,7 @@ async def price_chart_png(
             max_price=max_price,
             outlook=outlook,
             currency=currency,
+            seats_price=seats_price,
         )
         cached = _CACHE[key] = loop.create_task(draw)
         while len(_CACHE) > CACHE_SIZE:

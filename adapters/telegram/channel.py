@@ -32,9 +32,8 @@ import asyncio
 import logging
 import random
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from telegram import BotCommand, Message, Update
@@ -47,7 +46,7 @@ from adapters.telegram.errors import translated
 from adapters.telegram.inbound import TelegramInbound
 from adapters.telegram.render import (
     AlertMessage,
-    Outlook,
+    PriceChart,
     alert_text,
     render_alert,
     render_update,
@@ -59,12 +58,8 @@ from core.ports import Clock
 
 logger = logging.getLogger(__name__)
 
-# (points, title, the person's max, the forecast band (when, p10, median, p90) or None,
-# the prices' ISO 4217 currency or None)
-ChartRenderer = Callable[
-    [Sequence[tuple[datetime, float]], str, float | None, Outlook | None, str | None],
-    Awaitable[bytes],
-]
+# Draws an alert's chart as PNG bytes (bot/ gives it ml.charts).
+ChartRenderer = Callable[[PriceChart], Awaitable[bytes]]
 ALLOWED_UPDATES = [UpdateType.MESSAGE, UpdateType.CALLBACK_QUERY]
 REMEMBERED_KEYS = 20_000
 PHOTO = "photo"
@@ -305,7 +300,7 @@ class TelegramChannel:
                 parse_mode=ParseMode.MARKDOWN_V2,
                 reply_markup=rendered.keyboard,
             )
-        text = alert_text(message) if rendered.chart else rendered.text
+        text = alert_text(message) if rendered.chart is not None else rendered.text
         return await self.bot.send_message(
             address, text, parse_mode=ParseMode.MARKDOWN_V2, reply_markup=rendered.keyboard
         )
@@ -325,16 +320,10 @@ class TelegramChannel:
             )
 
     async def _draw(self, message: OutboundMessage, rendered: AlertMessage) -> bytes | None:
-        if not rendered.chart or self._chart is None:
+        if rendered.chart is None or self._chart is None:
             return None
         try:
-            return await self._chart(
-                rendered.chart,
-                message.title,
-                rendered.max_price,
-                rendered.outlook,
-                rendered.currency,
-            )
+            return await self._chart(rendered.chart)
         except Exception:  # a chart is a nicety: the alert goes out without it
             logger.exception("chart failed notification_id=%s", message.notification_id)
             return None
@@ -390,4 +379,4 @@ def _why_stopped(exc: TelegramError) -> str:
     return f"Telegram refused a start-up call ({type(exc).__name__}: {exc.message})"
 
 
-__all__ = ["ChartRenderer", "TelegramChannel", "TelegramConfig"]
+__all__ = ["ChartRenderer", "PriceChart", "TelegramChannel", "TelegramConfig"]

@@ -153,16 +153,31 @@ def reply_keyboard(
 # --- alerts -------------------------------------------------------------------------------
 
 
+# (when, p10, median, p90) of the cheapest price: the forecast band a chart draws.
+Outlook = tuple[datetime, float, float, float]
+
+
+@dataclass(frozen=True, slots=True)
+class PriceChart:
+    """What an alert's chart shows; the channel's `ChartRenderer` draws it."""
+
+    points: tuple[tuple[datetime, float], ...]  # (time, the event's cheapest price)
+    title: str
+    max_price: float | None = None  # the watch's
+    outlook: Outlook | None = None
+    currency: str | None = None  # the prices' ISO 4217 code, when the payload says it
+    # The alert's own price when it is not the event's cheapest (a zone or quantity
+    # watch prices the seats it fits): the line is the whole event's, this is theirs.
+    seats_price: float | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class AlertMessage:
-    """An alert ready to send: text (or photo caption), keyboard and chart points."""
+    """An alert ready to send: text (or photo caption), keyboard and its chart, if any."""
 
     text: str
     keyboard: InlineKeyboardMarkup | None
-    chart: tuple[tuple[datetime, float], ...] = ()
-    max_price: float | None = None
-    outlook: Outlook | None = None
-    currency: str | None = None  # the prices' ISO 4217 code, when the payload says it
+    chart: PriceChart | None = None
 
 
 def _data(message: OutboundMessage) -> Mapping[str, Any]:
@@ -233,10 +248,6 @@ def chart_currency(message: OutboundMessage) -> str | None:
     return currency if isinstance(currency, str) and currency else None
 
 
-# (when, p10, median, p90) of the cheapest price: the forecast band a chart draws.
-Outlook = tuple[datetime, float, float, float]
-
-
 def chart_outlook(
     message: OutboundMessage, points: Sequence[tuple[datetime, float]]
 ) -> Outlook | None:
@@ -256,19 +267,38 @@ def chart_outlook(
     return (at, low, mid, high)
 
 
+def seats_price(message: OutboundMessage) -> float | None:
+    """`data.alert.price` when it differs from `data.market.min_price` (the seats a zone
+    or quantity watch fits, not the event's cheapest ticket), else None."""
+    own, cheapest = (
+        _section(message, "alert").get("price"),
+        _section(message, "market").get("min_price"),
+    )
+    if not isinstance(own, int | float) or not isinstance(cheapest, int | float):
+        return None
+    return float(own) if own != cheapest else None
+
+
 def render_alert(message: OutboundMessage) -> AlertMessage:
     """A new alert; levels 4 and 5 with a price history get a chart (caption-sized text)."""
     points = chart_points(message) if message.level in CHART_LEVELS else ()
     if len(points) < 2:
         points = ()
     max_price = _section(message, "watch").get("max_price")
+    chart = None
+    if points:
+        chart = PriceChart(
+            points=points,
+            title=message.title,
+            max_price=float(max_price) if isinstance(max_price, int | float) else None,
+            outlook=chart_outlook(message, points),
+            currency=chart_currency(message),
+            seats_price=seats_price(message),
+        )
     return AlertMessage(
         text=alert_text(message, limit=MAX_CAPTION if points else MAX_TEXT),
         keyboard=alert_keyboard(message),
-        chart=points,
-        max_price=float(max_price) if isinstance(max_price, int | float) else None,
-        outlook=chart_outlook(message, points),
-        currency=chart_currency(message),
+        chart=chart,
     )
 
 

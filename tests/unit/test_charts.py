@@ -38,6 +38,23 @@ def test_the_forecast_band_is_drawn_after_the_last_price() -> None:
     assert price_chart_png_blocking(points, title="Game", max_price=None, outlook=past) == plain
 
 
+def test_a_zone_alert_marks_its_seats_and_names_the_line_the_whole_events() -> None:
+    points = _points(10, 40.0)
+    plain = charts._figure(points, "Game", 60.0, None, "USD")
+    zoned = charts._figure(points, "Game", 60.0, None, "USD", seats_price=45.0)
+
+    def legend(figure: object) -> list[str]:
+        axes = figure.axes[0]  # type: ignore[attr-defined]
+        return [text.get_text() for text in axes.get_legend().get_texts()]
+
+    assert legend(plain) == ["cheapest", "your max"]
+    assert legend(zoned) == ["cheapest, whole event", "your max", "your seats"]
+    [seats] = [line for line in zoned.axes[0].get_lines() if line.get_label() == "your seats"]
+    assert list(seats.get_ydata()) == [45.0]
+    png = price_chart_png_blocking(points, title="Game", max_price=60.0, seats_price=45.0)
+    assert png.startswith(PNG)
+
+
 async def test_many_charts_at_once_all_come_back() -> None:
     # matplotlib is not thread-safe: unserialised, concurrent charts raised
     # ParseExceptions and could crash the process.
@@ -62,13 +79,12 @@ async def test_one_drawing_serves_everyone_alerted_about_the_same_chart(
         *,
         title: str,
         max_price: float | None,
-        outlook: Outlook | None = None,
-        currency: str | None = None,
+        **rest: object,
     ) -> bytes:
         drawn.append(title)
         if title == "broken":
             raise RuntimeError("no font")
-        return real(points, title=title, max_price=max_price, outlook=outlook, currency=currency)
+        return real(points, title=title, max_price=max_price, **rest)  # type: ignore[arg-type]
 
     monkeypatch.setattr(charts, "price_chart_png_blocking", counted)
     monkeypatch.setattr(charts, "_CACHE", OrderedDict())

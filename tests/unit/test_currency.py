@@ -151,9 +151,7 @@ async def test_the_telegram_alert_chart_is_labelled_with_the_alerts_currency(
         body="High priority",
         payload={"data": {"market": {"min_price": 45.0, "currency": "GBP", "history": history}}},
     )
-    rendered = render_alert(message)
-    assert rendered.currency == "GBP"
-    png = await telegram_chart(
-        rendered.chart, message.title, rendered.max_price, rendered.outlook, rendered.currency
-    )
+    chart = render_alert(message).chart
+    assert chart is not None and chart.currency == "GBP"
+    png = await telegram_chart(chart)
     assert png.startswith(b"\x89PNG") and labels == ["GBP"]

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from adapters.telegram.channel import TelegramChannel, TelegramConfig
-from adapters.telegram.render import MAX_CAPTION, render_alert
+from adapters.telegram.render import MAX_CAPTION, PriceChart, render_alert
 from core.clock import SystemClock
 from core.domain import Button, ChannelKind, DeliveryReceipt, Level, OutboundMessage
 from core.errors import PermanentDeliveryError, RecipientGone, RetryableDeliveryError
@@ -29,11 +29,10 @@ EVENT_PAGE = "https://tickets.example/rockies-at-diamondbacks/2024-03-31"
 async def sent() -> AsyncIterator[tuple[FakeBotApi, TelegramChannel, list[bytes]]]:
     charts: list[bytes] = []
 
-    async def chart(
-        points: object, title: str, max_price: float | None, outlook: object, currency: str | None
-    ) -> bytes:
+    async def chart(request: PriceChart) -> bytes:
+        shown = f"[{request.currency}|seats {request.seats_price}]"
         charts.append(
-            b"\x89PNG" + title.encode() + f"[{currency}]".encode() + repr(outlook).encode()
+            b"\x89PNG" + request.title.encode() + shown.encode() + repr(request.outlook).encode()
         )
         return charts[-1]
 
@@ -148,7 +147,8 @@ async def test_high_levels_with_history_come_with_a_chart(sent) -> None:  # type
     # The forecast band runs to the event's start (48 h), sooner than the 72 h horizon.
     starts = datetime(2024, 3, 22, 12, tzinfo=UTC)
     assert charts[0].endswith(repr((starts, 24.0, 27.0, 31.0)).encode())
-    assert b"[None]" in charts[0]  # a payload without a currency: the axis says "Price"
+    assert b"[None|" in charts[0]  # a payload without a currency: the axis says "Price"
+    assert b"|seats None]" in charts[0]  # the alert's price is the event's cheapest
     assert not text.photo
     assert api.calls_of("editMessageCaption") and photo.keyboard is None
 
@@ -160,7 +160,19 @@ async def test_the_chart_is_drawn_in_the_alerts_currency(sent) -> None:  # type:
     await channel.send(alert(1, level=Level.HIGH, history=True, currency="GBP"))
 
     [photo] = api.sent
-    assert photo.photo and len(charts) == 1 and b"[GBP]" in charts[0]
+    assert photo.photo and len(charts) == 1 and b"[GBP|" in charts[0]
+
+
+async def test_a_zone_alerts_chart_marks_its_seats_apart_from_the_events_cheapest(sent) -> None:  # type: ignore[no-untyped-def]
+    """The chart's line is the event's cheapest ticket ($28); a zone watch alerts on its
+    seats at $45, which the chart marks on their own (it drew only the $28 line)."""
+    api, channel, charts = sent
+    message = alert(1, level=Level.HIGH, history=True)
+    message.payload["data"]["alert"] = {"id": 1, "price": 45.0}
+    await channel.send(message)
+
+    [photo] = api.sent
+    assert photo.photo and len(charts) == 1 and b"|seats 45.0]" in charts[0]
 
 
 @pytest.mark.parametrize(

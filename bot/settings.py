@@ -6,6 +6,8 @@ A wrong value stops start-up with one line naming the variable and what it expec
 
 from __future__ import annotations
 
+import math
+import re
 import secrets
 from enum import StrEnum
 from pathlib import Path
@@ -36,6 +38,9 @@ def _floats(value: object) -> object:
     if isinstance(value, str):
         return [float(part) for part in value.split(",") if part.strip()]
     return value
+
+
+_HHMM = re.compile(r"([01]?\d|2[0-3]):[0-5]\d")
 
 
 def _strings(value: object) -> object:
@@ -128,14 +133,54 @@ class Settings(BaseSettings):
     @field_validator("weights")
     @classmethod
     def _six_weights(cls, value: list[float]) -> list[float]:
-        if len(value) != 6 or any(w < 0 for w in value) or sum(value) <= 0:
-            raise ValueError("six non-negative numbers, e.g. 0.25,0.2,0.2,0.15,0.1,0.1")
+        finite = all(math.isfinite(w) and w >= 0 for w in value)
+        if len(value) != 6 or not finite or sum(value) <= 0:
+            raise ValueError("six non-negative finite numbers, e.g. 0.25,0.2,0.2,0.15,0.1,0.1")
         return value
+
+    @field_validator("escalation_sms_throttle", "escalation_voice_throttle")
+    @classmethod
+    def _throttle(cls, value: str) -> str:
+        example = "n/seconds pairs, n >= 1 and seconds >= 1, e.g. 5/900,11/3600"
+        for part in (p for p in value.split(",") if p.strip()):
+            count, slash, seconds = part.strip().partition("/")
+            if not (slash and count.isdigit() and seconds.isdigit()):
+                raise ValueError(example)
+            if int(count) < 1 or int(seconds) < 1:
+                raise ValueError(example)
+        return value
+
+    @field_validator("escalation_voice_hours")
+    @classmethod
+    def _voice_hours(cls, value: str) -> str:
+        start, dash, end = value.strip().partition("-")
+        if not (dash and _HHMM.fullmatch(start.strip()) and _HHMM.fullmatch(end.strip())):
+            raise ValueError("HH:MM-HH:MM in the person's time zone, e.g. 08:00-22:00")
+        return value.strip()
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        levels = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+        if value.strip().upper() not in levels:
+            raise ValueError(f"one of {', '.join(levels)}, e.g. INFO")
+        return value.strip().upper()
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value is not None and value.strip():
+            if not value.startswith(("redis://", "rediss://", "unix://")):
+                raise ValueError(
+                    "a redis:// (or rediss://, unix://) URL, e.g. redis://127.0.0.1:6379/0"
+                )
+            return value
+        return None
 
     @field_validator("retry_attempts")
     @classmethod
     def _five_levels(cls, value: list[float]) -> list[float]:
-        if len(value) != 5 or any(a < 1 for a in value):
+        if len(value) != 5 or not all(math.isfinite(a) and a >= 1 for a in value):
             raise ValueError("five attempt counts >= 1, one per level 1..5, e.g. 4,6,8,10,12")
         return value
 

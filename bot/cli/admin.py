@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from bot.cli.app import app
-from bot.cli.common import one_line_errors
+from bot.cli.common import check_database, one_line_errors, require_schema
 from bot.settings import load_settings
 
 
@@ -35,7 +35,11 @@ def run(
 
     settings = load_settings()
     configure_logging(settings)
-    if settings.database_url.startswith("sqlite"):
-        # The embedded database migrates itself; PostgreSQL migrates in the release phase.
-        upgrade_blocking(settings.database_url)
+    check_database(settings.database_url)
+    # An unreachable, unmigrated or foreign database stops start-up in one line.
+    with one_line_errors():
+        if settings.database_url.startswith("sqlite"):
+            # The embedded database migrates itself; PostgreSQL migrates in the release phase.
+            upgrade_blocking(settings.database_url)
+        asyncio.run(require_schema(settings.database_url))
     asyncio.run(run_process(settings, chat=chat))

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 import typer
+from alembic.util.exc import CommandError
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import text
@@ -114,6 +115,12 @@ def one_line_errors() -> Iterator[None]:
         fail(str(exc))
     except DBAPIError as exc:
         typer.echo(f"error: {_database_fault(exc)}", err=True)
+        raise typer.Exit(code=NO_DATABASE) from None
+    except CommandError as exc:  # Alembic: e.g. a revision this code does not know
+        reason = str(exc).splitlines()[0]
+        typer.echo(
+            f"error: database schema: {reason}; was it migrated by a newer hdtickets?", err=True
+        )
         raise typer.Exit(code=NO_DATABASE) from None
     except OSError as exc:
         typer.echo(f"error: cannot reach the database (HDT_DATABASE_URL): {exc}", err=True)

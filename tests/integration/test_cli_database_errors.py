@@ -91,3 +91,30 @@ def test_a_database_that_cannot_be_used_is_one_line_not_a_traceback(
     assert line.startswith("error: ") and expected in line, line
     assert result.stdout == ""
     assert not (tmp_path / "nope").exists()  # nothing made on the way
+
+
+@pytest.mark.parametrize("broken", ["nothing listening", "not a database"])
+def test_run_says_in_one_line_why_it_cannot_start(
+    broken: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`hdtickets run` printed a 160-230 line traceback for these; the last line is now
+    the reason (before it, at most the log lines of the migration it tried)."""
+    import logging
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HDT_SECRET_KEY", "cli-database-errors-key")
+    (tmp_path / "garbage.db").write_bytes(b"this is not a database\n" * 200)
+    url, expected = (part.format(tmp=tmp_path) for part in BROKEN[broken])
+    monkeypatch.setenv("HDT_DATABASE_URL", url)
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        result = CliRunner().invoke(app, ["run", "--no-chat"])
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    last = result.stderr.splitlines()[-1]
+    assert last.startswith("error: ") and expected in last, last

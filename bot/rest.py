@@ -197,6 +197,10 @@ class RestRoutes:
         body = await _json_object(request, '{"minutes": 120} or {"below": 40}', optional=True)
         until, below = None, None
         now = self._deps.clock.now()
+        allowed = {"minutes", "below"} if action is ActionKind.SNOOZE else set()
+        if unknown := sorted(set(body) - allowed):
+            takes = '{"minutes": 120} or {"below": 40}' if allowed else "no body, e.g. {}"
+            raise ApiError(422, "invalid", f"unknown field {unknown[0]!r}; this takes {takes}")
         if action is ActionKind.SNOOZE:
             minutes, below = _snooze_terms(body)
             if below is not None:
@@ -446,7 +450,11 @@ def _snooze_terms(body: Mapping[str, Any]) -> tuple[int | None, float | None]:
         return minutes, None
     if below is not None:
         if isinstance(below, bool) or not isinstance(below, int | float) or not 0 < below < 1e7:
-            raise ApiError(422, "invalid", f"below must be a price above 0, e.g. {example}")
+            raise ApiError(
+                422,
+                "invalid",
+                f"below must be a price above 0 and under 10,000,000, e.g. {example}",
+            )
         return None, float(below)
     return 60, None
 

@@ -184,6 +184,9 @@ async def test_ack_and_snooze_act_like_the_buttons(world: World, clock: FakeCloc
         ({"minutes": "2h"}, 422, "minutes must be a whole number"),
         ({"minutes": 5, "below": 3}, 422, "not both"),
         ({"below": -1}, 422, "below must be a price above 0"),
+        ({"below": 1e26}, 422, "under 10,000,000"),
+        ({"minute": 5}, 422, "unknown field 'minute'; this takes {\"minutes\": 120}"),
+        ({"foo": 1}, 422, "unknown field 'foo'"),
         ([1, 2], 422, "must be a JSON object"),
         ("{nope", 400, "not valid JSON"),
     ],
@@ -198,6 +201,14 @@ async def test_bad_snooze_bodies_are_refused_with_a_reason(
     else:
         resp = await world.client.post(url, json=body, headers=headers)
     assert needle in (await _json(resp, status))["error"]["message"]
+
+
+async def test_ack_takes_no_fields(world: World) -> None:
+    url = f"/api/v1/alerts/{world.alert}/ack"
+    resp = await world.client.post(url, json={"minutes": 5}, headers=world.auth("ada_write"))
+    body = await _json(resp, 422)
+    assert body["error"]["message"] == "unknown field 'minutes'; this takes no body, e.g. {}"
+    assert (await world.client.post(url, headers=world.auth("ada_write"))).status == 200
 
 
 async def test_get_routes_answer_head(world: World) -> None:

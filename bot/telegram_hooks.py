@@ -6,6 +6,9 @@ Called from `bot/bootstrap.py` (the channel, when HDT_TELEGRAM_BOT_TOKEN is set)
 
 from __future__ import annotations
 
+import re
+from urllib.parse import urlsplit
+
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -18,6 +21,8 @@ from core.domain import ChannelKind
 from core.handlers import CommandHandlers
 from core.ports import Channel, Clock
 from ml.charts import Outlook, price_chart_png
+
+_TELEGRAM_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 
 def telegram_config(settings: Settings) -> TelegramConfig:
@@ -32,6 +37,21 @@ def telegram_config(settings: Settings) -> TelegramConfig:
                 "HDT_TELEGRAM_MODE=webhook; 1-256 characters of A-Z a-z 0-9 _ -"
             )
         secret = settings.telegram_webhook_secret.get_secret_value()
+        if not _TELEGRAM_SECRET.fullmatch(secret):
+            raise SettingsError(
+                "configuration error: HDT_TELEGRAM_WEBHOOK_SECRET: 1-256 characters of "
+                "A-Z a-z 0-9 _ - (Telegram refuses others), e.g. hdt_7fQ2-xk"
+            )
+        public = urlsplit(settings.public_url)
+        # api.telegram.org calls only https webhooks; a self-hosted Bot API server (or our
+        # loopback fake) may call http ones.
+        official = urlsplit(settings.telegram_api_url).hostname == "api.telegram.org"
+        schemes = ("https",) if official else ("https", "http")
+        if public.scheme not in schemes or not public.hostname:
+            raise SettingsError(
+                "configuration error: HDT_PUBLIC_URL: HDT_TELEGRAM_MODE=webhook needs the "
+                "https:// address Telegram can reach, e.g. https://alerts.example.com"
+            )
         webhook_url = settings.public_url.rstrip("/") + PATH
     return TelegramConfig(
         token=settings.telegram_bot_token.get_secret_value(),

@@ -103,6 +103,10 @@ def _from_core(exc: HDTicketsError) -> ApiError:
 @web.middleware
 async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Render every failure as a JSON error; never a traceback or an HTML page."""
+    length = request.content_length
+    if length is not None and length > MAX_BODY_BYTES and request.path != INGEST_PATH:
+        # Refused before reading: waiting for a body that size would hold the connection.
+        return error_response(413, "payload_too_large", "request body is over 5 MB")
     try:
         return await handler(request)
     except ApiError as exc:
@@ -126,6 +130,9 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         return error_response(
             409, "conflict", "another request changed this at the same moment; try again"
         )
+    except ConnectionResetError:  # the client went away mid-request: nobody to answer
+        logger.info("client closed the connection during %s %s", request.method, request.path)
+        return error_response(400, "bad_request", "the client closed the connection")
     except OperationalError as exc:
         if "locked" not in str(exc.orig):  # SQLite's busy timeout ran out
             return _internal(request)

@@ -390,3 +390,31 @@ async def test_text_no_column_can_hold_gets_422_not_500(world: World, bad: str) 
         assert resp.status == 422 or "NUL" in text, (path, answer)
     after = await c.get(f"/api/v1/alerts/{world.bobs_alert}", headers=admin)
     assert (await _json(after, 200))["status"] != "resolved"
+
+
+async def test_a_declared_body_over_5_mb_is_refused_before_it_is_read(world: World) -> None:
+    """A raw request declaring 100 GB and sending nothing: answered 413 at once (it was
+    left waiting for the body)."""
+    import asyncio
+
+    server = world.client.server
+    reader, writer = await asyncio.open_connection(server.host, server.port)
+    try:
+        writer.write(
+            b"POST /api/v1/commands HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 99999999999\r\n\r\n"
+        )
+        await writer.drain()
+        async with asyncio.timeout(3):
+            head = await reader.readuntil(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 413 "), head
+            length = next(
+                int(line.split(b":")[1])
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-length:")
+            )
+            body = json.loads(await reader.readexactly(length))
+    finally:
+        writer.close()
+    assert body["error"]["code"] == "payload_too_large"
+    assert body["error"]["message"] == "request body is over 5 MB"

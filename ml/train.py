@@ -237,6 +237,13 @@ def _fit(
         The untrimmed booster and the calibration fold's data.
     """
     train, valid = _data(x, target, df, fold, 0), _data(x, target, df, fold, 1)
+    for part, data in (("training", train), ("calibration", valid)):
+        if data.num_row() == 0 or float(np.sum(data.get_weight())) <= 0.0:
+            raise ValueError(
+                f"{name}: no snapshot of the {part} events has a known outcome yet (each "
+                "needs market history up to its horizon, up to 7 days later); import more "
+                "history, or train on --data mlb"
+            )
     booster = _train(params, train, valid)
     rounds = booster.best_iteration + 1
     models.boosters[name] = booster[:rounds]

@@ -63,3 +63,13 @@ def test_no_ticket_counts_leave_out_the_drain_model(bare: pd.DataFrame) -> None:
     prices_only = bare.assign(tickets=np.nan, listings=np.nan)
     models, *_ = train.fit(prices_only)
     assert "drain_72h" not in models.boosters and "dip" in models.boosters
+
+
+def test_histories_too_short_for_a_horizon_are_refused_with_a_reason(bare: pd.DataFrame) -> None:
+    """Two days of snapshots per event, all ten days or more before it (a young database
+    of events still far off) know no 72 h outcome: training says so, instead of xgboost's
+    'Check failed: dat[1] > 0'."""
+    young = bare[bare["hours_to_event"].between(240.0, 288.0)].reset_index(drop=True)
+    reason = r"^drop_\w+: no snapshot of the \w+ events has a known outcome"
+    with pytest.raises(ValueError, match=reason):
+        train.fit(young)

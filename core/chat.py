@@ -54,6 +54,8 @@ class Reply:
         buttons: rows of buttons carrying signed action tokens (or URLs).
         image: PNG bytes (a price chart) where the platform shows images.
         is_error: the input was refused; `lines[0]` says why and gives an example.
+        created: the id of the row this answer made (a new watch), for APIs that say
+            201; None when nothing was made (a restated watch is updated).
     """
 
     lines: tuple[str, ...]
@@ -61,6 +63,7 @@ class Reply:
     buttons: tuple[tuple[Button, ...], ...] = ()
     image: bytes | None = None
     is_error: bool = False
+    created: int | None = None
 
     @property
     def text(self) -> str:

@@ -159,6 +159,7 @@ async def _save(
     return Reply(
         lines=(head, _promise(row, turn.ctx.is_group)),
         buttons=((_pause_button(turn, row.id), _remove_button(turn, row.id)),),
+        created=None if existing else row.id,
     )
 
 

@@ -252,6 +252,25 @@ async def test_watches_through_the_chat_grammar(world: World) -> None:
     assert '"text" must be a string' in (await _json(empty, 422))["error"]["message"]
 
 
+async def test_concurrent_identical_watches_answer_201_once(world: World) -> None:
+    """Eight clients post the same watch at once: one made it (201), the others restated
+    it (200 "Updated"); five answered 201 when the person's watch ids were compared."""
+    import asyncio
+
+    c, ada = world.client, world.auth("ada_write")
+    body = {"text": "any celtics under 55"}
+    answers = await asyncio.gather(
+        *(c.post("/api/v1/watches", json=body, headers=ada) for _ in range(8))
+    )
+    made = [r.status for r in answers if r.status == 201]
+    listed = await _json(await c.get("/api/v1/watches", headers=ada), 200)
+    celtics = [w for w in listed["watches"] if w["terms"] == ["celtics"]]
+    assert len(made) == len(celtics) >= 1
+    for response in answers:
+        first = (await response.json())["lines"][0]
+        assert first.startswith("Watching") == (response.status == 201), first
+
+
 async def test_any_command_and_a_button_press(world: World) -> None:
     c, ada = world.client, world.auth("ada_write")
     listed = await _json(

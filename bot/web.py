@@ -12,6 +12,7 @@ import binascii
 import hmac
 import json
 import logging
+import sys
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -231,8 +232,13 @@ def decode_json(body: str, example: str = BATCH_EXAMPLE) -> object:
             "invalid_json",
             f"body is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})",
         ) from None
-    except (ValueError, RecursionError) as exc:
-        raise ApiError(400, "invalid_json", f"body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ApiError(400, "invalid_json", "body is nested too deeply; send " + example) from None
+    except ValueError as exc:
+        reason = str(exc)
+        if "int_max_str_digits" in reason:  # Python's guard against huge integers
+            reason = f"a number has more than {sys.get_int_max_str_digits()} digits"
+        raise ApiError(400, "invalid_json", f"body is not valid JSON: {reason}") from None
 
 
 class IngestRoutes:

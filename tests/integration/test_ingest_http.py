@@ -304,6 +304,8 @@ async def test_bodies_over_5_mb_are_413(
         (b"", 400, "invalid_json", "request body is empty"),
         (b'{"source": "x", "snapshots": [NaN]}', 400, "invalid_json", "NaN is not valid JSON"),
         (b"\xff\xfe{}", 400, "invalid_json", "UTF-8"),
+        (b'{"source": ' + b"9" * 5000 + b"}", 400, "invalid_json", "a number has more than 4300"),
+        (b"[" * 100_000, 400, "invalid_json", "body is nested too deeply"),
         (b"[1, 2]", 422, "invalid_batch", "body must be a JSON object"),
         (b'{"source": "x"}', 422, "invalid_batch", "snapshots: is required"),
         (b'{"snapshots": []}', 422, "invalid_batch", "source: is required"),

@@ -238,11 +238,18 @@ class Settings(BaseSettings):
         if self.secret_key is not None:
             return self.secret_key.get_secret_value().encode()
         path = self.state_dir / "secret_key"
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(secrets.token_urlsafe(32))
-            path.chmod(0o600)
-        return path.read_text().strip().encode()
+        try:
+            if not path.exists():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(secrets.token_urlsafe(32))
+                path.chmod(0o600)
+            return path.read_text().strip().encode()
+        except OSError as exc:
+            raise SettingsError(
+                f"configuration error: HDT_STATE_DIR: cannot keep the development key in "
+                f"{path} ({exc.strerror or exc}); set HDT_SECRET_KEY, or a writable "
+                "HDT_STATE_DIR, e.g. HDT_STATE_DIR=.hdtickets"
+            ) from None
 
 
 class SettingsError(SystemExit):

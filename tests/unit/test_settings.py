@@ -54,3 +54,14 @@ def test_a_wrong_value_is_refused_in_one_line(name: str, value: str, expects: st
 )
 def test_good_values_are_kept(name: str, value: str, kept: object) -> None:
     assert getattr(load_settings(**{name: value}), name) == kept
+
+
+def test_a_state_dir_that_cannot_hold_the_development_key_is_one_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    settings = load_settings(state_dir=blocker / "state")
+    with pytest.raises(SettingsError) as refused:
+        settings.secret_key_bytes()
+    [line] = str(refused.value).splitlines()
+    assert line.startswith("configuration error: HDT_STATE_DIR: cannot keep the development key")
+    assert "e.g. HDT_STATE_DIR=.hdtickets" in line

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.bootstrap import Container
 from bot.scheduler import Job
+from bot.settings import throttle_windows
 from core.alerts import STARTED_BATCH, resolve_started
 from core.db.models import Activity, MarketSnapshot
 from core.digest import compose_digests
@@ -164,8 +165,7 @@ def escalation_jobs(container: Container) -> list[Job]:
     s = container.settings
 
     def windows(text: str) -> tuple[Window, ...]:
-        pairs = [part.split("/") for part in text.split(",") if part.strip()]
-        return tuple(Window(int(n), int(sec)) for n, sec in pairs)
+        return tuple(Window(n, seconds) for n, seconds in throttle_windows(text))
 
     start, _, end = s.escalation_voice_hours.partition("-")
     config = EscalationConfig(

@@ -43,6 +43,25 @@ def _floats(value: object) -> object:
 _HHMM = re.compile(r"([01]?\d|2[0-3]):[0-5]\d")
 
 
+def throttle_windows(text: str) -> tuple[tuple[int, int], ...]:
+    """Parse a throttle setting, "n/seconds" pairs such as "5/900,11/3600": at most n
+    sends in any `seconds`.
+
+    Raises:
+        ValueError: a pair is malformed, or n or seconds is below 1.
+    """
+    example = "n/seconds pairs, n >= 1 and seconds >= 1, e.g. 5/900,11/3600"
+    windows = []
+    for part in (p for p in text.split(",") if p.strip()):
+        count, slash, seconds = part.strip().partition("/")
+        if not (slash and count.isdigit() and seconds.isdigit()):
+            raise ValueError(example)
+        if int(count) < 1 or int(seconds) < 1:
+            raise ValueError(example)
+        windows.append((int(count), int(seconds)))
+    return tuple(windows)
+
+
 def _strings(value: object) -> object:
     if isinstance(value, str):
         return [part.strip() for part in value.split(",") if part.strip()]
@@ -141,13 +160,7 @@ class Settings(BaseSettings):
     @field_validator("escalation_sms_throttle", "escalation_voice_throttle")
     @classmethod
     def _throttle(cls, value: str) -> str:
-        example = "n/seconds pairs, n >= 1 and seconds >= 1, e.g. 5/900,11/3600"
-        for part in (p for p in value.split(",") if p.strip()):
-            count, slash, seconds = part.strip().partition("/")
-            if not (slash and count.isdigit() and seconds.isdigit()):
-                raise ValueError(example)
-            if int(count) < 1 or int(seconds) < 1:
-                raise ValueError(example)
+        throttle_windows(value)
         return value
 
     @field_validator("escalation_voice_hours")

@@ -105,9 +105,10 @@ def _from_core(exc: HDTicketsError) -> ApiError:
 async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Render every failure as a JSON error; never a traceback or an HTML page."""
     length = request.content_length
-    if length is not None and length > MAX_BODY_BYTES and request.path != INGEST_PATH:
+    if length is not None and length > MAX_BODY_BYTES:
         # Refused before reading: waiting for a body that size would hold the connection.
-        return error_response(413, "payload_too_large", "request body is over 5 MB")
+        split = "; split the batch" if request.path == INGEST_PATH else ""
+        return error_response(413, "payload_too_large", f"request body is over 5 MB{split}")
     try:
         return await handler(request)
     except ApiError as exc:
@@ -259,9 +260,6 @@ class IngestRoutes:
             await authenticate(session, token.strip(), Scope.INGEST, self._deps.clock.now())
 
     async def post_snapshots(self, request: web.Request) -> web.Response:
-        length = request.content_length
-        if length is not None and length > MAX_BODY_BYTES:
-            raise ApiError(413, "payload_too_large", "request body is over 5 MB; split the batch")
         signed = "webhook-signature" in request.headers
         authorization = request.headers.get("Authorization")
         if not signed and not authorization:

@@ -60,7 +60,6 @@ NOTIFICATIONS = cast(Table, Notification.__table__)
 AUDIT_LOG = cast(Table, AuditEntry.__table__)
 _SUPERSEDED = NOTIFICATIONS.alias("superseded")
 _CHUNK = 500
-_ACTIVE = frozenset(ACTIVE_ALERT_STATUSES)
 
 
 def notification_key(alert_id: int, event_type: str, channel: str, address: str, n: object) -> str:
@@ -294,7 +293,9 @@ async def announce(
             continue
         hooks = webhook_targets(endpoints, change.alert.user_id, change.event_type)
         plans.append((change, event, edits.get(alert_id, []), hooks))
-    ended = [c.alert for c, _, mine, _ in plans if mine and c.alert.status not in _ACTIVE]
+    ended = [
+        c.alert for c, _, mine, _ in plans if mine and c.alert.status not in ACTIVE_ALERT_STATUSES
+    ]
     if ended:  # an edit that says "resolved" names the person's alerts still open
         still = await _still_open(session, ended, alerts.keys())
         plans = [

@@ -12,7 +12,9 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
 import signal
+import socket
 import sys
 
 from aiohttp import web
@@ -25,7 +27,7 @@ from bot.jobs import scheduled_jobs
 from bot.monitoring import MonitoringDeps, add_monitoring_routes
 from bot.rest import RestDeps, add_rest_routes
 from bot.scheduler import Scheduler
-from bot.settings import ProcessRole, Settings
+from bot.settings import ProcessRole, Settings, SettingsError
 from bot.web import WebDeps, build_web_app, json_errors
 
 logger = logging.getLogger(__name__)
@@ -77,40 +79,81 @@ def monitoring_deps(container: Container) -> MonitoringDeps:
     return MonitoringDeps(container.sessions, container.channels, container.metrics, optional)
 
 
-async def serve_web(
-    container: Container,
-    app: web.Application,
-    started: asyncio.Event | None = None,
-    *,
-    optional: bool = False,
-) -> None:
-    """Serve `app` until cancelled.
+async def bind_web(
+    container: Container, app: web.Application, *, optional: bool = False
+) -> web.AppRunner | None:
+    """Listen on HDT_HTTP_HOST:HDT_HTTP_PORT for `app`; the runner to serve it with.
 
-    With `optional`, a port that cannot be bound is logged and skipped instead of
-    stopping the process: a worker's monitoring must not take its delivery down (two
-    roles started on one host with the same HDT_HTTP_PORT, say).
+    Bound before the process's tasks start, so a port that is taken stops start-up with
+    one line naming HDT_HTTP_PORT. With `optional`, that is logged and None returned
+    instead: a worker's monitoring must not take its delivery down (two roles started on
+    one host with the same HDT_HTTP_PORT, say).
     """
+    settings = container.settings
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
+    site = web.TCPSite(runner, settings.http_host, settings.http_port)
     try:
-        site = web.TCPSite(runner, container.settings.http_host, container.settings.http_port)
-        try:
-            await site.start()
-        except OSError as exc:
-            if not optional:
-                raise
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        if optional:
             logger.warning(
                 "monitoring not served on %s:%s (%s); the worker runs without it",
-                container.settings.http_host,
-                container.settings.http_port,
-                exc.strerror or exc,
+                settings.http_host,
+                settings.http_port,
+                _reason(exc),
             )
-            return
-        logger.info(
-            "listening on http://%s:%s", container.settings.http_host, container.settings.http_port
-        )
-        if started is not None:
-            started.set()
+            return None
+        raise SettingsError(_port_refusal(settings, exc)) from None
+    for address in runner.addresses:  # the real port when HDT_HTTP_PORT=0 picked one
+        host, port = address[0], address[1]
+        logger.info("listening on http://%s:%s", f"[{host}]" if ":" in host else host, port)
+    return runner
+
+
+def check_port(settings: Settings) -> None:
+    """Refuse start-up in one line when the web role's HDT_HTTP_PORT cannot be bound.
+
+    Asked before migrations and start-up log lines, so the usual mistake (a second
+    `make run`) reads as one line; `bind_web` still refuses the same way if the port is
+    taken in between.
+    """
+    if settings.role not in (ProcessRole.ALL, ProcessRole.WEB) or settings.http_port == 0:
+        return
+    try:
+        for family, kind, proto, _, address in socket.getaddrinfo(
+            settings.http_host, settings.http_port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        ):
+            with socket.socket(family, kind, proto) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                probe.bind(address)
+    except OSError as exc:
+        raise SettingsError(_port_refusal(settings, exc)) from None
+
+
+def _port_refusal(settings: Settings, exc: OSError) -> str:
+    port = settings.http_port
+    another = 8081 if port in (0, 65535) else port + 1
+    return (
+        f"configuration error: HDT_HTTP_PORT: cannot listen on {settings.http_host}:{port} "
+        f"({_reason(exc)}); stop what holds it or choose another port, "
+        f"e.g. HDT_HTTP_PORT={another}"
+    )
+
+
+def _reason(exc: OSError) -> str:
+    """ "address already in use", not aiohttp's sentence around it."""
+    if exc.errno is not None:
+        return os.strerror(exc.errno).lower()
+    return str(exc) or type(exc).__name__
+
+
+async def serve_web(runner: web.AppRunner | None) -> None:
+    """Serve a bound runner until cancelled, then close it."""
+    if runner is None:
+        return
+    try:
         await asyncio.Event().wait()
     finally:
         await runner.cleanup()
@@ -145,6 +188,10 @@ async def run_process(settings: Settings, *, chat: bool | None = None) -> None:
     try:
         # Built before the TaskGroup so a configuration error stops start-up with its line.
         app = web_app(container) if run_web else None
+        if app is not None:
+            runner = await bind_web(container, app)
+        else:  # a worker still answers /healthz, /readyz and /metrics
+            runner = await bind_web(container, monitoring_app(container), optional=True)
         source = None
         if settings.demo_enabled and run_workers:
             await seed_demo(container)
@@ -152,11 +199,8 @@ async def run_process(settings: Settings, *, chat: bool | None = None) -> None:
         async with asyncio.TaskGroup() as group:
             others: list[asyncio.Task[None]] = []
             workers: list[asyncio.Task[None]] = []
-            if app is not None:
-                others.append(group.create_task(serve_web(container, app), name="web"))
-            else:  # a worker still answers /healthz, /readyz and /metrics
-                monitor = serve_web(container, monitoring_app(container), optional=True)
-                others.append(group.create_task(monitor, name="monitoring"))
+            web_name = "web" if app is not None else "monitoring"
+            others.append(group.create_task(serve_web(runner), name=web_name))
             if run_workers:
                 for i in range(settings.delivery_workers):
                     worker = container.delivery_worker(i)

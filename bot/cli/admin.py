@@ -31,11 +31,12 @@ def run(
 
     from bot.logs import configure_logging
     from bot.migrate import upgrade_blocking
-    from bot.process import run_process
+    from bot.process import check_port, run_process
 
     settings = load_settings()
     configure_logging(settings)
     check_database(settings.database_url)
+    check_port(settings)
     # An unreachable, unmigrated or foreign database stops start-up in one line.
     with one_line_errors():
         if settings.database_url.startswith("sqlite"):

@@ -6,6 +6,7 @@ import asyncio
 import gc
 import re
 import signal
+import socket
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -97,14 +98,55 @@ async def test_a_wrong_setting_stops_start_up_with_one_line(
     tmp_path: Path, name: str, value: str
 ) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
-    env = bot_env(url, free_port(), **{name: value})
+    line = await refused_start_up(tmp_path, bot_env(url, free_port(), **{name: value}))
+    assert line.startswith(f"configuration error: {name}: "), line
+    assert not value or value not in line
+
+
+async def test_a_taken_port_stops_start_up_with_one_line(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        line = await refused_start_up(tmp_path, bot_env(url, port))
+    assert line.startswith(f"configuration error: HDT_HTTP_PORT: cannot listen on 127.0.0.1:{port}")
+    assert f"e.g. HDT_HTTP_PORT={port + 1}" in line
+
+
+async def test_port_zero_logs_the_port_it_listens_on(
+    tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
+    bot = BotProcess(tmp_path, bot_env(url, 0))
+    await bot.start()
+    try:
+        listening = re.compile(r"listening on http://127\.0\.0\.1:(\d+)")
+        for _ in range(600):
+            found = listening.search(bot.log_path.read_text())
+            if found:
+                break
+            await asyncio.sleep(0.05)
+        assert found is not None, bot.log_tail()
+        port = int(found.group(1))
+        assert port != 0
+        async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
+            assert response.status == 200
+        bot.send(signal.SIGTERM)
+        assert await bot.wait_exit(within_s=15) == 0, bot.log_tail()
+    finally:
+        await bot.stop()
+
+
+async def refused_start_up(cwd: Path, env: dict[str, str]) -> str:
+    """Run `python -m bot run --no-chat`, expect it to refuse; its one line on stderr."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "bot",
         "run",
         "--no-chat",
-        cwd=tmp_path,
+        cwd=cwd,
         env=env,
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
@@ -123,8 +165,7 @@ async def test_a_wrong_setting_stops_start_up_with_one_line(
     lines = [line for line in stderr.splitlines() if line.strip()]
     # One line naming the variable (log lines of a start-up that got further are errors).
     assert len(lines) == 1, stderr
-    assert lines[0].startswith(f"configuration error: {name}: "), stderr
-    assert not value or value not in lines[0]
+    return lines[0]
 
 
 def test_tune_gc_freezes_start_up_and_collects_the_young_less_often() -> None:

@@ -76,6 +76,8 @@ class ConsoleChannel:
         self.printed: deque[PrintedAlert] = deque(maxlen=REMEMBERED_ALERTS)
         self._receipts: OrderedDict[str, DeliveryReceipt] = OrderedDict()
         self._numbers = itertools.count(1)
+        # Set while a console chat reads this terminal: only then can a number be typed.
+        self.answerable = False
 
     async def run(self) -> None:
         """Nothing to connect to: wait until cancelled."""
@@ -94,11 +96,11 @@ class ConsoleChannel:
         else:
             message_id = f"console-{next(self._numbers)}"
             options = tuple(message_options(message))
-            self.console.print(render_alert(message, options))
+            self.console.print(render_alert(message, options, answerable=self.answerable))
             self.printed.append(
                 PrintedAlert(message_id, message.notification_id, message.title, options)
             )
-            if options:
+            if options and self.answerable:
                 self.menu.show(options, source=message_id)
         receipt = DeliveryReceipt(
             channel=ChannelKind.CONSOLE, address=message.address, message_id=message_id

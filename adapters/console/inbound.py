@@ -120,6 +120,8 @@ class ConsoleChat:
         self._stream = stream if stream is not None else sys.stdin
         self.console = console or (channel.console if channel else Console(highlight=False))
         self.menu = channel.menu if channel is not None else NumberedMenu()
+        if channel is not None:
+            channel.answerable = True  # its alerts' buttons can now be typed as numbers
         self._ctx: CommandContext | None = None
         self._asking = False  # the menu is a reply's question ("which one?"): its choices
 

@@ -105,6 +105,9 @@ def _factor_lines(payload: Mapping[str, object]) -> set[str]:
     }
 
 
+UNANSWERABLE_HINT = "answer with `hdtickets alerts ack|snooze ID`, or run with the chat"
+
+
 def _options_text(options: Sequence[Option]) -> Text:
     text = Text()
     for number, option in enumerate(options, start=1):
@@ -115,8 +118,14 @@ def _options_text(options: Sequence[Option]) -> Text:
     return text
 
 
-def render_alert(message: OutboundMessage, options: Sequence[Option]) -> RenderableType:
-    """An alert as a coloured panel: level, title, body, factors and numbered buttons."""
+def render_alert(
+    message: OutboundMessage, options: Sequence[Option], *, answerable: bool = True
+) -> RenderableType:
+    """An alert as a coloured panel: level, title, body, factors and numbered buttons.
+
+    Without `answerable` (no chat reads this terminal: `run --no-chat`) the buttons are
+    listed as what the alert offers, with where to press them instead of a number.
+    """
     style, badge = LEVEL_STYLE[_level(message)]
     factors = _factors(message.payload)
     body = message.body
@@ -126,8 +135,11 @@ def render_alert(message: OutboundMessage, options: Sequence[Option]) -> Rendera
     parts: list[RenderableType] = [Text(body)]
     if factors is not None:
         parts += [Text(""), factors]
-    if options:
+    if options and answerable:
         parts += [Text(""), _options_text(options), Text("type a number to choose", style="dim")]
+    elif options:
+        offered = " · ".join(option.label for option in options)
+        parts += [Text(""), Text(f"{offered} — {UNANSWERABLE_HINT}", style="dim")]
     kind = message.payload.get("event_type")
     subtitle = str(kind) if kind and kind != "alert.triggered" else None
     return Panel(

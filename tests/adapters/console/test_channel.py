@@ -74,7 +74,9 @@ def _message(
     )
 
 
-def _channel(*, colour: bool = False) -> tuple[ConsoleChannel, io.StringIO]:
+def _channel(
+    *, colour: bool = False, answerable: bool = True
+) -> tuple[ConsoleChannel, io.StringIO]:
     out = io.StringIO()
     console = Console(
         file=out,
@@ -83,7 +85,9 @@ def _channel(*, colour: bool = False) -> tuple[ConsoleChannel, io.StringIO]:
         color_system="standard" if colour else None,
         highlight=False,
     )
-    return ConsoleChannel(console), out
+    channel = ConsoleChannel(console)
+    channel.answerable = answerable  # as when a console chat reads the terminal
+    return channel, out
 
 
 async def test_prints_level_title_body_factors_and_numbered_buttons() -> None:
@@ -108,6 +112,15 @@ async def test_prints_level_title_body_factors_and_numbered_buttons() -> None:
     assert channel.menu.pick(4) is None and channel.menu.pick(0) is None
     [printed] = channel.printed
     assert printed.message_id == "console-1" and len(printed.options) == 3
+
+
+async def test_without_a_chat_the_buttons_are_listed_with_where_to_answer() -> None:
+    channel, out = _channel(answerable=False)
+    await channel.send(_message())
+    text = " ".join(out.getvalue().split())
+    assert "type a number" not in text and "[1]" not in text
+    assert "Acknowledge · Snooze 1h · Open — answer with `hdtickets alerts ack|snooze ID`" in text
+    assert channel.menu.options == ()  # nothing to pick: no number can be typed
 
 
 async def test_buttons_come_from_the_payload_when_the_message_has_none() -> None:

@@ -55,12 +55,12 @@ def parse_events(names: Iterable[str], example: str = EVENTS_EXAMPLE) -> list[st
     wanted = [name.strip() for name in names if name.strip()]
     if wanted == ["*"]:
         return list(EVENT_TYPES)
+    choices = f"choose from {', '.join(EVENT_TYPES)} or *, e.g. {example}"
+    if not wanted:
+        raise ValidationError(f"no event types given: an endpoint needs at least one; {choices}")
     unknown = [name for name in wanted if name not in EVENT_TYPES]
-    if unknown or not wanted:
-        shown = repr(unknown[0]) if unknown else "(none)"
-        raise ValidationError(
-            f"unknown event type {shown}; choose from {', '.join(EVENT_TYPES)} or *, e.g. {example}"
-        )
+    if unknown:
+        raise ValidationError(f"unknown event type {unknown[0]!r}; {choices}")
     return list(dict.fromkeys(wanted))
 
 

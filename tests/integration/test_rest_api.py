@@ -360,6 +360,7 @@ async def test_webhook_endpoints_through_the_api(world: World, sessions: Session
         ({"url": "ftp://127.0.0.1/x"}, "http"),
         ({"url": "http://127.0.0.1:9/h", "events": ["alert.exploded"]}, "unknown event type"),
         ({"url": "http://127.0.0.1:9/h", "events": "alert.triggered"}, "must be a list"),
+        ({"url": "http://127.0.0.1:9/h", "events": []}, "no event types given"),
         ({"events": ["*"]}, '"url" must be a string'),
         ({"url": "https://exa mple.com/x"}, "is not a valid host name"),
         ({"url": "https://user:pass@example.com/x"}, "must not hold a user name or password"),

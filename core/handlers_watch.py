@@ -18,6 +18,7 @@ from core.db.models import Event, Watch
 from core.domain import ActionKind, Button, Level, TriggerKind, WatchSpec
 from core.errors import NotFoundError, ValidationError
 from core.event_search import is_category, search_events, upcoming_event
+from core.history import event_currencies
 from core.render import event_label, event_zone, local_time, money
 from core.rules import words
 from core.turn import Turn
@@ -145,8 +146,10 @@ async def _save(
     await turn.session.flush()
     turn.changed(watch_spec(row), WatchChange.UPDATED if existing else WatchChange.CREATED)
     zone = (await turn.user()).timezone
+    currency = None  # a watch on words or a category spans events: their prices read as USD
     if event is not None:
         target = _event_label(event, zone)
+        currency = (await event_currencies(turn.session, [event.id])).get(event.id)
     elif category is not None:
         target = f"every upcoming {category} event"
     elif cmd.any_event:
@@ -157,19 +160,20 @@ async def _save(
     head = f"{verb} {target} — watch #{row.id}" + (" (it was paused; resumed)." if resumed else ".")
     head += _closed(ended)
     return Reply(
-        lines=(head, _promise(row, turn.ctx.is_group)),
+        lines=(head, _promise(row, turn.ctx.is_group, currency)),
         buttons=((_pause_button(turn, row.id), _remove_button(turn, row.id)),),
         created=None if existing else row.id,
     )
 
 
-def _promise(row: Watch, group: bool) -> str:
+def _promise(row: Watch, group: bool, currency: str | None) -> str:
+    """What the watch alerts on; its max in `currency`, its event's (None reads as USD)."""
     who = "this group" if group else "you"
     tickets = f"{row.quantity} tickets" if row.quantity > 1 else "a ticket"
     zone = f" in zone '{row.zones[0]}'" if row.zones else ""
     conditions = []
     if row.max_price is not None:
-        conditions.append(f"{tickets}{zone} can be had under {money(row.max_price)}")
+        conditions.append(f"{tickets}{zone} can be had under {money(row.max_price, currency)}")
     if row.drop_pct is not None:
         conditions.append(f"the cheapest price{zone} drops {row.drop_pct:g}% or more")
     text = f"I'll alert {who} when " + " or when ".join(conditions) + "."
@@ -202,16 +206,19 @@ async def watches(turn: Turn) -> Reply:
     if not rows:
         return Reply(lines=(f"{whose} watch list is empty, e.g. watch yankees under 80",))
     zone = (await turn.user()).timezone
+    currencies = await event_currencies(turn.session, {e.id for _, e in rows if e is not None})
     lines = [f"{whose} watches:"]
     buttons: list[tuple[Button, ...]] = []
     for row, event in rows:
-        lines.append(_watch_line(row, event, zone))
+        currency = currencies.get(event.id) if event is not None else None
+        lines.append(_watch_line(row, event, zone, currency))
         if row.active and len(buttons) < LIST_BUTTONS:
             buttons.append((_pause_button(turn, row.id), _remove_button(turn, row.id)))
     return Reply(lines=tuple(lines), buttons=tuple(buttons))
 
 
-def _watch_line(row: Watch, event: Event | None, zone: str) -> str:
+def _watch_line(row: Watch, event: Event | None, zone: str, currency: str | None) -> str:
+    """One watch of the list; its max in `currency`, its event's (None reads as USD)."""
     if event is not None:
         what = f"{event.name} ({local_time(event.starts_at, event_zone(zone, event.timezone))})"
     elif row.category:
@@ -220,7 +227,7 @@ def _watch_line(row: Watch, event: Event | None, zone: str) -> str:
         what = f"any '{row.label}'"
     parts = [f"#{row.id} {what}"]
     if row.max_price is not None:
-        parts.append(f"under {money(row.max_price)}")
+        parts.append(f"under {money(row.max_price, currency)}")
     if row.quantity > 1:
         parts.append(f"qty {row.quantity}")
     if row.zones:

@@ -28,6 +28,7 @@ from core.command_values import CommandError, parse_price
 from core.commands import OPTION_WORDS
 from core.db.models import Event
 from core.event_search import CANDIDATES, known_words, search_events
+from core.history import event_currencies
 from core.render import event_label, money, zone
 from core.rules import words
 
@@ -96,7 +97,13 @@ async def narrowed(
         return None
     found = await search_events(session, split.kept, now=now, limit=CANDIDATES)
     if found.total:
-        return _narrowed(cmd, split, found.events, now, person_tz)
+        # The price choice re-issues the watch on the narrowed words: with one event they
+        # name, it watches that event, whose prices (and so the max) are in its currency.
+        currency = None
+        if found.total == 1:
+            only = found.events[0].id
+            currency = (await event_currencies(session, [only])).get(only)
+        return _narrowed(cmd, split, found.events, now, person_tz, currency)
     return _how_to_say_it(cmd, split) if split.loose else None
 
 
@@ -134,6 +141,7 @@ def _narrowed(
     events: tuple[Event, ...],
     now: datetime,
     person_tz: str | None,
+    currency: str | None,
 ) -> Reply:
     on_day = tuple(e for e in events if _starts_on(e, split.days, now, person_tz))
     days = "/".join(sorted(split.days))
@@ -148,7 +156,7 @@ def _narrowed(
     ]
     if len(events) > SHOWN:
         lines.append(_showing_the_first(SHOWN))
-    choices = _price_choices(cmd, split.kept, split.price)
+    choices = _price_choices(cmd, split.kept, split.price, currency)
     choices += [_event_choice(e, cmd, person_tz) for e in events[:SHOWN]]
     choices += [_any_choice(split.kept, cmd), _as_typed(cmd)]
     return Reply(lines=tuple(lines), choices=tuple(choices))
@@ -174,16 +182,19 @@ def _how_to_say_it(cmd: WatchCommand, split: _Split) -> Reply:
         f"No upcoming event matches '{cmd.what}'.",
         f"Say the name without days or bare numbers, and a price after under, e.g. {example}",
     )
-    choices = _price_choices(cmd, split.name, split.price) if named else []
+    choices = _price_choices(cmd, split.name, split.price, None) if named else []
     return Reply(lines=lines, choices=(*choices, _as_typed(cmd)))
 
 
-def _price_choices(cmd: WatchCommand, name: str, price: float | None) -> list[Choice]:
-    """The bare number as the price of `name`, when there is one."""
+def _price_choices(
+    cmd: WatchCommand, name: str, price: float | None, currency: str | None
+) -> list[Choice]:
+    """The bare number as the price of `name`, when there is one, in `currency` (the one
+    event `name` names; None, for words that span events, reads as USD)."""
     if price is None:
         return []
     command = command_text(name, replace(cmd, max_price=price))
-    return [Choice(label=f"'{name}' under {money(price)}", command=command)]
+    return [Choice(label=f"'{name}' under {money(price, currency)}", command=command)]
 
 
 def _showing_the_first(shown: int) -> str:

@@ -30,6 +30,7 @@ from core.db.statements import insert_skipping, rowcount
 from core.domain import Level, NotificationStatus
 from core.escalation_load import ESCALATION_KIND, Context, DueAlert, due_alerts, load_context
 from core.escalation_rules import Chain, EscalationConfig, Send, SendKind, StepPlan, plan_step
+from core.escalation_texts import also_piece, chat_lines
 from core.metrics import Metrics, NullMetrics
 from core.outbox import OutboxSignal
 from core.ports import Clock
@@ -214,6 +215,13 @@ class EscalationService:
             currency=currency,
         )
         buttons = alert_buttons(self._signer, alert.id, now=now, rng=self._rng)
+        # The other open alerts its first message told of do not escalate on their own
+        # (`merge_rounds`): each step names them (`core.escalation_texts`).
+        siblings = ctx.siblings.get(alert.id, ())
+        text = body(view)
+        chat_text = (
+            f"{text}\n{chat_lines(alert.watch_id, siblings, currency)}" if siblings else text
+        )
         data = {
             "alert": {"id": alert.id, "level": alert.level, "status": alert.status,
                       "kind": alert.kind, "price": alert.price, "step": chain.step},
@@ -222,6 +230,8 @@ class EscalationService:
             "watch": {"id": alert.watch_id, "max_price": watch.max_price if watch else None},
             "escalation": {"step": chain.step, "round": chain.round_id},
         }  # fmt: skip
+        if siblings:
+            data["also"] = also_piece(alert.watch_id, siblings, currency)
         out = []
         for send in plan.sends:
             if send.kind is SendKind.EMERGENCY:
@@ -239,7 +249,7 @@ class EscalationService:
                     event_type=EVENT_TYPE,
                     timestamp=now,
                     title_text=title(view),
-                    body_text=body(view),
+                    body_text=chat_text if send.kind is SendKind.CHAT else text,
                     buttons=buttons if send.kind is SendKind.CHAT else (),
                     factors=factors_from_dicts(None),
                     data=data,

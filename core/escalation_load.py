@@ -2,7 +2,8 @@
 
 A handful of bulk queries per chunk of due alerts: the people (chats, quiet hours),
 voice preferences, verified phones and opted-in emergency contacts, presence within the
-window, recent SMS/voice sends (throttles and the daily cap), events and watches. A phone
+window, recent SMS/voice sends (throttles and the daily cap), events, watches and each
+alert's open siblings (the alerts its messages also tell of, `OpenSibling`). A phone
 that opted out of texts (`sms_opted_out_at`) still gets calls but no SMS; such an
 emergency contact is left out (their step is SMS only).
 """
@@ -20,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.models import Alert, ContactPoint, Event, Notification, Preference, Presence, User
 from core.db.models import Watch as WatchRow
-from core.domain import ChannelKind, NotificationStatus
+from core.domain import AlertStatus, ChannelKind, NotificationStatus
 from core.escalation_rules import PersonNow
 from core.history import event_currencies
 from core.recipients import load_recipients
@@ -95,6 +96,20 @@ async def due_alerts(session: AsyncSession, now: datetime, limit: int) -> list[D
     return [DueAlert(*row) for row in rows]
 
 
+@dataclass(frozen=True, slots=True)
+class OpenSibling:
+    """Another open alert of the person about a due alert's event, to the same kind of
+    destination (their own chats, or the same group): the alerts one message tells of
+    (`core.engine_decide.merge_rounds` covers them; answering one answers them all)."""
+
+    alert_id: int
+    watch_id: int
+    label: str | None  # the watch's
+    kind: str
+    price: float | None
+    reason: str | None
+
+
 @dataclass(slots=True)
 class Context:
     """Everything the due alerts of one chunk need, keyed by user, event and watch."""
@@ -104,6 +119,8 @@ class Context:
     events: dict[int, Event] = field(default_factory=dict)
     watches: dict[int, WatchRow] = field(default_factory=dict)
     currencies: dict[int, str | None] = field(default_factory=dict)  # by event id
+    # By due alert id; the highest level, then score, first (as chat messages name them).
+    siblings: dict[int, list[OpenSibling]] = field(default_factory=dict)
 
 
 async def load_context(
@@ -197,4 +214,42 @@ async def load_context(
             await session.execute(select(WatchRow).where(WatchRow.id.in_(watch_ids)))
         ).scalars()
     }
+    ctx.siblings = await _open_siblings(session, alerts, ctx.watches)
     return ctx
+
+
+async def _open_siblings(
+    session: AsyncSession, alerts: Sequence[DueAlert], watches: dict[int, WatchRow]
+) -> dict[int, list[OpenSibling]]:
+    """Each due alert's `OpenSibling`s, read when its step fires: an alert acknowledged,
+    snoozed or resolved since the message that told of it is not named again.
+
+    The siblings of `core.announce` (the lines an edited message keeps of the alerts
+    still open): the person's open alerts about the event, to the same destination.
+    """
+    stmt = (
+        select(
+            Alert.id, Alert.user_id, Alert.event_id, Alert.watch_id, Alert.kind, Alert.price,
+            Alert.reason, WatchRow.label, WatchRow.destination_address,
+        )
+        .join(WatchRow, WatchRow.id == Alert.watch_id)
+        .where(
+            Alert.user_id.in_({a.user_id for a in alerts}),
+            Alert.event_id.in_({a.event_id for a in alerts}),
+            Alert.status == AlertStatus.OPEN.value,
+        )
+        .order_by(Alert.level.desc(), Alert.score.desc(), Alert.id)
+    )  # fmt: skip
+    found: dict[tuple[int, int, str | None], list[OpenSibling]] = defaultdict(list)
+    for row in await session.execute(stmt):
+        sibling = OpenSibling(row.id, row.watch_id, row.label, row.kind, row.price, row.reason)
+        found[(row.user_id, row.event_id, row.destination_address)].append(sibling)
+    out: dict[int, list[OpenSibling]] = {}
+    for alert in alerts:
+        watch = watches.get(alert.watch_id)
+        where = watch.destination_address if watch is not None else None
+        group = found.get((alert.user_id, alert.event_id, where), ())
+        mine = [sibling for sibling in group if sibling.alert_id != alert.id]
+        if mine:
+            out[alert.id] = mine
+    return out

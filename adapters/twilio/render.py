@@ -7,6 +7,10 @@ segment or 153 per segment of a longer one, a character of the extension table t
 UCS-2, 70 UTF-16 units in one segment or 67 per segment. Our own typography (dashes,
 curly quotes, "…", "·", a line's leading emoji) is made GSM before measuring, so our
 texts stay GSM-7; a name a person typed is kept as written and measured as it goes.
+
+A message that stands for other open alerts of the person too (`data.also`, see
+`core.escalation_texts`) names them in short lines after its own text, as many as fit
+whole, then "+N more"; its own text is never cut to make room for them.
 """
 
 from __future__ import annotations
@@ -53,17 +57,56 @@ def alert_id(message: OutboundMessage) -> int | None:
     return value if isinstance(value, int) else None
 
 
-def sms_text(message: OutboundMessage) -> str:
-    """The SMS body: title, first body lines, and the reply codes for alerts.
+def also(message: OutboundMessage) -> tuple[list[str], int, str]:
+    """The other open alerts `message` stands for (`data.also`): their lines, how many
+    there are (more than the lines, when many) and the sentence a call says of them."""
+    data = message.payload.get("data")
+    piece = data.get("also") if isinstance(data, dict) else None
+    if not isinstance(piece, dict):
+        return [], 0, ""
+    lines = [line for line in piece.get("lines") or () if isinstance(line, str) and line]
+    count = piece.get("count")
+    spoken = piece.get("spoken")
+    return (
+        lines,
+        max(count, len(lines)) if isinstance(count, int) else len(lines),
+        spoken if isinstance(spoken, str) else "",
+    )
 
-    Our typography is made GSM-7 (`gsm_plain`); the text is cut with "..." so that
-    the whole body, reply codes included, is at most `MAX_SEGMENTS` segments.
+
+def sms_text(message: OutboundMessage) -> str:
+    """The SMS body: title, first body lines, the other alerts it stands for, and the
+    reply codes for alerts.
+
+    Our typography is made GSM-7 (`gsm_plain`); the whole body, reply codes included, is
+    at most `MAX_SEGMENTS` segments: the lines of other alerts are dropped first (the
+    last first, counted in "+N more"), then the text is cut with "...".
     """
     lines = [message.title] + [line for line in message.body.splitlines()[:2] if line]
     ident = alert_id(message)
     hint = REPLY_HINT.format(id=ident) if ident is not None else ""
     plain = (gsm_plain(line) for line in lines)
-    return _fit("\n".join(line for line in plain if line), hint, MAX_SEGMENTS)
+    head = "\n".join(line for line in plain if line)
+    others, count, _ = also(message)
+    if count and sms_segments(_joined(head, hint)) <= MAX_SEGMENTS:
+        return _with_others(head, [gsm_plain(line) for line in others], count, hint)
+    return _fit(head, hint, MAX_SEGMENTS)
+
+
+def _joined(*parts: str) -> str:
+    return "\n".join(part for part in parts if part)
+
+
+def _with_others(head: str, others: list[str], count: int, hint: str) -> str:
+    """`head`, as many of `others` as fit whole, "+N more" for the rest of `count`, then
+    `hint`; `head` and `hint` alone are known to fit."""
+    for shown in range(len(others), -1, -1):
+        left = count - shown
+        more = "" if not left else f"+{left} more" if shown else f"Also: +{left} more"
+        text = _joined(head, *others[:shown], more, hint)
+        if sms_segments(text) <= MAX_SEGMENTS:
+            return text
+    return _joined(head, hint)
 
 
 def gsm_plain(line: str) -> str:
@@ -110,7 +153,7 @@ def _fit(text: str, hint: str, max_segments: int) -> str:
     """`text` then `hint` on its own line, `text` cut (ending "...") to fit the segments."""
 
     def body(head: str) -> str:
-        return "\n".join(part for part in (head, hint) if part)
+        return _joined(head, hint)
 
     if sms_segments(body(text)) <= max_segments:
         return body(text)
@@ -135,6 +178,9 @@ def call_twiml(message: OutboundMessage, action_url: str) -> str:
     response = VoiceResponse()
     gather = response.gather(num_digits=1, action=action_url, method="POST", timeout=8)
     gather.say(f"HDTickets alert. {_speakable(message.title)}.")
+    _, count, spoken = also(message)
+    if count and spoken:
+        gather.say(_speakable(spoken))
     gather.say(KEYPAD)
     response.say("No key pressed. We will try again later. Goodbye.")
     return str(response)

@@ -143,15 +143,22 @@ async def load_context(
     emergency: dict[int, list[str]] = defaultdict(list)
     contacts = await session.execute(
         select(ContactPoint.id, ContactPoint.user_id, ContactPoint.is_emergency,
-               ContactPoint.owner_consent_at, ContactPoint.sms_opted_out_at)
+               ContactPoint.owner_consent_at, ContactPoint.sms_opted_out_at,
+               ContactPoint.address_hash)
         .where(ContactPoint.user_id.in_(user_ids), ContactPoint.verified_at.is_not(None))
         .order_by(ContactPoint.id)
     )  # fmt: skip
-    for cid, uid, is_emergency, consent, opted_out in contacts:
+    # A number listed twice (rows added before `add_contact` merged them) is texted once.
+    texted: set[tuple[int, str]] = set()
+    for cid, uid, is_emergency, consent, opted_out, number_hash in contacts:
         if not is_emergency:
             phones[uid] = phone_address(cid)
             texts_off[uid] = opted_out is not None
         elif consent is not None and opted_out is None:
+            if number_hash is not None:
+                if (uid, number_hash) in texted:
+                    continue
+                texted.add((uid, number_hash))
             emergency[uid].append(phone_address(cid))
     seen = await session.execute(
         select(Presence.user_id, Presence.platform)

@@ -10,10 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core.clock import FakeClock
 from core.db.models import Alert, User
 from core.domain import Level
+from core.escalation_load import phone_address
 from core.escalation_rules import EscalationConfig, Window
 from core.policy import freeze
 from tests.integration.engine_helpers import add_event, add_watch
-from tests.integration.escalation_helpers import seed_alert, sends, service, timeline
+from tests.integration.escalation_helpers import add_phone, seed_alert, sends, service, timeline
 
 Sessions = async_sessionmaker[AsyncSession]
 
@@ -79,3 +80,30 @@ async def test_two_alerts_in_one_tick_share_the_contacts_window(
         "emergency contact texts throttled (1 per 15 min): contacts not texted" in line
         for line in await timeline(sessions, second.id)
     )
+
+
+async def test_a_contact_listed_twice_is_texted_once(sessions: Sessions, clock: FakeClock) -> None:
+    """Rows added twice before `contact add` merged them (same number, same person) must
+    not text that contact twice per escalation."""
+    t0 = clock.now()
+    alert = await seed_alert(sessions, t0, Level.CRITICAL, emergency=False)
+    async with sessions() as session, session.begin():
+        twice = [
+            await add_phone(session, alert.user_id, emergency=True, at=t0, name="Sam")
+            for _ in range(2)
+        ]
+        for contact in twice:
+            contact.address_hash = "same-number"
+        other = await add_phone(session, alert.user_id, emergency=True, at=t0, name="Kim")
+        other.address_hash = "another-number"
+    svc = service(sessions, clock)
+    for at in (120, 300, 900):
+        clock.set(t0)
+        clock.advance(at)
+        await svc.tick()
+    texted = [row for row in await sends(sessions, alert.id) if row.startswith("sms:")]
+    contacts = {f"sms:{phone_address(c.id)}" for c in (*twice, other)}
+    assert sorted(set(texted) & contacts) == sorted(
+        {f"sms:{phone_address(twice[0].id)}", f"sms:{phone_address(other.id)}"}
+    ), texted
+    assert len(texted) == len(set(texted)), texted

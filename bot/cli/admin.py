@@ -5,11 +5,11 @@ from __future__ import annotations
 import typer
 
 from bot.cli.app import app
-from bot.cli.common import check_database, one_line_errors, require_schema
+from bot.cli.common import check_database, examples, one_line_errors, require_schema
 from bot.settings import load_settings
 
 
-@app.command()
+@app.command(epilog=examples("hdtickets migrate"))
 def migrate() -> None:
     """Create or upgrade the database schema (Alembic)."""
     from bot.migrate import upgrade_blocking
@@ -20,7 +20,7 @@ def migrate() -> None:
     typer.echo("database is up to date")
 
 
-@app.command()
+@app.command(epilog=examples("hdtickets run", "hdtickets run --no-chat"))
 def run(
     chat: bool | None = typer.Option(
         None, "--chat/--no-chat", help="Talk to the bot in this terminal (default: when a TTY)."

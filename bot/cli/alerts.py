@@ -18,7 +18,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.cli.alert_view import level_text, render_alert, timeline
 from bot.cli.app import app
-from bot.cli.common import console, fail, in_transaction, parse_count, parse_id, print_table, utc
+from bot.cli.common import (
+    console,
+    examples,
+    fail,
+    in_transaction,
+    parse_count,
+    parse_id,
+    print_table,
+    utc,
+)
 from core.alerts import apply_action, resolve
 from core.api_views import ALERT_STATUSES, filter_alerts
 from core.command_values import parse_duration, parse_price
@@ -37,6 +46,11 @@ from core.render import money
 
 alerts_app = typer.Typer(
     help="Alerts: list, show one with its timeline, acknowledge, snooze, resolve.",
+    epilog=examples(
+        "hdtickets alerts list --status open",
+        "hdtickets alerts show 12",
+        "hdtickets alerts snooze 12 --for 2h",
+    ),
     no_args_is_help=True,
 )
 app.add_typer(alerts_app, name="alerts")
@@ -45,7 +59,12 @@ VIA = "cli"
 _ID_HELP = "Alert id from `hdtickets alerts list`."
 
 
-@alerts_app.command("list")
+@alerts_app.command(
+    "list",
+    epilog=examples(
+        "hdtickets alerts list", "hdtickets alerts list --status open --user 3 --limit 20"
+    ),
+)
 def list_alerts(
     status: str | None = typer.Option(
         None,
@@ -111,7 +130,7 @@ def list_alerts(
     )
 
 
-@alerts_app.command("show")
+@alerts_app.command("show", epilog=examples("hdtickets alerts show 12"))
 def show(alert_id: str = typer.Argument(..., metavar="ID", help=_ID_HELP)) -> None:
     """Show one alert: factors and reasons, forecast, and its timeline of sends and changes."""
     key = parse_id(alert_id, "alert", "hdtickets alerts show 12")
@@ -185,7 +204,7 @@ def _act(
     return in_transaction(work)
 
 
-@alerts_app.command("ack")
+@alerts_app.command("ack", epilog=examples("hdtickets alerts ack 12"))
 def ack(alert_id: str = typer.Argument(..., metavar="ID", help=_ID_HELP)) -> None:
     """Acknowledge an alert for its owner: escalation stops, sent messages are updated."""
     key = parse_id(alert_id, "alert", "hdtickets alerts ack 12")
@@ -193,7 +212,10 @@ def ack(alert_id: str = typer.Argument(..., metavar="ID", help=_ID_HELP)) -> Non
     typer.echo(f"alert {key} acknowledged")
 
 
-@alerts_app.command("snooze")
+@alerts_app.command(
+    "snooze",
+    epilog=examples("hdtickets alerts snooze 12 --for 2h", "hdtickets alerts snooze 12 --under 40"),
+)
 def snooze(
     alert_id: str = typer.Argument(..., metavar="ID", help=_ID_HELP),
     duration: str | None = typer.Option(
@@ -224,7 +246,12 @@ def snooze(
     typer.echo(f"alert {key} snoozed until {utc(outcome.snoozed_until)} UTC")
 
 
-@alerts_app.command("resolve")
+@alerts_app.command(
+    "resolve",
+    epilog=examples(
+        "hdtickets alerts resolve 12", 'hdtickets alerts resolve 12 --reason "sold out"'
+    ),
+)
 def resolve_command(
     alert_id: str = typer.Argument(..., metavar="ID", help=_ID_HELP),
     reason: str = typer.Option(

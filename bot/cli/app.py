@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import typer
 from typer.core import TyperCommand, TyperGroup, TyperOption
+
+from bot.cli.common import examples
+
+# "-5" or "-2.5": to click an unknown option ("No such option: -5"), to hdtickets a value
+# (it declares no numeric options), so that parse_id and the other checks explain it.
+_NEGATIVE_NUMBER = re.compile(r"-\d+(?:\.\d+)?")
 
 
 def _bare_flags(params: list[Any]) -> list[Any]:
@@ -23,6 +30,17 @@ class AdminCommand(TyperCommand):
     def get_params(self, ctx: Any) -> list[Any]:
         return _bare_flags(super().get_params(ctx))
 
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        """Parse `args`, taking a negative number (`alerts show -5`) as a value."""
+        if any(_NEGATIVE_NUMBER.fullmatch(arg) for arg in args):
+            # First as if each number were a plain word: a mistyped option (--jsn) is
+            # still refused by name. Then with unknown options let through, which now
+            # can only be the numbers.
+            words = ["0" if _NEGATIVE_NUMBER.fullmatch(arg) else arg for arg in args]
+            self.make_parser(ctx).parse_args(args=words)
+            ctx.ignore_unknown_options = True
+        return super().parse_args(ctx, args)
+
 
 class AdminGroup(TyperGroup):
     """`hdtickets` or one of its command groups (users, tokens, …)."""
@@ -34,6 +52,7 @@ class AdminGroup(TyperGroup):
 app = typer.Typer(
     cls=AdminGroup,
     help="HDTickets Alerts: ticket-market alerts for chat platforms.",
+    epilog=examples("hdtickets migrate", "hdtickets demo", "hdtickets alerts show 12"),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,

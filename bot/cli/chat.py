@@ -8,11 +8,11 @@ import random
 import typer
 
 from bot.cli.app import app
-from bot.cli.common import one_line_errors
+from bot.cli.common import examples, one_line_errors
 from bot.settings import Settings, load_settings
 
 
-@app.command()
+@app.command(epilog=examples("hdtickets chat"))
 def chat() -> None:
     """Chat with the bot here as the local person "you" (watch, alerts, market, help...)."""
     from bot.migrate import upgrade_blocking

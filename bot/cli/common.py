@@ -23,6 +23,7 @@ from typing import Any, NoReturn, TypeVar
 import typer
 from alembic.util.exc import CommandError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -50,6 +51,16 @@ def fail(message: str) -> NoReturn:
     """Print `message` as one line on stderr and exit with code 2 (bad input)."""
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code=BAD_INPUT)
+
+
+def examples(*invocations: str) -> str:
+    """A command's help epilog: "Examples:" and then each invocation on a line of its own.
+
+    The leading new line keeps the invocations indented: typer dedents an epilog the way
+    `inspect.cleandoc` does, which would otherwise strip the indent they all share.
+    Typer reads an epilog as rich markup, so any "[" in an invocation is escaped.
+    """
+    return "\n".join(["", "Examples:", *(f"  {escape(line)}" for line in invocations)])
 
 
 def parse_id(text: str, noun: str, example: str) -> int:

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from bot.bootstrap import Container
 from bot.cli.app import app
-from bot.cli.common import one_line_errors, with_container
+from bot.cli.common import examples, one_line_errors, with_container
 from bot.cli.watches import conditions, target
 from bot.demo import DEMO_WATCHES, seed_demo
 from bot.settings import load_settings
@@ -42,7 +42,7 @@ async def _seed(container: Container) -> _Seeded:
     return _Seeded(user_id, watches, created=any(w.id > before for w, _ in rows))
 
 
-@app.command("demo")
+@app.command("demo", epilog=examples("hdtickets demo"))
 def demo() -> None:
     """Seed the demo: the local person "you" with a few watches; then print what to try."""
     settings = load_settings()

@@ -28,7 +28,7 @@ from adapters.sources.csv_import import (
 )
 from bot.bootstrap import build
 from bot.cli.app import app
-from bot.cli.common import check_database, console, fail, require_schema, run
+from bot.cli.common import check_database, console, examples, fail, require_schema, run
 from bot.settings import Settings, load_settings
 from core.errors import ValidationError
 from core.ingest import IngestService
@@ -166,7 +166,13 @@ def failure(path: Path, summary: ImportSummary) -> str | None:
     )
 
 
-@app.command("import")
+@app.command(
+    "import",
+    epilog=examples(
+        "hdtickets import mlb_2024_snapshots_tidy.csv --format seatgeek-mlb",
+        "hdtickets import prices.csv -f generic --source stubhub --batch-size 1000",
+    ),
+)
 def import_command(
     file: Annotated[
         Path,

@@ -32,7 +32,15 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.bootstrap import model_dir_problem_blocking
 from bot.cli.app import app
-from bot.cli.common import check_database, console, database_problem, fail, parse_count, run
+from bot.cli.common import (
+    check_database,
+    console,
+    database_problem,
+    examples,
+    fail,
+    parse_count,
+    run,
+)
 from bot.settings import load_settings
 from core.db.engine import make_engine, make_sessionmaker
 from core.db.models import Event, MarketSnapshot, ModelVersion
@@ -225,7 +233,14 @@ def _register_or_warn(target: Path, version: str, metrics: dict[str, Any]) -> No
     )
 
 
-@app.command("train")
+@app.command(
+    "train",
+    epilog=examples(
+        "hdtickets train",
+        "hdtickets train --data simulator --events 500 --out sim-model",
+        "hdtickets train --data db --no-register",
+    ),
+)
 def train_command(
     data: Annotated[
         Source, typer.Option("--data", help="where the training data comes from")
@@ -285,7 +300,14 @@ def train_command(
         )
 
 
-@app.command("backtest")
+@app.command(
+    "backtest",
+    epilog=examples(
+        "hdtickets backtest --data mlb",
+        "hdtickets backtest --data simulator --events 500 --json",
+        "hdtickets backtest --dev --reports reports/dev",
+    ),
+)
 def backtest_command(
     data: Annotated[Source, typer.Option("--data", help="where the data comes from")] = Source.MLB,
     data_dir: Annotated[

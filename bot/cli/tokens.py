@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.cli.app import app
 from bot.cli.common import (
+    examples,
     fail,
     in_transaction,
     parse_id,
@@ -28,6 +29,11 @@ from core.tokens import Scope, create_token, parse_scopes, revoke_token
 
 tokens_app = typer.Typer(
     help="API tokens for the REST API and ingest: create, list, revoke.",
+    epilog=examples(
+        "hdtickets tokens create --name feed --scopes ingest,read",
+        "hdtickets tokens list",
+        "hdtickets tokens revoke 3",
+    ),
     no_args_is_help=True,
 )
 app.add_typer(tokens_app, name="tokens")
@@ -36,7 +42,13 @@ _SCOPES = ", ".join(scope.value for scope in Scope)
 _NAME_EXAMPLE = '--name "seatgeek scraper"'
 
 
-@tokens_app.command("create")
+@tokens_app.command(
+    "create",
+    epilog=examples(
+        'hdtickets tokens create --name "seatgeek scraper" --scopes ingest',
+        "hdtickets tokens create --name ada --scopes read,write --user 3",
+    ),
+)
 def create(
     name: str = typer.Option(
         ...,
@@ -80,7 +92,7 @@ def create(
     typer.echo(token)
 
 
-@tokens_app.command("list")
+@tokens_app.command("list", epilog=examples("hdtickets tokens list"))
 def list_tokens() -> None:
     """List tokens (never the tokens themselves): scopes, owner, last use, revocation."""
 
@@ -115,7 +127,7 @@ def list_tokens() -> None:
     )
 
 
-@tokens_app.command("revoke")
+@tokens_app.command("revoke", epilog=examples("hdtickets tokens revoke 3"))
 def revoke(
     token_id: str = typer.Argument(..., metavar="ID", help="Token id from `tokens list`."),
 ) -> None:

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.cli.app import app
-from bot.cli.common import fail, in_transaction, print_table, refuse_control_characters
+from bot.cli.common import examples, fail, in_transaction, print_table, refuse_control_characters
 from core.command_values import parse_zone
 from core.db.models import Identity, User, Watch
 from core.domain import Platform, Role
@@ -23,6 +23,7 @@ from core.users import ensure_user, find_identity
 
 users_app = typer.Typer(
     help="People: add one (optionally linked to a chat account) and list them.",
+    epilog=examples('hdtickets users add "Ada Lovelace"', "hdtickets users list"),
     no_args_is_help=True,
 )
 app.add_typer(users_app, name="users")
@@ -60,7 +61,13 @@ def _check_identity(
     return name
 
 
-@users_app.command("add")
+@users_app.command(
+    "add",
+    epilog=examples(
+        'hdtickets users add "Ada Lovelace" --admin --tz Europe/London',
+        "hdtickets users add Ada --platform telegram --external-id 123456789",
+    ),
+)
 def add(
     name: str = typer.Argument(..., metavar="NAME", help="How to address the person, e.g. Ada."),
     admin: bool = typer.Option(False, "--admin", help="Give the person the admin role."),
@@ -138,7 +145,7 @@ def add(
     typer.echo(str(user_id))
 
 
-@users_app.command("list")
+@users_app.command("list", epilog=examples("hdtickets users list"))
 def list_users() -> None:
     """List people with their chat accounts and how many active watches they have."""
 

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.bootstrap import Container
 from bot.cli.app import app
 from bot.cli.common import (
+    examples,
     fail,
     in_transaction,
     parse_count,
@@ -37,6 +38,9 @@ from core.render import money
 
 watches_app = typer.Typer(
     help="Watches: add one for a person (same words as the chat `watch`), list them.",
+    epilog=examples(
+        'hdtickets watches add 3 "yankees under 80 qty 2"', "hdtickets watches list --user 3"
+    ),
     no_args_is_help=True,
 )
 app.add_typer(watches_app, name="watches")
@@ -84,7 +88,14 @@ async def _watch(container: Container, user_id: int, text: str, pick: int | None
     return reply
 
 
-@watches_app.command("add")
+@watches_app.command(
+    "add",
+    epilog=examples(
+        'hdtickets watches add 3 "yankees under 80 qty 2"',
+        'hdtickets watches add 3 "#12 drop 10%"',
+        "hdtickets watches add 3 yankees --pick 1",
+    ),
+)
 def add(
     user_id: Annotated[
         str, typer.Argument(metavar="USER_ID", help="The person's id (see `hdtickets users list`).")
@@ -157,7 +168,9 @@ def _state(watch: Watch) -> str:
     return "active"
 
 
-@watches_app.command("list")
+@watches_app.command(
+    "list", epilog=examples("hdtickets watches list", "hdtickets watches list --user 3 --removed")
+)
 def list_watches(
     user: str | None = typer.Option(
         None, "--user", metavar="ID", help="Only this person's watches."

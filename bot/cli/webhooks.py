@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from adapters.webhook.secrets import SecretBox, rotate_entries
 from adapters.webhook.ssrf import SsrfPolicy
 from bot.cli.app import app
-from bot.cli.common import fail, in_transaction, parse_id, print_table
+from bot.cli.common import examples, fail, in_transaction, parse_id, print_table
 from bot.keycheck import secret_key_problem
 from bot.settings import load_settings
 from bot.webhook_admin import (
@@ -41,6 +41,11 @@ from core.redaction import hide_credentials
 
 webhooks_app = typer.Typer(
     help="Outbound webhook endpoints: add, list, rotate secrets, send a test.",
+    epilog=examples(
+        "hdtickets webhooks add https://hooks.example.com/hdt",
+        "hdtickets webhooks list",
+        "hdtickets webhooks rotate 3 --grace 24h",
+    ),
     no_args_is_help=True,
 )
 app.add_typer(webhooks_app, name="webhooks")
@@ -100,7 +105,14 @@ async def _endpoint(session: AsyncSession, endpoint_id: int) -> WebhookEndpoint:
     return endpoint
 
 
-@webhooks_app.command("add")
+@webhooks_app.command(
+    "add",
+    epilog=examples(
+        "hdtickets webhooks add https://hooks.example.com/hdt",
+        "hdtickets webhooks add https://ops.example.com/hdt --events alert.triggered",
+        "hdtickets webhooks add https://ada.example.com/hdt --user 3",
+    ),
+)
 def add(
     url: str = typer.Argument(
         ..., metavar="URL", help="Endpoint URL, e.g. https://hooks.example.com/hdt"
@@ -153,7 +165,7 @@ def _status(endpoint: WebhookEndpoint, now: datetime) -> str:
     return "\n".join(lines)
 
 
-@webhooks_app.command("list")
+@webhooks_app.command("list", epilog=examples("hdtickets webhooks list"))
 def list_endpoints() -> None:
     """List endpoints (never their secrets); a user name or password in a URL shows as ***."""
 
@@ -188,7 +200,10 @@ def list_endpoints() -> None:
     )
 
 
-@webhooks_app.command("rotate")
+@webhooks_app.command(
+    "rotate",
+    epilog=examples("hdtickets webhooks rotate 3", "hdtickets webhooks rotate 3 --grace 2d"),
+)
 def rotate(
     endpoint_id: str = typer.Argument(..., metavar="ID", help=_ID_HELP),
     grace: str = typer.Option(
@@ -216,7 +231,7 @@ def rotate(
     )
 
 
-@webhooks_app.command("test")
+@webhooks_app.command("test", epilog=examples("hdtickets webhooks test 3"))
 def test(endpoint_id: str = typer.Argument(..., metavar="ID", help=_ID_HELP)) -> None:
     """Queue a "test" notification to the endpoint (the running process sends it)."""
     key = _endpoint_id(endpoint_id, "test")
@@ -232,7 +247,7 @@ def test(endpoint_id: str = typer.Argument(..., metavar="ID", help=_ID_HELP)) ->
     )
 
 
-@webhooks_app.command("enable")
+@webhooks_app.command("enable", epilog=examples("hdtickets webhooks enable 3"))
 def enable(endpoint_id: str = typer.Argument(..., metavar="ID", help=_ID_HELP)) -> None:
     """Re-activate an endpoint that was disabled (e.g. after it answered 410 Gone)."""
     key = _endpoint_id(endpoint_id, "enable")
@@ -248,7 +263,7 @@ def enable(endpoint_id: str = typer.Argument(..., metavar="ID", help=_ID_HELP)) 
     typer.echo(f"webhook endpoint {key} is active")
 
 
-@webhooks_app.command("remove")
+@webhooks_app.command("remove", epilog=examples("hdtickets webhooks remove 3"))
 def remove(endpoint_id: str = typer.Argument(..., metavar="ID", help=_ID_HELP)) -> None:
     """Remove an endpoint and cancel its queued notifications (sent ones stay in history)."""
     key = _endpoint_id(endpoint_id, "remove")

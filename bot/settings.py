@@ -6,7 +6,9 @@ A wrong value stops start-up with one line naming the variable and what it expec
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import re
 import secrets
 from enum import StrEnum
@@ -250,12 +252,11 @@ class Settings(BaseSettings):
         """
         if self.secret_key is not None:
             return self.secret_key.get_secret_value().encode()
-        path = self.state_dir / "secret_key"
+        path = self.development_key_path()
         try:
             if not path.exists():
                 path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(secrets.token_urlsafe(32))
-                path.chmod(0o600)
+                _publish_once(path, secrets.token_urlsafe(32))
             return path.read_text().strip().encode()
         except OSError as exc:
             raise SettingsError(
@@ -263,6 +264,37 @@ class Settings(BaseSettings):
                 f"{path} ({exc.strerror or exc}); set HDT_SECRET_KEY, or a writable "
                 "HDT_STATE_DIR, e.g. HDT_STATE_DIR=.hdtickets"
             ) from None
+
+    def existing_secret_key(self) -> bytes | None:
+        """HDT_SECRET_KEY, or the development key if one was made; never makes one.
+
+        For commands that only read: run from another directory, they must not leave a
+        fresh key behind that a later start there would take for the real one.
+        """
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value().encode()
+        path = self.development_key_path()
+        try:
+            return path.read_text().strip().encode() if path.is_file() else None
+        except OSError:
+            return None
+
+    def development_key_path(self) -> Path:
+        return self.state_dir / "secret_key"
+
+
+def _publish_once(path: Path, text: str) -> None:
+    """Write `path` whole, unless it exists: of two processes starting at once, one key
+    wins and both read it (a hard link cannot replace a file; a reader never sees half)."""
+    staged = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    try:
+        fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # never readable
+        with os.fdopen(fd, "w") as file:
+            file.write(text)
+        with contextlib.suppress(FileExistsError):
+            os.link(staged, path)
+    finally:
+        staged.unlink(missing_ok=True)
 
 
 class SettingsError(SystemExit):

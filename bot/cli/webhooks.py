@@ -98,6 +98,19 @@ def _with_secrets(work: Callable[[AsyncSession, datetime, SecretBox], Awaitable[
     return in_transaction(checked)
 
 
+def _with_key_checked(work: Callable[[AsyncSession, datetime], Awaitable[T]]) -> T:
+    """`in_transaction` for commands that store no secret: the key is checked as in
+    `_with_secrets` (the running bot must be able to sign), but none is made."""
+    settings = load_settings()
+
+    async def checked(session: AsyncSession, now: datetime) -> T:
+        if (problem := await secret_key_problem(session, settings, make_key=False)) is not None:
+            fail(problem)
+        return await work(session, now)
+
+    return in_transaction(checked)
+
+
 async def _endpoint(session: AsyncSession, endpoint_id: int) -> WebhookEndpoint:
     endpoint = await session.get(WebhookEndpoint, endpoint_id)
     if endpoint is None or endpoint.removed_at is not None:
@@ -169,7 +182,7 @@ def _status(endpoint: WebhookEndpoint, now: datetime) -> str:
 def list_endpoints() -> None:
     """List endpoints (never their secrets); a user name or password in a URL shows as ***."""
 
-    async def work(session: AsyncSession, now: datetime, _box: SecretBox) -> Table:
+    async def work(session: AsyncSession, now: datetime) -> Table:
         query = (
             select(WebhookEndpoint, User.display_name)
             .outerjoin(User, User.id == WebhookEndpoint.user_id)
@@ -196,7 +209,7 @@ def list_endpoints() -> None:
         return table
 
     print_table(
-        _with_secrets(work), "no webhook endpoints; add one with hdtickets webhooks add URL"
+        _with_key_checked(work), "no webhook endpoints; add one with hdtickets webhooks add URL"
     )
 
 
@@ -236,11 +249,11 @@ def test(endpoint_id: str = typer.Argument(..., metavar="ID", help=_ID_HELP)) ->
     """Queue a "test" notification to the endpoint (the running process sends it)."""
     key = _endpoint_id(endpoint_id, "test")
 
-    async def work(session: AsyncSession, now: datetime, _box: SecretBox) -> tuple[int, str]:
+    async def work(session: AsyncSession, now: datetime) -> tuple[int, str]:
         endpoint = await _endpoint(session, key)
         return await queue_test(session, endpoint, now), endpoint.url
 
-    notification_id, url = _with_secrets(work)
+    notification_id, url = _with_key_checked(work)
     typer.echo(
         f"queued test notification {notification_id} to webhook endpoint {key} "
         f"({hide_credentials(url)}); the running process (python -m bot run) delivers it"
@@ -252,14 +265,14 @@ def enable(endpoint_id: str = typer.Argument(..., metavar="ID", help=_ID_HELP)) 
     """Re-activate an endpoint that was disabled (e.g. after it answered 410 Gone)."""
     key = _endpoint_id(endpoint_id, "enable")
 
-    async def work(session: AsyncSession, _now: datetime, _box: SecretBox) -> None:
+    async def work(session: AsyncSession, _now: datetime) -> None:
         endpoint = await _endpoint(session, key)
         await check_not_twice(session, endpoint.url, endpoint.user_id, other_than=key)
         endpoint.active = True
         endpoint.disabled_reason = None
         endpoint.consecutive_failures = 0
 
-    _with_secrets(work)
+    _with_key_checked(work)
     typer.echo(f"webhook endpoint {key} is active")
 
 
@@ -268,10 +281,10 @@ def remove(endpoint_id: str = typer.Argument(..., metavar="ID", help=_ID_HELP)) 
     """Remove an endpoint and cancel its queued notifications (sent ones stay in history)."""
     key = _endpoint_id(endpoint_id, "remove")
 
-    async def work(session: AsyncSession, now: datetime, _box: SecretBox) -> int:
+    async def work(session: AsyncSession, now: datetime) -> int:
         return await remove_endpoint(session, await _endpoint(session, key), now)
 
-    cancelled = _with_secrets(work)
+    cancelled = _with_key_checked(work)
     typer.echo(
         f"webhook endpoint {key} removed; {cancelled} queued notification"
         f"{'' if cancelled == 1 else 's'} cancelled"

@@ -225,3 +225,27 @@ def test_another_secret_key_is_refused_before_it_mixes_keys(
     assert len(cli.endpoints()) == 1
     monkeypatch.setenv("HDT_SECRET_KEY", "cli-webhooks-test-key")
     cli.ok("add", "https://hooks.example.com/other")
+
+
+@pytest.mark.parametrize("command", [("list",), ("test", "1"), ("enable", "1"), ("remove", "1")])
+def test_commands_that_store_no_secret_make_no_key(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    """Run from another directory they must not leave a fresh development key behind,
+    which a later start there would take for the key the secrets were made with."""
+    cli.ok("add", URL)
+    monkeypatch.delenv("HDT_SECRET_KEY")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    line = cli.refused(*command)
+    assert "HDT_SECRET_KEY is unset with no development key in" in line, line
+    assert not (elsewhere / ".hdtickets").exists()
+
+
+def test_listing_no_endpoints_makes_no_key(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("HDT_SECRET_KEY")
+    assert "no webhook endpoints" in cli.ok("list")
+    assert not (tmp_path / ".hdtickets").exists()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -65,3 +67,31 @@ def test_a_state_dir_that_cannot_hold_the_development_key_is_one_line(tmp_path: 
     [line] = str(refused.value).splitlines()
     assert line.startswith("configuration error: HDT_STATE_DIR: cannot keep the development key")
     assert "e.g. HDT_STATE_DIR=.hdtickets" in line
+
+
+def test_the_development_key_is_made_once_private_and_kept(tmp_path: Path) -> None:
+    settings = load_settings(state_dir=tmp_path / "state")
+    assert settings.existing_secret_key() is None  # reading never makes one
+    assert not (tmp_path / "state").exists()
+    key = settings.secret_key_bytes()
+    path = tmp_path / "state" / "secret_key"
+    assert len(key) >= 32 and path.stat().st_mode & 0o777 == 0o600
+    assert settings.secret_key_bytes() == key == settings.existing_secret_key()
+    assert sorted(p.name for p in path.parent.iterdir()) == ["secret_key"]  # nothing staged
+
+
+def test_processes_starting_at_once_share_one_development_key(tmp_path: Path) -> None:
+    code = (
+        "import sys; from bot.settings import load_settings; "
+        "sys.stdout.write(load_settings(state_dir=sys.argv[1]).secret_key_bytes().decode())"
+    )
+    state = str(tmp_path / "state")
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, state], stdout=subprocess.PIPE, cwd=Path.cwd()
+        )
+        for _ in range(6)
+    ]
+    keys = {proc.communicate(timeout=60)[0] for proc in procs}
+    assert len(keys) == 1 and b"" not in keys
+    assert keys == {(tmp_path / "state" / "secret_key").read_bytes()}

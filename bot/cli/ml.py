@@ -145,10 +145,38 @@ def _staging_folder(target: Path) -> Path:
     place = Path(os.path.abspath(target))
     try:
         place.parent.mkdir(parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(prefix=f".{place.name}.", suffix=".partial", dir=place.parent))
+        _sweep_dead_staging(place)
+        prefix = f".{place.name}.{os.getpid()}."
+        return Path(tempfile.mkdtemp(prefix=prefix, suffix=".partial", dir=place.parent))
     except OSError as exc:
         reason = exc.strerror or str(exc)
         fail(f"cannot write in {option} {target} ({reason}), e.g. {option} {_OUT_EXAMPLE}")
+
+
+def _sweep_dead_staging(place: Path) -> None:
+    """Clear what a `train` killed outright (SIGKILL, power loss) left beside `place`:
+    its process is gone, so nothing else will. A half-written ".models.<pid>.<random>
+    .partial" folder is removed; the previous model it had set aside (".old") goes back
+    in place if the swap stopped before the new one arrived, and is removed otherwise."""
+    for suffix in ("old", "partial"):
+        for left in sorted(place.parent.glob(f".{place.name}.*.{suffix}")):
+            pid = left.name.removeprefix(f".{place.name}.").split(".")[0]
+            if not left.is_dir() or not pid.isdigit() or _alive(int(pid)):
+                continue
+            if suffix == "old" and not place.exists():
+                left.rename(place)
+            else:
+                shutil.rmtree(left, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 def _put_in_place(staging: Path, target: Path) -> None:

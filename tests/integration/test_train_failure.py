@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -163,6 +166,41 @@ def test_a_complete_model_replaces_the_old_one_whole(
         "sellout.json",
     ]
     assert only_the_model_folder_is_left(tmp_path)  # the old one is gone, not set aside
+
+
+def dead_pid() -> int:
+    """The id of a process that has ended (what a run killed with SIGKILL leaves)."""
+    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, check=True, text=True)  # fmt: skip
+    return int(proc.stdout)
+
+
+def test_what_a_killed_run_left_is_cleared_by_the_next(
+    old_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gone = dead_pid()
+    shutil.copytree(old_model, tmp_path / f".models.{gone}.abc.partial")
+    shutil.copytree(old_model, tmp_path / f".models.{gone}.def.old")
+    running = tmp_path / f".models.{os.getpid()}.ghi.partial"  # a run still going
+    running.mkdir()
+    fake_training(monkeypatch, FakeModels())
+    result = CliRunner().invoke(app, [*TRAIN, "models"])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["models", running.name])
+
+
+def test_a_model_set_aside_by_a_killed_swap_goes_back_first(
+    old_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed between moving the old model aside and moving the new one in: the next run
+    puts the old one back before it starts, so a failure then still leaves a model."""
+    before = contents(old_model)
+    old_model.rename(tmp_path / f".models.{dead_pid()}.abc.old")
+    fake_training(monkeypatch, FakeModels(files=1, error=OSError(28, "No space left")))
+    result = CliRunner().invoke(app, [*TRAIN, "models"])
+    assert result.exit_code == 1, result.output
+    assert contents(old_model) == before
+    assert only_the_model_folder_is_left(tmp_path)
 
 
 def test_a_folder_holding_other_files_is_refused_before_training(

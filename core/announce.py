@@ -48,6 +48,7 @@ from core.render import (
     payload,
     title,
 )
+from core.siblings import open_alerts_by_place
 
 CHAT_CHANNELS = frozenset(
     c.value
@@ -343,22 +344,10 @@ async def _still_open(
     the alert that told them ends, its edited message must not read as if they all had.
     Alerts changing in the same call are left out (they are being told of themselves).
     """
-    users, events = {a.user_id for a in ended}, {a.event_id for a in ended}
-    stmt = (
-        select(
-            Alert.id, Alert.user_id, Alert.event_id, Alert.watch_id, Alert.kind, Alert.reason,
-            Watch.label, Watch.destination_address,
-        )
-        .join(Watch, Watch.id == Alert.watch_id)
-        .where(
-            Alert.user_id.in_(users),
-            Alert.event_id.in_(events),
-            Alert.status == AlertStatus.OPEN.value,
-        )
-        .order_by(Alert.level.desc(), Alert.score.desc(), Alert.id)
-    )  # fmt: skip
-    rows = [row for row in (await session.execute(stmt)).all() if row.id not in changing]
-    if not rows:
+    found = await open_alerts_by_place(
+        session, {a.user_id for a in ended}, {a.event_id for a in ended}
+    )
+    if not any(sibling.alert_id not in changing for group in found.values() for sibling in group):
         return {}
     places = await session.execute(
         select(Watch.id, Watch.destination_address).where(Watch.id.in_({a.watch_id for a in ended}))
@@ -369,9 +358,8 @@ async def _still_open(
         where = place.get(alert.watch_id)
         others = [
             OtherAlert(row.watch_id, row.label, row.reason or row.kind.replace("_", " "))
-            for row in rows
-            if (row.user_id, row.event_id, row.destination_address)
-            == (alert.user_id, alert.event_id, where)
+            for row in found.get((alert.user_id, alert.event_id, where), ())
+            if row.alert_id not in changing
         ]
         if others and alert.id is not None:
             out[alert.id] = other_alerts_text(

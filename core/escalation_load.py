@@ -21,10 +21,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.models import Alert, ContactPoint, Event, Notification, Preference, Presence, User
 from core.db.models import Watch as WatchRow
-from core.domain import AlertStatus, ChannelKind, NotificationStatus
+from core.domain import ChannelKind, NotificationStatus
 from core.escalation_rules import PersonNow
 from core.history import event_currencies
 from core.recipients import load_recipients
+from core.siblings import OpenSibling, open_alerts_by_place
 
 ESCALATION_KIND = "escalation"
 _COLUMNS = (
@@ -94,20 +95,6 @@ async def due_alerts(session: AsyncSession, now: datetime, limit: int) -> list[D
         .limit(limit)
     )
     return [DueAlert(*row) for row in rows]
-
-
-@dataclass(frozen=True, slots=True)
-class OpenSibling:
-    """Another open alert of the person about a due alert's event, to the same kind of
-    destination (their own chats, or the same group): the alerts one message tells of
-    (`core.engine_decide.merge_rounds` covers them; answering one answers them all)."""
-
-    alert_id: int
-    watch_id: int
-    label: str | None  # the watch's
-    kind: str
-    price: float | None
-    reason: str | None
 
 
 @dataclass(slots=True)
@@ -231,26 +218,11 @@ async def _open_siblings(
     """Each due alert's `OpenSibling`s, read when its step fires: an alert acknowledged,
     snoozed or resolved since the message that told of it is not named again.
 
-    The siblings of `core.announce` (the lines an edited message keeps of the alerts
-    still open): the person's open alerts about the event, to the same destination.
+    The person's other open alerts about the event, to the same destination.
     """
-    stmt = (
-        select(
-            Alert.id, Alert.user_id, Alert.event_id, Alert.watch_id, Alert.kind, Alert.price,
-            Alert.reason, WatchRow.label, WatchRow.destination_address,
-        )
-        .join(WatchRow, WatchRow.id == Alert.watch_id)
-        .where(
-            Alert.user_id.in_({a.user_id for a in alerts}),
-            Alert.event_id.in_({a.event_id for a in alerts}),
-            Alert.status == AlertStatus.OPEN.value,
-        )
-        .order_by(Alert.level.desc(), Alert.score.desc(), Alert.id)
-    )  # fmt: skip
-    found: dict[tuple[int, int, str | None], list[OpenSibling]] = defaultdict(list)
-    for row in await session.execute(stmt):
-        sibling = OpenSibling(row.id, row.watch_id, row.label, row.kind, row.price, row.reason)
-        found[(row.user_id, row.event_id, row.destination_address)].append(sibling)
+    found = await open_alerts_by_place(
+        session, {a.user_id for a in alerts}, {a.event_id for a in alerts}
+    )
     out: dict[int, list[OpenSibling]] = {}
     for alert in alerts:
         watch = watches.get(alert.watch_id)

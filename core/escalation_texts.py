@@ -2,7 +2,7 @@
 
 When several of a person's alerts about one event fire in one batch, one message tells
 of them all and only its alert escalates (`core.engine_decide.merge_rounds`). Its steps
-must name the others still open (`core.escalation_load.OpenSibling`), or a person who
+must name the others still open (`core.siblings.OpenSibling`), or a person who
 reads only the text never hears of them: short lines for an SMS (the payload's
 `data.also`, fitted to the segment cap by the SMS renderer, which cuts them before the
 alert's own text), one sentence for a call, and for a chat the lines the first message
@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from core.escalation_load import OpenSibling
 from core.render import OtherAlert, clip, money, other_alerts_text
+from core.siblings import OpenSibling
 
 ALSO_LINES = 10  # lines a payload carries; more are only counted
 LINE_CHARS = 80

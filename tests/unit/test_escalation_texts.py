@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from core.escalation_load import OpenSibling
 from core.escalation_texts import ALSO_LINES, also_piece, chat_lines, spoken
+from core.siblings import OpenSibling
 
 DROP = OpenSibling(31, 12, "mlb", "drop_pct", 50.0, "down 11% to £50 from £56 in 24 h")
 

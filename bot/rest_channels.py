@@ -1,0 +1,99 @@
+"""REST channels: the person's chats and webhook endpoints, and adding, testing and
+removing an endpoint (the same steps as `hdtickets webhooks`, from `bot.webhook_admin`)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.rest_base import (
+    PREFIX,
+    Caller,
+    RouteHandlers,
+    json_object,
+    path_id,
+    text_field,
+    visible_row,
+)
+from bot.web import ApiError
+from bot.webhook_admin import (
+    add_endpoint,
+    endpoint_json,
+    parse_events,
+    queue_test,
+    remove_endpoint,
+)
+from core import api_views
+from core.db.models import WebhookEndpoint
+from core.tokens import Scope
+
+WEBHOOK_EXAMPLE = '{"url": "https://hooks.example.com/hdt", "events": ["alert.triggered"]}'
+
+
+class ChannelRoutes(RouteHandlers):
+    async def channels(self, request: web.Request) -> web.Response:
+        """GET /channels: the person's chats and their webhook endpoints (admin: all)."""
+        caller = await self._caller(request, Scope.READ)
+        owner = await self._owner(request, caller)
+        now = self._deps.clock.now()
+        async with self._deps.sessions() as session:
+            chats = (await api_views.preferences(session, owner))["chats"] if owner else []
+            query = (
+                select(WebhookEndpoint)
+                .where(WebhookEndpoint.removed_at.is_(None))
+                .order_by(WebhookEndpoint.id)
+            )
+            if owner is not None:
+                query = query.where(WebhookEndpoint.user_id == owner)
+            hooks = [endpoint_json(e, now) for e in await session.scalars(query)]
+        return web.json_response({"chats": chats, "webhooks": hooks})
+
+    async def add_webhook(self, request: web.Request) -> web.Response:
+        """POST /channels/webhooks {"url", "events"}: the secret is in the answer, once."""
+        caller = await self._caller(request, Scope.WRITE)
+        body = await json_object(request, WEBHOOK_EXAMPLE)
+        url = text_field(body, "url")
+        events = body.get("events", ["*"])
+        if not isinstance(events, list) or not all(isinstance(e, str) for e in events):
+            raise ApiError(
+                422, "invalid", f'"events" must be a list of names, e.g. {WEBHOOK_EXAMPLE}'
+            )
+        types = parse_events(events, WEBHOOK_EXAMPLE)
+        now = self._deps.clock.now()
+        owner = await self._owner(request, caller)
+        async with self._deps.sessions() as session, session.begin():
+            added = await add_endpoint(
+                session, self._deps.secrets, self._deps.ssrf, url, types, owner, now
+            )
+            item = endpoint_json(added.endpoint, now)
+        self._deps.webhooks_changed()
+        return web.json_response({"endpoint": item, "secret": added.secret}, status=201)
+
+    async def test_webhook(self, request: web.Request) -> web.Response:
+        """POST /channels/webhooks/{id}/test: queue a "test" delivery."""
+        caller = await self._caller(request, Scope.WRITE)
+        async with self._deps.sessions() as session, session.begin():
+            endpoint = await self._owned_endpoint(session, request, caller)
+            queued = await queue_test(session, endpoint, self._deps.clock.now())
+        return web.json_response({"notification_id": queued, "status": "pending"}, status=202)
+
+    async def remove_webhook(self, request: web.Request) -> web.Response:
+        """DELETE /channels/webhooks/{id}: the endpoint goes and its queued deliveries are
+        cancelled; what it was sent stays in the alerts' timelines."""
+        caller = await self._caller(request, Scope.WRITE)
+        async with self._deps.sessions() as session, session.begin():
+            endpoint = await self._owned_endpoint(session, request, caller)
+            removed = endpoint.id
+            await remove_endpoint(session, endpoint, self._deps.clock.now())
+        self._deps.webhooks_changed()
+        return web.json_response({"removed": removed})
+
+    async def _owned_endpoint(
+        self, session: AsyncSession, request: web.Request, caller: Caller
+    ) -> WebhookEndpoint:
+        endpoint_id = path_id(request)
+        endpoint = await session.get(WebhookEndpoint, endpoint_id)
+        owner = await self._owner(request, caller)
+        missing = f"webhook endpoint {endpoint_id} not found; GET {PREFIX}/channels"
+        return visible_row(endpoint, owner, missing)

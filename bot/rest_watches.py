@@ -1,0 +1,57 @@
+"""REST watches: list and detail (shaped by `core.api_views`); add, remove, pause and
+resume run the chat's own commands (`bot.rest_chat.run_command`), so the API and a chat
+change watches the same way."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from bot.rest_base import PREFIX, RouteHandlers, json_object, path_id, text_field, visible_row
+from bot.rest_chat import reply_response, run_command
+from core import api_views
+from core.db.models import Watch
+from core.tokens import Scope
+
+
+class WatchRoutes(RouteHandlers):
+    async def list_watches(self, request: web.Request) -> web.Response:
+        caller = await self._caller(request, Scope.READ)
+        owner = await self._owner(request, caller)
+        async with self._deps.sessions() as session:
+            items = await api_views.list_watches(session, owner)
+        return web.json_response({"watches": items})
+
+    async def get_watch(self, request: web.Request) -> web.Response:
+        caller = await self._caller(request, Scope.READ)
+        owner = await self._owner(request, caller)
+        async with self._deps.sessions() as session:
+            item = await api_views.watch_detail(session, path_id(request), owner)
+        return web.json_response(item)
+
+    async def add_watch(self, request: web.Request) -> web.Response:
+        """POST /watches {"text": "yankees under 80 qty 2"}: the chat `watch` command.
+
+        201 when a watch was made; 200 when the words restated (or changed) one the person
+        already has, or matched several events (numbered choices, nothing made).
+        """
+        caller = await self._caller(request, Scope.WRITE)
+        user_id = await self._person(request, caller)
+        body = await json_object(request, '{"text": "yankees under 80 qty 2"}')
+        text = text_field(body, "text")
+        reply = await run_command(self._deps.handlers, user_id, f"watch {text}")
+        # The answer says whether this request made the watch: comparing the person's
+        # watches before and after counted one made by a concurrent request too.
+        return reply_response(reply, created=reply.created is not None)
+
+    async def watch_command(self, request: web.Request) -> web.Response:
+        """DELETE /watches/{id}, POST /watches/{id}/pause|resume: the chat commands."""
+        caller = await self._caller(request, Scope.WRITE)
+        watch_id = path_id(request)
+        async with self._deps.sessions() as session:
+            found = await session.get(Watch, watch_id)
+        owner = await self._owner(request, caller)
+        missing = f"watch {watch_id} not found; GET {PREFIX}/watches"
+        watch = visible_row(found, owner, missing)
+        verb = "unwatch" if request.method == "DELETE" else request.path.rsplit("/", 1)[-1]
+        reply = await run_command(self._deps.handlers, watch.user_id, f"{verb} {watch_id}")
+        return reply_response(reply)

@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core.announce import event_ref
+from core.alert_payload import event_ref
 from core.chat import MarketInsight
 from core.db.models import Event, MarketSnapshot
 from core.domain import band_end

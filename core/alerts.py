@@ -17,7 +17,8 @@ from typing import Protocol
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.announce import AnnouncedAlert, Change, announce
+from core.alert_payload import AnnouncedAlert
+from core.announce import Change, announce
 from core.db.models import ACTIVE_ALERT_STATUSES, Alert, Event, User, Watch
 from core.domain import EVENT_STARTED, ActionKind, AlertStatus
 from core.errors import AlreadyDone, NotFoundError, ValidationError

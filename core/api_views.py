@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.announce import alert_dict, event_ref
+from core.alert_payload import alert_dict, event_ref
 from core.db.models import (
     ACTIVE_ALERT_STATUSES,
     Activity,

@@ -11,13 +11,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from operator import attrgetter
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import RowMapping, Select, Table, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.db.models import ACTIVE_ALERT_STATUSES, Alert, Watch
+from core.db.models import ACTIVE_ALERT_STATUSES
 from core.db.statements import bulk_update_values, insert_returning
+from core.db.tables import ALERTS, WATCHES
 from core.domain import MarketPoint, Match, Score, StoredSnapshot, WatchSpec
 from core.engine_support import WatchInfo
 from core.planning import RecentResolve, Recipient, WebhookTarget
@@ -25,7 +26,6 @@ from core.ports import Forecast
 from core.scoring import EventFactors, MarketContext
 
 CHUNK = 500
-_T = cast(Table, Alert.__table__)
 # Update shapes, each written with one executemany: the score alone, the whole state,
 # and the state with a fresh explanation (factors, prediction, recommendation). The
 # frozen escalation policy is written on its own, only when a round froze a new one: it
@@ -103,7 +103,7 @@ _LOADED = tuple(
     for f in fields(ActiveAlert)
     if f.name not in ("factors", "prediction", "recommendation", "escalation", "dirty")
 )
-_READ = {"frozen_level": _T.c.escalation["level"].as_integer()}
+_READ = {"frozen_level": ALERTS.c.escalation["level"].as_integer()}
 
 
 @dataclass(slots=True)
@@ -188,16 +188,16 @@ async def load_active(session: AsyncSession, batch: Batch, event_ids: Iterable[i
     overwritten by it; SQLite has one writer at a time anyway.
     """
     ids = sorted(set(event_ids))
-    columns = [_READ[name] if name in _READ else _T.c[name] for name in _LOADED]
+    columns = [_READ[name] if name in _READ else ALERTS.c[name] for name in _LOADED]
     lock = session.get_bind().dialect.name == "postgresql"
     for start in range(0, len(ids), CHUNK):
         query = (
             select(*columns)
             .where(
-                _T.c.event_id.in_(ids[start : start + CHUNK]),
-                _T.c.status.in_(ACTIVE_ALERT_STATUSES),
+                ALERTS.c.event_id.in_(ids[start : start + CHUNK]),
+                ALERTS.c.status.in_(ACTIVE_ALERT_STATUSES),
             )
-            .order_by(_T.c.id)
+            .order_by(ALERTS.c.id)
         )
         rows = await session.execute(query.with_for_update() if lock else query)
         for row in rows:
@@ -219,25 +219,24 @@ async def _by_ids(
 async def load_explanations(session: AsyncSession, alerts: list[ActiveAlert]) -> None:
     """Fill in the factors, prediction and recommendation of `alerts` (stored ones)."""
     by_id = {a.id: a for a in alerts if a.id is not None}
-    query = select(_T.c.id, _T.c.factors, _T.c.prediction, _T.c.recommendation)
-    for alert_id, factors, prediction, recommendation in await _by_ids(session, query, _T, by_id):
+    query = select(ALERTS.c.id, ALERTS.c.factors, ALERTS.c.prediction, ALERTS.c.recommendation)
+    for alert_id, factors, prediction, recommendation in await _by_ids(
+        session, query, ALERTS, by_id
+    ):
         alert = by_id[alert_id]
         alert.factors, alert.prediction = factors or [], prediction
         alert.recommendation = recommendation
 
 
-_WATCHES = cast(Table, Watch.__table__)
-
-
 async def load_stamps(session: AsyncSession, watch_ids: Iterable[int]) -> dict[int, datetime]:
     """Each existing watch's `updated_at` by id (one query per 500 ids)."""
-    query = select(_WATCHES.c.id, _WATCHES.c.updated_at)
-    return {watch_id: at for watch_id, at in await _by_ids(session, query, _WATCHES, watch_ids)}
+    query = select(WATCHES.c.id, WATCHES.c.updated_at)
+    return {watch_id: at for watch_id, at in await _by_ids(session, query, WATCHES, watch_ids)}
 
 
 async def load_watches(session: AsyncSession, watch_ids: Iterable[int]) -> list[RowMapping]:
     """Read watch rows by id as plain mappings (one query per 500 ids)."""
-    return [row._mapping for row in await _by_ids(session, select(_WATCHES), _WATCHES, watch_ids)]
+    return [row._mapping for row in await _by_ids(session, select(WATCHES), WATCHES, watch_ids)]
 
 
 async def load_recent(
@@ -249,11 +248,11 @@ async def load_recent(
     cutoff = batch.now - timedelta(seconds=longest_s)
     for start in range(0, len(names), CHUNK):
         rows = await session.execute(
-            select(_T.c.dedup_key, _T.c.resolved_at, _T.c.last_notified_price).where(
-                _T.c.event_id.in_(events),
-                _T.c.dedup_key.in_(names[start : start + CHUNK]),
-                _T.c.status.in_(("resolved", "expired")),
-                _T.c.resolved_at >= cutoff,
+            select(ALERTS.c.dedup_key, ALERTS.c.resolved_at, ALERTS.c.last_notified_price).where(
+                ALERTS.c.event_id.in_(events),
+                ALERTS.c.dedup_key.in_(names[start : start + CHUNK]),
+                ALERTS.c.status.in_(("resolved", "expired")),
+                ALERTS.c.resolved_at >= cutoff,
             )
         )
         for key, resolved_at, price in rows:
@@ -290,16 +289,16 @@ async def _update_alerts(session: AsyncSession, alerts: list[ActiveAlert]) -> No
     for shape, columns in _SHAPES:
         get = _GETTERS[shape]
         rows = [get(a) for a in alerts if a.dirty == shape]
-        await bulk_update_values(session, _T, "id", columns, rows, wait=False)
+        await bulk_update_values(session, ALERTS, "id", columns, rows, wait=False)
     policies = [(a.id, a.escalation) for a in alerts if a.escalation]
-    await bulk_update_values(session, _T, "id", _POLICY, policies, wait=False)
+    await bulk_update_values(session, ALERTS, "id", _POLICY, policies, wait=False)
 
 
 # Ids come back with their dedup keys, so the rows need no particular order and the
 # INSERT is sent as multi-row VALUES. Asking for parameter order instead makes SQLite
 # (no ordered form there) fall back to one INSERT, and one thread hop, per alert.
 _KEYED = ("dedup_key", "id")
-_INSERT_ORDERED = insert(_T).returning(_T.c.id, sort_by_parameter_order=True)
+_INSERT_ORDERED = insert(ALERTS).returning(ALERTS.c.id, sort_by_parameter_order=True)
 _NEW_COLUMNS = (
     *(name for name in _LOADED[1:] if name != "frozen_level"),
     *_EXPLAIN[-3:],
@@ -313,7 +312,7 @@ async def insert_alerts(session: AsyncSession, alerts: list[ActiveAlert]) -> Non
     keys = {a.dedup_key for a in alerts}
     if len(keys) == len(alerts):  # always for active alerts: the unique index says so
         ids: dict[str, int] = {
-            key: new_id for key, new_id in await insert_returning(session, _T, rows, _KEYED)
+            key: new_id for key, new_id in await insert_returning(session, ALERTS, rows, _KEYED)
         }
         for alert in alerts:
             alert.id = ids[alert.dedup_key]

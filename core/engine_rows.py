@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.actions import ActionSigner
-from core.announce import alert_dict, notification_key
+from core.alert_payload import alert_dict, notification_key
 from core.domain import (
     ChannelKind,
     EventRef,

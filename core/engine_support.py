@@ -9,12 +9,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.models import Watch
+from core.db.tables import WATCHES
 from core.domain import (
     EVENT_STARTED,
     Advice,
@@ -147,7 +148,7 @@ async def load_watch_index(session: AsyncSession) -> WatchIndex:
     Rows are streamed as plain tuples, so 100k watches never sit in memory as ORM
     objects at once.
     """
-    watches = cast(Table, Watch.__table__)
+    watches = WATCHES
     index = WatchIndex()
     result = await session.stream(
         select(watches)

@@ -18,15 +18,16 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, insert, update
+from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.actions import ActionSigner
-from core.announce import event_ref, notification_key
-from core.db.models import Alert, AuditEntry, Notification
+from core.alert_payload import event_ref, notification_key
+from core.db.models import Alert
 from core.db.statements import insert_skipping, rowcount
+from core.db.tables import AUDIT_LOG, NOTIFICATIONS
 from core.domain import Level, NotificationStatus
 from core.escalation_load import ESCALATION_KIND, Context, DueAlert, due_alerts, load_context
 from core.escalation_rules import Chain, EscalationConfig, Send, SendKind, StepPlan, plan_step
@@ -47,8 +48,6 @@ from core.render import (
 
 logger = logging.getLogger(__name__)
 
-_NOTIFICATIONS = cast(Table, Notification.__table__)
-_AUDIT = cast(Table, AuditEntry.__table__)
 EVENT_TYPE = "alert.escalated"
 # Sends the throttles and the daily cap count (keys of `PersonNow.sent`).
 _COUNTED = frozenset({SendKind.SMS, SendKind.VOICE, SendKind.EMERGENCY})
@@ -152,10 +151,10 @@ class EscalationService:
                     person.sent.setdefault(send.kind.value, []).append(now)
             audits += self._audits(alert, chain, plan, target, now)
         if rows:
-            stmt = insert_skipping(session, _NOTIFICATIONS, ("idempotency_key",))
+            stmt = insert_skipping(session, NOTIFICATIONS, ("idempotency_key",))
             await session.execute(stmt, rows)
         if audits:
-            await session.execute(insert(_AUDIT), audits)
+            await session.execute(insert(AUDIT_LOG), audits)
         return TickReport(len(chunk), fired, held, stale, lateness)
 
     async def _advance(

@@ -23,13 +23,14 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, case, exists, func, null, or_, select, update
+from sqlalchemy import and_, bindparam, case, exists, func, null, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.models import Notification
 from core.db.statements import rowcount
+from core.db.tables import NOTIFICATIONS
 from core.domain import (
     Button,
     ChannelKind,
@@ -40,7 +41,6 @@ from core.domain import (
 )
 from core.render import humanize_delta
 
-_T = cast(Table, Notification.__table__)
 _CLAIM_ORDER = (
     Notification.level.desc(),
     Notification.score.desc(),
@@ -49,7 +49,7 @@ _CLAIM_ORDER = (
 )
 _WAITING = (NotificationStatus.PENDING.value, NotificationStatus.SENDING.value)
 _MAX_ERROR = 1000
-_OLDER = _T.alias("older")
+_OLDER = NOTIFICATIONS.alias("older")
 
 # A row is claimable only when no older event of its alert to its webhook endpoint is
 # still waiting (see the module doc). Chat rows and webhook rows without an alert are
@@ -137,19 +137,19 @@ class RowUpdate:
 
 
 _APPLY = (
-    update(_T)
+    update(NOTIFICATIONS)
     .where(
-        _T.c.id == bindparam("b_id"),
-        _T.c.claimed_by == bindparam("b_worker"),
-        _T.c.status == NotificationStatus.SENDING.value,
+        NOTIFICATIONS.c.id == bindparam("b_id"),
+        NOTIFICATIONS.c.claimed_by == bindparam("b_worker"),
+        NOTIFICATIONS.c.status == NotificationStatus.SENDING.value,
     )
     .values(
         status=bindparam("b_status"),
         attempts=bindparam("b_attempts"),
-        due_at=bindparam("b_due_at", type_=_T.c.due_at.type),
+        due_at=bindparam("b_due_at", type_=NOTIFICATIONS.c.due_at.type),
         last_error=bindparam("b_error"),
-        receipt=bindparam("b_receipt", type_=_T.c.receipt.type),
-        sent_at=bindparam("b_sent_at", type_=_T.c.sent_at.type),
+        receipt=bindparam("b_receipt", type_=NOTIFICATIONS.c.receipt.type),
+        sent_at=bindparam("b_sent_at", type_=NOTIFICATIONS.c.sent_at.type),
         lease_until=None,
         # Terminal rows keep who sent them; rows going back to pending are unclaimed.
         claimed_by=bindparam("b_claimed_by"),
@@ -157,7 +157,7 @@ _APPLY = (
         # retry is a new message whose callbacks must not read as stale (`record_status`).
         provider_status=case(
             (bindparam("b_status") == NotificationStatus.PENDING.value, null()),
-            else_=_T.c.provider_status,
+            else_=NOTIFICATIONS.c.provider_status,
         ),
     )
 )
@@ -279,10 +279,10 @@ async def recover_expired_leases(session: AsyncSession, now: datetime) -> int:
         How many rows were recovered.
     """
     result = await session.execute(
-        update(_T)
+        update(NOTIFICATIONS)
         .where(
-            _T.c.status == NotificationStatus.SENDING.value,
-            _T.c.lease_until < now,
+            NOTIFICATIONS.c.status == NotificationStatus.SENDING.value,
+            NOTIFICATIONS.c.lease_until < now,
         )
         .values(
             status=NotificationStatus.PENDING.value,
@@ -302,11 +302,11 @@ async def extend_leases(
     if not ids:
         return 0
     result = await session.execute(
-        update(_T)
+        update(NOTIFICATIONS)
         .where(
-            _T.c.id.in_(list(ids)),
-            _T.c.status == NotificationStatus.SENDING.value,
-            _T.c.claimed_by == worker_id,
+            NOTIFICATIONS.c.id.in_(list(ids)),
+            NOTIFICATIONS.c.status == NotificationStatus.SENDING.value,
+            NOTIFICATIONS.c.claimed_by == worker_id,
         )
         .values(lease_until=until)
     )
@@ -315,7 +315,7 @@ async def extend_leases(
 
 async def queue_depth(session: AsyncSession) -> int:
     """Rows waiting to be sent: pending or being sent."""
-    total = await session.scalar(select(func.count()).where(_T.c.status.in_(_WAITING)))
+    total = await session.scalar(select(func.count()).where(NOTIFICATIONS.c.status.in_(_WAITING)))
     return int(total or 0)
 
 

@@ -30,9 +30,11 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.actions import ActionSigner
+from core.alert_payload import Known
 from core.alerts import resolved_change
-from core.announce import AUDIT_LOG, NOTIFICATIONS, Known, announce, cancel_pending
+from core.announce import announce, cancel_pending
 from core.db.statements import bulk_insert, settle
+from core.db.tables import AUDIT_LOG, NOTIFICATIONS
 from core.domain import Match, StoredSnapshot, WatchSpec
 from core.engine_batch import (
     Batch,

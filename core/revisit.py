@@ -17,9 +17,10 @@ from datetime import datetime
 from sqlalchemy import Table, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.announce import AUDIT_LOG, event_ref
+from core.alert_payload import event_ref
 from core.db.models import Alert, Event, MarketSnapshot, SnapshotListing
 from core.db.statements import bulk_insert
+from core.db.tables import AUDIT_LOG
 from core.domain import AlertStatus, Listing, MarketPoint, StoredSnapshot
 from core.pipeline import AlertEngine, PipelineResult
 

@@ -15,10 +15,11 @@ from sqlalchemy import Table, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core.announce import NOTIFICATIONS, cancel_pending, superseding
+from core.announce import cancel_pending, superseding
 from core.db.engine import make_engine
 from core.db.models import Alert
 from core.db.statements import bulk_insert, bulk_update_values, settle
+from core.db.tables import NOTIFICATIONS
 from tests.integration.engine_helpers import add_seed
 
 ALERTS = cast(Table, Alert.__table__)

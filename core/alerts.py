@@ -10,7 +10,7 @@ audit entry. Functions run in the caller's transaction; the caller commits.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.alert_payload import AnnouncedAlert
 from core.announce import Change, announce
 from core.db.models import ACTIVE_ALERT_STATUSES, Alert, Event, User, Watch
-from core.domain import EVENT_STARTED, ActionKind, AlertStatus
+from core.domain import EVENT_STARTED, ActionKind, AlertStatus, TriggerKind
 from core.errors import AlreadyDone, NotFoundError, ValidationError
 from core.history import event_currencies
 from core.planning import WebhookTarget
@@ -344,6 +344,65 @@ async def resolve_for_watch(
     if alerts:
         await resolve_many(session, [(alert, reason) for alert in alerts], now)
     return len(alerts)
+
+
+@dataclass(frozen=True, slots=True)
+class WatchTerms:
+    """The conditions a watch's alerts were opened under (before or after a change)."""
+
+    max_price: float | None
+    quantity: int | None
+    zones: tuple[str, ...]
+    drop_pct: float | None
+    triggers: frozenset[str]
+
+    @classmethod
+    def of(cls, row: Watch) -> WatchTerms:
+        return cls(
+            row.max_price, row.quantity, tuple(row.zones or ()), row.drop_pct,
+            frozenset(row.triggers or ()),
+        )  # fmt: skip
+
+    def still_holds(self, alert: Alert, before: WatchTerms) -> bool:
+        """Does `alert`, opened under `before`, still hold under these terms?
+
+        Other seats (quantity or zones) are another question: the alert's price was for
+        the old ones. A lower max keeps a price alert whose price is still under it; a
+        smaller drop keeps a drop alert (its drop passed the larger one).
+        """
+        if alert.kind not in self.triggers:
+            return False
+        if (self.quantity, self.zones) != (before.quantity, before.zones):
+            return False
+        if alert.kind == TriggerKind.PRICE_BELOW:
+            return (
+                alert.price is not None
+                and self.max_price is not None
+                and (alert.price <= self.max_price)
+            )
+        if alert.kind == TriggerKind.DROP_PCT:
+            return (
+                before.drop_pct is not None
+                and self.drop_pct is not None
+                and (self.drop_pct <= before.drop_pct)
+            )
+        return True
+
+
+async def resolve_changed_watch(
+    session: AsyncSession, watch_id: int, before: WatchTerms, after: WatchTerms, now: datetime
+) -> int:
+    """Resolve the active alerts of a changed watch that no longer hold; returns how many.
+
+    The ones that still hold stay as they are (snoozes and acknowledgements kept): closing
+    them lost a snooze, and the next snapshot opened them again as new alerts.
+    """
+    stmt = select(Alert).where(Alert.watch_id == watch_id, Alert.status.in_(ACTIVE_ALERT_STATUSES))
+    alerts = (await session.execute(stmt.with_for_update())).scalars()
+    ended = [(alert, "watch changed") for alert in alerts if not after.still_holds(alert, before)]
+    if ended:
+        await resolve_many(session, ended, now)
+    return len(ended)
 
 
 STARTED_BATCH = 500

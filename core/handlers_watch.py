@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from core.alerts import resolve_for_watch
+from core.alerts import WatchTerms, resolve_changed_watch, resolve_for_watch
 from core.chat import Reply, WatchChange
 from core.command_types import WatchCommand
 from core.db.models import Event, Watch
@@ -122,6 +122,7 @@ async def _save(
         turn.session.add(row)
     row.label = (event.name if event is not None else cmd.what)[:300]
     before = (row.max_price, row.quantity, list(row.zones or ()), row.drop_pct, row.active)
+    terms_before = WatchTerms.of(row) if existing else None
     # Watching the same thing again changes what was said and keeps the rest.
     if cmd.max_price is not None or row.max_price is None:
         row.max_price = cmd.max_price
@@ -139,10 +140,11 @@ async def _save(
     resumed = bool(existing) and not row.active
     row.active = True
     ended = 0
-    if existing and before != (row.max_price, row.quantity, row.zones, row.drop_pct, True):
-        # Its open alerts were about the old conditions; the next snapshot re-opens what
-        # still holds under the new ones (with a true reason, and no stale escalation).
-        ended = await resolve_for_watch(turn.session, row.id, "watch changed", turn.now)
+    changed = before != (row.max_price, row.quantity, row.zones, row.drop_pct, True)
+    if terms_before is not None and changed:
+        # Its open alerts that no longer hold close; the rest stay (snoozes kept).
+        after = WatchTerms.of(row)
+        ended = await resolve_changed_watch(turn.session, row.id, terms_before, after, turn.now)
     await turn.session.flush()
     turn.changed(watch_spec(row), WatchChange.UPDATED if existing else WatchChange.CREATED)
     zone = (await turn.user()).timezone

@@ -745,3 +745,35 @@ async def test_removing_pausing_or_changing_a_watch_ends_its_open_alerts(world: 
         assert isinstance(ended, Alert) and (ended.status, ended.reason) == ("resolved", reason)
         async with world.sessions() as session, session.begin():  # start the next case afresh
             await session.execute(update(Watch).values(active=False, removed_at=world.clock.now()))
+
+
+@pytest.mark.parametrize(
+    ("change", "kept"),
+    [
+        ("watch rockies under 30", True),  # $28 is still under the new max
+        ("watch rockies under 45", True),
+        ("watch rockies under 25", False),  # no longer holds
+        ("watch rockies under 40 qty 4", False),  # other seats: the $28 was for 1 ticket
+        ("watch rockies under 40 zone 112", False),
+    ],
+)
+async def test_changing_a_watch_keeps_the_alerts_that_still_hold(
+    world: World, change: str, kept: bool
+) -> None:
+    """Closing every alert of a changed watch lost its snooze, and the next snapshot
+    opened the still-true ones again as new alerts (told twice)."""
+    alert_id = await _open_alert(world, world.me, "watch rockies under 40")
+    snoozed_until = world.clock.now() + timedelta(hours=5)
+    async with world.sessions() as session, session.begin():
+        await session.execute(
+            update(Alert).where(Alert.id == alert_id).values(snoozed_until=snoozed_until)
+        )
+    reply = await world.say(change)
+    alert = await world.get(Alert, alert_id)
+    assert isinstance(alert, Alert)
+    if kept:
+        assert alert.status == "open" and alert.snoozed_until == snoozed_until
+        assert "closed" not in reply.text, reply.text
+    else:
+        assert (alert.status, alert.reason) == ("resolved", "watch changed")
+        assert "Its open alert closed." in reply.text, reply.text

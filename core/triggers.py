@@ -120,6 +120,8 @@ class Offer(NamedTuple):  # a tuple: built per check, far cheaper than a frozen 
             `price` comes from the listings that fit: see `comparable_high`).
         new: whether the snapshot has new listings (`new_listing` asks for one).
         currency: the snapshot's currency, which the reasons write prices in.
+        seats: whether `price` comes from the listings that fit the watch's quantity and
+            zones (False: the event's cheapest, the seats unchecked without listings).
     """
 
     price: float | None
@@ -129,6 +131,7 @@ class Offer(NamedTuple):  # a tuple: built per check, far cheaper than a frozen 
     high_24h: float | None
     new: bool
     currency: str | None = None
+    seats: bool = False
 
 
 def _offer(
@@ -139,7 +142,8 @@ def _offer(
     fresh_ids: frozenset[str],
 ) -> Offer:
     left: int | None
-    if priced_by_listings(watch, listings):
+    seats = priced_by_listings(watch, listings)
+    if seats:
         fitting = _fitting(watch.quantity, watch.zones, listings)
         price, left = _cheapest_and_count(fitting)
         # No 24 h high of this price exists (`comparable_high`): measured against the
@@ -151,10 +155,11 @@ def _offer(
         price, left = point.min_price, point.ticket_count
     drop = (high_24h - price) / high_24h * 100.0 if high_24h and price is not None else None
     if not fresh_ids:
-        return Offer(price, left, drop, None, high_24h, False, point.currency)
+        return Offer(price, left, drop, None, high_24h, False, point.currency, seats)
     # The cheapest fitting new listing: it is under the max exactly when any of them is.
     new = [listing.price for listing in fitting if listing.listing_id in fresh_ids]
-    return Offer(price, left, drop, min(new) if new else None, high_24h, True, point.currency)
+    cheapest_new = min(new) if new else None
+    return Offer(price, left, drop, cheapest_new, high_24h, True, point.currency, seats)
 
 
 class SnapshotView:
@@ -196,6 +201,17 @@ class SnapshotView:
         return found
 
 
+def unchecked_seats(watch: WatchSpec) -> str:
+    """ " (whole event: no listings to check zone floor, 2 together)": what a price read
+    from the event's cheapest could not check for a zone or quantity watch."""
+    wanted = []
+    if watch.zones:
+        wanted.append(f"zone {', '.join(watch.zones)}")
+    if watch.quantity > 1:
+        wanted.append(f"{watch.quantity} together")
+    return f" (whole event: no listings to check {', '.join(wanted)})"
+
+
 def _under_max(watch: WatchSpec, price: float | None) -> bool:
     return price is not None and (watch.max_price is None or price <= watch.max_price)
 
@@ -208,11 +224,15 @@ def fire(watch: WatchSpec, kind: TriggerKind, event: EventRef, offer: Offer) -> 
         if watch.max_price is None or price is None or price > watch.max_price:
             return None
         cheapest, limit, cur = price, watch.max_price, offer.currency  # for the deferred reason
+        unchecked = not offer.seats and (bool(watch.zones) or watch.quantity > 1)
         return Match(
             watch,
             event,
             kind,
-            lambda: f"cheapest {money(cheapest, cur)} is at or under your max {money(limit, cur)}",
+            lambda: (
+                f"cheapest {money(cheapest, cur)} is at or under your max {money(limit, cur)}"
+                + (unchecked_seats(watch) if unchecked else "")
+            ),
             price,
         )
     if kind is _DROP_PCT:
@@ -223,11 +243,15 @@ def fire(watch: WatchSpec, kind: TriggerKind, event: EventRef, offer: Offer) -> 
         if drop < wanted:
             return None
         now_at, cur = price, offer.currency  # narrowed, for the deferred reason
+        unchecked = not offer.seats and (bool(watch.zones) or watch.quantity > 1)
         return Match(
             watch,
             event,
             kind,
-            lambda: f"down {drop:.0f}% to {money(now_at, cur)} from {money(high, cur)} in 24 h",
+            lambda: (
+                f"down {drop:.0f}% to {money(now_at, cur)} from {money(high, cur)} in 24 h"
+                + (unchecked_seats(watch) if unchecked else "")
+            ),
             price,
         )
     if kind is _LOW_INVENTORY:

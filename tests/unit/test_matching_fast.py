@@ -82,10 +82,16 @@ def ref_check(
     """(price, reason) when the trigger holds."""
     fmt = money if texts else str  # a NaN max has no text; the figures are still compared
     price = ref_price(watch, point, listings)
+    # A zone or quantity watch read from the event's cheapest says its seats went unchecked.
+    wanted = [f"zone {', '.join(watch.zones)}"] if watch.zones else []
+    wanted += [f"{watch.quantity} together"] if watch.quantity > 1 else []
+    note = ""
+    if wanted and not ref_uses(watch, listings):
+        note = f" (whole event: no listings to check {', '.join(wanted)})"
     if kind is TriggerKind.PRICE_BELOW:
         if watch.max_price is None or price is None or price > watch.max_price:
             return None
-        return price, f"cheapest {fmt(price)} is at or under your max {fmt(watch.max_price)}"
+        return price, f"cheapest {fmt(price)} is at or under your max {fmt(watch.max_price)}{note}"
     if kind is TriggerKind.DROP_PCT:
         # The high is the event minimum's: a price from the fitting listings has none.
         if not high or ref_uses(watch, listings) or price is None or not under(watch, price):
@@ -93,7 +99,7 @@ def ref_check(
         drop = (high - price) / high * 100.0
         if drop < (watch.drop_pct if watch.drop_pct is not None else DEFAULT_DROP_PCT):
             return None
-        return price, f"down {drop:.0f}% to {fmt(price)} from {fmt(high)} in 24 h"
+        return price, f"down {drop:.0f}% to {fmt(price)} from {fmt(high)} in 24 h{note}"
     if kind is TriggerKind.LOW_INVENTORY:
         left = ref_left(watch, point, listings)
         most = watch.low_inventory if watch.low_inventory is not None else DEFAULT_LOW_INVENTORY

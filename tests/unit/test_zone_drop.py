@@ -64,3 +64,24 @@ def test_the_price_factor_claims_no_drop_for_a_zone_watch_priced_from_listings()
     plain_ctx = MarketContext(point(400.0), high_24h=500.0, tickets_left=3)
     plain_value, plain_reason = price_factor(m, plain_ctx)
     assert "down 20% vs the 24 h high $500" in plain_reason and plain_value > value
+
+
+def test_without_listings_a_zone_or_quantity_reason_says_the_seats_were_not_checked() -> None:
+    """The event's cheapest is not a price for the zone: the reasons must not read as
+    if the wanted seats were found at it."""
+    upper = spec(1, zones=("upper",), max_price=30.0, triggers=DROP | {TriggerKind.PRICE_BELOW})
+    found = {m.kind: m.reason for m in evaluate(upper, GAME, point(28.0), None, HIGH, (), NOW)}
+    note = " (whole event: no listings to check zone upper)"
+    assert found[TriggerKind.PRICE_BELOW] == f"cheapest $28 is at or under your max $30{note}"
+    assert found[TriggerKind.DROP_PCT].endswith(note)
+    pair = spec(2, quantity=2, max_price=30.0, triggers=frozenset({TriggerKind.PRICE_BELOW}))
+    (match,) = evaluate(pair, GAME, point(28.0), None, HIGH, (), NOW)
+    assert match.reason.endswith("(whole event: no listings to check 2 together)")
+    _, reason = price_factor(match, MarketContext(point(28.0), high_24h=HIGH, tickets_left=9))
+    assert reason.endswith("(whole event: no listings to check 2 together)"), reason
+    # With listings the seats are checked, and a plain watch has nothing to check.
+    (seats,) = evaluate(pair, GAME, point(28.0), None, HIGH, (), NOW, listings=LISTINGS)
+    assert "no listings" not in seats.reason
+    plain = spec(3, max_price=30.0, triggers=frozenset({TriggerKind.PRICE_BELOW}))
+    (whole,) = evaluate(plain, GAME, point(28.0), None, HIGH, (), NOW)
+    assert whole.reason == "cheapest $28 is at or under your max $30"

@@ -1,7 +1,8 @@
 """Find upcoming events from what a person typed ("yankees red sox", "chase field").
 
 Every word must match a word of the event's name, performers, venue, city or category
-(a word of three letters or more also matches as a prefix: "yankee" finds "Yankees").
+(a word of three letters or more also matches as a prefix: "yankee" finds "Yankees"; in
+scripts written without spaces, any part of a word: "東京" finds "東京ドーム").
 Small words like "vs", "at" and "in" are ignored. The database narrows the candidates with
 LIKE on ASCII words; the exact word match runs here, so accents and emoji work too.
 """
@@ -17,7 +18,7 @@ from sqlalchemy import ColumnElement, String, cast, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.models import Event
-from core.rules import fold, words
+from core.rules import fold, unspaced, word_matches, words
 
 _WORD = re.compile(r"\w+")
 CANDIDATES = 500
@@ -38,7 +39,7 @@ def _event_words(event: Event) -> set[str]:
 
 
 def _matches(query: Sequence[str], haystack: set[str]) -> bool:
-    return all(any(w == q or (len(q) >= 3 and w.startswith(q)) for w in haystack) for q in query)
+    return all(word_matches(q, haystack) for q in query)
 
 
 def _haystack() -> ColumnElement[str]:
@@ -98,7 +99,7 @@ async def _candidates(
     word of the event."""
     stmt = select(Event) if now is None else select(Event).where(Event.starts_at > now)
     for word in query:
-        if word.isascii():
+        if word.isascii() or unspaced(word):  # no case or accents to fold: LIKE narrows
             escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             if accents:
                 escaped = _ACCENTED.sub("_", escaped)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -67,12 +67,17 @@ _PREFIX_MIN = 3
 _K = TypeVar("_K", int, str)
 
 
+# Kana voicing marks change the sound (ト to ド), unlike an accent: kept.
+_KANA_MARKS = frozenset("\u3099\u309a")
+
+
 def fold(text: str) -> str:
     """Case-folded, accents removed: "Björk" and "bjork" read the same when matching."""
     if text.isascii():
         return text.casefold()
     split = unicodedata.normalize("NFKD", text.casefold())
-    return "".join(c for c in split if not unicodedata.combining(c))
+    kept = "".join(c for c in split if not unicodedata.combining(c) or c in _KANA_MARKS)
+    return unicodedata.normalize("NFC", kept)  # Hangul and voiced kana whole again
 
 
 def words(text: str) -> tuple[str, ...]:
@@ -94,10 +99,39 @@ def _required_words(watch: WatchSpec) -> tuple[str, ...]:
     return tuple(found)
 
 
-def _word_matches(wanted: str, haystack: frozenset[str]) -> bool:
+# Scripts written without spaces between words (CJK ideographs, kana, Hangul): a typed
+# word may be any part of one of the event's runs of text ("東京" in "東京ドーム").
+_UNSPACED = re.compile(
+    r"[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff66-\uff9f\U00020000-\U0002ffff]"
+)
+_UNSPACED_MIN = 2
+
+
+def unspaced(word: str) -> bool:
+    """Whether `word` is in a script written without spaces (see `word_matches`)."""
+    return not word.isascii() and _UNSPACED.search(word) is not None
+
+
+def word_matches(wanted: str, haystack: Collection[str]) -> bool:
+    """Whether typed word `wanted` matches a word of `haystack`: the same word, a prefix
+    of three letters or more ("yank" finds "yankees"), or, in scripts written without
+    spaces, any part of two characters or more ("東京" finds "東京ドーム")."""
     if wanted in haystack:
         return True
+    if unspaced(wanted):
+        return len(wanted) >= _UNSPACED_MIN and any(wanted in w for w in haystack)
     return len(wanted) >= _PREFIX_MIN and any(w.startswith(wanted) for w in haystack)
+
+
+def _lookup_keys(word: str) -> Iterator[str]:
+    """The typed words that can find `word` (`word_matches`), other than itself."""
+    if unspaced(word):
+        size = len(word)
+        for start in range(size):
+            for end in range(start + _UNSPACED_MIN, size + 1):
+                yield word[start:end]
+    else:
+        yield from (word[:n] for n in range(_PREFIX_MIN, len(word)))
 
 
 def targets(watch: WatchSpec, event: EventRef, haystack: frozenset[str]) -> bool:
@@ -106,7 +140,7 @@ def targets(watch: WatchSpec, event: EventRef, haystack: frozenset[str]) -> bool
         return watch.event_id == event.id
     if watch.category and (event.category or "").casefold() != watch.category.casefold():
         return False
-    return all(_word_matches(w, haystack) for w in _required_words(watch))
+    return all(word_matches(w, haystack) for w in _required_words(watch))
 
 
 def _drop(buckets: dict[_K, dict[int, WatchSpec]], key: _K, watch_id: int) -> None:
@@ -232,9 +266,9 @@ class WatchIndex:
         ):
             return cached[2]
         haystack = self._event_words(event)
-        keys = set(haystack)  # each word, its prefixes from 3 letters, the category keys
+        keys = set(haystack)  # each word, what can find it (`word_matches`), the categories
         for word in haystack:
-            keys.update(word[:n] for n in range(_PREFIX_MIN, len(word)))
+            keys.update(_lookup_keys(word))
         keys.add(_CATEGORY_KEY + (event.category or "").casefold())
         keys.add(_CATEGORY_KEY)
         found = list(self._by_event.get(event.id, {}).values())

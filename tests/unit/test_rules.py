@@ -337,3 +337,26 @@ def test_history_reference_for_the_drain_is_old_enough() -> None:
     assert history.reference(now, old_enough, gap) is old_enough  # the stored one will do
     assert history.reference(at(120, 880), at(110, 890), gap) == at(110, 890)  # none older
     assert history.reference(now, None, gap) is None
+
+
+TOKYO = replace(
+    GAME, id=3, name="Tokyo Giants Fan Fest 東京ドーム", performers=("読売ジャイアンツ",)
+)
+
+
+@pytest.mark.parametrize(
+    ("term", "found"),
+    [
+        ("東京ドーム", True),  # the whole run of text
+        ("東京", True),  # written without spaces: any part of two characters or more
+        ("ドーム", True),
+        ("ジャイアンツ", True),
+        ("東", False),  # one character is too little to mean a place or a name
+        ("大阪", False),
+        ("gian", True),  # latin words keep prefix matching from three letters
+        ("ian", False),
+    ],
+)
+def test_words_of_unspaced_scripts_match_as_any_part(term: str, found: bool) -> None:
+    index = WatchIndex.from_specs([spec(1, terms=(term,))])
+    assert (ids(index, TOKYO) == {1}) is found

@@ -99,15 +99,24 @@ def list_alerts(
         if owner is not None and await session.get(User, owner) is None:
             fail(f"there is no user {owner}; see hdtickets users list")
         query = filter_alerts(query, wanted, owner)
-        # Fits 80 columns: short columns never wrap, the event takes what is left, the
-        # score is in `alerts show`, and the year is left out of the opening time.
-        table = Table(box=None, pad_edge=False, caption="times in UTC", caption_justify="left")
-        for name in ("ID", "Level", "Status", "Kind"):
+        # Fits 80 columns: one space between columns, short columns never wrap, the
+        # kind and the event wrap (the event takes what is left), a long name is cut, the
+        # score is in `alerts show`, and the year is left out of the opening time, which
+        # goes whole onto its own line before it would ever be cut.
+        table = Table(
+            box=None,
+            pad_edge=False,
+            collapse_padding=True,
+            caption="times in UTC",
+            caption_justify="left",
+        )
+        for name in ("ID", "Level", "Status"):
             table.add_column(name, no_wrap=True)
-        table.add_column("Event", ratio=1, min_width=12)
+        table.add_column("Kind", overflow="fold")
+        table.add_column("Event", ratio=1, min_width=10, overflow="fold")
         table.add_column("Price", no_wrap=True, justify="right")
         table.add_column("User", max_width=14, overflow="ellipsis", no_wrap=True)
-        table.add_column("Opened", no_wrap=True)
+        table.add_column("Opened", min_width=5)
         rows = (await session.execute(query)).all()
         currencies = await event_currencies(session, {alert.event_id for alert, _, _ in rows})
         for alert, event_name, user_name in rows:

@@ -398,7 +398,7 @@ def test_alerts_list_and_show_with_factors_forecast_and_timeline(
     row, rest = narrow[at], narrow[at + 1]
     assert len(row) <= 80 and "price_below" in row and "🔔 medium" in row and "1 Ada" in row
     assert row.rstrip().endswith(f"{cli.now:%m-%d %H:%M}")
-    assert "Rockies at" in row and rest.strip() == "Diamondbacks"  # wrapped, not cut
+    assert "Rockies at Diamondbacks" in row and rest.strip() == "times in UTC"  # whole
     monkeypatch.setenv("COLUMNS", "220")
     assert "Rockies" in cli.ok("alerts", "list", "--status", "open", "--user", str(ada)).stdout
     assert "no alerts match" in cli.ok("alerts", "list", "--status", "resolved").stdout

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from core.command_values import Price
 from core.domain import ChannelKind, Level
 
 DEFAULT_SNOOZE = timedelta(hours=1)
@@ -16,7 +17,8 @@ DEFAULT_SNOOZE = timedelta(hours=1)
 
 @dataclass(frozen=True, slots=True)
 class WatchCommand:
-    """`watch`: `event_id` for "watch #12"; `any_event` for "watch any <words>"."""
+    """`watch`: `event_id` for "watch #12"; `any_event` for "watch any <words>";
+    `currency` the one typed with the max price ("under £80" -> "GBP"), None for none."""
 
     what: str
     max_price: float | None = None
@@ -25,6 +27,7 @@ class WatchCommand:
     drop_pct: float | None = None
     event_id: int | None = None
     any_event: bool = False
+    currency: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,11 +62,12 @@ class AckCommand:
 
 @dataclass(frozen=True, slots=True)
 class SnoozeCommand:
-    """Snooze for `duration`, or until the price is under `below` (then duration is None)."""
+    """Snooze for `duration`, or until the price is under `below` (then duration is None);
+    `below` is a `Price`, which says the currency typed with it, if any."""
 
     alert_id: int
     duration: timedelta | None = DEFAULT_SNOOZE
-    below: float | None = None
+    below: Price | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,15 +13,22 @@ from functools import cache
 
 from core.domain import Level
 from core.errors import ValidationError
-from core.render import clip
+from core.render import CURRENCY_SYMBOLS, clip, money
 
 MAX_ID = 2**48 - 1  # what fits in an action token
 MAX_PRICE = 100_000.0
 MAX_QUANTITY = 50
 MAX_SNOOZE = timedelta(days=30)
 
-_PRICE = re.compile(r"^\$?(-?\d+(?:\.\d+)?)\$?$")
-_THOUSANDS = re.compile(r"^\$?\d{1,3}(?:,\d{3})+(?:\.\d+)?\$?$")
+_CURRENCIES = {symbol: code for code, symbol in CURRENCY_SYMBOLS.items()}
+_MARK = "|".join(re.escape(m) for m in (*CURRENCY_SYMBOLS.values(), *CURRENCY_SYMBOLS))
+# A number with a currency symbol or ISO code before or after it: 80, $80, £80.50, 80€,
+# GBP80, 80 GBP; thousands may be grouped (¥7,000).
+_PRICE = re.compile(
+    rf"^(?P<before>{_MARK})?\s*(?P<number>-?\d+(?:\.\d+)?|\d{{1,3}}(?:,\d{{3}})+(?:\.\d+)?)"
+    rf"\s*(?P<after>{_MARK})?$",
+    re.IGNORECASE | re.ASCII,  # ASCII: "\d" is 0-9 only
+)
 _DURATION = re.compile(
     r"^(\d+)\s*(m|min|mins|minutes?|h|hr|hrs|hours?|d|days?|w|wk|weeks?)$", re.IGNORECASE
 )
@@ -55,30 +62,76 @@ def parse_id(tokens: list[str], noun: str, example: str) -> int:
     return value
 
 
-def parse_price(text: str | None, example: str) -> float:
-    """Parse a price like 80, $80, 80.50 or 80$ into a positive float."""
+class Price(float):
+    """A price as typed: the amount (the float itself, so callers compare and store it as
+    one) and `currency`, the ISO 4217 code of a symbol or code typed with it ("£80" ->
+    "GBP"), None for a bare number. Amounts are never converted between currencies."""
+
+    __slots__ = ("currency",)
+    currency: str | None
+
+    def __new__(cls, amount: float, currency: str | None = None) -> Price:
+        price = super().__new__(cls, amount)
+        price.currency = currency
+        return price
+
+    @property
+    def amount(self) -> float:
+        return float(self)
+
+
+def is_currency(word: str) -> bool:
+    """Whether `word` is a currency symbol or code the prices know ("£", "gbp")."""
+    return word in _CURRENCIES or word.upper() in CURRENCY_SYMBOLS
+
+
+def parse_price(text: str | None, example: str) -> Price:
+    """Parse a price like 80, $80, 80.50, 80$, £80, ¥7,000 or 80 GBP into a positive
+    `Price` that carries the currency typed with it."""
     if text is None:
         raise CommandError("a price is missing", example)
-    cleaned = text.replace(",", "") if _THOUSANDS.match(text) else text
-    match = _PRICE.match(cleaned) if cleaned.isascii() else None
-    if match is None:
+    match = _PRICE.match(text.strip())
+    marks = [m for m in (match.group("before"), match.group("after")) if m] if match else []
+    if match is None or len(marks) > 1:
         raise CommandError(f"price must be a number, not '{text}'", example)
-    value = round(float(match.group(1)), 2)  # what is stored and compared: whole cents
+    currency = (_CURRENCIES.get(marks[0]) or marks[0].upper()) if marks else None
+    value = round(float(match.group("number").replace(",", "")), 2)  # stored: whole cents
     if value <= 0:
-        raise CommandError("price must be at least $0.01", example)
+        raise CommandError(f"price must be at least {money(0.01, currency)}", example)
     if value > MAX_PRICE:
-        raise CommandError(f"price must be at most ${MAX_PRICE:,.0f}", example)
-    return value
+        raise CommandError(f"price must be at most {money(MAX_PRICE, currency)}", example)
+    return Price(value, currency)
+
+
+def check_currency(typed: str | None, amount: float, currency: str | None, command: str) -> None:
+    """Refuse `amount` typed in the currency `typed` when its event is priced in
+    `currency` (None is USD): "watch #6 under $80" for a game priced in pounds. A bare
+    number (`typed` None) is in the event's currency. `command` is what the price follows
+    in the example ("watch #6 under")."""
+    currency = currency or "USD"
+    if typed is None or typed == currency:
+        return
+    raise CommandError(
+        f"that event is priced in {_named(currency)}, not {_named(typed)}",
+        f"{command} {money(amount, currency)}",
+    )
+
+
+def _named(currency: str) -> str:
+    symbol = CURRENCY_SYMBOLS.get(currency)
+    return f"{symbol} ({currency})" if symbol else currency
 
 
 def parse_quantity(text: str | None, example: str) -> int:
     """Parse a ticket quantity between 1 and MAX_QUANTITY."""
-    if text is None or not text.isascii() or not text.isdigit():
-        raise CommandError("quantity must be a whole number", example)
-    value = int(text)
-    if not 1 <= value <= MAX_QUANTITY:
-        raise CommandError(f"quantity must be between 1 and {MAX_QUANTITY}", example)
-    return value
+    if text is None:
+        raise CommandError("the quantity is missing", example)
+    if re.fullmatch(r"[+-]?\d+", text) and text.isascii():
+        value = int(text)
+        if not 1 <= value <= MAX_QUANTITY:
+            raise CommandError(f"quantity must be between 1 and {MAX_QUANTITY}", example)
+        return value
+    raise CommandError("quantity must be a whole number", example)
 
 
 def parse_percent(text: str | None, example: str) -> float:

@@ -45,6 +45,7 @@ from core.command_types import (
 )
 from core.command_values import (
     CommandError,
+    is_currency,
     parse_clock,
     parse_duration,
     parse_id,
@@ -57,7 +58,7 @@ from core.command_values import (
     parse_zone,
 )
 from core.domain import UNSTORABLE, ChannelKind
-from core.render import clip
+from core.render import CURRENCY_SYMBOLS, clip
 
 __all__ = [
     "OPTION_WORDS",
@@ -189,12 +190,45 @@ def _split_quoted(rest: list[str]) -> tuple[str | None, list[str]]:
     return text[1:closing].strip(), text[closing + 1 :].split()
 
 
-_TRAILING_DOLLAR = re.compile(r"^\d+(?:\.\d+)?\$$")
+_SYMBOLS = tuple(CURRENCY_SYMBOLS.values())
+_TRAILING_SYMBOL = re.compile(r"^\d+(?:\.\d+)?[" + re.escape("".join(_SYMBOLS)) + "]$")
+
+# What each option word needs after it, said when it is missing.
+_NEEDS = {
+    **dict.fromkeys(("under", "below", "max"), ("a price", "under 80")),
+    **dict.fromkeys(("qty", "quantity"), ("a number of tickets", "qty 2")),
+    "drop": ("a percentage", "drop 15%"),
+    **dict.fromkeys(("zone", "section"), ("a zone", "zone field level")),
+}
 
 
 def _is_price(word: str) -> bool:
-    """$80 or 80$: a price that needs no `under` before it."""
-    return word.startswith("$") or bool(_TRAILING_DOLLAR.match(word))
+    """$80, £80, 80€ ...: a price that needs no `under` before it."""
+    return word.startswith(_SYMBOLS) or bool(_TRAILING_SYMBOL.match(word))
+
+
+def _missing(word: str) -> CommandError:
+    """An option word with nothing after it: "watch yankees under"."""
+    what, option = _NEEDS[word.casefold()]
+    keyword = option.split()[0]
+    return CommandError(
+        f"'{word}' needs {what} after it", f"watch yankees {option.replace(keyword, word, 1)}"
+    )
+
+
+def _price_text(tokens: list[str], i: int) -> tuple[str | None, int]:
+    """The price at `tokens[i]` and where the words after it start: a code typed apart
+    from its number ("GBP 80", "80 GBP") is joined to it."""
+    if i >= len(tokens):
+        return None, i
+    text = tokens[i]
+    if i + 1 < len(tokens):
+        after = tokens[i + 1]
+        if (is_currency(text) and after[:1].isdigit()) or (
+            text[:1].isdigit() and is_currency(after)
+        ):
+            return f"{text} {after}", i + 2
+    return text, i + 1
 
 
 def _starts_options(rest: list[str]) -> bool:
@@ -215,6 +249,8 @@ def _watch(rest: list[str]) -> Command:
     quoted, rest = _split_quoted(rest)
     if quoted == "" or (quoted is None and _starts_options(rest)):
         raise CommandError("say what to watch before its options", ex)
+    if quoted is None and len(rest) == 1 and rest[0].casefold() in OPTION_WORDS:
+        raise _missing(rest[0])  # "watch under": an option word, not a name
     name: list[str] = [quoted] if quoted else []
     i = 0
     while i < len(rest) and not (
@@ -231,6 +267,8 @@ def _watch(rest: list[str]) -> Command:
     while i < len(rest):
         key, i = rest[i].casefold(), i + 1
         value = rest[i] if i < len(rest) else None
+        if value is None and key in OPTION_WORDS:
+            raise _missing(rest[i - 1])
         if _is_price(key):
             key, value, i = "under", key, i - 1
         elif key in OPTION_WORDS and value is not None and value.casefold() in OPTION_WORDS:
@@ -239,8 +277,10 @@ def _watch(rest: list[str]) -> Command:
                 'watch "mad max" under 50',
             )
         if key in {"under", "below", "max"}:
-            command = _once(command, "max_price", parse_price(value, ex), "price")
-            i += 1
+            value, i = _price_text(rest, i)
+            price = parse_price(value, ex)
+            command = _once(command, "max_price", price.amount, "price")
+            command = replace(command, currency=price.currency)
         elif key in {"qty", "quantity"}:
             command = _once(
                 command, "quantity", parse_quantity(value, "watch yankees qty 2"), "qty"
@@ -312,9 +352,10 @@ def _snooze(rest: list[str]) -> Command:
     if not tail:
         return SnoozeCommand(alert_id)
     if tail[0].casefold() in {"under", "below"}:
-        if len(tail) > 2:
+        text, end = _price_text(tail, 1)
+        if end < len(tail):
             raise CommandError("snooze under takes one price", "snooze 12 under 60")
-        price = parse_price(tail[1] if len(tail) > 1 else None, "snooze 12 under 60")
+        price = parse_price(text, "snooze 12 under 60")
         return SnoozeCommand(alert_id, duration=None, below=price)
     return SnoozeCommand(alert_id, duration=parse_duration(" ".join(tail), ex))
 

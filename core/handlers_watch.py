@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from core.alerts import WatchTerms, resolve_changed_watch, resolve_for_watch
 from core.chat import Reply, WatchChange
 from core.command_types import WatchCommand
+from core.command_values import check_currency
 from core.db.models import Event, Watch
 from core.domain import ActionKind, Button, Level, TriggerKind, WatchSpec
 from core.errors import NotFoundError, ValidationError
@@ -92,6 +93,11 @@ def _event_label(event: Event, zone: str) -> str:
 async def _save(
     turn: Turn, cmd: WatchCommand, *, event: Event | None = None, category: str | None = None
 ) -> Reply:
+    currency = None  # a watch on words or a category spans events: their prices read as USD
+    if event is not None:
+        currency = (await event_currencies(turn.session, [event.id])).get(event.id)
+        if cmd.max_price is not None:  # "under £80" for a game priced in dollars: refused
+            check_currency(cmd.currency, cmd.max_price, currency, f"watch #{event.id} under")
     await turn.lock_user()  # two identical requests at once make one watch
     terms = [] if event is not None or category is not None else [" ".join(words(cmd.what))]
     same = select(Watch).where(*turn.watch_scope())
@@ -148,10 +154,8 @@ async def _save(
     await turn.session.flush()
     turn.changed(watch_spec(row), WatchChange.UPDATED if existing else WatchChange.CREATED)
     zone = (await turn.user()).timezone
-    currency = None  # a watch on words or a category spans events: their prices read as USD
     if event is not None:
         target = _event_label(event, zone)
-        currency = (await event_currencies(turn.session, [event.id])).get(event.id)
     elif category is not None:
         target = f"every upcoming {category} event"
     elif cmd.any_event:

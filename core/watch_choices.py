@@ -29,7 +29,7 @@ from core.commands import OPTION_WORDS
 from core.db.models import Event
 from core.event_search import CANDIDATES, known_words, search_events
 from core.history import event_currencies
-from core.render import event_label, money, zone
+from core.render import CURRENCY_SYMBOLS, event_label, money, zone
 from core.rules import words
 
 SHOWN = 8
@@ -53,8 +53,9 @@ def command_text(target: str, cmd: WatchCommand) -> str:
     if set(target.casefold().split()) & OPTION_WORDS or target.startswith(_OPENING_QUOTES):
         target = '"' + target.replace('"', "") + '"'
     parts = ["watch", target]
-    if cmd.max_price is not None:
-        parts.append(f"under {cmd.max_price:.2f}".removesuffix(".00"))
+    if cmd.max_price is not None:  # with the currency typed: another event may refuse it
+        symbol = CURRENCY_SYMBOLS.get(cmd.currency or "", "")
+        parts.append(f"under {symbol}{cmd.max_price:.2f}".removesuffix(".00"))
     if cmd.quantity is not None:
         parts.append(f"qty {cmd.quantity}")
     if cmd.drop_pct is not None:

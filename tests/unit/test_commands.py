@@ -38,12 +38,12 @@ from core.domain import ChannelKind, Level
 
 GOOD = [
     ("watch yankees under 80", WatchCommand("yankees", max_price=80.0)),
-    ("/watch Yankees under $80", WatchCommand("Yankees", max_price=80.0)),
-    ("/watch@HDTicketsBot yankees $80.50 qty 2", WatchCommand("yankees", 80.5, 2)),
+    ("/watch Yankees under $80", WatchCommand("Yankees", max_price=80.0, currency="USD")),
+    ("/watch@HDTicketsBot yankees $80.50 qty 2", WatchCommand("yankees", 80.5, 2, currency="USD")),
     ("WATCH Red Sox UNDER 80 QTY 4", WatchCommand("Red Sox", 80.0, 4)),
     ("  watch    red   sox   under   80  ", WatchCommand("red sox", 80.0)),
     ("watch yankees under 1,250", WatchCommand("yankees", 1250.0)),
-    ("watch yankees under 80$", WatchCommand("yankees", 80.0)),
+    ("watch yankees under 80$", WatchCommand("yankees", 80.0, currency="USD")),
     (
         "watch yankees zone field level drop 15%",
         WatchCommand("yankees", zone="field level", drop_pct=15.0),
@@ -75,6 +75,15 @@ GOOD = [
     ("snooze 12 1d", SnoozeCommand(12, timedelta(days=1))),
     ("snooze 12 for 2 hours", SnoozeCommand(12, timedelta(hours=2))),
     ("snooze 12 under $60", SnoozeCommand(12, None, 60.0)),
+    # QA: a price in another currency than $ parses and carries what was typed
+    ("watch bjork under £80", WatchCommand("bjork", 80.0, currency="GBP")),
+    ("watch bjork £80 qty 2", WatchCommand("bjork", 80.0, 2, currency="GBP")),
+    ("watch bjork under 80€", WatchCommand("bjork", 80.0, currency="EUR")),
+    ("watch bjork under ¥7,000", WatchCommand("bjork", 7000.0, currency="JPY")),
+    ("watch bjork under GBP 80 qty 2", WatchCommand("bjork", 80.0, 2, currency="GBP")),
+    ("watch bjork under 80 gbp", WatchCommand("bjork", 80.0, currency="GBP")),
+    ("snooze 2 under £200", SnoozeCommand(2, None, 200.0)),
+    ("snooze 2 under 200 EUR", SnoozeCommand(2, None, 200.0)),
     ("mute 12", MuteCommand(12)),
     ("bought 12", BoughtCommand(12)),
     ("market yankees red sox", MarketCommand("yankees red sox")),
@@ -95,7 +104,7 @@ GOOD = [
     ("quiet off", QuietCommand(None, None)),
     ("tz America/New_York", TzCommand("America/New_York")),
     ("tz utc", TzCommand("UTC")),
-    ("watch rockies 40$", WatchCommand("rockies", 40.0)),
+    ("watch rockies 40$", WatchCommand("rockies", 40.0, currency="USD")),
     ("watch rockies under 57.999", WatchCommand("rockies", 58.0)),
     ('watch "under the sea" under 50', WatchCommand("under the sea", 50.0)),
     ("watch under the sea", WatchCommand("under the sea")),
@@ -116,7 +125,10 @@ GOOD = [
     ("tickets watch yankees under 80", WatchCommand("yankees", 80.0)),
     ("/tickets", HelpCommand()),
     ("@HDTicketsBot watch yankees", WatchCommand("yankees")),
-    ("@HDTicketsBot /watch@HDTicketsBot yankees $80", WatchCommand("yankees", 80.0)),
+    (
+        "@HDTicketsBot /watch@HDTicketsBot yankees $80",
+        WatchCommand("yankees", 80.0, currency="USD"),
+    ),
     ("<@U024BE7LH> watch yankees under 80", WatchCommand("yankees", 80.0)),
     ("@bot tickets alerts", AlertsCommand()),
     ("watch any " + "x" * 200, WatchCommand("x" * 200, any_event=True)),
@@ -144,7 +156,22 @@ BAD = [
     ("🎟️", "unknown command '🎟️'; type help for the list, e.g. help"),
     ("watch", "say what to watch, e.g. watch yankees under 80 qty 2"),
     ("watch    ", "say what to watch, e.g. watch yankees under 80 qty 2"),
-    ("watch yankees under", "a price is missing, e.g. watch yankees under 80 qty 2"),
+    ("watch yankees under", "'under' needs a price after it, e.g. watch yankees under 80"),
+    # QA: an option word with nothing after it says so, instead of naming the watch
+    ("watch under", "'under' needs a price after it, e.g. watch yankees under 80"),
+    ("watch qty", "'qty' needs a number of tickets after it, e.g. watch yankees qty 2"),
+    ("watch Drop", "'Drop' needs a percentage after it, e.g. watch yankees Drop 15%"),
+    (
+        "watch yankees under 50 qty",
+        "'qty' needs a number of tickets after it, e.g. watch yankees qty 2",
+    ),
+    ("watch yankees qty -2", "quantity must be between 1 and 50, e.g. watch yankees qty 2"),
+    ("watch yankees under £-3", "price must be at least £0.01, e.g. watch yankees under 80 qty 2"),
+    (
+        "watch yankees under $£80",
+        "price must be a number, not '$£80', e.g. watch yankees under 80 qty 2",
+    ),
+    ("snooze 2 under GBP 80 now", "snooze under takes one price, e.g. snooze 12 under 60"),
     (
         "watch yankees under eighty",
         "price must be a number, not 'eighty', e.g. watch yankees under 80 qty 2",
@@ -168,7 +195,7 @@ BAD = [
         "price must be a number, not '٨٠', e.g. watch yankees under 80 qty 2",
     ),
     ("watch yankees under 80 under 90", "price is given twice, e.g. watch yankees under 80 qty 2"),
-    ("watch yankees qty", "quantity must be a whole number, e.g. watch yankees qty 2"),
+    ("watch yankees qty", "'qty' needs a number of tickets after it, e.g. watch yankees qty 2"),
     ("watch yankees qty two", "quantity must be a whole number, e.g. watch yankees qty 2"),
     ("watch yankees qty 0", "quantity must be between 1 and 50, e.g. watch yankees qty 2"),
     ("watch yankees qty 500", "quantity must be between 1 and 50, e.g. watch yankees qty 2"),
@@ -176,7 +203,7 @@ BAD = [
     ("watch yankees drop 0%", "drop must be between 1% and 95%, e.g. watch yankees drop 15%"),
     ("watch yankees drop 150%", "drop must be between 1% and 95%, e.g. watch yankees drop 15%"),
     ("watch yankees drop nan", "drop must be a percentage like 10%, e.g. watch yankees drop 15%"),
-    ("watch yankees zone", "say which zone, e.g. watch yankees zone field level"),
+    ("watch yankees zone", "'zone' needs a zone after it, e.g. watch yankees zone field level"),
     (
         "watch yankees under 80 please",
         "unexpected 'please' after the name, e.g. watch yankees under 80 qty 2",
@@ -348,3 +375,13 @@ def test_command_name_strips_slash_bot_and_slack_prefix() -> None:
     assert command_name("@HDTBot /ack 3") == "ack"
     assert command_name("@HDTBot") == ""
     assert command_name("") == ""
+
+
+@pytest.mark.parametrize(
+    ("text", "currency"),
+    [("snooze 2 under £200", "GBP"), ("snooze 2 under ¥7000", "JPY"), ("snooze 2 under 80", None)],
+)
+def test_snooze_under_carries_the_currency_typed(text: str, currency: str | None) -> None:
+    command = parse(text)
+    assert isinstance(command, SnoozeCommand)
+    assert getattr(command.below, "currency", "not a Price") == currency

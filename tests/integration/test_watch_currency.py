@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from core.db.models import Event, MarketSnapshot
+from core.db.models import Alert, Event, MarketSnapshot
 from tests.integration.test_handlers import World, world
 
 __all__ = ["world"]  # the fixture, shared with test_handlers
@@ -84,3 +84,81 @@ async def test_a_bare_number_offered_as_the_price_of_one_event_is_in_its_currenc
 
     assert reply.choices[0].command == "watch arsenal under 80", reply.text
     assert reply.choices[0].label == "'arsenal' under £80"
+
+
+async def test_a_price_typed_in_the_events_currency_is_taken(derby: World) -> None:
+    # QA: "watch bjork under £80" was refused: "price must be a number, not '£80'"
+    for text in ("watch arsenal under £80", "watch arsenal £80", "watch arsenal under 80 GBP"):
+        reply = await derby.say(text)
+        assert not reply.is_error, reply.text
+        assert reply.lines[1] == "I'll alert you when a ticket can be had under £80.", reply.text
+    [row] = await derby.watches()
+    assert row.event_id == derby.events["derby"] and row.max_price == 80.0
+
+
+@pytest.mark.parametrize("price", ["$80", "€80", "80$", "USD 80"])
+async def test_a_price_in_another_currency_than_the_events_is_refused(
+    derby: World, price: str
+) -> None:
+    # QA: "watch arsenal under $80" on a game priced in pounds was saved as £80
+    reply = await derby.say(f"watch arsenal under {price}")
+
+    event_id = derby.events["derby"]
+    assert reply.is_error, reply.text
+    assert reply.text.startswith("that event is priced in £ (GBP), not "), reply.text
+    assert reply.text.endswith(f"e.g. watch #{event_id} under £80"), reply.text
+    assert await derby.watches() == []
+
+
+async def test_a_dollar_price_on_an_event_without_prices_yet_is_taken(derby: World) -> None:
+    reply = await derby.say("watch celtic under $80")  # no snapshot yet: prices read as USD
+
+    assert not reply.is_error and "under $80." in reply.lines[1], reply.text
+
+
+async def test_a_watch_on_words_keeps_the_amount_of_any_currency(derby: World) -> None:
+    reply = await derby.say("watch any arsenal under £80")
+
+    [row] = await derby.watches()
+    assert not reply.is_error and row.event_id is None and row.max_price == 80.0, reply.text
+
+
+async def test_choices_keep_the_currency_typed(world: World) -> None:
+    reply = await world.say("watch yankees under £80 qty 2")  # several USD games
+
+    assert reply.choices, reply.text
+    assert reply.choices[0].command.endswith(" under £80 qty 2"), reply.choices[0].command
+    picked = await world.say(reply.choices[0].command)
+    assert picked.is_error and "priced in $ (USD), not £ (GBP)" in picked.text, picked.text
+
+
+async def _pound_alert(world: World) -> int:
+    await world.say("watch arsenal under 200")
+    [watch] = await world.watches()
+    async with world.sessions() as session, session.begin():
+        alert = Alert(
+            dedup_key=f"{watch.id}:{watch.event_id}:price_below", watch_id=watch.id,
+            user_id=world.me.user_id, event_id=watch.event_id, kind="price_below", score=0.7,
+            level=4, factors=[], price=95.0, status="open", reason="cheapest £95 under £200",
+            opened_at=world.clock.now(), updated_at=world.clock.now(),
+        )  # fmt: skip
+        session.add(alert)
+        await session.flush()
+        return alert.id
+
+
+async def test_snooze_under_a_price_in_the_events_currency(derby: World) -> None:
+    alert_id = await _pound_alert(derby)
+
+    refused = await derby.say(f"snooze {alert_id} under $80")  # was read as £80
+    assert refused.is_error, refused.text
+    assert refused.text == (
+        f"that event is priced in £ (GBP), not $ (USD), e.g. snooze {alert_id} under £80"
+    )
+    row = await derby.get(Alert, alert_id)
+    assert isinstance(row, Alert) and row.status == "open" and row.snooze_below is None
+
+    taken = await derby.say(f"snooze {alert_id} under £80")  # was "price must be a number"
+    assert not taken.is_error and taken.text.endswith("until it is under £80."), taken.text
+    row = await derby.get(Alert, alert_id)
+    assert isinstance(row, Alert) and row.snooze_below == 80.0

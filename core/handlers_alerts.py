@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from core.alerts import apply_action
 from core.chat import Reply, WatchChange
-from core.db.models import Alert, Event, Watch
+from core.db.models import ACTIVE_ALERT_STATUSES, Alert, Event, Watch
 from core.domain import ActionKind, Button, Level
 from core.errors import AlreadyDone, NotFoundError
 from core.handlers_watch import watch_spec
@@ -126,6 +126,9 @@ async def act(
     if action in (ActionKind.MUTE, ActionKind.BOUGHT):  # these pause or mute the group's watch
         turn.require_admin()
     until = turn.now + snooze_for if snooze_for is not None else None
+    running: list[int] = []
+    if action in (ActionKind.MUTE, ActionKind.BOUGHT):
+        running = await _running_event_watches(turn, alert)
     others: list[Alert] = []
     try:
         alert = await apply_action(
@@ -172,7 +175,44 @@ async def act(
     if others:
         ids = ", ".join(f"#{other.id}" for other in others)
         text += f" The same for alert{'s' if len(others) > 1 else ''} {ids} about this event."
+    paused = [w for w in running if not await _is_running(turn, w)]
+    if paused:
+        text += " " + _paused_text(paused)
     return Reply(lines=(text,))
+
+
+async def _running_event_watches(turn: Turn, alert: Alert) -> list[int]:
+    """The running watches of exactly this alert's event that a mute or bought may pause
+    (`core.alerts` pauses a watch of one event, and mutes the event on any other)."""
+    about = select(Alert.watch_id).where(
+        Alert.user_id == alert.user_id,
+        Alert.event_id == alert.event_id,
+        Alert.status.in_(ACTIVE_ALERT_STATUSES),
+    )
+    stmt = (
+        select(Watch.id)
+        .where(
+            or_(Watch.id == alert.watch_id, Watch.id.in_(about)),
+            Watch.event_id == alert.event_id,
+            Watch.active.is_(True),
+        )
+        .order_by(Watch.id)
+    )
+    return list((await turn.session.scalars(stmt)).all())
+
+
+async def _is_running(turn: Turn, watch_id: int) -> bool:
+    watch = await turn.session.get(Watch, watch_id)
+    return watch is not None and watch.active
+
+
+def _paused_text(watch_ids: list[int]) -> str:
+    """Say which watches this action paused, and how to undo it."""
+    if len(watch_ids) == 1:
+        return f"Watch #{watch_ids[0]} is paused: resume {watch_ids[0]} to hear about it again."
+    ids = ", ".join(f"#{w}" for w in watch_ids)
+    resumes = " and ".join(f"resume {w}" for w in watch_ids)
+    return f"Watches {ids} are paused: {resumes} to hear about it again."
 
 
 async def press(turn: Turn, action: ActionKind, alert_id: int) -> Reply:

@@ -777,3 +777,33 @@ async def test_changing_a_watch_keeps_the_alerts_that_still_hold(
     else:
         assert (alert.status, alert.reason) == ("resolved", "watch changed")
         assert "Its open alert closed." in reply.text, reply.text
+
+
+async def test_mute_and_bought_say_the_watch_is_paused_and_how_to_resume(world: World) -> None:
+    muted = await _open_alert(world, world.me, "watch rockies under 40")
+    [watch] = await world.watches()
+    reply = await world.say(f"mute {muted}")
+    assert reply.text.endswith(
+        f"Watch #{watch.id} is paused: resume {watch.id} to hear about it again."
+    ), reply.text
+    assert "paused" in (await world.say("watches")).text
+
+    await world.say(f"resume {watch.id}")
+    bought = await _open_alert(world, world.me, "watch rockies under 40")
+    reply = await world.say(f"bought {bought}")
+    assert reply.text.startswith(f"Marked alert #{bought} as bought")
+    assert f"resume {watch.id} to hear about it again." in reply.text, reply.text
+
+    # A watch of many events only mutes this one: nothing is paused, nothing said of it.
+    await world.say("watch any yankees under 90")
+    *_, term = await world.watches()
+    async with world.sessions() as session, session.begin():
+        alert = Alert(
+            dedup_key="term", watch_id=term.id, user_id=world.me.user_id,
+            event_id=world.events["nyy_bos"], kind="price_below", score=0.7, level=3,
+            factors=[], price=80.0, status="open", opened_at=world.clock.now(),
+            updated_at=world.clock.now(),
+        )  # fmt: skip
+        session.add(alert)
+    reply = await world.say(f"mute {alert.id}")
+    assert reply.text.startswith("Muted Yankees at Red Sox") and "paused" not in reply.text

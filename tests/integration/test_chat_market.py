@@ -1,0 +1,50 @@
+"""`hdtickets chat` answers `market` with the forecast and chart the running process gives."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.cli.chat import chat_handlers
+from bot.settings import load_settings
+from core.chat import CommandContext
+from core.clock import FakeClock
+from core.db.models import Event, MarketSnapshot
+from core.users import ensure_user
+
+
+async def test_chat_market_has_the_forecast_and_chart(
+    sessions: async_sessionmaker[AsyncSession], clock: FakeClock, tmp_path: Path
+) -> None:
+    async with sessions() as session, session.begin():
+        event = Event(
+            source="test", external_id="rockies", name="Rockies at Diamondbacks",
+            performers=["Colorado Rockies"], venue="Chase Field", city="Phoenix",
+            category="mlb", starts_at=clock.now() + timedelta(days=10), timezone="UTC",
+            created_at=clock.now(),
+        )  # fmt: skip
+        session.add(event)
+        await session.flush()
+        for hours, low in ((30, 45.0), (20, 40.0), (5, 35.0), (2, 28.0)):
+            session.add(
+                MarketSnapshot(
+                    event_id=event.id, source="seatgeek", currency="USD",
+                    observed_at=clock.now() - timedelta(hours=hours), min_price=low,
+                    avg_price=83.0, max_price=473.0, listing_count=315, ticket_count=1344,
+                    ingested_at=clock.now(),
+                )
+            )  # fmt: skip
+        me = await ensure_user(
+            session, "console", "local", display_name="you", dm_address="local", now=clock.now()
+        )
+        me_id = me.id
+    settings = load_settings(model_dir=tmp_path / "no-model")
+    handlers = await chat_handlers(settings, sessions, clock)
+
+    reply = await handlers.handle_text(CommandContext(me_id, "console", "local"), "market rockies")
+
+    assert not reply.is_error
+    assert any("chance" in line for line in reply.lines), reply.lines  # the forecast in words
+    assert reply.image is not None and reply.image.startswith(b"\x89PNG")

@@ -34,6 +34,7 @@ from bot.jobs import WATCH_SYNC_S
 from core.chat import CommandContext, Reply
 from core.db.models import Event, User, Watch
 from core.domain import Platform
+from core.history import event_currencies
 from core.render import money
 
 watches_app = typer.Typer(
@@ -146,11 +147,12 @@ def target(watch: Watch, event: Event | None) -> str:
     return f"any '{watch.label}'"
 
 
-def conditions(watch: Watch) -> str:
-    """A watch's conditions in a few words: "under $80, qty 2, drop 10%"."""
+def conditions(watch: Watch, currency: str | None = None) -> str:
+    """A watch's conditions in a few words: "under $80, qty 2, drop 10%"; its max in
+    `currency`, its event's (None, for a watch on words or a category, reads as USD)."""
     parts = []
     if watch.max_price is not None:
-        parts.append(f"under {money(watch.max_price)}")
+        parts.append(f"under {money(watch.max_price, currency)}")
     if watch.quantity > 1:
         parts.append(f"qty {watch.quantity}")
     if watch.zones:
@@ -202,12 +204,14 @@ def list_watches(
         table.add_column("Conditions", overflow="fold")
         table.add_column("State", no_wrap=True)
         table.add_column("Created", no_wrap=True)
-        for watch, event, name in await session.execute(query):
+        rows = list(await session.execute(query))
+        currencies = await event_currencies(session, {e.id for _, e, _ in rows if e is not None})
+        for watch, event, name in rows:
             table.add_row(
                 str(watch.id),
                 f"{watch.user_id} {name}",
                 target(watch, event),
-                conditions(watch),
+                conditions(watch, currencies.get(event.id) if event is not None else None),
                 _state(watch),
                 utc(watch.created_at),
             )

@@ -97,7 +97,8 @@ def parse_price(text: str | None, example: str) -> Price:
     currency = (_CURRENCIES.get(marks[0]) or marks[0].upper()) if marks else None
     value = round(float(match.group("number").replace(",", "")), 2)  # stored: whole cents
     if value <= 0:
-        raise CommandError(f"price must be at least {money(0.01, currency)}", example)
+        smallest = money(0.01, currency).lstrip("<")  # "¥1": yen have no cents
+        raise CommandError(f"price must be at least {smallest}", example)
     if value > MAX_PRICE:
         raise CommandError(f"price must be at most {money(MAX_PRICE, currency)}", example)
     return Price(value, currency)

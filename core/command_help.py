@@ -31,7 +31,12 @@ SPECS: tuple[CommandSpec, ...] = (
     CommandSpec("unwatch", "unwatch <id>", "remove a watch", "unwatch 3"),
     CommandSpec("pause", "pause <id>", "pause a watch (no alerts until resumed)", "pause 3"),
     CommandSpec("resume", "resume <id>", "resume a paused watch", "resume 3"),
-    CommandSpec("alerts", "alerts", "list your open alerts", "alerts"),
+    CommandSpec(
+        "alerts",
+        "alerts [page]",
+        "list your open alerts, most urgent first (20 a page)",
+        "alerts 2",
+    ),
     CommandSpec("ack", "ack <id>", "acknowledge an alert (stops escalation)", "ack 12"),
     CommandSpec(
         "snooze",

@@ -52,7 +52,7 @@ class ResumeCommand:
 
 @dataclass(frozen=True, slots=True)
 class AlertsCommand:
-    pass
+    page: int = 1  # `alerts 2`: the next page of the list
 
 
 @dataclass(frozen=True, slots=True)

@@ -342,6 +342,21 @@ def _market(rest: list[str]) -> Command:
 
 # --- alerts -------------------------------------------------------------------------
 
+ALERT_PAGES = 1000  # far past any list; keeps the offset a small number
+
+
+def _alerts(rest: list[str]) -> Command:
+    """`alerts`, or `alerts 2` for the next page."""
+    if not rest:
+        return AlertsCommand()
+    ex = example("alerts")
+    if len(rest) > 1 or not rest[0].isascii() or not rest[0].isdigit():
+        raise CommandError("alerts takes a page number only", ex)
+    page = int(rest[0])
+    if not 1 <= page <= ALERT_PAGES:
+        raise CommandError(f"pages are numbered 1 to {ALERT_PAGES}", ex)
+    return AlertsCommand(page=page)
+
 
 def _snooze(rest: list[str]) -> Command:
     ex = example("snooze")
@@ -499,7 +514,7 @@ _PARSERS: dict[str, _Parser] = {
     "unwatch": _id_command("unwatch", "watch", UnwatchCommand),
     "pause": _id_command("pause", "watch", PauseCommand),
     "resume": _id_command("resume", "watch", ResumeCommand),
-    "alerts": _no_args("alerts", AlertsCommand()),
+    "alerts": _alerts,
     "ack": _id_command("ack", "alert", AckCommand),
     "snooze": _snooze,
     "mute": _id_command("mute", "alert", MuteCommand),

@@ -197,8 +197,8 @@ async def _dispatch(turn: Turn, command: Command) -> Reply:
             return await handlers_watch.set_active(turn, watch_id, False)
         case ResumeCommand(watch_id=watch_id):
             return await handlers_watch.set_active(turn, watch_id, True)
-        case AlertsCommand():
-            return await handlers_alerts.alerts(turn)
+        case AlertsCommand(page=page):
+            return await handlers_alerts.alerts(turn, page)
         case AckCommand(alert_id=alert_id):
             return await handlers_alerts.act(turn, alert_id, ActionKind.ACK)
         case SnoozeCommand(alert_id=alert_id, duration=duration, below=below):

@@ -53,14 +53,16 @@ async def owned_alert(turn: Turn, alert_id: int) -> Alert:
     raise NotFoundError(f"you have no alert #{alert_id}; type alerts to see yours")
 
 
-async def alerts(turn: Turn) -> Reply:
-    """List the open and snoozed alerts of this chat, most urgent first."""
+async def alerts(turn: Turn, page: int = 1) -> Reply:
+    """List the open and snoozed alerts of this chat, most urgent first, `LIST_LIMIT` a
+    page (`alerts 2` is the next page)."""
     stmt = (
         select(Alert, Event)
         .join(Event, Event.id == Alert.event_id)
         .join(Watch, Watch.id == Alert.watch_id)
         .where(Alert.status.in_(LISTED))
         .order_by(Alert.level.desc(), Alert.opened_at.desc(), Alert.id.desc())
+        .offset((page - 1) * LIST_LIMIT)
         .limit(LIST_LIMIT + 1)
     )
     if turn.ctx.is_group:
@@ -71,16 +73,25 @@ async def alerts(turn: Turn) -> Reply:
     else:
         stmt = stmt.where(Alert.user_id == turn.ctx.user_id, Watch.destination_address.is_(None))
     rows = list((await turn.session.execute(stmt)).all())
+    total = len(rows)
+    if page > 1 or len(rows) > LIST_LIMIT:
+        total = (
+            await turn.session.scalar(
+                select(func.count()).select_from(stmt.offset(None).limit(None).subquery())
+            )
+            or 0
+        )
     if not rows:
+        if total:
+            last = -(-total // LIST_LIMIT)
+            return Reply.error(
+                f"there {'is' if last == 1 else 'are'} only {last} page{'s' if last > 1 else ''}"
+                f" of open alerts ({total}); e.g. alerts {last}"
+            )
         return Reply(lines=("No open alerts. Type watches to see what you are watching.",))
     zone = (await turn.user()).timezone
-    lines = ["Open alerts:"]
-    if len(rows) > LIST_LIMIT:
-        total = await turn.session.scalar(
-            select(func.count()).select_from(stmt.limit(None).subquery())
-        )
-        rows = rows[:LIST_LIMIT]
-        lines[0] = f"Open alerts (the {LIST_LIMIT} most urgent of {total}; ack or mute to clear):"
+    lines = [_list_header(page, len(rows) > LIST_LIMIT, total)]
+    rows = rows[:LIST_LIMIT]
     buttons: list[tuple[Button, ...]] = []
     currencies = await event_currencies(turn.session, {alert.event_id for alert, _ in rows})
     for alert, event in rows:
@@ -93,6 +104,18 @@ async def alerts(turn: Turn) -> Reply:
                 )
             )
     return Reply(lines=tuple(lines), buttons=tuple(buttons))
+
+
+def _list_header(page: int, more: bool, total: int) -> str:
+    """ "Open alerts:" when they all fit; else which of them these are and how to see more."""
+    after = f"; alerts {page + 1} for the next page" if more else ""
+    if page == 1:
+        if not more:
+            return "Open alerts:"
+        return f"Open alerts (the {LIST_LIMIT} most urgent of {total}{after}):"
+    first = (page - 1) * LIST_LIMIT + 1
+    last = min(page * LIST_LIMIT, total)
+    return f"Open alerts {first}–{last} of {total}, most urgent first{after}:"
 
 
 def _alert_line(turn: Turn, alert: Alert, event: Event, zone: str, currency: str | None) -> str:

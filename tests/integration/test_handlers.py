@@ -707,8 +707,15 @@ async def test_alerts_says_when_it_shows_only_the_most_urgent(world: World) -> N
             for n in range(25)
         )  # fmt: skip
     listing = await world.say("alerts")
-    assert listing.lines[0] == "Open alerts (the 20 most urgent of 25; ack or mute to clear):"
+    assert listing.lines[0] == "Open alerts (the 20 most urgent of 25; alerts 2 for the next page):"
     assert len(listing.lines) == 21
+    rest = await world.say("alerts 2")
+    assert rest.lines[0] == "Open alerts 21–25 of 25, most urgent first:"
+    assert len(rest.lines) == 6
+    shown = {line.split()[0] for line in (*listing.lines[1:], *rest.lines[1:])}
+    assert len(shown) == 25  # every alert once, none twice
+    past = await world.say("alerts 3")
+    assert past.is_error and "only 2 pages" in past.text and "alerts 2" in past.text
 
 
 async def test_committed_commands_wake_delivery(

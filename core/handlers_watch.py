@@ -93,7 +93,9 @@ def _event_label(event: Event, zone: str) -> str:
 async def _save(
     turn: Turn, cmd: WatchCommand, *, event: Event | None = None, category: str | None = None
 ) -> Reply:
-    currency = None  # a watch on words or a category spans events: their prices read as USD
+    # A watch on words or a category spans events: its max is said in the currency typed
+    # (amounts are not converted), else read as USD.
+    currency = cmd.currency
     if event is not None:
         currency = (await event_currencies(turn.session, [event.id])).get(event.id)
         if cmd.max_price is not None:  # "under £80" for a game priced in dollars: refused

@@ -121,6 +121,7 @@ async def test_a_watch_on_words_keeps_the_amount_of_any_currency(derby: World) -
 
     [row] = await derby.watches()
     assert not reply.is_error and row.event_id is None and row.max_price == 80.0, reply.text
+    assert "under £80." in reply.lines[1], reply.text  # said as typed, not "$80"
 
 
 async def test_choices_keep_the_currency_typed(world: World) -> None:

@@ -13,6 +13,7 @@ from sqlalchemy import func, or_, select
 
 from core.alerts import apply_action
 from core.chat import Reply, WatchChange
+from core.command_values import check_currency
 from core.db.models import ACTIVE_ALERT_STATUSES, Alert, Event, Watch
 from core.domain import ActionKind, Button, Level
 from core.errors import AlreadyDone, NotFoundError
@@ -146,6 +147,11 @@ async def act(
 ) -> Reply:
     """Apply ack/snooze/mute/bought to an alert this chat may act on, and say what happened."""
     alert = await owned_alert(turn, alert_id)
+    if snooze_below is not None:  # "snooze 2 under $80" for a game priced in pounds: refused
+        priced_in = (await event_currencies(turn.session, [alert.event_id])).get(alert.event_id)
+        typed = getattr(snooze_below, "currency", None)  # a `Price` says what was typed
+        check_currency(typed, snooze_below, priced_in, f"snooze {alert.id} under")
+        snooze_below = float(snooze_below)
     if action in (ActionKind.MUTE, ActionKind.BOUGHT):  # these pause or mute the group's watch
         turn.require_admin()
     until = turn.now + snooze_for if snooze_for is not None else None

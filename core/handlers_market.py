@@ -18,6 +18,7 @@ from core.render import (
     humanize_delta,
     local_time,
     money,
+    plural,
     resample_last,
     sparkline,
 )
@@ -105,8 +106,10 @@ async def _snapshot_lines(turn: Turn, snap: MarketSnapshot, zone: str | None) ->
     else:
         low, mid, high = (_price(v, snap.currency) for v in prices)
         lines = [f"Cheapest {low} · median {mid} · highest {high}"]
-    tickets = f"{snap.ticket_count:,} tickets" if snap.ticket_count is not None else "? tickets"
-    listings = f" in {snap.listing_count:,} listings" if snap.listing_count is not None else ""
+    tickets = plural(snap.ticket_count, "ticket") if snap.ticket_count is not None else "? tickets"
+    listings = (
+        f" in {plural(snap.listing_count, 'listing')}" if snap.listing_count is not None else ""
+    )
     lines.append(f"{tickets} left{listings} (as of {_ago(turn, snap)}, {snap.source})")
     if snap.min_price is None:
         last = await _newest(turn, snap.event_id, before=snap.observed_at, priced=True)

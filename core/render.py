@@ -157,10 +157,41 @@ def humanize_delta(seconds: float) -> str:
     days, minutes = divmod(minutes, 1440)
     hours, minutes = divmod(minutes, 60)
     if days:
-        return f"{days} day{'s' if days != 1 else ''} {hours} h"
+        return f"{plural(days, 'day')} {hours} h" if hours else plural(days, "day")
     if hours:
         return f"{hours} h {minutes} min" if minutes else f"{hours} h"
     return f"{minutes} min"
+
+
+def rough_duration(seconds: float) -> str:
+    """Format an estimate roughly, never "0 h": "under a minute", "about 40 min",
+    "about 10 h", "about 1 day", "1 day 6 h".
+
+    Every estimate in one alert (the urgency row, the recommendation) goes through this
+    one function so that two lines describing the same quantity read the same.
+    """
+    total = max(0.0, seconds)
+    if total < 60.0:
+        return "under a minute"
+    if total < 3570.0:  # rounds to under 60 min
+        return f"about {max(1, round(total / 60.0))} min"
+    hours = round(total / 3600.0)
+    if hours < 24:
+        return f"about {hours} h"
+    days, hours = divmod(hours, 24)
+    return f"{plural(days, 'day')} {hours} h" if hours else f"about {plural(days, 'day')}"
+
+
+def plural(count: int, noun: str, many: str | None = None) -> str:
+    """`count` and `noun`, plural unless it is one: "1 ticket", "1,400 tickets".
+
+    Args:
+        count: how many.
+        noun: the singular noun.
+        many: the plural when it is not `noun` + "s".
+    """
+    word = noun if count == 1 else (many if many is not None else f"{noun}s")
+    return f"{count:,} {word}"
 
 
 @lru_cache(maxsize=1024)  # a few hundred real zones; bounded against junk names
@@ -278,7 +309,7 @@ def title(view: AlertView) -> str:
     """One line: level emoji (or status emoji), event, price vs the person's max."""
     emoji = STATUS_EMOJI.get(view.status, LEVEL_EMOJI[view.level])
     if view.kind == TriggerKind.LOW_INVENTORY and view.tickets_left is not None:
-        detail = f"only {view.tickets_left:,} tickets left"
+        detail = f"only {plural(view.tickets_left, 'ticket')} left"
     elif view.price is not None and view.max_price is not None:
         currency = view.currency
         detail = f"{money(view.price, currency)} (your max {money(view.max_price, currency)})"
@@ -305,7 +336,7 @@ def body_lines(view: AlertView) -> list[str]:
     when = local_time(view.event.starts_at, event_zone(view.timezone, view.event.timezone))
     lines.append(f"{place} · {when}" if place else when)
     if view.tickets_left is not None:
-        lines.append(f"{view.tickets_left:,} tickets left")
+        lines.append(f"{plural(view.tickets_left, 'ticket')} left")
     lines += [f"• {name}: {reason}" for name, _, _, reason in view.factors]
     if view.sentence:
         lines.append(view.sentence)

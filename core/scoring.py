@@ -15,7 +15,7 @@ from functools import lru_cache
 
 from core.domain import EventRef, Factor, Level, Listing, MarketPoint, Match, Score, WatchSpec
 from core.ports import Forecast
-from core.render import humanize_delta, money
+from core.render import humanize_delta, money, plural, rough_duration
 from core.rules import words
 from core.triggers import comparable_high, priced_by_listings, unchecked_seats
 
@@ -151,7 +151,7 @@ def availability_factor(
     left = ctx.tickets_left if ctx.tickets_left is not None else point.ticket_count
     scarcity = 0.3 if left is None else 1.0 / (1.0 + max(left, 0) / 50.0)
     if explain:
-        parts.append("tickets left unknown" if left is None else f"{left:,} tickets left")
+        parts.append("tickets left unknown" if left is None else f"{plural(left, 'ticket')} left")
     # The drain compares the event's totals: `left` may count only the listings that fit
     # the wanted quantity and zones, which the previous snapshot's total does not.
     drain = 0.0
@@ -171,7 +171,7 @@ def availability_factor(
     if forecast is not None and forecast.prediction.p_sellout is not None:
         sellout = _clamp(forecast.prediction.p_sellout)
         if explain:
-            parts.append(f"{sellout:.0%} sell-out risk")
+            parts.append(f"{sellout:.0%} chance of a sell-out (model)")
     return max(scarcity, drain, sellout), "; ".join(parts)
 
 
@@ -179,7 +179,7 @@ def _drain_reason(gone: int, share: float, per_hour: float, seconds: float) -> s
     """What was seen ("40 listed tickets gone in 20 min") and, under 100% an hour, the
     pace; a faster one is not extrapolated (it would empty the market within the hour).
     """
-    seen = f"{gone:,} listed ticket{'s' if gone != 1 else ''} gone in {humanize_delta(seconds)}"
+    seen = f"{plural(gone, 'listed ticket')} gone in {humanize_delta(seconds)}"
     if per_hour < 0.9995:  # what prints as under 100.0%
         return f"{seen} ({per_hour:.1%} an hour)"
     return f"{seen} ({share:.0%} of them)"
@@ -210,7 +210,7 @@ def urgency_factor(
         return value, ""
     parts = [f"starts in {humanize_delta(seconds)}" if seconds > 0 else "starting now"]
     if hours is not None and hours * 3600.0 < seconds:  # later than the start: no matter
-        parts.append(f"listed tickets run out in ~{humanize_delta(hours * 3600)} at this pace")
+        parts.append(f"listed tickets run out in {rough_duration(hours * 3600)} at this pace")
     return value, "; ".join(parts)
 
 

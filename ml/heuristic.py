@@ -24,6 +24,7 @@ from math import exp, log
 
 from core.domain import Advice, MarketPoint, Prediction, Recommendation
 from core.ports import Forecast, ForecastRequest
+from core.render import rough_duration
 
 MODEL = "heuristic"
 CHUNK = 2000  # requests per slice before yielding to the event loop
@@ -128,6 +129,23 @@ def thin_history(history: Sequence[MarketPoint], now: datetime) -> bool:
         return True
     oldest = next(p.observed_at for p in history if (p.min_price or 0.0) > 0.0)
     return newest - oldest < _THIN_SPAN
+
+
+def availability_buy_now_sentence(p: Prediction, hours: float) -> str:
+    """The buy-now sentence when what is listed may run out before the event.
+
+    It states the drain-pace extrapolation, never a percentage: a "100% risk" beside the
+    model's sell-out chance reads as a contradiction, and a pace is no certainty.
+
+    Args:
+        p: the prediction (its `hours_to_depletion` is the pace extrapolation).
+        hours: hours until the event starts.
+    """
+    ahead = p.hours_to_depletion
+    if ahead is not None and ahead < hours:
+        when = rough_duration(ahead * 3600.0)
+        return f"at this pace the listed tickets run out in {when}, before the event — buy now"
+    return "tickets likely to run out before the event — buy now"
 
 
 def price_buy_now_sentence(p: Prediction, dip: float, span: str) -> str:
@@ -315,13 +333,7 @@ def _advise(
     sure = 0.6 + 0.08 * (n if n < 4 else 4) if thin else 1.0  # little history, less confidence
     span = "within 3 days" if hours >= 72.0 else "before the event"
     if risk >= 0.5:
-        ahead = p.hours_to_depletion
-        why = (
-            f"about {_duration(ahead)} of tickets left at this pace"
-            if ahead is not None and ahead < hours
-            else "likely to sell out"
-        )
-        sentence = f"{risk:.0%} risk the tickets run out first ({why}) — buy now"
+        sentence = availability_buy_now_sentence(p, hours)
         confidence = risk * sure
         return Recommendation(Advice.BUY_NOW, saving if gain < 0.0 else 0.0, risk,
                               0.95 if confidence > 0.95 else confidence, sentence)  # fmt: skip
@@ -381,7 +393,3 @@ def _last_priced(history: Sequence[MarketPoint]) -> MarketPoint | None:
         if point.min_price is not None and point.min_price > 0:
             return point
     return None
-
-
-def _duration(hours: float) -> str:
-    return f"{hours:.0f} h" if hours < 48 else f"{hours / 24:.0f} days"

@@ -23,7 +23,12 @@ import numpy as np
 
 from core.domain import Advice, Prediction, Recommendation
 from core.ports import Forecast, ForecastRequest
-from ml.heuristic import HeuristicPredictor, price_buy_now_sentence, thin_history
+from ml.heuristic import (
+    HeuristicPredictor,
+    availability_buy_now_sentence,
+    price_buy_now_sentence,
+    thin_history,
+)
 
 if TYPE_CHECKING:
     from ml.models import ModelSet
@@ -199,7 +204,7 @@ def advise(
     saving = round(price * abs(gain), 2)
     span = "within 3 days" if hours >= 72.0 else "before the event"
     if risk >= 0.5:
-        sentence = f"{risk:.0%} risk the tickets run out first — buy now"
+        sentence = availability_buy_now_sentence(p, hours)
         return Recommendation(Advice.BUY_NOW, 0.0, risk, float(min(risk, 0.95)), sentence)
     confidence = float(np.clip(0.35 + 2.0 * abs(dip - threshold), 0.05, 0.95))
     if dip >= threshold and risk < 0.35:

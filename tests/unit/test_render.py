@@ -90,7 +90,7 @@ def test_money_and_durations() -> None:
     assert humanize_delta(5 * 60) == "5 min"
     assert humanize_delta(3 * 3600 + 20 * 60) == "3 h 20 min"
     assert humanize_delta(11 * 86400 + 8 * 3600) == "11 days 8 h"
-    assert humanize_delta(86400) == "1 day 0 h"
+    assert humanize_delta(86400) == "1 day"
 
 
 def test_payload_shape() -> None:
@@ -233,3 +233,14 @@ def test_event_starts_show_in_the_venues_zone_until_the_person_sets_one() -> Non
     assert body_lines(view(event=game, timezone="Europe/Berlin"))[1] == (
         "Chase Field, Phoenix · Sun 31 Mar 22:10 CEST"
     )
+
+
+def test_rough_duration_and_plural() -> None:
+    from core.render import plural, rough_duration
+
+    assert rough_duration(51) == "under a minute"
+    assert rough_duration(40 * 60) == "about 40 min"
+    assert rough_duration(10 * 3600) == "about 10 h"
+    assert rough_duration(86400) == "about 1 day"
+    assert rough_duration(30 * 3600) == "1 day 6 h"
+    assert plural(1, "ticket") == "1 ticket" and plural(1400, "ticket") == "1,400 tickets"

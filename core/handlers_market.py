@@ -9,6 +9,7 @@ from sqlalchemy import select
 from core.chat import Choice, Reply
 from core.command_types import MarketCommand
 from core.db.models import Event, MarketSnapshot
+from core.domain import plural
 from core.errors import NotFoundError
 from core.event_search import search_events
 from core.ingest import FUTURE_TOLERANCE
@@ -18,7 +19,6 @@ from core.render import (
     humanize_delta,
     local_time,
     money,
-    plural,
     resample_last,
     sparkline,
 )

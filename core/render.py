@@ -26,6 +26,7 @@ from core.domain import (
     Prediction,
     Recommendation,
     TriggerKind,
+    plural,
 )
 from core.memo import IdentityMemo
 
@@ -161,37 +162,6 @@ def humanize_delta(seconds: float) -> str:
     if hours:
         return f"{hours} h {minutes} min" if minutes else f"{hours} h"
     return f"{minutes} min"
-
-
-def rough_duration(seconds: float) -> str:
-    """Format an estimate roughly, never "0 h": "under a minute", "about 40 min",
-    "about 10 h", "about 1 day", "1 day 6 h".
-
-    Every estimate in one alert (the urgency row, the recommendation) goes through this
-    one function so that two lines describing the same quantity read the same.
-    """
-    total = max(0.0, seconds)
-    if total < 60.0:
-        return "under a minute"
-    if total < 3570.0:  # rounds to under 60 min
-        return f"about {max(1, round(total / 60.0))} min"
-    hours = round(total / 3600.0)
-    if hours < 24:
-        return f"about {hours} h"
-    days, hours = divmod(hours, 24)
-    return f"{plural(days, 'day')} {hours} h" if hours else f"about {plural(days, 'day')}"
-
-
-def plural(count: int, noun: str, many: str | None = None) -> str:
-    """`count` and `noun`, plural unless it is one: "1 ticket", "1,400 tickets".
-
-    Args:
-        count: how many.
-        noun: the singular noun.
-        many: the plural when it is not `noun` + "s".
-    """
-    word = noun if count == 1 else (many if many is not None else f"{noun}s")
-    return f"{count:,} {word}"
 
 
 @lru_cache(maxsize=1024)  # a few hundred real zones; bounded against junk names

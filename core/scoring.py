@@ -13,9 +13,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 
-from core.domain import EventRef, Factor, Level, Listing, MarketPoint, Match, Score, WatchSpec
+from core.domain import (
+    EventRef,
+    Factor,
+    Level,
+    Listing,
+    MarketPoint,
+    Match,
+    Score,
+    WatchSpec,
+    plural,
+    rough_duration,
+)
 from core.ports import Forecast
-from core.render import humanize_delta, money, plural, rough_duration
+from core.render import humanize_delta, money
 from core.rules import words
 from core.triggers import comparable_high, priced_by_listings, unchecked_seats
 

@@ -22,9 +22,8 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from math import exp, log
 
-from core.domain import Advice, MarketPoint, Prediction, Recommendation
+from core.domain import Advice, MarketPoint, Prediction, Recommendation, rough_duration
 from core.ports import Forecast, ForecastRequest
-from core.render import rough_duration
 
 MODEL = "heuristic"
 CHUNK = 2000  # requests per slice before yielding to the event loop

@@ -236,7 +236,7 @@ def test_event_starts_show_in_the_venues_zone_until_the_person_sets_one() -> Non
 
 
 def test_rough_duration_and_plural() -> None:
-    from core.render import plural, rough_duration
+    from core.domain import plural, rough_duration
 
     assert rough_duration(51) == "under a minute"
     assert rough_duration(40 * 60) == "about 40 min"

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.alert_payload import AnnouncedAlert
@@ -335,15 +335,24 @@ async def resolve_for_watch(
     open and kept escalating (SMS, calls, emergency contacts) about something the person
     no longer watches.
     """
-    stmt = select(Alert).where(Alert.watch_id == watch_id, Alert.status.in_(ACTIVE_ALERT_STATUSES))
+    stmt = _active_of_watch(watch_id)
     if event_id is not None:
         stmt = stmt.where(Alert.event_id == event_id)
     if keep is not None:
         stmt = stmt.where(Alert.id != keep)
-    alerts = list((await session.execute(stmt.with_for_update())).scalars())
+    alerts = list((await session.execute(stmt)).scalars())
     if alerts:
         await resolve_many(session, [(alert, reason) for alert in alerts], now)
     return len(alerts)
+
+
+def _active_of_watch(watch_id: int) -> Select[Alert]:
+    """The watch's active alerts, locked for the resolve that follows."""
+    return (
+        select(Alert)
+        .where(Alert.watch_id == watch_id, Alert.status.in_(ACTIVE_ALERT_STATUSES))
+        .with_for_update()
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -397,8 +406,7 @@ async def resolve_changed_watch(
     The ones that still hold stay as they are (snoozes and acknowledgements kept): closing
     them lost a snooze, and the next snapshot opened them again as new alerts.
     """
-    stmt = select(Alert).where(Alert.watch_id == watch_id, Alert.status.in_(ACTIVE_ALERT_STATUSES))
-    alerts = (await session.execute(stmt.with_for_update())).scalars()
+    alerts = (await session.execute(_active_of_watch(watch_id))).scalars()
     ended = [(alert, "watch changed") for alert in alerts if not after.still_holds(alert, before)]
     if ended:
         await resolve_many(session, ended, now)

@@ -152,12 +152,11 @@ async def act(
         typed = getattr(snooze_below, "currency", None)  # a `Price` says what was typed
         check_currency(typed, snooze_below, priced_in, f"snooze {alert.id} under")
         snooze_below = float(snooze_below)
+    running: list[int] = []  # the watches a mute or bought may pause, to say so after
     if action in (ActionKind.MUTE, ActionKind.BOUGHT):  # these pause or mute the group's watch
         turn.require_admin()
-    until = turn.now + snooze_for if snooze_for is not None else None
-    running: list[int] = []
-    if action in (ActionKind.MUTE, ActionKind.BOUGHT):
         running = await _running_event_watches(turn, alert)
+    until = turn.now + snooze_for if snooze_for is not None else None
     others: list[Alert] = []
     try:
         alert = await apply_action(

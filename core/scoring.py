@@ -28,7 +28,7 @@ from core.domain import (
 from core.ports import Forecast
 from core.render import humanize_delta, money
 from core.rules import words
-from core.triggers import comparable_high, priced_by_listings, unchecked_seats
+from core.triggers import comparable_high, priced_by_listings, seats_note
 
 FACTOR_NAMES = ("price", "availability", "urgency", "preference", "demand", "reliability")
 DEFAULT_WEIGHTS: tuple[float, ...] = (0.25, 0.20, 0.20, 0.15, 0.10, 0.10)
@@ -145,10 +145,7 @@ def price_factor(match: Match, ctx: MarketContext, explain: bool = True) -> tupl
         parts.append(f"down {fraction:.0%} vs the 24 h high {money(high, cur)}")
     if not parts:
         parts.append(f"cheapest {money(price, cur)}")
-    reason = "; ".join(parts)
-    if (watch.zones or watch.quantity > 1) and not priced_by_listings(watch, ctx.listings):
-        reason += unchecked_seats(watch)
-    return value, reason
+    return value, "; ".join(parts) + seats_note(watch, priced_by_listings(watch, ctx.listings))
 
 
 def availability_factor(

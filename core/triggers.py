@@ -64,7 +64,12 @@ def _cheapest_and_count(fitting: list[Listing]) -> tuple[float | None, int]:
 def priced_by_listings(watch: WatchSpec, listings: Sequence[Listing]) -> bool:
     """Whether the watch's price comes from the listings that fit its zones or quantity
     (else it is the event minimum)."""
-    return bool(listings) and (bool(watch.zones) or watch.quantity > 1)
+    return bool(listings) and picks_seats(watch)
+
+
+def picks_seats(watch: WatchSpec) -> bool:
+    """Whether the watch asks for particular seats: zones, or more than one ticket."""
+    return bool(watch.zones) or watch.quantity > 1
 
 
 def comparable_high(
@@ -201,9 +206,12 @@ class SnapshotView:
         return found
 
 
-def unchecked_seats(watch: WatchSpec) -> str:
-    """ " (whole event: no listings to check zone floor, 2 together)": what a price read
-    from the event's cheapest could not check for a zone or quantity watch."""
+def seats_note(watch: WatchSpec, seats: bool) -> str:
+    """ " (whole event: no listings to check zone floor, 2 together)" when a zone or
+    quantity watch's price was not read from its seats (`seats` False: the event's
+    cheapest, for want of listings); "" otherwise."""
+    if seats or not picks_seats(watch):
+        return ""
     wanted = []
     if watch.zones:
         wanted.append(f"zone {', '.join(watch.zones)}")
@@ -224,14 +232,13 @@ def fire(watch: WatchSpec, kind: TriggerKind, event: EventRef, offer: Offer) -> 
         if watch.max_price is None or price is None or price > watch.max_price:
             return None
         cheapest, limit, cur = price, watch.max_price, offer.currency  # for the deferred reason
-        unchecked = not offer.seats and (bool(watch.zones) or watch.quantity > 1)
         return Match(
             watch,
             event,
             kind,
             lambda: (
                 f"cheapest {money(cheapest, cur)} is at or under your max {money(limit, cur)}"
-                + (unchecked_seats(watch) if unchecked else "")
+                + seats_note(watch, offer.seats)
             ),
             price,
         )
@@ -243,14 +250,13 @@ def fire(watch: WatchSpec, kind: TriggerKind, event: EventRef, offer: Offer) -> 
         if drop < wanted:
             return None
         now_at, cur = price, offer.currency  # narrowed, for the deferred reason
-        unchecked = not offer.seats and (bool(watch.zones) or watch.quantity > 1)
         return Match(
             watch,
             event,
             kind,
             lambda: (
                 f"down {drop:.0f}% to {money(now_at, cur)} from {money(high, cur)} in 24 h"
-                + (unchecked_seats(watch) if unchecked else "")
+                + seats_note(watch, offer.seats)
             ),
             price,
         )

@@ -151,22 +151,18 @@ def sms_segments(text: str) -> int:
 
 def _fit(text: str, hint: str, max_segments: int) -> str:
     """`text` then `hint` on its own line, `text` cut (ending "...") to fit the segments."""
-
-    def body(head: str) -> str:
-        return _joined(head, hint)
-
-    if sms_segments(body(text)) <= max_segments:
-        return body(text)
+    if sms_segments(_joined(text, hint)) <= max_segments:
+        return _joined(text, hint)
     # Segments only grow with a longer prefix (more characters, never a cheaper
     # encoding), so the longest prefix that fits is found by bisection.
     low, high = 0, len(text)
     while low < high:
         mid = (low + high + 1) // 2
-        if sms_segments(body(text[:mid].rstrip() + CUT)) <= max_segments:
+        if sms_segments(_joined(text[:mid].rstrip() + CUT, hint)) <= max_segments:
             low = mid
         else:
             high = mid - 1
-    return body(text[:low].rstrip() + CUT)
+    return _joined(text[:low].rstrip() + CUT, hint)
 
 
 def _speakable(text: str) -> str:

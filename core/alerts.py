@@ -9,6 +9,7 @@ audit entry. Functions run in the caller's transaction; the caller commits.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -407,10 +408,42 @@ async def resolve_changed_watch(
     them lost a snooze, and the next snapshot opened them again as new alerts.
     """
     alerts = (await session.execute(_active_of_watch(watch_id))).scalars()
-    ended = [(alert, "watch changed") for alert in alerts if not after.still_holds(alert, before)]
+    ended, kept = [], []
+    for alert in alerts:
+        if after.still_holds(alert, before):
+            kept.append(alert)
+        else:
+            ended.append((alert, "watch changed"))
+    if kept:
+        await _requote_max(session, kept, before.max_price, after.max_price)
     if ended:
         await resolve_many(session, ended, now)
     return len(ended)
+
+
+async def _requote_max(
+    session: AsyncSession, kept: Sequence[Alert], before: float | None, after: float | None
+) -> None:
+    """Make the kept alerts' reasons quote the watch's new max.
+
+    A price_below reason quotes the max ("cheapest $45 is at or under your max $50"), and
+    the engine rewrites a reason only when the price moves: until then `alerts`, `alerts
+    show` and the escalation texts quoted a max the person had just changed.
+    """
+    if before is None or after is None or before == after:
+        return
+    currencies = await event_currencies(session, {alert.event_id for alert in kept})
+    for alert in kept:
+        if alert.reason:
+            alert.reason = requoted(alert.reason, before, after, currencies.get(alert.event_id))
+
+
+def requoted(reason: str, before: float, after: float, currency: str | None) -> str:
+    """`reason` with its "your max {before}" (as `money` writes it in `currency`) saying
+    `after`; unchanged when it quotes no such max ("your max $5" is not in "your max
+    $50")."""
+    old = re.escape(f"your max {money(before, currency)}") + r"(?![.,]?\d)"
+    return re.sub(old, lambda _: f"your max {money(after, currency)}", reason, count=1)
 
 
 STARTED_BATCH = 500

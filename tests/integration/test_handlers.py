@@ -24,9 +24,18 @@ from core.db.models import (
     User,
     Watch,
 )
-from core.domain import ActionKind, ChannelKind, Level, TriggerKind, WatchSpec
+from core.domain import (
+    ActionKind,
+    ChannelKind,
+    EventRef,
+    Level,
+    MarketPoint,
+    TriggerKind,
+    WatchSpec,
+)
 from core.handlers import CommandHandlers
 from core.render import LEVEL_EMOJI
+from core.rules import check, spec_from_row
 from core.users import ensure_user
 
 SECRET = b"test-secret"
@@ -784,6 +793,27 @@ async def test_changing_a_watch_keeps_the_alerts_that_still_hold(
     else:
         assert (alert.status, alert.reason) == ("resolved", "watch changed")
         assert "Its open alert closed." in reply.text, reply.text
+
+
+async def test_a_kept_alert_quotes_the_new_max_at_once(world: World) -> None:
+    """The engine rewrites a reason only when the price moves: after `watch rockies under
+    30` a kept alert said "at or under your max $40" in `alerts` (and in its escalation
+    texts) until a snapshot moved the price."""
+    alert_id = await _open_alert(world, world.me, "watch rockies under 40")
+    [watch] = await world.watches()
+    point = MarketPoint(world.events["rockies"], world.clock.now(), 28.0, None, None, None, 3, 9)
+    event = EventRef(world.events["rockies"], "Rockies at Diamondbacks", EVENTS["rockies"][5])
+    match = check(spec_from_row(watch), TriggerKind.PRICE_BELOW, event, point, None)
+    assert match is not None and "your max $40" in match.reason  # as the engine words it
+    async with world.sessions() as session, session.begin():
+        await session.execute(update(Alert).where(Alert.id == alert_id).values(reason=match.reason))
+
+    await world.say("watch rockies under 30")
+
+    alert = await world.get(Alert, alert_id)
+    assert isinstance(alert, Alert) and alert.status == "open"
+    assert alert.reason == "cheapest $28 is at or under your max $30"
+    assert " · cheapest $28 is at or under your max $30 · " in (await world.say("alerts")).lines[1]
 
 
 async def test_mute_and_bought_say_the_watch_is_paused_and_how_to_resume(world: World) -> None:

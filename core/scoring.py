@@ -202,11 +202,18 @@ def _time_urgency(hours: float, full_at: float, zero_at: float) -> float:
 
 
 def urgency_factor(
-    event: EventRef, forecast: Forecast | None, now: datetime, explain: bool = True
+    event: EventRef,
+    forecast: Forecast | None,
+    now: datetime,
+    explain: bool = True,
+    *,
+    point: MarketPoint | None = None,
 ) -> tuple[float, str]:
     """Time to the event (1 within a day, 0 past a month) and to predicted depletion.
 
-    With `explain` False the reason is left empty (the value is the same).
+    With `explain` False the reason is left empty (the value is the same). With the
+    snapshot `point` and nothing listed in it, the reason says so instead of a depletion
+    time: the models put that at 0 h, which read "run out in under a minute".
     """
     seconds = (event.starts_at - now).total_seconds()
     value = _time_urgency(max(seconds, 0.0) / 3600.0, 24.0, 720.0)
@@ -218,7 +225,10 @@ def urgency_factor(
         return value, ""
     parts = [f"starts in {humanize_delta(seconds)}" if seconds > 0 else "starting now"]
     if hours is not None and hours * 3600.0 < seconds:  # later than the start: no matter
-        parts.append(f"listed tickets run out in {rough_duration(hours * 3600)} at this pace")
+        if point is not None and (point.ticket_count == 0 or point.listing_count == 0):
+            parts.append("no tickets listed right now")
+        else:
+            parts.append(f"listed tickets run out in {rough_duration(hours * 3600)} at this pace")
     return value, "; ".join(parts)
 
 
@@ -374,7 +384,7 @@ class EventFactors:
             ctx, forecast, now = self._ctx, self._forecast, self._now
             self._reasons = (
                 availability_factor(ctx, forecast)[1],
-                urgency_factor(self._event, forecast, now)[1],
+                urgency_factor(self._event, forecast, now, point=ctx.point)[1],
                 demand_factor(forecast)[1],
                 reliability_factor(ctx.point, forecast, now)[1],
             )

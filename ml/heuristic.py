@@ -26,6 +26,7 @@ from core.domain import Advice, MarketPoint, Prediction, Recommendation, rough_d
 from core.ports import Forecast, ForecastRequest
 
 MODEL = "heuristic"
+NOTHING_LISTED_BUY = "no tickets are listed right now — buy as soon as some appear"
 CHUNK = 2000  # requests per slice before yielding to the event loop
 # Typical get-in price (USD) a week out per category: MLB is measured ($22); the others
 # are the simulator's priors. Unknown categories get no price-level signal.
@@ -130,16 +131,21 @@ def thin_history(history: Sequence[MarketPoint], now: datetime) -> bool:
     return newest - oldest < _THIN_SPAN
 
 
-def availability_buy_now_sentence(p: Prediction, hours: float) -> str:
+def availability_buy_now_sentence(p: Prediction, hours: float, listed: float | None = None) -> str:
     """The buy-now sentence when what is listed may run out before the event.
 
     It states the drain-pace extrapolation, never a percentage: a "100% risk" beside the
-    model's sell-out chance reads as a contradiction, and a pace is no certainty.
+    model's sell-out chance reads as a contradiction, and a pace is no certainty. With
+    nothing listed it says so: the models put that at 0 h to depletion, which read "run
+    out in under a minute".
 
     Args:
         p: the prediction (its `hours_to_depletion` is the pace extrapolation).
         hours: hours until the event starts.
+        listed: the tickets listed now (None or NaN: not known).
     """
+    if listed is not None and listed <= 0:
+        return NOTHING_LISTED_BUY
     ahead = p.hours_to_depletion
     if ahead is not None and ahead < hours:
         when = rough_duration(ahead * 3600.0)
@@ -314,7 +320,9 @@ def _forecast(request: ForecastRequest) -> Forecast:
     )
     dip = _dip(row[4], change7, market)
     thin = thin_history(history, request.now)
-    return Forecast(prediction, _advise(prediction, price, dip, row[5], risk, hours, n, thin))
+    listed = 0 if last.listing_count == 0 else tickets  # a feed may count listings alone
+    advice = _advise(prediction, price, dip, row[5], risk, hours, n, thin, listed)
+    return Forecast(prediction, advice)
 
 
 def _advise(
@@ -326,13 +334,14 @@ def _advise(
     hours: float,
     n: int,
     thin: bool,
+    listed: int | None,
 ) -> Recommendation:
     gain = DIP_GAIN * dip - loss * (1.0 - dip)  # expected share saved by waiting for a dip
     saving = int(price * (gain if gain > 0.0 else -gain) * 100.0 + 0.5) / 100.0
     sure = 0.6 + 0.08 * (n if n < 4 else 4) if thin else 1.0  # little history, less confidence
     span = "within 3 days" if hours >= 72.0 else "before the event"
     if risk >= 0.5:
-        sentence = availability_buy_now_sentence(p, hours)
+        sentence = availability_buy_now_sentence(p, hours, listed)
         confidence = risk * sure
         return Recommendation(Advice.BUY_NOW, saving if gain < 0.0 else 0.0, risk,
                               0.95 if confidence > 0.95 else confidence, sentence)  # fmt: skip

@@ -191,20 +191,28 @@ def _forecast(
         round(price * math.exp(o["q90_72h"]), 2), demand, to_depletion, MODEL,
         round(o["dip"], 4),
     )  # fmt: skip
-    return Forecast(prediction, advise(prediction, price, risk, hours, models.wait_threshold))
+    advice = advise(prediction, price, risk, hours, models.wait_threshold, listed=tickets)
+    return Forecast(prediction, advice)
 
 
 def advise(
-    p: Prediction, price: float, risk: float, hours: float, threshold: float
+    p: Prediction,
+    price: float,
+    risk: float,
+    hours: float,
+    threshold: float,
+    *,
+    listed: float | None = None,
 ) -> Recommendation:
     """BUY NOW / WAIT / WATCH with the expected saving, availability risk, confidence and
-    one plain sentence; waiting needs P(dip before the event) >= the backtested threshold."""
+    one plain sentence; waiting needs P(dip before the event) >= the backtested threshold.
+    `listed` is the tickets listed now (None or NaN: not known)."""
     dip = p.p_dip_before_deadline or 0.0
     gain = DIP_GAIN * dip - MISS_LOSS * (1.0 - dip)
     saving = round(price * abs(gain), 2)
     span = "within 3 days" if hours >= 72.0 else "before the event"
     if risk >= 0.5:
-        sentence = availability_buy_now_sentence(p, hours)
+        sentence = availability_buy_now_sentence(p, hours, listed)
         return Recommendation(Advice.BUY_NOW, 0.0, risk, float(min(risk, 0.95)), sentence)
     confidence = float(np.clip(0.35 + 2.0 * abs(dip - threshold), 0.05, 0.95))
     if dip >= threshold and risk < 0.35:

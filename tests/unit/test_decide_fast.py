@@ -33,7 +33,7 @@ def test_event_factors_hold_the_full_factors_values_and_reasons() -> None:
         )
         full = (
             availability_factor(ctx, forecast),
-            urgency_factor(event, forecast, now),
+            urgency_factor(event, forecast, now, point=ctx.point),
             demand_factor(forecast),
             reliability_factor(ctx.point, forecast, now),
         )

@@ -110,3 +110,16 @@ def test_the_heuristic_still_says_wait_once_it_has_a_week_of_history() -> None:
     assert rec.advice is Advice.WAIT and rec.confidence > 0.5
     burst = replace(request, history=_points([30.0] * 8, timedelta(hours=2)))
     assert HeuristicPredictor().forecast_one(burst).recommendation.advice is Advice.WATCH
+
+
+def test_the_model_says_nothing_is_listed_rather_than_a_depletion_in_under_a_minute() -> None:
+    p = replace(_prediction(drop=0.2, rise=0.2, dip=0.3), hours_to_depletion=0.0)
+
+    assert advise(p, 30.0, 0.9, 120.0, 0.73, listed=0.0).sentence == (
+        "no tickets are listed right now — buy as soon as some appear"
+    )
+    # Tickets still listed: the pace may well empty them within the minute.
+    listed = advise(p, 30.0, 0.9, 120.0, 0.73, listed=3.0).sentence
+    assert listed.startswith("at this pace the listed tickets run out in under a minute")
+    unknown = advise(p, 30.0, 0.9, 120.0, 0.73, listed=float("nan")).sentence
+    assert unknown == listed

@@ -242,3 +242,16 @@ async def test_ten_thousand_requests_are_answered_then_served_from_cache() -> No
     again = await predictor.forecast(requests)
     assert len(forecasts) == 10_000
     assert all(a is b for a, b in zip(forecasts, again, strict=True))
+
+
+def test_nothing_listed_is_said_so_not_run_out_in_under_a_minute() -> None:
+    """QA: an event with no tickets listed read "at this pace the listed tickets run out
+    in under a minute, before the event — buy now" (0 h to depletion)."""
+    prices = [31.0, 31.0, 32.0, 32.0]
+    gone = one(HeuristicPredictor(), event(5), history(prices, [3000, 2100, 1200, 0]))
+
+    assert gone.prediction.hours_to_depletion == 0.0
+    assert gone.recommendation.advice is Advice.BUY_NOW
+    assert gone.recommendation.sentence == (
+        "no tickets are listed right now — buy as soon as some appear"
+    )

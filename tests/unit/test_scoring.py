@@ -14,6 +14,7 @@ from core.scoring import (
     availability_factor,
     blend_weights,
     demand_factor,
+    event_factors,
     level_for,
     preference_factor,
     price_factor,
@@ -158,6 +159,21 @@ def test_urgency_by_time_to_event_and_depletion() -> None:
     assert "starts in 60 days" in urgency_factor(far, None, NOW)[1]
     slow = urgency_factor(mid, make_forecast(hours_to_depletion=24.0 * 300), NOW)[1]
     assert slow == "starts in 7 days"  # running out after the start is not news
+
+
+@pytest.mark.parametrize(("tickets", "listings"), [(0, 0), (0, None), (None, 0)])
+def test_urgency_with_nothing_listed_says_so(tickets: int | None, listings: int | None) -> None:
+    """QA: "listed tickets run out in under a minute" of an event with none listed."""
+    far = EventRef(1, "x", NOW + timedelta(days=60))
+    empty = point(tickets=tickets, listings=listings)
+    value, reason = urgency_factor(far, make_forecast(hours_to_depletion=0.0), NOW, point=empty)
+
+    assert value == 1.0 and reason == "starts in 60 days; no tickets listed right now"
+    ctx = MarketContext(empty)
+    shared = event_factors(ctx, far, make_forecast(hours_to_depletion=0.0), NOW)
+    assert shared.reasons()[1] == reason  # as an alert's factors say it
+    listed = urgency_factor(far, make_forecast(hours_to_depletion=0.0), NOW, point=point())[1]
+    assert listed == "starts in 60 days; listed tickets run out in under a minute at this pace"
 
 
 def test_preference_factor() -> None:

@@ -29,6 +29,7 @@ from core.db.models import Alert
 from core.db.statements import insert_skipping, rowcount
 from core.db.tables import AUDIT_LOG, NOTIFICATIONS
 from core.domain import Level, NotificationStatus
+from core.engine_support import WatchInfo
 from core.escalation_load import ESCALATION_KIND, Context, DueAlert, due_alerts, load_context
 from core.escalation_rules import Chain, EscalationConfig, Send, SendKind, StepPlan, plan_step
 from core.escalation_texts import also_piece, chat_lines
@@ -218,9 +219,11 @@ class EscalationService:
         # (`merge_rounds`): each step names them (`core.escalation_texts`).
         siblings = ctx.siblings.get(alert.id, ())
         text = body(view)
-        chat_text = (
-            f"{text}\n{chat_lines(alert.watch_id, siblings, currency)}" if siblings else text
-        )
+        chat_text = text
+        if siblings:
+            # Worded as the first message named them: a group watch's as the group read them.
+            group = watch is not None and WatchInfo.from_row(watch).destination is not None
+            chat_text = f"{text}\n{chat_lines(alert.watch_id, siblings, currency, group=group)}"
         data = {
             "alert": {"id": alert.id, "level": alert.level, "status": alert.status,
                       "kind": alert.kind, "price": alert.price, "step": chain.step},

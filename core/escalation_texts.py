@@ -79,11 +79,22 @@ def spoken(watch_id: int, siblings: Sequence[OpenSibling]) -> str:
     )
 
 
-def chat_lines(watch_id: int, siblings: Sequence[OpenSibling], currency: str | None) -> str:
+def chat_lines(
+    watch_id: int, siblings: Sequence[OpenSibling], currency: str | None, *, group: bool
+) -> str:
     """The lines a chat message names the siblings with, as the first message did:
-    "Also matches your watch #12 (mlb): down 11% to $50 from $56 in 24 h"."""
+    "Also matches your watch #12 (mlb): down 11% to $50 from $56 in 24 h".
+
+    Args:
+        watch_id: the watch of the escalating alert.
+        siblings: the open siblings, in the order they are named.
+        currency: the event's (None reads as USD).
+        group: the watch posts to a group chat (its destination is set), so its first
+            message named them as a group reads them ("watch #12", `core.engine_rows.
+            also_text`); the nudge repeats those lines.
+    """
     others = [OtherAlert(s.watch_id, s.label, headline(s, currency)) for s in siblings]
     return other_alerts_text(
-        others, watch_id=watch_id, group=False, lead="Also", verb="Also matches",
+        others, watch_id=watch_id, group=group, lead="Also", verb="Also matches",
         rest="more of your alerts",
     )  # fmt: skip

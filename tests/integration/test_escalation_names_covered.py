@@ -41,14 +41,19 @@ Sessions = async_sessionmaker[AsyncSession]
 PRICE_ONLY = EngineConfig(weights=(1.0, 0, 0, 0, 0, 0))
 
 
-async def _two_watches(sessions: Sessions) -> tuple[Seed, Watch, Watch]:
+async def _two_watches(sessions: Sessions, **where: str) -> tuple[Seed, Watch, Watch]:
+    """Ada's two watches of the game; `where` (destination_channel, destination_address)
+    makes both post to that group chat."""
     async with sessions() as session, session.begin():
         user = await add_user(session)
         event = await add_event(session, name="Yankees at Red Sox", performers=("Yankees",))
         mlb = await add_watch(
-            session, user, event, label="mlb", triggers=["drop_pct"], drop_pct=10.0, max_price=None
+            session, user, event, label="mlb", triggers=["drop_pct"], drop_pct=10.0,
+            max_price=None, **where,
+        )  # fmt: skip
+        yankees = await add_watch(
+            session, user, event, label="yankees under 80", max_price=80.0, **where
         )
-        yankees = await add_watch(session, user, event, label="yankees under 80", max_price=80.0)
         await add_phone(session, user.id, at=T0)
         await add_phone(session, user.id, emergency=True, at=T0, name="Sam")
     return Seed(user, event, mlb), mlb, yankees
@@ -63,8 +68,8 @@ async def _game(sessions: Sessions, engine: AlertEngine, seed: Seed) -> None:
         await engine.process(session, [await snapshot(session, seed, when, 50.0)], when)
 
 
-async def _escalating(sessions: Sessions) -> tuple[Seed, Watch, Watch, int]:
-    seed, mlb, yankees = await _two_watches(sessions)
+async def _escalating(sessions: Sessions, **where: str) -> tuple[Seed, Watch, Watch, int]:
+    seed, mlb, yankees = await _two_watches(sessions, **where)
     await _game(sessions, await fresh_engine(sessions, config=PRICE_ONLY), seed)
     async with sessions() as session:
         by_watch = {a.watch_id: a for a in await alerts_of(session)}
@@ -135,6 +140,34 @@ async def test_a_chat_nudge_names_the_covered_alert_as_the_first_message_did(
     assert chat.payload["body"].endswith(
         f"\nAlso matches your watch #{mlb.id} (mlb): down 11% to $50 from $56 in 24 h"
     )
+
+
+async def test_a_group_watchs_chat_nudge_names_them_as_its_group_message_did(
+    sessions: Sessions,
+) -> None:
+    """Both watches post to a group chat: its message said "Also matches watch #N", and
+    the nudge said "your watch #N" (QA: `chat_lines` always wrote group=False)."""
+    group = {"destination_channel": "telegram", "destination_address": "-100200"}
+    seed, mlb, _, kept = await _escalating(sessions, **group)
+    line = f"\nAlso matches watch #{mlb.id} (mlb): down 11% to $50 from $56 in 24 h"
+    async with sessions() as session:
+        first = (
+            await session.scalars(
+                select(Notification).where(
+                    Notification.alert_id == kept, Notification.address == "-100200"
+                )
+            )
+        ).first()
+    assert first is not None and first.payload["body"].endswith(line)  # the group's message
+    clock = FakeClock(T0 + minutes(10))
+    async with sessions() as session, session.begin():
+        session.add(
+            Presence(user_id=seed.user.id, platform="telegram", last_seen_at=T0 + minutes(11))
+        )
+    await run_until(service(sessions, clock), clock, 150, step=15)
+
+    chat = _only(await step_rows(sessions, kept), "telegram")
+    assert chat.payload["body"].endswith(line)
 
 
 DERBY = EventInfo(

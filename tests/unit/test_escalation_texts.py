@@ -44,6 +44,9 @@ def test_the_spoken_sentence_counts_other_watches() -> None:
 
 
 def test_a_chat_nudge_names_them_as_the_first_message_did() -> None:
-    assert chat_lines(7, [DROP], "GBP") == (
+    assert chat_lines(7, [DROP], "GBP", group=False) == (
         "Also matches your watch #12 (mlb): down 11% to £50 from £56 in 24 h"
+    )
+    assert chat_lines(7, [DROP], "GBP", group=True) == (
+        "Also matches watch #12 (mlb): down 11% to £50 from £56 in 24 h"
     )

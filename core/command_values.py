@@ -15,6 +15,7 @@ from core.domain import Level
 from core.errors import ValidationError
 from core.render import CURRENCY_SYMBOLS, clip, money
 
+MAX_TEXT = 200  # a name, zone or contact typed in a command
 MAX_ID = 2**48 - 1  # what fits in an action token
 MAX_PRICE = 100_000.0
 MAX_QUANTITY = 50
@@ -35,6 +36,11 @@ _DURATION = re.compile(
 _UNIT = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _CLOCK = re.compile(r"^(\d{1,2})(?::(\d{2}))?$")
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+
+
+def clip_word(text: str) -> str:
+    """A word the person typed, short enough to quote back in an error."""
+    return clip(text, 30)
 
 
 class CommandError(ValidationError):

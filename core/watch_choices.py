@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.chat import Choice, Reply
 from core.command_types import WatchCommand
 from core.command_values import CommandError, parse_price
-from core.commands import OPTION_WORDS
+from core.command_watch import OPTION_WORDS
 from core.db.models import Event
 from core.event_search import CANDIDATES, known_words, search_events
 from core.history import event_currencies

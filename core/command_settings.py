@@ -1,0 +1,163 @@
+"""The grammar of the settings commands: prefs, quiet, tz, phone, contact and link.
+
+Each parser takes the words after the command and returns one frozen command value, or
+raises `CommandError` with a one-line reason and an example.
+"""
+
+from __future__ import annotations
+
+import re
+
+from core.command_help import example
+from core.command_types import (
+    ChannelOrder,
+    Command,
+    ContactAddCommand,
+    DigestSchedule,
+    LinkCommand,
+    MinLevel,
+    PhoneCodeCommand,
+    PhoneCommand,
+    PrefsCommand,
+    QuietCommand,
+    TzCommand,
+    WakeForCritical,
+)
+from core.command_values import (
+    MAX_TEXT,
+    CommandError,
+    clip_word,
+    parse_clock,
+    parse_level,
+    parse_phone,
+    parse_switch,
+    parse_zone,
+)
+from core.domain import ChannelKind
+
+__all__ = [
+    "parse_contact",
+    "parse_link",
+    "parse_phone_command",
+    "parse_prefs",
+    "parse_quiet",
+    "parse_tz",
+]
+
+_LINK_CODE = re.compile(r"^[A-Za-z0-9_-]{4,64}$")
+
+_PREF_KEYS = {
+    "channels": "channels",
+    "channel": "channels",
+    "order": "channels",
+    "level": "level",
+    "min-level": "level",
+    "minlevel": "level",
+    "digest": "digest",
+    "wake": "wake",
+    "wake-for-critical": "wake",
+    "wake_for_critical": "wake",
+}
+_PREF_EXAMPLES = {
+    "channels": "prefs channels telegram,console",
+    "level": "prefs level high",
+    "digest": "prefs digest daily",
+    "wake": "prefs wake on",
+}
+
+
+def parse_prefs(rest: list[str]) -> Command:
+    if not rest:
+        return PrefsCommand()
+    key = _PREF_KEYS.get(rest[0].casefold())
+    if key is None:
+        raise CommandError(
+            f"unknown setting '{clip_word(rest[0])}'; use channels, level, digest or wake",
+            "prefs digest daily",
+        )
+    ex, values = _PREF_EXAMPLES[key], rest[1:]
+    if not values:
+        raise CommandError(f"prefs {key} needs a value", ex)
+    if key == "channels":
+        names = [n for part in values for n in part.replace(",", " ").split()]
+        if not names:
+            raise CommandError("say at least one channel", ex)
+        return PrefsCommand(ChannelOrder(tuple(_channel(n, ex) for n in dict.fromkeys(names))))
+    if key == "level":
+        if len(values) > 2:
+            raise CommandError("prefs level takes a level and an optional channel", ex)
+        if len(values) == 2 and values[1].casefold() in _CHANNEL_NAMES:
+            values = [values[1], values[0]]  # "prefs level high telegram" reads the same
+        channel = _channel(values[0], "prefs level telegram high") if len(values) == 2 else None
+        return PrefsCommand(MinLevel(parse_level(values[-1], ex), channel))
+    if len(values) > 1:
+        raise CommandError(f"prefs {key} takes one value", ex)
+    if key == "digest":
+        schedule = values[0].casefold()
+        if schedule not in {"hourly", "daily"}:
+            raise CommandError("digest is hourly or daily", ex)
+        return PrefsCommand(DigestSchedule(schedule))
+    return PrefsCommand(WakeForCritical(parse_switch(values[0], ex)))
+
+
+_CHANNEL_NAMES = frozenset(kind.value for kind in ChannelKind)
+
+
+def _channel(name: str, ex: str) -> ChannelKind:
+    try:
+        return ChannelKind(name.casefold())
+    except ValueError:
+        known = ", ".join(kind.value for kind in ChannelKind)
+        raise CommandError(f"unknown channel '{clip_word(name)}' (known: {known})", ex) from None
+
+
+def parse_quiet(rest: list[str]) -> Command:
+    ex = example("quiet")
+    text = "".join(rest).replace("–", "-").replace("—", "-")
+    if text.casefold() == "off":
+        return QuietCommand(None, None)
+    if text.count("-") != 1:
+        raise CommandError("quiet hours are a range like 22:00-07:00, or off", ex)
+    first, second = text.split("-")
+    start, end = parse_clock(first, ex), parse_clock(second, ex)
+    if start == end:
+        raise CommandError("quiet hours must start and end at different times", ex)
+    return QuietCommand(start, end)
+
+
+def parse_tz(rest: list[str]) -> Command:
+    ex = example("tz")
+    if len(rest) != 1:
+        raise CommandError("give one time zone as Area/City", ex)
+    return TzCommand(parse_zone(rest[0], ex))
+
+
+def parse_phone_command(rest: list[str]) -> Command:
+    ex = example("phone")
+    if not rest:
+        raise CommandError("give your number", ex)
+    if len(rest) == 1 and len(rest[0]) == 6 and rest[0].isdigit():
+        return PhoneCodeCommand(rest[0])
+    return PhoneCommand(parse_phone("".join(rest), ex))
+
+
+def parse_contact(rest: list[str]) -> Command:
+    ex = example("contact")
+    if not rest or rest[0].casefold() != "add":
+        raise CommandError("use contact add <name> <number>", ex)
+    plus = next((i for i, word in enumerate(rest) if word.startswith("+")), len(rest) - 1)
+    name = " ".join(rest[1:plus])
+    if not name or plus >= len(rest):
+        raise CommandError("contact add needs a name and a number", ex)
+    if len(name) > MAX_TEXT:
+        raise CommandError("that name is too long", ex)
+    return ContactAddCommand(name=name, number=parse_phone("".join(rest[plus:]), ex))
+
+
+def parse_link(rest: list[str]) -> Command:
+    if not rest:
+        return LinkCommand()
+    code = rest[0]
+    if len(rest) > 1 or not _LINK_CODE.match(code):
+        raise CommandError("a link code is one word of letters and digits", "link K7P2QX")
+    return LinkCommand(code)

@@ -30,7 +30,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from core.domain import ChannelKind, Level
+from core.domain import ChannelKind, Level, rough_duration
 from core.planning import allowed_chats, parse_hhmm, quiet_until
 from core.policy import Step, StepTarget, steps_for
 from core.render import humanize_delta, local_time, zone
@@ -341,7 +341,7 @@ def plan_step(chain: Chain, person: PersonNow, config: EscalationConfig, now: da
                 builder.notes.append(
                     (
                         "compressed",
-                        f"sell-out predicted in {humanize_delta((sellout - now).total_seconds())}"
+                        f"sell-out predicted in {rough_duration((sellout - now).total_seconds())}"
                         f": next step in {humanize_delta(wait)}",
                     )
                 )

@@ -122,14 +122,15 @@ def _list_header(page: int, more: bool, total: int) -> str:
 def _alert_line(turn: Turn, alert: Alert, event: Event, zone: str, currency: str | None) -> str:
     level = Level(alert.level)
     price = money(alert.price, currency) if alert.price is not None else "—"
-    age = humanize_delta((turn.now - alert.opened_at).total_seconds())
+    seconds = (turn.now - alert.opened_at).total_seconds()
+    age = "just now" if seconds < 60 else f"{humanize_delta(seconds)} ago"
     # City and day tell apart events of the same name (a tour, a series).
     day = short_date(event.starts_at, event_zone(zone, event.timezone))
     where = ", ".join(p for p in (event.city, day) if p)
     line = f"#{alert.id} {LEVEL_EMOJI[level]} {level.label} · {event.name} ({where}) · {price}"
     if alert.reason:
         line += f" · {alert.reason}"
-    line += f" · {age} ago"
+    line += f" · {age}"
     if alert.status == "snoozed" and alert.snoozed_until is not None:
         line += f" — snoozed until {local_time(alert.snoozed_until, zone)}"
     elif alert.status == "snoozed" and alert.snooze_below is not None:

@@ -18,7 +18,7 @@ from rich.text import Text
 from bot.cli.common import utc
 from core.api_views import merged_timeline, shown_address
 from core.db.models import Alert, AuditEntry, Event, Notification, User, Watch
-from core.domain import Level
+from core.domain import Level, rough_duration
 from core.redaction import hide_credentials
 from core.render import LEVEL_EMOJI, local_time, money
 
@@ -105,7 +105,7 @@ def forecast_lines(
         )
         lines.append(
             f"demand {_percent(prediction.get('demand'))} · depletion in "
-            f"{f'{float(hours):.0f} h' if isinstance(hours, int | float) else '-'} · "
+            f"{rough_duration(float(hours) * 3600) if isinstance(hours, int | float) else '-'} · "
             f"model {prediction.get('model', '-')}"
         )
     return lines or ["no forecast was made for this alert"]

@@ -540,6 +540,8 @@ async def _open_alert(world: World, ctx: CommandContext, text: str, level: int =
 async def test_alerts_list_and_actions(world: World) -> None:
     mine = await _open_alert(world, world.me, "watch rockies under 40")
     theirs = await _open_alert(world, world.other, f"watch #{world.events['nyy_bos']} under 90", 5)
+    fresh = await world.say("alerts")
+    assert fresh.lines[1].endswith(" · cheapest $28 under $40 · just now")  # not "0 s ago"
 
     world.clock.advance(minutes=5)
     listing = await world.say("alerts")

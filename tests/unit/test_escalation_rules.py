@@ -61,7 +61,8 @@ def test_absent_with_sellout_before_next_step_compresses_the_wait() -> None:
     now = T0 + timedelta(seconds=120)
     plan = plan_step(chain(hours_to_depletion=60 / 3600), person(), CFG, now)
     assert plan.next_due == now + timedelta(seconds=30)  # half of 60 s, floored at 30 s
-    assert any(kind == "compressed" for kind, _ in plan.notes)
+    [note] = [text for kind, text in plan.notes if kind == "compressed"]
+    assert note == "sell-out predicted in about 1 min: next step in 30 s"
     fast = plan_step(chain(hours_to_depletion=10 / 3600), person(), CFG, now)
     assert fast.next_due == now + timedelta(seconds=CFG.min_wait_s)  # never under 30 s
     calm = plan_step(chain(hours_to_depletion=5.0), person(), CFG, now)

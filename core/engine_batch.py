@@ -21,9 +21,10 @@ from core.db.statements import bulk_update_values, insert_returning
 from core.db.tables import ALERTS, WATCHES
 from core.domain import MarketPoint, Match, Score, StoredSnapshot, WatchSpec
 from core.engine_support import WatchInfo
+from core.factors import MarketContext
 from core.planning import RecentResolve, Recipient, WebhookTarget
 from core.ports import Forecast
-from core.scoring import EventFactors, MarketContext
+from core.scoring import EventFactors
 
 CHUNK = 500
 # Update shapes, each written with one executemany: the score alone, the whole state,

@@ -15,6 +15,7 @@ from core.alerts import mark_resolved
 from core.domain import EventRef, Level, Match, Score, TriggerKind, WatchSpec
 from core.engine_batch import EXPLAIN, SCORE, STATE, ActiveAlert, Batch, Round, Snap
 from core.engine_support import hard_reason, soft_reason
+from core.factors import MarketContext, Part, preference_factor
 from core.metrics import Metrics
 from core.planning import (
     HOLDS,
@@ -35,12 +36,9 @@ from core.routing import Destination
 from core.rules import WatchIndex, check, effective_price, skip_reason, tickets_left
 from core.scoring import (
     EventFactors,
-    MarketContext,
-    Part,
     blend_weights,
     event_factors,
     keep_critical,
-    preference_factor,
     score,
     score_value,
     sticky_level,

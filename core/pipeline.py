@@ -53,6 +53,7 @@ from core.engine_support import (
     fallback_forecast,
     load_watch_index,
 )
+from core.factors import MIN_DRAIN_GAP_S
 from core.history import MarketHistory
 from core.metrics import Metrics
 from core.planning import (
@@ -70,7 +71,6 @@ from core.rules import (
     spec_from_row,
     targets,
 )
-from core.scoring import MIN_DRAIN_GAP_S
 
 __all__ = ["AlertEngine", "EngineConfig", "PipelineResult", "load_watch_index"]
 

@@ -21,9 +21,9 @@ from core.domain import (
     WatchSpec,
 )
 from core.engine_support import soft_reason
+from core.factors import MarketContext, price_factor
 from core.handlers_market import _price
 from core.render import AlertView, market_dict, money, title
-from core.scoring import MarketContext, price_factor
 from core.triggers import check
 from ml import charts
 

@@ -6,14 +6,14 @@ from __future__ import annotations
 import random
 from datetime import timedelta
 
-from core.scoring import (
+from core.factors import (
     MarketContext,
     availability_factor,
     demand_factor,
-    event_factors,
     reliability_factor,
     urgency_factor,
 )
+from core.scoring import event_factors
 from tests.builders import NOW
 from tests.unit.test_rescore_fast import _event, _forecast, _point
 

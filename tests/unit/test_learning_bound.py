@@ -15,11 +15,11 @@ from datetime import timedelta
 import pytest
 
 from core.domain import Level, Match, TriggerKind, WatchSpec
+from core.factors import MarketContext
 from core.scoring import (
     DEFAULT_WEIGHTS,
     FACTOR_NAMES,
     LEARNED_BOUNDS,
-    MarketContext,
     blend_weights,
     keep_critical,
     level_for,

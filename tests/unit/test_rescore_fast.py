@@ -23,6 +23,15 @@ from core.domain import (
 )
 from core.engine_batch import ActiveAlert, Batch, Snap
 from core.engine_decide import Decider
+from core.factors import (
+    MarketContext,
+    availability_factor,
+    demand_factor,
+    preference_factor,
+    price_factor,
+    reliability_factor,
+    urgency_factor,
+)
 from core.metrics import NullMetrics
 from core.planning import HOLDS, EngineConfig, Recipient, dedup_key, plan_clear
 from core.ports import Forecast
@@ -30,19 +39,12 @@ from core.rules import WatchIndex, evaluate
 from core.scoring import (
     DEFAULT_WEIGHTS,
     FACTOR_NAMES,
-    MarketContext,
-    availability_factor,
     blend_weights,
-    demand_factor,
     event_factors,
     keep_critical,
     level_for,
-    preference_factor,
-    price_factor,
-    reliability_factor,
     score,
     score_value,
-    urgency_factor,
 )
 from tests.builders import NOW
 from tests.fakes.predictor import make_forecast

@@ -7,20 +7,22 @@ from datetime import timedelta
 import pytest
 
 from core.domain import EventRef, Level, Match, TriggerKind, WatchSpec
-from core.scoring import (
-    DEFAULT_WEIGHTS,
-    FACTOR_NAMES,
+from core.factors import (
     MarketContext,
     availability_factor,
-    blend_weights,
     demand_factor,
-    event_factors,
-    level_for,
     preference_factor,
     price_factor,
     reliability_factor,
-    score,
     urgency_factor,
+)
+from core.scoring import (
+    DEFAULT_WEIGHTS,
+    FACTOR_NAMES,
+    blend_weights,
+    event_factors,
+    level_for,
+    score,
 )
 from tests.builders import NOW, game, point
 from tests.fakes.predictor import make_forecast

@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from core.domain import Listing, Match, TriggerKind, WatchSpec
+from core.factors import MarketContext, price_factor
 from core.rules import TriggerPlan, check, evaluate
-from core.scoring import MarketContext, price_factor
 from core.triggers import comparable_high
 from tests.builders import NOW, game, point
 

@@ -6,11 +6,28 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot.rest_base import PREFIX, RouteHandlers, json_object, path_id, text_field, visible_row
+from bot.rest_base import (
+    PREFIX,
+    VIA,
+    RouteHandlers,
+    json_object,
+    path_id,
+    text_field,
+    visible_row,
+)
 from bot.rest_chat import reply_response, run_command
+from bot.web import ApiError
 from core import api_views
+from core.chat import CommandContext, Reply
+from core.command_types import WatchCommand
+from core.commands import parse
 from core.db.models import Watch
+from core.domain import Platform
+from core.errors import ValidationError
+from core.handlers_watch import is_currency_code, with_currency
 from core.tokens import Scope
+
+_CREATE = '{"text": "yankees under 80 qty 2"}'
 
 
 class WatchRoutes(RouteHandlers):
@@ -29,19 +46,41 @@ class WatchRoutes(RouteHandlers):
         return web.json_response(item)
 
     async def add_watch(self, request: web.Request) -> web.Response:
-        """POST /watches {"text": "yankees under 80 qty 2"}: the chat `watch` command.
+        """POST /watches {"text": "yankees under 80 qty 2"}: the chat `watch` command;
+        an optional "currency" (ISO 4217, "GBP") is the max's, as if typed with it.
 
         201 when a watch was made; 200 when the words restated (or changed) one the person
         already has, or matched several events (numbered choices, nothing made).
         """
         caller = await self._caller(request, Scope.WRITE)
         user_id = await self._person(request, caller)
-        body = await json_object(request, '{"text": "yankees under 80 qty 2"}')
+        body = await json_object(request, _CREATE)
         text = text_field(body, "text")
-        reply = await run_command(self._deps.handlers, user_id, f"watch {text}")
+        if body.get("currency") is None:
+            reply = await run_command(self._deps.handlers, user_id, f"watch {text}")
+        else:
+            reply = await self._add_priced(user_id, text, body["currency"])
         # The answer says whether this request made the watch: comparing the person's
         # watches before and after counted one made by a concurrent request too.
         return reply_response(reply, created=reply.created is not None)
+
+    async def _add_priced(self, user_id: int, text: str, currency: object) -> Reply:
+        """The `watch` command of `text` with its max in `currency` (`with_currency`)."""
+        if not isinstance(currency, str) or not is_currency_code(currency):
+            raise ApiError(
+                422,
+                "invalid",
+                '"currency" must be a 3-letter ISO 4217 code, e.g. {"currency": "GBP"}',
+            )
+        try:
+            command = parse(f"watch {text}")
+            if not isinstance(command, WatchCommand):  # "watch ..." parses to nothing else
+                raise ValidationError(f"say what to watch, e.g. {_CREATE}")
+            command = with_currency(command, currency)
+        except ValidationError as exc:  # a chat command's error: a one-line reason
+            raise ApiError(422, "invalid", str(exc)) from None
+        ctx = CommandContext(user_id=user_id, platform=Platform.API.value, address=VIA)
+        return await self._deps.handlers.handle(ctx, command)
 
     async def watch_command(self, request: web.Request) -> web.Response:
         """DELETE /watches/{id}, POST /watches/{id}/pause|resume: the chat commands."""

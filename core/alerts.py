@@ -365,12 +365,13 @@ class WatchTerms:
     zones: tuple[str, ...]
     drop_pct: float | None
     triggers: frozenset[str]
+    currency: str | None = None  # of the max (None: each event's own)
 
     @classmethod
     def of(cls, row: Watch) -> WatchTerms:
         return cls(
             row.max_price, row.quantity, tuple(row.zones or ()), row.drop_pct,
-            frozenset(row.triggers or ()),
+            frozenset(row.triggers or ()), row.currency,
         )  # fmt: skip
 
     def still_holds(self, alert: Alert, before: WatchTerms) -> bool:
@@ -378,7 +379,8 @@ class WatchTerms:
 
         Other seats (quantity or zones) are another question: the alert's price was for
         the old ones. A lower max keeps a price alert whose price is still under it; a
-        smaller drop keeps a drop alert (its drop passed the larger one).
+        smaller drop keeps a drop alert (its drop passed the larger one). A max in another
+        currency is another max: the alert's price, in the old one, says nothing of it.
         """
         if alert.kind not in self.triggers:
             return False
@@ -389,6 +391,7 @@ class WatchTerms:
                 alert.price is not None
                 and self.max_price is not None
                 and (alert.price <= self.max_price)
+                and self.currency == before.currency
             )
         if alert.kind == TriggerKind.DROP_PCT:
             return (

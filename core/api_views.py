@@ -59,7 +59,8 @@ def alert_json(alert: Alert, event: Event | None) -> dict[str, Any]:
 
 
 def watch_json(watch: Watch) -> dict[str, Any]:
-    """One watch: what it follows, its triggers and whether it is active."""
+    """One watch: what it follows, its triggers (its max with its currency) and whether it
+    is active."""
     out: dict[str, Any] = dict(WatchInfo.from_row(watch).as_dict())
     out.update(
         user_id=watch.user_id,
@@ -67,6 +68,7 @@ def watch_json(watch: Watch) -> dict[str, Any]:
         terms=list(watch.terms or ()),
         category=watch.category,
         venue=watch.venue,
+        currency=watch.currency,  # of max_price; None: each event's own
         drop_pct=watch.drop_pct,
         low_inventory=watch.low_inventory,
         min_level=watch.min_level,

@@ -225,6 +225,9 @@ class WatchSpec:
     expires_at: datetime | None = None
     favourite: bool = False
     muted_events: frozenset[int] = frozenset()
+    # ISO 4217 of `max_price` and `snooze_below`: they hold only on snapshots priced in it
+    # (a snapshot without one reads as USD). None: read in each snapshot's own currency.
+    currency: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

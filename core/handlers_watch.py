@@ -9,6 +9,9 @@ name ("mlb") watches the whole category.
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace
+
 from sqlalchemy import func, select
 
 from core.alerts import WatchTerms, resolve_changed_watch, resolve_for_watch
@@ -28,6 +31,38 @@ from core.watch_choices import ambiguous, narrowed
 MAX_WATCHES = 100
 DEFAULT_DROP_PCT = 10.0
 LIST_BUTTONS = 10
+_CURRENCY_CODE = re.compile(r"[A-Za-z]{3}")
+
+
+def is_currency_code(text: str) -> bool:
+    """Whether `text` reads as an ISO 4217 code: three letters ("GBP", "gbp")."""
+    return _CURRENCY_CODE.fullmatch(text) is not None
+
+
+def with_currency(cmd: WatchCommand, currency: str) -> WatchCommand:
+    """`cmd` with its max in `currency`, a code given apart from the words (the API's
+    "currency", the CLI's --currency): "arsenal under 80" and "GBP" -> under £80.
+
+    Raises:
+        ValidationError: not three letters, no max to price, or a max typed in another
+            currency ("under $80" with "GBP").
+    """
+    if not is_currency_code(currency):
+        raise ValidationError(
+            f"currency must be a 3-letter ISO 4217 code like GBP, not {currency!r}"
+        )
+    code = currency.upper()
+    what = f"any {cmd.what}" if cmd.any_event else cmd.what
+    if cmd.max_price is None:
+        raise ValidationError(
+            f"a currency is for the max price; add one, e.g. watch {what} under 80"
+        )
+    if cmd.currency is not None and cmd.currency != code:
+        raise ValidationError(
+            f"the price is in {cmd.currency}, the currency says {code}; give one, "
+            f"e.g. watch {what} under {money(cmd.max_price, cmd.currency)}"
+        )
+    return replace(cmd, currency=code)
 
 
 def watch_spec(row: Watch) -> WatchSpec:
@@ -54,6 +89,7 @@ def watch_spec(row: Watch) -> WatchSpec:
         expires_at=row.expires_at,
         favourite=row.favourite,
         muted_events=frozenset(int(e) for e in row.muted_event_ids or ()),
+        currency=row.currency,
     )
 
 
@@ -93,13 +129,15 @@ def _event_label(event: Event, zone: str) -> str:
 async def _save(
     turn: Turn, cmd: WatchCommand, *, event: Event | None = None, category: str | None = None
 ) -> Reply:
-    # A watch on words or a category spans events: its max is said in the currency typed
-    # (amounts are not converted), else read as USD.
+    # A watch on words or a category spans events: its max keeps the currency typed
+    # (amounts are not converted) and holds only on events priced in it; a bare number
+    # (None) is read in each event's own currency. A watch on one event: the event's.
     currency = cmd.currency
     if event is not None:
-        currency = (await event_currencies(turn.session, [event.id])).get(event.id)
+        own = (await event_currencies(turn.session, [event.id])).get(event.id)
         if cmd.max_price is not None:  # "under £80" for a game priced in dollars: refused
-            check_currency(cmd.currency, cmd.max_price, currency, f"watch #{event.id} under")
+            check_currency(cmd.currency, cmd.max_price, own, f"watch #{event.id} under")
+        currency = own or cmd.currency  # "$80" on a game not priced yet: USD
     await turn.lock_user()  # two identical requests at once make one watch
     terms = [] if event is not None or category is not None else [" ".join(words(cmd.what))]
     same = select(Watch).where(*turn.watch_scope())
@@ -129,11 +167,19 @@ async def _save(
             row.destination_address = turn.ctx.address
         turn.session.add(row)
     row.label = (event.name if event is not None else cmd.what)[:300]
-    before = (row.max_price, row.quantity, list(row.zones or ()), row.drop_pct, row.active)
+    if event is not None and row.currency is None:
+        row.currency = currency  # no change: its max was read in the event's currency
+    before = (
+        row.max_price, row.currency, row.quantity, list(row.zones or ()), row.drop_pct,
+        row.active,
+    )  # fmt: skip
     terms_before = WatchTerms.of(row) if existing else None
     # Watching the same thing again changes what was said and keeps the rest.
     if cmd.max_price is not None or row.max_price is None:
         row.max_price = cmd.max_price
+        row.currency = currency if cmd.max_price is not None else None
+    if event is not None:
+        row.currency = currency  # the event's, with or without a max
     row.quantity = cmd.quantity or row.quantity or 1
     if cmd.zone is not None or not row.zones:
         row.zones = [cmd.zone] if cmd.zone else []
@@ -148,7 +194,9 @@ async def _save(
     resumed = bool(existing) and not row.active
     row.active = True
     ended = 0
-    changed = before != (row.max_price, row.quantity, row.zones, row.drop_pct, True)
+    changed = before != (
+        row.max_price, row.currency, row.quantity, row.zones, row.drop_pct, True,
+    )  # fmt: skip
     if terms_before is not None and changed:
         # Its open alerts that no longer hold close; the rest stay (snoozes kept).
         after = WatchTerms.of(row)
@@ -175,13 +223,15 @@ async def _save(
 
 
 def _promise(row: Watch, group: bool, currency: str | None) -> str:
-    """What the watch alerts on; its max in `currency`, its event's (None reads as USD)."""
+    """What the watch alerts on; its max in its own currency, else in `currency` (its
+    event's; None reads as USD)."""
     who = "this group" if group else "you"
     tickets = f"{row.quantity} tickets" if row.quantity > 1 else "a ticket"
     zone = f" in zone '{row.zones[0]}'" if row.zones else ""
     conditions = []
     if row.max_price is not None:
-        conditions.append(f"{tickets}{zone} can be had under {money(row.max_price, currency)}")
+        shown = money(row.max_price, row.currency or currency)
+        conditions.append(f"{tickets}{zone} can be had under {shown}")
     if row.drop_pct is not None:
         conditions.append(f"the cheapest price{zone} drops {row.drop_pct:g}% or more")
     text = f"I'll alert {who} when " + " or when ".join(conditions) + "."
@@ -226,7 +276,8 @@ async def watches(turn: Turn) -> Reply:
 
 
 def _watch_line(row: Watch, event: Event | None, zone: str, currency: str | None) -> str:
-    """One watch of the list; its max in `currency`, its event's (None reads as USD)."""
+    """One watch of the list; its max in its own currency, else in `currency` (its
+    event's; None reads as USD)."""
     if event is not None:
         what = f"{event.name} ({local_time(event.starts_at, event_zone(zone, event.timezone))})"
     elif row.category:
@@ -235,7 +286,7 @@ def _watch_line(row: Watch, event: Event | None, zone: str, currency: str | None
         what = f"any '{row.label}'"
     parts = [f"#{row.id} {what}"]
     if row.max_price is not None:
-        parts.append(f"under {money(row.max_price, currency)}")
+        parts.append(f"under {money(row.max_price, row.currency or currency)}")
     if row.quantity > 1:
         parts.append(f"qty {row.quantity}")
     if row.zones:

@@ -334,4 +334,5 @@ def spec_from_row(row: Watch | Mapping[Any, Any]) -> WatchSpec:
         expires_at=get("expires_at"),
         favourite=bool(get("favourite")),
         muted_events=frozenset(int(e) for e in get("muted_event_ids") or ()),
+        currency=get("currency"),
     )

@@ -4,6 +4,9 @@ Most (watch, trigger) pairs do not fire on a given snapshot. `TriggerPlan` sorts
 trigger's watches by the threshold it compares with (max price, drop, tickets), so a
 snapshot finds the pairs that can fire by bisection; `core.triggers.fire` still decides
 each of them, so the result is exactly `evaluate` of every watch, in order.
+
+Watches are grouped by currency too: a group whose max is in another currency than the
+snapshot's skips its price thresholds with one comparison per snapshot, not per watch.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from core.triggers import (
     SnapshotView,
     evaluate,
     fire,
+    priced_in,
     stateless,
 )
 
@@ -59,7 +63,8 @@ class _Sorted:
 
 
 class _Group:
-    """The watches of one quantity and zones (so one `Offer` per snapshot), per trigger."""
+    """The watches of one quantity, zones (so one `Offer` per snapshot) and currency of
+    their max (so one `priced_in` per snapshot), per trigger."""
 
     __slots__ = ("below", "drop", "low", "new", "watch")
 
@@ -95,14 +100,17 @@ class _Group:
         """The (watch, trigger) pairs whose threshold the offer meets: a superset of the
         pairs that fire (drop_pct's max and the like are left to `fire`)."""
         found: list[_Entry] = []
-        if offer.price is not None and self.below.keys:
+        priced = priced_in(self.watch, offer.currency)  # else no max can hold: no price_below
+        if priced and offer.price is not None and self.below.keys:
             found += self.below.entries[_first_at_least(self.below.keys, offer.price) :]
         if offer.drop is not None and self.drop.keys:
             found += self.drop.entries[: _last_at_most(self.drop.keys, offer.drop)]
         if offer.left is not None and offer.left > 0 and self.low.keys:
             found += self.low.entries[_first_at_least(self.low.keys, offer.left) :]
         if offer.new and offer.fresh is not None and self.new.keys:
-            found += self.new.entries[_first_at_least(self.new.keys, offer.fresh) :]
+            # In another currency only the watches without a max (an infinite ceiling).
+            fresh = offer.fresh if priced else math.inf
+            found += self.new.entries[_first_at_least(self.new.keys, fresh) :]
         return found
 
 
@@ -127,10 +135,11 @@ class TriggerPlan:
     def __init__(self, watches: tuple[WatchSpec, ...]) -> None:
         self.watches = watches
         self._asked: list[tuple[int, WatchSpec]] = []
-        grouped: dict[tuple[int, tuple[str, ...]], list[tuple[int, WatchSpec]]] = {}
+        grouped: dict[tuple[int, tuple[str, ...], str | None], list[tuple[int, WatchSpec]]] = {}
         for pos, watch in enumerate(watches):
             if _plain(watch):
-                grouped.setdefault((watch.quantity, watch.zones), []).append((pos, watch))
+                key = (watch.quantity, watch.zones, watch.currency)
+                grouped.setdefault(key, []).append((pos, watch))
             else:
                 self._asked.append((pos, watch))
         self._groups = [_Group(members) for members in grouped.values()]

@@ -33,6 +33,7 @@ _PRICE_BELOW, _DROP_PCT, _LOW_INVENTORY, _NEW_LISTING = (
     TriggerKind.NEW_LISTING,
 )
 _NO_IDS: frozenset[str] = frozenset()
+_USD = "USD"  # a snapshot that says no currency is priced in it
 # The kinds `check` decides; sellout_risk needs the forecast and is the planner's.
 _CHECKED = frozenset(TriggerKind) - {TriggerKind.SELLOUT_RISK}
 
@@ -220,8 +221,23 @@ def seats_note(watch: WatchSpec, seats: bool) -> str:
     return f" (whole event: no listings to check {', '.join(wanted)})"
 
 
-def _under_max(watch: WatchSpec, price: float | None) -> bool:
-    return price is not None and (watch.max_price is None or price <= watch.max_price)
+def priced_in(watch: WatchSpec, currency: str | None) -> bool:
+    """Whether the watch's max (and snooze price) may be compared with prices in
+    `currency` (None reads as USD): it has no currency of its own (its number is read in
+    each event's), or this one. Amounts are never converted: "under £80" says nothing of
+    a game priced in dollars."""
+    return watch.currency is None or watch.currency == (currency or _USD)
+
+
+def _under_max(watch: WatchSpec, price: float | None, currency: str | None) -> bool:
+    if price is None:
+        return False
+    if watch.max_price is None:
+        return True
+    # `priced_in`, inline: this runs for most pairs the plan finds
+    return price <= watch.max_price and (
+        watch.currency is None or watch.currency == (currency or _USD)
+    )
 
 
 def fire(watch: WatchSpec, kind: TriggerKind, event: EventRef, offer: Offer) -> Match | None:
@@ -231,6 +247,8 @@ def fire(watch: WatchSpec, kind: TriggerKind, event: EventRef, offer: Offer) -> 
         price = offer.price
         if watch.max_price is None or price is None or price > watch.max_price:
             return None
+        if watch.currency is not None and watch.currency != (offer.currency or _USD):
+            return None  # a max in another currency (`priced_in`)
         cheapest, limit, cur = price, watch.max_price, offer.currency  # for the deferred reason
         return Match(
             watch,
@@ -244,7 +262,12 @@ def fire(watch: WatchSpec, kind: TriggerKind, event: EventRef, offer: Offer) -> 
         )
     if kind is _DROP_PCT:
         price, drop, high = offer.price, offer.drop, offer.high_24h
-        if drop is None or high is None or price is None or not _under_max(watch, price):
+        if (
+            drop is None
+            or high is None
+            or price is None
+            or not _under_max(watch, price, offer.currency)
+        ):
             return None
         wanted = watch.drop_pct if watch.drop_pct is not None else DEFAULT_DROP_PCT
         if drop < wanted:
@@ -271,12 +294,12 @@ def fire(watch: WatchSpec, kind: TriggerKind, event: EventRef, offer: Offer) -> 
     if kind is _NEW_LISTING:
         if offer.new:
             price = offer.fresh
-            if price is None or not _under_max(watch, price):
+            if price is None or not _under_max(watch, price, offer.currency):
                 return None
             why = f"new listing at {money(price, offer.currency)}"
             return Match(watch, event, kind, why, price)
         price = offer.price
-        if not _under_max(watch, price):
+        if not _under_max(watch, price, offer.currency):
             return None
         return Match(watch, event, kind, "new listings still on sale", price)
     return None  # sellout_risk needs the forecast; the planner handles it
@@ -295,7 +318,8 @@ def check(
 ) -> Match | None:
     """Return the match if trigger `kind` of `watch` holds on `point`, ignoring its state.
 
-    Price triggers honour `max_price` when the watch has one. `new_listing` holds on a
+    Price triggers honour `max_price` when the watch has one, and only on a snapshot in
+    the watch's currency when it has one (`priced_in`). `new_listing` holds on a
     snapshot with a new listing at or under the max; re-checks of an open alert pass no
     new ids and then it holds while the price stays at or under the max. A `view` of
     this snapshot (same point, high, listings and new ids) shares its listing filters.
@@ -319,7 +343,9 @@ def skip_reason(watch: WatchSpec, event: EventRef, point: MarketPoint, now: date
     if watch.snoozed_until is not None and watch.snoozed_until > now:
         return "watch snoozed"
     if watch.snooze_below is not None and (
-        point.min_price is None or point.min_price > watch.snooze_below
+        point.min_price is None
+        or point.min_price > watch.snooze_below
+        or not priced_in(watch, point.currency)
     ):
         return "watch snoozed until cheaper"
     return None

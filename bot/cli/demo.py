@@ -14,6 +14,7 @@ from bot.cli.watches import conditions, target
 from bot.demo import DEMO_WATCHES, seed_demo
 from bot.settings import load_settings
 from core.db.models import Event, Watch
+from core.history import event_currencies
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,8 +36,11 @@ async def _seed(container: Container) -> _Seeded:
             .order_by(Watch.id)
         )
         rows = (await session.execute(query)).all()
+        currencies = await event_currencies(session, {e.id for _, e in rows if e is not None})
+    # Each max in its watch's currency, else its event's (as `watches list` shows it).
     watches = tuple(
-        f"#{w.id} {target(w, e)}, {conditions(w)}" + ("" if w.active else " (paused)")
+        f"#{w.id} {target(w, e)}, {conditions(w, currencies.get(e.id) if e else None)}"
+        + ("" if w.active else " (paused)")
         for w, e in rows
     )
     return _Seeded(user_id, watches, created=any(w.id > before for w, _ in rows))

@@ -32,8 +32,12 @@ from bot.cli.common import (
 )
 from bot.jobs import WATCH_SYNC_S
 from core.chat import CommandContext, Reply
+from core.command_types import WatchCommand
+from core.commands import parse
 from core.db.models import Event, User, Watch
 from core.domain import Platform
+from core.errors import ValidationError
+from core.handlers_watch import is_currency_code, with_currency
 from core.history import event_currencies
 from core.render import money
 
@@ -71,12 +75,24 @@ def _command_text(words: list[str]) -> str:
     return f"watch {line}"
 
 
-async def _watch(container: Container, user_id: int, text: str, pick: int | None) -> Reply:
+async def _watch(
+    container: Container, user_id: int, text: str, pick: int | None, currency: str | None
+) -> Reply:
     async with container.sessions() as session:
         if await session.get(User, user_id) is None:
             fail(f"there is no user {user_id}; add one with hdtickets users add NAME")
     ctx = CommandContext(user_id=user_id, platform=Platform.API.value, address=CLI_ADDRESS)
-    reply = await container.handlers.handle_text(ctx, text)
+    if currency is None:
+        reply = await container.handlers.handle_text(ctx, text)
+    else:  # the max in --currency, as if typed with it (`with_currency`)
+        try:
+            command = parse(text)
+            if not isinstance(command, WatchCommand):  # "watch ..." parses to nothing else
+                return Reply.error(f"say what to watch, e.g. {_EXAMPLE}")
+            command = with_currency(command, currency)
+        except ValidationError as exc:
+            return Reply.error(str(exc))
+        reply = await container.handlers.handle(ctx, command)
     if pick is None or not reply.choices:
         return reply
     if pick > len(reply.choices):
@@ -95,6 +111,7 @@ async def _watch(container: Container, user_id: int, text: str, pick: int | None
         'hdtickets watches add 3 "yankees under 80 qty 2"',
         'hdtickets watches add 3 "#12 drop 10%"',
         "hdtickets watches add 3 yankees --pick 1",
+        'hdtickets watches add 3 "any arsenal under 80" --currency GBP',
     ),
 )
 def add(
@@ -116,12 +133,23 @@ def add(
             help="When the words match several events: the number of the choice.",
         ),
     ] = None,
+    currency: Annotated[
+        str | None,
+        typer.Option(
+            "--currency",
+            metavar="CODE",
+            help="The currency of the max price (ISO 4217, e.g. GBP), as if typed with it.",
+        ),
+    ] = None,
 ) -> None:
     """Add a watch for a person, exactly as if they had typed `watch ...` in chat."""
     user = parse_id(user_id, "user", _EXAMPLE)
     text = _command_text(what)
     chosen = parse_count(pick, "--pick", 1, 50, "--pick 1") if pick is not None else None
-    reply = with_container(lambda container: _watch(container, user, text, chosen))
+    if currency is not None and not is_currency_code(currency.strip()):
+        fail("--currency must be a 3-letter ISO 4217 code, e.g. --currency GBP")
+    code = currency.strip() if currency is not None else None
+    reply = with_container(lambda container: _watch(container, user, text, chosen, code))
     if reply.is_error:
         fail(cli_wording(reply.lines[0] if reply.lines else "the watch was refused", user))
     for line in reply.lines:
@@ -130,6 +158,7 @@ def add(
         for number, choice in enumerate(reply.choices, start=1):
             typer.echo(f"  {number}. {choice.label}")
         again = f"hdtickets watches add {user} {shlex.quote(text[6:])} --pick 1"
+        again += f" --currency {code}" if code is not None else ""
         typer.echo(f"nothing was added; choose with --pick N, e.g. {again}", err=True)
         raise typer.Exit(code=AMBIGUOUS)
     typer.echo(
@@ -148,11 +177,11 @@ def target(watch: Watch, event: Event | None) -> str:
 
 
 def conditions(watch: Watch, currency: str | None = None) -> str:
-    """A watch's conditions in a few words: "under $80, qty 2, drop 10%"; its max in
-    `currency`, its event's (None, for a watch on words or a category, reads as USD)."""
+    """A watch's conditions in a few words: "under $80, qty 2, drop 10%"; its max in its
+    own currency, else in `currency`, its event's (None reads as USD)."""
     parts = []
     if watch.max_price is not None:
-        parts.append(f"under {money(watch.max_price, currency)}")
+        parts.append(f"under {money(watch.max_price, watch.currency or currency)}")
     if watch.quantity > 1:
         parts.append(f"qty {watch.quantity}")
     if watch.zones:

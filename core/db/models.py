@@ -291,6 +291,10 @@ class Watch(Base):
     category: Mapped[str | None] = mapped_column(String(64))
     venue: Mapped[str | None] = mapped_column(String(200))
     max_price: Mapped[float | None] = mapped_column(Float)
+    # ISO 4217 of `max_price` and `snooze_below`: the one typed with the max on a watch on
+    # words or a category, the event's on a watch on one event. None (no currency said):
+    # the max is read in each event's own currency.
+    currency: Mapped[str | None] = mapped_column(String(3))
     quantity: Mapped[int] = mapped_column(Integer, default=1)
     zones: Mapped[list[Any]] = mapped_column(JSON, default=list)
     platforms: Mapped[list[Any]] = mapped_column(JSON, default=list)

@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from core.db.models import Alert, Event, MarketSnapshot
+from core.db.models import Alert, Event, MarketSnapshot, Watch
+from core.domain import WatchSpec
 from tests.integration.test_handlers import World, world
 
 __all__ = ["world"]  # the fixture, shared with test_handlers
@@ -163,3 +164,92 @@ async def test_snooze_under_a_price_in_the_events_currency(derby: World) -> None
     assert not taken.is_error and taken.text.endswith("until it is under £80."), taken.text
     row = await derby.get(Alert, alert_id)
     assert isinstance(row, Alert) and row.snooze_below == 80.0
+
+
+# --- a watch's own currency (`watches.currency`) ------------------------------------------
+
+
+async def test_a_watch_on_words_keeps_the_currency_typed_and_lists_it(derby: World) -> None:
+    await derby.say("watch any arsenal under £80")
+    await derby.say("watch any rockies under ¥7,000")
+    await derby.say("watch any celtic under 70")
+
+    arsenal, rockies, celtic = await derby.watches()
+    assert [w.currency for w in (arsenal, rockies, celtic)] == ["GBP", "JPY", None]
+    lines = (await derby.say("watches")).lines
+    assert lines[1].endswith("· under £80 — active"), lines  # was "$80"
+    assert lines[2].endswith("· under ¥7,000 — active"), lines
+    assert lines[3].endswith("· under $70 — active"), lines  # none typed: the default
+    published = [w for w, _ in derby.hook.calls if isinstance(w, WatchSpec)]
+    assert [w.currency for w in published] == ["GBP", "JPY", None]  # what the engine matches
+
+
+async def test_restating_a_watch_on_words_keeps_or_changes_its_currency(derby: World) -> None:
+    await derby.say("watch any arsenal under £80")
+    await derby.say("watch any arsenal qty 2")  # no price said: the max and its currency stay
+    [row] = await derby.watches()
+    assert (row.max_price, row.currency, row.quantity) == (80.0, "GBP", 2)
+
+    await derby.say("watch any arsenal under 90")  # a bare number: each event's currency
+    [row] = await derby.watches()
+    assert (row.max_price, row.currency) == (90.0, None)
+
+
+async def test_a_watch_on_one_event_keeps_the_events_currency(derby: World) -> None:
+    await derby.say("watch arsenal under 80")
+    await derby.say("watch celtic under 80")  # no prices yet
+    await derby.say("watch rockies drop 10%")
+
+    arsenal, celtic, rockies = await derby.watches()
+    assert (arsenal.currency, celtic.currency, rockies.currency) == ("GBP", None, None)
+    await derby.say("watch celtic under $80")  # the dollars typed: kept
+    assert (await derby.watches())[1].currency == "USD"
+
+
+async def _words_alert(world: World, text: str) -> tuple[int, int]:
+    """A watch on words (`text`) with an open price alert at £95 on the London game."""
+    await world.say(text)
+    [watch] = await world.watches()
+    async with world.sessions() as session, session.begin():
+        alert = Alert(
+            dedup_key=f"{watch.id}:{world.events['derby']}:price_below", watch_id=watch.id,
+            user_id=world.me.user_id, event_id=world.events["derby"], kind="price_below",
+            score=0.7, level=4, factors=[], price=95.0, status="open",
+            reason="cheapest £95 is at or under your max £200", opened_at=world.clock.now(),
+            updated_at=world.clock.now(),
+        )  # fmt: skip
+        session.add(alert)
+        await session.flush()
+        return watch.id, alert.id
+
+
+async def test_a_new_currency_closes_the_alerts_priced_in_the_old_one(derby: World) -> None:
+    _, alert_id = await _words_alert(derby, "watch any arsenal under 200")
+
+    kept = await derby.say("watch any arsenal under 150")  # the same currency, still under
+    assert "closed" not in kept.text, kept.text
+    row = await derby.get(Alert, alert_id)
+    assert isinstance(row, Alert) and row.status == "open"
+
+    changed = await derby.say("watch any arsenal under ¥15,000")  # 95 is not under ¥15,000
+    assert "Its open alert closed." in changed.text, changed.text
+    row = await derby.get(Alert, alert_id)
+    assert isinstance(row, Alert) and (row.status, row.reason) == ("resolved", "watch changed")
+    [watch] = await derby.watches()
+    assert (watch.max_price, watch.currency) == (15000.0, "JPY")
+
+
+async def test_an_event_watch_from_before_currencies_keeps_its_alerts(derby: World) -> None:
+    alert_id = await _pound_alert(derby)
+    [watch] = await derby.watches()
+    async with derby.sessions() as session, session.begin():
+        row = await session.get(Watch, watch.id)
+        assert row is not None and row.currency == "GBP"
+        row.currency = None  # as migration 0009 left it: read in the event's currency
+
+    reply = await derby.say("watch arsenal under 200")
+
+    assert "closed" not in reply.text, reply.text  # its max meant pounds all along
+    alert = await derby.get(Alert, alert_id)
+    assert isinstance(alert, Alert) and alert.status == "open"
+    assert (await derby.watches())[0].currency == "GBP"

@@ -3,18 +3,23 @@
 The reference below is the straightforward rule set: every trigger of every watch asked
 on its own, the listing filters redone each time. Random watches and snapshots (seeded)
 must give exactly the same matches, in the same order, with the same prices and texts.
+Watches and snapshots come in several currencies: a watch's max (and snooze price) in a
+currency of its own holds only on snapshots in it (None reads as USD).
 """
 
 from __future__ import annotations
 
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
+from functools import partial
 
 import pytest
 
 from core.domain import EventRef, Listing, MarketPoint, Match, TriggerKind, WatchSpec
+from core.render import money
 from core.rules import (
     DEFAULT_DROP_PCT,
     DEFAULT_LOW_INVENTORY,
@@ -32,6 +37,8 @@ PRICES = (9.5, 10.0, 19.99, 20.0, 25.0, 30.0, 48.0, 50.0, 80.0, 120.0)
 SECTIONS = ("Floor A", "Lower 101", "upper 3", "Club", None)
 ZONES = ("floor", "LOWER", "upper 3", "box")
 IDS = tuple(f"L{i}" for i in range(8))
+WATCH_CURRENCIES = (None, None, None, "USD", "GBP", "JPY")  # None: each snapshot's own
+SNAPSHOT_CURRENCIES = (None, "USD", "GBP", "JPY")  # None reads as USD
 
 
 # --- the reference: one watch, one trigger at a time --------------------------------------
@@ -61,12 +68,20 @@ def ref_left(watch: WatchSpec, point: MarketPoint, listings: Sequence[Listing]) 
     return sum(listing.quantity or 0 for listing in listings if ref_fits(watch, listing))
 
 
-def under(watch: WatchSpec, price: float | None) -> bool:
-    return price is not None and (watch.max_price is None or price <= watch.max_price)
+def ref_priced(watch: WatchSpec, point: MarketPoint) -> bool:
+    """Whether the watch's max may be compared with the snapshot's prices."""
+    return watch.currency is None or watch.currency == (point.currency or "USD")
 
 
-def money(value: float) -> str:  # as the triggers write money
-    return f"${value:,.0f}" if value == int(value) else f"${value:,.2f}"
+def under(watch: WatchSpec, price: float | None, point: MarketPoint) -> bool:
+    if price is None:
+        return False
+    return watch.max_price is None or (price <= watch.max_price and ref_priced(watch, point))
+
+
+def money_in(currency: str | None) -> Callable[[float], str]:
+    """Money as the triggers write it, in the snapshot's currency (yen without cents)."""
+    return partial(money, currency=currency or "USD")
 
 
 def ref_check(
@@ -80,7 +95,7 @@ def ref_check(
     texts: bool = True,
 ) -> tuple[float | None, str] | None:
     """(price, reason) when the trigger holds."""
-    fmt = money if texts else str  # a NaN max has no text; the figures are still compared
+    fmt = money_in(point.currency) if texts else str  # a NaN max has no text
     price = ref_price(watch, point, listings)
     # A zone or quantity watch read from the event's cheapest says its seats went unchecked.
     wanted = [f"zone {', '.join(watch.zones)}"] if watch.zones else []
@@ -91,10 +106,14 @@ def ref_check(
     if kind is TriggerKind.PRICE_BELOW:
         if watch.max_price is None or price is None or price > watch.max_price:
             return None
+        if not ref_priced(watch, point):
+            return None
         return price, f"cheapest {fmt(price)} is at or under your max {fmt(watch.max_price)}{note}"
     if kind is TriggerKind.DROP_PCT:
         # The high is the event minimum's: a price from the fitting listings has none.
-        if not high or ref_uses(watch, listings) or price is None or not under(watch, price):
+        if not high or ref_uses(watch, listings) or price is None:
+            return None
+        if not under(watch, price, point):
             return None
         drop = (high - price) / high * 100.0
         if drop < (watch.drop_pct if watch.drop_pct is not None else DEFAULT_DROP_PCT):
@@ -113,10 +132,10 @@ def ref_check(
                 for listing in listings
                 if listing.listing_id in set(new_ids)
                 and ref_fits(watch, listing)
-                and under(watch, listing.price)
+                and under(watch, listing.price, point)
             ]
             return (min(fresh), f"new listing at {fmt(min(fresh))}") if fresh else None
-        return (price, "new listings still on sale") if under(watch, price) else None
+        return (price, "new listings still on sale") if under(watch, price, point) else None
     return None
 
 
@@ -129,7 +148,11 @@ def ref_silenced(watch: WatchSpec, event: EventRef, point: MarketPoint, now: dat
         or (watch.snoozed_until is not None and watch.snoozed_until > now)
         or (
             watch.snooze_below is not None
-            and (point.min_price is None or point.min_price > watch.snooze_below)
+            and (
+                point.min_price is None
+                or point.min_price > watch.snooze_below
+                or not ref_priced(watch, point)
+            )
         )
         or point.ticket_count == 0
     )
@@ -195,6 +218,7 @@ def random_watch(rng: random.Random, watch_id: int, nan: float = 0.0) -> WatchSp
         muted_events=frozenset({EVENT.id}) if stateful and rng.random() < 0.2 else frozenset(),
         snoozed_until=maybe(rng, NOW + timedelta(hours=rng.choice((-1, 1))), stateful * 0.4),  # type: ignore[arg-type]
         snooze_below=maybe(rng, rng.choice(PRICES), stateful * 0.5),  # type: ignore[arg-type]
+        currency=rng.choice(WATCH_CURRENCIES),
     )
 
 
@@ -228,6 +252,7 @@ def random_snapshot(
         None,
         None,
         rng.choice((None, 0, 2, 5, 10, 40, 300)),
+        rng.choice(SNAPSHOT_CURRENCIES),
     )
     high = rng.choice((None, 0.0, *PRICES))
     return point, high, new_ids, listings
@@ -257,6 +282,20 @@ def test_plan_matches_the_reference_on_random_watches_and_snapshots(seed: int) -
             assert rows(one_by_one) == expected
             found += len(expected)
     assert found > 1000  # the inputs do exercise every trigger firing
+
+
+def test_the_random_inputs_exercise_the_currency_of_a_max() -> None:
+    """Read in each snapshot's currency, the random watches would match otherwise many
+    times: the properties here do check the currency (a path ignoring it fails them)."""
+    rng = random.Random(7)
+    differ = 0
+    for _ in range(300):
+        watches = tuple(random_watch(rng, i) for i in range(20))
+        point, high, new_ids, listings = random_snapshot(rng)
+        blind = tuple(replace(watch, currency=None) for watch in watches)
+        expected = reference(watches, EVENT, point, high, new_ids, NOW, listings)
+        differ += expected != reference(blind, EVENT, point, high, new_ids, NOW, listings)
+    assert differ > 50
 
 
 def test_nan_thresholds_match_like_the_reference() -> None:

@@ -19,7 +19,8 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.alert_payload import AnnouncedAlert
-from core.announce import Change, announce
+from core.announce import announce
+from core.announce_rows import Change
 from core.db.models import ACTIVE_ALERT_STATUSES, Alert, Event, User, Watch
 from core.domain import EVENT_STARTED, ActionKind, AlertStatus, TriggerKind
 from core.errors import AlreadyDone, NotFoundError, ValidationError

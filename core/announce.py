@@ -13,8 +13,8 @@ from the alert's last announced change.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -25,35 +25,23 @@ from sqlalchemy.sql.dml import Update
 from core.alert_payload import (
     AnnouncedAlert,
     Known,
-    WatchLabel,
-    alert_dict,
-    event_ref,
-    notification_key,
 )
+from core.announce_rows import Change, announce_context, change_rows
 from core.db.models import (
     ACTIVE_ALERT_STATUSES,
     Alert,
     AuditEntry,
-    Event,
     Notification,
-    User,
     Watch,
 )
 from core.db.statements import bulk_insert, defer_statement, insert_skipping
 from core.db.tables import AUDIT_LOG, NOTIFICATIONS
-from core.domain import AlertStatus, ChannelKind, EventRef, Level, NotificationStatus
-from core.history import event_currencies
+from core.domain import AlertStatus, ChannelKind, EventRef, NotificationStatus
 from core.planning import WebhookTarget, webhook_targets
 from core.recipients import load_webhooks
 from core.render import (
-    AlertView,
     OtherAlert,
-    body,
-    event_dict,
-    factors_from_dicts,
     other_alerts_text,
-    payload,
-    title,
 )
 from core.siblings import open_alerts_by_place
 
@@ -104,20 +92,6 @@ def superseding(alert_ids: Sequence[int]) -> Update:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class Change:
-    """One state change to tell people about: what to edit, notify and audit."""
-
-    alert: AnnouncedAlert
-    event_type: str
-    audit_kind: str
-    detail: str
-    note: str
-    # The alert the person answered, when this change only follows that answer (a sibling
-    # alert about the same event): kept in the audit data so learning counts one answer once.
-    follows: int | None = None
-
-
 async def announce(
     session: AsyncSession,
     changes: Sequence[Change],
@@ -157,7 +131,7 @@ async def announce(
             .order_by(Notification.id)
         )
     ).all()
-    events, watches, zones, currencies = await _context(session, alerts.values(), known)
+    events, watches, zones, currencies = await announce_context(session, alerts.values(), known)
     if endpoints is None:
         endpoints = await load_webhooks(session)
     edits = _edits(sent)
@@ -189,7 +163,7 @@ async def announce(
     for change, event, mine, hooks in plans:
         alert = change.alert
         if mine or hooks:  # rendered only when some message carries it
-            rows += _messages(change, event, mine, hooks, watches, zones, currencies, links, now)
+            rows += change_rows(change, event, mine, hooks, watches, zones, currencies, links, now)
         audits.append(
             {
                 "alert_id": alert.id,
@@ -268,14 +242,16 @@ async def edit_late(
         return 0
     alerts = {a.id: a for a in await session.scalars(select(Alert).where(Alert.id.in_(ids)))}
     changes = await _last_changes(session, alerts)
-    events, watches, zones, currencies = await _context(session, alerts.values(), None)
+    events, watches, zones, currencies = await announce_context(session, alerts.values(), None)
     rows: list[dict[str, Any]] = []
     for alert_id, mine in _edits(sent).items():
         alert = alerts.get(alert_id)
         event = events.get(alert.event_id) if alert is not None else None
         if alert is None or event is None:
             continue
-        rows += _messages(changes[alert_id], event, mine, [], watches, zones, currencies, None, now)
+        rows += change_rows(
+            changes[alert_id], event, mine, [], watches, zones, currencies, None, now
+        )
     if rows:
         await session.execute(insert_skipping(session, NOTIFICATIONS, ["idempotency_key"]), rows)
     return len(rows)
@@ -328,149 +304,3 @@ def _edits(sent: Sequence[Any]) -> dict[int, list[tuple[int, str, str, Any]]]:
         seen.add(mark)
         out.setdefault(alert_id, []).append((note_id, channel, address, receipt))
     return out
-
-
-def _messages(
-    change: Change,
-    event: EventRef,
-    edits: list[tuple[int, str, str, Any]],
-    hooks: list[WebhookTarget],
-    watches: Mapping[int, WatchLabel],
-    zones: Mapping[int, str],
-    currencies: Mapping[int, str | None],
-    links: Mapping[int, Mapping[str, str]] | None,
-    now: datetime,
-) -> list[dict[str, Any]]:
-    """The notification rows of one change: an edit per sent message, one per webhook."""
-    alert, alert_id = change.alert, change.alert.id
-    assert alert_id is not None, "only stored alerts are announced"
-    watch = watches.get(alert.watch_id)
-    currency = currencies.get(alert.event_id)
-    recommendation = alert.recommendation or {}
-    view = AlertView(
-        alert_id=alert_id,
-        kind=alert.kind,
-        status=alert.status,
-        level=Level(alert.level),
-        score=alert.score,
-        event=event,
-        price=alert.price,
-        max_price=watch.max_price if watch is not None else None,
-        factors=factors_from_dicts(alert.factors),
-        # Buy advice on an alert that ended (resolved, expired) would urge an offer gone.
-        sentence=recommendation.get("sentence") if alert.status in ACTIVE_ALERT_STATUSES else None,
-        timezone=zones.get(alert.user_id),
-        status_note=change.note,
-        currency=currency,
-    )
-    data = {
-        "alert": alert_dict(alert),
-        "event": event_dict(event),
-        "market": {"min_price": alert.price, "currency": currency},
-        "prediction": alert.prediction,
-        "recommendation": alert.recommendation,
-        "watch": {
-            "id": alert.watch_id,
-            "label": watch.label if watch else None,
-            "max_price": watch.max_price if watch else None,
-        },
-        "links": dict((links or {}).get(alert_id, {})),
-    }
-    title_text, body_text = title(view), body(view)
-
-    def message(edit_of: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        return payload(
-            event_type=change.event_type,
-            timestamp=now,
-            title_text=title_text,
-            body_text=body_text,
-            factors=view.factors,
-            data=data,
-            edit_of=edit_of,
-        )
-
-    rows = [
-        _row(
-            alert,
-            channel,
-            address,
-            change.event_type,
-            now,
-            message(receipt),
-            f"{alert.fence}:e{note_id}",
-        )
-        for note_id, channel, address, receipt in edits
-    ]
-    rows += [
-        _row(
-            alert,
-            ChannelKind.WEBHOOK.value,
-            target.url,
-            change.event_type,
-            now,
-            message(),
-            alert.fence,
-            endpoint_id=target.endpoint_id,
-        )
-        for target in hooks
-    ]
-    return rows
-
-
-async def _context(
-    session: AsyncSession, alerts: Iterable[AnnouncedAlert], known: Known | None
-) -> tuple[dict[int, EventRef], dict[int, WatchLabel], dict[int, str], dict[int, str | None]]:
-    """The alerts' events, watches, people's time zones and events' currencies: from
-    `known`, else read (a currency is the event's newest snapshot's)."""
-    alerts = list(alerts)
-    events: dict[int, EventRef] = dict(known.events) if known else {}
-    watches: dict[int, WatchLabel] = dict(known.watches) if known else {}
-    zones: dict[int, str] = dict(known.zones) if known else {}
-    currencies: dict[int, str | None] = dict(known.currencies) if known else {}
-    missing = {a.event_id for a in alerts} - events.keys()
-    if missing:
-        found = await session.scalars(select(Event).where(Event.id.in_(missing)))
-        events.update((e.id, event_ref(e)) for e in found)
-    missing = {a.watch_id for a in alerts} - watches.keys()
-    if missing:
-        rows = await session.scalars(select(Watch).where(Watch.id.in_(missing)))
-        watches.update((w.id, w) for w in rows)
-    missing = {a.user_id for a in alerts} - zones.keys()
-    if missing:
-        people = await session.execute(select(User.id, User.timezone).where(User.id.in_(missing)))
-        zones.update((user_id, tz) for user_id, tz in people)
-    missing = {a.event_id for a in alerts} - currencies.keys()
-    if missing:
-        currencies.update(await event_currencies(session, missing))
-    return events, watches, zones, currencies
-
-
-def _row(
-    alert: AnnouncedAlert,
-    channel: str,
-    address: str,
-    event_type: str,
-    now: datetime,
-    body_payload: dict[str, Any],
-    n: object,
-    *,
-    endpoint_id: int | None = None,
-) -> dict[str, Any]:
-    key_address = f"w{endpoint_id}" if endpoint_id is not None else address
-    assert alert.id is not None, "only stored alerts are announced"
-    return {
-        "alert_id": alert.id,
-        "user_id": alert.user_id,
-        "webhook_endpoint_id": endpoint_id,
-        "kind": "update",
-        "channel": channel,
-        "address": address,
-        "level": alert.level,
-        "score": alert.score,
-        "payload": body_payload,
-        "idempotency_key": notification_key(alert.id, event_type, channel, key_address, n),
-        "status": NotificationStatus.PENDING.value,
-        "attempts": 0,
-        "due_at": now,
-        "created_at": now,
-    }

@@ -108,10 +108,9 @@ async def _watch(
 @watches_app.command(
     "add",
     epilog=examples(
-        'hdtickets watches add 3 "yankees under 80 qty 2"',
         'hdtickets watches add 3 "#12 drop 10%"',
         "hdtickets watches add 3 yankees --pick 1",
-        'hdtickets watches add 3 "any arsenal under 80" --currency GBP',
+        'hdtickets watches add 3 "any arsenal under 80 qty 2" --currency GBP',
     ),
 )
 def add(

@@ -14,6 +14,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core import announce as announce_module
+from core import announce_rows
 from core.db.models import Alert, Notification
 from core.pipeline import EngineConfig
 from tests.integration.engine_helpers import (
@@ -77,13 +78,13 @@ async def test_a_resolve_with_nothing_to_edit_reads_no_explanation(
 ) -> None:
     asked = _spy(monkeypatch)
     read: list[int] = []
-    real = announce_module.title
+    real = announce_rows.title
 
     def counting_title(view: Any) -> str:
         read.append(view.alert_id)
         return real(view)
 
-    monkeypatch.setattr(announce_module, "title", counting_title)
+    monkeypatch.setattr(announce_rows, "title", counting_title)
     async with sessions() as session, session.begin():
         seed = await add_seed(session)
     engine = await fresh_engine(sessions, config=EngineConfig(resolve_hold_s=0))

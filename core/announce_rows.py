@@ -85,6 +85,7 @@ def change_rows(
             "id": alert.watch_id,
             "label": watch.label if watch else None,
             "max_price": watch.max_price if watch else None,
+            "currency": watch.currency if watch else None,
         },
         "links": dict((links or {}).get(alert_id, {})),
     }

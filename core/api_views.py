@@ -68,7 +68,6 @@ def watch_json(watch: Watch) -> dict[str, Any]:
         terms=list(watch.terms or ()),
         category=watch.category,
         venue=watch.venue,
-        currency=watch.currency,  # of max_price; None: each event's own
         drop_pct=watch.drop_pct,
         low_inventory=watch.low_inventory,
         min_level=watch.min_level,

@@ -46,6 +46,9 @@ class WatchInfo:
     triggers: tuple[str, ...]
     zones: tuple[str, ...]
     destination: Destination | None
+    # ISO 4217 of the max when the person typed one on a watch spanning events (None: the
+    # max is read in each event's currency).
+    currency: str | None = None
 
     @classmethod
     def from_row(cls, row: Watch | Mapping[Any, Any]) -> WatchInfo:
@@ -65,6 +68,7 @@ class WatchInfo:
             triggers=tuple(str(t) for t in get("triggers") or ()),
             zones=tuple(str(z) for z in get("zones") or ()),
             destination=destination,
+            currency=get("currency"),
         )
 
     def as_dict(self) -> dict[str, object]:
@@ -72,6 +76,7 @@ class WatchInfo:
             "id": self.id,
             "label": self.label,
             "max_price": self.max_price,
+            "currency": self.currency,
             "quantity": self.quantity,
             "triggers": list(self.triggers),
             "zones": list(self.zones),

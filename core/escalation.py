@@ -229,7 +229,8 @@ class EscalationService:
                       "kind": alert.kind, "price": alert.price, "step": chain.step},
             "event": event_dict(ref),
             "market": {"min_price": alert.price, "currency": currency},
-            "watch": {"id": alert.watch_id, "max_price": watch.max_price if watch else None},
+            "watch": {"id": alert.watch_id, "max_price": watch.max_price if watch else None,
+                      "currency": watch.currency if watch else None},
             "escalation": {"step": chain.step, "round": chain.round_id},
         }  # fmt: skip
         if siblings:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -39,12 +40,15 @@ def _texts(payload: dict[str, Any]) -> str:
     return f"{payload['title']}\n{payload['body']}\n{reasons}"
 
 
+@pytest.mark.parametrize("typed", [None, "GBP"])
 async def test_a_gbp_event_alerts_in_pounds_and_its_edit_too(
-    sessions: Sessions, clock: FakeClock
+    sessions: Sessions, clock: FakeClock, typed: str | None
 ) -> None:
     async with sessions() as session, session.begin():
         ada = await add_user(session)
-        await add_watch(session, ada, None, terms=["arsenal"], label="arsenal", max_price=50.0)
+        await add_watch(
+            session, ada, None, terms=["arsenal"], label="arsenal", max_price=50.0, currency=typed
+        )
     engine = await fresh_engine(sessions)
     ingest = IngestService(sessions, engine, clock, RecordingMetrics())
     now = clock.now()
@@ -72,7 +76,8 @@ async def test_a_gbp_event_alerts_in_pounds_and_its_edit_too(
     assert "24 h high £61.50" in text
     assert "$" not in text
     assert payload["data"]["market"]["currency"] == "GBP"
-    assert payload["data"]["watch"]["max_price"] == 50.0  # a bare number, in pounds
+    assert payload["data"]["watch"]["max_price"] == 50.0  # in pounds, typed so or not
+    assert payload["data"]["watch"]["currency"] == typed  # None: each event's own
 
     # The person snoozes until cheaper, then acknowledges: each edit is in pounds.
     async with sessions() as session, session.begin():
@@ -98,3 +103,4 @@ async def test_a_gbp_event_alerts_in_pounds_and_its_edit_too(
     assert edit.payload["title"] == "✅ Acknowledged: Arsenal v Tottenham — £45 (your max £50)"
     assert "$" not in _texts(edit.payload)
     assert edit.payload["data"]["market"] == {"min_price": 45.0, "currency": "GBP"}
+    assert edit.payload["data"]["watch"]["currency"] == typed

@@ -388,19 +388,29 @@ class WatchTerms:
         if (self.quantity, self.zones) != (before.quantity, before.zones):
             return False
         if alert.kind == TriggerKind.PRICE_BELOW:
-            return (
-                alert.price is not None
-                and self.max_price is not None
-                and (alert.price <= self.max_price)
-                and self.currency == before.currency
-            )
+            return self.max_price is not None and self._under_max(alert, before)
         if alert.kind == TriggerKind.DROP_PCT:
             return (
                 before.drop_pct is not None
                 and self.drop_pct is not None
                 and (self.drop_pct <= before.drop_pct)
+                and self._under_max(alert, before)
             )
+        if alert.kind == TriggerKind.NEW_LISTING:
+            return self._under_max(alert, before)
         return True
+
+    def _under_max(self, alert: Alert, before: WatchTerms) -> bool:
+        """Is the alert's price still under the max (as price_below, drop_pct and
+        new_listing need: `core.triggers.fire`)? No max holds any price."""
+        if self.max_price is None:
+            return True
+        # A max in another currency is another max: the alert's price says nothing of it.
+        return (
+            alert.price is not None
+            and alert.price <= self.max_price
+            and self.currency == before.currency
+        )
 
 
 async def resolve_changed_watch(

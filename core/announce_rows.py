@@ -68,6 +68,7 @@ def change_rows(
         event=event,
         price=alert.price,
         max_price=watch.max_price if watch is not None else None,
+        max_currency=watch.currency if watch is not None else None,
         factors=factors_from_dicts(alert.factors),
         # Buy advice on an alert that ended (resolved, expired) would urge an offer gone.
         sentence=recommendation.get("sentence") if alert.status in ACTIVE_ALERT_STATUSES else None,

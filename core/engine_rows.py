@@ -159,6 +159,7 @@ def round_rows(
         event=stored.event,
         price=round_.price,
         max_price=info.max_price if info else None,
+        max_currency=info.currency if info else None,
         tickets_left=tickets_left(spec, stored.point, stored.listings)
         if spec
         else stored.point.ticket_count,

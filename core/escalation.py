@@ -208,6 +208,7 @@ class EscalationService:
             event=ref,
             price=alert.price,
             max_price=watch.max_price if watch else None,
+            max_currency=watch.currency if watch else None,
             headline=alert.reason,
             factors=(),
             timezone=person.timezone,

@@ -14,7 +14,7 @@ from core.domain import EventRef, Listing, MarketPoint, Match, WatchSpec, plural
 from core.ports import Forecast
 from core.render import humanize_delta, money
 from core.rules import words
-from core.triggers import comparable_high, priced_by_listings, seats_note
+from core.triggers import comparable_high, priced_by_listings, priced_in, seats_note
 
 __all__ = [
     "MIN_DRAIN_GAP_S",
@@ -95,14 +95,18 @@ def price_factor(match: Match, ctx: MarketContext, explain: bool = True) -> tupl
     price = match.price if match.price is not None else ctx.point.min_price
     if price is None:
         return 0.0, "no price on sale"
-    high = comparable_high(match.watch, ctx.high_24h, ctx.listings)
-    value = price_value(price, match.watch.max_price, high)
+    watch, cur = match.watch, ctx.point.currency
+    high = comparable_high(watch, ctx.high_24h, ctx.listings)
+    # A max typed in another currency says nothing of these prices (a low-inventory match
+    # of "arsenal under £80" on a game priced in dollars): no "under your max" either way.
+    limit = watch.max_price if watch.currency is None or priced_in(watch, cur) else None
+    value = price_value(price, limit, high)
     if not explain:
         return value, ""
-    watch, parts, cur = match.watch, [], ctx.point.currency
-    if watch.max_price:
-        fraction = (watch.max_price - price) / watch.max_price
-        top = money(watch.max_price, cur)
+    parts = []
+    if limit:
+        fraction = (limit - price) / limit
+        top = money(limit, cur)
         if fraction >= 0:
             parts.append(f"{money(price, cur)} is {fraction:.0%} under your max {top}")
         else:

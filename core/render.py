@@ -271,8 +271,11 @@ class AlertView:
     timezone: str | None = None
     status_note: str | None = None
     # The event's prices are in this currency (the snapshot's; None reads as USD), and so
-    # is the watch's max: it is compared with them as a bare number.
+    # is the watch's max: it is compared with them as a bare number...
     currency: str | None = None
+    # ...unless the max was typed in a currency of its own: then it is quoted only beside
+    # prices in that one ("your max £80" is not said of a game priced in dollars).
+    max_currency: str | None = None
 
 
 def title(view: AlertView) -> str:
@@ -280,7 +283,11 @@ def title(view: AlertView) -> str:
     emoji = STATUS_EMOJI.get(view.status, LEVEL_EMOJI[view.level])
     if view.kind == TriggerKind.LOW_INVENTORY and view.tickets_left is not None:
         detail = f"only {plural(view.tickets_left, 'ticket')} left"
-    elif view.price is not None and view.max_price is not None:
+    elif (
+        view.price is not None
+        and view.max_price is not None
+        and view.max_currency in (None, view.currency or "USD")
+    ):
         currency = view.currency
         detail = f"{money(view.price, currency)} (your max {money(view.max_price, currency)})"
     elif view.price is not None:

@@ -8,11 +8,14 @@ currency keeps reading its number in each event's currency.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from core.domain import EventRef, Listing, MarketPoint, TriggerKind, WatchSpec
+from core.domain import EventRef, Level, Listing, MarketPoint, Match, TriggerKind, WatchSpec
+from core.factors import MarketContext, price_factor, price_value
+from core.render import AlertView, title
 from core.rules import WatchIndex, check, evaluate, spec_from_row
 
 NOW = datetime(2024, 3, 20, 12, 0, tzinfo=UTC)
@@ -139,3 +142,26 @@ def test_the_matcher_reads_the_currency_of_a_row() -> None:
 
     assert spec_from_row(row).currency == "GBP"
     assert spec_from_row({**row, "currency": None}).currency is None
+
+
+def test_a_max_in_another_currency_is_neither_scored_nor_quoted() -> None:
+    """A low-inventory match of "arsenal under £80" on a dollar game: its price factor and
+    its title said "$50 is 38% under your max $80", a max the person never typed."""
+    point = _point(NEW_YORK, 50.0, "USD")
+    match = Match(_words(80.0, "GBP"), NEW_YORK, TriggerKind.LOW_INVENTORY, "only 12 left", 50.0)
+    value, reason = price_factor(match, MarketContext(point))
+    assert (value, reason) == (price_value(50.0, None, None), "cheapest $50")
+    assert price_factor(match, MarketContext(point), explain=False)[0] == value
+    pounds = price_factor(
+        Match(_words(80.0, "GBP"), LONDON, TriggerKind.LOW_INVENTORY, "", 50.0),
+        MarketContext(_point(LONDON, 50.0, "GBP")),
+    )
+    assert pounds == (price_value(50.0, 80.0, None), "£50 is 38% under your max £80")
+
+    view = AlertView(
+        alert_id=1, kind="drop_pct", status="open", level=Level.HIGH, score=0.7,
+        event=NEW_YORK, price=50.0, max_price=80.0, max_currency="GBP", currency="USD",
+    )  # fmt: skip
+    assert title(view).endswith("Arsenal v Red Bulls — $50")
+    assert title(replace(view, currency="GBP", event=LONDON)).endswith("— £50 (your max £80)")
+    assert title(replace(view, max_currency=None)).endswith("— $50 (your max $80)")

@@ -129,5 +129,7 @@ def help_lines(topic: str | None = None) -> list[str]:
             "No price: you hear when the cheapest price drops 10% or more.",
             "Put a price after under: watch rockies under 40. When a bare number or a day"
             " (fri, tonight) makes a name match nothing, you get choices.",
+            "A currency may go with the price (£80, 80 CAD); a watch of many events then"
+            " alerts only on events priced in it.",
         ]
     return lines

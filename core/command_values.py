@@ -22,7 +22,12 @@ MAX_QUANTITY = 50
 MAX_SNOOZE = timedelta(days=30)
 
 _CURRENCIES = {symbol: code for code, symbol in CURRENCY_SYMBOLS.items()}
-_MARK = "|".join(re.escape(m) for m in (*CURRENCY_SYMBOLS.values(), *CURRENCY_SYMBOLS))
+# ISO 4217 codes a price may be typed with ("80 CAD", "AUD 80"): those of the markets
+# tickets are sold in, leaving out codes that are also English words (ALL, TRY, PHP).
+_OTHER_CODES = "AUD BRL CAD CHF CNY CZK DKK HKD HUF ILS INR KRW MXN NOK NZD PLN SEK SGD ZAR"
+CURRENCY_CODES = frozenset((*CURRENCY_SYMBOLS, *_OTHER_CODES.split()))
+# A price is marked by one code or one symbol, before or after its number.
+_MARK = "|".join(re.escape(m) for m in (*sorted(CURRENCY_CODES), *CURRENCY_SYMBOLS.values()))
 # A number with a currency symbol or ISO code before or after it: 80, $80, £80.50, 80€,
 # GBP80, 80 GBP; thousands may be grouped (¥7,000).
 _PRICE = re.compile(
@@ -88,7 +93,7 @@ class Price(float):
 
 def is_currency(word: str) -> bool:
     """Whether `word` is a currency symbol or code the prices know ("£", "gbp")."""
-    return word in _CURRENCIES or word.upper() in CURRENCY_SYMBOLS
+    return word in _CURRENCIES or word.upper() in CURRENCY_CODES
 
 
 def parse_price(text: str | None, example: str) -> Price:

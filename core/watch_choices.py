@@ -54,8 +54,12 @@ def command_text(target: str, cmd: WatchCommand) -> str:
         target = '"' + target.replace('"', "") + '"'
     parts = ["watch", target]
     if cmd.max_price is not None:  # with the currency typed: another event may refuse it
-        symbol = CURRENCY_SYMBOLS.get(cmd.currency or "", "")
-        parts.append(f"under {symbol}{cmd.max_price:.2f}".removesuffix(".00"))
+        amount = f"{cmd.max_price:.2f}".removesuffix(".00")
+        symbol = CURRENCY_SYMBOLS.get(cmd.currency or "")
+        if symbol is not None or cmd.currency is None:
+            parts.append(f"under {symbol or ''}{amount}")
+        else:  # a code without a symbol: "under 80 CAD"
+            parts.append(f"under {amount} {cmd.currency}")
     if cmd.quantity is not None:
         parts.append(f"qty {cmd.quantity}")
     if cmd.drop_pct is not None:

@@ -83,6 +83,10 @@ GOOD = [
     ("watch bjork under ¥7,000", WatchCommand("bjork", 7000.0, currency="JPY")),
     ("watch bjork under GBP 80 qty 2", WatchCommand("bjork", 80.0, 2, currency="GBP")),
     ("watch bjork under 80 gbp", WatchCommand("bjork", 80.0, currency="GBP")),
+    # codes without a symbol of ours: a Blue Jays game priced in Canadian dollars
+    ("watch blue jays under 80 CAD", WatchCommand("blue jays", 80.0, currency="CAD")),
+    ("watch blue jays under cad 80 qty 2", WatchCommand("blue jays", 80.0, 2, currency="CAD")),
+    ("watch wallabies under AUD120", WatchCommand("wallabies", 120.0, currency="AUD")),
     ("snooze 2 under £200", SnoozeCommand(2, None, 200.0)),
     ("snooze 2 under 200 EUR", SnoozeCommand(2, None, 200.0)),
     ("mute 12", MuteCommand(12)),

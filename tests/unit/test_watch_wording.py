@@ -46,3 +46,15 @@ def test_choice_commands_parse_back_to_their_target(target: str, expected: str) 
         "field level",
         12.5,
     )
+
+
+@pytest.mark.parametrize(
+    ("typed", "said"),
+    [("GBP", "under £80"), ("CAD", "under 80 CAD"), (None, "under 80"), ("JPY", "under ¥80")],
+)
+def test_a_choice_keeps_the_currency_typed_with_the_max(typed: str | None, said: str) -> None:
+    text = command_text("#12", WatchCommand("x", 80.0, currency=typed))
+    assert text == f"watch #12 {said}"
+    command = parse(text)
+    assert isinstance(command, WatchCommand)
+    assert (command.max_price, command.currency) == (80.0, typed)

@@ -17,7 +17,6 @@ from core.command_values import check_currency
 from core.db.models import ACTIVE_ALERT_STATUSES, Alert, Event, Watch
 from core.domain import ActionKind, Button, Level
 from core.errors import AlreadyDone, NotFoundError
-from core.handlers_watch import watch_spec
 from core.history import event_currencies
 from core.render import (
     LEVEL_EMOJI,
@@ -27,6 +26,7 @@ from core.render import (
     money,
     short_date,
 )
+from core.rules import spec_from_row
 from core.turn import Turn
 
 LISTED = ("open", "snoozed")
@@ -177,7 +177,7 @@ async def act(
         for watch_id in dict.fromkeys(a.watch_id for a in (alert, *others)):
             watch = await turn.session.get(Watch, watch_id)
             if watch is not None:
-                turn.changed(watch_spec(watch), WatchChange.UPDATED)
+                turn.changed(spec_from_row(watch), WatchChange.UPDATED)
     event = await turn.session.get(Event, alert.event_id)
     name = event.name if event is not None else f"event #{alert.event_id}"
     zone = (await turn.user()).timezone

@@ -19,12 +19,12 @@ from core.chat import Reply, WatchChange
 from core.command_types import WatchCommand
 from core.command_values import check_currency
 from core.db.models import Event, Watch
-from core.domain import ActionKind, Button, Level, TriggerKind, WatchSpec
+from core.domain import ActionKind, Button, TriggerKind
 from core.errors import NotFoundError, ValidationError
 from core.event_search import is_category, search_events, upcoming_event
 from core.history import event_currencies
 from core.render import event_label, event_zone, local_time, money
-from core.rules import words
+from core.rules import spec_from_row, words
 from core.turn import Turn
 from core.watch_choices import ambiguous, narrowed
 
@@ -63,34 +63,6 @@ def with_currency(cmd: WatchCommand, currency: str) -> WatchCommand:
             f"e.g. watch {what} under {money(cmd.max_price, cmd.currency)}"
         )
     return replace(cmd, currency=code)
-
-
-def watch_spec(row: Watch) -> WatchSpec:
-    """The watch as the matcher sees it (a frozen copy of the row)."""
-    known = {kind.value for kind in TriggerKind}
-    return WatchSpec(
-        id=row.id,
-        user_id=row.user_id,
-        event_id=row.event_id,
-        terms=tuple(str(t) for t in row.terms or ()),
-        category=row.category,
-        venue=row.venue,
-        max_price=row.max_price,
-        quantity=row.quantity,
-        zones=tuple(str(z) for z in row.zones or ()),
-        triggers=frozenset(TriggerKind(t) for t in row.triggers or () if t in known),
-        drop_pct=row.drop_pct,
-        low_inventory=row.low_inventory,
-        min_level=Level(row.min_level),
-        cooldown_s=row.cooldown_s,
-        active=row.active and row.removed_at is None,
-        snoozed_until=row.snoozed_until,
-        snooze_below=row.snooze_below,
-        expires_at=row.expires_at,
-        favourite=row.favourite,
-        muted_events=frozenset(int(e) for e in row.muted_event_ids or ()),
-        currency=row.currency,
-    )
 
 
 async def watch(turn: Turn, cmd: WatchCommand) -> Reply:
@@ -169,11 +141,7 @@ async def _save(
     row.label = (event.name if event is not None else cmd.what)[:300]
     if event is not None and row.currency is None:
         row.currency = currency  # no change: its max was read in the event's currency
-    before = (
-        row.max_price, row.currency, row.quantity, list(row.zones or ()), row.drop_pct,
-        row.active,
-    )  # fmt: skip
-    terms_before = WatchTerms.of(row) if existing else None
+    before, was_active = WatchTerms.of(row), row.active
     # Watching the same thing again changes what was said and keeps the rest.
     if cmd.max_price is not None or row.max_price is None:
         row.max_price = cmd.max_price
@@ -194,15 +162,12 @@ async def _save(
     resumed = bool(existing) and not row.active
     row.active = True
     ended = 0
-    changed = before != (
-        row.max_price, row.currency, row.quantity, row.zones, row.drop_pct, True,
-    )  # fmt: skip
-    if terms_before is not None and changed:
+    after = WatchTerms.of(row)
+    if existing and (after != before or not was_active):
         # Its open alerts that no longer hold close; the rest stay (snoozes kept).
-        after = WatchTerms.of(row)
-        ended = await resolve_changed_watch(turn.session, row.id, terms_before, after, turn.now)
+        ended = await resolve_changed_watch(turn.session, row.id, before, after, turn.now)
     await turn.session.flush()
-    turn.changed(watch_spec(row), WatchChange.UPDATED if existing else WatchChange.CREATED)
+    turn.changed(spec_from_row(row), WatchChange.UPDATED if existing else WatchChange.CREATED)
     zone = (await turn.user()).timezone
     if event is not None:
         target = _event_label(event, zone)
@@ -325,7 +290,7 @@ async def set_active(turn: Turn, watch_id: int, active: bool) -> Reply:
         return Reply(lines=(f"Watch #{row.id} is already {verb}.",))
     row.active = active
     ended = 0 if active else await resolve_for_watch(turn.session, row.id, "watch paused", turn.now)
-    turn.changed(watch_spec(row), WatchChange.UPDATED)
+    turn.changed(spec_from_row(row), WatchChange.UPDATED)
     if active:
         return Reply(lines=(f"Resumed watch #{row.id} ({row.label}).",))
     return Reply(

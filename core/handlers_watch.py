@@ -249,7 +249,15 @@ def _watch_line(row: Watch, event: Event | None, zone: str, currency: str | None
         what = f"every {row.category} event"
     else:
         what = f"any '{row.label}'"
-    parts = [f"#{row.id} {what}"]
+    parts = [f"#{row.id} {what}", *watch_conditions(row, currency)]
+    state = "active" if row.active else f"paused (resume {row.id})"
+    return " · ".join(parts) + f" — {state}"
+
+
+def watch_conditions(row: Watch, currency: str | None) -> list[str]:
+    """A watch's conditions in a few words ("under $80", "qty 2", "zone floor", "drop
+    10%"); its max in its own currency, else in `currency` (its event's; None is USD)."""
+    parts = []
     if row.max_price is not None:
         parts.append(f"under {money(row.max_price, row.currency or currency)}")
     if row.quantity > 1:
@@ -258,8 +266,7 @@ def _watch_line(row: Watch, event: Event | None, zone: str, currency: str | None
         parts.append(f"zone {row.zones[0]}")
     if row.drop_pct is not None:
         parts.append(f"drop {row.drop_pct:g}%")
-    state = "active" if row.active else f"paused (resume {row.id})"
-    return " · ".join(parts) + f" — {state}"
+    return parts
 
 
 async def owned_watch(turn: Turn, watch_id: int) -> Watch:

@@ -37,9 +37,8 @@ from core.commands import parse
 from core.db.models import Event, User, Watch
 from core.domain import Platform
 from core.errors import ValidationError
-from core.handlers_watch import is_currency_code, with_currency
+from core.handlers_watch import is_currency_code, watch_conditions, with_currency
 from core.history import event_currencies
-from core.render import money
 
 watches_app = typer.Typer(
     help="Watches: add one for a person (same words as the chat `watch`), list them.",
@@ -178,16 +177,7 @@ def target(watch: Watch, event: Event | None) -> str:
 def conditions(watch: Watch, currency: str | None = None) -> str:
     """A watch's conditions in a few words: "under $80, qty 2, drop 10%"; its max in its
     own currency, else in `currency`, its event's (None reads as USD)."""
-    parts = []
-    if watch.max_price is not None:
-        parts.append(f"under {money(watch.max_price, watch.currency or currency)}")
-    if watch.quantity > 1:
-        parts.append(f"qty {watch.quantity}")
-    if watch.zones:
-        parts.append(f"zone {watch.zones[0]}")
-    if watch.drop_pct is not None:
-        parts.append(f"drop {watch.drop_pct:g}%")
-    return ", ".join(parts) or "-"
+    return ", ".join(watch_conditions(watch, currency)) or "-"
 
 
 def _state(watch: Watch) -> str:

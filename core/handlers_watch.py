@@ -14,7 +14,7 @@ from dataclasses import replace
 
 from sqlalchemy import func, select
 
-from core.alerts import WatchTerms, resolve_changed_watch, resolve_for_watch
+from core.alerts import resolve_for_watch
 from core.chat import Reply, WatchChange
 from core.command_types import WatchCommand
 from core.command_values import check_currency
@@ -26,6 +26,7 @@ from core.history import event_currencies
 from core.render import event_label, event_zone, local_time, money
 from core.rules import spec_from_row, words
 from core.turn import Turn
+from core.watch_change import WatchTerms, resolve_changed_watch
 from core.watch_choices import ambiguous, narrowed
 
 MAX_WATCHES = 100

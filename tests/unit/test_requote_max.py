@@ -1,8 +1,8 @@
-"""A kept alert's reason quotes the watch's new max (`core.alerts.requoted`)."""
+"""A kept alert's reason quotes the watch's new max (`core.watch_change.requoted`)."""
 
 from __future__ import annotations
 
-from core.alerts import requoted
+from core.watch_change import requoted
 
 
 def test_the_max_is_requoted_in_the_events_currency_and_the_rest_kept() -> None:

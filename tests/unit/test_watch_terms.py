@@ -1,12 +1,12 @@
-"""Which open alerts a changed watch keeps (`core.alerts.WatchTerms.still_holds`): the
+"""Which open alerts a changed watch keeps (`core.watch_change.WatchTerms.still_holds`): the
 ones the new terms would still open, by the rules of `core.triggers.fire`."""
 
 from __future__ import annotations
 
 import pytest
 
-from core.alerts import WatchTerms
 from core.db.models import Alert
+from core.watch_change import WatchTerms
 
 
 def terms(

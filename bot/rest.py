@@ -118,8 +118,9 @@ ROUTES = (
         "/watches",
         lambda r: r.watches.add_watch,
         Scope.WRITE,
-        "Add a watch in the chat's words (several matching events: numbered choices)",
-        '{"text": "yankees under 80 qty 2"}',
+        "Add a watch in the chat's words (several matching events: numbered choices); an"
+        ' optional "currency" (ISO 4217) is its max\'s',
+        '{"text": "any arsenal under 80 qty 2", "currency": "GBP"}',
     ),
     Route(
         "DELETE", "/watches/{id}", lambda r: r.watches.watch_command, Scope.WRITE, "Remove a watch"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -124,41 +125,27 @@ async def test_an_alert_no_longer_open_is_not_named(sessions: Sessions) -> None:
     assert "also matches" not in call
 
 
+@pytest.mark.parametrize("group", [False, True])
 async def test_a_chat_nudge_names_the_covered_alert_as_the_first_message_did(
-    sessions: Sessions,
+    sessions: Sessions, group: bool
 ) -> None:
-    """Ada is active in Telegram when the SMS is due: a chat nudge goes there first."""
-    seed, mlb, _, kept = await _escalating(sessions)
-    clock = FakeClock(T0 + minutes(10))
-    async with sessions() as session, session.begin():
-        session.add(
-            Presence(user_id=seed.user.id, platform="telegram", last_seen_at=T0 + minutes(11))
-        )
-    await run_until(service(sessions, clock), clock, 150, step=15)
-
-    chat = _only(await step_rows(sessions, kept), "telegram")
-    assert chat.payload["body"].endswith(
-        f"\nAlso matches your watch #{mlb.id} (mlb): down 11% to $50 from $56 in 24 h"
-    )
-
-
-async def test_a_group_watchs_chat_nudge_names_them_as_its_group_message_did(
-    sessions: Sessions,
-) -> None:
-    """Both watches post to a group chat: its message said "Also matches watch #N", and
-    the nudge said "your watch #N" (QA: `chat_lines` always wrote group=False)."""
-    group = {"destination_channel": "telegram", "destination_address": "-100200"}
-    seed, mlb, _, kept = await _escalating(sessions, **group)
-    line = f"\nAlso matches watch #{mlb.id} (mlb): down 11% to $50 from $56 in 24 h"
-    async with sessions() as session:
-        first = (
-            await session.scalars(
-                select(Notification).where(
-                    Notification.alert_id == kept, Notification.address == "-100200"
+    """Ada is active in Telegram when the SMS is due: a chat nudge goes there first, and
+    names the other alert as the first message did: "your watch #N", or "watch #N" when
+    both watches post to a group chat (QA: `chat_lines` always wrote group=False)."""
+    fields = {"destination_channel": "telegram", "destination_address": "-100200"}
+    seed, mlb, _, kept = await _escalating(sessions, **(fields if group else {}))
+    whose = "watch" if group else "your watch"
+    line = f"\nAlso matches {whose} #{mlb.id} (mlb): down 11% to $50 from $56 in 24 h"
+    if group:
+        async with sessions() as session:
+            first = (
+                await session.scalars(
+                    select(Notification).where(
+                        Notification.alert_id == kept, Notification.address == "-100200"
+                    )
                 )
-            )
-        ).first()
-    assert first is not None and first.payload["body"].endswith(line)  # the group's message
+            ).first()
+        assert first is not None and first.payload["body"].endswith(line)  # the group's
     clock = FakeClock(T0 + minutes(10))
     async with sessions() as session, session.begin():
         session.add(

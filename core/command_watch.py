@@ -160,6 +160,12 @@ def parse_watch(rest: list[str]) -> Command:
                     "watch yankees zone field level",
                 )
             command = _once(command, "zone", zone, "zone")
+        elif is_currency(rest[i - 1]) and command.currency is not None:  # "under $80 CAD"
+            raise CommandError(
+                f"the price says {command.currency} and then '{clip_word(rest[i - 1])}'; "
+                "give one currency",
+                "watch blue jays under 80 CAD",
+            )
         else:
             raise CommandError(f"unexpected '{clip_word(key)}' after the name", ex)
     return command

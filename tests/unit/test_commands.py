@@ -178,6 +178,10 @@ BAD = [
     ),
     ("snooze 2 under GBP 80 now", "snooze under takes one price, e.g. snooze 12 under 60"),
     (
+        "watch blue jays under $80 CAD",
+        "the price says USD and then 'CAD'; give one currency, e.g. watch blue jays under 80 CAD",
+    ),
+    (
         "watch yankees under eighty",
         "price must be a number, not 'eighty', e.g. watch yankees under 80 qty 2",
     ),

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from core.db.models import Event
 from core.domain import EventRef, Level
-from core.render import iso
+from core.formatting import iso
 
 _MAX_KEY = 200
 

@@ -23,9 +23,9 @@ from core.announce_rows import Change
 from core.db.models import ACTIVE_ALERT_STATUSES, Alert, Event, User, Watch
 from core.domain import EVENT_STARTED, ActionKind, AlertStatus
 from core.errors import AlreadyDone, NotFoundError, ValidationError
+from core.formatting import local_time, money
 from core.history import event_currencies
 from core.planning import WebhookTarget
-from core.render import local_time, money
 
 DEFAULT_SNOOZE = timedelta(hours=1)
 CHEAPER_FACTOR = 0.95

@@ -39,10 +39,7 @@ from core.db.tables import AUDIT_LOG, NOTIFICATIONS
 from core.domain import AlertStatus, ChannelKind, EventRef, NotificationStatus
 from core.planning import WebhookTarget, webhook_targets
 from core.recipients import load_webhooks
-from core.render import (
-    OtherAlert,
-    other_alerts_text,
-)
+from core.render import OtherAlert, other_alerts_text
 from core.siblings import open_alerts_by_place
 
 CHAT_CHANNELS = frozenset(

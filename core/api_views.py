@@ -31,8 +31,9 @@ from core.db.models import (
 from core.domain import AlertStatus, Level
 from core.engine_support import WatchInfo
 from core.errors import NotFoundError, ValidationError
+from core.formatting import iso
 from core.redaction import hide_credentials
-from core.render import event_dict, iso
+from core.render import event_dict
 
 ACTIVE = "active"
 ALERT_STATUSES = (ACTIVE, *(status.value for status in AlertStatus))

@@ -13,7 +13,7 @@ from functools import cache
 
 from core.domain import Level
 from core.errors import ValidationError
-from core.render import CURRENCY_SYMBOLS, clip, money
+from core.formatting import CURRENCY_SYMBOLS, clip, money
 
 MAX_TEXT = 200  # a name, zone or contact typed in a command
 MAX_ID = 2**48 - 1  # what fits in an action token

@@ -23,7 +23,7 @@ from core.command_values import (
     parse_price,
     parse_quantity,
 )
-from core.render import CURRENCY_SYMBOLS
+from core.formatting import CURRENCY_SYMBOLS
 
 __all__ = ["OPTION_WORDS", "parse_market", "parse_watch", "price_text"]
 

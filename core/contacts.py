@@ -36,7 +36,8 @@ from core.db.models import AuditEntry, ContactPoint, Notification, User
 from core.domain import ChannelKind, Level, NotificationStatus
 from core.errors import RecipientGone, ValidationError
 from core.escalation_load import contact_point_id, phone_address
-from core.render import humanize_delta, payload
+from core.formatting import humanize_delta
+from core.render import payload
 
 CODE_TTL = timedelta(minutes=10)
 MAX_ATTEMPTS = 5

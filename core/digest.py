@@ -18,7 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.models import Notification, User
 from core.domain import NotificationStatus
-from core.render import event_zone, local_time, payload
+from core.formatting import event_zone, local_time
+from core.render import payload
 
 ITEM_KIND = "digest"
 SUMMARY_KIND = "digest_summary"

@@ -20,6 +20,7 @@ from core.domain import (
     WatchSpec,
 )
 from core.engine_batch import Batch, Round
+from core.formatting import market_age_note, money
 from core.metrics import Metrics
 from core.planning import DeliveryPlan, plan_delivery
 from core.ports import Forecast
@@ -29,9 +30,7 @@ from core.render import (
     alert_buttons,
     body,
     event_dict,
-    market_age_note,
     market_dict,
-    money,
     other_alerts_text,
     payload,
     title,

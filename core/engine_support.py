@@ -27,8 +27,8 @@ from core.domain import (
     TriggerKind,
     WatchSpec,
 )
+from core.formatting import money
 from core.ports import Forecast
-from core.render import money
 from core.routing import Destination
 from core.rules import WatchIndex, spec_from_row
 

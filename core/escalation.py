@@ -33,6 +33,7 @@ from core.engine_support import WatchInfo
 from core.escalation_load import ESCALATION_KIND, Context, DueAlert, due_alerts, load_context
 from core.escalation_rules import Chain, EscalationConfig, Send, SendKind, StepPlan, plan_step
 from core.escalation_texts import also_piece, chat_lines
+from core.formatting import money
 from core.metrics import Metrics, NullMetrics
 from core.outbox import OutboxSignal
 from core.ports import Clock
@@ -42,7 +43,6 @@ from core.render import (
     body,
     event_dict,
     factors_from_dicts,
-    money,
     payload,
     title,
 )

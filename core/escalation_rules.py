@@ -31,9 +31,9 @@ from enum import StrEnum
 from typing import Any
 
 from core.domain import ChannelKind, Level, rough_duration
+from core.formatting import humanize_delta, local_time, zone
 from core.planning import allowed_chats, parse_hhmm, quiet_until
 from core.policy import Step, StepTarget, steps_for
-from core.render import humanize_delta, local_time, zone
 from core.routing import Destination
 
 

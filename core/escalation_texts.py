@@ -14,7 +14,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from core.render import OtherAlert, clip, money, other_alerts_text
+from core.formatting import clip, money
+from core.render import OtherAlert, other_alerts_text
 from core.siblings import OpenSibling
 
 ALSO_LINES = 10  # lines a payload carries; more are only counted

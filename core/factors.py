@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from core.domain import EventRef, Listing, MarketPoint, Match, WatchSpec, plural, rough_duration
+from core.formatting import humanize_delta, money
 from core.ports import Forecast
-from core.render import humanize_delta, money
 from core.rules import words
 from core.triggers import comparable_high, priced_by_listings, priced_in, seats_note
 

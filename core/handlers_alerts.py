@@ -17,15 +17,9 @@ from core.command_values import check_currency
 from core.db.models import ACTIVE_ALERT_STATUSES, Alert, Event, Watch
 from core.domain import ActionKind, Button, Level
 from core.errors import AlreadyDone, NotFoundError
+from core.formatting import event_zone, humanize_delta, local_time, money, short_date
 from core.history import event_currencies
-from core.render import (
-    LEVEL_EMOJI,
-    event_zone,
-    humanize_delta,
-    local_time,
-    money,
-    short_date,
-)
+from core.render import LEVEL_EMOJI
 from core.rules import spec_from_row
 from core.turn import Turn
 

@@ -12,8 +12,7 @@ from core.db.models import Event, MarketSnapshot
 from core.domain import plural
 from core.errors import NotFoundError
 from core.event_search import search_events
-from core.ingest import FUTURE_TOLERANCE
-from core.render import (
+from core.formatting import (
     event_label,
     event_zone,
     humanize_delta,
@@ -22,6 +21,7 @@ from core.render import (
     resample_last,
     sparkline,
 )
+from core.ingest import FUTURE_TOLERANCE
 from core.turn import Turn
 
 

@@ -22,8 +22,8 @@ from core.db.models import Event, Watch
 from core.domain import ActionKind, Button, TriggerKind
 from core.errors import NotFoundError, ValidationError
 from core.event_search import is_category, search_events, upcoming_event
+from core.formatting import event_label, event_zone, local_time, money
 from core.history import event_currencies
-from core.render import event_label, event_zone, local_time, money
 from core.rules import spec_from_row, words
 from core.turn import Turn
 from core.watch_change import WatchTerms, resolve_changed_watch

@@ -39,7 +39,7 @@ from core.domain import (
     NotificationStatus,
     OutboundMessage,
 )
-from core.render import humanize_delta
+from core.formatting import humanize_delta
 
 _CLAIM_ORDER = (
     Notification.level.desc(),

@@ -25,7 +25,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from core.domain import ChannelKind, Level, TriggerKind, WatchSpec
-from core.render import local_time, money, zone
+from core.formatting import local_time, money, zone
 from core.routing import Destination
 from core.scoring import DEFAULT_WEIGHTS
 

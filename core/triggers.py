@@ -20,7 +20,7 @@ from core.domain import (
     TriggerKind,
     WatchSpec,
 )
-from core.render import money
+from core.formatting import money
 
 DEFAULT_DROP_PCT = 10.0
 DEFAULT_LOW_INVENTORY = 50

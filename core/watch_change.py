@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.alerts import active_of_watch, resolve_many
 from core.db.models import Alert, Watch
 from core.domain import TriggerKind
+from core.formatting import money
 from core.history import event_currencies
-from core.render import money
 
 __all__ = ["WatchTerms", "requoted", "resolve_changed_watch"]
 

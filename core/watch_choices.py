@@ -28,8 +28,8 @@ from core.command_values import CommandError, parse_price
 from core.command_watch import OPTION_WORDS
 from core.db.models import Event
 from core.event_search import CANDIDATES, known_words, search_events
+from core.formatting import CURRENCY_SYMBOLS, event_label, money, zone
 from core.history import event_currencies
-from core.render import CURRENCY_SYMBOLS, event_label, money, zone
 from core.rules import words
 
 SHOWN = 8

@@ -19,8 +19,9 @@ from bot.cli.common import utc
 from core.api_views import merged_timeline, shown_address
 from core.db.models import Alert, AuditEntry, Event, Notification, User, Watch
 from core.domain import Level, rough_duration
+from core.formatting import local_time, money
 from core.redaction import hide_credentials
-from core.render import LEVEL_EMOJI, local_time, money
+from core.render import LEVEL_EMOJI
 
 
 @dataclass(frozen=True, slots=True)

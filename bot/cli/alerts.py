@@ -41,8 +41,8 @@ from core.db.models import (
 )
 from core.domain import ActionKind
 from core.errors import ValidationError
+from core.formatting import money
 from core.history import event_currencies
-from core.render import money
 
 alerts_app = typer.Typer(
     help="Alerts: list, show one with its timeline, acknowledge, snooze, resolve.",

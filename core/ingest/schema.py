@@ -16,7 +16,7 @@ from pydantic_core import ErrorDetails
 
 from core.domain import EventInfo, Listing, SnapshotIn
 from core.errors import ValidationError
-from core.render import clip
+from core.formatting import clip
 
 MAX_BATCH = 5000
 SOURCE_EXAMPLE = '"seatgeek"'

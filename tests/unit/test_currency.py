@@ -22,8 +22,9 @@ from core.domain import (
 )
 from core.engine_support import soft_reason
 from core.factors import MarketContext, price_factor
+from core.formatting import money
 from core.handlers_market import _price
-from core.render import AlertView, market_dict, money, title
+from core.render import AlertView, market_dict, title
 from core.triggers import check
 from ml import charts
 

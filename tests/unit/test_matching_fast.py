@@ -19,7 +19,7 @@ from functools import partial
 import pytest
 
 from core.domain import EventRef, Listing, MarketPoint, Match, TriggerKind, WatchSpec
-from core.render import money
+from core.formatting import money
 from core.rules import (
     DEFAULT_DROP_PCT,
     DEFAULT_LOW_INVENTORY,

@@ -8,24 +8,26 @@ from datetime import UTC, datetime, timedelta
 
 from core.actions import ActionSigner
 from core.domain import Advice, EventRef, Factor, Level, Prediction, Recommendation
-from core.render import (
-    ALERT_BUTTONS,
-    AlertView,
-    alert_buttons,
-    body_lines,
+from core.formatting import (
     event_label,
     event_zone,
     humanize_delta,
     local_time,
     money,
-    payload,
-    prediction_dict,
-    recommendation_dict,
     resample_last,
     short_date,
     sparkline,
-    title,
     zone,
+)
+from core.render import (
+    ALERT_BUTTONS,
+    AlertView,
+    alert_buttons,
+    body_lines,
+    payload,
+    prediction_dict,
+    recommendation_dict,
+    title,
 )
 
 GAME = EventRef(

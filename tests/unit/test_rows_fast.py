@@ -35,6 +35,7 @@ from core.domain import (
 from core.engine_batch import ActiveAlert, Batch, Round, Snap
 from core.engine_rows import RowContext, chart_history, round_rows
 from core.engine_support import WatchInfo
+from core.formatting import iso
 from core.metrics import NullMetrics
 from core.planning import Recipient, WebhookTarget
 from core.ports import Forecast
@@ -44,7 +45,6 @@ from core.render import (
     body_lines,
     event_dict,
     factor_dicts,
-    iso,
     market_dict,
     prediction_dict,
     recommendation_dict,

@@ -21,11 +21,11 @@ from core.alert_payload import AnnouncedAlert
 from core.announce import announce
 from core.announce_rows import Change
 from core.db.models import ACTIVE_ALERT_STATUSES, Alert, Event, User, Watch
+from core.delivery_plan import WebhookTarget
 from core.domain import EVENT_STARTED, ActionKind, AlertStatus
 from core.errors import AlreadyDone, NotFoundError, ValidationError
 from core.formatting import local_time, money
 from core.history import event_currencies
-from core.planning import WebhookTarget
 
 DEFAULT_SNOOZE = timedelta(hours=1)
 CHEAPER_FACTOR = 0.95

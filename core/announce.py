@@ -36,8 +36,8 @@ from core.db.models import (
 )
 from core.db.statements import bulk_insert, defer_statement, insert_skipping
 from core.db.tables import AUDIT_LOG, NOTIFICATIONS
+from core.delivery_plan import WebhookTarget, webhook_targets
 from core.domain import AlertStatus, ChannelKind, EventRef, NotificationStatus
-from core.planning import WebhookTarget, webhook_targets
 from core.recipients import load_webhooks
 from core.render import OtherAlert, other_alerts_text
 from core.siblings import open_alerts_by_place

@@ -20,9 +20,9 @@ from core.alert_payload import (
     notification_key,
 )
 from core.db.models import ACTIVE_ALERT_STATUSES, Event, User, Watch
+from core.delivery_plan import WebhookTarget
 from core.domain import ChannelKind, EventRef, Level, NotificationStatus
 from core.history import event_currencies
-from core.planning import WebhookTarget
 from core.render import AlertView, body, event_dict, factors_from_dicts, payload, title
 
 __all__ = ["Change", "announce_context", "change_rows"]

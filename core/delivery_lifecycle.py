@@ -35,11 +35,11 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.models import Identity, Notification, User, WebhookEndpoint
+from core.delivery_plan import Recipient, first_delivery_at
 from core.digest import SUMMARY_KIND
 from core.domain import ChannelKind, DeliveryReceipt, Level, NotificationStatus
 from core.escalation_load import ESCALATION_KIND
 from core.outbox import DELAYED
-from core.planning import Recipient, first_delivery_at
 from core.redaction import hide_credentials
 from core.routing import Destination, destinations
 

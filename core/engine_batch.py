@@ -19,10 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.db.models import ACTIVE_ALERT_STATUSES
 from core.db.statements import bulk_update_values, insert_returning
 from core.db.tables import ALERTS, WATCHES
+from core.delivery_plan import Recipient, WebhookTarget
 from core.domain import MarketPoint, Match, Score, StoredSnapshot, WatchSpec
 from core.engine_support import WatchInfo
 from core.factors import MarketContext
-from core.planning import RecentResolve, Recipient, WebhookTarget
+from core.planning import RecentResolve
 from core.ports import Forecast
 from core.scoring import EventFactors
 

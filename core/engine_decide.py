@@ -12,6 +12,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 from core.alerts import mark_resolved
+from core.delivery_plan import Recipient, first_delivery_at
 from core.domain import EventRef, Level, Match, Score, TriggerKind, WatchSpec
 from core.engine_batch import EXPLAIN, SCORE, STATE, ActiveAlert, Batch, Round, Snap
 from core.engine_support import hard_reason, soft_reason
@@ -22,9 +23,7 @@ from core.planning import (
     AlertState,
     EngineConfig,
     RecentResolve,
-    Recipient,
     dedup_key,
-    first_delivery_at,
     plan_clear,
     plan_open,
     plan_update,

@@ -9,6 +9,7 @@ from typing import Any
 
 from core.actions import ActionSigner
 from core.alert_payload import alert_dict, notification_key
+from core.delivery_plan import DeliveryPlan, plan_delivery
 from core.domain import (
     ChannelKind,
     EventRef,
@@ -22,7 +23,6 @@ from core.domain import (
 from core.engine_batch import Batch, Round
 from core.formatting import market_age_note, money
 from core.metrics import Metrics
-from core.planning import DeliveryPlan, plan_delivery
 from core.ports import Forecast
 from core.render import (
     AlertView,

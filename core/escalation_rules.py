@@ -30,9 +30,9 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from core.delivery_plan import allowed_chats, parse_hhmm, quiet_until
 from core.domain import ChannelKind, Level, rough_duration
 from core.formatting import humanize_delta, local_time, zone
-from core.planning import allowed_chats, parse_hhmm, quiet_until
 from core.policy import Step, StepTarget, steps_for
 from core.routing import Destination
 

@@ -16,10 +16,10 @@ from core.command_types import (
     WakeForCritical,
 )
 from core.db.models import Notification, Preference, User
+from core.delivery_plan import first_delivery_at
 from core.digest import ITEM_KIND
 from core.domain import ChannelKind, Level, NotificationStatus
 from core.formatting import zone
-from core.planning import first_delivery_at
 from core.recipients import load_recipients
 from core.routing import DEFAULT_ORDER, destinations
 from core.scoring import DEFAULT_WEIGHTS, FACTOR_NAMES, MIN_FEEDBACK, blend_weights

@@ -56,11 +56,7 @@ from core.engine_support import (
 from core.factors import MIN_DRAIN_GAP_S
 from core.history import MarketHistory
 from core.metrics import Metrics
-from core.planning import (
-    EngineConfig,
-    cooldown_of,
-    dedup_key,
-)
+from core.planning import EngineConfig, cooldown_of, dedup_key
 from core.ports import Clock, ForecastRequest, Predictor
 from core.recipients import RecipientCache
 from core.render import prediction_dict, recommendation_dict

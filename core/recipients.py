@@ -18,8 +18,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.models import Identity, Preference, User, WebhookEndpoint
+from core.delivery_plan import Recipient, WebhookTarget
 from core.domain import ChannelKind
-from core.planning import Recipient, WebhookTarget
 from core.routing import DEFAULT_ORDER, PLATFORM_CHANNEL, Destination
 
 _CHUNK = 500

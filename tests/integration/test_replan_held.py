@@ -18,8 +18,8 @@ from core.actions import ActionSigner
 from core.chat import CommandContext
 from core.clock import FakeClock
 from core.db.models import Notification
+from core.delivery_plan import quiet_until
 from core.handlers import CommandHandlers
-from core.planning import quiet_until
 from tests.integration.engine_helpers import (
     SECRET,
     Seed,

@@ -7,13 +7,13 @@ import random
 from datetime import UTC, datetime, timedelta
 
 from core.actions import ActionSigner
+from core.delivery_plan import Recipient, WebhookTarget
 from core.domain import ChannelKind, EventRef, Level, MarketPoint, Score, StoredSnapshot
 from core.engine_batch import ActiveAlert, Batch, Round, Snap
 from core.engine_decide import merge_rounds
 from core.engine_rows import RowContext, round_rows
 from core.engine_support import WatchInfo
 from core.metrics import NullMetrics
-from core.planning import Recipient, WebhookTarget
 from core.policy import freeze, is_stopped
 from core.routing import Destination
 

@@ -7,22 +7,24 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from core.delivery_plan import (
+    Recipient,
+    WebhookTarget,
+    choose_destinations,
+    next_digest_at,
+    plan_delivery,
+    quiet_until,
+)
 from core.domain import ChannelKind, Level, TriggerKind, WatchSpec
 from core.planning import (
     AlertState,
     EngineConfig,
     RecentResolve,
-    Recipient,
-    WebhookTarget,
-    choose_destinations,
     cooldown_of,
     dedup_key,
-    next_digest_at,
     plan_clear,
-    plan_delivery,
     plan_open,
     plan_update,
-    quiet_until,
 )
 from core.policy import DEFAULT_POLICY, StepTarget, freeze, steps_for
 from core.routing import Destination

@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
-from core.planning import next_digest_at, quiet_until, wall_instant
+from core.delivery_plan import next_digest_at, quiet_until, wall_instant
 
 NY = "America/New_York"
 

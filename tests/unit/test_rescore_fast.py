@@ -11,6 +11,7 @@ import random
 from dataclasses import astuple
 from datetime import datetime, timedelta
 
+from core.delivery_plan import Recipient
 from core.domain import (
     EventRef,
     Level,
@@ -33,7 +34,7 @@ from core.factors import (
     urgency_factor,
 )
 from core.metrics import NullMetrics
-from core.planning import HOLDS, EngineConfig, Recipient, dedup_key, plan_clear
+from core.planning import HOLDS, EngineConfig, dedup_key, plan_clear
 from core.ports import Forecast
 from core.rules import WatchIndex, evaluate
 from core.scoring import (

@@ -20,6 +20,7 @@ import orjson
 
 from core.actions import ActionSigner
 from core.db.engine import compact_json
+from core.delivery_plan import Recipient, WebhookTarget
 from core.domain import (
     Advice,
     ChannelKind,
@@ -37,7 +38,6 @@ from core.engine_rows import RowContext, chart_history, round_rows
 from core.engine_support import WatchInfo
 from core.formatting import iso
 from core.metrics import NullMetrics
-from core.planning import Recipient, WebhookTarget
 from core.ports import Forecast
 from core.render import (
     ALERT_BUTTONS,

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from core.db.models import Event
 from core.domain import EventRef, Level
 from core.formatting import iso
+from core.render import AlertView
 
 _MAX_KEY = 200
 
@@ -31,8 +32,8 @@ def notification_key(alert_id: int, event_type: str, channel: str, address: str,
     return key[:_MAX_KEY]
 
 
-class AlertFields(Protocol):
-    """What `alert_dict` reads: an `Alert` row or the engine's `ActiveAlert`."""
+class ShownAlert(Protocol):
+    """What a stored alert's message shows of it (`stored_view`)."""
 
     @property
     def id(self) -> int | None: ...
@@ -46,6 +47,11 @@ class AlertFields(Protocol):
     def score(self) -> float: ...
     @property
     def price(self) -> float | None: ...
+
+
+class AlertFields(ShownAlert, Protocol):
+    """What `alert_dict` reads: an `Alert` row or the engine's `ActiveAlert`."""
+
     @property
     def reason(self) -> str | None: ...
     @property
@@ -94,6 +100,32 @@ class WatchLabel(Protocol):
     def max_price(self) -> float | None: ...
     @property
     def currency(self) -> str | None: ...
+
+
+def stored_view(
+    alert: ShownAlert,
+    event: EventRef,
+    watch: WatchLabel | None,
+    currency: str | None,
+    **text: Any,
+) -> AlertView:
+    """The text of a stored alert's message (an edit, an escalation step): its state and
+    price, its watch's max (in the watch's own currency, if it has one) and the event's
+    `currency`; `text` sets the rest (factors, headline, note, time zone...)."""
+    assert alert.id is not None, "only stored alerts are shown"
+    return AlertView(
+        alert_id=alert.id,
+        kind=alert.kind,
+        status=alert.status,
+        level=Level(alert.level),
+        score=alert.score,
+        event=event,
+        price=alert.price,
+        max_price=watch.max_price if watch is not None else None,
+        max_currency=watch.currency if watch is not None else None,
+        currency=currency,
+        **text,
+    )
 
 
 @dataclass(frozen=True, slots=True)

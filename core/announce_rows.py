@@ -18,12 +18,13 @@ from core.alert_payload import (
     alert_dict,
     event_ref,
     notification_key,
+    stored_view,
 )
 from core.db.models import ACTIVE_ALERT_STATUSES, Event, User, Watch
 from core.delivery_plan import WebhookTarget
-from core.domain import ChannelKind, EventRef, Level, NotificationStatus
+from core.domain import ChannelKind, EventRef, NotificationStatus
 from core.history import event_currencies
-from core.render import AlertView, body, event_dict, factors_from_dicts, payload, title
+from core.render import body, event_dict, factors_from_dicts, payload, title
 
 __all__ = ["Change", "announce_context", "change_rows"]
 
@@ -59,22 +60,16 @@ def change_rows(
     watch = watches.get(alert.watch_id)
     currency = currencies.get(alert.event_id)
     recommendation = alert.recommendation or {}
-    view = AlertView(
-        alert_id=alert_id,
-        kind=alert.kind,
-        status=alert.status,
-        level=Level(alert.level),
-        score=alert.score,
-        event=event,
-        price=alert.price,
-        max_price=watch.max_price if watch is not None else None,
-        max_currency=watch.currency if watch is not None else None,
+    view = stored_view(
+        alert,
+        event,
+        watch,
+        currency,
         factors=factors_from_dicts(alert.factors),
         # Buy advice on an alert that ended (resolved, expired) would urge an offer gone.
         sentence=recommendation.get("sentence") if alert.status in ACTIVE_ALERT_STATUSES else None,
         timezone=zones.get(alert.user_id),
         status_note=change.note,
-        currency=currency,
     )
     data = {
         "alert": alert_dict(alert),

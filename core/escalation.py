@@ -24,11 +24,11 @@ from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.actions import ActionSigner
-from core.alert_payload import event_ref, notification_key
+from core.alert_payload import event_ref, notification_key, stored_view
 from core.db.models import Alert
 from core.db.statements import insert_skipping, rowcount
 from core.db.tables import AUDIT_LOG, NOTIFICATIONS
-from core.domain import Level, NotificationStatus
+from core.domain import NotificationStatus
 from core.engine_support import WatchInfo
 from core.escalation_load import ESCALATION_KIND, Context, DueAlert, due_alerts, load_context
 from core.escalation_rules import Chain, EscalationConfig, Send, SendKind, StepPlan, plan_step
@@ -38,7 +38,6 @@ from core.metrics import Metrics, NullMetrics
 from core.outbox import OutboxSignal
 from core.ports import Clock
 from core.render import (
-    AlertView,
     alert_buttons,
     body,
     event_dict,
@@ -199,22 +198,10 @@ class EscalationService:
         marker = f"esc{chain.round_id}s{chain.step}" + ("" if plan.advance else "h")
         note = f"Escalated (step {chain.step}): not acknowledged yet"
         currency = ctx.currencies.get(alert.event_id)
-        view = AlertView(
-            alert_id=alert.id,
-            kind=alert.kind,
-            status=alert.status,
-            level=Level(alert.level),
-            score=alert.score,
-            event=ref,
-            price=alert.price,
-            max_price=watch.max_price if watch else None,
-            max_currency=watch.currency if watch else None,
-            headline=alert.reason,
-            factors=(),
-            timezone=person.timezone,
-            status_note=note,
-            currency=currency,
-        )
+        view = stored_view(
+            alert, ref, watch, currency,
+            headline=alert.reason, factors=(), timezone=person.timezone, status_note=note,
+        )  # fmt: skip
         buttons = alert_buttons(self._signer, alert.id, now=now, rng=self._rng)
         # The other open alerts its first message told of do not escalate on their own
         # (`merge_rounds`): each step names them (`core.escalation_texts`).

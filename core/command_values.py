@@ -11,7 +11,7 @@ import zoneinfo
 from datetime import timedelta
 from functools import cache
 
-from core.domain import Level
+from core.domain import DEFAULT_CURRENCY, Level
 from core.errors import ValidationError
 from core.formatting import CURRENCY_SYMBOLS, clip, money
 
@@ -120,7 +120,7 @@ def check_currency(typed: str | None, amount: float, currency: str | None, comma
     `currency` (None is USD): "watch #6 under $80" for a game priced in pounds. A bare
     number (`typed` None) is in the event's currency. `command` is what the price follows
     in the example ("watch #6 under")."""
-    currency = currency or "USD"
+    currency = currency or DEFAULT_CURRENCY
     if typed is None or typed == currency:
         return
     raise CommandError(

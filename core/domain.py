@@ -370,6 +370,17 @@ class StoredSnapshot:
 # How quantities are said to people; ml writes its sentences with these too.
 
 
+# Prices that say no currency are in this one.
+DEFAULT_CURRENCY = "USD"
+
+
+def max_priced_in(max_currency: str | None, currency: str | None) -> bool:
+    """Whether a max typed in `max_currency` may be compared with prices in `currency`
+    (None reads as USD): a max without a currency of its own is read in each event's,
+    and amounts are never converted ("under £80" says nothing of a game in dollars)."""
+    return max_currency is None or max_currency == (currency or DEFAULT_CURRENCY)
+
+
 def rough_duration(seconds: float) -> str:
     """Format an estimate roughly, never "0 h": "under a minute", "about 40 min",
     "about 10 h", "about 1 day", "1 day 6 h".

@@ -99,7 +99,7 @@ def price_factor(match: Match, ctx: MarketContext, explain: bool = True) -> tupl
     high = comparable_high(watch, ctx.high_24h, ctx.listings)
     # A max typed in another currency says nothing of these prices (a low-inventory match
     # of "arsenal under £80" on a game priced in dollars): no "under your max" either way.
-    limit = watch.max_price if watch.currency is None or priced_in(watch, cur) else None
+    limit = watch.max_price if priced_in(watch, cur) else None
     value = price_value(price, limit, high)
     if not explain:
         return value, ""

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from core.domain import plural
+from core.domain import DEFAULT_CURRENCY, plural
 from core.memo import IdentityMemo
 
 # A message whose snapshot is older than this says how old its prices are.
@@ -63,7 +63,7 @@ def money(value: float, currency: str | None = "USD") -> str:
     An amount that is not zero never reads as zero: "<$0.01" (and "<¥1") below the
     smallest amount shown.
     """
-    prefix = CURRENCY_SYMBOLS.get(currency or "USD") or f"{currency} "
+    prefix = CURRENCY_SYMBOLS.get(currency or DEFAULT_CURRENCY) or f"{currency} "
     if value < 0.005 or currency in _WHOLE_UNITS:
         return _rare_money(value, prefix, currency in _WHOLE_UNITS)
     return f"{prefix}{value:,.0f}" if value == int(value) else f"{prefix}{value:,.2f}"

@@ -24,6 +24,7 @@ from core.domain import (
     Prediction,
     Recommendation,
     TriggerKind,
+    max_priced_in,
     plural,
 )
 from core.formatting import (
@@ -137,7 +138,7 @@ def title(view: AlertView) -> str:
     elif (
         view.price is not None
         and view.max_price is not None
-        and view.max_currency in (None, view.currency or "USD")
+        and max_priced_in(view.max_currency, view.currency)
     ):
         currency = view.currency
         detail = f"{money(view.price, currency)} (your max {money(view.max_price, currency)})"

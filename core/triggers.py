@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import NamedTuple
 
 from core.domain import (
+    DEFAULT_CURRENCY,
     EVENT_STARTED,
     EventRef,
     Listing,
@@ -19,6 +20,7 @@ from core.domain import (
     Match,
     TriggerKind,
     WatchSpec,
+    max_priced_in,
 )
 from core.formatting import money
 
@@ -33,7 +35,6 @@ _PRICE_BELOW, _DROP_PCT, _LOW_INVENTORY, _NEW_LISTING = (
     TriggerKind.NEW_LISTING,
 )
 _NO_IDS: frozenset[str] = frozenset()
-_USD = "USD"  # a snapshot that says no currency is priced in it
 # The kinds `check` decides; sellout_risk needs the forecast and is the planner's.
 _CHECKED = frozenset(TriggerKind) - {TriggerKind.SELLOUT_RISK}
 
@@ -223,10 +224,8 @@ def seats_note(watch: WatchSpec, seats: bool) -> str:
 
 def priced_in(watch: WatchSpec, currency: str | None) -> bool:
     """Whether the watch's max (and snooze price) may be compared with prices in
-    `currency` (None reads as USD): it has no currency of its own (its number is read in
-    each event's), or this one. Amounts are never converted: "under £80" says nothing of
-    a game priced in dollars."""
-    return watch.currency is None or watch.currency == (currency or _USD)
+    `currency` (`core.domain.max_priced_in`)."""
+    return max_priced_in(watch.currency, currency)
 
 
 def _under_max(watch: WatchSpec, price: float | None, currency: str | None) -> bool:
@@ -236,7 +235,7 @@ def _under_max(watch: WatchSpec, price: float | None, currency: str | None) -> b
         return True
     # `priced_in`, inline: this runs for most pairs the plan finds
     return price <= watch.max_price and (
-        watch.currency is None or watch.currency == (currency or _USD)
+        watch.currency is None or watch.currency == (currency or DEFAULT_CURRENCY)
     )
 
 
@@ -247,7 +246,7 @@ def fire(watch: WatchSpec, kind: TriggerKind, event: EventRef, offer: Offer) -> 
         price = offer.price
         if watch.max_price is None or price is None or price > watch.max_price:
             return None
-        if watch.currency is not None and watch.currency != (offer.currency or _USD):
+        if watch.currency is not None and watch.currency != (offer.currency or DEFAULT_CURRENCY):
             return None  # a max in another currency (`priced_in`)
         cheapest, limit, cur = price, watch.max_price, offer.currency  # for the deferred reason
         return Match(

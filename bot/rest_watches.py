@@ -19,12 +19,10 @@ from bot.rest_chat import reply_response, run_command
 from bot.web import ApiError
 from core import api_views
 from core.chat import CommandContext, Reply
-from core.command_types import WatchCommand
-from core.commands import parse
 from core.db.models import Watch
 from core.domain import Platform
 from core.errors import ValidationError
-from core.handlers_watch import is_currency_code, with_currency
+from core.handlers_watch import is_currency_code, priced_watch
 from core.tokens import Scope
 
 _CREATE = '{"text": "yankees under 80 qty 2"}'
@@ -73,10 +71,7 @@ class WatchRoutes(RouteHandlers):
                 '"currency" must be a 3-letter ISO 4217 code, e.g. {"currency": "GBP"}',
             )
         try:
-            command = parse(f"watch {text}")
-            if not isinstance(command, WatchCommand):  # "watch ..." parses to nothing else
-                raise ValidationError(f"say what to watch, e.g. {_CREATE}")
-            command = with_currency(command, currency)
+            command = priced_watch(f"watch {text}", currency, _CREATE)
         except ValidationError as exc:  # a chat command's error: a one-line reason
             raise ApiError(422, "invalid", str(exc)) from None
         ctx = CommandContext(user_id=user_id, platform=Platform.API.value, address=VIA)

@@ -18,6 +18,7 @@ from core.alerts import resolve_for_watch
 from core.chat import Reply, WatchChange
 from core.command_types import WatchCommand
 from core.command_values import check_currency
+from core.commands import parse
 from core.db.models import Event, Watch
 from core.domain import ActionKind, Button, TriggerKind
 from core.errors import NotFoundError, ValidationError
@@ -64,6 +65,19 @@ def with_currency(cmd: WatchCommand, currency: str) -> WatchCommand:
             f"e.g. watch {what} under {money(cmd.max_price, cmd.currency)}"
         )
     return replace(cmd, currency=code)
+
+
+def priced_watch(text: str, currency: str, example: str) -> WatchCommand:
+    """The `watch` command of `text` ("watch any arsenal under 80") with its max in
+    `currency` (`with_currency`): what the API's "currency" and the CLI's --currency do.
+
+    Raises:
+        ValidationError: the words or the currency, with a one-line reason.
+    """
+    command = parse(text)
+    if not isinstance(command, WatchCommand):  # "watch ..." parses to nothing else
+        raise ValidationError(f"say what to watch, e.g. {example}")
+    return with_currency(command, currency)
 
 
 async def watch(turn: Turn, cmd: WatchCommand) -> Reply:

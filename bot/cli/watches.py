@@ -32,12 +32,10 @@ from bot.cli.common import (
 )
 from bot.jobs import WATCH_SYNC_S
 from core.chat import CommandContext, Reply
-from core.command_types import WatchCommand
-from core.commands import parse
 from core.db.models import Event, User, Watch
 from core.domain import Platform
 from core.errors import ValidationError
-from core.handlers_watch import is_currency_code, watch_conditions, with_currency
+from core.handlers_watch import is_currency_code, priced_watch, watch_conditions
 from core.history import event_currencies
 
 watches_app = typer.Typer(
@@ -85,10 +83,7 @@ async def _watch(
         reply = await container.handlers.handle_text(ctx, text)
     else:  # the max in --currency, as if typed with it (`with_currency`)
         try:
-            command = parse(text)
-            if not isinstance(command, WatchCommand):  # "watch ..." parses to nothing else
-                return Reply.error(f"say what to watch, e.g. {_EXAMPLE}")
-            command = with_currency(command, currency)
+            command = priced_watch(text, currency, _EXAMPLE)
         except ValidationError as exc:
             return Reply.error(str(exc))
         reply = await container.handlers.handle(ctx, command)

@@ -140,11 +140,15 @@ def _snooze_terms(body: Mapping[str, Any]) -> tuple[int | None, float | None]:
             )
         return minutes, None
     if below is not None:
-        if isinstance(below, bool) or not isinstance(below, int | float) or not 0 < below < 1e7:
+        # Whole cents, as the chat's "snooze 12 under 19.99" stores it: 0.004 is no price,
+        # and 19.999 is 20, which must then be under the current price like a typed 20.
+        cents = round(below, 2) if isinstance(below, int | float) else None
+        if isinstance(below, bool) or cents is None or not 0.01 <= cents < 1e7:
             raise ApiError(
                 422,
                 "invalid",
-                f"below must be a price above 0 and under 10,000,000, e.g. {_SNOOZE_EXAMPLE}",
+                f"below must be a price of at least 0.01 and under 10,000,000,"
+                f" e.g. {_SNOOZE_EXAMPLE}",
             )
-        return None, float(below)
+        return None, float(cents)
     return 60, None

@@ -183,7 +183,8 @@ async def test_ack_and_snooze_act_like_the_buttons(world: World, clock: FakeCloc
         ({"minutes": 0}, 422, "minutes must be a whole number from 1"),
         ({"minutes": "2h"}, 422, "minutes must be a whole number"),
         ({"minutes": 5, "below": 3}, 422, "not both"),
-        ({"below": -1}, 422, "below must be a price above 0"),
+        ({"below": -1}, 422, "below must be a price of at least 0.01"),
+        ({"below": 0.004}, 422, "below must be a price of at least 0.01"),  # no whole cent
         ({"below": 1e26}, 422, "under 10,000,000"),
         ({"minute": 5}, 422, "unknown field 'minute'; this takes {\"minutes\": 120}"),
         ({"foo": 1}, 422, "unknown field 'foo'"),
@@ -201,6 +202,14 @@ async def test_bad_snooze_bodies_are_refused_with_a_reason(
     else:
         resp = await world.client.post(url, json=body, headers=headers)
     assert needle in (await _json(resp, status))["error"]["message"]
+
+
+async def test_snooze_below_is_in_whole_cents_as_in_the_chat(world: World) -> None:
+    """19.999 is stored as 20.00, as "snooze 12 under 19.999" is: never a price the alert
+    list shows as "under $20.00" while meaning something a hair below it."""
+    url = f"/api/v1/alerts/{world.alert}/snooze"
+    resp = await world.client.post(url, json={"below": 19.999}, headers=world.auth("ada_write"))
+    assert (await _json(resp, 200))["snooze_below"] == 20.0
 
 
 async def test_ack_takes_no_fields(world: World) -> None:

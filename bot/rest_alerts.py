@@ -101,7 +101,9 @@ class AlertRoutes(RouteHandlers):
         """POST /alerts/{id}/resolve {"reason": "sold out"} (admin)."""
         await self._caller(request, Scope.ADMIN)
         alert_id = path_id(request)
-        body = await json_object(request, '{"reason": "sold out"}', optional=True)
+        body = await json_object(
+            request, '{"reason": "sold out"}', optional=True, fields=("reason",)
+        )
         reason = body.get("reason", "resolved by an admin")
         text = " ".join(reason.split()) if isinstance(reason, str) else ""
         if not text or len(text) > 500 or UNSTORABLE.search(text):

@@ -22,6 +22,7 @@ from bot.web import ApiError, decode_json
 from core import api_views
 from core.db.models import User, Watch, WebhookEndpoint
 from core.domain import UNSTORABLE
+from core.formatting import clip
 from core.handlers import CommandHandlers
 from core.ports import Clock
 from core.tokens import Scope, authenticate
@@ -128,9 +129,16 @@ def path_id(request: web.Request) -> int:
 
 
 async def json_object(
-    request: web.Request, example: str, *, optional: bool = False
+    request: web.Request,
+    example: str,
+    *,
+    optional: bool = False,
+    fields: tuple[str, ...] | None = None,
 ) -> dict[str, Any]:
-    """The request body as a JSON object ({} when `optional` and the body is empty)."""
+    """The request body as a JSON object ({} when `optional` and the body is empty).
+
+    With `fields`, any other key answers 422: a misspelt optional field ("curency") would
+    otherwise be dropped without a word, and the request done without it."""
     raw = await request.read()
     if optional and not raw.strip():
         return {}
@@ -141,6 +149,13 @@ async def json_object(
     body = decode_json(text, example)
     if not isinstance(body, dict):
         raise ApiError(422, "invalid", f"the body must be a JSON object, e.g. {example}")
+    if fields is not None and (unknown := sorted(set(body) - set(fields))):
+        known = ", ".join(f'"{name}"' for name in fields)
+        raise ApiError(
+            422,
+            "invalid",
+            f"unknown field {clip(unknown[0], 30)!r} (known: {known}), e.g. {example}",
+        )
     return body
 
 

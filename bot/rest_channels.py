@@ -52,7 +52,7 @@ class ChannelRoutes(RouteHandlers):
     async def add_webhook(self, request: web.Request) -> web.Response:
         """POST /channels/webhooks {"url", "events"}: the secret is in the answer, once."""
         caller = await self._caller(request, Scope.WRITE)
-        body = await json_object(request, WEBHOOK_EXAMPLE)
+        body = await json_object(request, WEBHOOK_EXAMPLE, fields=("url", "events"))
         url = text_field(body, "url")
         events = body.get("events", ["*"])
         if not isinstance(events, list) or not all(isinstance(e, str) for e in events):

@@ -21,7 +21,11 @@ class CommandRoutes(RouteHandlers):
         """POST /commands {"text": "alerts"} or {"token": "<a button's token>"}."""
         caller = await self._caller(request, Scope.WRITE)
         user_id = await self._person(request, caller)
-        body = await json_object(request, '{"text": "watches"}')
+        body = await json_object(request, '{"text": "watches"}', fields=("text", "token"))
+        if "text" in body and "token" in body:  # which one did the client mean?
+            raise ApiError(
+                422, "invalid", 'send "text" or "token", not both, e.g. {"text": "watches"}'
+            )
         ctx = _context(user_id)
         if "token" in body:
             reply = await self._deps.handlers.handle_button(ctx, text_field(body, "token"))

@@ -52,7 +52,7 @@ class WatchRoutes(RouteHandlers):
         """
         caller = await self._caller(request, Scope.WRITE)
         user_id = await self._person(request, caller)
-        body = await json_object(request, _CREATE)
+        body = await json_object(request, _CREATE, fields=("text", "currency"))
         text = text_field(body, "text")
         if body.get("currency") is None:
             reply = await run_command(self._deps.handlers, user_id, f"watch {text}")

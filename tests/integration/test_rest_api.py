@@ -383,6 +383,30 @@ async def test_bad_webhook_endpoints_are_refused(world: World, body: Any, needle
     assert needle in message, message
 
 
+@pytest.mark.parametrize(
+    ("path", "body", "needle"),
+    [
+        # A misspelt optional field: the watch would be made without its currency.
+        ("/api/v1/watches", {"text": "rockies under 40", "curency": "GBP"}, "'curency'"),
+        # A secret of one's own is not taken: one is made and shown once.
+        ("/api/v1/channels/webhooks", {"url": "http://127.0.0.1:9/h", "secret": "s"}, "'secret'"),
+        ("/api/v1/commands", {"txt": "watches", "text": "alerts"}, "'txt'"),
+        ("/api/v1/commands", {"text": "watches", "token": "x" * 32}, "not both"),
+    ],
+)
+async def test_unknown_fields_are_refused_not_dropped(
+    world: World, path: str, body: dict[str, str], needle: str
+) -> None:
+    resp = await world.client.post(path, json=body, headers=world.auth("ada_write"))
+    message = (await _json(resp, 422))["error"]["message"]
+    assert needle in message and "e.g. {" in message, message
+    resolve = f"/api/v1/alerts/{world.alert}/resolve"
+    resp = await world.client.post(resolve, json={"reson": "x"}, headers=world.auth("admin"))
+    assert (
+        "unknown field 'reson' (known: \"reason\")" in (await _json(resp, 422))["error"]["message"]
+    )
+
+
 async def test_bad_ids_and_unknown_people_are_4xx_not_500(world: World) -> None:
     c = world.client
     bad = await c.get("/api/v1/alerts/abc/timeline", headers=world.auth("ada_read"))

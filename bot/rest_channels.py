@@ -28,6 +28,7 @@ from core import api_views
 from core.db.models import WebhookEndpoint
 from core.tokens import Scope
 
+_REMOVE = f"DELETE {PREFIX}/channels/webhooks/{{id}}"
 WEBHOOK_EXAMPLE = '{"url": "https://hooks.example.com/hdt", "events": ["alert.triggered"]}'
 
 
@@ -64,7 +65,7 @@ class ChannelRoutes(RouteHandlers):
         owner = await self._owner(request, caller)
         async with self._deps.sessions() as session, session.begin():
             added = await add_endpoint(
-                session, self._deps.secrets, self._deps.ssrf, url, types, owner, now
+                session, self._deps.secrets, self._deps.ssrf, url, types, owner, now, _REMOVE
             )
             item = endpoint_json(added.endpoint, now)
         self._deps.webhooks_changed()

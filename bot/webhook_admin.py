@@ -78,10 +78,20 @@ def _always_local(url: str, policy: SsrfPolicy) -> str | None:
     )
 
 
+CLI_REMOVE = "hdtickets webhooks remove {id}"
+
+
 async def check_not_twice(
-    session: AsyncSession, url: str, user_id: int | None, other_than: int | None = None
+    session: AsyncSession,
+    url: str,
+    user_id: int | None,
+    other_than: int | None = None,
+    remove: str = CLI_REMOVE,
 ) -> None:
     """Refuse a second active endpoint of one owner on one URL (alerts would go out twice).
+
+    `remove` is how the caller removes an endpoint, `{id}` standing for its id: the
+    CLI's command, or the API's route for a person who has no shell on the server.
 
     URLs are compared normalized (`canonical_url`: no fragment, no trailing dot, no
     default port), so an endpoint stored before that normalization is found too.
@@ -104,7 +114,7 @@ async def check_not_twice(
         raise ValidationError(
             f"webhook endpoint {same} already sends to {hide_credentials(url)}"
             " (alerts would go out twice); keep it, or replace it,"
-            f" e.g. hdtickets webhooks remove {same}"
+            f" e.g. {remove.format(id=same)}"
         )
 
 
@@ -116,8 +126,10 @@ async def add_endpoint(
     events: list[str],
     user_id: int | None,
     now: datetime,
+    remove: str = CLI_REMOVE,
 ) -> NewEndpoint:
     """Store a new active endpoint (the caller commits); its secret is returned once.
+    `remove` is how the caller removes the endpoint already on the URL (`check_not_twice`).
 
     Raises:
         ValidationError: the URL is refused, or the owner has an active endpoint on it.
@@ -131,7 +143,7 @@ async def add_endpoint(
         raise ValidationError(refusal)
     if user_id is not None and await session.get(User, user_id) is None:
         raise NotFoundError(f"no user {user_id}; add one with `hdtickets users add NAME`")
-    await check_not_twice(session, clean_url, user_id)
+    await check_not_twice(session, clean_url, user_id, remove=remove)
     secret = generate_secret()
     endpoint = WebhookEndpoint(
         user_id=user_id,

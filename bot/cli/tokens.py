@@ -6,6 +6,7 @@ this once), so `TOKEN=$(hdtickets tokens create --name scraper --scopes ingest)`
 
 from __future__ import annotations
 
+import shlex
 from datetime import datetime
 
 import typer
@@ -30,7 +31,7 @@ from core.tokens import Scope, create_token, parse_scopes, revoke_token
 tokens_app = typer.Typer(
     help="API tokens for the REST API and ingest: create, list, revoke.",
     epilog=examples(
-        "hdtickets tokens create --name feed --scopes ingest,read",
+        "hdtickets tokens create --name feed --scopes ingest",
         "hdtickets tokens list",
         "hdtickets tokens revoke 3",
     ),
@@ -63,7 +64,10 @@ def create(
         help=f"Comma-separated, from {_SCOPES}; e.g. ingest,read.",
     ),
     user: str | None = typer.Option(
-        None, "--user", metavar="ID", help="Owner user id (default: none, a machine token)."
+        None,
+        "--user",
+        metavar="ID",
+        help="Owner user id; needed by read and write (default: none, an ingest-only token).",
     ),
 ) -> None:
     """Create a token and print it (only the token, on stdout; it is shown this once)."""
@@ -76,6 +80,15 @@ def create(
         fail(f"--name must be 1-120 characters, e.g. {_NAME_EXAMPLE}")
     refuse_control_characters(label, "--name", _NAME_EXAMPLE)
     owner = parse_id(user, "user", "--user 3") if user is not None else None
+    personal = [s.value for s in granted if s in (Scope.READ, Scope.WRITE)]
+    if owner is None and personal and Scope.ADMIN not in granted:
+        # The API answers 403 to every read or write of a token of no person.
+        fail(
+            f"a {','.join(personal)} token needs --user ID: a token of no person may only"
+            " ingest (or be admin),"
+            f" e.g. hdtickets tokens create --name {shlex.quote(label)} --scopes"
+            f" {','.join(s.value for s in granted)} --user 3"
+        )
 
     async def work(session: AsyncSession, now: datetime) -> str:
         if owner is not None and await session.get(User, owner) is None:
@@ -123,7 +136,7 @@ def list_tokens() -> None:
 
     print_table(
         in_transaction(work),
-        "no API tokens; create one with hdtickets tokens create --name N --scopes read",
+        "no API tokens; create one with hdtickets tokens create --name N --scopes ingest",
     )
 
 

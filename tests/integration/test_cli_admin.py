@@ -267,6 +267,13 @@ def test_tokens_create_prints_only_a_working_token_and_revoke_stops_it(cli: Cli)
         (["create", "--name", " ", "--scopes", "read"], "--name must be 1-120 characters"),
         (["create", "--name", "x", "--scopes", "read", "--user", "ada"], "user id must be"),
         (["create", "--name", "x", "--scopes", "read", "--user", "42"], "there is no user 42"),
+        # The API refuses every read and write of a token of no person: never make one.
+        (
+            ["create", "--name", "my feed", "--scopes", "ingest,read"],
+            "a read token needs --user ID: a token of no person may only ingest (or be admin),"
+            " e.g. hdtickets tokens create --name 'my feed' --scopes ingest,read --user 3",
+        ),
+        (["create", "--name", "x", "--scopes", "write"], "a write token needs --user ID"),
         (["revoke", "abc"], "token id must be a positive whole number"),
         (["revoke", "0"], "token id must be a positive whole number"),
         (["revoke", "42"], "there is no API token 42"),
@@ -510,7 +517,7 @@ REASON = "[bold]Rich[/bold] sold out"
 
 def test_stored_text_is_shown_exactly_as_stored_never_read_as_markup(cli: Cli) -> None:
     tom = add_user(cli, USER_NAME, "--platform", "telegram", "--external-id", "[b]7")
-    cli.ok("tokens", "create", "--name", "[bold]Rich[/bold] :fire:", "--scopes", "read")
+    cli.ok("tokens", "create", "--name", "[bold]Rich[/bold] :fire:", "--scopes", "ingest")
     cli.ingest({"markup": 60.0}, minutes_ago=30)
     cli.ok("watches", "add", str(tom), "rock night under 40")
     cli.ingest({"markup": 28.0}, minutes_ago=5)
@@ -541,10 +548,12 @@ def column_text(listing: str, name: str, following: str) -> str:
 
 
 def test_lists_fit_80_columns_and_cut_nothing(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
-    add_user(cli, "Ada Lovelace-Byron of Somewhere", "--tz", "America/Argentina/Buenos_Aires",
-             "--platform", "discord", "--external-id", "123456789012345678")  # fmt: skip
+    ada = add_user(cli, "Ada Lovelace-Byron of Somewhere", "--tz",
+                   "America/Argentina/Buenos_Aires", "--platform", "discord", "--external-id",
+                   "123456789012345678")  # fmt: skip
     add_user(cli, "Bob", "--tz", "America/Los_Angeles", "--admin")
-    cli.ok("tokens", "create", "--name", "seatgeek scraper", "--scopes", "ingest,read,write")
+    cli.ok("tokens", "create", "--name", "seatgeek scraper", "--scopes", "ingest,read,write",
+           "--user", str(ada))  # fmt: skip
     monkeypatch.setenv("COLUMNS", "80")
     users = cli.ok("users", "list").stdout
     tokens = cli.ok("tokens", "list").stdout

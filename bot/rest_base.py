@@ -52,10 +52,21 @@ class Caller:
     admin: bool
 
     def owner(self, request: web.Request) -> int | None:
-        """Whose rows the request may see: the token's person, or (admin) ?user= or all."""
-        if not self.admin:
-            return self.user_id
+        """Whose rows the request may see: the token's person, or (admin) ?user= or all.
+
+        A person's token naming someone else with ?user= is refused: answering with the
+        token's own rows, or acting as its own person, would pass them off as the other's.
+        """
         wanted = request.query.get("user")
+        if not self.admin:
+            if wanted is not None and int_param(wanted, "user", "?user=3") != self.user_id:
+                raise ApiError(
+                    403,
+                    "forbidden",
+                    f"this token is user {self.user_id}'s and acts for no one else;"
+                    " leave ?user= out, or use an admin token",
+                )
+            return self.user_id
         return None if wanted is None else int_param(wanted, "user", "?user=3")
 
 

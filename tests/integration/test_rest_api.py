@@ -407,6 +407,24 @@ async def test_unknown_fields_are_refused_not_dropped(
     )
 
 
+async def test_a_persons_token_cannot_name_someone_else_with_user(world: World) -> None:
+    """?user= is an admin's: Ada's token naming Bob neither reads nor writes as Ada."""
+    c, ada = world.client, world.auth("ada_write")
+    before = (await _json(await c.get("/api/v1/watches", headers=ada), 200))["watches"]
+    for resp in (
+        await c.get(f"/api/v1/alerts?user={world.bob}", headers=ada),
+        await c.post(f"/api/v1/watches?user={world.bob}", json={"text": "mlb"}, headers=ada),
+        await c.post(f"/api/v1/commands?user={world.bob}", json={"text": "tz UTC"}, headers=ada),
+    ):
+        message = (await _json(resp, 403))["error"]["message"]
+        assert message.startswith(f"this token is user {world.ada}'s and acts for no one else")
+    bad = await c.get("/api/v1/watches?user=abc", headers=ada)
+    assert "user must be an id" in (await _json(bad, 422))["error"]["message"]
+    own = await c.get(f"/api/v1/alerts?user={world.ada}", headers=ada)  # naming oneself is fine
+    assert [a["id"] for a in (await _json(own, 200))["alerts"]] == [world.alert]
+    assert (await _json(await c.get("/api/v1/watches", headers=ada), 200))["watches"] == before
+
+
 async def test_bad_ids_and_unknown_people_are_4xx_not_500(world: World) -> None:
     c = world.client
     bad = await c.get("/api/v1/alerts/abc/timeline", headers=world.auth("ada_read"))

@@ -88,6 +88,9 @@ def parse_prefs(rest: list[str]) -> Command:
             raise CommandError("prefs level takes a level and an optional channel", ex)
         if len(values) == 2 and values[1].casefold() in _CHANNEL_NAMES:
             values = [values[1], values[0]]  # "prefs level high telegram" reads the same
+        if len(values) == 1 and values[0].casefold() in _CHANNEL_NAMES:  # the level left out
+            channel = values[0].casefold()
+            raise CommandError(f"say the level for {channel}", f"prefs level {channel} high")
         channel = _channel(values[0], "prefs level telegram high") if len(values) == 2 else None
         return PrefsCommand(MinLevel(parse_level(values[-1], ex), channel))
     if len(values) > 1:
@@ -116,9 +119,9 @@ def parse_quiet(rest: list[str]) -> Command:
     text = "".join(rest).replace("–", "-").replace("—", "-")
     if text.casefold() == "off":
         return QuietCommand(None, None)
-    if text.count("-") != 1:
+    first, dash, second = text.partition("-")
+    if not (first and dash and second) or "-" in second:  # "22:00-" or "-": not a range
         raise CommandError("quiet hours are a range like 22:00-07:00, or off", ex)
-    first, second = text.split("-")
     start, end = parse_clock(first, ex), parse_clock(second, ex)
     if start == end:
         raise CommandError("quiet hours must start and end at different times", ex)

@@ -264,6 +264,8 @@ BAD = [
     ("prefs wake maybe", "'maybe' is not on or off, e.g. prefs wake on"),
     ("prefs level 9", "'9' is not a level (1-5 or low..critical), e.g. prefs level high"),
     ("prefs level urgent", "'urgent' is not a level (1-5 or low..critical), e.g. prefs level high"),
+    # A channel with its level left out is not "'sms' is not a level".
+    ("prefs level SMS", "say the level for sms, e.g. prefs level sms high"),
     (
         "prefs channels telgram",
         "unknown channel 'telgram' (known: console, webhook, telegram, slack, discord, sms, "
@@ -276,6 +278,10 @@ BAD = [
     ("quiet ten-seven", "'ten' is not a time like 22:00, e.g. quiet 22:00-07:00"),
     ("quiet 7-7", "quiet hours must start and end at different times, e.g. quiet 22:00-07:00"),
     ("quiet 1-2-3", "quiet hours are a range like 22:00-07:00, or off, e.g. quiet 22:00-07:00"),
+    # A missing end (or both) is not a range: never "'' is not a time".
+    ("quiet 22:00-", "quiet hours are a range like 22:00-07:00, or off, e.g. quiet 22:00-07:00"),
+    ("quiet -07:00", "quiet hours are a range like 22:00-07:00, or off, e.g. quiet 22:00-07:00"),
+    ("quiet -", "quiet hours are a range like 22:00-07:00, or off, e.g. quiet 22:00-07:00"),
     ("tz", "give one time zone as Area/City, e.g. tz America/New_York"),
     ("tz Mars/Olympus", "unknown time zone 'Mars/Olympus', e.g. tz America/New_York"),
     (

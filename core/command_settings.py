@@ -89,8 +89,8 @@ def parse_prefs(rest: list[str]) -> Command:
         if len(values) == 2 and values[1].casefold() in _CHANNEL_NAMES:
             values = [values[1], values[0]]  # "prefs level high telegram" reads the same
         if len(values) == 1 and values[0].casefold() in _CHANNEL_NAMES:  # the level left out
-            channel = values[0].casefold()
-            raise CommandError(f"say the level for {channel}", f"prefs level {channel} high")
+            named = values[0].casefold()
+            raise CommandError(f"say the level for {named}", f"prefs level {named} high")
         channel = _channel(values[0], "prefs level telegram high") if len(values) == 2 else None
         return PrefsCommand(MinLevel(parse_level(values[-1], ex), channel))
     if len(values) > 1:

@@ -179,8 +179,10 @@ async def _save(
     ended = 0
     after = WatchTerms.of(row)
     if existing and (after != before or not was_active):
-        # Its open alerts that no longer hold close; the rest stay (snoozes kept).
-        ended = await resolve_changed_watch(turn.session, row.id, before, after, turn.now)
+        # Its open alerts that no longer hold close; the rest stay (snoozes kept), scored
+        # again under the new terms.
+        spec = spec_from_row(row)
+        ended = await resolve_changed_watch(turn.session, spec, before, after, turn.now)
     await turn.session.flush()
     turn.changed(spec_from_row(row), WatchChange.UPDATED if existing else WatchChange.CREATED)
     zone = (await turn.user()).timezone

@@ -1,23 +1,43 @@
 """What a changed watch does to its open alerts: the ones its new terms would not open
-close; the others stay as they are (snoozes and acknowledgements kept), their reasons
-quoting the new max."""
+close; the others stay (snoozes and acknowledgements kept) and are scored again under
+the new terms, so their factors, score, level and reason quote the new max at once."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, fields
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.alerts import active_of_watch, resolve_many
-from core.db.models import Alert, Watch
-from core.domain import TriggerKind
+from core.db.models import Alert, AuditEntry, Watch
+from core.domain import (
+    Advice,
+    Level,
+    Match,
+    Prediction,
+    Recommendation,
+    StoredSnapshot,
+    TriggerKind,
+    WatchSpec,
+)
+from core.factors import MIN_DRAIN_GAP_S, MarketContext
 from core.formatting import money
-from core.history import event_currencies
+from core.history import MarketHistory
+from core.ports import Forecast
+from core.render import factor_dicts, factors_from_dicts
+from core.revisit import latest_snapshots
+from core.rules import check, tickets_left
+from core.scoring import DEFAULT_WEIGHTS, FACTOR_NAMES, score, sticky_level
 
 __all__ = ["WatchTerms", "requoted", "resolve_changed_watch"]
+
+# As the engine measures a drain (`core.pipeline.DRAIN_GAP`).
+_DRAIN_GAP = timedelta(seconds=MIN_DRAIN_GAP_S)
+_KINDS = {kind.value: kind for kind in TriggerKind}
+_PREDICTION = frozenset(f.name for f in fields(Prediction))
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,14 +97,16 @@ class WatchTerms:
 
 
 async def resolve_changed_watch(
-    session: AsyncSession, watch_id: int, before: WatchTerms, after: WatchTerms, now: datetime
+    session: AsyncSession, watch: WatchSpec, before: WatchTerms, after: WatchTerms, now: datetime
 ) -> int:
-    """Resolve the active alerts of a changed watch that no longer hold; returns how many.
+    """Resolve the active alerts of changed `watch` (its new terms `after`) that no longer
+    hold; returns how many.
 
-    The ones that still hold stay as they are (snoozes and acknowledgements kept): closing
-    them lost a snooze, and the next snapshot opened them again as new alerts.
+    The ones that still hold stay (snoozes and acknowledgements kept): closing them lost
+    a snooze, and the next snapshot opened them again as new alerts. They are scored
+    again under the new terms (`_rescore`).
     """
-    alerts = (await session.execute(active_of_watch(watch_id))).scalars()
+    alerts = (await session.execute(active_of_watch(watch.id))).scalars()
     ended, kept = [], []
     for alert in alerts:
         if after.still_holds(alert, before):
@@ -92,27 +114,108 @@ async def resolve_changed_watch(
         else:
             ended.append((alert, "watch changed"))
     if kept:
-        await _requote_max(session, kept, before.max_price, after.max_price)
+        await _rescore(session, watch, kept, before.max_price, now)
     if ended:
         await resolve_many(session, ended, now)
     return len(ended)
 
 
-async def _requote_max(
-    session: AsyncSession, kept: Sequence[Alert], before: float | None, after: float | None
+async def _rescore(
+    session: AsyncSession,
+    watch: WatchSpec,
+    kept: Sequence[Alert],
+    old_max: float | None,
+    now: datetime,
 ) -> None:
-    """Make the kept alerts' reasons quote the watch's new max.
+    """Score the kept alerts again under the watch's new terms from their event's newest
+    stored snapshot, as the engine does (`core.engine_decide.Decider.update`), with the
+    explanation.
 
-    A price_below reason quotes the max ("cheapest $45 is at or under your max $50"), and
-    the engine rewrites a reason only when the price moves: until then `alerts`, `alerts
-    show` and the escalation texts quoted a max the person had just changed.
+    The engine explains an alert again only when the market moves its score: until then
+    `alerts show`, the chat and the escalation texts quoted a price factor against the
+    max the person had just changed. No predictor runs here: the score uses the forecast
+    and the weights the alert was last explained with (the event's and the person's, not
+    the watch's). The level keeps its hysteresis (`sticky_level`). Nobody is told now: a
+    fall is silent, as in the engine (escalation skips the phone steps of a lower level);
+    a rise is told by the engine's next re-score, which compares with the level last
+    told. An alert whose event has no snapshot left keeps its score; its reason quotes
+    the new max (`requoted`).
     """
-    if before is None or after is None or before == after:
-        return
-    currencies = await event_currencies(session, {alert.event_id for alert in kept})
+    latest = {s.event.id: s for s in await latest_snapshots(session, [a.event_id for a in kept])}
+    history = MarketHistory()
+    await history.ensure(session, latest.keys(), exclude_snapshot_ids=(), now=now)
     for alert in kept:
-        if alert.reason:
-            alert.reason = requoted(alert.reason, before, after, currencies.get(alert.event_id))
+        stored, kind = latest.get(alert.event_id), _KINDS.get(alert.kind)
+        if alert.reason and old_max is not None and watch.max_price is not None:
+            currency = stored.point.currency if stored is not None else None
+            alert.reason = requoted(alert.reason, old_max, watch.max_price, currency)
+        if stored is not None and kind is not None:
+            _rescore_one(session, alert, watch, kind, stored, history, now)
+
+
+def _rescore_one(
+    session: AsyncSession,
+    alert: Alert,
+    watch: WatchSpec,
+    kind: TriggerKind,
+    stored: StoredSnapshot,
+    history: MarketHistory,
+    now: datetime,
+) -> None:
+    """Score one kept alert on its event's newest snapshot; the explanation is kept."""
+    point = stored.point
+    high = history.high(point.event_id, point.observed_at)
+    fired = check(watch, kind, stored.event, point, high, listings=stored.listings)
+    if fired is not None:
+        alert.reason = fired.reason  # it quotes the price and the new max
+    # Not on the newest snapshot (the engine's resolve hold runs): the alert's own price.
+    match = fired or Match(watch, stored.event, kind, alert.reason or "", alert.price)
+    reference = history.reference(point, stored.previous, _DRAIN_GAP)
+    left = tickets_left(watch, point, stored.listings)
+    ctx = MarketContext(point, reference, high, left, stored.listings)
+    result = score(match, ctx, _stored_forecast(alert), now, _stored_weights(alert))
+    level = sticky_level(result.value, Level(alert.level))
+    if level != alert.level:  # on the alert's timeline, as the engine's re-scores
+        change = f"{Level(alert.level).label} -> {level.label} ({result.value:.2f})"
+        detail = f"rescored: {change}, watch changed"
+        session.add(
+            AuditEntry(
+                alert_id=alert.id, user_id=alert.user_id, at=now, kind="rescored", detail=detail
+            )
+        )
+    alert.score, alert.level, alert.price = result.value, int(level), match.price
+    alert.factors = factor_dicts(result.factors)
+    alert.updated_at = now
+
+
+def _stored_weights(alert: Alert) -> tuple[float, ...]:
+    """The weights the alert was last scored with: its factors' shares (the person's
+    blend, normalised), the defaults when it has no full set."""
+    shares = {factor.name: factor.weight for factor in factors_from_dicts(alert.factors)}
+    if shares.keys() != set(FACTOR_NAMES):
+        return DEFAULT_WEIGHTS
+    return tuple(shares[name] for name in FACTOR_NAMES)
+
+
+def _stored_forecast(alert: Alert) -> Forecast | None:
+    """The forecast the alert was last explained with (`alerts.prediction` and
+    `recommendation`); None (neutral values) when it has none or it does not read."""
+    prediction, recommendation = alert.prediction, alert.recommendation
+    if not prediction or not recommendation:
+        return None
+    try:
+        return Forecast(
+            Prediction(**{k: v for k, v in prediction.items() if k in _PREDICTION}),
+            Recommendation(
+                Advice(recommendation["advice"]),
+                float(recommendation["expected_saving"]),
+                float(recommendation["availability_risk"]),
+                float(recommendation["confidence"]),
+                str(recommendation["sentence"]),
+            ),
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def requoted(reason: str, before: float, after: float, currency: str | None) -> str:

@@ -31,7 +31,8 @@ from bot.cli.app import app
 from bot.cli.common import check_database, console, examples, fail, require_schema, run
 from bot.settings import Settings, load_settings
 from core.errors import ValidationError
-from core.ingest import IngestService
+from core.formatting import clip
+from core.ingest import IngestService, check_source
 from core.metrics import NullMetrics
 from core.pipeline import PipelineResult
 
@@ -166,6 +167,24 @@ def failure(path: Path, summary: ImportSummary) -> str | None:
     )
 
 
+_EXAMPLE = "e.g. hdtickets import prices.csv -f generic --source stubhub"
+
+
+def _checked_source(source: str, fmt: CsvFormat) -> str:
+    """`--source`, refused in one line before any row is read: an empty one would fall
+    back to "csv" unsaid, a bad one reject every row alike, and seatgeek-mlb rows are
+    always "seatgeek", so there it would be dropped unsaid."""
+    if fmt is not CsvFormat.GENERIC:
+        fail(f"--source is for --format generic ({fmt.value} rows name their own), {_EXAMPLE}")
+    try:
+        return check_source(source)
+    except ValidationError:
+        fail(
+            "--source must be 1-64 letters, digits, '_', '.' or '-',"
+            f" not {clip(source, 40)!r}, {_EXAMPLE}"
+        )
+
+
 @app.command(
     "import",
     epilog=examples(
@@ -197,6 +216,8 @@ def import_command(
     closed (it would read every later line into one cell) refuses the whole file before
     any row is imported, naming the line where it opened.
     """
+    if source is not None:
+        source = _checked_source(source, fmt)
     settings = load_settings()
     check_database(settings.database_url)
 

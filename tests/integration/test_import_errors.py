@@ -178,3 +178,26 @@ def test_some_rows_accepted_or_all_duplicates_is_success(cli: CliRunner, tmp_pat
     assert refused.stderr.startswith(
         "error: nothing imported from mixed.csv: 0 accepted, 3 duplicates, 1 rejected (line 5: "
     )
+
+
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        # An empty --source fell back to "csv" unsaid; a bad one rejected every row alike.
+        (["--format", "generic", "--source", ""], "--source must be 1-64 letters"),
+        (["--format", "generic", "--source", "seat geek"], "not 'seat geek'"),
+        # seatgeek-mlb rows are always "seatgeek": the option was dropped unsaid.
+        (["--format", "seatgeek-mlb", "--source", "stubhub"], "--source is for --format generic"),
+    ],
+)
+def test_a_bad_source_is_refused_before_any_row_is_read(
+    cli: CliRunner, sqlite_url: str, tmp_path: Path, args: list[str], reason: str
+) -> None:
+    path = write(tmp_path, "fine.csv", rows(3))
+    result = cli.invoke(app, ["import", str(path), *args])
+    assert result.exit_code == 2, result.output
+    [line] = result.stderr.splitlines()
+    assert reason in line and line.endswith(
+        "e.g. hdtickets import prices.csv -f generic --source stubhub"
+    )
+    assert result.stdout == "" and asyncio.run(_events(sqlite_url)) == 0

@@ -302,6 +302,7 @@ async def build(
             person_hook=alerts.person_changed,
             market=MarketInsights(sessions, predictor),
             on_commit=signal.notify,
+            weights=tuple(settings.weights),
         )
         if channels is None:
             channels = default_channels(settings, sessions, clock, handlers, signer)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -53,6 +53,7 @@ from core.domain import ActionKind, ActivityKind
 from core.errors import NotFoundError, ValidationError
 from core.ports import Clock
 from core.presence import record_activity
+from core.scoring import DEFAULT_WEIGHTS
 from core.sync import mark_settings_changed
 from core.turn import Turn
 
@@ -100,11 +101,14 @@ class CommandHandlers:
         phones: PhoneKeys | None = None,
         on_commit: Callable[[], None] | None = None,
         person_hook: Callable[[int], None] | None = None,
+        weights: Sequence[float] = DEFAULT_WEIGHTS,
     ) -> None:
         """`on_commit` runs after every command that committed (it may have queued
         messages, such as the in-place edits of an acknowledged alert): delivery's wake-up.
         `person_hook` is told the person after each of their committed commands that
-        change what the engine keeps cached about them (`quiet`, `tz`, `prefs`, `phone`)."""
+        change what the engine keeps cached about them (`quiet`, `tz`, `prefs`, `phone`).
+        `weights` are the configured factor weights (the engine's), for alerts a command
+        scores again (a changed watch's)."""
         self._sessions = sessions
         self._on_commit = on_commit
         self._person_hook = person_hook
@@ -114,6 +118,7 @@ class CommandHandlers:
         self._index_hook = index_hook
         self._market = market
         self.phones = phones
+        self._weights = tuple(weights)
 
     async def handle_text(self, ctx: CommandContext, text: str) -> Reply:
         """Parse what the person typed and handle it; bad input gets a one-line error."""
@@ -157,6 +162,7 @@ class CommandHandlers:
         async with self._sessions() as session:
             turn = Turn(session, ctx, now, self._signer, self._rng, self._market)
             turn.phones = self.phones
+            turn.weights = self._weights
             try:
                 async with session.begin():
                     reply = await work(turn)

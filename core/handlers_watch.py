@@ -182,7 +182,9 @@ async def _save(
         # Its open alerts that no longer hold close; the rest stay (snoozes kept), scored
         # again under the new terms.
         spec = spec_from_row(row)
-        ended = await resolve_changed_watch(turn.session, spec, before, after, turn.now)
+        ended = await resolve_changed_watch(
+            turn.session, spec, before, after, turn.now, weights=turn.weights
+        )
     await turn.session.flush()
     turn.changed(spec_from_row(row), WatchChange.UPDATED if existing else WatchChange.CREATED)
     zone = (await turn.user()).timezone

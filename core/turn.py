@@ -21,6 +21,7 @@ from core.db.models import User, Watch
 from core.domain import ActionKind, WatchSpec
 from core.errors import NotFoundError, ValidationError
 from core.routing import PLATFORM_CHANNEL
+from core.scoring import DEFAULT_WEIGHTS
 
 
 @dataclass(slots=True)
@@ -36,6 +37,9 @@ class Turn:
     changes: list[tuple[WatchSpec | int, WatchChange]] = field(default_factory=list)
     _user: User | None = None
     phones: PhoneKeys | None = None  # phone verification and emergency contacts
+    # The configured factor weights (`HDT_WEIGHTS`): a score made with a person's learned
+    # weights is kept critical when these make it critical (`scoring.keep_critical`).
+    weights: tuple[float, ...] = DEFAULT_WEIGHTS
 
     async def user(self) -> User:
         """The person talking (loaded once per turn)."""

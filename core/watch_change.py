@@ -30,7 +30,7 @@ from core.ports import Forecast
 from core.render import factor_dicts, factors_from_dicts
 from core.revisit import latest_snapshots
 from core.rules import check, tickets_left
-from core.scoring import DEFAULT_WEIGHTS, FACTOR_NAMES, score, sticky_level
+from core.scoring import DEFAULT_WEIGHTS, FACTOR_NAMES, keep_critical, score, sticky_level
 
 __all__ = ["WatchTerms", "requoted", "resolve_changed_watch"]
 
@@ -97,14 +97,21 @@ class WatchTerms:
 
 
 async def resolve_changed_watch(
-    session: AsyncSession, watch: WatchSpec, before: WatchTerms, after: WatchTerms, now: datetime
+    session: AsyncSession,
+    watch: WatchSpec,
+    before: WatchTerms,
+    after: WatchTerms,
+    now: datetime,
+    *,
+    weights: Sequence[float] = DEFAULT_WEIGHTS,
 ) -> int:
     """Resolve the active alerts of changed `watch` (its new terms `after`) that no longer
     hold; returns how many.
 
     The ones that still hold stay (snoozes and acknowledgements kept): closing them lost
     a snooze, and the next snapshot opened them again as new alerts. They are scored
-    again under the new terms (`_rescore`).
+    again under the new terms (`_rescore`); `weights` are the configured ones (a score
+    made with a person's learned weights stays critical where these make it critical).
     """
     alerts = (await session.execute(active_of_watch(watch.id))).scalars()
     ended, kept = [], []
@@ -114,7 +121,7 @@ async def resolve_changed_watch(
         else:
             ended.append((alert, "watch changed"))
     if kept:
-        await _rescore(session, watch, kept, before.max_price, now)
+        await _rescore(session, watch, kept, before.max_price, now, weights)
     if ended:
         await resolve_many(session, ended, now)
     return len(ended)
@@ -126,6 +133,7 @@ async def _rescore(
     kept: Sequence[Alert],
     old_max: float | None,
     now: datetime,
+    weights: Sequence[float],
 ) -> None:
     """Score the kept alerts again under the watch's new terms from their event's newest
     stored snapshot, as the engine does (`core.engine_decide.Decider.update`), with the
@@ -150,7 +158,7 @@ async def _rescore(
             currency = stored.point.currency if stored is not None else None
             alert.reason = requoted(alert.reason, old_max, watch.max_price, currency)
         if stored is not None and kind is not None:
-            _rescore_one(session, alert, watch, kind, stored, history, now)
+            _rescore_one(session, alert, watch, kind, stored, history, now, weights)
 
 
 def _rescore_one(
@@ -161,6 +169,7 @@ def _rescore_one(
     stored: StoredSnapshot,
     history: MarketHistory,
     now: datetime,
+    weights: Sequence[float],
 ) -> None:
     """Score one kept alert on its event's newest snapshot; the explanation is kept."""
     point = stored.point
@@ -174,6 +183,7 @@ def _rescore_one(
     left = tickets_left(watch, point, stored.listings)
     ctx = MarketContext(point, reference, high, left, stored.listings)
     result = score(match, ctx, _stored_forecast(alert), now, _stored_weights(alert))
+    result = keep_critical(result, weights)  # as the engine's re-score of learned weights
     level = sticky_level(result.value, Level(alert.level))
     if level != alert.level:  # on the alert's timeline, as the engine's re-scores
         change = f"{Level(alert.level).label} -> {level.label} ({result.value:.2f})"

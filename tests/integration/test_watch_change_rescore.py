@@ -205,3 +205,26 @@ async def test_a_kept_alert_without_a_snapshot_keeps_its_score(sessions: Session
     alert = await _the_alert(sessions)
     assert (alert.status, alert.score, alert.level, alert.factors) == ("open", 0.5655, 3, FACTORS)
     assert alert.reason == "cheapest $60 is at or under your max $70"
+
+
+@pytest.mark.parametrize("configured", [None, (1.0, 0.0, 0.0, 0.0, 0.0, 0.0)])
+async def test_a_kept_alert_stays_critical_where_the_configured_weights_make_it(
+    sessions: Sessions, configured: tuple[float, ...] | None
+) -> None:
+    """Learning never takes an alert out of critical (`scoring.keep_critical`): the
+    alert's stored weights (here the defaults, standing for a person's learned blend)
+    score it high, the configured weights (price alone) critical."""
+    seed, engine, _ = await _story(sessions, T0 + minutes(1), max_price=80.0, favourite=True)
+    assert (await _the_alert(sessions)).level < Level.CRITICAL
+    extra = {} if configured is None else {"weights": configured}
+    handlers = CommandHandlers(
+        sessions, FakeClock(T0 + minutes(1)), random.Random(1), ActionSigner(SECRET),
+        index_hook=engine.watch_changed, **extra,
+    )  # fmt: skip
+
+    await _say(handlers, seed, f"watch #{seed.event.id} under 300")
+
+    alert = await _the_alert(sessions)
+    assert alert.factors[0]["value"] == 1.0  # $60 is far under $300
+    expected = Level.HIGH if configured is None else Level.CRITICAL
+    assert alert.level == expected

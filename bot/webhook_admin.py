@@ -51,9 +51,10 @@ class NewEndpoint:
 
 
 def parse_events(names: Iterable[str], example: str = EVENTS_EXAMPLE) -> list[str]:
-    """Event type names, "*" for all; a one-line error naming the unknown one otherwise."""
+    """Event type names, "*" for all; a one-line error naming the unknown one otherwise.
+    "*" beside names is all of them too ("*,alert.triggered")."""
     wanted = [name.strip() for name in names if name.strip()]
-    if wanted == ["*"]:
+    if "*" in wanted:
         return list(EVENT_TYPES)
     choices = f"choose from {', '.join(EVENT_TYPES)} or *, e.g. {example}"
     if not wanted:

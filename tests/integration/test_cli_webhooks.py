@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from typer.testing import CliRunner, Result
 
 from bot.cli import app
+from bot.webhook_admin import EVENT_TYPES
 from core.db.engine import make_engine, make_sessionmaker
 from core.db.models import User, WebhookEndpoint
 from tests.integration.test_cli_admin import column_text
@@ -249,3 +250,11 @@ def test_listing_no_endpoints_makes_no_key(
     monkeypatch.delenv("HDT_SECRET_KEY")
     assert "no webhook endpoints" in cli.ok("list")
     assert not (tmp_path / ".hdtickets").exists()
+
+
+@pytest.mark.parametrize("events", ["*,alert.triggered", "alert.resolved, *", "*,*"])
+def test_a_star_beside_event_names_means_every_event(cli: Cli, events: str) -> None:
+    """It was refused as "unknown event type '*'; choose from … or *"."""
+    cli.ok("add", URL, "--events", events)
+    [endpoint] = cli.endpoints()
+    assert "all" in cli.ok("list") and endpoint.event_types == list(EVENT_TYPES)

@@ -70,6 +70,7 @@ class MarketInsights:
                     max_price=None,
                     outlook=_outlook(forecast, event, now),
                     currency=currency,
+                    starts_at=event.starts_at,
                 )
             except Exception:  # a chart is a nicety: the answer goes out without it
                 logger.exception("price chart failed for event_id=%s", event_id)

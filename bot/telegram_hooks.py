@@ -85,6 +85,7 @@ async def _chart(chart: PriceChart) -> bytes:
         band,
         currency=chart.currency,
         seats_price=chart.seats_price,
+        starts_at=chart.starts_at,
     )
 
 

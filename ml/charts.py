@@ -48,6 +48,7 @@ def price_chart_png_blocking(
     outlook: Outlook | None = None,
     currency: str | None = None,
     seats_price: float | None = None,
+    starts_at: datetime | None = None,
 ) -> bytes:
     """Draw the cheapest price over time, with the person's max as a dashed line and,
     when given, the forecast as a widening band from the last price to `outlook`.
@@ -61,6 +62,8 @@ def price_chart_png_blocking(
         seats_price: the alert's own price when it is not the event's cheapest (a zone
             or quantity watch): the line is then labelled the whole event's, and this
             price is a marked point at the last time, "your seats".
+        starts_at: the event's start: a vertical line, "starts", when it falls within the
+            chart (a forecast band that reaches it ends there).
 
     Returns:
         PNG bytes (640x320).
@@ -68,7 +71,7 @@ def price_chart_png_blocking(
     if not points:
         raise ValueError("a chart needs at least one point")
     with _DRAWING:
-        figure = _figure(points, title, max_price, outlook, currency, seats_price)
+        figure = _figure(points, title, max_price, outlook, currency, seats_price, starts_at)
         out = io.BytesIO()
         figure.savefig(out, format="png")
         return out.getvalue()
@@ -84,6 +87,7 @@ def _figure(
     outlook: Outlook | None,
     currency: str | None,
     seats_price: float | None = None,
+    starts_at: datetime | None = None,
 ) -> Figure:
     from matplotlib.dates import AutoDateLocator, ConciseDateFormatter, date2num
     from matplotlib.figure import Figure
@@ -106,6 +110,10 @@ def _figure(
             label="forecast p10-p90",
         )  # fmt: skip
         axes.plot(span, [last, outlook.mid], color="#8250df", linestyle=":", linewidth=1.5)
+    end = max(ordered[-1][0], outlook.at) if outlook is not None else ordered[-1][0]
+    if starts_at is not None and ordered[0][0] <= starts_at <= end:
+        when = float(date2num(starts_at))  # type: ignore[no-untyped-call]
+        axes.axvline(when, color="#57606a", linestyle="-.", linewidth=1, label="starts")
     if seats_price is not None:
         axes.plot(
             [times[-1]], [seats_price], marker="o", color="#bf8700", linestyle="none",
@@ -136,6 +144,7 @@ async def price_chart_png(
     *,
     currency: str | None = None,
     seats_price: float | None = None,
+    starts_at: datetime | None = None,
 ) -> bytes:
     """`price_chart_png_blocking` off the event loop (the channels' ChartRenderer).
 
@@ -143,7 +152,7 @@ async def price_chart_png(
     event, their alerts carry the same history, title and max, and one drawing (~75 ms)
     serves them all. Requests for a chart being drawn wait for that drawing.
     """
-    key = (tuple(points), title, max_price, outlook, currency, seats_price)
+    key = (tuple(points), title, max_price, outlook, currency, seats_price, starts_at)
     cached = _CACHE.get(key)
     if isinstance(cached, bytes):
         _CACHE.move_to_end(key)
@@ -158,6 +167,7 @@ async def price_chart_png(
             outlook=outlook,
             currency=currency,
             seats_price=seats_price,
+            starts_at=starts_at,
         )
         cached = _CACHE[key] = loop.create_task(draw)
         while len(_CACHE) > CACHE_SIZE:

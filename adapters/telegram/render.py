@@ -11,7 +11,7 @@ import contextlib
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
@@ -169,6 +169,7 @@ class PriceChart:
     # The alert's own price when it is not the event's cheapest (a zone or quantity
     # watch prices the seats it fits): the line is the whole event's, this is theirs.
     seats_price: float | None = None
+    starts_at: datetime | None = None  # the event's, when the payload says it
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,12 +260,17 @@ def chart_outlook(
     band = [prediction.get(k) for k in ("p10_72h", "p50_72h", "p90_72h")]
     if not all(isinstance(v, int | float) for v in band):
         return None
-    starts_at = None
-    with contextlib.suppress(KeyError, TypeError, ValueError):
-        starts_at = datetime.fromisoformat(str(_section(message, "event")["starts_at"]))
-    at = band_end(max(t for t, _ in points), starts_at)
+    at = band_end(max(t for t, _ in points), event_start(message))
     low, mid, high = (float(v) for v in band)  # type: ignore[arg-type]
     return (at, low, mid, high)
+
+
+def event_start(message: OutboundMessage) -> datetime | None:
+    """`data.event.starts_at` as a time, or None when the payload has no readable one."""
+    with contextlib.suppress(KeyError, TypeError, ValueError):
+        at = datetime.fromisoformat(str(_section(message, "event")["starts_at"]))
+        return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+    return None
 
 
 def seats_price(message: OutboundMessage) -> float | None:
@@ -294,6 +300,7 @@ def render_alert(message: OutboundMessage) -> AlertMessage:
             outlook=chart_outlook(message, points),
             currency=chart_currency(message),
             seats_price=seats_price(message),
+            starts_at=event_start(message),
         )
     return AlertMessage(
         text=alert_text(message, limit=MAX_CAPTION if points else MAX_TEXT),

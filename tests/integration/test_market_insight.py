@@ -94,9 +94,11 @@ async def test_the_chart_and_forecast_read_what_the_headline_reads(
                 )
             )  # fmt: skip
     drawn: list[tuple[list[tuple[datetime, float]], str | None]] = []
+    starts: list[datetime | None] = []
 
     async def chart(points: Sequence[tuple[datetime, float]], **kwargs: Any) -> bytes:
         drawn.append((list(points), kwargs.get("currency")))
+        starts.append(kwargs.get("starts_at"))
         return b"\x89PNG"
 
     monkeypatch.setattr(insight_module, "price_chart_png", chart)
@@ -106,6 +108,7 @@ async def test_the_chart_and_forecast_read_what_the_headline_reads(
     assert insight is not None and insight.chart_png == b"\x89PNG"
     [(points, currency)] = drawn
     assert currency == "GBP"
+    assert starts == [NOW + timedelta(days=6)]  # the chart marks the start when it shows it
     assert [p for _, p in points] == [60.0, 55.0, 50.0, 45.0]
     assert points[-1][0] == NOW + timedelta(minutes=2)
     [request] = predictor.requests

@@ -98,3 +98,28 @@ async def test_one_drawing_serves_everyone_alerted_about_the_same_chart(
         with pytest.raises(RuntimeError):
             await price_chart_png(points, "broken", None)
     assert drawn.count("broken") == 2
+
+
+def test_the_start_is_marked_when_it_falls_within_the_chart() -> None:
+    """A band that reaches the event's start ends there: the line says why."""
+    points = _points(10, 40.0)
+    last = points[-1][0]
+    soon = last + timedelta(hours=20)
+    band = Outlook(soon, 30.0, 38.0, 45.0)  # band_end: at the start, 20 h away
+
+    def starts(figure: object) -> list[float]:
+        lines = figure.axes[0].get_lines()  # type: ignore[attr-defined]
+        return [line.get_xdata()[0] for line in lines if line.get_label() == "starts"]
+
+    from matplotlib.dates import date2num
+
+    assert starts(charts._figure(points, "Game", None, band, "USD", starts_at=soon)) == [
+        date2num(soon)
+    ]
+    later = last + timedelta(days=30)  # beyond the chart: no line to squeeze the axis
+    assert starts(charts._figure(points, "Game", None, band, "USD", starts_at=later)) == []
+    assert starts(charts._figure(points, "Game", None, None, "USD")) == []
+    png = price_chart_png_blocking(
+        points, title="Game", max_price=None, outlook=band, starts_at=soon
+    )
+    assert png.startswith(PNG)

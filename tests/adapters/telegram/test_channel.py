@@ -250,3 +250,14 @@ def test_a_cut_caption_is_valid_markdown_within_the_limit() -> None:
     text = render_alert(message).text
     assert _units(text) <= MAX_CAPTION and text.endswith("\n…")
     assert parse(text).startswith("🔥 Rockies at Diamondbacks")
+
+
+def test_an_alerts_chart_knows_when_the_event_starts() -> None:
+    """The chart marks the start (`data.event.starts_at`), where a band that reaches it
+    ends; a payload without one draws no mark."""
+    message = alert(1, level=Level.HIGH, history=True)
+    chart = render_alert(message).chart
+    assert chart is not None and chart.starts_at == datetime(2024, 3, 22, 12, tzinfo=UTC)
+    del message.payload["data"]["event"]["starts_at"]
+    chart = render_alert(message).chart
+    assert chart is not None and chart.starts_at is None

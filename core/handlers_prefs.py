@@ -79,7 +79,8 @@ async def prefs(turn: Turn, cmd: PrefsCommand) -> Reply:
     pref = await _preference(turn)
     setting = cmd.setting
     if setting is None:
-        return Reply(lines=_show(await turn.user(), pref))
+        reachable = await destinations(turn.session, turn.ctx.user_id)
+        return Reply(lines=_show(await turn.user(), pref, [d.channel.value for d in reachable]))
     if isinstance(setting, ChannelOrder):
         pref.channel_order = [c.value for c in setting.channels]
         text = "Channel order: " + ", ".join(pref.channel_order) + " (then any other)."
@@ -111,7 +112,9 @@ async def prefs(turn: Turn, cmd: PrefsCommand) -> Reply:
     return Reply(lines=(text,))
 
 
-def _show(user: User, pref: Preference) -> tuple[str, ...]:
+def _show(user: User, pref: Preference, reachable: list[str]) -> tuple[str, ...]:
+    """The preferences, and where alerts go now: `reachable` are the person's linked
+    chats in their order (a channel in the order with no linked account is skipped)."""
     order = [str(c) for c in pref.channel_order] or [c.value for c in DEFAULT_ORDER]
     levels = {str(k): Level(int(v)) for k, v in (pref.min_level_per_channel or {}).items()}
     if len(set(levels.values())) == 1 and set(levels) >= {c.value for c in ChannelKind}:
@@ -123,6 +126,7 @@ def _show(user: User, pref: Preference) -> tuple[str, ...]:
     return (
         "Your preferences:",
         "channels: " + ", ".join(order) + ("" if pref.channel_order else " (default)"),
+        _going_to(reachable),
         f"level: {level_text}",
         f"digest: {pref.digest_schedule}",
         f"wake for critical: {'on' if pref.wake_for_critical else 'off'}",
@@ -130,6 +134,16 @@ def _show(user: User, pref: Preference) -> tuple[str, ...]:
         learning_line(user.learned_weights, user.feedback_count or 0),
         "Change one with e.g. prefs digest daily",
     )
+
+
+def _going_to(reachable: list[str]) -> str:
+    """Where alerts go: the first linked chat, every one for critical alerts
+    (`core.delivery_plan.choose_destinations`)."""
+    if not reachable:
+        return "alerts go to: no linked chat yet"
+    if len(reachable) == 1:
+        return f"alerts go to: {reachable[0]}"
+    return f"alerts go to: {reachable[0]}; critical ones to all of {', '.join(reachable)}"
 
 
 def learning_line(learned: dict[str, object] | None, count: int, shown: int = 3) -> str:

@@ -329,6 +329,19 @@ async def test_quiet_tz_and_prefs(world: World) -> None:
     assert (await world.say("quiet off")).text == "Quiet hours are off."
 
 
+async def test_prefs_says_where_alerts_go_now(world: World) -> None:
+    """The channel order names platforms the person may have no account on (the default
+    lists them all): the list says which linked chat alerts go to."""
+    shown = (await world.say("prefs")).text
+    assert "channels: telegram, slack, discord, console (default)" in shown
+    assert "alerts go to: console" in shown.splitlines()
+    async with world.sessions() as session, session.begin():
+        session.add(Identity(user_id=world.me.user_id, platform="telegram", external_id="7",
+                             dm_address="7"))  # fmt: skip
+    shown = (await world.say("prefs")).text
+    assert "alerts go to: telegram; critical ones to all of telegram, console" in shown
+
+
 async def test_later_features_say_not_yet_and_help_lists_everything(world: World) -> None:
     # Without a Twilio account (no PhoneKeys) phone commands say so in one line.
     assert "not set up" in (await world.say("phone +14155550123")).text

@@ -9,6 +9,7 @@ are accepted; keywords are case-insensitive; names keep their case.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import TypeAlias
 
@@ -93,6 +94,11 @@ __all__ = [
 
 _Parser: TypeAlias = Callable[[list[str]], Command]
 
+# Control characters other than the whitespace a message may hold (tab, new line, CR):
+# an escape code typed into a watch or contact name would be stored, then replayed to
+# every terminal that shows it (the console chat, `hdtickets watches list`).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
 
 def _unaddressed(text: str) -> list[str]:
     """The words of `text` without a leading mention of the bot ("@HDTBot watch ...")."""
@@ -121,6 +127,8 @@ def parse(text: str) -> Command:
     """
     if UNSTORABLE.search(text):
         raise CommandError("that message holds a NUL or a broken character", "help")
+    if _CONTROL.search(text):
+        raise CommandError("that message holds a control character (an escape code?)", "help")
     words = _unaddressed(text)
     if not words:
         raise CommandError("say a command", "help")

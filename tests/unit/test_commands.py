@@ -43,6 +43,7 @@ GOOD = [
     ("WATCH Red Sox UNDER 80 QTY 4", WatchCommand("Red Sox", 80.0, 4)),
     ("  watch    red   sox   under   80  ", WatchCommand("red sox", 80.0)),
     ("watch yankees under 1,250", WatchCommand("yankees", 1250.0)),
+    ("watch\tyankees\r\nunder 80", WatchCommand("yankees", 80.0)),  # whitespace, not control
     ("watch yankees under 80$", WatchCommand("yankees", 80.0, currency="USD")),
     (
         "watch yankees zone field level drop 15%",
@@ -358,6 +359,16 @@ BAD = [
     ("help me", "no command 'me', e.g. help watch"),
     ("watch yan\x00kees", "that message holds a NUL or a broken character, e.g. help"),
     ("watch \ud83c under 50", "that message holds a NUL or a broken character, e.g. help"),
+    # An escape code would be stored in the name and replayed to every terminal showing it.
+    (
+        "watch re\x1b[2Jd under 40",
+        "that message holds a control character (an escape code?), e.g. help",
+    ),
+    (
+        "contact add Sam\x07 +14155550123",
+        "that message holds a control character (an escape code?), e.g. help",
+    ),
+    ("watch \x9bred", "that message holds a control character (an escape code?), e.g. help"),
 ]
 
 

@@ -44,7 +44,7 @@ from core.planning import EngineConfig
 from core.ports import Channel, Clock, Predictor
 from core.ratelimit import RateLimiter, SharedLimits, configure_platform_limits
 from core.rules import WatchIndex
-from ml.predictor import MODEL, SHIPPED_MODEL, ModelPredictor
+from ml.predictor import MODEL, SHIPPED_MODEL, ModelPredictor, load_models
 
 logger = logging.getLogger(__name__)
 
@@ -167,13 +167,13 @@ def _non_empty_file(path: Path) -> bool:
         return False
 
 
-async def active_model_dir(
+async def model_dirs(
     sessions: async_sessionmaker[AsyncSession], fallback: Path, shipped: Path | None = None
-) -> Path | None:
-    """The model directory to load: the first that holds a complete model of the newest
-    active `model_registry` row's (what `hdtickets train` registers), HDT_MODEL_DIR
-    (`fallback`) and `shipped` (the MLB model in the repository) when given; None (the
-    predictor then uses the heuristic) when none does.
+) -> list[tuple[str, Path]]:
+    """The model directories to try, in order, each with what it is: those holding a
+    complete model of the newest active `model_registry` row's (what `hdtickets train`
+    registers), HDT_MODEL_DIR (`fallback`) and `shipped` (the MLB model in the
+    repository) when given. None of them: the predictor uses the heuristic.
 
     One passed over is named in a warning with what it lacks (say a folder a failed
     training run left), except an HDT_MODEL_DIR that does not exist: the usual case.
@@ -190,19 +190,48 @@ async def active_model_dir(
     if shipped is not None:
         candidates.append(("the shipped model", shipped))
     seen: set[Path] = set()
+    complete: list[tuple[str, Path]] = []
     for what, path in candidates:
         if (real := await asyncio.to_thread(path.resolve)) in seen:
             continue  # HDT_MODEL_DIR is what `hdtickets train` registers by default
         seen.add(real)
         problem = await asyncio.to_thread(model_dir_problem_blocking, path)
         if problem is None:
-            logger.info("loading %s %s", what, path)
-            return path
-        if path is fallback and not await asyncio.to_thread(path.exists):
+            complete.append((what, path))
+        elif path is fallback and not await asyncio.to_thread(path.exists):
             logger.info("no model in %s (HDT_MODEL_DIR)", path)
         else:
             logger.warning("not loading %s %s: %s", what, path, problem)
-    return None
+    return complete
+
+
+async def active_model_dir(
+    sessions: async_sessionmaker[AsyncSession], fallback: Path, shipped: Path | None = None
+) -> Path | None:
+    """The first complete model directory of `model_dirs`, or None."""
+    complete = await model_dirs(sessions, fallback, shipped)
+    return complete[0][1] if complete else None
+
+
+async def load_predictor(
+    sessions: async_sessionmaker[AsyncSession], fallback: Path, shipped: Path | None = None
+) -> ModelPredictor:
+    """The predictor of the first directory of `model_dirs` whose models load; the
+    heuristic (with a warning) when none does.
+
+    A complete directory can still be damaged (a booster file cut short, a hand-edited
+    model.json): it is passed over with a one-line warning, as an incomplete one is,
+    instead of stopping the process or leaving a good shipped model unused.
+    """
+    for what, path in await model_dirs(sessions, fallback, shipped):
+        try:
+            models = await asyncio.to_thread(load_models, path)
+        except (FileNotFoundError, ValueError, OSError) as exc:
+            logger.warning("not loading %s %s: %s", what, path, exc)
+            continue
+        logger.info("loaded %s %s", what, path)
+        return ModelPredictor(path, models=models)
+    return ModelPredictor(None)
 
 
 def default_channels(
@@ -276,9 +305,7 @@ async def build(
             settings.retry_attempts,
         )
         if predictor is None:
-            predictor = ModelPredictor(
-                await active_model_dir(sessions, settings.model_dir, SHIPPED_MODEL)
-            )
+            predictor = await load_predictor(sessions, settings.model_dir, SHIPPED_MODEL)
         index = await load_watch_index(sessions)
         async with sessions() as session:
             if (problem := await secret_key_problem(session, settings)) is not None:

@@ -10,6 +10,7 @@ every output at once, in a few vectorised calls.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Collection
 from dataclasses import dataclass, field
@@ -136,22 +137,46 @@ class ModelSet:
 
     @classmethod
     def load(cls, directory: Path) -> ModelSet:
-        """Read a model directory written by `save` (raises FileNotFoundError/ValueError)."""
+        """Read a model directory written by `save`.
+
+        Raises:
+            FileNotFoundError: a file is missing.
+            ValueError: a file does not read as what `save` writes; the message is one
+                line naming the file (a hand-edited or damaged model must not stop the
+                process with a traceback: the caller falls back).
+        """
         doc = json.loads((directory / "model.json").read_text())
+        if not isinstance(doc, dict):
+            raise ValueError("model.json holds no model description")
         if doc.get("format") != FORMAT or doc.get("features") != list(FEATURES):
             raise ValueError(f"{directory} holds a model for other features; retrain it")
+        try:
+            parts = (
+                {k: (float(v[0]), float(v[1])) for k, v in doc["platt"].items()},
+                {k: (float(v[0]), float(v[1])) for k, v in doc["widen"].items()},
+                SegmentCurve(doc["curve"]),
+                {k: float(v) for k, v in doc["still"].items()},
+                float(doc["wait_threshold"]),
+                dict(doc["meta"]),
+            )
+            targets = [str(name) for name in doc["targets"]]
+        except KeyError as exc:
+            raise ValueError(f"model.json has no {exc}") from exc
+        except (AttributeError, IndexError, TypeError, ValueError) as exc:
+            raise ValueError(f"model.json does not read as a model ({exc})") from exc
         boosters = {}
-        for name in doc["targets"]:
+        for name in targets:
             booster = xgb.Booster()
-            booster.load_model(directory / f"{name}.json")
+            try:
+                booster.load_model(directory / f"{name}.json")
+            except xgb.core.XGBoostError as exc:
+                raise ValueError(f"{name}.json is unreadable ({_first_line(exc)})") from exc
             booster.set_param({"nthread": 1})
             boosters[name] = booster
-        return cls(
-            boosters,
-            {k: (float(v[0]), float(v[1])) for k, v in doc["platt"].items()},
-            {k: (float(v[0]), float(v[1])) for k, v in doc["widen"].items()},
-            SegmentCurve(doc["curve"]),
-            {k: float(v) for k, v in doc["still"].items()},
-            float(doc["wait_threshold"]),
-            doc["meta"],
-        )
+        return cls(boosters, *parts)
+
+
+def _first_line(exc: BaseException) -> str:
+    """xgboost's message without its source location and native stack trace."""
+    first = (str(exc).strip().splitlines() or [""])[0]
+    return re.sub(r"^\[[^\]]*\]\s*\S+:\d+:\s*", "", first)

@@ -43,31 +43,50 @@ MISS_LOSS = 0.30  # what not finding it cost
 USED = ("drop_72h", "rise_72h", "quant_72h", "sellout", "dip", "drain_72h")  # what advice reads
 
 
+def load_models(model_dir: Path | None) -> ModelSet:
+    """The models of a directory written by `hdtickets train`.
+
+    Raises:
+        FileNotFoundError, ValueError, OSError: with a one-line reason (no directory, a
+            missing or damaged file).
+    """
+    if model_dir is None:
+        raise FileNotFoundError("no complete model folder was found")
+    if not Path(model_dir).is_dir():
+        raise FileNotFoundError(f"no directory {model_dir}")
+    from ml.models import ModelSet
+
+    return ModelSet.load(model_dir)
+
+
 class ModelPredictor:
     """Implements `core.ports.Predictor` with the models of `model_dir`."""
 
-    def __init__(self, model_dir: Path | None, *, cache_size: int = 100_000) -> None:
+    def __init__(
+        self,
+        model_dir: Path | None,
+        *,
+        cache_size: int = 100_000,
+        models: ModelSet | None = None,
+    ) -> None:
         """Load the models, or plan to fall back to the heuristic.
 
         Args:
             model_dir: a directory written by `hdtickets train` (None: heuristic only).
             cache_size: most events kept in the cache (the oldest is evicted first).
+            models: `model_dir`'s models, when the caller has loaded them already
+                (`load_models`).
         """
         self._fallback = HeuristicPredictor(cache_size=cache_size)
         self._cache: dict[int, tuple[object, Forecast]] = {}
         self._cache_size = cache_size
-        self.models: ModelSet | None = None
-        try:
-            if model_dir is None:
-                raise FileNotFoundError("no complete model folder was found")
-            if not Path(model_dir).is_dir():
-                raise FileNotFoundError(f"no directory {model_dir}")
-            from ml.models import ModelSet
-
-            self.models = ModelSet.load(model_dir)
-        except (FileNotFoundError, ValueError, OSError) as exc:
-            where = f" in {model_dir}" if model_dir is not None else ""
-            logger.warning("no usable model%s (%s); using the heuristic", where, exc)
+        self.models = models
+        if models is None:
+            try:
+                self.models = load_models(model_dir)
+            except (FileNotFoundError, ValueError, OSError) as exc:
+                where = f" in {model_dir}" if model_dir is not None else ""
+                logger.warning("no usable model%s (%s); using the heuristic", where, exc)
         self.name = MODEL if self.models is not None else self._fallback.name
         # Categories the model learned a price curve for: events of others (the MLB model
         # has never seen a concert) get the heuristic rather than a confident guess.

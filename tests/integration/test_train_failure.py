@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from typer.testing import CliRunner
 
 from bot import bootstrap
-from bot.bootstrap import active_model_dir, build, model_dir_problem_blocking
+from bot.bootstrap import active_model_dir, build, load_predictor, model_dir_problem_blocking
 from bot.cli import app
 from bot.cli import ml as ml_cli
 from bot.settings import load_settings
@@ -301,3 +301,48 @@ async def test_the_process_loads_the_shipped_model_over_a_partial_model_dir(
         assert container.predictor.name == "xgboost"  # not the heuristic forever
     finally:
         await container.aclose()
+
+
+def _cut_booster(folder: Path) -> None:
+    booster = folder / "drop_72h.json"
+    text = booster.read_text()
+    booster.write_text(text[: len(text) // 2])
+
+
+def _no_calibration(folder: Path) -> None:
+    doc = json.loads((folder / "model.json").read_text())
+    del doc["platt"]
+    (folder / "model.json").write_text(json.dumps(doc))
+
+
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        (_cut_booster, "drop_72h.json is unreadable (Expecting"),
+        (_no_calibration, "model.json has no 'platt'"),
+    ],
+)
+async def test_a_damaged_model_dir_is_passed_over_for_the_next_that_loads(
+    sessions: async_sessionmaker[AsyncSession],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    damage: Any,
+    reason: str,
+) -> None:
+    """Every file is there, but one does not load: a model.json missing a key stopped the
+    process at start with a traceback; a cut booster left the heuristic in use, with
+    xgboost's native stack trace in the warning, although the shipped model was fine."""
+    damaged = tmp_path / "models"
+    shutil.copytree(SHIPPED_MODEL, damaged)
+    damage(damaged)
+    assert model_dir_problem_blocking(damaged) is None  # complete: only loading tells
+    with caplog.at_level(logging.WARNING):
+        predictor = await load_predictor(sessions, damaged, SHIPPED_MODEL)
+        assert predictor.name == "xgboost" and predictor.models is not None
+    [warning] = [r.getMessage() for r in caplog.records]
+    assert warning.startswith(f"not loading HDT_MODEL_DIR {damaged}: {reason}")
+    assert "\n" not in warning and "Stack trace" not in warning
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):  # nothing else to load: the heuristic
+        assert (await load_predictor(sessions, damaged)).name == "heuristic"
+    assert caplog.records[0].getMessage().startswith("not loading HDT_MODEL_DIR")

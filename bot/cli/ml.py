@@ -240,6 +240,12 @@ def _fit(df: pd.DataFrame) -> tuple[Any, ...]:
         return train.fit(df, lambda name: bar.update(task, advance=1, description=name))
 
 
+def _reason(exc: BaseException) -> str:
+    """An error's type and first line, for a one-line failure message."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+
+
 def _register_or_warn(target: Path, version: str, metrics: dict[str, Any]) -> None:
     """Register the written model; a database that is not there is a warning on stderr
     (the model folder is written and HDT_MODEL_DIR can point at it)."""
@@ -313,9 +319,7 @@ def train_command(
         raise
     except Exception as exc:  # the command's edge: any failure leaves the old model be
         logger.debug("training into %s failed", staging, exc_info=True)
-        lines = str(exc).strip().splitlines()
-        reason = f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
-        typer.echo(f"error: training failed ({reason}); {kept}", err=True)
+        typer.echo(f"error: training failed ({_reason(exc)}); {kept}", err=True)
         raise typer.Exit(code=TRAIN_FAILED) from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -369,10 +373,17 @@ def backtest_command(
     df = _load(data, data_dir, count)
     if dev:
         df = train.development_frame(df)
-    models, x, y, folds = _fit(df)
-    metrics = bt.evaluate(models, df, x, y, folds)
-    fans = report.fan_frames(models, df, x, folds.price)
-    path = report.write(metrics, data.value, folder, fans)
+    try:
+        models, x, y, folds = _fit(df)
+        metrics = bt.evaluate(models, df, x, y, folds)
+        fans = report.fan_frames(models, df, x, folds.price)
+        path = report.write(metrics, data.value, folder, fans)
+    except typer.Exit:
+        raise
+    except Exception as exc:  # the command's edge: one line (too little data, say)
+        logger.debug("backtest failed", exc_info=True)
+        typer.echo(f"error: backtest failed ({_reason(exc)})", err=True)
+        raise typer.Exit(code=TRAIN_FAILED) from None
     if as_json:
         typer.echo(json.dumps(bt.headline(metrics)))
     else:

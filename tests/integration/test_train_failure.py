@@ -346,3 +346,25 @@ async def test_a_damaged_model_dir_is_passed_over_for_the_next_that_loads(
     with caplog.at_level(logging.WARNING):  # nothing else to load: the heuristic
         assert (await load_predictor(sessions, damaged)).name == "heuristic"
     assert caplog.records[0].getMessage().startswith("not loading HDT_MODEL_DIR")
+
+
+def test_a_backtest_on_too_little_data_is_one_line_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`backtest --data db` on a database of a day's snapshots: the fit finds no outcome
+    to learn from. Training said so in one line; the backtest printed a traceback."""
+    monkeypatch.chdir(tmp_path)
+    frame = pd.DataFrame({"event": range(50)})
+    monkeypatch.setattr(ml_cli, "_load", lambda *args: frame)
+
+    def fit(df: pd.DataFrame, step: Any) -> Any:
+        raise ValueError("drop_72h: no snapshot of the calibration events has a known outcome")
+
+    monkeypatch.setattr(train, "fit", fit)
+    result = CliRunner().invoke(app, ["backtest", "--data", "simulator", "--json"])
+    assert result.exit_code == 1, result.output
+    assert result.stdout == ""
+    assert result.stderr == (
+        "error: backtest failed (ValueError: drop_72h: no snapshot of the calibration events"
+        " has a known outcome)\n"
+    )

@@ -313,7 +313,8 @@ async def set_active(turn: Turn, watch_id: int, active: bool) -> Reply:
     row = await owned_watch(turn, watch_id)
     verb = "resumed" if active else "paused"
     if row.active == active:
-        return Reply(lines=(f"Watch #{row.id} is already {verb}.",))
+        state = "active" if active else "paused"
+        return Reply(lines=(f"Watch #{row.id} is already {state}.",))
     row.active = active
     ended = 0 if active else await resolve_for_watch(turn.session, row.id, "watch paused", turn.now)
     turn.changed(spec_from_row(row), WatchChange.UPDATED)

@@ -72,7 +72,7 @@ def parse_scopes(scopes: Iterable[str] | str) -> tuple[Scope, ...]:
             if any(other.strip() for other in parts):  # "read,,write": a typo, not nothing
                 raise ValidationError(
                     "a scope is empty (two commas in a row, or one at an end);"
-                    " separate scopes with single commas (e.g. --scopes ingest,read)"
+                    " separate scopes with single commas (e.g. --scopes read,write)"
                 )
             continue
         try:
@@ -80,7 +80,7 @@ def parse_scopes(scopes: Iterable[str] | str) -> tuple[Scope, ...]:
         except ValueError:
             valid = ", ".join(scope.value for scope in Scope)
             raise ValidationError(
-                f"unknown scope {name!r}; use some of {valid} (e.g. --scopes ingest,read)"
+                f"unknown scope {name!r}; use some of {valid} (e.g. --scopes ingest)"
             ) from None
     if not found:
         raise ValidationError("at least one scope is needed (e.g. --scopes ingest)")

@@ -255,6 +255,7 @@ async def test_list_unwatch_pause_resume_with_ownership(world: World) -> None:
     assert "already paused" in (await world.say(f"pause {mine.id}")).text
     assert "paused (resume" in (await world.say("watches")).lines[1]
     assert "Resumed" in (await world.say(f"resume {mine.id}")).text
+    assert (await world.say(f"resume {mine.id}")).text == f"Watch #{mine.id} is already active."
     assert [(w.active, c) for w, c in world.hook.calls if isinstance(w, WatchSpec)] == [
         (False, WatchChange.UPDATED),
         (True, WatchChange.UPDATED),

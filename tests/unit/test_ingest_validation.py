@@ -358,8 +358,10 @@ def test_tokens_are_prefixed_random_and_stored_as_sha256() -> None:
 def test_scopes_parse_from_text_or_lists_and_admin_implies_all() -> None:
     assert parse_scopes("read, ingest") == (Scope.INGEST, Scope.READ)
     assert parse_scopes(["ADMIN"]) == (Scope.ADMIN,)
-    with pytest.raises(ValidationError, match="unknown scope 'root'"):
+    with pytest.raises(ValidationError, match="unknown scope 'root'") as refused:
         parse_scopes("read,root")
+    # The example is a command that works: read needs --user, ingest does not.
+    assert str(refused.value).endswith("(e.g. --scopes ingest)")
     with pytest.raises(ValidationError, match="at least one scope"):
         parse_scopes(" , ")
     assert has_scope(["admin"], Scope.INGEST)

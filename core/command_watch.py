@@ -115,6 +115,8 @@ def parse_watch(rest: list[str]) -> Command:
     what = " ".join(name).strip()
     if not what:
         raise CommandError("say what to watch", ex)
+    if quoted is None and what.casefold() == "any":  # "watch any", "watch any under 50"
+        raise CommandError("say what to watch after any", "watch any yankees under 80")
     command = _watch_target(what)
     if len(command.what) > MAX_TEXT:  # the name itself: "any" before it may take it past
         raise CommandError(f"that name is too long (at most {MAX_TEXT} characters)", ex)
@@ -197,4 +199,6 @@ def parse_market(rest: list[str]) -> Command:
         )
     if what.startswith("#"):
         return MarketCommand(what=what, event_id=parse_id([what], "event", "market #12"))
+    if what.casefold().startswith("any "):  # as a watch says it: the market is one event's
+        what = what[4:].strip()
     return MarketCommand(what=what)

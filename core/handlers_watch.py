@@ -311,7 +311,6 @@ async def set_active(turn: Turn, watch_id: int, active: bool) -> Reply:
     """Pause (active False) or resume (active True) a watch."""
     turn.require_admin()
     row = await owned_watch(turn, watch_id)
-    verb = "resumed" if active else "paused"
     if row.active == active:
         state = "active" if active else "paused"
         return Reply(lines=(f"Watch #{row.id} is already {state}.",))

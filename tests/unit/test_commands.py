@@ -94,6 +94,8 @@ GOOD = [
     ("bought 12", BoughtCommand(12)),
     ("market yankees red sox", MarketCommand("yankees red sox")),
     ("market #7", MarketCommand("#7", event_id=7)),
+    ("market any yankees", MarketCommand("yankees")),  # as a watch says it
+    ('watch "any" under 50', WatchCommand("any", 50.0)),  # a name, quoted
     ("prefs", PrefsCommand()),
     (
         "prefs channels telegram, console",
@@ -220,6 +222,8 @@ BAD = [
     ),
     ('watch "yankees under 80', 'a quote is not closed, e.g. watch "under the sea" under 50'),
     ("watch #abc", "event id must be a number, e.g. watch #12 under 80"),
+    ("watch any", "say what to watch after any, e.g. watch any yankees under 80"),
+    ("watch ANY under 50", "say what to watch after any, e.g. watch any yankees under 80"),
     (
         "watch " + "x" * 201,
         "that name is too long (at most 200 characters), e.g. watch yankees under 80 qty 2",

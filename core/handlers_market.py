@@ -106,11 +106,13 @@ async def _snapshot_lines(turn: Turn, snap: MarketSnapshot, zone: str | None) ->
     else:
         low, mid, high = (_price(v, snap.currency) for v in prices)
         lines = [f"Cheapest {low} · median {mid} · highest {high}"]
-    tickets = plural(snap.ticket_count, "ticket") if snap.ticket_count is not None else "? tickets"
-    listings = (
-        f" in {plural(snap.listing_count, 'listing')}" if snap.listing_count is not None else ""
-    )
-    lines.append(f"{tickets} left{listings} (as of {_ago(turn, snap)}, {snap.source})")
+    listings = plural(snap.listing_count, "listing") if snap.listing_count is not None else None
+    if snap.ticket_count is not None:
+        counts = f"{plural(snap.ticket_count, 'ticket')} left"
+        counts += f" in {listings}" if listings else ""
+    else:  # a feed without counts: say so, not "? tickets"
+        counts = f"{listings}, tickets not reported" if listings else "Tickets left not reported"
+    lines.append(f"{counts} (as of {_ago(turn, snap)}, {snap.source})")
     if snap.min_price is None:
         last = await _newest(turn, snap.event_id, before=snap.observed_at, priced=True)
         if last is None:

@@ -452,6 +452,7 @@ async def test_market_shows_latest_snapshot_and_forecast(world: World) -> None:
             )  # fmt: skip
     sticky = await world.say(choices.choices[0].command or "")
     assert "Cheapest over the last 1 day 3 h: unchanged at $45" in sticky.lines
+    assert "Tickets left not reported (as of 3 h ago, seatgeek)" in sticky.lines  # no "?"
     assert (await world.say("market cricket")).is_error
 
 

@@ -276,8 +276,10 @@ def parse_envelope(payload: Any) -> tuple[str, list[object]]:
             'body must be a JSON object like {"source": "seatgeek", "snapshots": [...]}'
         )
     source = payload.get("source")
-    if not isinstance(source, str) or not source.strip():
+    if not isinstance(source, str):
         raise ValidationError(with_example("source", "is required and must be a string"))
+    if not source.strip():
+        raise ValidationError(with_example("source", "must not be empty"))
     snapshots = payload.get("snapshots")
     if not isinstance(snapshots, list):
         raise ValidationError(with_example("snapshots", "is required and must be a list"))

@@ -330,6 +330,7 @@ def test_the_envelope_needs_a_source_and_a_bounded_list() -> None:
         ([], "body must be a JSON object"),
         ({"snapshots": []}, "source: is required"),
         ({"source": 3, "snapshots": []}, "source: is required and must be a string"),
+        ({"source": "  ", "snapshots": []}, "source: must not be empty (e.g. "),  # a string
         ({"source": "x"}, "snapshots: is required and must be a list"),
         ({"source": "x", "snapshots": {"a": 1}}, "snapshots: is required and must be a list"),
         ({"source": "x", "snapshots": [{}] * (MAX_BATCH + 1)}, f"at most {MAX_BATCH} items"),

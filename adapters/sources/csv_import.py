@@ -99,8 +99,12 @@ def _check_header(fieldnames: Sequence[str] | None, fmt: CsvFormat) -> None:
     names = {name.strip() for name in fieldnames or ()}
     wanted = GENERIC_REQUIRED if fmt is CsvFormat.GENERIC else seatgeek_mlb.COLUMNS
     missing = [name for name in wanted if name not in names]
+    example = GENERIC_HEADER if fmt is CsvFormat.GENERIC else ",".join(wanted[:6]) + ",..."
+    if not fieldnames:  # not a wrong header: none at all
+        raise ValidationError(
+            f"the file is empty; a {fmt.value} CSV starts with a header like: {example}"
+        )
     if missing:
-        example = GENERIC_HEADER if fmt is CsvFormat.GENERIC else ",".join(wanted[:6]) + ",..."
         hint = ""
         other = CsvFormat.SEATGEEK_MLB if fmt is CsvFormat.GENERIC else CsvFormat.GENERIC
         other_wanted = seatgeek_mlb.COLUMNS if fmt is CsvFormat.GENERIC else GENERIC_REQUIRED

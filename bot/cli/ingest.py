@@ -136,6 +136,8 @@ def print_summary(out: Console, path: Path, fmt: CsvFormat, summary: ImportSumma
     """The counts, and the first SHOWN_REJECTIONS rejected rows with their lines."""
     header = Text(path.name, style="bold")
     header.append(f" ({fmt.value}): {_count(summary.rows, 'row')}", style="")
+    if not summary.rows:
+        header.append(" (a header and nothing under it)", style="yellow")
     out.print(header)
     out.print(Text.assemble("  accepted    ", (f"{summary.accepted:,}", "green")))
     out.print(f"  duplicates  {summary.duplicates:,}")

@@ -201,3 +201,19 @@ def test_a_bad_source_is_refused_before_any_row_is_read(
         "e.g. hdtickets import prices.csv -f generic --source stubhub"
     )
     assert result.stdout == "" and asyncio.run(_events(sqlite_url)) == 0
+
+
+def test_an_empty_file_or_a_bare_header_says_so(cli: CliRunner, tmp_path: Path) -> None:
+    """An empty file was refused as one that 'lacks column(s) external_id, ...'; a
+    header with no rows under it reported '0 rows' with nothing to say why."""
+    empty = tmp_path / "empty.csv"
+    empty.write_text("\n")
+    refused = cli.invoke(app, ["import", str(empty), "--format", "generic"])
+    assert refused.exit_code == 2, refused.output
+    assert refused.stderr.startswith(
+        "error: cannot import empty.csv: the file is empty; a generic CSV starts with a header"
+    )
+    bare = write(tmp_path, "bare.csv", [])
+    result = cli.invoke(app, ["import", str(bare), "--format", "generic"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("bare.csv (generic): 0 rows (a header and nothing under it)")

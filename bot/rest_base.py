@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.webhook.secrets import SecretBox
 from adapters.webhook.ssrf import SsrfPolicy
-from bot.web import ApiError, decode_json
+from bot.web import API_PREFIX, ApiError, decode_json
 from core import api_views
 from core.db.models import User, Watch, WebhookEndpoint
 from core.domain import UNSTORABLE
@@ -27,7 +27,7 @@ from core.handlers import CommandHandlers
 from core.ports import Clock
 from core.tokens import Scope, authenticate
 
-PREFIX = "/api/v1"
+PREFIX = API_PREFIX
 VIA = "api"
 _BEARER = {"WWW-Authenticate": 'Bearer realm="hdtickets"'}
 _MAX_ID = 2**53

@@ -35,7 +35,8 @@ logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 5_000_000  # "over 5 MB" -> 413
 SIGNATURE_TOLERANCE = timedelta(minutes=5)
-INGEST_PATH = "/api/v1/ingest/snapshots"
+API_PREFIX = "/api/v1"
+INGEST_PATH = f"{API_PREFIX}/ingest/snapshots"
 BATCH_EXAMPLE = '{"source": "seatgeek", "snapshots": [{"event": {…}, "observed_at": "…"}]}'
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -101,6 +102,18 @@ def _from_core(exc: HDTicketsError) -> ApiError:
     return ApiError(400, "bad_request", str(exc))
 
 
+def _routing_hint(request: web.Request, exc: web.HTTPException) -> str | None:
+    """For a route that does not exist, or a method it does not take: the one line that
+    says so, with what to do instead; None for any other HTTP error."""
+    method, path = request.method, request.path[:200]
+    if isinstance(exc, web.HTTPMethodNotAllowed):
+        allowed = ", ".join(sorted(exc.allowed_methods - {"HEAD"})) or "none"
+        return f"{path} does not take {method}; it takes {allowed}"
+    if isinstance(exc, web.HTTPNotFound):
+        return f"no route {method} {path}; the API's routes: GET {API_PREFIX}/openapi.json"
+    return None
+
+
 @web.middleware
 async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Render every failure as a JSON error; never a traceback or an HTML page."""
@@ -124,6 +137,8 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
             raise
         text = exc.text or ""
         message = exc.reason if not text or text.startswith(f"{exc.status}:") else text
+        if message == exc.reason:  # the router's own: say what would have worked
+            message = _routing_hint(request, exc) or message
         headers = {k: v for k in _KEPT_HEADERS if (v := exc.headers.get(k)) is not None}
         code = _HTTP_CODES.get(exc.status, f"http_{exc.status}")
         return error_response(exc.status, code, message, headers)

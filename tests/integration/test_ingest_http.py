@@ -355,9 +355,11 @@ async def test_mixed_valid_and_invalid_items_are_202_with_the_rejections(
 
 
 async def test_unknown_routes_and_methods_answer_json(client: TestClient[Any, Any]) -> None:
-    await expect_error(await client.get("/nowhere"), 404, "not_found")
+    message = await expect_error(await client.get("/nowhere"), 404, "not_found")
+    assert message == "no route GET /nowhere; the API's routes: GET /api/v1/openapi.json"
     response = await client.get(INGEST_PATH)
-    await expect_error(response, 405, "method_not_allowed")
+    message = await expect_error(response, 405, "method_not_allowed")
+    assert message == f"{INGEST_PATH} does not take GET; it takes POST"
     assert "POST" in response.headers["Allow"]
 
 

@@ -58,6 +58,8 @@ def _check_identity(
     for option, value, limit in (*limits, ("--workspace", workspace, 64)):
         if value is not None and len(value.strip()) > limit:
             fail(f"{option} must be at most {limit} characters, e.g. {_EXAMPLE}")
+        if value is not None:  # stored, then printed in `users list` and chat lookups
+            refuse_control_characters(value.strip(), option, f"hdtickets users add Ada {_EXAMPLE}")
     return name
 
 

@@ -197,6 +197,14 @@ def test_users_add_prints_only_the_new_id_and_list_shows_people(cli: Cli) -> Non
         (["Ada\nLovelace"], "a name must be one line of printable text (it holds '\\n')"),
         (["Ada\x1b[31m"], "a name must be one line of printable text (it holds '\\x1b')"),
         (["Ada\u2028Lovelace"], "a name must be one line of printable text"),
+        (
+            ["X", "--platform", "telegram", "--external-id", "1\t2"],
+            "--external-id must be one line of printable text (it holds '\\t')",
+        ),
+        (
+            ["X", "--platform", "telegram", "--external-id", "1", "--address", "9\x1b[2J"],
+            "--address must be one line of printable text (it holds '\\x1b')",
+        ),
     ],
 )
 def test_users_add_refuses_bad_input_in_one_line(cli: Cli, args: list[str], reason: str) -> None:

@@ -142,7 +142,8 @@ def parse(text: str) -> Command:
     if word == "start" and rest:  # Telegram deep link: /start <link code>
         return parse_link(rest)
     if not word:  # "/" or "@bot" alone
-        raise CommandError("say a command after the /", "help")
+        after = "the /" if words[0].startswith("/") else words[0]
+        raise CommandError(f"say a command after {after}", "help")
     name = command_help.ALIASES.get(word, word)
     parser = _PARSERS.get(name)
     if parser is None:

@@ -342,7 +342,7 @@ BAD = [
     ),
     ("prefs channels ,", "say at least one channel, e.g. prefs channels telegram,console"),
     ("/", "say a command after the /, e.g. help"),
-    ("@bot", "say a command after the /, e.g. help"),
+    ("@bot", "say a command after @bot, e.g. help"),
     ("phone", "give your number, e.g. phone +14155550123"),
     (
         "phone 555-0123",

@@ -160,9 +160,9 @@ class ConsoleChat:
             return None
         ctx = await self.context()
         number = unicodedata.normalize("NFKC", text).removeprefix("#").rstrip(".)")
-        picked = number.isdecimal() and number.isascii() and len(number) <= 6
+        picked = number.isdecimal() and number.isascii()  # a number is a choice, any length
         if picked:
-            option = self.menu.pick(int(number))
+            option = self.menu.pick(int(number)) if len(number) <= 6 else None
             if option is None:
                 count = len(self.menu.options)
                 hint = (
@@ -170,7 +170,8 @@ class ConsoleChat:
                     if count
                     else "there is nothing to choose from now, e.g. type watches for a list"
                 )
-                reply = Reply.error(f"No option {number}: {hint}.")
+                shown = number if len(number) <= 12 else number[:12] + "…"
+                reply = Reply.error(f"No option {shown}: {hint}.")
             else:
                 reply = await self._pick(ctx, option)
         else:

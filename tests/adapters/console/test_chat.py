@@ -104,7 +104,8 @@ async def test_numbers_pick_choices_and_stop_at_end_of_input(
     sessions: async_sessionmaker[AsyncSession], clock: FakeClock
 ) -> None:
     await _seed(sessions, clock)
-    stream = io.StringIO("9\nwatch yankees qty 2\n２.\n7)\n")  # "２." and "7)" are numbers too
+    # "２." and "7)" are numbers too; so is a long one (it was an unknown command)
+    stream = io.StringIO("9\nwatch yankees qty 2\n２.\n7)\n12345678901234567\n")
     chat, _, out = _chat(sessions, clock, stream)
 
     await asyncio.wait_for(chat.run(), timeout=30)  # returns at end of input
@@ -115,6 +116,7 @@ async def test_numbers_pick_choices_and_stop_at_end_of_input(
     assert "No option 9: there is nothing to choose from now, e.g. type watches for a list." in text
     assert "[1] Yankees at Red Sox" in text and "[3] Any event matching 'yankees'" in text
     assert "No option 7: choose 1 to 2." in text  # the new reply's Pause/Remove buttons
+    assert "No option 123456789012…: choose 1 to 2." in text
 
 
 async def test_a_number_presses_a_button_of_the_last_alert(

@@ -83,6 +83,13 @@ class AlertRoutes(RouteHandlers):
         owner = await self._owner(request, caller)
         async with self._deps.sessions() as session, session.begin():
             alert = await api_views.owned_alert(session, alert_id, owner)
+            if below is not None and alert.price is not None and below >= alert.price:
+                raise ApiError(  # the rule `apply_action` states, in the API's words
+                    422,
+                    "invalid",
+                    f"below {below:g} is not under the alert's price {alert.price:g},"
+                    f' e.g. {{"below": {round(alert.price * 0.9)}}}',
+                )
             changed = await apply_action(
                 session,
                 alert_id,

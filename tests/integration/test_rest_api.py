@@ -186,6 +186,8 @@ async def test_ack_and_snooze_act_like_the_buttons(world: World, clock: FakeCloc
         ({"below": -1}, 422, "below must be a price of at least 0.01"),
         ({"below": 0.004}, 422, "below must be a price of at least 0.01"),  # no whole cent
         ({"below": 1e26}, 422, "under 10,000,000"),
+        # In the API's words, not the chat's ("e.g. snooze 5 under 36").
+        ({"below": 9999}, 422, "below 9999 is not under the alert's price"),
         ({"minute": 5}, 422, "unknown field 'minute'; this takes {\"minutes\": 120}"),
         ({"foo": 1}, 422, "unknown field 'foo'"),
         ([1, 2], 422, "must be a JSON object"),

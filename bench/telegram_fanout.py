@@ -33,6 +33,7 @@ from sqlalchemy import func, insert, select  # noqa: E402
 from adapters.telegram.channel import TelegramChannel  # noqa: E402
 from bot.bootstrap import build  # noqa: E402
 from bot.migrate import upgrade_blocking  # noqa: E402
+from bot.process import tune_gc  # noqa: E402
 from bot.settings import load_settings  # noqa: E402
 from core.db.models import Event, Identity, Notification, User, Watch  # noqa: E402
 from tests.fake_platforms.telegram import FakeBotApi  # noqa: E402
@@ -146,6 +147,7 @@ async def main(people: int, workers: int) -> dict[str, Any]:
     try:
         await _seed(settings, people, now)
         container = await build(settings)
+        tune_gc()  # as `python -m bot run` does once it has built its container
         channel = container.channels["telegram"]
         assert isinstance(channel, TelegramChannel)
         channel_task = asyncio.create_task(channel.run(), name="channel-telegram")

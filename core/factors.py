@@ -150,7 +150,7 @@ def availability_factor(
     if forecast is not None and forecast.prediction.p_sellout is not None:
         sellout = clamp(forecast.prediction.p_sellout)
         if explain:
-            parts.append(f"{sellout:.0%} chance of a sell-out (model)")
+            parts.append(f"{sellout:.0%} chance of a sell-out ({forecast.prediction.model})")
     return max(scarcity, drain, sellout), "; ".join(parts)
 
 

@@ -97,7 +97,7 @@ def test_availability_scarcity_drain_and_sellout() -> None:
     risky, reason = availability_factor(
         MarketContext(point(tickets=5000)), make_forecast(p_sellout=0.9)
     )
-    assert risky == pytest.approx(0.9) and "90% chance of a sell-out (model)" in reason
+    assert risky == pytest.approx(0.9) and "90% chance of a sell-out (stub)" in reason
 
 
 def test_availability_drain_compares_event_totals_not_the_wanted_quantity() -> None:

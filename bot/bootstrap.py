@@ -205,14 +205,6 @@ async def model_dirs(
     return complete
 
 
-async def active_model_dir(
-    sessions: async_sessionmaker[AsyncSession], fallback: Path, shipped: Path | None = None
-) -> Path | None:
-    """The first complete model directory of `model_dirs`, or None."""
-    complete = await model_dirs(sessions, fallback, shipped)
-    return complete[0][1] if complete else None
-
-
 async def load_predictor(
     sessions: async_sessionmaker[AsyncSession], fallback: Path, shipped: Path | None = None
 ) -> ModelPredictor:

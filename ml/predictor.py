@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 MODEL = "xgboost"
 # Trained on the MIT-licensed MLB data by `hdtickets train` (its MODEL_CARD.md says how);
-# used when no other model is configured (`bot.bootstrap.active_model_dir`).
+# used when no other model is configured (`bot.bootstrap.load_predictor`).
 SHIPPED_MODEL = Path(__file__).resolve().parent / "model"
 DIP_GAIN = 0.16  # what waiting for a 5% lower price saved when it came (MLB)
 MISS_LOSS = 0.30  # what not finding it cost

@@ -53,18 +53,20 @@ async def chat_handlers(
     settings: Settings, sessions: async_sessionmaker[AsyncSession], clock: Clock
 ) -> CommandHandlers:
     """The command handlers of this chat, with the market insight (forecast and chart)
-    the running process gives: the same model `bot.bootstrap.build` loads."""
-    from bot.bootstrap import active_model_dir
+    and the factor weights the running process gives: the same model `bot.bootstrap.build`
+    loads (`load_predictor`: a damaged model directory is passed over there too)."""
+    from bot.bootstrap import load_predictor
     from bot.insight import MarketInsights
     from core.actions import ActionSigner
     from core.handlers import CommandHandlers
-    from ml.predictor import SHIPPED_MODEL, ModelPredictor
+    from ml.predictor import SHIPPED_MODEL
 
-    predictor = ModelPredictor(await active_model_dir(sessions, settings.model_dir, SHIPPED_MODEL))
+    predictor = await load_predictor(sessions, settings.model_dir, SHIPPED_MODEL)
     return CommandHandlers(
         sessions,
         clock,
         random.Random(),
         ActionSigner(settings.secret_key_bytes()),
         market=MarketInsights(sessions, predictor),
+        weights=tuple(settings.weights),
     )

@@ -48,3 +48,14 @@ async def test_chat_market_has_the_forecast_and_chart(
     assert not reply.is_error
     assert any("chance" in line for line in reply.lines), reply.lines  # the forecast in words
     assert reply.image is not None and reply.image.startswith(b"\x89PNG")
+
+
+async def test_the_chat_scores_with_the_configured_weights(
+    sessions: async_sessionmaker[AsyncSession], clock: FakeClock, tmp_path: Path
+) -> None:
+    """A changed watch's kept alerts stay critical where HDT_WEIGHTS make them critical
+    (`scoring.keep_critical`): the chat's handlers carry those weights, as the process's do."""
+    weights = [0.5, 0.1, 0.1, 0.1, 0.1, 0.1]
+    settings = load_settings(model_dir=tmp_path / "no-model", weights=weights)
+    handlers = await chat_handlers(settings, sessions, clock)
+    assert handlers._weights == tuple(weights)

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from bot.bootstrap import active_model_dir
+from bot.bootstrap import model_dirs
 from bot.cli import app
 from bot.cli.ml import DEFAULT_DATA
 from core.db.engine import make_engine, make_sessionmaker
@@ -64,19 +64,20 @@ def test_the_process_loads_the_registered_model_over_the_setting(
     args = ["train", "--data", "simulator", "--events", "80", "--out", str(trained)]
     assert CliRunner().invoke(app, args).exit_code == 0
 
-    async def chosen(fallback: Path) -> Path:
+    async def chosen(fallback: Path) -> list[Path]:
+        """The directories the process would try, in order."""
         engine = make_engine(sqlite_url)
         try:
-            return await active_model_dir(make_sessionmaker(engine), fallback)
+            return [path for _, path in await model_dirs(make_sessionmaker(engine), fallback)]
         finally:
             await engine.dispose()
 
-    assert asyncio.run(chosen(tmp_path / "unused")) == trained.resolve()
+    assert asyncio.run(chosen(tmp_path / "unused")) == [trained.resolve()]
     shutil.rmtree(trained)  # a registered directory that is gone: the setting wins
     shutil.copytree(SHIPPED_MODEL, tmp_path / "setting")
-    assert asyncio.run(chosen(tmp_path / "setting")) == tmp_path / "setting"
-    # No complete model anywhere: None, and the predictor uses the heuristic.
-    assert asyncio.run(chosen(tmp_path / "unused")) is None
+    assert asyncio.run(chosen(tmp_path / "setting")) == [tmp_path / "setting"]
+    # No complete model anywhere: nothing to try, and the predictor uses the heuristic.
+    assert asyncio.run(chosen(tmp_path / "unused")) == []
 
 
 def test_a_data_folder_without_the_data_set_is_one_line_not_a_traceback(

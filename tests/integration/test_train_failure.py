@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from typer.testing import CliRunner
 
 from bot import bootstrap
-from bot.bootstrap import active_model_dir, build, load_predictor, model_dir_problem_blocking
+from bot.bootstrap import build, load_predictor, model_dir_problem_blocking, model_dirs
 from bot.cli import app
 from bot.cli import ml as ml_cli
 from bot.settings import load_settings
@@ -253,16 +253,23 @@ def partial(folder: Path) -> Path:
     return folder
 
 
+async def _dirs(
+    sessions: async_sessionmaker[AsyncSession], fallback: Path, shipped: Path | None = None
+) -> list[Path]:
+    """The directories `load_predictor` tries, in order (none: the heuristic)."""
+    return [path for _, path in await model_dirs(sessions, fallback, shipped)]
+
+
 async def test_an_empty_or_partial_model_dir_is_passed_over_with_a_warning(
     sessions: async_sessionmaker[AsyncSession], tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
     with caplog.at_level(logging.WARNING, logger=bootstrap.__name__):
-        assert await active_model_dir(sessions, empty, SHIPPED_MODEL) == SHIPPED_MODEL
+        assert await _dirs(sessions, empty, SHIPPED_MODEL) == [SHIPPED_MODEL]
         half = partial(tmp_path / "half")
-        assert await active_model_dir(sessions, half, SHIPPED_MODEL) == SHIPPED_MODEL
-        assert await active_model_dir(sessions, half) is None  # the predictor's heuristic
+        assert await _dirs(sessions, half, SHIPPED_MODEL) == [SHIPPED_MODEL]
+        assert await _dirs(sessions, half) == []  # the predictor's heuristic
     assert [r.getMessage() for r in caplog.records] == [
         f"not loading HDT_MODEL_DIR {empty}: model.json is missing",
         f"not loading HDT_MODEL_DIR {half}: quant_7d.json, rise_24h.json are missing or empty",
@@ -274,7 +281,7 @@ async def test_an_empty_or_partial_model_dir_is_passed_over_with_a_warning(
     await register(sessions, empty)  # the active row, left by a failed run
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger=bootstrap.__name__):
-        assert await active_model_dir(sessions, good, SHIPPED_MODEL) == good
+        assert await _dirs(sessions, good, SHIPPED_MODEL) == [good, SHIPPED_MODEL]
     assert [r.getMessage() for r in caplog.records] == [
         f"not loading the registered model {empty}: model.json is missing"
     ]
@@ -282,7 +289,7 @@ async def test_an_empty_or_partial_model_dir_is_passed_over_with_a_warning(
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger=bootstrap.__name__):
         await register(sessions, good)
-        assert await active_model_dir(sessions, quiet, SHIPPED_MODEL) == good
+        assert await _dirs(sessions, quiet, SHIPPED_MODEL) == [good, SHIPPED_MODEL]
     assert caplog.records == []
 
 

@@ -6,7 +6,7 @@ Everything that crosses a port is one of these. Times are timezone-aware UTC dat
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import IntEnum, IntFlag, StrEnum
@@ -43,6 +43,10 @@ class TriggerKind(StrEnum):
     LOW_INVENTORY = "low_inventory"
     NEW_LISTING = "new_listing"
     SELLOUT_RISK = "sellout_risk"
+
+
+# `alerts.kind` text -> its trigger (`.get`: None for a kind this code does not know).
+TRIGGER_KINDS: Mapping[str, TriggerKind] = {kind.value: kind for kind in TriggerKind}
 
 
 class AlertStatus(StrEnum):

@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from core.alerts import mark_resolved
 from core.delivery_plan import Recipient, first_delivery_at
-from core.domain import EventRef, Level, Match, Score, TriggerKind, WatchSpec
+from core.domain import TRIGGER_KINDS, EventRef, Level, Match, Score, WatchSpec
 from core.engine_batch import EXPLAIN, SCORE, STATE, ActiveAlert, Batch, Round, Snap
 from core.engine_support import hard_reason, soft_reason
 from core.factors import MarketContext, Part, preference_factor
@@ -38,6 +38,7 @@ from core.scoring import (
     blend_weights,
     event_factors,
     keep_critical,
+    rescored,
     score,
     score_value,
     sticky_level,
@@ -51,7 +52,6 @@ EXPLAIN_DELTA = 0.05
 RESCORE_EVERY = timedelta(minutes=15)
 # Preference factors kept per (watch, event) before the cache starts over.
 PREFERENCES_KEPT = 100_000
-_KINDS = {kind.value: kind for kind in TriggerKind}
 
 
 class Decider:
@@ -144,7 +144,7 @@ class Decider:
         unchanged = self._same_market(snap)
         for alert in list(alerts):
             spec = batch.specs.get(alert.watch_id) or self.index.get(alert.watch_id)
-            kind = _KINDS.get(alert.kind)
+            kind = TRIGGER_KINDS.get(alert.kind)
             hard = hard_reason(spec, s.event, s.point, now) if kind else "unknown trigger"
             match = fired.get(alert.dedup_key)
             if match is None and hard is None and spec is not None and kind is not None:
@@ -241,8 +241,7 @@ class Decider:
             alert.mark(SCORE)
         batch.updated += 1
         if old_level != level:
-            change = f"{Level(old_level).label} -> {level.label} ({value:.2f})"
-            batch.audits.append((alert, "rescored", f"rescored: {change}"))
+            batch.audits.append((alert, "rescored", rescored(Level(old_level), level, value)))
             self._stop_escalation_below(batch, alert, level)
         if decision.wake:
             alert.status, alert.snoozed_until, alert.snooze_below = "open", None, None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from core.domain import EventRef, Listing, MarketPoint, Match, WatchSpec, plural, rough_duration
 from core.formatting import humanize_delta, money
@@ -17,6 +17,7 @@ from core.rules import words
 from core.triggers import comparable_high, priced_by_listings, priced_in, seats_note
 
 __all__ = [
+    "DRAIN_GAP",
     "MIN_DRAIN_GAP_S",
     "MarketContext",
     "Part",
@@ -36,6 +37,7 @@ Part = tuple[float, str]
 # `availability_factor`. Five minutes: the engine remembers 128 points an event, so a
 # feed polled every few seconds still has a point that old (`MarketHistory.reference`).
 MIN_DRAIN_GAP_S = 5 * 60
+DRAIN_GAP = timedelta(seconds=MIN_DRAIN_GAP_S)  # the same, as `MarketHistory.reference` takes it
 
 
 @dataclass(frozen=True, slots=True)

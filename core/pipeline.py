@@ -53,7 +53,7 @@ from core.engine_support import (
     fallback_forecast,
     load_watch_index,
 )
-from core.factors import MIN_DRAIN_GAP_S
+from core.factors import DRAIN_GAP
 from core.history import MarketHistory
 from core.metrics import Metrics
 from core.planning import EngineConfig, cooldown_of, dedup_key
@@ -69,9 +69,6 @@ from core.rules import (
 )
 
 __all__ = ["AlertEngine", "EngineConfig", "PipelineResult", "load_watch_index"]
-
-# A drain is measured against a point at least this much older (`availability_factor`).
-DRAIN_GAP = timedelta(seconds=MIN_DRAIN_GAP_S)
 
 logger = logging.getLogger(__name__)
 

@@ -17,6 +17,7 @@ from typing import Any
 from core.actions import ActionSigner
 from core.domain import (
     ActionKind,
+    Advice,
     EventRef,
     Factor,
     Level,
@@ -34,6 +35,7 @@ from core.formatting import (
     local_time,
     money,
 )
+from core.ports import Forecast
 
 LEVEL_EMOJI: Mapping[Level, str] = {
     Level.CRITICAL: "🚨",
@@ -247,6 +249,29 @@ def recommendation_dict(recommendation: Recommendation) -> dict[str, Any]:
     out = {name: getattr(recommendation, name) for name in _RECOMMENDATION_FIELDS}
     out["advice"] = recommendation.advice.value
     return out
+
+
+def forecast_from_dicts(
+    prediction: Mapping[str, Any] | None, recommendation: Mapping[str, Any] | None
+) -> Forecast | None:
+    """Read a forecast back from `alerts.prediction` and `recommendation` (as
+    `prediction_dict` and `recommendation_dict` wrote them); None when either is missing
+    or does not read."""
+    if not prediction or not recommendation:
+        return None
+    try:
+        return Forecast(
+            Prediction(**{k: v for k, v in prediction.items() if k in _PREDICTION_FIELDS}),
+            Recommendation(
+                Advice(recommendation["advice"]),
+                float(recommendation["expected_saving"]),
+                float(recommendation["availability_risk"]),
+                float(recommendation["confidence"]),
+                str(recommendation["sentence"]),
+            ),
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def alert_buttons(

@@ -63,6 +63,11 @@ def sticky_level(value: float, current: Level, margin: float = LEVEL_MARGIN) -> 
     return current
 
 
+def rescored(old: Level, new: Level, value: float) -> str:
+    """A level-moving re-score on the alert's timeline: "rescored: high -> medium (0.55)"."""
+    return f"rescored: {old.label} -> {new.label} ({value:.2f})"
+
+
 def bound_weights(
     weights: Sequence[float], default: Sequence[float], bounds: tuple[float, float] = LEARNED_BOUNDS
 ) -> tuple[float, ...]:

@@ -6,38 +6,30 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.alerts import active_of_watch, resolve_many
 from core.db.models import Alert, AuditEntry, Watch
-from core.domain import (
-    Advice,
-    Level,
-    Match,
-    Prediction,
-    Recommendation,
-    StoredSnapshot,
-    TriggerKind,
-    WatchSpec,
-)
-from core.factors import MIN_DRAIN_GAP_S, MarketContext
+from core.domain import TRIGGER_KINDS, Level, Match, StoredSnapshot, TriggerKind, WatchSpec
+from core.factors import DRAIN_GAP, MarketContext
 from core.formatting import money
 from core.history import MarketHistory
-from core.ports import Forecast
-from core.render import factor_dicts, factors_from_dicts
+from core.render import factor_dicts, factors_from_dicts, forecast_from_dicts
 from core.revisit import latest_snapshots
 from core.rules import check, tickets_left
-from core.scoring import DEFAULT_WEIGHTS, FACTOR_NAMES, keep_critical, score, sticky_level
+from core.scoring import (
+    DEFAULT_WEIGHTS,
+    FACTOR_NAMES,
+    keep_critical,
+    rescored,
+    score,
+    sticky_level,
+)
 
 __all__ = ["WatchTerms", "requoted", "resolve_changed_watch"]
-
-# As the engine measures a drain (`core.pipeline.DRAIN_GAP`).
-_DRAIN_GAP = timedelta(seconds=MIN_DRAIN_GAP_S)
-_KINDS = {kind.value: kind for kind in TriggerKind}
-_PREDICTION = frozenset(f.name for f in fields(Prediction))
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +145,7 @@ async def _rescore(
     history = MarketHistory()
     await history.ensure(session, latest.keys(), exclude_snapshot_ids=(), now=now)
     for alert in kept:
-        stored, kind = latest.get(alert.event_id), _KINDS.get(alert.kind)
+        stored, kind = latest.get(alert.event_id), TRIGGER_KINDS.get(alert.kind)
         if alert.reason and old_max is not None and watch.max_price is not None:
             currency = stored.point.currency if stored is not None else None
             alert.reason = requoted(alert.reason, old_max, watch.max_price, currency)
@@ -179,15 +171,16 @@ def _rescore_one(
         alert.reason = fired.reason  # it quotes the price and the new max
     # Not on the newest snapshot (the engine's resolve hold runs): the alert's own price.
     match = fired or Match(watch, stored.event, kind, alert.reason or "", alert.price)
-    reference = history.reference(point, stored.previous, _DRAIN_GAP)
+    reference = history.reference(point, stored.previous, DRAIN_GAP)
     left = tickets_left(watch, point, stored.listings)
     ctx = MarketContext(point, reference, high, left, stored.listings)
-    result = score(match, ctx, _stored_forecast(alert), now, _stored_weights(alert))
+    # The forecast it was last explained with (None, neutral values, when it has none).
+    forecast = forecast_from_dicts(alert.prediction, alert.recommendation)
+    result = score(match, ctx, forecast, now, _stored_weights(alert))
     result = keep_critical(result, weights)  # as the engine's re-score of learned weights
     level = sticky_level(result.value, Level(alert.level))
     if level != alert.level:  # on the alert's timeline, as the engine's re-scores
-        change = f"{Level(alert.level).label} -> {level.label} ({result.value:.2f})"
-        detail = f"rescored: {change}, watch changed"
+        detail = f"{rescored(Level(alert.level), level, result.value)}, watch changed"
         session.add(
             AuditEntry(
                 alert_id=alert.id, user_id=alert.user_id, at=now, kind="rescored", detail=detail
@@ -205,27 +198,6 @@ def _stored_weights(alert: Alert) -> tuple[float, ...]:
     if shares.keys() != set(FACTOR_NAMES):
         return DEFAULT_WEIGHTS
     return tuple(shares[name] for name in FACTOR_NAMES)
-
-
-def _stored_forecast(alert: Alert) -> Forecast | None:
-    """The forecast the alert was last explained with (`alerts.prediction` and
-    `recommendation`); None (neutral values) when it has none or it does not read."""
-    prediction, recommendation = alert.prediction, alert.recommendation
-    if not prediction or not recommendation:
-        return None
-    try:
-        return Forecast(
-            Prediction(**{k: v for k, v in prediction.items() if k in _PREDICTION}),
-            Recommendation(
-                Advice(recommendation["advice"]),
-                float(recommendation["expected_saving"]),
-                float(recommendation["availability_risk"]),
-                float(recommendation["confidence"]),
-                str(recommendation["sentence"]),
-            ),
-        )
-    except (KeyError, TypeError, ValueError):
-        return None
 
 
 def requoted(reason: str, before: float, after: float, currency: str | None) -> str:

@@ -184,9 +184,17 @@ def _watch_target(what: str) -> WatchCommand:
     event_id, any_event = None, False
     if what.startswith("#"):
         event_id = parse_id([what], "event", "watch #12 under 80")
-    elif what.casefold().startswith("any "):
-        any_event, what = True, what[4:].strip()
+    else:
+        any_event, what = _after_any(what)
     return WatchCommand(what=what, event_id=event_id, any_event=any_event)
+
+
+def _after_any(what: str) -> tuple[bool, str]:
+    """Whether `what` starts with the word "any" ("any yankees": every event that
+    matches), and the words after it."""
+    if what.casefold().startswith("any "):
+        return True, what[4:].strip()
+    return False, what
 
 
 def parse_market(rest: list[str]) -> Command:
@@ -199,6 +207,5 @@ def parse_market(rest: list[str]) -> Command:
         )
     if what.startswith("#"):
         return MarketCommand(what=what, event_id=parse_id([what], "event", "market #12"))
-    if what.casefold().startswith("any "):  # as a watch says it: the market is one event's
-        what = what[4:].strip()
+    _, what = _after_any(what)  # as a watch says it: the market is one event's
     return MarketCommand(what=what)

@@ -34,7 +34,10 @@ async def market(turn: Turn, cmd: MarketCommand) -> Reply:
         return await _describe(turn, event)
     found = await search_events(turn.session, cmd.what, now=turn.now)
     if found.total == 0:
-        raise NotFoundError(f"no upcoming event matches '{cmd.what}', e.g. market yankees")
+        raise NotFoundError(
+            f"no upcoming event matches '{cmd.what}'; try a team, performer, venue or city,"
+            f" e.g. {_example(cmd.what)}"
+        )
     if found.total == 1:
         return await _describe(turn, found.events[0])
     zone = (await turn.user()).timezone
@@ -49,6 +52,11 @@ async def market(turn: Turn, cmd: MarketCommand) -> Reply:
         for e in found.events
     )
     return Reply(lines=tuple(lines), choices=choices)
+
+
+def _example(what: str) -> str:
+    """An example that is not what was just typed (it found nothing)."""
+    return "market red sox" if "yankees" in what.casefold() else "market yankees"
 
 
 async def _describe(turn: Turn, event: Event) -> Reply:

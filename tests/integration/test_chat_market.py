@@ -59,3 +59,22 @@ async def test_the_chat_scores_with_the_configured_weights(
     settings = load_settings(model_dir=tmp_path / "no-model", weights=weights)
     handlers = await chat_handlers(settings, sessions, clock)
     assert handlers._weights == tuple(weights)
+
+
+async def test_market_of_nothing_suggests_something_else_to_type(
+    sessions: async_sessionmaker[AsyncSession], clock: FakeClock, tmp_path: Path
+) -> None:
+    async with sessions() as session, session.begin():
+        me = await ensure_user(
+            session, "console", "local", display_name="you", dm_address="local", now=clock.now()
+        )
+        me_id = me.id
+    handlers = await chat_handlers(load_settings(model_dir=tmp_path / "no-model"), sessions, clock)
+
+    reply = await handlers.handle_text(CommandContext(me_id, "console", "local"), "market yankees")
+
+    assert reply.is_error
+    text = " ".join(reply.lines)
+    assert "no upcoming event matches 'yankees'" in text
+    assert "e.g. market yankees" not in text  # the example is not what just found nothing
+    assert "e.g. market red sox" in text

@@ -254,9 +254,36 @@ def parse_zone(text: str, example: str) -> str:
     if cities:
         city = next((c for c in _WELL_KNOWN if c in cities), cities[0])
         raise CommandError(f"'{text}' is a region; add the city", _zone_example(example, city))
-    guess = difflib.get_close_matches(key, list(_zones()), n=1, cutoff=0.6) if len(key) < 60 else []
-    hint = f" (did you mean {_zones()[guess[0]]}?)" if guess else ""
+    guess = _guess_zone(key)
+    hint = f" (did you mean {guess}?)" if guess else ""
     raise CommandError(f"unknown time zone '{clip(text, 41)}'{hint}", example)
+
+
+@cache
+def _cities() -> dict[str, str]:
+    """Zones by their city, case-folded ("sydney" -> Australia/Sydney); of a city in
+    several (US/Eastern, Canada/Eastern) the shortest name."""
+    cities: dict[str, str] = {}
+    for name in sorted(_zones().values(), key=lambda n: (len(n), n)):
+        area, slash, city = name.rpartition("/")
+        if slash and area:
+            cities.setdefault(city.casefold(), name)
+    return cities
+
+
+def _guess_zone(key: str) -> str | None:
+    """The zone a person probably meant by the unknown `key`, or None: the one of its
+    city ("sydney", "asia/berln", "canada/toronto", "sydney/australia"), matched closely.
+    Matching the whole name loosely named places hours away: "asia/delhi" -> Asia/Dili,
+    "america/seattle" -> America/Thule, "mumbai" -> Cuba; no guess is better than those."""
+    if len(key) >= 60:
+        return None
+    parts = key.split("/")  # the city is last, or first ("sydney/australia")
+    city = next((p for p in (parts[-1], parts[0]) if p in _cities()), None)
+    if city is not None:
+        return _cities()[city]
+    found = difflib.get_close_matches(parts[-1], list(_cities()), n=1, cutoff=0.85)
+    return _cities()[found[0]] if found else None
 
 
 def parse_phone(text: str, example: str) -> str:

@@ -4,13 +4,16 @@ Both own an SDK client, resolve a contact point to a number at send time, and ma
 most one request a step: a send whose outcome is unknown (a network error or timeout)
 is remembered by idempotency key and looked up before it is retried, so a retry does
 not text or call twice; a key already sent returns its first receipt (per process).
+Twilio filters those lists by day only, so a lookup keeps what was created since the
+send started (less `LOOKUP_SKEW` for clocks apart) and never takes a sid another key
+already has: an earlier call or text to the same number is not this send.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
-from datetime import datetime
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime, timedelta
 from typing import Any
 
 from adapters.twilio.client import STATUS_PATH, TwilioConfig, make_client
@@ -19,8 +22,21 @@ from core.errors import RetryableDeliveryError
 from core.ports import Clock
 
 Numbers = Callable[[str], Awaitable[tuple[str, str]]]
-Lookup = Callable[[datetime], Awaitable[str | None]]
+# Sids of sends to the number (newest first) created at or after the given time.
+Lookup = Callable[[datetime], Awaitable[list[str]]]
 REMEMBERED_KEYS = 20_000
+LOOKUP_SKEW = timedelta(minutes=1)  # our clock and Twilio's may be this far apart
+
+
+def created_since(found: Iterable[Any], since: datetime) -> list[str]:
+    """The sids of SDK message or call instances created at or after `since` (less
+    `LOOKUP_SKEW`), in the order listed; one without a creation time is left out."""
+    after = since - LOOKUP_SKEW
+    return [
+        item.sid
+        for item in found
+        if isinstance(item.date_created, datetime) and item.date_created >= after
+    ]
 
 
 class TwilioChannel:
@@ -62,7 +78,7 @@ class TwilioChannel:
         Args:
             message: the outbox row being sent.
             masked: the masked number, the receipt's detail.
-            lookup: finds an earlier send's sid, given when that send started.
+            lookup: the sids of sends to the number since an earlier send started.
             create: makes the request and returns its sid.
         """
         key = message.idempotency_key
@@ -70,7 +86,10 @@ class TwilioChannel:
         if seen is not None:
             return seen
         if key in self._uncertain:
-            found = await lookup(self._uncertain[key])
+            claimed = {r.message_id for k, r in self._receipts.items() if k != key}
+            found = next(
+                (sid for sid in await lookup(self._uncertain[key]) if sid not in claimed), None
+            )
             if found is not None:
                 self._uncertain.pop(key, None)
                 return self._remember(

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from adapters.twilio.channel import Numbers, TwilioChannel
+from adapters.twilio.channel import LOOKUP_SKEW, Numbers, TwilioChannel, created_since
 from adapters.twilio.client import TwilioConfig
 from adapters.twilio.errors import OptedOut, translated
 from adapters.twilio.render import sms_text
@@ -41,7 +41,7 @@ class TwilioSmsChannel(TwilioChannel):
         number, masked = await self._numbers(message.address)
         text = sms_text(message)
 
-        async def lookup(since: datetime) -> str | None:
+        async def lookup(since: datetime) -> list[str]:
             return await self._lookup(number, text, since)
 
         async def create() -> str:
@@ -67,10 +67,10 @@ class TwilioSmsChannel(TwilioChannel):
 
         return await self._send_once(message, masked, lookup, create)
 
-    async def _lookup(self, number: str, text: str, since: datetime) -> str | None:
+    async def _lookup(self, number: str, text: str, since: datetime) -> list[str]:
         with translated("sms lookup", 0):
             found = await self._account().messages.list_async(
                 to=number, from_=self.config.from_number,
-                date_sent_after=since - timedelta(minutes=1), limit=20,
+                date_sent_after=since - LOOKUP_SKEW, limit=20,
             )  # fmt: skip
-        return next((m.sid for m in found if m.body == text), None)
+        return created_since((m for m in found if m.body == text), since)

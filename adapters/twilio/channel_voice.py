@@ -8,9 +8,9 @@ posts to `/hooks/twilio/status?n=<notification id>` with every StatusCallbackEve
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from adapters.twilio.channel import TwilioChannel
+from adapters.twilio.channel import LOOKUP_SKEW, TwilioChannel, created_since
 from adapters.twilio.client import VOICE_PATH
 from adapters.twilio.errors import translated
 from adapters.twilio.render import alert_id, call_twiml
@@ -32,13 +32,13 @@ class TwilioVoiceChannel(TwilioChannel):
             raise PermanentDeliveryError("a call needs an alert to talk about")
         number, masked = await self._numbers(message.address)
 
-        async def lookup(since: datetime) -> str | None:
+        async def lookup(since: datetime) -> list[str]:
             with translated("call lookup", message.notification_id):
                 found = await self._account().calls.list_async(
                     to=number, from_=self.config.from_number,
-                    start_time_after=since - timedelta(minutes=1), limit=5,
+                    start_time_after=since - LOOKUP_SKEW, limit=20,
                 )  # fmt: skip
-            return found[0].sid if found else None
+            return created_since(found, since)
 
         async def create() -> str:
             twiml = call_twiml(message, f"{self.config.hook(VOICE_PATH)}?alert={ident}")

@@ -63,7 +63,7 @@ class World:
 async def world(
     sessions: async_sessionmaker[AsyncSession], clock: FakeClock
 ) -> AsyncIterator[World]:
-    fake = FakeTwilio()
+    fake = FakeTwilio(now=clock.now)
     api = await fake.start()
     port = _port()
     config = TwilioConfig(fake.account_sid, fake.auth_token, "+14155550100", api,

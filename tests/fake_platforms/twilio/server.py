@@ -5,7 +5,10 @@ Speaks the real wire protocol: form-encoded bodies (repeated keys such as
 token, JSON resources, and Twilio's error shape `{"code", "message", "more_info",
 "status"}` including 429 code 20429 with Retry-After. `fail_next` scripts failures:
 ("500",), ("429", retry_after), ("timeout", seconds) — a timeout creates the resource
-and answers late, as a real lost response would. A message to a number in `opted_out`
+and answers late, as a real lost response would — and ("lost", seconds): a request that
+never reached Twilio (nothing is created; no answer in time). Resources are stamped with
+`now()` (the test's clock) and listed newest first; `DateSent>` and `StartTime>` filter
+by date only, as Twilio's do. A message to a number in `opted_out`
 (one that replied STOP) is refused with 400 code 21610, as Twilio refuses it. Unexpected
 requests fail the test.
 `Carrier` posts status callbacks, inbound SMS and Gather keypresses to our hooks,
@@ -17,7 +20,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import format_datetime
 from typing import Any
 
 import aiohttp
@@ -34,6 +40,7 @@ class FakeTwilio:
     script: list[tuple[Any, ...]] = field(default_factory=list)
     unexpected: list[str] = field(default_factory=list)
     opted_out: set[str] = field(default_factory=set)
+    now: Callable[[], datetime] = lambda: datetime(2024, 3, 20, 12, 0, tzinfo=UTC)
     _ids: Any = field(default_factory=lambda: itertools.count(1))
     _runner: web.AppRunner | None = None
     url: str = ""
@@ -68,6 +75,9 @@ class FakeTwilio:
             data[key] = values if len(values) > 1 or key == "StatusCallbackEvent" else values[0]
         kind = request.match_info["kind"]
         step = self.script.pop(0) if self.script else None
+        if step and step[0] == "lost":
+            await asyncio.sleep(step[1])
+            return self._error(500, 20500, "Internal Server Error")
         if step and step[0] == "500":
             return self._error(500, 20500, "Internal Server Error")
         if step and step[0] == "429":
@@ -78,14 +88,16 @@ class FakeTwilio:
             return self._error(400, 21610, "Attempt to send to unsubscribed recipient")
         prefix, store = ("SM", self.messages) if kind == "Messages" else ("CA", self.calls)
         sid = f"{prefix}{next(self._ids):032d}"
+        stamp = format_datetime(self.now().astimezone(UTC))
         resource = {"sid": sid, "account_sid": self.account_sid, "to": data["To"],
                     "from": data["From"], "status": "queued", "body": data.get("Body"),
-                    "date_created": "Wed, 20 Mar 2024 12:00:00 +0000",
-                    "date_sent": "Wed, 20 Mar 2024 12:00:00 +0000", "form": data}  # fmt: skip
+                    "date_created": stamp, "date_sent": stamp, "start_time": stamp,
+                    "created": self.now(), "form": data}  # fmt: skip
         store.append(resource)
         if step and step[0] == "timeout":
             await asyncio.sleep(step[1])
-        return web.json_response({k: v for k, v in resource.items() if k != "form"}, status=201)
+        shown = {k: v for k, v in resource.items() if k not in ("form", "created")}
+        return web.json_response(shown, status=201)
 
     async def _list(self, request: web.Request) -> web.StreamResponse:
         if not self._authorised(request):
@@ -93,10 +105,14 @@ class FakeTwilio:
         kind = request.match_info["kind"]
         store = self.messages if kind == "Messages" else self.calls
         to, from_ = request.query.get("To"), request.query.get("From")
+        after = request.query.get("DateSent>") or request.query.get("StartTime>")
+        day = datetime.fromisoformat(after.replace("Z", "+00:00")).date() if after else None
         found = [
-            {k: v for k, v in r.items() if k != "form"}
-            for r in store
-            if (to is None or r["to"] == to) and (from_ is None or r["from"] == from_)
+            {k: v for k, v in r.items() if k not in ("form", "created")}
+            for r in reversed(store)  # newest first, as Twilio lists them
+            if (to is None or r["to"] == to)
+            and (from_ is None or r["from"] == from_)
+            and (day is None or r["created"].astimezone(UTC).date() >= day)
         ]
         key = "messages" if kind == "Messages" else "calls"
         return web.json_response({key: found, "next_page_uri": None, "page": 0, "page_size": 50})

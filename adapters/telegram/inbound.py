@@ -5,8 +5,8 @@ Messages become `CommandHandlers.handle_text` calls (`/watch@our_bot yankees` ->
 its text, and other non-text messages in a private chat get a one-line hint. Button
 presses carry callback data made by `render` (a signed token, a command, or a cached
 choice) and are answered at once with a short toast; when Telegram refuses the toast
-(a query too old, a 429) the answer comes as a message instead. Every handled update
-records the person's presence.
+(a query too old, a 429), or the answer is too long for one, it comes as a message too.
+Every handled update records the person's presence.
 
 In groups the chat is the destination and `getChatMember` says whether the person is an
 admin; when Telegram cannot say, a refused command is answered "could not confirm"
@@ -160,15 +160,19 @@ class TelegramInbound:
         is_group = chat is not None and chat.type in _GROUPS
         who = await self._who(query.from_user, chat_id, is_group, bot)
         reply = _confirmed(who, await self._pressed(who, query.data or ""))
-        shown = await self._toast(query, reply.lines[0] if reply.lines else "Done.")
+        first = reply.lines[0] if reply.lines else "Done."
+        shown = await self._toast(query, first) and len(first) <= MAX_TOAST
         if not shown or reply.choices or reply.buttons or reply.image or len(reply.lines) > 1:
             await self.send_reply(bot, chat_id, reply)
         return reply
 
     async def _toast(self, query: CallbackQuery, text: str) -> bool:
-        """answerCallbackQuery; False when Telegram refused it (too old, a 429, a 5xx)."""
+        """answerCallbackQuery (a text too long for a toast cut with "…"); False when
+        Telegram refused it (too old, a 429, a 5xx)."""
+        if len(text) > MAX_TOAST:
+            text = text[: MAX_TOAST - 1] + "…"
         try:
-            await query.answer(text=text[:MAX_TOAST], show_alert=False)
+            await query.answer(text=text, show_alert=False)
         except TelegramError as exc:
             logger.warning("telegram answerCallbackQuery failed: %s", exc.message)
             return False

@@ -166,3 +166,23 @@ async def test_group_watches_belong_to_the_group_and_only_admins_change_them(
         [watch] = (await session.execute(select(Watch))).scalars()
     assert (watch.destination_channel, watch.destination_address) == ("telegram", str(group))
     assert tg.api.calls_of("getChatMember")
+
+
+async def test_a_button_answer_too_long_for_a_toast_comes_whole_as_a_message(
+    tg: TelegramStack,
+) -> None:
+    """A toast holds 200 characters: a longer answer was cut there, mid-word, and its
+    end ("resume 1 turns it back on") was never shown anywhere."""
+    long = "Yankees at Red Sox, presented by a sponsor whose name goes on and on, " * 2
+    await add_event(tg.container, "e4", long + "live at Fenway")
+    reply = await tg.say(608, "/watch yankees at red sox under 80")
+    before = len(tg.api.chat(608))
+
+    answer = await tg.press(608, reply, reply.buttons()[0]["callback_data"])
+    await tg.api.wait_for(lambda: len(tg.api.chat(608)) > before, 5)
+
+    assert len(answer["text"]) <= 200 and answer["text"].endswith("…")
+    [message] = tg.api.chat(608)[before:]
+    assert message.plain.startswith("Paused watch #") and message.plain.endswith(
+        "turns it back on."
+    )

@@ -143,8 +143,13 @@ def next_digest_at(now: datetime, tz: str | None, schedule: str | None) -> datet
         if when <= now:
             when = wall_instant(local.date() + timedelta(days=1), at, place)
         return when
-    hour = local.replace(minute=0, second=0, microsecond=0).astimezone(UTC)
-    return hour + timedelta(hours=1)
+    # Counted back from `now` by the clock's minutes: rebuilding "HH:00" in the zone can
+    # land before an offset change that is not on the hour (Chatham's at 03:45), which
+    # put the next digest in the past.
+    into_hour = timedelta(
+        minutes=local.minute, seconds=local.second, microseconds=local.microsecond
+    )
+    return now - into_hour + timedelta(hours=1)
 
 
 def choose_destinations(

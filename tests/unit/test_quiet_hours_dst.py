@@ -71,3 +71,14 @@ def test_a_daily_digest_in_the_repeated_hour_is_never_in_the_past() -> None:
     # and in the skipped hour it goes out when the gap ends
     before = datetime(2024, 3, 10, 6, 0, tzinfo=UTC)  # 01:00 EST
     assert next_digest_at(before, NY, "daily@02:30") == datetime(2024, 3, 10, 7, 0, tzinfo=UTC)
+
+
+def test_an_hourly_digest_after_a_quarter_hour_change_is_never_in_the_past() -> None:
+    # Chatham falls back at 03:45 (+13:45 -> +12:45). At 03:49 (+12:45) the hour began at
+    # 03:00 +12:45; "03:00" read with the earlier offset is 14:15 UTC, 49 min in the past.
+    chatham = ZoneInfo("Pacific/Chatham")
+    now = datetime(2024, 4, 6, 15, 4, tzinfo=UTC)
+    assert now.astimezone(chatham).strftime("%H:%M %z") == "03:49 +1245"
+    when = next_digest_at(now, "Pacific/Chatham", "hourly")
+    assert when.astimezone(chatham).strftime("%H:%M %z") == "04:00 +1245"
+    assert when == datetime(2024, 4, 6, 15, 15, tzinfo=UTC)

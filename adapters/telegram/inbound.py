@@ -6,7 +6,8 @@ its text, and other non-text messages in a private chat get a one-line hint. But
 presses carry callback data made by `render` (a signed token, a command, or a cached
 choice) and are answered at once with a short toast; when Telegram refuses the toast
 (a query too old, a 429), or the answer is too long for one, it comes as a message too.
-Every handled update records the person's presence.
+Every handled update records the person's presence. One chat's updates are handled one
+at a time, in the order they came.
 
 In groups the chat is the destination and `getChatMember` says whether the person is an
 admin; when Telegram cannot say, a refused command is answered "could not confirm"
@@ -25,9 +26,11 @@ retried for up to `REPLY_BUDGET_S`, and a reply too long for one message goes as
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -103,16 +106,41 @@ class TelegramInbound:
         self.used = UsedTokens(clock)
         self.choices = ChoiceCache(clock)
         self._admins: dict[tuple[int, int], tuple[bool, datetime]] = {}
+        self._chats: dict[int, tuple[asyncio.Lock, int]] = {}  # chat -> its turn, updates in it
 
     async def on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """The PTB handler callback: one update, never raising (the loop edge)."""
+        """The PTB handler callback: one update, never raising (the loop edge).
+
+        PTB runs updates concurrently; one chat's are handled one at a time, in the order
+        they came (a batch after an outage holds several), so each is answered in turn.
+        """
+        chat = update.effective_chat.id if update.effective_chat is not None else None
+        async with self._chat_turn(chat):
+            try:
+                if update.callback_query is not None:
+                    await self.press(update.callback_query, update.get_bot())
+                elif update.message is not None:
+                    await self.message(update.message, update.get_bot())
+            except Exception:
+                logger.exception("telegram update failed update_id=%s", update.update_id)
+
+    @contextlib.asynccontextmanager
+    async def _chat_turn(self, chat: int | None) -> AsyncIterator[None]:
+        """Wait for the chat's earlier updates (FIFO: asyncio.Lock wakes in order)."""
+        if chat is None:
+            yield
+            return
+        lock, waiting = self._chats.get(chat, (asyncio.Lock(), 0))
+        self._chats[chat] = (lock, waiting + 1)
         try:
-            if update.callback_query is not None:
-                await self.press(update.callback_query, update.get_bot())
-            elif update.message is not None:
-                await self.message(update.message, update.get_bot())
-        except Exception:
-            logger.exception("telegram update failed update_id=%s", update.update_id)
+            async with lock:
+                yield
+        finally:
+            lock, waiting = self._chats[chat]
+            if waiting > 1:
+                self._chats[chat] = (lock, waiting - 1)
+            else:
+                del self._chats[chat]
 
     # --- messages -------------------------------------------------------------------------
 

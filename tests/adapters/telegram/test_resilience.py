@@ -92,6 +92,36 @@ async def test_a_429_on_get_updates_is_waited_out_and_polling_goes_on(tg: Telegr
     assert [c.status for c in tg.api.calls_of("getUpdates")].count(429) == 1
 
 
+async def test_messages_written_while_telegram_was_away_are_answered_in_order(
+    tg: TelegramStack,
+) -> None:
+    """After an outage getUpdates brings a chat's messages in one batch. They were
+    handled all at once: "/watches" (quick) was answered "Your watch list is empty"
+    before "/watch" (slower) had made the watch, and the replies came in the wrong order."""
+    await add_event(tg.container, "e1", "Rockies at Diamondbacks")
+    tg.api.fail("getUpdates", 502, "Bad Gateway")
+    tg.clock.hold()
+    # Ends the long poll in progress, if one is; the next poll gets the 502.
+    await tg.api.push(tg.api.text_update(user=503, text="small talk", chat=-100503))
+    await tg.clock.wait_for_waits(1)
+    written = ["/watch rockies under 40", "/watches", "/pause 1", "/watches", "/alerts"]
+    for text in written:
+        await tg.api.push(tg.api.text_update(user=503, text=text))
+
+    tg.clock.release()
+    await tg.api.wait_for(lambda: len(tg.api.chat(503)) == len(written), WAIT_S)
+
+    replies = [m.plain.splitlines()[0] for m in tg.api.chat(503)]
+    assert replies[0].startswith("Watching Rockies at Diamondbacks")
+    assert replies[1:] == [
+        "Your watches:",
+        "Paused watch #1 (Rockies at Diamondbacks); resume 1 turns it back on.",
+        "Your watches:",
+        "No open alerts. Type watches to see what you are watching.",
+    ]
+    assert "— paused" in tg.api.chat(503)[3].plain
+
+
 async def test_a_refused_token_stops_the_channel_but_not_its_task(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

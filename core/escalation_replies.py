@@ -9,7 +9,9 @@ STOP (and the carrier's other opt-out words, `OPT_OUT`) also stops alerts for th
 but Twilio then refuses every text to the number (error 21610) until it sends START,
 UNSTOP or YES, so the phone is marked `sms_opted_out_at` and escalation plans no SMS to
 it (calls still ring); an opt-in word clears the mark. SMS from an emergency contact:
-`YES` opts in, `STOP` removes them at once and does nothing else. Keypad during a call:
+`YES` opts in, `STOP` removes them at once and does nothing else; anything else from a
+contact who has not answered yet is answered with what to reply. Punctuation around a
+reply is ignored ("Yes.", "Ack 12." mean YES and ACK 12). Keypad during a call:
 1 acknowledge, 2 snooze 1 h, 3 stop alerts for this event. Every answer is one line.
 """
 
@@ -42,6 +44,7 @@ TEXTS_OFF = "Texts to this phone are now off; reply START to turn them back on."
 MAX_ID_DIGITS = 18  # a 64-bit row id, as the webhook's `_row_id`
 _CONSENT = OPT_IN | {"Y"}
 _WORD = {"1": "ACK", "2": "SNOOZE", "3": "MUTE"}
+_AROUND = re.compile(r"^[\W_]+|[\W_]+$")  # punctuation, symbols, emoji around the words
 _VERB = re.compile(r"^(ACK|SNOOZE|STOP|MUTE|BOUGHT)(?:\s+#?(\d+))?(?:\s+(\S+))?$")
 _SENT = (NotificationStatus.SENT.value, NotificationStatus.DELIVERED.value)
 _DONE = {
@@ -134,7 +137,7 @@ async def handle_sms(
     session: AsyncSession, number: str, text: str, now: datetime, keys: PhoneKeys
 ) -> str:
     """Handle one inbound SMS from `number`; returns the reply text ("" for none)."""
-    words = " ".join(text.strip().upper().split())
+    words = _AROUND.sub("", " ".join(text.upper().split()))
     contacts = list(
         (
             await session.execute(
@@ -172,8 +175,21 @@ async def handle_sms(
             return "You're removed as an emergency contact. " + TEXTS_OFF
         return "You're removed and won't hear from HDTickets again."
     if not own:
-        return "" if emergency else "This number isn't registered with HDTickets."
+        if not emergency:
+            return "This number isn't registered with HDTickets."
+        pending = [c for c in emergency if c.owner_consent_at is None]
+        return await _consent_hint(session, pending) if pending else ""
     return await _own_phone(session, own, words, now)
+
+
+async def _consent_hint(session: AsyncSession, pending: Sequence[ContactPoint]) -> str:
+    """What a contact who has not answered the consent request yet may reply."""
+    names = []
+    for c in pending:
+        owner = await session.get(User, c.user_id)
+        names.append(owner.display_name if owner else "someone")
+    who = ", ".join(names)
+    return f"To be an emergency contact for {who}, reply YES; to refuse, reply STOP."
 
 
 async def _own_phone(

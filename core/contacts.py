@@ -22,6 +22,7 @@ import hashlib
 import hmac
 import math
 import random
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -83,6 +84,11 @@ def number_hash(key: bytes, number: str) -> str:
 def mask(number: str) -> str:
     """Mask a number for display: "+15551234567" -> "+1•••••4567"."""
     return f"{number[:2]}•••••{number[-4:]}" if len(number) > 6 else "•••••"
+
+
+def _ascii_digits(code: str) -> str:
+    """`code` with digits of any script ("١٢٣", full-width "１２３") as ASCII digits."""
+    return "".join(str(unicodedata.decimal(c)) if c.isdecimal() else c for c in code)
 
 
 def _code_hash(key: bytes, contact_id: int, code: str) -> str:
@@ -276,7 +282,8 @@ async def start_phone(
 async def confirm_phone(
     session: AsyncSession, user_id: int, code: str, now: datetime, keys: PhoneKeys
 ) -> tuple[bool, str]:
-    """Check a code; returns (confirmed, reply line). Wrong tries are counted, not raised."""
+    """Check a code (digits of any script); returns (confirmed, reply line). Wrong tries are
+    counted, not raised."""
     contact = await session.scalar(
         select(ContactPoint)
         .where(
@@ -295,7 +302,7 @@ async def confirm_phone(
     if contact.verify_attempts >= MAX_ATTEMPTS:
         return False, "too many wrong codes; send phone <your number> again for a new one"
     if not hmac.compare_digest(
-        contact.verify_code_hash, _code_hash(keys.hash_key, contact.id, code)
+        contact.verify_code_hash, _code_hash(keys.hash_key, contact.id, _ascii_digits(code))
     ):
         contact.verify_attempts += 1
         left = MAX_ATTEMPTS - contact.verify_attempts

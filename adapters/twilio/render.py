@@ -166,7 +166,15 @@ def _fit(text: str, hint: str, max_segments: int) -> str:
 
 
 def _speakable(text: str) -> str:
-    return "".join(ch for ch in text if ch.isascii() or ch.isalpha()).replace("—", ",").strip()
+    """`text` for <Say>: the dash between event and price a pause, letters of any script,
+    currency symbols ("£50" is said in pounds) and ASCII kept; pictographs dropped, and
+    control characters (XML 1.0 forbids them: Twilio could not read the TwiML) spaces."""
+    kept = (
+        ch if ch.isprintable() else " "
+        for ch in text.replace(" — ", ", ").replace("—", ", ")
+        if ch.isascii() or ch.isalpha() or unicodedata.category(ch) == "Sc" or not ch.isprintable()
+    )
+    return " ".join("".join(kept).split())
 
 
 def call_twiml(message: OutboundMessage, action_url: str) -> str:

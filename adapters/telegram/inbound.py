@@ -115,12 +115,13 @@ class TelegramInbound:
         they came (a batch after an outage holds several), so each is answered in turn.
         """
         chat = update.effective_chat.id if update.effective_chat is not None else None
+        arrived = self._clock.now()  # a reply's retry budget counts the wait for its turn
         async with self._chat_turn(chat):
             try:
                 if update.callback_query is not None:
-                    await self.press(update.callback_query, update.get_bot())
+                    await self.press(update.callback_query, update.get_bot(), since=arrived)
                 elif update.message is not None:
-                    await self.message(update.message, update.get_bot())
+                    await self.message(update.message, update.get_bot(), since=arrived)
             except Exception:
                 logger.exception("telegram update failed update_id=%s", update.update_id)
 
@@ -144,7 +145,9 @@ class TelegramInbound:
 
     # --- messages -------------------------------------------------------------------------
 
-    async def message(self, message: Message, bot: Bot) -> Reply | None:
+    async def message(
+        self, message: Message, bot: Bot, *, since: datetime | None = None
+    ) -> Reply | None:
         """Handle one message; returns the reply sent (None when nothing was said)."""
         chat = message.chat
         if message.migrate_to_chat_id is not None:  # the old group's last word
@@ -175,12 +178,14 @@ class TelegramInbound:
             reply = Reply.error(NOT_TEXT)
         else:
             reply = _confirmed(who, await self._handlers.handle_text(who.ctx, text))
-        await self.send_reply(bot, chat.id, reply)
+        await self.send_reply(bot, chat.id, reply, since=since)
         return reply
 
     # --- buttons --------------------------------------------------------------------------
 
-    async def press(self, query: CallbackQuery, bot: Bot) -> Reply:
+    async def press(
+        self, query: CallbackQuery, bot: Bot, *, since: datetime | None = None
+    ) -> Reply:
         """Handle one button press: a toast at once, a message when there is more to say
         (or when the toast could not be shown)."""
         chat = query.message.chat if query.message is not None else None
@@ -191,7 +196,7 @@ class TelegramInbound:
         first = reply.lines[0] if reply.lines else "Done."
         shown = await self._toast(query, first) and len(first) <= MAX_TOAST
         if not shown or reply.choices or reply.buttons or reply.image or len(reply.lines) > 1:
-            await self.send_reply(bot, chat_id, reply)
+            await self.send_reply(bot, chat_id, reply, since=since)
         return reply
 
     async def _toast(self, query: CallbackQuery, text: str) -> bool:
@@ -243,13 +248,16 @@ class TelegramInbound:
 
     # --- replies --------------------------------------------------------------------------
 
-    async def send_reply(self, bot: Bot, chat_id: int | str, reply: Reply) -> None:
+    async def send_reply(
+        self, bot: Bot, chat_id: int | str, reply: Reply, *, since: datetime | None = None
+    ) -> None:
         """Send a reply in MarkdownV2 with its keyboard (a photo first when it has an image).
 
         A reply too long for one message goes as several, split between lines, with the
         keyboard on the last. Each message is retried on 429 (its retry_after), 5xx and
-        network errors while the reply is within `REPLY_BUDGET_S`; then, or on a refusal
-        (400, 403), the rest is given up and logged.
+        network errors while the reply is within `REPLY_BUDGET_S` (counted from `since`,
+        when its update arrived, else from now); then, or on a refusal (400, 403), the rest
+        is given up and logged.
         """
         texts = reply_texts(reply)
         keyboard = reply_keyboard(reply, self.choice_data)
@@ -270,7 +278,7 @@ class TelegramInbound:
                 texts = []
         for n, text in enumerate(texts, start=1):
             sends.append(_text_send(bot, chat_id, text, keyboard if n == len(texts) else None))
-        started = self._clock.now()
+        started = since or self._clock.now()
         for send in sends:
             if not await self._send_retrying(send, chat_id, started):
                 return  # the rest of a reply makes little sense without this part

@@ -122,6 +122,29 @@ async def test_messages_written_while_telegram_was_away_are_answered_in_order(
     assert "— paused" in tg.api.chat(503)[3].plain
 
 
+async def test_replies_waiting_their_turn_spend_their_retry_budget_meanwhile(
+    tg: TelegramStack,
+) -> None:
+    """A chat's updates wait for one another; a reply's 30 s of retries count from its
+    update's arrival, so a backlog Telegram keeps refusing (429) is given up in about
+    30 s, not in 30 s for each update in turn while every other chat waits."""
+    tg.api.fail("sendMessage", 429, "Too Many Requests: retry after 20", retry_after=20, times=50)
+    tg.api.fail("getUpdates", 502, "Bad Gateway")
+    tg.clock.hold()
+    await tg.api.push(tg.api.text_update(user=504, text="small talk", chat=-100504))
+    await tg.clock.wait_for_waits(1)
+    for _ in range(4):
+        await tg.api.push(tg.api.text_update(user=504, text="/help"))
+
+    tg.clock.release()
+    await tg.handled.wait_for(tg.api.last_update_id, WAIT_S)
+
+    refused = [c for c in tg.api.calls_of("sendMessage") if c.params["chat_id"] == "504"]
+    # The first reply waits 20 s once; the others, 20 s older by then, give up at once.
+    assert [c.status for c in refused] == [429] * 5
+    assert tg.clock.waits[1:] == [20.0]
+
+
 async def test_a_refused_token_stops_the_channel_but_not_its_task(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

@@ -203,6 +203,9 @@ async def _own_phone(
         return "Texts to this phone are on: urgent alerts can text it again."
     match = _VERB.match(_WORD.get(words, "MUTE" if words in OPT_OUT else words))
     verb, given, extra = match.groups() if match else (None, None, None)
+    spaced = f"{given}{extra}"  # "SNOOZE 2 h": two hours, not alert 2
+    if verb == "SNOOZE" and given and extra and extra.isalpha() and _duration(spaced):
+        given, extra = None, spaced
     if given is not None:
         target = await _holder(session, given, owners)
     elif match is not None:
@@ -226,6 +229,15 @@ async def _own_phone(
     action = {"ACK": ActionKind.ACK, "BOUGHT": ActionKind.BOUGHT}.get(verb or "", ActionKind.MUTE)
     answer = await act(session, user_id, alert_id, action, "sms", now)
     return f"{answer} {TEXTS_OFF}" if words in OPT_OUT else answer
+
+
+def _duration(text: str) -> bool:
+    """Whether `text` reads as a snooze duration ("2h", "2hours")."""
+    try:
+        parse_duration(text.lower(), "SNOOZE 2h")
+    except CommandError:
+        return False
+    return True
 
 
 async def handle_digits(session: AsyncSession, alert_id: int, digits: str, now: datetime) -> str:

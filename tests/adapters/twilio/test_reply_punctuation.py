@@ -71,3 +71,16 @@ async def test_ack_of_an_id_with_a_full_stop_acknowledges_that_alert(world: Worl
     assert code == 200 and f"Acknowledged alert {first.id}" in body
     assert (await reload(world.sessions, first.id)).status == "acknowledged"
     assert (await reload(world.sessions, latest.id)).status == "open"
+
+
+@pytest.mark.parametrize("reply", ["snooze 2 hours", "SNOOZE 2 h"])
+async def test_snooze_with_a_spaced_duration_snoozes_the_alert(world: World, reply: str) -> None:
+    """ "SNOOZE 2 h" is two hours, not alert 2 ("alert 2 not found")."""
+    alert = await _verified_alert(world, Level.CRITICAL)
+    world.clock.advance(120)
+    await service(world.sessions, world.clock).tick()
+    await world.worker().deliver_batch()
+    code, body = await world.carrier.sms(NUMBER, reply)
+    got = await reload(world.sessions, alert.id)
+    assert code == 200 and f"Snoozed alert {alert.id}" in body
+    assert got.status == "snoozed"

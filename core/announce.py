@@ -37,15 +37,11 @@ from core.db.models import (
 from core.db.statements import bulk_insert, defer_statement, insert_skipping
 from core.db.tables import AUDIT_LOG, NOTIFICATIONS
 from core.delivery_plan import WebhookTarget, webhook_targets
-from core.domain import AlertStatus, ChannelKind, EventRef, NotificationStatus
+from core.domain import CHAT_CHANNELS, AlertStatus, ChannelKind, EventRef, NotificationStatus
 from core.recipients import load_webhooks
 from core.render import OtherAlert, other_alerts_text
 from core.siblings import open_alerts_by_place
 
-CHAT_CHANNELS = frozenset(
-    c.value
-    for c in (ChannelKind.TELEGRAM, ChannelKind.SLACK, ChannelKind.DISCORD, ChannelKind.CONSOLE)
-)
 SENT_STATUSES = (NotificationStatus.SENT.value, NotificationStatus.DELIVERED.value)
 _SUPERSEDED = NOTIFICATIONS.alias("superseded")
 _CHUNK = 500
@@ -122,7 +118,7 @@ async def announce(
             .where(
                 Notification.alert_id.in_(ids),
                 Notification.status.in_(SENT_STATUSES),
-                Notification.channel.in_(sorted(CHAT_CHANNELS)),
+                Notification.channel.in_(sorted(c.value for c in CHAT_CHANNELS)),
                 Notification.kind != "digest",
             )
             .order_by(Notification.id)

@@ -52,8 +52,9 @@ class _Batch:
     shutdown can never interrupt a write that also carries other rows' outcomes.
     """
 
-    def __init__(self, service: DeliveryService) -> None:
+    def __init__(self, service: DeliveryService, prices: dict[int, float | None]) -> None:
         self._service = service
+        self.prices = prices  # each open alert's price now, by id (`core.outbox.late_note`)
         self._pending: list[Outcome] = []
         self._flush: asyncio.Task[None] | None = None
         self.recorded: set[int] = set()
@@ -158,13 +159,13 @@ class DeliveryService:
         now = self.clock.now()
         async with self.sessions() as session, session.begin():
             rows = await claim(session, self.worker_id, now, limit or self.batch_size, self.lease_s)
-            withdrawn = await withdrawals(session, rows, now) if rows else []
+            withdrawn, prices = await withdrawals(session, rows, now) if rows else ([], {})
             taken = {o.row.id for o in withdrawn}
             others = [row for row in rows if row.id not in taken]
             withdrawn += await endpoint_withdrawals(session, others, now)
         if not rows:
             return 0
-        batch = _Batch(self)
+        batch = _Batch(self, prices)
         tasks: dict[asyncio.Task[None], Notification] = {}
         keeper = asyncio.create_task(self._keep_leases(rows, batch), name="delivery-leases")
         try:
@@ -240,18 +241,20 @@ class DeliveryService:
                 return
             self._in_send.add(row.id)
             try:
-                outcome = await self._send(row, scopes)
+                outcome = await self._send(row, scopes, batch.prices.get(row.alert_id or 0))
             finally:
                 self._in_send.discard(row.id)
         batch.record(outcome)
 
-    async def _send(self, row: Notification, scopes: tuple[Scope, ...]) -> Outcome:
+    async def _send(
+        self, row: Notification, scopes: tuple[Scope, ...], price_now: float | None = None
+    ) -> Outcome:
         channel = self.channels.get(row.channel)
         attempt = row.attempts + 1
         try:
             if channel is None:
                 raise PermanentDeliveryError(f"no {row.channel} channel is configured")
-            receipt = await channel.send(to_outbound(row, self.clock.now()))
+            receipt = await channel.send(to_outbound(row, self.clock.now(), price_now))
         except RecipientGone as exc:
             return Outcome(row, OutcomeKind.GONE, self.clock.now(), attempt, error=_text(exc))
         except PermanentDeliveryError as exc:

@@ -37,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.db.models import Identity, Notification, User, WebhookEndpoint
 from core.delivery_plan import Recipient, first_delivery_at
 from core.digest import SUMMARY_KIND
-from core.domain import ChannelKind, DeliveryReceipt, Level, NotificationStatus
+from core.domain import CHAT_CHANNELS, ChannelKind, DeliveryReceipt, Level, NotificationStatus
 from core.escalation_load import ESCALATION_KIND
 from core.outbox import DELAYED
 from core.redaction import hide_credentials
@@ -45,9 +45,6 @@ from core.routing import Destination, destinations
 
 # Chat channels fail over to one another; SMS/voice belong to escalation, webhooks to
 # their endpoint.
-CHAT_CHANNELS = frozenset(
-    {ChannelKind.TELEGRAM, ChannelKind.SLACK, ChannelKind.DISCORD, ChannelKind.CONSOLE}
-)
 PARKED_CHANNELS = CHAT_CHANNELS | {ChannelKind.WEBHOOK}
 # Kinds of message that tell a person an alert is open and wants action (the engine's
 # new-alert messages and re-notifications, escalation steps). "update" rows are the edits

@@ -31,7 +31,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.announce import edit_late
 from core.db.models import Alert, AuditEntry, Notification
 from core.delivery_lifecycle import (
-    CHAT_CHANNELS,
     Outcome,
     OutcomeKind,
     after_failure,
@@ -45,9 +44,10 @@ from core.delivery_lifecycle import (
     update_endpoints,
 )
 from core.digest import prune_summaries, summary_alert_ids
-from core.domain import AlertStatus, NotificationStatus
+from core.domain import CHAT_CHANNELS, AlertStatus, NotificationStatus
 from core.outbox import DELAYED, RowUpdate, apply_updates, receipt_json
 
+_OPEN = AlertStatus.OPEN.value
 _WITHDRAWABLE = (NotificationStatus.PENDING.value, NotificationStatus.DEAD.value)
 
 
@@ -72,21 +72,32 @@ async def closed_alerts(
     With `lock`, the alerts are read `FOR SHARE` on PostgreSQL: a state change committing
     meanwhile waits for the caller's transaction, or is waited for and seen.
     """
+    return _closed(await _alert_states(session, rows, lock=lock, also=also))
+
+
+def _closed(states: dict[int, tuple[str, float | None]]) -> dict[int, str]:
+    return {alert_id: status for alert_id, (status, _) in states.items() if status != _OPEN}
+
+
+async def _alert_states(
+    session: AsyncSession, rows: Iterable[Notification], *, lock: bool, also: Collection[int]
+) -> dict[int, tuple[str, float | None]]:
+    """The status and current price of each alert announced open by `rows`, and of `also`."""
     wanted = {row.alert_id for row in rows if row.alert_id is not None and announces_open(row)}
     ids = sorted(wanted.union(also))
     if not ids:
         return {}
-    stmt = select(Alert.id, Alert.status).where(Alert.id.in_(ids)).order_by(Alert.id)
+    stmt = select(Alert.id, Alert.status, Alert.price).where(Alert.id.in_(ids)).order_by(Alert.id)
     if lock and session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update(read=True)
-    states = await session.execute(stmt)
-    return {alert_id: status for alert_id, status in states if status != AlertStatus.OPEN.value}
+    return {alert_id: (status, price) for alert_id, status, price in await session.execute(stmt)}
 
 
 async def withdrawals(
     session: AsyncSession, rows: Sequence[Notification], now: datetime
-) -> list[Outcome]:
-    """`cancelled` outcomes for the just-claimed `rows` whose alert is no longer open.
+) -> tuple[list[Outcome], dict[int, float | None]]:
+    """`cancelled` outcomes for the just-claimed `rows` whose alert is no longer open,
+    and the current price of each open alert they announce (for `core.outbox.late_note`).
 
     A row can be pending after its alert changed although the change cancelled every
     pending message: it was being sent then, and came back (a release, a lease that
@@ -94,7 +105,9 @@ async def withdrawals(
     lose the items whose alert closed meanwhile (one read for both), and are withdrawn
     when none is left.
     """
-    closed = await closed_alerts(session, rows, also=summary_alert_ids(rows))
+    states = await _alert_states(session, rows, lock=False, also=summary_alert_ids(rows))
+    closed = _closed(states)
+    prices = {alert_id: price for alert_id, (status, price) in states.items() if status == _OPEN}
     out = [
         _cancelled(row, now, row.attempts, closed[row.alert_id], None)
         for row in rows
@@ -103,7 +116,7 @@ async def withdrawals(
     for row in prune_summaries(rows, closed):  # the others now list open alerts only
         why = "every alert in it was acknowledged, snoozed or resolved"
         out.append(Outcome(row, OutcomeKind.CANCELLED, now, row.attempts, error=why))
-    return out
+    return out, prices
 
 
 def _cancelled(

@@ -16,24 +16,28 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.db.models import Notification, User
+from core.db.models import Alert, Notification, User
 from core.domain import NotificationStatus
-from core.formatting import event_zone, local_time
-from core.render import payload
+from core.formatting import event_zone, local_time, money
+from core.render import payload, price_moved, written_price
 
 ITEM_KIND = "digest"
 SUMMARY_KIND = "digest_summary"
 MAX_ITEMS = 20  # listed one by one; the rest are counted
 
 
-def item_line(item: Notification, person_tz: str | None) -> str:
-    """One digest line: the alert's number, its title and when the event starts (a team
-    watch matches every game of a series, and their titles are the same)."""
+def item_line(item: Notification, person_tz: str | None, price_now: float | None = None) -> str:
+    """One digest line: the alert's number, its title, its price now when that moved since
+    the title was written (a daily digest waits up to a day), and when the event starts
+    (a team watch matches every game of a series, and their titles are the same)."""
     data = item.payload.get("data") or {}
     event = data.get("event") or {}
     line = str(item.payload.get("title", "alert"))
     if item.alert_id is not None:
         line = f"#{item.alert_id} {line}"
+    then, currency = written_price(item.payload)
+    if price_moved(then, price_now) and price_now is not None:
+        line += f" · now {money(price_now, currency)}"
     try:
         starts_at = datetime.fromisoformat(str(event["starts_at"]))
     except (KeyError, ValueError):
@@ -57,6 +61,14 @@ async def _zones(session: AsyncSession, user_ids: set[int | None]) -> dict[int, 
         return {}
     rows = await session.execute(select(User.id, User.timezone).where(User.id.in_(wanted)))
     return {user_id: tz for user_id, tz in rows}
+
+
+async def _prices(session: AsyncSession, alert_ids: set[int | None]) -> dict[int, float | None]:
+    wanted = sorted(alert_id for alert_id in alert_ids if alert_id is not None)
+    if not wanted:
+        return {}
+    rows = await session.execute(select(Alert.id, Alert.price).where(Alert.id.in_(wanted)))
+    return {alert_id: price for alert_id, price in rows}
 
 
 async def compose_digests(session: AsyncSession, now: datetime) -> int:
@@ -83,9 +95,10 @@ async def compose_digests(session: AsyncSession, now: datetime) -> int:
     for item in items:
         groups[(item.user_id, item.channel, item.address)].append(item)
     zones = await _zones(session, {user_id for user_id, _, _ in groups})
+    prices = await _prices(session, {item.alert_id for item in items})
     for (user_id, channel, address), rows in groups.items():
         person_tz = zones.get(user_id) if user_id is not None else None
-        lines = [item_line(row, person_tz) for row in rows]
+        lines = [item_line(row, person_tz, prices.get(row.alert_id or 0)) for row in rows]
         title, body = summary_text(lines)
         first = min(row.id for row in rows)
         summary_id = (

@@ -37,6 +37,12 @@ class ChannelKind(StrEnum):
     VOICE = "voice"
 
 
+# The channels a person chats on (not webhooks, SMS or calls).
+CHAT_CHANNELS = frozenset(
+    (ChannelKind.TELEGRAM, ChannelKind.SLACK, ChannelKind.DISCORD, ChannelKind.CONSOLE)
+)
+
+
 class TriggerKind(StrEnum):
     PRICE_BELOW = "price_below"
     DROP_PCT = "drop_pct"

@@ -32,6 +32,7 @@ from core.db.models import Notification
 from core.db.statements import rowcount
 from core.db.tables import NOTIFICATIONS
 from core.domain import (
+    CHAT_CHANNELS,
     Button,
     ChannelKind,
     DeliveryReceipt,
@@ -39,7 +40,8 @@ from core.domain import (
     NotificationStatus,
     OutboundMessage,
 )
-from core.formatting import humanize_delta
+from core.formatting import humanize_delta, money
+from core.render import price_moved, written_price
 
 _CLAIM_ORDER = (
     Notification.level.desc(),
@@ -335,27 +337,61 @@ async def next_due_at(session: AsyncSession) -> datetime | None:
 DELAYED = "delayed_since"  # payload key set when a row is parked (core.delivery_lifecycle)
 
 
-def late_note(row: Notification, now: datetime) -> str | None:
-    """The first body line of a parked chat message finally sent: how late it is, so
-    nobody trusts a price it quoted hours ago."""
+# A chat alert planned this long after it was written waited for the person's quiet hours.
+HELD_AFTER = timedelta(minutes=10)
+# A chat alert sent this long after it was written says so, and what its price is now.
+STALE_AFTER = timedelta(minutes=15)
+
+
+def late_note(row: Notification, now: datetime, price_now: float | None = None) -> str | None:
+    """The first body line of a chat message sent well after it was written: why it is
+    late, and the alert's price now beside the one it quotes, so nobody acts on a price
+    from hours ago.
+
+    A parked message (`DELAYED`) names the channel that could not be reached; an alert
+    message planned for later (quiet hours) says it was held; any other alert message
+    sent `STALE_AFTER` or more after it was written says how long ago that was.
+    `price_now` is the alert's current price (None: unknown).
+    """
     payload = row.payload or {}
-    if not payload.get(DELAYED) or row.channel == ChannelKind.WEBHOOK or row.created_at is None:
+    if row.channel == ChannelKind.WEBHOOK or row.created_at is None:
         return None
-    late = humanize_delta((now - row.created_at).total_seconds())
-    return f"⏳ Sent {late} late: {row.channel} could not be reached. Prices may have moved."
+    late = now - row.created_at
+    ago = humanize_delta(late.total_seconds())
+    if payload.get(DELAYED):
+        why = f"⏳ Sent {ago} late: {row.channel} could not be reached."
+    elif row.kind != "alert" or row.channel not in CHAT_CHANNELS or late < STALE_AFTER:
+        return None
+    elif row.attempts == 0 and row.due_at - row.created_at >= HELD_AFTER:
+        why = f"🌙 Held {ago} for your quiet hours."
+    else:
+        why = f"⏳ Written {ago} ago."
+    return f"{why} {_price_then_and_now(payload, price_now)}"
 
 
-def to_outbound(row: Notification, now: datetime | None = None) -> OutboundMessage:
+def _price_then_and_now(payload: dict[str, Any], price_now: float | None) -> str:
+    then, currency = written_price(payload)
+    if price_now is None or then is None:
+        return "Prices may have moved."
+    if not price_moved(then, price_now):
+        return f"The price is still {money(price_now, currency)}."
+    return f"The price is now {money(price_now, currency)} (it was {money(then, currency)})."
+
+
+def to_outbound(
+    row: Notification, now: datetime | None = None, price_now: float | None = None
+) -> OutboundMessage:
     """Build the neutral message for a row from its columns and payload.
 
     The payload is passed on as stored, plus `webhook_endpoint_id` for webhook rows. A
-    chat message that was parked (`DELAYED`) starts with `late_note` when `now` is given.
+    chat message sent late starts with `late_note` when `now` is given (`price_now`: the
+    alert's price now, if known).
 
     Raises:
         ValueError: when the row's channel or payload cannot be understood.
     """
     payload = dict(row.payload or {})
-    note = late_note(row, now) if now is not None else None
+    note = late_note(row, now, price_now) if now is not None else None
     if row.webhook_endpoint_id is not None:
         # The webhook channel signs with this endpoint's secrets.
         payload["webhook_endpoint_id"] = row.webhook_endpoint_id

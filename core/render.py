@@ -16,6 +16,7 @@ from typing import Any
 
 from core.actions import ActionSigner
 from core.domain import (
+    DEFAULT_CURRENCY,
     ActionKind,
     Advice,
     EventRef,
@@ -233,6 +234,19 @@ def market_dict(point: MarketPoint | None) -> dict[str, Any]:
         "ticket_count": point.ticket_count,
         "currency": point.currency,
     }
+
+
+def written_price(payload: Mapping[str, Any]) -> tuple[float | None, str]:
+    """The alert price a stored payload quotes (None: none), and its currency."""
+    data = payload.get("data") or {}
+    price = (data.get("alert") or {}).get("price")
+    currency = (data.get("market") or {}).get("currency") or DEFAULT_CURRENCY
+    return (float(price) if isinstance(price, int | float) else None), str(currency)
+
+
+def price_moved(price: float | None, price_now: float | None) -> bool:
+    """Whether `price_now` (None: unknown) differs from `price` by a cent or more."""
+    return price is not None and price_now is not None and round(price, 2) != round(price_now, 2)
 
 
 # Both hold scalars only, so reading the fields gives what `asdict` gives, without its

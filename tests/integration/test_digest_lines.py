@@ -63,3 +63,40 @@ async def test_digest_lines_tell_the_games_of_a_series_apart(sessions: Sessions)
     # in the venue's zone for a person who has not set one: 01:40 UTC is 18:40 in Phoenix
     assert lines[0].endswith("— $28 (your max $40) · Thu 28 Mar 18:40 MST"), lines[0]
     assert lines[2].endswith("· Sat 30 Mar 18:40 MST"), lines[2]
+
+
+async def test_a_digest_line_gives_the_price_now_when_it_moved_since_the_item_was_written(
+    sessions: Sessions,
+) -> None:
+    async with sessions() as session, session.begin():
+        user = await add_user(session)
+        events = [
+            await add_event(session, external_id=f"g{n}",
+                            starts_at=datetime(2024, 3, 29 + n, 1, 40, tzinfo=UTC))
+            for n in range(2)
+        ]  # fmt: skip
+        watch = await add_watch(session, user, None, label="rockies under 40",
+                                terms=["Colorado Rockies"])  # fmt: skip
+    engine = await fresh_engine(
+        sessions,
+        predictor=StubPredictor(make_forecast(demand=0.1)),
+        config=EngineConfig(weights=DEMAND_ONLY),
+    )
+    seed = Seed(user, events[0], watch)
+    async with sessions() as session, session.begin():
+        stored = [await snapshot(session, seed, T0, 28.0, event=e) for e in events]
+        assert (await engine.process(session, stored, T0)).alerts_opened == 2
+    later = T0 + timedelta(minutes=20)
+    async with sessions() as session, session.begin():  # the first game is dearer now
+        stored = [await snapshot(session, seed, later, 33.0, event=events[0])]
+        await engine.process(session, stored, later)
+    async with sessions() as session, session.begin():
+        assert await compose_digests(session, T0 + timedelta(hours=1)) == 1
+    async with sessions() as session:
+        summary = await session.scalar(
+            select(Notification).where(Notification.kind == "digest_summary")
+        )
+    assert summary is not None
+    first, second = summary.payload["body"].splitlines()
+    assert first.endswith("— $28 (your max $40) · now $33 · Thu 28 Mar 18:40 MST"), first
+    assert second.endswith("— $28 (your max $40) · Fri 29 Mar 18:40 MST"), second

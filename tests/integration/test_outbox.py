@@ -206,7 +206,11 @@ async def test_to_outbound_builds_the_neutral_message(sessions: Sessions) -> Non
     assert message.payload["event_type"] == "alert.updated"
     bare = to_outbound(note("plain", payload={}))
     assert (bare.title, bare.buttons, bare.edit_of) == ("", (), None)
-    assert to_outbound(row, row.created_at + timedelta(hours=2)).body == payload["body"]
+    assert to_outbound(row, row.created_at + timedelta(minutes=14)).body == payload["body"]
+    # Sent long after it was written (the process was down, say): it says how long ago.
+    assert to_outbound(row, row.created_at + timedelta(hours=2)).body == (
+        "⏳ Written 2 h ago. Prices may have moved.\nUnder your max of $40"
+    )
 
     # Parked, then sent two hours after it was queued: a chat message says so first; a
     # webhook event (a signed contract with its own timestamp) is left as it is.
@@ -252,3 +256,62 @@ async def test_signal_wakes_a_waiting_worker() -> None:
     signal.notify()  # a notification before anyone waits is not lost...
     assert await signal.wait(0.01) is True
     assert await signal.wait(0.01) is False  # ...and it is consumed by the wake-up
+
+
+def _alert_row(created: datetime, due: datetime, **fields: Any) -> Notification:
+    """A chat alert message about a $28 price, written at `created` for `due`."""
+    payload = {
+        "title": "Rockies at Diamondbacks — $28",
+        "body": "Under your max of $40",
+        "data": {"alert": {"price": 28.0}, "market": {"currency": "USD"}},
+    }
+    values: dict[str, Any] = {
+        "kind": "alert", "channel": "telegram", "address": "42", "level": 3, "attempts": 0,
+        "payload": payload, "idempotency_key": "held", "status": "sending",
+        "created_at": created, "due_at": due,
+    }  # fmt: skip
+    return Notification(**(values | fields))
+
+
+def test_a_message_held_for_quiet_hours_says_so_and_gives_the_price_now() -> None:
+    written = datetime(2024, 3, 20, 22, 5, tzinfo=UTC)
+    morning = datetime(2024, 3, 21, 7, 0, tzinfo=UTC)
+    held = _alert_row(written, morning)
+
+    assert to_outbound(held, morning, 39.0).body == (
+        "🌙 Held 8 h 55 min for your quiet hours. The price is now $39 (it was $28).\n"
+        "Under your max of $40"
+    )
+    assert to_outbound(held, morning, 28.0).body.startswith(
+        "🌙 Held 8 h 55 min for your quiet hours. The price is still $28.\n"
+    )
+    assert to_outbound(held, morning).body.startswith(
+        "🌙 Held 8 h 55 min for your quiet hours. Prices may have moved.\n"
+    )
+    # In the event's own currency.
+    pounds = _alert_row(written, morning)
+    pounds.payload = {**pounds.payload, "data": {"alert": {"price": 28.0},
+                                                 "market": {"currency": "GBP"}}}  # fmt: skip
+    assert "now £39 (it was £28)" in to_outbound(pounds, morning, 39.0).body
+    # Failed once at 07:00 and retried: not held any more, but still late.
+    retried = _alert_row(written, morning, attempts=1)
+    assert to_outbound(retried, morning, 39.0).body.startswith(
+        "⏳ Written 8 h 55 min ago. The price is now $39 (it was $28).\n"
+    )
+    # Parked during an outage: the channel is named, and the price now given.
+    parked = _alert_row(written, morning, payload={**held.payload, DELAYED: written.isoformat()})
+    assert to_outbound(parked, morning, 30.0).body.startswith(
+        "⏳ Sent 8 h 55 min late: telegram could not be reached."
+        " The price is now $30 (it was $28).\n"
+    )
+
+
+def test_no_late_note_on_prompt_sends_edits_webhooks_or_texts() -> None:
+    written = datetime(2024, 3, 20, 22, 5, tzinfo=UTC)
+    prompt = _alert_row(written, written)
+    assert to_outbound(prompt, written + timedelta(minutes=2), 39.0).body == "Under your max of $40"
+    edit = _alert_row(written, written, kind="update")
+    assert to_outbound(edit, written + timedelta(hours=3), 39.0).body == "Under your max of $40"
+    for channel in ("webhook", "sms"):
+        row = _alert_row(written, written + timedelta(hours=9), channel=channel)
+        assert to_outbound(row, written + timedelta(hours=9), 39.0).body == "Under your max of $40"

@@ -139,8 +139,9 @@ def parse_phone_command(rest: list[str]) -> Command:
     ex = example("phone")
     if not rest:
         raise CommandError("give your number", ex)
-    if len(rest) == 1 and len(rest[0]) == 6 and rest[0].isdigit():
-        return PhoneCodeCommand(rest[0])
+    joined = "".join(rest)
+    if len(joined) == 6 and joined.isdigit():  # the texted code, maybe typed "123 456"
+        return PhoneCodeCommand(joined)
     return PhoneCommand(parse_phone("".join(rest), ex))
 
 
@@ -148,13 +149,17 @@ def parse_contact(rest: list[str]) -> Command:
     ex = example("contact")
     if not rest or rest[0].casefold() != "add":
         raise CommandError("use contact add <name> <number>", ex)
-    plus = next((i for i, word in enumerate(rest) if word.startswith("+")), len(rest) - 1)
+    # The number starts at its "+" or, without one, at the first word that is a number.
+    plus = next((i for i, word in enumerate(rest) if word.startswith("+")), None)
+    if plus is None:
+        plus = next((i for i, w in enumerate(rest) if i > 1 and w[:1].isdigit()), len(rest) - 1)
     name = " ".join(rest[1:plus])
     if not name or plus >= len(rest):
         raise CommandError("contact add needs a name and a number", ex)
     if len(name) > MAX_TEXT:
         raise CommandError("that name is too long", ex)
-    return ContactAddCommand(name=name, number=parse_phone("".join(rest[plus:]), ex))
+    number = parse_phone("".join(rest[plus:]), ex, f"contact add {name}")
+    return ContactAddCommand(name=name, number=number)
 
 
 def parse_link(rest: list[str]) -> Command:
@@ -162,5 +167,8 @@ def parse_link(rest: list[str]) -> Command:
         return LinkCommand()
     code = rest[0]
     if len(rest) > 1 or not _LINK_CODE.match(code):
-        raise CommandError("a link code is one word of letters and digits", "link K7P2QX")
+        raise CommandError(
+            "a link code is the one word of 4 or more letters and digits that link gives",
+            "link K7P2QX",
+        )
     return LinkCommand(code)

@@ -286,9 +286,12 @@ def _guess_zone(key: str) -> str | None:
     return _cities()[found[0]] if found else None
 
 
-def parse_phone(text: str, example: str) -> str:
-    """Parse an E.164 phone number (spaces, dashes and brackets are ignored)."""
+def parse_phone(text: str, example: str, before: str = "phone") -> str:
+    """Parse an E.164 phone number (spaces, dashes and brackets are ignored); `before` is
+    what the person typed before it, for an example made of their own number."""
     compact = re.sub(r"[\s\-().]", "", text)
+    if compact.startswith("00") and _E164.match("+" + compact[2:]):
+        raise CommandError("write the international 00 as +", f"{before} +{compact[2:]}")
     if not _E164.match(compact):
         raise CommandError("phone numbers use the international form +<country><number>", example)
     return compact

@@ -21,6 +21,7 @@ from core.commands import (
     MinLevel,
     MuteCommand,
     PauseCommand,
+    PhoneCodeCommand,
     PhoneCommand,
     PrefsCommand,
     QuietCommand,
@@ -35,6 +36,10 @@ from core.commands import (
     parse,
 )
 from core.domain import ChannelKind, Level
+
+LINK_CODE_ERROR = (
+    "a link code is the one word of 4 or more letters and digits that link gives, e.g. link K7P2QX"
+)
 
 GOOD = [
     ("watch yankees under 80", WatchCommand("yankees", max_price=80.0)),
@@ -121,6 +126,8 @@ GOOD = [
     ("tz europe/london", TzCommand("Europe/London")),
     ("tz UTC", TzCommand("UTC")),
     ("phone +1 (415) 555-0123", PhoneCommand("+14155550123")),
+    ("phone 123 456", PhoneCodeCommand("123456")),  # the texted code, typed in two groups
+    ("phone 123456", PhoneCodeCommand("123456")),
     ("contact add Sam Smith +44 20 7946 0958", ContactAddCommand("Sam Smith", "+442079460958")),
     ("link", LinkCommand()),
     ("link K7P2QX", LinkCommand("K7P2QX")),
@@ -357,8 +364,13 @@ BAD = [
         "contact add needs a name and a number, e.g. contact add Sam +14155550123",
     ),
     ("contact add Sam", "contact add needs a name and a number, e.g. contact add Sam +14155550123"),
-    ("link no way", "a link code is one word of letters and digits, e.g. link K7P2QX"),
-    ("link ab", "a link code is one word of letters and digits, e.g. link K7P2QX"),
+    ("link no way", LINK_CODE_ERROR),
+    ("link ab", LINK_CODE_ERROR),
+    ("phone 0044 20 7946 0958", "write the international 00 as +, e.g. phone +442079460958"),
+    (
+        "contact add Sam 0044 20 7946 0958",
+        "write the international 00 as +, e.g. contact add Sam +442079460958",
+    ),
     ("help wtch", "no command 'wtch' (did you mean watch?), e.g. help watch"),
     ("help me", "no command 'me', e.g. help watch"),
     ("watch yan\x00kees", "that message holds a NUL or a broken character, e.g. help"),

@@ -32,7 +32,7 @@ import asyncio
 import logging
 import random
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,6 +63,9 @@ ChartRenderer = Callable[[PriceChart], Awaitable[bytes]]
 ALLOWED_UPDATES = [UpdateType.MESSAGE, UpdateType.CALLBACK_QUERY]
 REMEMBERED_KEYS = 20_000
 PHOTO = "photo"
+# What reading an update the SDK does not expect raises (ArithmeticError, OSError: a `date`
+# no datetime can hold).
+UNREADABLE = (AttributeError, KeyError, TypeError, ValueError, ArithmeticError, OSError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,17 +213,14 @@ class TelegramChannel:
     async def _poll(self) -> None:
         """Our getUpdates loop: long-poll, queue each update, confirm it with the offset.
 
-        Any failure but a refused token waits and polls again (a 429 its retry_after).
+        Any failure but a refused token waits and polls again (a 429 its retry_after). An
+        update the SDK cannot read is skipped with a warning, as the webhook drops it.
         """
         offset: int | None = None
         backoff = self._backoff()
         while True:
             try:
-                updates = await self.bot.get_updates(
-                    offset=offset,
-                    timeout=self.config.poll_timeout_s,
-                    allowed_updates=ALLOWED_UPDATES,
-                )
+                updates, offset = await self._get_updates(offset)
             except TelegramError as exc:
                 if fatal(exc):
                     raise
@@ -237,8 +237,44 @@ class TelegramChannel:
             backoff.reset()
             self._state = "ok"
             for update in updates:
-                offset = update.update_id + 1
                 await self.application.update_queue.put(update)
+
+    async def _get_updates(self, offset: int | None) -> tuple[Sequence[Update], int | None]:
+        """One getUpdates: the updates the SDK reads, and the offset that confirms the batch.
+
+        When the SDK cannot read the batch, it is read again update by update (`_read_each`).
+        """
+        try:
+            updates = await self.bot.get_updates(
+                offset=offset,
+                timeout=self.config.poll_timeout_s,
+                allowed_updates=ALLOWED_UPDATES,
+            )
+        except UNREADABLE:
+            return await self._read_each(offset)
+        return updates, updates[-1].update_id + 1 if updates else offset
+
+    async def _read_each(self, offset: int | None) -> tuple[Sequence[Update], int | None]:
+        """The same batch as JSON, each update read alone: one the SDK cannot read is skipped
+        with a warning (the offset moves past it, or it would come back on every poll)."""
+        # `_post` is what `get_updates` calls before reading; no long poll, the batch is there.
+        batch = await self.bot._post(
+            "getUpdates",
+            {"offset": offset, "timeout": 0, "allowed_updates": ALLOWED_UPDATES},
+        )
+        updates: list[Update] = []
+        for data in batch:
+            offset = int(data["update_id"]) + 1
+            try:
+                updates.append(Update.de_json(data, self.bot))
+            except UNREADABLE as exc:
+                logger.warning(
+                    "telegram update %s skipped: not a shape the SDK reads (%s: %s)",
+                    data["update_id"],
+                    type(exc).__name__,
+                    exc,
+                )
+        return updates, offset
 
     async def enqueue(self, data: Mapping[str, Any]) -> None:
         """Queue one update received by the webhook (already authenticated)."""

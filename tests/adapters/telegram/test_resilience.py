@@ -122,6 +122,33 @@ async def test_messages_written_while_telegram_was_away_are_answered_in_order(
     assert "— paused" in tg.api.chat(503)[3].plain
 
 
+async def test_an_update_the_sdk_cannot_read_is_skipped_and_polling_goes_on(
+    tg: TelegramStack, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One update PTB cannot read (a `date` no datetime holds: OverflowError) made the whole
+    getUpdates batch raise out of the polling loop: the channel's task died, and with the
+    offset never past it the update came back after every restart, so nobody was answered."""
+    tg.api.fail("getUpdates", 502, "Bad Gateway")
+    tg.clock.hold()
+    # Ends the long poll in progress, if one is; the next poll gets the 502.
+    await tg.api.push(tg.api.text_update(user=508, text="small talk", chat=-100508))
+    await tg.clock.wait_for_waits(1)
+    await tg.api.push(tg.api.text_update(user=508, text="/help"))
+    await tg.api.push(tg.api.text_update(user=509, text="/help", date=10**20))
+    unreadable = tg.api.last_update_id
+    await tg.api.push(tg.api.text_update(user=510, text="/help"))
+
+    tg.clock.release()
+    await tg.api.wait_for(lambda: bool(tg.api.chat(508)) and bool(tg.api.chat(510)), WAIT_S)
+    reply = await tg.say(511, "/help")  # polling goes on
+
+    assert "Commands" in reply.plain and tg.channel.state() == "ok"
+    assert tg.api.chat(509) == []
+    assert int(tg.api.calls_of("getUpdates")[-1].params["offset"]) > unreadable  # confirmed
+    skipped = [r for r in caplog.records if f"update {unreadable} skipped" in r.getMessage()]
+    assert [r.levelno for r in skipped] == [logging.WARNING]
+
+
 async def test_replies_waiting_their_turn_spend_their_retry_budget_meanwhile(
     tg: TelegramStack,
 ) -> None:

@@ -6,9 +6,10 @@
         ...
         assert api.unexpected == []
 
-Updates are built like Telegram's: `text_update`, `media_update` (a sticker, a photo
-with a caption...), `anonymous_update` (an anonymous group admin), `press`, and
-`migration_updates` (the two service messages of a group upgraded to a supergroup).
+Updates are built like Telegram's: `text_update` (given an impossible `date`, one the SDK
+cannot read), `media_update` (a sticker, a photo with a caption...), `anonymous_update`
+(an anonymous group admin), `press`, and `migration_updates` (the two service messages of
+a group upgraded to a supergroup).
 
 Answers have the real shapes (`{"ok": true, "result": ...}` or `{"ok": false,
 "error_code", "description", "parameters"}`): 429 with `parameters.retry_after` beyond
@@ -228,16 +229,18 @@ class FakeBotApi:
         return out
 
     def text_update(self, *, user: int, text: str, chat: int | None = None, name: str = "Ada",
-                    title: str = "Fans",
-                    chat_type: str = "supergroup") -> dict[str, Any]:  # fmt: skip
-        """A message from `user` in a private chat, or in group `chat` (a negative id)."""
+                    title: str = "Fans", chat_type: str = "supergroup",
+                    date: int | None = None) -> dict[str, Any]:  # fmt: skip
+        """A message from `user` in a private chat, or in group `chat` (a negative id), sent
+        now or at `date` (Unix time; one no datetime can hold makes an update the SDK
+        cannot read, as a probe's can be)."""
         chat_id = chat if chat is not None else user
         chat_json: dict[str, Any] = {"id": chat_id, "type": "private", "first_name": name}
         if chat_id < 0:
             chat_json = {"id": chat_id, "type": chat_type, "title": title}
         message: dict[str, Any] = {
             "message_id": next(self._message_ids),
-            "date": int(time.time()),
+            "date": int(time.time()) if date is None else date,
             "chat": chat_json,
             "from": self.user(user, name),
             "text": text,

@@ -23,7 +23,8 @@ new id, and the receipt names it; the inbound side then moves what is stored for
 group (`TelegramInbound.move_chat`), so the next alerts go there directly. Without an
 inbound side each send to the old id is redirected this way, with a warning. A message
 sent before the upgrade stays in the old group's history, where it cannot be edited:
-its edit is skipped with a warning rather than failing over to another chat.
+its edit is skipped with a warning rather than failing over to another chat. So is the
+edit of a message the person deleted (logged at info), and one that changes nothing.
 """
 
 from __future__ import annotations
@@ -369,25 +370,23 @@ class TelegramChannel:
         text = render_update(message, caption=is_photo)
         chat, message_id = edit_of.address or message.address, int(edit_of.message_id or 0)
         moved_to: str | None = None
-        try:
-            with translated("edit", message.notification_id):
-                try:
-                    if is_photo:
-                        await self.bot.edit_message_caption(
-                            chat, message_id, caption=text, parse_mode=ParseMode.MARKDOWN_V2
-                        )
-                    else:
-                        await self.bot.edit_message_text(
-                            text, chat, message_id, parse_mode=ParseMode.MARKDOWN_V2
-                        )
-                except ChatMigrated as exc:
-                    # The message is in the group's history from before its upgrade, which
-                    # no chat id reaches any more; failing over would only repeat it elsewhere.
-                    moved_to = str(exc.new_chat_id)
-        except Exception as exc:
-            cause = exc.__cause__
-            if not (isinstance(cause, BadRequest) and "not modified" in cause.message.lower()):
-                raise
+        with translated("edit", message.notification_id):
+            try:
+                if is_photo:
+                    await self.bot.edit_message_caption(
+                        chat, message_id, caption=text, parse_mode=ParseMode.MARKDOWN_V2
+                    )
+                else:
+                    await self.bot.edit_message_text(
+                        text, chat, message_id, parse_mode=ParseMode.MARKDOWN_V2
+                    )
+            except ChatMigrated as exc:
+                # The message is in the group's history from before its upgrade, which
+                # no chat id reaches any more; failing over would only repeat it elsewhere.
+                moved_to = str(exc.new_chat_id)
+            except BadRequest as exc:
+                if not _nothing_to_edit(exc, chat, message_id, message.notification_id):
+                    raise
         if moved_to is not None:
             logger.warning(
                 "telegram group %s was upgraded to supergroup %s; its message %s can no longer "
@@ -404,6 +403,22 @@ class TelegramChannel:
             message_id=str(message_id),
             detail=edit_of.detail,
         )
+
+
+def _nothing_to_edit(exc: BadRequest, chat: str, message_id: int, notification_id: int) -> bool:
+    """Whether an edit's 400 leaves nothing to do: the message already says it, or the person
+    deleted it (failing over would send the change elsewhere, about a message they removed)."""
+    text = exc.message.lower()
+    if "message to edit not found" in text:
+        logger.info(
+            "telegram message %s in chat %s is gone (deleted); its edit is skipped "
+            "notification_id=%s",
+            message_id,
+            chat,
+            notification_id,
+        )
+        return True
+    return "not modified" in text
 
 
 def _why_stopped(exc: TelegramError) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -133,6 +134,29 @@ async def test_state_change_edits_in_place_and_removes_the_keyboard(sent) -> Non
     assert (
         message.plain.startswith("✅ Acknowledged") and "Acknowledged via telegram" in message.plain
     )
+
+
+@pytest.mark.parametrize("level", [Level.MEDIUM, Level.HIGH], ids=["text", "photo"])
+async def test_the_edit_of_a_message_the_person_deleted_is_done_not_failed(  # type: ignore[no-untyped-def]
+    sent, caplog: pytest.LogCaptureFixture, level: Level
+) -> None:
+    """Telegram answers 400 "message to edit not found"; read as a permanent failure, core
+    failed the edit over, and a new "✅ Acknowledged …" came in another chat about a
+    message the person had deleted on purpose."""
+    caplog.set_level(logging.INFO)
+    api, channel, _ = sent
+    first = await channel.send(alert(1, level=level, history=True))
+    [message] = api.sent
+    assert message.photo == (level == Level.HIGH)
+    api.delete(message)
+
+    receipt = await channel.send(alert(2, edit_of=first))
+
+    assert receipt == first and api.sent == [message] and message.edits == 0
+    [edit] = api.calls_of("editMessageCaption" if message.photo else "editMessageText")
+    assert edit.status == 400
+    [record] = [r for r in caplog.records if r.name.startswith("adapters")]
+    assert record.levelno == logging.INFO and "is gone (deleted)" in record.getMessage()
 
 
 async def test_high_levels_with_history_come_with_a_chart(sent) -> None:  # type: ignore[no-untyped-def]

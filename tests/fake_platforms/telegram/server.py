@@ -18,8 +18,8 @@ the flood limits (limits.py), 403 "Forbidden: bot was blocked by the user" for c
 `parameters.migrate_to_chat_id` for any call naming a chat in `migrated` (see `migrate`),
 400 "can't parse entities" for MarkdownV2 the entity parser refuses, 400 for
 callback data over 64 bytes, too-long texts (counted in UTF-16 units, as Telegram
-counts them), edits that change nothing or find no message. Any other method or path
-is answered 404 and kept in `unexpected`.
+counts them), edits that change nothing or find no message (one the person deleted, say:
+see `delete`). Any other method or path is answered 404 and kept in `unexpected`.
 """
 
 from __future__ import annotations
@@ -87,6 +87,7 @@ class SentMessage:
     keyboard: list[list[dict[str, Any]]] | None
     photo: bool = False
     edits: int = 0
+    deleted: bool = False  # by the person (`FakeBotApi.delete`)
     history: list[str] = field(default_factory=list)
 
     def buttons(self) -> list[dict[str, Any]]:
@@ -187,6 +188,12 @@ class FakeBotApi:
         """Upgrade group `old` to supergroup `new`: calls naming `old` are refused from now
         on, as Telegram refuses them (no update is sent; see `migration_updates`)."""
         self.migrated[str(old)] = new
+
+    def delete(self, message: SentMessage) -> None:
+        """The person deletes one of the bot's messages: from now on its edits are refused as
+        Telegram refuses them (400 "Bad Request: message to edit not found")."""
+        del self.messages[(message.chat_id, message.message_id)]
+        message.deleted = True
 
     def make_admin(self, chat_id: int | str, user_id: int) -> None:
         self.admins.setdefault(str(chat_id), set()).add(user_id)

@@ -26,6 +26,7 @@ from standardwebhooks import Webhook
 from standardwebhooks.webhooks import EmptyWebhookSecretError
 
 from bot.settings import SettingsError
+from core.db.engine import database_unavailable
 from core.errors import HDTicketsError, NotFoundError, ValidationError
 from core.ingest import IngestService, check_source, parse_envelope
 from core.ports import Clock
@@ -152,12 +153,30 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         return error_response(400, "bad_request", "the client closed the connection")
     except OperationalError as exc:
         if "locked" not in str(exc.orig):  # SQLite's busy timeout ran out
-            return _internal(request)
+            return _unavailable(request, exc)
         return error_response(
             503, "busy", "the database is busy; try again in a few seconds", {"Retry-After": "5"}
         )
-    except Exception:
+    except Exception as exc:
+        return _unavailable(request, exc)
+
+
+def _unavailable(request: web.Request, exc: Exception) -> web.Response:
+    """A 503 when the database is away (call inside `except`), else `_internal`'s 500.
+
+    An outage fails every request that touches the database: each gets one log line,
+    not a traceback, and an answer that tells the sender to try again.
+    """
+    reason = database_unavailable(exc)
+    if reason is None:
         return _internal(request)
+    logger.warning("%s %s: %s", request.method, request.path, reason)
+    return error_response(
+        503,
+        "database_unavailable",
+        "the database is unavailable; try again in a few seconds",
+        {"Retry-After": "5"},
+    )
 
 
 def _internal(request: web.Request) -> web.Response:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import traceback
 from typing import Any
 
 import orjson
 from sqlalchemy import Connection, event, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -149,3 +152,36 @@ async def upkeep_warning(engine: AsyncEngine) -> str | None:
         " outbox grow and queries turn into table scans; turn autovacuum on, or run"
         " ANALYZE regularly (e.g. from cron)"
     )
+
+
+_DRIVERS = ("sqlalchemy.", "asyncpg.", "aiosqlite.")
+
+
+def database_unavailable(exc: BaseException) -> str | None:
+    """One line naming why the database cannot be reached now, when that is what `exc`
+    says: the server refused or dropped the connection (an outage, a restart,
+    `pg_terminate_backend`), or no pooled connection came free in time. None for any
+    other error (a statement that failed, a bug).
+
+    The asyncpg driver raises a refused or unresolvable connection as a bare OSError,
+    not wrapped by SQLAlchemy: one raised inside the driver counts, any other does not.
+    """
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return f"the database connection was lost ({_first_line(exc.orig or exc)})"
+    if isinstance(exc, PoolTimeout):
+        return "no database connection came free in time (the pool is exhausted)"
+    if isinstance(exc, OSError) and _raised_by_driver(exc):
+        return f"cannot connect to the database ({_first_line(exc)})"
+    return None
+
+
+def _raised_by_driver(exc: BaseException) -> bool:
+    for frame, _ in traceback.walk_tb(exc.__traceback__):
+        if str(frame.f_globals.get("__name__", "")).startswith(_DRIVERS):
+            return True
+    return False
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

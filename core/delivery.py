@@ -146,6 +146,7 @@ class DeliveryService:
         self._next_recovery: datetime | None = None
         self._next_depth: datetime | None = None
         self._failures = RepeatedFailures(logger)  # one traceback per outage
+        self._shared_away = False  # the shared rate-limit store failed, not answered since
 
     # --- one batch ----------------------------------------------------------------------
 
@@ -218,12 +219,30 @@ class DeliveryService:
         if self.shared is None or not admitted:
             return [0.0] * len(admitted)
         try:
-            return await self.shared.reserve_many(
+            waits = await self.shared.reserve_many(
                 [scopes for _, scopes, _ in admitted], self.max_inline_wait_s
             )
-        except Exception:  # an outage of the shared store must not stop delivery
-            logger.warning("shared rate limits unavailable; using this process's", exc_info=True)
+        except Exception as exc:  # an outage of the shared store must not stop delivery
+            self._shared_failed(exc)
             return [0.0] * len(admitted)
+        if self._shared_away:
+            self._shared_away = False
+            logger.warning("shared rate limits answer again worker=%s", self.worker_id)
+        return waits
+
+    def _shared_failed(self, exc: Exception) -> None:
+        """One line when the shared store stops answering, not one traceback per batch:
+        while it is away every batch fails over to this process's limits."""
+        if self._shared_away:
+            return
+        self._shared_away = True
+        logger.warning(
+            "shared rate limits unavailable (%s: %s); using this process's until it answers"
+            " worker=%s",
+            type(exc).__name__,
+            _text(exc).splitlines()[0],
+            self.worker_id,
+        )
 
     async def _deliver_one(
         self, batch: _Batch, row: Notification, scopes: tuple[Scope, ...], delay: float
@@ -301,8 +320,8 @@ class DeliveryService:
             return
         try:
             await self.shared.penalise(scope, retry_after)
-        except Exception:  # the local block still holds this process back
-            logger.warning("could not share a 429 on %s", scope, exc_info=True)
+        except Exception as exc:  # the local block still holds this process back
+            self._shared_failed(exc)
 
     def _retry(self, row: Notification, error: str, retry_after: float | None) -> Outcome:
         now = self.clock.now()

@@ -237,3 +237,33 @@ def test_the_process_picks_redis_then_postgres_then_none(tmp_path: Any) -> None:
     assert isinstance(store, RedisLimits)
     assert isinstance(shared_rate_limits(plain, "postgresql", None, clock, limiter), DatabaseLimits)  # type: ignore[arg-type]
     assert shared_rate_limits(plain, "sqlite", None, clock, limiter) is None  # type: ignore[arg-type]
+
+
+async def test_a_store_outage_is_one_warning_per_worker_not_one_per_batch(
+    sessions: Any, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    hook = FakeChannel("webhook")
+    target = await endpoint(sessions)
+    store = _Down()
+    worker = service(sessions, clock, {"webhook": hook}, max_inline_wait_s=0.0, shared=store)
+    with caplog.at_level(logging.WARNING):
+        for n in range(5):
+            await add(sessions, clock, {"idempotency_key": f"n{n}", "webhook_endpoint_id": target})
+            assert await worker.deliver_batch() == 1
+    assert hook.keys == [f"n{n}" for n in range(5)]
+    away = [r for r in caplog.records if "shared rate limits" in r.getMessage()]
+    assert len(away) == 1, [r.getMessage() for r in away]
+    assert away[0].exc_info is None
+    assert "ConnectionError: store down" in away[0].getMessage()
+
+    async def answers(requests: Any, max_wait: float) -> list[float]:
+        return [0.0] * len(requests)
+
+    store.reserve_many = answers  # type: ignore[method-assign]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        await add(sessions, clock, {"idempotency_key": "back", "webhook_endpoint_id": target})
+        assert await worker.deliver_batch() == 1
+    assert [r.getMessage() for r in caplog.records] == [
+        f"shared rate limits answer again worker={worker.worker_id}"
+    ]

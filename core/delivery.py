@@ -21,9 +21,11 @@ import random
 from collections.abc import Awaitable, Mapping
 from datetime import datetime, timedelta
 
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.backoff import RetryPolicies, clamp_retry_after, next_delay
+from core.db.engine import database_unavailable
 from core.db.models import Notification
 from core.delivery_lifecycle import Outcome, OutcomeKind, endpoint_withdrawals
 from core.delivery_outcomes import withdrawals, write_outcomes
@@ -392,19 +394,30 @@ class DeliveryService:
         return remaining
 
     async def write(self, outcomes: list[Outcome]) -> None:
-        """Write outcomes in one transaction, then count them. Never raises."""
-        try:
-            async with self.sessions() as session, session.begin():
-                written = await write_outcomes(
-                    session, self.worker_id, outcomes, set(self.channels)
+        """Write outcomes in one transaction, then count them. Never raises.
+
+        While no connection to the database can be made (an outage, a restart) the write
+        is tried again every second for up to half a lease: given up, the sends it
+        records would be sent again once their leases expire.
+        """
+        give_up = self.clock.now() + timedelta(seconds=self.lease_s / 2)
+        while True:
+            try:
+                async with self.sessions() as session, session.begin():
+                    written = await write_outcomes(
+                        session, self.worker_id, outcomes, set(self.channels)
+                    )
+                break
+            except Exception as exc:  # leases expire and the rows are sent again
+                if _not_connected(exc) and self.clock.now() < give_up:
+                    await self.clock.sleep(1.0)
+                    continue
+                logger.exception(
+                    "writing delivery outcomes failed worker=%s notification_ids=%s",
+                    self.worker_id,
+                    [o.row.id for o in outcomes],
                 )
-        except Exception:  # leases expire and the rows are sent again: at least once
-            logger.exception(
-                "writing delivery outcomes failed worker=%s notification_ids=%s",
-                self.worker_id,
-                [o.row.id for o in outcomes],
-            )
-            return
+                return
         for outcome in outcomes:
             if outcome.kind is OutcomeKind.RELEASE:
                 continue
@@ -491,6 +504,13 @@ class DeliveryService:
 
 def _release(row: Notification, now: datetime, due_at: datetime | None) -> Outcome:
     return Outcome(row, OutcomeKind.RELEASE, now, row.attempts, due_at=due_at)
+
+
+def _not_connected(exc: Exception) -> bool:
+    """The database refused a connection, or none came free: nothing was written, so
+    writing again cannot write anything twice (a connection lost mid-transaction might
+    have committed)."""
+    return isinstance(exc, OSError | PoolTimeout) and database_unavailable(exc) is not None
 
 
 def _text(exc: BaseException) -> str:

@@ -34,9 +34,11 @@ from tests.e2e.proc_helpers import (
     wait_until,
 )
 from tests.e2e.test_sigkill import seed_people
+from tests.fake_platforms.webhook_receiver import Reply
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
-PROCESS_ENV = {"HDT_DELIVERY_LEASE_S": "4", "HDT_SHUTDOWN_GRACE_S": "1"}
+PROCESS_LEASE_S = 4
+PROCESS_ENV = {"HDT_DELIVERY_LEASE_S": str(PROCESS_LEASE_S), "HDT_SHUTDOWN_GRACE_S": "1"}
 
 
 async def readiness(http: aiohttp.ClientSession, base_url: str) -> tuple[int, dict[str, object]]:
@@ -113,4 +115,52 @@ async def test_an_outage_answers_503_and_everything_resumes_once_afterwards(
     assert log.count("cannot connect to the database") >= 1, log[-3000:]
     arrivals = Counter(a.webhook_id for a in receiver.log)
     assert set(arrivals) == {r.idempotency_key for r in rows}
+    assert max(arrivals.values()) == 1, arrivals
+
+
+async def test_sends_answered_during_an_outage_are_recorded_once_it_is_back(
+    postgres_url: str,
+    cli_env: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    http: aiohttp.ClientSession,
+) -> None:
+    monkeypatch.setenv("HDT_DATABASE_URL", postgres_url)
+    real = make_url(postgres_url)
+    proxy = CuttableProxy(real.host or "127.0.0.1", real.port or 5432)
+    await proxy.start()
+    proxied = real.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    receiver = TimedReceiver(default=Reply(204, delay_s=1.5))
+    await receiver.start()
+    bot = BotProcess(cli_env, bot_env(proxied, free_port(), **PROCESS_ENV))
+    try:
+        for user_id in await seed_people(postgres_url):
+            url = f"{receiver.url}?person={user_id}"
+            await asyncio.to_thread(add_endpoint_blocking, url, user_id, "alert.triggered")
+        await bot.start()
+        await bot.wait_healthy(http)
+        items = [snapshot("7101", 28.0, utc_now() - timedelta(minutes=1))]
+        status, report = await post_batch(http, bot.base_url, items)
+        assert status == 202, report
+
+        async def in_flight() -> bool:
+            return len(receiver.log) == 4
+
+        await wait_until(in_flight, 10, "four webhook requests in flight", 0.02)
+        await proxy.cut()  # answered meanwhile: the sends are done, their outcomes not
+        await asyncio.sleep(3)
+        await proxy.start()
+
+        async def all_sent() -> bool:
+            rows = await notifications(postgres_url)
+            return len(rows) == 4 and all(r.status == "sent" for r in rows)
+
+        await wait_until(all_sent, 20, "the webhooks sent during the outage to be recorded")
+        await asyncio.sleep(PROCESS_LEASE_S + 1)  # a lost outcome would be sent again now
+    finally:
+        await bot.stop()
+        await proxy.cut()
+        await receiver.close()
+
+    assert len(receiver.completed_ids()) == 4
+    arrivals = Counter(a.webhook_id for a in receiver.log)
     assert max(arrivals.values()) == 1, arrivals

@@ -2,8 +2,9 @@
 
 Roles: `all` (default) runs the web app, delivery workers, the scheduler and every
 channel; `web` only the HTTP side (ingest, callbacks, API); `worker` delivery, the
-scheduler and the channels. SIGTERM/SIGINT stop it gracefully: delivery workers finish
-or release their in-flight sends, then everything else is cancelled.
+scheduler and the channels. SIGTERM/SIGINT (and SIGHUP, a closed terminal) stop it
+gracefully: delivery workers finish or release their in-flight sends, then everything
+else is cancelled.
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ from bot.settings import ProcessRole, Settings, SettingsError
 from bot.web import WebDeps, build_web_app, json_errors
 
 logger = logging.getLogger(__name__)
+# SIGHUP (the terminal closed) would otherwise kill the process on the spot: in-flight
+# sends unrecorded and sent again once their leases expire.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
 def web_app(container: Container) -> web.Application:
@@ -174,12 +178,12 @@ def tune_gc() -> None:
 
 
 async def run_process(settings: Settings, *, chat: bool | None = None) -> None:
-    """Build the container and run the process until SIGTERM/SIGINT or a task fails."""
+    """Build the container and run the process until SIGTERM/SIGINT/SIGHUP or a task fails."""
     container = await build(settings)
     tune_gc()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
+    for signum in STOP_SIGNALS:
         loop.add_signal_handler(signum, stop.set)
     role = settings.role
     run_workers = role in (ProcessRole.ALL, ProcessRole.WORKER)
@@ -222,7 +226,7 @@ async def run_process(settings: Settings, *, chat: bool | None = None) -> None:
             for task in others:
                 task.cancel()
     finally:
-        for signum in (signal.SIGTERM, signal.SIGINT):
+        for signum in STOP_SIGNALS:
             loop.remove_signal_handler(signum)
         await container.aclose()
         logger.info("stopped")

@@ -211,3 +211,19 @@ async def test_a_worker_serves_monitoring_only_and_survives_a_taken_port(
         await second.stop()
         await worker.stop()
     assert "Traceback" not in worker.log_path.read_text() + second.log_path.read_text()
+
+
+async def test_sighup_stops_the_process_gracefully(
+    tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    """A closed terminal sends SIGHUP: the process stops as on SIGTERM, not on the spot."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
+    bot = BotProcess(tmp_path, bot_env(url, free_port()))
+    await bot.start()
+    try:
+        await bot.wait_healthy(http, within_s=30)
+        bot.send(signal.SIGHUP)
+        assert await bot.wait_exit(within_s=15) == 0, bot.log_tail()
+        assert "shutting down" in bot.log_path.read_text()
+    finally:
+        await bot.stop()

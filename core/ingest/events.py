@@ -1,7 +1,9 @@
 """Event upsert for ingest: find or create each (source, external_id), keep it current.
 
 A snapshot that leaves a descriptive field empty (venue, performers …) does not erase
-what an earlier snapshot said; name and start time always follow the newest snapshot.
+what an earlier snapshot said; name and start time always follow the newest snapshot,
+so one observed before the newest stored one (a backfill, a late retry) only fills in
+empty fields: it cannot move a rescheduled game back to its old time.
 `EventCache` remembers ids and stored descriptions so a steady stream of snapshots for
 known events costs no event queries at all.
 """
@@ -13,10 +15,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Table, bindparam, select, tuple_, update
+from sqlalchemy import Table, bindparam, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.db.models import Event
+from core.clock import ensure_utc
+from core.db.models import Event, MarketSnapshot
 from core.db.statements import insert_skipping
 from core.domain import EventInfo, EventRef
 
@@ -24,6 +27,7 @@ EventKey = tuple[str, str]  # (source, external_id)
 T = TypeVar("T")
 CHUNK = 500
 EVENTS: Table = Event.__table__  # type: ignore[assignment]
+SNAPSHOTS: Table = MarketSnapshot.__table__  # type: ignore[assignment]
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +147,21 @@ async def _select(session: AsyncSession, keys: Iterable[EventKey]) -> dict[Event
     return found
 
 
+async def _newest_stored(session: AsyncSession, ids: Iterable[int]) -> dict[int, datetime]:
+    """The time of each event's newest stored snapshot (events without one are left out)."""
+    found: dict[int, datetime] = {}
+    for part in chunks(sorted(ids)):
+        stmt = (
+            select(SNAPSHOTS.c.event_id, func.max(SNAPSHOTS.c.observed_at))
+            .where(SNAPSHOTS.c.event_id.in_(list(part)))
+            .group_by(SNAPSHOTS.c.event_id)
+        )
+        for event_id, observed_at in await session.execute(stmt):
+            if observed_at is not None:
+                found[event_id] = ensure_utc(observed_at)
+    return found
+
+
 async def _insert(
     session: AsyncSession, wanted: Mapping[EventKey, EventInfo], now: datetime
 ) -> dict[EventKey, KnownEvent]:
@@ -166,6 +185,8 @@ async def upsert_events(
     wanted: Mapping[EventKey, EventInfo],
     now: datetime,
     cache: EventCache | None = None,
+    *,
+    observed: Mapping[EventKey, datetime] | None = None,
 ) -> dict[EventKey, KnownEvent]:
     """Make every wanted event exist and carry its newest description.
 
@@ -174,6 +195,9 @@ async def upsert_events(
         wanted: the newest description of each event in the batch.
         now: creation time for new rows.
         cache: known events; entries that already match cost no query.
+        observed: when each wanted description was observed (its batch's newest); a
+            description observed no later than the event's newest stored snapshot only
+            fills in empty fields. Without it every description counts as the newest.
 
     Returns:
         Every wanted event as stored after this call (id and merged description).
@@ -195,12 +219,19 @@ async def upsert_events(
         raced = [key for key in missing if key not in result]
         if raced:  # inserted concurrently by another transaction: now committed and visible
             stored.update(await _select(session, raced))
+    merged = {key: merge(known.info, unknown[key]) for key, known in stored.items()}
+    changed = [key for key, known in stored.items() if merged[key] != known.info]
+    if observed is not None and changed:
+        newest = await _newest_stored(session, (stored[key].id for key in changed))
+        for key in changed:
+            before = newest.get(stored[key].id)
+            if before is not None and observed[key] <= before:  # older news: gaps only
+                merged[key] = merge(unknown[key], stored[key].info)
     changes: list[dict[str, Any]] = []
     for key, known in stored.items():
-        merged = merge(known.info, unknown[key])
-        if merged != known.info:
-            changes.append({"b_id": known.id, **_columns(merged)})
-        result[key] = KnownEvent(known.id, merged)
+        if merged[key] != known.info:
+            changes.append({"b_id": known.id, **_columns(merged[key])})
+        result[key] = KnownEvent(known.id, merged[key])
     if changes:
         changes.sort(key=lambda change: int(change["b_id"]))
         await session.execute(update(EVENTS).where(EVENTS.c.id == bindparam("b_id")), changes)

@@ -134,18 +134,22 @@ def _utc(item: SnapshotIn) -> SnapshotIn:
 
 def _newest_descriptions(
     items: Sequence[SnapshotIn], order: Sequence[int]
-) -> dict[EventKey, EventInfo]:
-    """Each event's description, folded oldest to newest observation (`order`)."""
+) -> tuple[dict[EventKey, EventInfo], dict[EventKey, datetime]]:
+    """Each event's description, folded oldest to newest observation (`order`), and the
+    time of its newest observation in the batch."""
     described: dict[EventKey, EventInfo] = {}
+    newest: dict[EventKey, datetime] = {}
     for index in order:
-        event = items[index].event
-        key = (items[index].source, event.external_id)
+        item = items[index]
+        event = item.event
+        key = (item.source, event.external_id)
+        newest[key] = item.observed_at
         held = described.get(key)
         if held is None or held is event:
             described[key] = event
         else:
             described[key] = merge(held, event)
-    return described
+    return described, newest
 
 
 _NONE: frozenset[str] = frozenset()
@@ -193,7 +197,8 @@ async def store_snapshots(
 
     # Oldest first, ties in input order (the sort is stable).
     order = sorted(range(len(items)), key=lambda i: items[i].observed_at)
-    events = await upsert_events(session, _newest_descriptions(items, order), now, cache)
+    described, observed = _newest_descriptions(items, order)
+    events = await upsert_events(session, described, now, cache, observed=observed)
     by_point = {
         (events[(source, external_id)].id, observed_at): index
         for (source, external_id, observed_at), index in first.items()

@@ -95,7 +95,7 @@ def _number(path: str, value: object) -> float | None:
         raise _fail(path, "must be a finite number")
     if number < 0:
         raise _fail(path, f"must not be negative, got {number:g}")
-    return number
+    return number + 0.0  # -0.0 (a "-0" cell) is 0.0: alerts would say "$-0"
 
 
 def _count(path: str, value: object, *, minimum: int = 0) -> int | None:
@@ -230,6 +230,8 @@ def _kept(before: object, after: object) -> bool:
         return len(before) == len(after) and all(a is b for a, b in zip(before, after, strict=True))
     if isinstance(after, datetime) and isinstance(before, datetime):
         return before == after and before.tzinfo is after.tzinfo
+    if isinstance(after, float) and isinstance(before, float) and before == after == 0.0:
+        return math.copysign(1.0, before) == math.copysign(1.0, after)  # 0.0 is not -0.0
     return isinstance(after, str | int | float) and before == after
 
 
@@ -337,8 +339,11 @@ def _plain(value: object, limit: int) -> bool:
 
 
 def _plain_price(value: object) -> bool:
-    """True when `_number` keeps `value` as it is (None or a finite float >= 0)."""
-    return value is None or (type(value) is float and 0.0 <= value <= _FLOAT_MAX)
+    """True when `_number` keeps `value` as it is (None or a finite float >= 0, not -0.0)."""
+    return value is None or (
+        type(value) is float
+        and (0.0 < value <= _FLOAT_MAX or (value == 0.0 and math.copysign(1.0, value) > 0))
+    )
 
 
 _FLOAT_MAX = 1.7976931348623157e308  # sys.float_info.max: NaN and inf fail the range

@@ -10,9 +10,11 @@ Formats:
   an empty cell is null; times are ISO-8601 with a UTC offset (Z or +hh:mm). Listings
   are not part of it.
 
-Files are UTF-8. A row holding bytes that are not UTF-8, or that the csv module cannot
-read (a cell over its size limit), is rejected with its line number like any other bad
-row, and the rows after it are still read. Cells past the header's columns are ignored.
+Column names are matched in any case and order. A line of empty cells (",,,,", as
+spreadsheets save formatted but empty rows) is a blank line. Files are UTF-8. A row
+holding bytes that are not UTF-8, or that the csv module cannot read (a cell over its
+size limit), is rejected with its line number like any other bad row, and the rows after
+it are still read. Cells past the header's columns are ignored.
 
 A quote that is never closed would make the csv module read every later line into one
 cell, and one that a stray quote closes lines later (`12" vinyl,`) the lines between. So
@@ -95,8 +97,18 @@ def _generic(source: str) -> Converter:
     return convert
 
 
+def _separator(names: set[str]) -> str | None:
+    """The separator of a file read as one column because it is not a comma, or None."""
+    if len(names) == 1:
+        (only,) = names
+        for separator, called in ((";", "';'"), ("\t", "tabs"), ("|", "'|'")):
+            if separator in only:
+                return called
+    return None
+
+
 def _check_header(fieldnames: Sequence[str] | None, fmt: CsvFormat) -> None:
-    names = {name.strip() for name in fieldnames or ()}
+    names = {name.strip().lower() for name in fieldnames or ()}
     wanted = GENERIC_REQUIRED if fmt is CsvFormat.GENERIC else seatgeek_mlb.COLUMNS
     missing = [name for name in wanted if name not in names]
     example = GENERIC_HEADER if fmt is CsvFormat.GENERIC else ",".join(wanted[:6]) + ",..."
@@ -110,6 +122,8 @@ def _check_header(fieldnames: Sequence[str] | None, fmt: CsvFormat) -> None:
         other_wanted = seatgeek_mlb.COLUMNS if fmt is CsvFormat.GENERIC else GENERIC_REQUIRED
         if all(name in names for name in other_wanted):
             hint = f" (this looks like --format {other.value})"
+        elif (separator := _separator(names)) is not None:
+            hint = f" (its cells are separated by {separator}: save it with commas)"
         raise ValidationError(
             f"{fmt.value} CSV lacks column(s) {', '.join(missing)}; "
             f"the header should look like: {example}{hint}"
@@ -278,7 +292,7 @@ def read_batches_blocking(
                     " save the file as UTF-8"
                 )
         _check_header(header, fmt)
-        names = [name.strip() for name in header or ()]
+        names = [name.strip().lower() for name in header or ()]
         items: list[SnapshotIn] = []
         lines: list[int] = []
         rejected: list[RowIssue] = []
@@ -294,8 +308,8 @@ def read_batches_blocking(
                 rows += 1
                 rejected.append(RowIssue(start, f"unreadable CSV row ({exc})"))
                 continue
-            if not cells:
-                continue  # a blank line
+            if not any(cell.strip() for cell in cells):
+                continue  # a blank line, or one of empty cells (",,,," from a spreadsheet)
             rows += 1
             row = dict(zip(names, cells, strict=False))  # extra cells are ignored
             undecodable = _not_utf8(row)

@@ -13,6 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.metrics import PrometheusMetrics
+from core.db.engine import database_unavailable
 from core.metrics import Metrics
 from core.outbox import queue_depth
 from core.ports import Channel
@@ -86,8 +87,12 @@ async def metrics(request: web.Request) -> web.Response:
     try:
         async with deps.sessions() as session:
             deps.metrics.gauge("queue_depth", float(await queue_depth(session)))
-    except Exception:
-        logger.exception("could not read the outbox queue depth")
+    except Exception as exc:  # a scrape every few seconds: a traceback only for a bug
+        reason = database_unavailable(exc)
+        if reason is None:
+            logger.exception("could not read the outbox queue depth")
+        else:
+            logger.warning("could not read the outbox queue depth: %s", reason)
     return web.Response(body=deps.metrics.render(), content_type="text/plain", charset="utf-8")
 
 

@@ -9,8 +9,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import text
 
+from bot.metrics import PrometheusMetrics
+from bot.monitoring import MonitoringDeps, add_monitoring_routes
 from bot.web import json_errors
-from core.db.engine import database_unavailable, make_engine
+from core.db.engine import database_unavailable, make_engine, make_sessionmaker
 from tests.e2e.proc_helpers import free_port
 
 
@@ -52,3 +54,24 @@ async def test_an_os_error_outside_the_driver_is_still_a_500(
         raise ConnectionRefusedError("x")
     except ConnectionRefusedError as exc:
         assert database_unavailable(exc) is None
+
+
+async def test_metrics_scraped_during_an_outage_log_one_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    engine = make_engine(f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/none")
+    app = web.Application(middlewares=[json_errors])
+    deps = MonitoringDeps(make_sessionmaker(engine), {}, PrometheusMetrics())
+    add_monitoring_routes(app, deps)
+    try:
+        async with TestClient(TestServer(app)) as client:
+            for _ in range(2):
+                assert (await client.get("/metrics")).status == 200
+            ready = await client.get("/readyz")
+            assert ready.status == 503
+            assert (await ready.json())["checks"]["database"]["status"] == "down"
+    finally:
+        await engine.dispose()
+    logged = [r for r in caplog.records if r.name == "bot.monitoring"]
+    assert len(logged) == 2 and all(r.exc_info is None for r in logged)
+    assert "cannot connect to the database" in logged[0].getMessage()

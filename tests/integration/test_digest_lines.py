@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core.db.models import Notification
+from core.db.models import Event, Notification
 from core.digest import compose_digests
-from core.pipeline import EngineConfig
+from core.pipeline import AlertEngine, EngineConfig
 from tests.fakes.predictor import StubPredictor, make_forecast
 from tests.integration.engine_helpers import (
     T0,
@@ -26,7 +26,9 @@ Sessions = async_sessionmaker[AsyncSession]
 DEMAND_ONLY = (0.0, 0.0, 0.0, 0.0, 1.0, 0.0)
 
 
-async def test_digest_lines_tell_the_games_of_a_series_apart(sessions: Sessions) -> None:
+async def _series(sessions: Sessions, games: int) -> tuple[Seed, list[Event], AlertEngine]:
+    """A team watch on `games` games on consecutive days, and an engine whose alerts of
+    it are all low priority (digest items)."""
     async with sessions() as session, session.begin():
         user = await add_user(session)
         events = [
@@ -34,7 +36,7 @@ async def test_digest_lines_tell_the_games_of_a_series_apart(sessions: Sessions)
                 session, external_id=f"g{n}",
                 starts_at=datetime(2024, 3, 29 + n, 1, 40, tzinfo=UTC),
             )
-            for n in range(3)
+            for n in range(games)
         ]  # fmt: skip
         watch = await add_watch(session, user, None, label="rockies under 40",
                                 terms=["Colorado Rockies"])  # fmt: skip
@@ -43,8 +45,12 @@ async def test_digest_lines_tell_the_games_of_a_series_apart(sessions: Sessions)
         predictor=StubPredictor(make_forecast(demand=0.1)),
         config=EngineConfig(weights=DEMAND_ONLY),
     )
+    return Seed(user, events[0], watch), events, engine
+
+
+async def test_digest_lines_tell_the_games_of_a_series_apart(sessions: Sessions) -> None:
+    seed, events, engine = await _series(sessions, 3)
     async with sessions() as session, session.begin():
-        seed = Seed(user, events[0], watch)
         stored = [await snapshot(session, seed, T0, 28.0, event=e) for e in events]
         result = await engine.process(session, stored, T0)
     assert result.alerts_opened == 3
@@ -68,21 +74,7 @@ async def test_digest_lines_tell_the_games_of_a_series_apart(sessions: Sessions)
 async def test_a_digest_line_gives_the_price_now_when_it_moved_since_the_item_was_written(
     sessions: Sessions,
 ) -> None:
-    async with sessions() as session, session.begin():
-        user = await add_user(session)
-        events = [
-            await add_event(session, external_id=f"g{n}",
-                            starts_at=datetime(2024, 3, 29 + n, 1, 40, tzinfo=UTC))
-            for n in range(2)
-        ]  # fmt: skip
-        watch = await add_watch(session, user, None, label="rockies under 40",
-                                terms=["Colorado Rockies"])  # fmt: skip
-    engine = await fresh_engine(
-        sessions,
-        predictor=StubPredictor(make_forecast(demand=0.1)),
-        config=EngineConfig(weights=DEMAND_ONLY),
-    )
-    seed = Seed(user, events[0], watch)
+    seed, events, engine = await _series(sessions, 2)
     async with sessions() as session, session.begin():
         stored = [await snapshot(session, seed, T0, 28.0, event=e) for e in events]
         assert (await engine.process(session, stored, T0)).alerts_opened == 2

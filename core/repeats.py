@@ -2,8 +2,9 @@
 
 A loop that fails every second would otherwise write a long traceback every second for
 as long as the outage lasts. `RepeatedFailures` writes the first failure of a kind with
-its traceback, then at most one line a minute per kind (counting the ones left out), and
-one line when the work succeeds again.
+its traceback (or, when the database cannot be reached, one line saying so: every loop
+of the process fails at once then, for the same known reason), then at most one line a
+minute per kind (counting the ones left out), and one line when the work succeeds again.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from core.db.engine import database_unavailable
 
 QUIET_S = 60.0
 
@@ -43,7 +46,10 @@ class RepeatedFailures:
         streak.failures += 1
         now = self._now()
         if streak.failures == 1:
-            self._logger.error("%s failed", what, exc_info=exc)
+            if (outage := database_unavailable(exc)) is not None:
+                self._logger.error("%s failed: %s", what, outage)
+            else:
+                self._logger.error("%s failed", what, exc_info=exc)
             streak.logged_at = now
         elif now - streak.logged_at >= self._every:
             self._logger.warning(

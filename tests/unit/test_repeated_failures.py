@@ -10,6 +10,8 @@ from typing import Any, cast
 from unittest.mock import MagicMock
 
 import pytest
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.scheduler import Job, Scheduler
@@ -63,6 +65,26 @@ def test_kinds_are_counted_apart_and_a_single_failure_ends_quietly(
         failures.failed("b", ValueError("y"))
         failures.succeeded("a")
     assert _records(caplog) == [("ERROR", True, "a failed"), ("ERROR", True, "b failed")]
+
+
+def test_a_database_outage_starts_with_one_line_not_a_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Every loop of the process fails at once when the database goes away (delivery
+    workers, each scheduler job): a traceback each would be a thousand lines of the same."""
+    failures = RepeatedFailures(logging.getLogger("t"), monotonic=Ticks())
+    lost = OperationalError(
+        "SELECT 1", {}, ConnectionResetError("reset by peer"), connection_invalidated=True
+    )
+    with caplog.at_level(logging.INFO, logger="t"):
+        failures.failed("delivery worker 1", lost)
+        failures.failed("feed", PoolTimeout("QueuePool limit reached"))
+    assert _records(caplog) == [
+        ("ERROR", False, "delivery worker 1 failed: the database connection was lost "
+                         "(reset by peer)"),
+        ("ERROR", False, "feed failed: no database connection came free in time "
+                         "(the pool is exhausted)"),
+    ]  # fmt: skip
 
 
 async def test_a_failing_job_logs_one_traceback_not_one_per_run(

@@ -131,8 +131,12 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         err = _from_core(exc)
         return error_response(err.status, err.code, err.message, err.headers)
     except (web.RequestPayloadError, HttpProcessingError) as exc:  # e.g. bad gzip
-        reason = str(exc.__cause__ or exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-        return error_response(400, "bad_request", f"the request body could not be read: {reason}")
+        reason = _unreadable(exc)
+        response = error_response(
+            400, "bad_request", f"the request body could not be read: {reason}"
+        )
+        response.force_close()  # aiohttp drops the connection: say so, or a client reuses it
+        return response
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -177,6 +181,17 @@ def _unavailable(request: web.Request, exc: Exception) -> web.Response:
         "the database is unavailable; try again in a few seconds",
         {"Retry-After": "5"},
     )
+
+
+def _unreadable(exc: Exception) -> str:
+    """Why a body could not be read, in the parser's words ("Can not decode
+    content-encoding: gzip"): its errors print as "400, message:" and the words below."""
+    for error in (exc.__cause__, exc):
+        if isinstance(error, HttpProcessingError) and error.message.strip():
+            return error.message.strip().splitlines()[0][:200]
+    lines = (line.strip() for line in str(exc.__cause__ or exc).splitlines())
+    words = [line for line in lines if line and not line.endswith(", message:")]
+    return words[0][:200] if words else type(exc).__name__
 
 
 def _internal(request: web.Request) -> web.Response:

@@ -4,8 +4,9 @@
 one event id, or for any event matching the words.
 
 `narrowed`: the words match no upcoming event. Saved as typed, "rockies 40" or "rockies
-fri" would never match: a bare number or a day (mon..sunday, today, tonight, tomorrow) is
-not part of a name, and a word no event holds, past or upcoming, makes a real name miss.
+fri" would never match: a bare number or a day (mon..sunday, today, tonight, tomorrow, or
+a date: "jul 4", "4th of july", "7/4" as July 4 or April 7, "2024-07-04") is not part of
+a name, and a word no event holds, past or upcoming, makes a real name miss.
 Without those words the name may match upcoming events; then the choices are the number
 as a price, the narrowed events (only those on the day said, when there are some), any
 event matching the narrowed name, and the words as typed (future events only). When
@@ -17,8 +18,9 @@ Every choice is a `watch` command that parses again to what its label says.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -45,6 +47,15 @@ _WEEKDAYS = {
     "sunday": 6,  # not "sun": the Suns, Sun Devils and Sun Kil Moon are names
 }
 _DAYS_FROM_TODAY = {"today": 0, "tonight": 0, "tomorrow": 1}
+_MONTH_NAMES = (
+    ("jan", "january"), ("feb", "february"), ("mar", "march"), ("apr", "april"), ("may",),
+    ("jun", "june"), ("jul", "july"), ("aug", "august"), ("sep", "sept", "september"),
+    ("oct", "october"), ("nov", "november"), ("dec", "december"),
+)  # fmt: skip
+_MONTHS = {name: n for n, names in enumerate(_MONTH_NAMES, start=1) for name in names}
+_DAY_OF_MONTH = re.compile(r"(\d{1,2})(?:st|nd|rd|th)?")
+_NUMERIC_DATE = re.compile(r"(\d{1,2})/(\d{1,2})(?:/(?:\d\d|\d{4}))?")
+_ISO_DATE = re.compile(r"\d{4}-(\d{1,2})-(\d{1,2})")
 _OPENING_QUOTES = ('"', "“", "«")
 
 
@@ -82,14 +93,76 @@ def ambiguous(
 
 
 @dataclass(frozen=True, slots=True)
+class _Dates:
+    """The dates in a name ("yankees jul 4"), read as (month, day) where the game is."""
+
+    days: frozenset[tuple[int, int]]  # {(7, 4)}; "7/4" is {(7, 4), (4, 7)}
+    said: tuple[str, ...]  # as typed: ("jul 4",)
+    words: frozenset[str]  # their words, no part of a name: {"jul", "4"}
+
+
+def _dates(tokens: list[str]) -> _Dates:
+    """The dates typed among `tokens`: "jul 4", "4th of july", "7/4", "2024-07-04"."""
+    bare = [t.casefold().strip(".,!?;:") for t in tokens]
+    days: set[tuple[int, int]] = set()
+    said: list[str] = []
+    used: set[str] = set()
+    i = 0
+    while i < len(bare):
+        found, size = _date_at(bare, i)
+        if found:
+            typed = " ".join(tokens[i : i + size]).strip(".,!?;:")
+            days |= found
+            said.append(typed)
+            used.update(words(typed))
+        i += size if found else 1
+    return _Dates(frozenset(days), tuple(said), frozenset(used))
+
+
+def _date_at(bare: list[str], i: int) -> tuple[set[tuple[int, int]], int]:
+    """The (month, day)s of the date that starts at `bare[i]`, and how many words it takes."""
+    word, after = bare[i], bare[i + 1 : i + 3]
+    if iso := _ISO_DATE.fullmatch(word):
+        return _real([(int(iso[1]), int(iso[2]))]), 1
+    if numeric := _NUMERIC_DATE.fullmatch(word):  # 7/4: July 4 in America, April 7 elsewhere
+        first, second = int(numeric[1]), int(numeric[2])
+        return _real([(first, second), (second, first)]), 1
+    if word in _MONTHS and after and (day := _DAY_OF_MONTH.fullmatch(after[0])):
+        return _real([(_MONTHS[word], int(day[1]))]), 2  # "jul 4", "july 4th"
+    if day := _DAY_OF_MONTH.fullmatch(word):  # "4 july", "4th of july"
+        of = after[:1] == ["of"]
+        month = after[1:2] if of else after[:1]
+        if month and month[0] in _MONTHS:
+            return _real([(_MONTHS[month[0]], int(day[1]))]), 3 if of else 2
+    return set(), 1
+
+
+def _real(days: list[tuple[int, int]]) -> set[tuple[int, int]]:
+    """The (month, day)s that are days of some year (February 29 is)."""
+    real = set()
+    for month, day in days:
+        try:
+            date(2000, month, day)
+        except ValueError:
+            continue
+        real.add((month, day))
+    return real
+
+
+@dataclass(frozen=True, slots=True)
 class _Split:
     """What is left of a name that matches nothing ("rockies dodgers fri 40")."""
 
     kept: str  # without the words that cannot match: "rockies"
     name: str  # without its bare numbers and days: "rockies dodgers"
     days: frozenset[str]  # the days said: {"fri"}
-    loose: bool  # whether it holds a bare number or a day
+    dates: _Dates  # the dates said: "jul 4"
+    loose: bool  # whether it holds a bare number, a day or a date
     price: float | None  # the one bare number, read as a price: 40.0
+
+    def when(self) -> str:
+        """The days and dates said: "fri", "jul 4", "sat/7/6"."""
+        return "/".join([*sorted(self.days), *self.dates.said])
 
 
 async def narrowed(
@@ -114,18 +187,20 @@ async def narrowed(
 
 async def _split(session: AsyncSession, cmd: WatchCommand) -> _Split | None:
     query = tuple(dict.fromkeys(words(cmd.what)))
+    tokens = cmd.what.split()
+    dates = _dates(tokens)
     days = frozenset(w for w in query if w in _WEEKDAYS or w in _DAYS_FROM_TODAY)
-    numbers = {w for w in query if w.isdecimal()}
-    rest = [w for w in query if w not in days | numbers]
+    numbers = {w for w in query if w.isdecimal()} - dates.words
+    loose = days | numbers | dates.words
+    rest = [w for w in query if w not in loose]
     unknown = set(rest) - await known_words(session, rest) if len(rest) <= MAX_LOOKUPS else set()
-    drop = days | numbers | unknown
+    drop = loose | unknown
     if not drop:
         return None
-    tokens = cmd.what.split()
     prices = [p for t in tokens if numbers.intersection(words(t)) for p in _price(t)]
     price = prices[0] if len(prices) == 1 and cmd.max_price is None else None
-    loose = days | numbers
-    return _Split(_without(tokens, drop), _without(tokens, loose), days, bool(loose), price)
+    kept, name = _without(tokens, drop), _without(tokens, loose)
+    return _Split(kept, name, days, dates, bool(loose), price)
 
 
 def _without(tokens: list[str], drop: set[str] | frozenset[str]) -> str:
@@ -148,12 +223,12 @@ def _narrowed(
     person_tz: str | None,
     currency: str | None,
 ) -> Reply:
-    on_day = tuple(e for e in events if _starts_on(e, split.days, now, person_tz))
-    days = "/".join(sorted(split.days))
+    on_day = tuple(e for e in events if _starts_on(e, split, now, person_tz))
+    days = split.when()
     if on_day:
         events, where = on_day, f" on {days}"
     else:
-        where = f", none on {days}" if split.days else ""
+        where = f", none on {days}" if days else ""
     count = f"{len(events)} upcoming event" + ("s" if len(events) > 1 else "")
     lines = [
         f"No upcoming event matches '{cmd.what}'.",
@@ -167,15 +242,16 @@ def _narrowed(
     return Reply(lines=tuple(lines), choices=tuple(choices))
 
 
-def _starts_on(event: Event, days: frozenset[str], now: datetime, person_tz: str | None) -> bool:
-    """Whether `event` starts on one of `days` where it is held (or else where you are)."""
+def _starts_on(event: Event, split: _Split, now: datetime, person_tz: str | None) -> bool:
+    """Whether `event` starts on one of the days or dates said where it is held (or else
+    where you are)."""
     tz = zone(event.timezone or person_tz)
     start, today = event.starts_at.astimezone(tz), now.astimezone(tz).date()
-    return any(
+    return (start.month, start.day) in split.dates.days or any(
         start.weekday() == _WEEKDAYS[day]
         if day in _WEEKDAYS
         else start.date() == today + timedelta(days=_DAYS_FROM_TODAY[day])
-        for day in days
+        for day in split.days
     )
 
 

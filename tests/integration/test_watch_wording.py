@@ -104,6 +104,38 @@ async def test_today_tonight_and_tomorrow_are_days_where_the_game_is(
     assert commands(reply)[0] == f"watch #{series.events[event]}", reply.text
 
 
+@pytest.mark.parametrize(
+    ("said", "event"),
+    [
+        ("mar 30", "rockies_sat"),
+        ("march 29th", "rockies_fri"),  # Saturday in UTC, Friday there
+        ("29th of march", "rockies_fri"),
+        ("30 mar", "rockies_sat"),
+        ("3/31", "rockies"),  # March 31 ...
+        ("31/3", "rockies"),  # ... as the rest of the world writes it
+        ("2024-03-30", "rockies_sat"),
+    ],
+)
+async def test_a_date_keeps_the_games_on_that_date_and_is_no_price(
+    series: World, said: str, event: str
+) -> None:
+    reply = await series.say(f"watch rockies {said} qty 2")
+
+    assert reply.lines[1].startswith(f"'rockies' matches 1 upcoming event on {said}"), reply.text
+    assert commands(reply) == [  # no "'rockies' under $30": the day of the month is no price
+        f"watch #{series.events[event]} qty 2",
+        "watch any rockies qty 2",
+        f"watch any rockies {said} qty 2",
+    ]
+
+
+async def test_a_date_without_games_lists_them_all(series: World) -> None:
+    reply = await series.say("watch rockies jul 4")
+
+    assert "matches 3 upcoming events, none on jul 4" in reply.lines[1], reply.text
+    assert commands(reply)[0] == f"watch #{series.events['rockies_fri']}"
+
+
 async def test_a_word_no_event_knows_narrows_to_the_name(series: World) -> None:
     reply = await series.say("watch rockies dodgers qty 2")
 

@@ -81,14 +81,6 @@ VARIANTS: dict[str, dict[str, Any]] = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _fresh_event_caches() -> None:
-    # `check_event` hands back the first equal event it saw: other tests' equal events
-    # would make ITEM's event "not this very object" and the item not normal.
-    rules.check_event.cache_clear()
-    rules._NORMAL_EVENTS.clear()
-
-
 def _slow(item: SnapshotIn) -> SnapshotIn | str:
     """What the full rules give `item`: the checked snapshot, or the error's text."""
     saved = rules._normal_snapshot

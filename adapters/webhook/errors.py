@@ -53,7 +53,12 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
 
 
 def _short(text: str) -> str:
-    flat = " ".join(text.split())
+    """`text` on one line of printable characters, at most _REASON_CHARS of them.
+
+    A receiver's body may hold a NUL (which PostgreSQL refuses in text: the outcome
+    naming it could not be written) or terminal escapes; each becomes U+FFFD.
+    """
+    flat = "".join(c if c.isprintable() else "\ufffd" for c in " ".join(text.split()))
     return flat if len(flat) <= _REASON_CHARS else flat[: _REASON_CHARS - 1] + "…"
 
 
@@ -100,6 +105,10 @@ def error_for_exception(exc: Exception, host: str, timeout_s: float) -> Delivery
         exc.os_error, BlockedAddressError
     ):
         return PermanentDeliveryError(str(exc.os_error))
+    if isinstance(exc, aiohttp.ClientResponseError):  # raised only while reading its head
+        return RetryableDeliveryError(
+            f"webhook {host} answered with a head that is not valid HTTP: {_short(exc.message)}"
+        )
     if isinstance(exc, aiohttp.InvalidURL):
         return PermanentDeliveryError(f"webhook URL is not valid: {_short(str(exc))}")
     return RetryableDeliveryError(

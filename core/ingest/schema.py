@@ -230,6 +230,8 @@ def _describe(error: ErrorDetails) -> str:
     if reason is None:
         ctx = error.get("ctx") or {}
         reason = str(ctx.get("error") or error["msg"])
+    elif error["type"].endswith("_parsing") and isinstance(error.get("input"), str):
+        reason += f", not {clip(error['input'], 20)!r}"  # a CSV cell: "1,234", "$28.50"
     return with_example(field_path(tuple(error["loc"])), reason)
 
 

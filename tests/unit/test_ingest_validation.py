@@ -368,3 +368,21 @@ def test_scopes_parse_from_text_or_lists_and_admin_implies_all() -> None:
     assert has_scope(["admin"], Scope.INGEST)
     assert has_scope(["ingest"], Scope.INGEST)
     assert not has_scope(["read", "write"], Scope.INGEST)
+
+
+@pytest.mark.parametrize(
+    ("field", "cell", "said"),
+    [
+        ("min_price", "1,234", "min_price: must be a number, not '1,234' (e.g. 28.0)"),
+        ("min_price", "$28.50", "min_price: must be a number, not '$28.50' (e.g. 28.0)"),
+        ("ticket_count", "12 left", "ticket_count: must be a whole number, not '12 left'"),
+    ],
+)
+def test_a_cell_that_is_not_a_number_is_quoted_in_its_reason(
+    field: str, cell: str, said: str
+) -> None:
+    """A CSV exporter's "1,234" or "$28.50": the reason shows the cell, so the person sees
+    what to change in the file."""
+    with pytest.raises(ValidationError) as caught:
+        parse_item(good_item() | {field: cell}, "seatgeek", text_numbers=True)
+    assert str(caught.value).startswith(said), str(caught.value)

@@ -9,12 +9,13 @@ LIKE on ASCII words; the exact word match runs here, so accents and emoji work t
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, String, cast, func, literal, select
+from sqlalchemy import ColumnElement, String, cast, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.models import Event
@@ -100,12 +101,42 @@ async def _candidates(
     stmt = select(Event) if now is None else select(Event).where(Event.starts_at > now)
     for word in query:
         if word.isascii() or unspaced(word):  # no case or accents to fold: LIKE narrows
-            escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            escaped = _escaped(word)
             if accents:
                 escaped = _ACCENTED.sub("_", escaped)
             stmt = stmt.where(haystack.like(f"%{escaped}%", escape="\\"))
     stmt = stmt.order_by(Event.starts_at, Event.id).limit(CANDIDATES)
     return [e for e in (await session.execute(stmt)).scalars() if _matches(query, _event_words(e))]
+
+
+CLOSE_MIN = 4  # shorter words are too often one letter from another name
+CLOSE_CUTOFF = 0.8  # difflib's ratio: "diamondbaks" and "diamondbacks" are 0.96
+
+
+async def close_word(session: AsyncSession, word: str, *, now: datetime) -> str | None:
+    """The word of an upcoming event spelled most like `word`, a letter or two off
+    ("diamondbaks" -> "diamondbacks"), or None. The events looked at hold the first or the
+    last three letters of `word`, so one slip anywhere but at both ends is found."""
+    if len(word) < CLOSE_MIN or not word.isascii():
+        return None
+    haystack = _haystack()
+    ends = [_escaped(part) for part in (word[:3], word[-3:])]
+    stmt = (
+        select(Event)
+        .where(Event.starts_at > now, or_(*[haystack.like(f"%{e}%", escape="\\") for e in ends]))
+        .order_by(Event.starts_at, Event.id)
+        .limit(CANDIDATES)
+    )
+    known: set[str] = set()
+    for event in (await session.execute(stmt)).scalars():
+        known |= _event_words(event)
+    close = difflib.get_close_matches(word, sorted(known), n=1, cutoff=CLOSE_CUTOFF)
+    return close[0] if close else None
+
+
+def _escaped(word: str) -> str:
+    """`word` for LIKE, its wildcards taken literally."""
+    return word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 async def upcoming_event(session: AsyncSession, event_id: int, *, now: datetime) -> Event | None:

@@ -23,6 +23,7 @@ from core.formatting import (
 )
 from core.ingest import FUTURE_TOLERANCE
 from core.turn import Turn
+from core.watch_choices import SHOWN, narrow
 
 
 async def market(turn: Turn, cmd: MarketCommand) -> Reply:
@@ -33,23 +34,49 @@ async def market(turn: Turn, cmd: MarketCommand) -> Reply:
             raise NotFoundError(f"there is no event #{cmd.event_id}, e.g. market yankees")
         return await _describe(turn, event)
     found = await search_events(turn.session, cmd.what, now=turn.now)
+    if found.total == 1:
+        return await _describe(turn, found.events[0])
+    zone = (await turn.user()).timezone
     if found.total == 0:
+        return await _narrowed(turn, cmd, zone)
+    lines = [f"'{cmd.what}' matches {found.total} upcoming events — which one?"]
+    return _choices(lines, found.events, found.total, zone)
+
+
+async def _narrowed(turn: Turn, cmd: MarketCommand, zone: str) -> Reply:
+    """Choices among fewer words ("yankees" of "yankees sat"), or the words respelt, when
+    `cmd.what` matches no upcoming event; else a reason with something else to type."""
+    narrowing = await narrow(turn.session, cmd.what, now=turn.now, person_tz=zone)
+    if narrowing is None:
         raise NotFoundError(
             f"no upcoming event matches '{cmd.what}'; try a team, performer, venue or city,"
             f" e.g. {_example(cmd.what)}"
         )
-    if found.total == 1:
-        return await _describe(turn, found.events[0])
-    zone = (await turn.user()).timezone
-    lines = [f"'{cmd.what}' matches {found.total} upcoming events — which one?"]
-    if found.total > len(found.events):
-        lines.append(f"Showing the first {len(found.events)}; add an opponent, venue or city.")
+    if narrowing.respelt:
+        return Reply(
+            lines=(f"No upcoming event matches '{cmd.what}'; did you mean '{narrowing.name}'?",),
+            choices=(Choice(label=narrowing.name, command=f"market {narrowing.name}"),),
+        )
+    events = narrowing.events
+    count = f"{len(events)} upcoming event" + ("s" if len(events) > 1 else "")
+    lines = [
+        f"No upcoming event matches '{cmd.what}'.",
+        f"'{narrowing.name}' matches {count}{narrowing.where} — "
+        + ("which one?" if len(events) > 1 else "this one?"),
+    ]
+    return _choices(lines, events[:SHOWN], len(events), zone)
+
+
+def _choices(lines: list[str], events: tuple[Event, ...], total: int, zone: str) -> Reply:
+    """`lines` and a choice of `events`, the first of `total`."""
+    if total > len(events):
+        lines.append(f"Showing the first {len(events)}; add an opponent, venue or city.")
     choices = tuple(
         Choice(
             label=event_label(e.name, e.venue, e.city, e.starts_at, zone, e.timezone),
             command=f"market #{e.id}",
         )
-        for e in found.events
+        for e in events
     )
     return Reply(lines=tuple(lines), choices=choices)
 

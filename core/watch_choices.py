@@ -10,8 +10,10 @@ a name, and a word no event holds, past or upcoming, makes a real name miss.
 Without those words the name may match upcoming events; then the choices are the number
 as a price, the narrowed events (only those on the day said, when there are some), any
 event matching the narrowed name, and the words as typed (future events only). When
-nothing narrows, a bare number or a day gets a line on how to say it; other unknown
-words ("taylor swift") name future events and are watched as they are (None).
+nothing narrows, a word a letter or two off an upcoming event's ("diamondbaks") is asked
+about (did you mean "diamondbacks"?), a bare number or a day gets a line on how to say
+it; other unknown words ("taylor swift") name future events and are watched as they are
+(None). `narrow` gives `market` the same fewer or respelt words.
 
 Every choice is a `watch` command that parses again to what its label says.
 """
@@ -29,7 +31,7 @@ from core.command_types import WatchCommand
 from core.command_values import CommandError, parse_price
 from core.command_watch import OPTION_WORDS
 from core.db.models import Event
-from core.event_search import CANDIDATES, known_words, search_events
+from core.event_search import CANDIDATES, close_word, known_words, search_events
 from core.formatting import CURRENCY_SYMBOLS, event_label, money, zone
 from core.history import event_currencies
 from core.rules import words
@@ -157,6 +159,7 @@ class _Split:
     name: str  # without its bare numbers and days: "rockies dodgers"
     days: frozenset[str]  # the days said: {"fri"}
     dates: _Dates  # the dates said: "jul 4"
+    unknown: frozenset[str]  # the words no event holds: {"dodgers"}
     loose: bool  # whether it holds a bare number, a day or a date
     price: float | None  # the one bare number, read as a price: 40.0
 
@@ -170,7 +173,7 @@ async def narrowed(
 ) -> Reply | None:
     """What to answer when `cmd.what` matches no upcoming event: choices among fewer
     words, a line on how to say it, or None to watch the words as they are."""
-    split = await _split(session, cmd)
+    split = await _split(session, cmd.what, cmd.max_price)
     if split is None:
         return None
     found = await search_events(session, split.kept, now=now, limit=CANDIDATES)
@@ -182,12 +185,15 @@ async def narrowed(
             only = found.events[0].id
             currency = (await event_currencies(session, [only])).get(only)
         return _narrowed(cmd, split, found.events, now, person_tz, currency)
+    respelt = await _respelt(session, cmd.what, split, now)
+    if respelt is not None:
+        return _did_you_mean(cmd, respelt)
     return _how_to_say_it(cmd, split) if split.loose else None
 
 
-async def _split(session: AsyncSession, cmd: WatchCommand) -> _Split | None:
-    query = tuple(dict.fromkeys(words(cmd.what)))
-    tokens = cmd.what.split()
+async def _split(session: AsyncSession, what: str, max_price: float | None) -> _Split | None:
+    query = tuple(dict.fromkeys(words(what)))
+    tokens = what.split()
     dates = _dates(tokens)
     days = frozenset(w for w in query if w in _WEEKDAYS or w in _DAYS_FROM_TODAY)
     numbers = {w for w in query if w.isdecimal()} - dates.words
@@ -198,9 +204,52 @@ async def _split(session: AsyncSession, cmd: WatchCommand) -> _Split | None:
     if not drop:
         return None
     prices = [p for t in tokens if numbers.intersection(words(t)) for p in _price(t)]
-    price = prices[0] if len(prices) == 1 and cmd.max_price is None else None
+    price = prices[0] if len(prices) == 1 and max_price is None else None
     kept, name = _without(tokens, drop), _without(tokens, loose)
-    return _Split(kept, name, days, dates, bool(loose), price)
+    return _Split(kept, name, days, dates, frozenset(unknown), bool(loose), price)
+
+
+async def _respelt(session: AsyncSession, what: str, split: _Split, now: datetime) -> str | None:
+    """`what` with its unknown words spelled as the closest words of upcoming events
+    ("diamondbaks fri" -> "diamondbacks fri"), those without one left out, when the name
+    then matches an upcoming event; else None."""
+    fixed = {w: c for w in split.unknown if (c := await close_word(session, w, now=now))}
+    if not fixed:
+        return None
+    tokens = [
+        " ".join(fixed.get(w, w) for w in words(t)) if fixed.keys() & set(words(t)) else t
+        for t in what.split()
+    ]
+    respelt = _without(tokens, split.unknown - fixed.keys())
+    loose = split.days | split.dates.words | {w for w in words(respelt) if w.isdecimal()}
+    found = await search_events(session, _without(respelt.split(), loose), now=now, limit=1)
+    return respelt if found.total else None
+
+
+@dataclass(frozen=True, slots=True)
+class Narrowing:
+    """What fewer or respelt words find when all the words typed find nothing."""
+
+    name: str  # the words that match: "yankees" of "yankees sat", or "diamondbacks"
+    events: tuple[Event, ...]  # on the day said, when there are some, else all; soonest first
+    where: str  # " on sat", ", none on sat" or ""
+    respelt: bool  # `name` is the words typed spelled as events spell them; no `events`
+
+
+async def narrow(
+    session: AsyncSession, what: str, *, now: datetime, person_tz: str | None
+) -> Narrowing | None:
+    """Fewer words of `what` (without days, dates, bare numbers and words no event holds)
+    that match upcoming events, or `what` respelt, when `what` matches none; else None."""
+    split = await _split(session, what, None)
+    if split is None:
+        return None
+    found = await search_events(session, split.kept, now=now, limit=CANDIDATES)
+    if found.total:
+        events, where = _on_day(split, found.events, now, person_tz)
+        return Narrowing(split.kept, events, where, respelt=False)
+    respelt = await _respelt(session, what, split, now)
+    return None if respelt is None else Narrowing(respelt, (), "", respelt=True)
 
 
 def _without(tokens: list[str], drop: set[str] | frozenset[str]) -> str:
@@ -223,12 +272,7 @@ def _narrowed(
     person_tz: str | None,
     currency: str | None,
 ) -> Reply:
-    on_day = tuple(e for e in events if _starts_on(e, split, now, person_tz))
-    days = split.when()
-    if on_day:
-        events, where = on_day, f" on {days}"
-    else:
-        where = f", none on {days}" if days else ""
+    events, where = _on_day(split, events, now, person_tz)
     count = f"{len(events)} upcoming event" + ("s" if len(events) > 1 else "")
     lines = [
         f"No upcoming event matches '{cmd.what}'.",
@@ -240,6 +284,24 @@ def _narrowed(
     choices += [_event_choice(e, cmd, person_tz) for e in events[:SHOWN]]
     choices += [_any_choice(split.kept, cmd), _as_typed(cmd)]
     return Reply(lines=tuple(lines), choices=tuple(choices))
+
+
+def _on_day(
+    split: _Split, events: tuple[Event, ...], now: datetime, person_tz: str | None
+) -> tuple[tuple[Event, ...], str]:
+    """The events on the days or dates said, when there are some, else all; and where
+    they are said to be: " on fri", ", none on fri" or ""."""
+    on_day = tuple(e for e in events if _starts_on(e, split, now, person_tz))
+    days = split.when()
+    if on_day:
+        return on_day, f" on {days}"
+    return events, f", none on {days}" if days else ""
+
+
+def _did_you_mean(cmd: WatchCommand, respelt: str) -> Reply:
+    lines = (f"No upcoming event matches '{cmd.what}'.", f"Did you mean '{respelt}'?")
+    choices = (Choice(label=f"Watch '{respelt}'", command=command_text(respelt, cmd)),)
+    return Reply(lines=lines, choices=(*choices, _as_typed(cmd)))
 
 
 def _starts_on(event: Event, split: _Split, now: datetime, person_tz: str | None) -> bool:

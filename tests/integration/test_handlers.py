@@ -525,6 +525,31 @@ async def test_market_with_no_price_ever_says_so(world: World) -> None:
     ), reply.text
 
 
+@pytest.mark.parametrize(
+    ("typed", "second"),
+    [
+        ("yankees friday", "'yankees' matches 2 upcoming events on friday — which one?"),
+        ("yankees apr 5", "'yankees' matches 1 upcoming event on apr 5 — this one?"),
+        ("ny yankees", "'yankees' matches 2 upcoming events — which one?"),
+    ],
+)
+async def test_market_narrows_words_that_match_nothing_as_watch_does(
+    world: World, typed: str, second: str
+) -> None:
+    reply = await world.say(f"market {typed}")
+
+    assert not reply.is_error, reply.text
+    assert reply.lines == (f"No upcoming event matches '{typed}'.", second)
+    assert reply.choices[0].command == f"market #{world.events['nyy_bos']}"
+
+
+async def test_market_of_a_misspelt_name_asks_about_the_right_spelling(world: World) -> None:
+    reply = await world.say("market yankes")
+
+    assert reply.lines == ("No upcoming event matches 'yankes'; did you mean 'yankees'?",)
+    assert [c.command for c in reply.choices] == ["market yankees"]
+
+
 # --- alerts --------------------------------------------------------------------------
 
 

@@ -143,6 +143,20 @@ async def test_a_word_no_event_knows_narrows_to_the_name(series: World) -> None:
     assert commands(reply)[-2:] == ["watch any rockies qty 2", "watch any rockies dodgers qty 2"]
 
 
+@pytest.mark.parametrize("typed", ["diamondbaks", "dimondbacks", "rockeis"])
+async def test_a_misspelt_name_is_asked_about_not_watched(world: World, typed: str) -> None:
+    reply = await world.say(f"watch {typed} under 40")
+
+    assert await world.watches() == [], "no watch on a word no event will hold"
+    right = "rockies" if typed == "rockeis" else "diamondbacks"
+    assert reply.lines == (f"No upcoming event matches '{typed}'.", f"Did you mean '{right}'?")
+    assert commands(reply) == [f"watch {right} under 40", f"watch any {typed} under 40"]
+
+    await world.say(commands(reply)[0])
+    [row] = await world.watches()
+    assert row.event_id == world.events["rockies"]
+
+
 async def test_choosing_anyway_watches_the_words_for_future_events(series: World) -> None:
     reply = await series.say("watch any rockies 40")
 

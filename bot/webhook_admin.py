@@ -24,11 +24,13 @@ from yarl import URL
 
 from adapters.webhook.secrets import SecretBox, generate_secret, new_entry, still_signs
 from adapters.webhook.ssrf import ALLOW_SETTING, SsrfPolicy, canonical_url, validate_url
+from core.clock import ensure_utc
 from core.db.models import Notification, User, WebhookEndpoint
 from core.db.statements import rowcount
 from core.delivery_lifecycle import removed_note
 from core.domain import ChannelKind, Level, NotificationStatus
 from core.errors import NotFoundError, ValidationError
+from core.formatting import iso
 from core.redaction import hide_credentials
 
 EVENT_TYPES = (
@@ -182,6 +184,18 @@ async def remove_endpoint(session: AsyncSession, endpoint: WebhookEndpoint, now:
     return rowcount(cancelled)
 
 
+# The `data` keys of every webhook event (DESIGN.md §9); a test event has them all too.
+DATA_KEYS = ("alert", "event", "market", "prediction", "recommendation", "watch", "links")
+
+
+def data_of_test(endpoint_id: int, message: str) -> dict[str, Any]:
+    """The `data` of a "test" event: the documented keys, empty (no alert is behind it),
+    so a receiver's parser is exercised as by a real event, plus what says it is a test."""
+    data: dict[str, Any] = dict.fromkeys(DATA_KEYS)
+    data["links"] = {}
+    return data | {"test": True, "endpoint_id": endpoint_id, "message": message}
+
+
 async def queue_test(session: AsyncSession, endpoint: WebhookEndpoint, now: datetime) -> int:
     """Queue a "test" notification to an active endpoint; returns its id."""
     if not endpoint.active:
@@ -190,7 +204,6 @@ async def queue_test(session: AsyncSession, endpoint: WebhookEndpoint, now: date
             f" ({hide_credentials(endpoint.disabled_reason or 'by an admin')}); "
             f"enable it with `hdtickets webhooks enable {endpoint.id}`"
         )
-    stamp = now.isoformat(timespec="seconds").replace("+00:00", "Z")
     message = f"Test notification for webhook endpoint {endpoint.id}."
     notification = Notification(
         user_id=endpoint.user_id,
@@ -201,12 +214,12 @@ async def queue_test(session: AsyncSession, endpoint: WebhookEndpoint, now: date
         level=int(Level.MEDIUM),
         payload={
             "event_type": "test",
-            "timestamp": stamp,
+            "timestamp": iso(ensure_utc(now)),
             "title": "HDTickets Alerts test",
             "body": message,
             "buttons": [],
             "factors": [],
-            "data": {"test": True, "endpoint_id": endpoint.id, "message": message},
+            "data": data_of_test(endpoint.id, message),
             "edit_of": None,
             "webhook_endpoint_id": endpoint.id,
         },

@@ -7,8 +7,9 @@ database, like tests/integration/test_cli_admin.py.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 
@@ -17,10 +18,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from typer.testing import CliRunner, Result
 
+from adapters.webhook.render import render_body
 from bot.cli import app
 from bot.webhook_admin import EVENT_TYPES
 from core.db.engine import make_engine, make_sessionmaker
-from core.db.models import User, WebhookEndpoint
+from core.db.models import Notification, User, WebhookEndpoint
 from tests.integration.test_cli_admin import column_text
 
 T = TypeVar("T")
@@ -258,3 +260,23 @@ def test_a_star_beside_event_names_means_every_event(cli: Cli, events: str) -> N
     cli.ok("add", URL, "--events", events)
     [endpoint] = cli.endpoints()
     assert "all" in cli.ok("list") and endpoint.event_types == list(EVENT_TYPES)
+
+
+def test_a_test_event_has_the_documented_shape(cli: Cli) -> None:
+    """A receiver parses `hdtickets webhooks test` as it parses an alert event (DESIGN.md
+    §9): the same `data` keys, and a timestamp in the form alert events carry."""
+    cli.ok("add", URL)
+    cli.ok("test", "1")
+
+    async def work(session: AsyncSession) -> Notification:
+        return (await session.execute(select(Notification))).scalar_one()
+
+    row = cli.db(work)
+    body = json.loads(render_body(row.payload))
+    assert set(body) == {"type", "timestamp", "data"} and body["type"] == "test"
+    data = body["data"]
+    assert set(data) >= {"alert", "event", "market", "prediction", "recommendation", "watch"}
+    assert data["links"] == {} and data["test"] is True and data["endpoint_id"] == 1
+    # `datetime.fromisoformat` before Python 3.11 reads no "Z": the alert events' form.
+    assert not body["timestamp"].endswith("Z")
+    assert datetime.fromisoformat(body["timestamp"]).utcoffset() == timedelta(0)

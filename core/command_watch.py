@@ -44,6 +44,7 @@ def _split_quoted(rest: list[str]) -> tuple[str | None, list[str]]:
     return text[1:closing].strip(), text[closing + 1 :].split()
 
 
+_SENTENCE_END = ".!?"
 _SYMBOLS = tuple(CURRENCY_SYMBOLS.values())
 _TRAILING_SYMBOL = re.compile(r"^\d+(?:\.\d+)?[" + re.escape("".join(_SYMBOLS)) + "]$")
 
@@ -98,9 +99,18 @@ def _starts_options(rest: list[str]) -> bool:
     )
 
 
+def _unpunctuated(rest: list[str]) -> list[str]:
+    """The words without the marks that end a sentence: "watch yankees under 80!" is
+    "watch yankees under 80" (a name is matched by its words and keeps its own marks)."""
+    last = rest[-1].rstrip(_SENTENCE_END) if rest else ""
+    if last:
+        return [*rest[:-1], last]
+    return rest[:-1] if len(rest) > 1 else rest  # "... under 80 !"; "watch !" stays
+
+
 def parse_watch(rest: list[str]) -> Command:
     ex = example("watch")
-    quoted, rest = _split_quoted(rest)
+    quoted, rest = _split_quoted(_unpunctuated(rest))
     if quoted == "" or (quoted is None and _starts_options(rest)):
         raise CommandError("say what to watch before its options", ex)
     if quoted is None and len(rest) == 1 and rest[0].casefold() in OPTION_WORDS:
@@ -198,7 +208,7 @@ def _after_any(what: str) -> tuple[bool, str]:
 
 
 def parse_market(rest: list[str]) -> Command:
-    what = " ".join(rest).strip().strip('"“”')
+    what = " ".join(_unpunctuated(rest)).strip().strip('"“”')
     if not what:
         raise CommandError("say which event", example("market"))
     if len(what) > MAX_TEXT:

@@ -147,9 +147,9 @@ class WebhookChannel:
         """
         try:
             url = URL(message.address)
+            host = url.host or "?"  # a bad punycode name ("xn--") fails here
         except (TypeError, ValueError) as exc:
             raise PermanentDeliveryError("webhook URL is not a valid URL") from exc
-        host = url.host or "?"
         if url.scheme not in ("http", "https") or not url.host:
             raise PermanentDeliveryError("webhook URL must look like https://host/path")
         try:

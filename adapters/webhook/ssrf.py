@@ -324,6 +324,12 @@ def validate_url(text: str, policy: SsrfPolicy) -> str:
         url = URL(text.strip())
     except (TypeError, ValueError):
         raise ValueError(f"{text!r} is not a URL; {_URL_EXAMPLE}") from None
+    try:
+        url.host  # noqa: B018 (decoding a punycode name "xn--…" may fail)
+    except UnicodeError:
+        raise ValueError(
+            f"webhook URL host {url.raw_host!r} is not a valid host name; {_URL_EXAMPLE}"
+        ) from None
     if url.scheme not in ("http", "https"):
         raise ValueError(f"webhook URL must start with https:// or http://; {_URL_EXAMPLE}")
     if not url.host:

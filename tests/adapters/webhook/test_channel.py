@@ -331,6 +331,15 @@ async def test_unsendable_messages_are_permanent(
     assert receiver.requests == []
 
 
+async def test_a_stored_url_whose_host_does_not_decode_is_permanent(
+    channel: WebhookChannel,
+) -> None:
+    broken = message("https://xn--a.example.com/hook")
+
+    with pytest.raises(PermanentDeliveryError, match="webhook URL is not a valid URL"):
+        await channel.send(broken)
+
+
 async def test_endpoint_without_secrets_is_permanent(receiver: WebhookReceiver) -> None:
     ch = WebhookChannel(StubSecrets([]), LOOPBACK)
     try:

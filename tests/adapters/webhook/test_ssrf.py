@@ -192,6 +192,9 @@ async def test_resolver_honours_allowed_names_and_networks() -> None:
         ("http://2130706433/x", "is not a canonical IP address"),
         ("http://127.1/x", "is not a canonical IP address"),
         ("https://hooks.example.com/" + "a" * 600, "longer than 500 characters"),
+        # Punycode that does not decode: yarl's codec error was the whole message.
+        ("https://xn--/x", "host 'xn--' is not a valid host name; e.g. https://"),
+        ("https://xn--a.example.com/x", "host 'xn--a.example.com' is not a valid host name"),
     ],
 )
 def test_validate_url_gives_one_line_reasons(url: str, words: str) -> None:

@@ -29,6 +29,11 @@ from core.db.models import WebhookEndpoint
 from core.tokens import Scope
 
 _REMOVE = f"DELETE {PREFIX}/channels/webhooks/{{id}}"
+# The API has no route to enable an endpoint (the CLI's `hdtickets webhooks enable`).
+_ENABLE = (
+    "an admin can enable it (hdtickets webhooks enable {id}), or remove it"
+    f" ({_REMOVE}) and add it again, e.g. POST {PREFIX}/channels/webhooks"
+)
 WEBHOOK_EXAMPLE = '{"url": "https://hooks.example.com/hdt", "events": ["alert.triggered"]}'
 
 
@@ -76,7 +81,7 @@ class ChannelRoutes(RouteHandlers):
         caller = await self._caller(request, Scope.WRITE)
         async with self._deps.sessions() as session, session.begin():
             endpoint = await self._owned_endpoint(session, request, caller)
-            queued = await queue_test(session, endpoint, self._deps.clock.now())
+            queued = await queue_test(session, endpoint, self._deps.clock.now(), _ENABLE)
         return web.json_response({"notification_id": queued, "status": "pending"}, status=202)
 
     async def remove_webhook(self, request: web.Request) -> web.Response:

@@ -196,13 +196,22 @@ def data_of_test(endpoint_id: int, message: str) -> dict[str, Any]:
     return data | {"test": True, "endpoint_id": endpoint_id, "message": message}
 
 
-async def queue_test(session: AsyncSession, endpoint: WebhookEndpoint, now: datetime) -> int:
-    """Queue a "test" notification to an active endpoint; returns its id."""
+CLI_ENABLE = "enable it with `hdtickets webhooks enable {id}`"
+
+
+async def queue_test(
+    session: AsyncSession, endpoint: WebhookEndpoint, now: datetime, enable: str = CLI_ENABLE
+) -> int:
+    """Queue a "test" notification to an active endpoint; returns its id.
+
+    `enable` says how the caller gets a disabled endpoint going again, `{id}` standing for
+    its id: the CLI's command, or what a person with only the API can do.
+    """
     if not endpoint.active:
         raise ValidationError(
             f"webhook endpoint {endpoint.id} is disabled"
             f" ({hide_credentials(endpoint.disabled_reason or 'by an admin')}); "
-            f"enable it with `hdtickets webhooks enable {endpoint.id}`"
+            + enable.format(id=endpoint.id)
         )
     message = f"Test notification for webhook endpoint {endpoint.id}."
     notification = Notification(

@@ -38,6 +38,7 @@ from core.rules import words
 
 SHOWN = 8
 MAX_LOOKUPS = 8  # words looked up one by one among all events; past it none are dropped
+INITIALS = 3  # letters of a word that may be initials ("la", "ny", "msg")
 
 _WEEKDAYS = {
     **dict.fromkeys(("mon", "monday"), 0),
@@ -159,7 +160,7 @@ class _Split:
     name: str  # without its bare numbers and days: "rockies dodgers"
     days: frozenset[str]  # the days said: {"fri"}
     dates: _Dates  # the dates said: "jul 4"
-    unknown: frozenset[str]  # the words no event holds: {"dodgers"}
+    unknown: frozenset[str]  # the words no event holds: {"dodgers"}; or initials (`_initials`)
     loose: bool  # whether it holds a bare number, a day or a date
     price: float | None  # the one bare number, read as a price: 40.0
 
@@ -173,7 +174,7 @@ async def narrowed(
 ) -> Reply | None:
     """What to answer when `cmd.what` matches no upcoming event: choices among fewer
     words, a line on how to say it, or None to watch the words as they are."""
-    split = await _split(session, cmd.what, cmd.max_price)
+    split = await _split(session, cmd.what, cmd.max_price, now)
     if split is None:
         return None
     found = await search_events(session, split.kept, now=now, limit=CANDIDATES)
@@ -191,7 +192,9 @@ async def narrowed(
     return _how_to_say_it(cmd, split) if split.loose else None
 
 
-async def _split(session: AsyncSession, what: str, max_price: float | None) -> _Split | None:
+async def _split(
+    session: AsyncSession, what: str, max_price: float | None, now: datetime
+) -> _Split | None:
     query = tuple(dict.fromkeys(words(what)))
     tokens = what.split()
     dates = _dates(tokens)
@@ -200,6 +203,8 @@ async def _split(session: AsyncSession, what: str, max_price: float | None) -> _
     loose = days | numbers | dates.words
     rest = [w for w in query if w not in loose]
     unknown = set(rest) - await known_words(session, rest) if len(rest) <= MAX_LOOKUPS else set()
+    if not loose and not unknown:
+        unknown = set(await _initials(session, rest, now))
     drop = loose | unknown
     if not drop:
         return None
@@ -207,6 +212,20 @@ async def _split(session: AsyncSession, what: str, max_price: float | None) -> _
     price = prices[0] if len(prices) == 1 and max_price is None else None
     kept, name = _without(tokens, drop), _without(tokens, loose)
     return _Split(kept, name, days, dates, frozenset(unknown), bool(loose), price)
+
+
+async def _initials(session: AsyncSession, rest: list[str], now: datetime) -> frozenset[str]:
+    """The short words of a name whose words each some event holds but no upcoming event
+    all together ("la" of "la dodgers", known from the LA Clippers), when the other words
+    alone match an upcoming event: initials, more often than not, of a name spelled out
+    where the event is (Los Angeles Dodgers). Empty otherwise: "rockies orioles" may be a
+    game to come."""
+    short = frozenset(w for w in rest if len(w) <= INITIALS)
+    others = [w for w in rest if w not in short]
+    if not short or not others:
+        return frozenset()
+    found = await search_events(session, " ".join(others), now=now, limit=1)
+    return short if found.total else frozenset()
 
 
 async def _respelt(session: AsyncSession, what: str, split: _Split, now: datetime) -> str | None:
@@ -241,7 +260,7 @@ async def narrow(
 ) -> Narrowing | None:
     """Fewer words of `what` (without days, dates, bare numbers and words no event holds)
     that match upcoming events, or `what` respelt, when `what` matches none; else None."""
-    split = await _split(session, what, None)
+    split = await _split(session, what, None, now)
     if split is None:
         return None
     found = await search_events(session, split.kept, now=now, limit=CANDIDATES)

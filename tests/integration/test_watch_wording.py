@@ -254,3 +254,29 @@ async def test_an_event_named_after_a_day_is_found_by_its_name(world: World) -> 
 
     [row] = await world.watches()
     assert row.event_id is not None, reply.text
+
+
+async def test_initials_known_from_another_name_are_asked_about_not_watched(
+    world: World,
+) -> None:
+    """'LA' is a word of "LA Clippers" but not of "Los Angeles Dodgers": watched as typed,
+    'la dodgers' could never fire on a Dodgers game; the Dodgers games are offered."""
+    async with world.sessions() as session, session.begin():
+        clippers = await add_event(session, external_id="lac", name="Suns at LA Clippers",
+                                   category="nba", performers=("LA Clippers", "Phoenix Suns"),
+                                   starts_at=SAT_LOCAL)  # fmt: skip
+        dodgers = await add_event(session, external_id="lad", name="Giants at Dodgers",
+                                  performers=("Los Angeles Dodgers", "San Francisco Giants"),
+                                  starts_at=FRI_LOCAL)  # fmt: skip
+    assert clippers.id and dodgers.id
+
+    reply = await world.say("watch LA dodgers under 50")
+
+    assert await world.watches() == [], "no watch that can never fire"
+    assert reply.lines[:2] == (
+        "No upcoming event matches 'LA dodgers'.",
+        "'dodgers' matches 1 upcoming event — pick one, or watch the words as typed:",
+    ), reply.text
+    assert f"watch #{dodgers.id} under 50" in commands(reply)
+    # Every word long, both known, no game together: a game to come, watched as before.
+    assert (await world.say("watch rockies orioles")).lines[0].startswith("Watching")

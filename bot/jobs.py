@@ -176,6 +176,7 @@ def escalation_jobs(container: Container) -> list[Job]:
         daily_cap=s.escalation_daily_cap,
         voice_start=start,
         voice_end=end,
+        public_url=s.public_url,
     )
     service = EscalationService(
         container.sessions, container.clock, config, container.signer,

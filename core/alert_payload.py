@@ -32,6 +32,18 @@ def notification_key(alert_id: int, event_type: str, channel: str, address: str,
     return key[:_MAX_KEY]
 
 
+def alert_links(public_url: str | None, alert_id: int | None) -> dict[str, str]:
+    """`data.links` of a payload: the alert and its timeline in the REST API, under the
+    URL the process is reached at (none without one)."""
+    base = (public_url or "").rstrip("/")
+    if not base or alert_id is None:
+        return {}
+    return {
+        "alert": f"{base}/api/v1/alerts/{alert_id}",
+        "timeline": f"{base}/api/v1/alerts/{alert_id}/timeline",
+    }
+
+
 class ShownAlert(Protocol):
     """What a stored alert's message shows of it (`stored_view`)."""
 

@@ -24,11 +24,12 @@ from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.actions import ActionSigner
-from core.alert_payload import event_ref, notification_key, stored_view
+from core.alert_payload import alert_links, event_ref, notification_key, stored_view
 from core.db.models import Alert
 from core.db.statements import insert_skipping, rowcount
 from core.db.tables import AUDIT_LOG, NOTIFICATIONS
-from core.domain import NotificationStatus
+from core.delivery_plan import WebhookTarget, webhook_targets
+from core.domain import ChannelKind, NotificationStatus
 from core.engine_support import WatchInfo
 from core.escalation_load import ESCALATION_KIND, Context, DueAlert, due_alerts, load_context
 from core.escalation_rules import Chain, EscalationConfig, Send, SendKind, StepPlan, plan_step
@@ -38,6 +39,7 @@ from core.metrics import Metrics, NullMetrics
 from core.outbox import OutboxSignal
 from core.ports import Clock
 from core.render import (
+    AlertView,
     alert_buttons,
     body,
     event_dict,
@@ -187,7 +189,12 @@ class EscalationService:
     def _rows(
         self, alert: DueAlert, chain: Chain, plan: StepPlan, ctx: Context, now: datetime
     ) -> list[dict[str, Any]]:
-        if not plan.sends:
+        # A step taken is told to the webhooks subscribed even when it reaches nobody
+        # here (no phone): a receiving system may page people of its own.
+        endpoints = (
+            webhook_targets(ctx.endpoints, alert.user_id, EVENT_TYPE) if plan.advance else []
+        )
+        if not plan.sends and not endpoints:
             return []
         event = ctx.events.get(alert.event_id)
         if event is None:
@@ -223,7 +230,7 @@ class EscalationService:
         }  # fmt: skip
         if siblings:
             data["also"] = also_piece(alert.watch_id, siblings, currency)
-        out = []
+        out = self._webhook_rows(alert, data, view, endpoints, marker, now)
         for send in plan.sends:
             if send.kind is SendKind.EMERGENCY:
                 price = money(alert.price, currency) if alert.price is not None else "a good price"
@@ -266,6 +273,53 @@ class EscalationService:
                 }
             )
         return out
+
+    def _webhook_rows(
+        self,
+        alert: DueAlert,
+        data: dict[str, Any],
+        view: AlertView,
+        endpoints: Sequence[WebhookTarget],
+        marker: str,
+        now: datetime,
+    ) -> list[dict[str, Any]]:
+        """One `alert.escalated` event per endpoint in `endpoints` (the person's or global
+        ones subscribed to it), with the whole data of DESIGN.md §9, each step once."""
+        if not endpoints:
+            return []
+        body_payload = payload(
+            event_type=EVENT_TYPE,
+            timestamp=now,
+            title_text=title(view),
+            body_text=body(view),
+            data={
+                **data,
+                "prediction": alert.prediction,
+                "recommendation": alert.recommendation,
+                "links": alert_links(self.config.public_url, alert.id),
+            },
+        )
+        return [
+            {
+                "alert_id": alert.id,
+                "user_id": alert.user_id,
+                "webhook_endpoint_id": endpoint.endpoint_id,
+                "kind": ESCALATION_KIND,
+                "channel": ChannelKind.WEBHOOK.value,
+                "address": endpoint.url,
+                "level": alert.level,
+                "score": alert.score,
+                "payload": body_payload,
+                "idempotency_key": notification_key(
+                    alert.id, marker, ChannelKind.WEBHOOK.value, endpoint.url, endpoint.endpoint_id
+                ),
+                "status": NotificationStatus.PENDING.value,
+                "attempts": 0,
+                "due_at": now,
+                "created_at": now,
+            }
+            for endpoint in endpoints
+        ]
 
     @staticmethod
     def _audits(

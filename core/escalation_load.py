@@ -21,10 +21,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.models import Alert, ContactPoint, Event, Notification, Preference, Presence, User
 from core.db.models import Watch as WatchRow
+from core.delivery_plan import WebhookTarget
 from core.domain import ChannelKind, NotificationStatus
 from core.escalation_rules import PersonNow
 from core.history import event_currencies
-from core.recipients import load_recipients
+from core.recipients import load_recipients, load_webhooks
 from core.siblings import OpenSibling, open_alerts_by_place
 
 ESCALATION_KIND = "escalation"
@@ -45,6 +46,7 @@ _COLUMNS = (
     Alert.next_step_at,
     Alert.prediction,
     Alert.opened_at,
+    Alert.recommendation,
 )
 
 
@@ -66,6 +68,7 @@ class DueAlert:
     next_step_at: datetime
     prediction: dict[str, Any] | None
     opened_at: datetime
+    recommendation: dict[str, Any] | None = None
 
 
 def phone_address(contact_id: int) -> str:
@@ -108,6 +111,7 @@ class Context:
     currencies: dict[int, str | None] = field(default_factory=dict)  # by event id
     # By due alert id; the highest level, then score, first (as chat messages name them).
     siblings: dict[int, list[OpenSibling]] = field(default_factory=dict)
+    endpoints: tuple[WebhookTarget, ...] = ()  # every active webhook endpoint
 
 
 async def load_context(
@@ -209,6 +213,7 @@ async def load_context(
         ).scalars()
     }
     ctx.siblings = await _open_siblings(session, alerts, ctx.watches)
+    ctx.endpoints = await load_webhooks(session)
     return ctx
 
 

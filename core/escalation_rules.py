@@ -57,6 +57,7 @@ class EscalationConfig:
     voice_start: str = "08:00"
     voice_end: str = "22:00"
     batch_size: int = 200
+    public_url: str | None = None  # base of the links in `alert.escalated` webhook events
 
 
 class SendKind(StrEnum):

@@ -30,7 +30,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.actions import ActionSigner
-from core.alert_payload import Known
+from core.alert_payload import Known, alert_links
 from core.alerts import resolved_change
 from core.announce import announce, cancel_pending
 from core.db.statements import bulk_insert, settle
@@ -431,10 +431,4 @@ class AlertEngine:
         )
 
     def _links(self, alert_id: int | None) -> dict[str, str]:
-        base = (self._config.public_url or "").rstrip("/")
-        if not base or alert_id is None:
-            return {}
-        return {
-            "alert": f"{base}/api/v1/alerts/{alert_id}",
-            "timeline": f"{base}/api/v1/alerts/{alert_id}/timeline",
-        }
+        return alert_links(self._config.public_url, alert_id)

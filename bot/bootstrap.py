@@ -243,6 +243,7 @@ def default_channels(
         EndpointSecrets(sessions, box, SystemClock()),
         policy,
         timeout_s=settings.webhook_timeout_s,
+        public_url=settings.public_url,
     )
     if settings.demo_enabled:
         channels[ChannelKind.CONSOLE.value] = ConsoleChannel()

@@ -74,6 +74,7 @@ class WebhookChannel:
         session: aiohttp.ClientSession | None = None,
         timeout_s: float = DEFAULT_TIMEOUT_S,
         clock: Clock | None = None,
+        public_url: str | None = None,
     ) -> None:
         """Create the channel.
 
@@ -87,6 +88,8 @@ class WebhookChannel:
                 status line and head; neither the wait for a free connection nor a
                 failure's body (read for at most a second more) is counted.
             clock: source of `webhook-timestamp`; the system clock when None.
+            public_url: where this deployment's API is reached (HDT_PUBLIC_URL): the
+                `data.links` of an event whose payload has none (`render_body`).
 
         Raises:
             ValueError: `session` does not use a GuardedConnector, so the SSRF guard
@@ -113,6 +116,7 @@ class WebhookChannel:
         else:  # those of the session `make_session` will build
             self._slots = ConnectionSlots(CONNECTIONS, CONNECTIONS_PER_HOST)
         self._clock = clock if clock is not None else SystemClock()
+        self._public_url = public_url
 
     async def run(self) -> None:
         """Nothing to serve: wait until cancelled, then close an owned session."""
@@ -163,7 +167,7 @@ class WebhookChannel:
             )
         secrets = await self._resolve_secrets(endpoint_id)
         try:
-            body = render_body(message.payload)
+            body = render_body(message.payload, self._public_url)
         except ValueError as exc:
             raise PermanentDeliveryError(f"webhook endpoint {endpoint_id}: {exc}") from exc
         async with self._slots.hold(url):

@@ -16,11 +16,16 @@ from datetime import UTC, datetime
 
 from standardwebhooks.webhooks import EmptyWebhookSecretError, Webhook
 
+from core.alert_payload import alert_links
+
 USER_AGENT = "hdtickets-alerts-webhooks/1.0"
 
 
-def render_body(payload: Mapping[str, object]) -> bytes:
+def render_body(payload: Mapping[str, object], public_url: str | None = None) -> bytes:
     """Build the webhook body from a notification payload (the shared schema).
+
+    An alert's event whose payload has no `links` (those written by an acknowledgement,
+    a snooze or a resolve, which know no URL) gets the alert's under `public_url`.
 
     Raises:
         ValueError: the payload lacks `event_type` or `timestamp`, or is not JSON.
@@ -29,7 +34,13 @@ def render_body(payload: Mapping[str, object]) -> bytes:
     timestamp = payload.get("timestamp")
     if not isinstance(event_type, str) or not isinstance(timestamp, str):
         raise ValueError("notification payload needs string event_type and timestamp")
-    document = {"type": event_type, "timestamp": timestamp, "data": payload.get("data") or {}}
+    data = payload.get("data") or {}
+    if isinstance(data, Mapping) and not data.get("links"):
+        alert = data.get("alert")
+        alert_id = alert.get("id") if isinstance(alert, Mapping) else None
+        if isinstance(alert_id, int) and not isinstance(alert_id, bool):
+            data = {**data, "links": alert_links(public_url, alert_id)}
+    document = {"type": event_type, "timestamp": timestamp, "data": data}
     try:
         text = json.dumps(
             document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False

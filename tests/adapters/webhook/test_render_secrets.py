@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -36,6 +37,26 @@ def test_body_is_deterministic_and_holds_only_type_timestamp_data() -> None:
         render_body(one)
         == '{"data":{"a":"é","b":1},"timestamp":"t","type":"alert.resolved"}'.encode()
     )
+
+
+def test_an_alert_event_without_links_gets_the_alerts_under_the_public_url() -> None:
+    """An acknowledgement, snooze or resolve is written where no URL is known: the body
+    carries the alert's links all the same, as alert.triggered does."""
+    acked = {"event_type": "alert.acknowledged", "timestamp": "t",
+             "data": {"alert": {"id": 12}, "links": {}}}  # fmt: skip
+
+    body = json.loads(render_body(acked, "https://alerts.example/"))
+
+    assert body["data"]["links"] == {
+        "alert": "https://alerts.example/api/v1/alerts/12",
+        "timeline": "https://alerts.example/api/v1/alerts/12/timeline",
+    }
+    own = {**acked, "data": {"alert": {"id": 12}, "links": {"listing": "https://x/l"}}}
+    assert json.loads(render_body(own, "https://alerts.example"))["data"]["links"] == {
+        "listing": "https://x/l"
+    }
+    test = {"event_type": "test", "timestamp": "t", "data": {"alert": None, "links": {}}}
+    assert json.loads(render_body(test, "https://alerts.example"))["data"]["links"] == {}
 
 
 def test_headers_verify_with_standardwebhooks_for_each_secret() -> None:

@@ -55,9 +55,10 @@ SPECS: tuple[CommandSpec, ...] = (
     ),
     CommandSpec(
         "prefs",
-        "prefs [channels <a,b>|level [channel] <level>|digest hourly|daily|wake on|off]",
+        "prefs [channels <a,b>|level [channel] <level>|digest hourly|daily|wake on|off"
+        "|learning reset]",
         "show or set preferences: channel order, minimum level (for all or one channel),"
-        " digest, wake for critical",
+        " digest, wake for critical; forget what was learned from your responses",
         "prefs digest daily",
     ),
     CommandSpec(

@@ -14,6 +14,7 @@ from core.command_types import (
     Command,
     ContactAddCommand,
     DigestSchedule,
+    ForgetLearning,
     LinkCommand,
     MinLevel,
     PhoneCodeCommand,
@@ -55,6 +56,8 @@ _PREF_KEYS = {
     "minlevel": "level",
     "digest": "digest",
     "wake": "wake",
+    "learning": "learning",
+    "learned": "learning",
     "wake-for-critical": "wake",
     "wake_for_critical": "wake",
 }
@@ -63,7 +66,9 @@ _PREF_EXAMPLES = {
     "level": "prefs level high",
     "digest": "prefs digest daily",
     "wake": "prefs wake on",
+    "learning": "prefs learning reset",
 }
+_FORGET = frozenset({"reset", "forget", "clear"})
 
 
 def parse_prefs(rest: list[str]) -> Command:
@@ -72,7 +77,8 @@ def parse_prefs(rest: list[str]) -> Command:
     key = _PREF_KEYS.get(rest[0].casefold())
     if key is None:
         raise CommandError(
-            f"unknown setting '{clip_word(rest[0])}'; use channels, level, digest or wake",
+            f"unknown setting '{clip_word(rest[0])}'; use channels, level, digest, wake"
+            " or learning",
             "prefs digest daily",
         )
     ex, values = _PREF_EXAMPLES[key], rest[1:]
@@ -95,6 +101,10 @@ def parse_prefs(rest: list[str]) -> Command:
         return PrefsCommand(MinLevel(parse_level(values[-1], ex), channel))
     if len(values) > 1:
         raise CommandError(f"prefs {key} takes one value", ex)
+    if key == "learning":
+        if values[0].casefold() not in _FORGET:
+            raise CommandError("prefs learning takes reset (forget what was learned)", ex)
+        return PrefsCommand(ForgetLearning())
     if key == "digest":
         schedule = values[0].casefold()
         if schedule not in {"hourly", "daily"}:

@@ -109,7 +109,12 @@ class WakeForCritical:
     on: bool
 
 
-PrefSetting = ChannelOrder | MinLevel | DigestSchedule | WakeForCritical
+@dataclass(frozen=True, slots=True)
+class ForgetLearning:
+    """Forget what was learned from the person's responses (`prefs learning reset`)."""
+
+
+PrefSetting = ChannelOrder | MinLevel | DigestSchedule | WakeForCritical | ForgetLearning
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ from core.command_help import help_lines
 from core.command_types import (
     ChannelOrder,
     DigestSchedule,
+    ForgetLearning,
     MinLevel,
     PrefsCommand,
     QuietCommand,
@@ -18,7 +19,7 @@ from core.command_types import (
 from core.db.models import Notification, Preference, User
 from core.delivery_plan import first_delivery_at
 from core.digest import ITEM_KIND
-from core.domain import ChannelKind, Level, NotificationStatus
+from core.domain import ChannelKind, Level, NotificationStatus, plural
 from core.formatting import zone
 from core.recipients import load_recipients
 from core.routing import DEFAULT_ORDER, destinations
@@ -109,7 +110,23 @@ async def prefs(turn: Turn, cmd: PrefsCommand) -> Reply:
     elif isinstance(setting, WakeForCritical):
         pref.wake_for_critical = setting.on
         text = f"Wake me for critical alerts: {'on' if setting.on else 'off'}."
+    elif isinstance(setting, ForgetLearning):
+        text = await _forget_learning(turn)
     return Reply(lines=(text,))
+
+
+async def _forget_learning(turn: Turn) -> str:
+    """Drop the person's learned weights: their alerts are scored with the defaults, and
+    learning starts over from their next responses."""
+    user = await turn.lock_user()
+    count = user.feedback_count or 0
+    if count == 0 and not user.learned_weights:
+        return f"Nothing learned yet (0 of {MIN_FEEDBACK} responses): nothing to forget."
+    user.learned_weights, user.feedback_count = None, 0
+    return (
+        f"Forgot what your {plural(count, 'response')} taught me: your alerts are scored with"
+        f" the default weights again, and learning starts over."
+    )
 
 
 def _show(user: User, pref: Preference, reachable: list[str]) -> tuple[str, ...]:
@@ -166,13 +183,13 @@ def learning_line(learned: dict[str, object] | None, count: int, shown: int = 3)
         reverse=True,
     )
     if not moved:
-        return f"Learned from {count} responses: weights as the defaults"
+        return f"Learned from {count} responses: weights as the defaults (prefs learning reset)"
     parts = [
         f"{name} {mine:.2f} ({'default ' if i == 0 else ''}{base:.2f})"
         for i, (_, name, mine, base) in enumerate(moved[:shown])
     ]
     more = " …" if len(moved) > shown else ""
-    return f"Learned from {count} responses: {', '.join(parts)}{more}"
+    return f"Learned from {count} responses: {', '.join(parts)}{more} (prefs learning reset)"
 
 
 async def quiet(turn: Turn, cmd: QuietCommand) -> Reply:

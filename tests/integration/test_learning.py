@@ -305,6 +305,48 @@ async def test_prefs_shows_what_was_learned(world: World, rng: random.Random) ->
     )
 
 
+async def test_prefs_learning_reset_forgets_and_learning_starts_over(
+    world: World, rng: random.Random
+) -> None:
+    """Someone who ignored everything for a holiday taught the bot wrong; they can undo it:
+    the defaults score them again at once, and later responses are learned afresh."""
+    told: list[int] = []
+    handlers = CommandHandlers(
+        world.sessions, world.clock, rng, ActionSigner(b"k"), person_hook=told.append
+    )
+    ada = CommandContext(world.people["ada"], "telegram", "1")
+    await _price_lover(world, 24)
+    world.clock.advance(SETTLE_S)
+    await _run(world)
+
+    reply = await handlers.handle_text(ada, "prefs learning reset")
+
+    assert reply.lines == (
+        "Forgot what your 24 responses taught me: your alerts are scored with the default"
+        " weights again, and learning starts over.",
+    )
+    assert told == [world.people["ada"]]  # the engine's cached person is dropped
+    async with world.sessions() as session:
+        ada_row = await session.get(User, world.people["ada"])
+    assert ada_row is not None and (ada_row.learned_weights, ada_row.feedback_count) == (None, 0)
+    assert (
+        f"Learning: 0 of {MIN_FEEDBACK} responses so far"
+        in (await handlers.handle_text(ada, "prefs")).lines
+    )
+    again = await handlers.handle_text(ada, "prefs learning reset")
+    assert again.lines == (
+        f"Nothing learned yet (0 of {MIN_FEEDBACK} responses): nothing to forget.",
+    )
+    for _ in range(3):  # new responses count from zero
+        await world.respond("ada", world.factors(0.5), "acknowledged")
+    world.clock.advance(SETTLE_S)
+    await _run(world)
+    assert (
+        f"Learning: 3 of {MIN_FEEDBACK} responses so far"
+        in (await handlers.handle_text(ada, "prefs")).lines
+    )
+
+
 @pytest.mark.postgres
 async def test_two_processes_never_count_the_same_feedback(
     postgres_url: str, clock: FakeClock

@@ -15,6 +15,7 @@ from core.commands import (
     CommandError,
     ContactAddCommand,
     DigestSchedule,
+    ForgetLearning,
     HelpCommand,
     LinkCommand,
     MarketCommand,
@@ -277,7 +278,8 @@ BAD = [
     ("market #x", "event id must be a number, e.g. market #12"),
     (
         "prefs colour blue",
-        "unknown setting 'colour'; use channels, level, digest or wake, e.g. prefs digest daily",
+        "unknown setting 'colour'; use channels, level, digest, wake or learning,"
+        " e.g. prefs digest daily",
     ),
     ("prefs digest", "prefs digest needs a value, e.g. prefs digest daily"),
     ("prefs digest weekly", "digest is hourly or daily, e.g. prefs digest daily"),
@@ -438,3 +440,13 @@ def test_snooze_under_carries_the_currency_typed(text: str, currency: str | None
     command = parse(text)
     assert isinstance(command, SnoozeCommand)
     assert getattr(command.below, "currency", "not a Price") == currency
+
+
+def test_prefs_learning_takes_reset_only() -> None:
+    assert parse("prefs learning reset") == PrefsCommand(ForgetLearning())
+    assert parse("prefs learned forget") == PrefsCommand(ForgetLearning())
+    with pytest.raises(CommandError) as caught:
+        parse("prefs learning off")
+    assert str(caught.value) == (
+        "prefs learning takes reset (forget what was learned), e.g. prefs learning reset"
+    )

@@ -214,7 +214,17 @@ async def tz(turn: Turn, cmd: TzCommand) -> Reply:
     user.timezone = cmd.zone
     local = turn.now.astimezone(zone(cmd.zone))
     text = f"Time zone set to {cmd.zone} (it is {local:%H:%M} there now)."
-    return Reply(lines=(text, *_held_note(await _replan_held(turn))))
+    summer = (_NO_SUMMER,) if cmd.zone.removeprefix("Etc/") in _GREENWICH else ()
+    return Reply(lines=(text, *summer, *_held_note(await _replan_held(turn))))
+
+
+# Zones named after Greenwich time, which British and Irish people often mean by it: they
+# never move for summer, so quiet hours and times would be an hour off half the year.
+_GREENWICH = frozenset({"GMT", "GMT0", "GMT+0", "GMT-0", "Greenwich"})
+_NO_SUMMER = (
+    "GMT stays GMT in summer: in the UK or Ireland say tz Europe/London or tz Europe/Dublin,"
+    " which move with the clocks."
+)
 
 
 def not_yet(feature: str) -> Reply:

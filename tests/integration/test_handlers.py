@@ -288,6 +288,18 @@ async def test_group_watches_need_an_admin_and_stay_in_the_group(world: World) -
 # --- settings ------------------------------------------------------------------------
 
 
+async def test_tz_gmt_says_it_does_not_move_for_summer(world: World) -> None:
+    """A British fan typing GMT would be an hour off all summer: told the place to say."""
+    for typed in ("tz GMT", "tz Etc/GMT", "tz greenwich"):
+        reply = await world.say(typed)
+        assert not reply.is_error
+        assert reply.lines[1].startswith("GMT stays GMT in summer: in the UK or Ireland say"), (
+            reply.text
+        )
+    london = await world.say("tz Europe/London")
+    assert len(london.lines) == 1 and "Europe/London" in london.text
+
+
 async def test_quiet_tz_and_prefs(world: World) -> None:
     assert "22:00-07:00" in (await world.say("quiet 22:00-07:00")).text
     bad = await world.say("quiet 25:00-07:00")

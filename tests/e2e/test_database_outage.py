@@ -41,6 +41,25 @@ PROCESS_LEASE_S = 4
 PROCESS_ENV = {"HDT_DELIVERY_LEASE_S": str(PROCESS_LEASE_S), "HDT_SHUTDOWN_GRACE_S": "1"}
 
 
+async def cuttable(postgres_url: str) -> tuple[CuttableProxy, str]:
+    """A started proxy to the database of `postgres_url`, and the URL that goes through it."""
+    real = make_url(postgres_url)
+    proxy = CuttableProxy(real.host or "127.0.0.1", real.port or 5432)
+    await proxy.start()
+    return proxy, real.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+
+
+async def start_subscribed(
+    postgres_url: str, receiver: TimedReceiver, bot: BotProcess, http: aiohttp.ClientSession
+) -> None:
+    """Seed the people, subscribe each to `receiver` for new alerts, start `bot`."""
+    for user_id in await seed_people(postgres_url):
+        url = f"{receiver.url}?person={user_id}"
+        await asyncio.to_thread(add_endpoint_blocking, url, user_id, "alert.triggered")
+    await bot.start()
+    await bot.wait_healthy(http)
+
+
 async def readiness(http: aiohttp.ClientSession, base_url: str) -> tuple[int, dict[str, object]]:
     async with http.get(base_url + "/readyz") as response:
         return response.status, await response.json()
@@ -53,19 +72,12 @@ async def test_an_outage_answers_503_and_everything_resumes_once_afterwards(
     http: aiohttp.ClientSession,
 ) -> None:
     monkeypatch.setenv("HDT_DATABASE_URL", postgres_url)
-    real = make_url(postgres_url)
-    proxy = CuttableProxy(real.host or "127.0.0.1", real.port or 5432)
-    await proxy.start()
-    proxied = real.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    proxy, proxied = await cuttable(postgres_url)
     receiver = TimedReceiver()
     await receiver.start()
     bot = BotProcess(cli_env, bot_env(proxied, free_port(), **PROCESS_ENV))
     try:
-        for user_id in await seed_people(postgres_url):
-            url = f"{receiver.url}?person={user_id}"
-            await asyncio.to_thread(add_endpoint_blocking, url, user_id, "alert.triggered")
-        await bot.start()
-        await bot.wait_healthy(http)
+        await start_subscribed(postgres_url, receiver, bot, http)
         now = utc_now()
         status, report = await post_batch(
             http, bot.base_url, [snapshot("7001", 28.0, now - timedelta(minutes=2))]
@@ -125,19 +137,12 @@ async def test_sends_answered_during_an_outage_are_recorded_once_it_is_back(
     http: aiohttp.ClientSession,
 ) -> None:
     monkeypatch.setenv("HDT_DATABASE_URL", postgres_url)
-    real = make_url(postgres_url)
-    proxy = CuttableProxy(real.host or "127.0.0.1", real.port or 5432)
-    await proxy.start()
-    proxied = real.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    proxy, proxied = await cuttable(postgres_url)
     receiver = TimedReceiver(default=Reply(204, delay_s=1.5))
     await receiver.start()
     bot = BotProcess(cli_env, bot_env(proxied, free_port(), **PROCESS_ENV))
     try:
-        for user_id in await seed_people(postgres_url):
-            url = f"{receiver.url}?person={user_id}"
-            await asyncio.to_thread(add_endpoint_blocking, url, user_id, "alert.triggered")
-        await bot.start()
-        await bot.wait_healthy(http)
+        await start_subscribed(postgres_url, receiver, bot, http)
         items = [snapshot("7101", 28.0, utc_now() - timedelta(minutes=1))]
         status, report = await post_batch(http, bot.base_url, items)
         assert status == 202, report

@@ -96,15 +96,16 @@ def service(
 
 
 async def step_rows(
-    sessions: async_sessionmaker[AsyncSession], alert_id: int
+    sessions: async_sessionmaker[AsyncSession], alert_id: int, channel: str | None = None
 ) -> list[Notification]:
+    """The alert's escalation rows (to `channel` only, when given), in order."""
+    stmt = select(Notification).where(
+        Notification.alert_id == alert_id, Notification.kind == "escalation"
+    )
+    if channel is not None:
+        stmt = stmt.where(Notification.channel == channel)
     async with sessions() as session:
-        rows = await session.execute(
-            select(Notification)
-            .where(Notification.alert_id == alert_id, Notification.kind == "escalation")
-            .order_by(Notification.id)
-        )
-        return list(rows.scalars())
+        return list((await session.execute(stmt.order_by(Notification.id))).scalars())
 
 
 async def sends(sessions: async_sessionmaker[AsyncSession], alert_id: int) -> list[str]:

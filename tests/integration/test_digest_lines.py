@@ -48,12 +48,8 @@ async def _series(sessions: Sessions, games: int) -> tuple[Seed, list[Event], Al
     return Seed(user, events[0], watch), events, engine
 
 
-async def test_digest_lines_tell_the_games_of_a_series_apart(sessions: Sessions) -> None:
-    seed, events, engine = await _series(sessions, 3)
-    async with sessions() as session, session.begin():
-        stored = [await snapshot(session, seed, T0, 28.0, event=e) for e in events]
-        result = await engine.process(session, stored, T0)
-    assert result.alerts_opened == 3
+async def _one_digest(sessions: Sessions) -> Notification:
+    """Compose the digests due an hour after T0: there is one; return it."""
     async with sessions() as session, session.begin():
         assert await compose_digests(session, T0 + timedelta(hours=1)) == 1
     async with sessions() as session:
@@ -61,6 +57,16 @@ async def test_digest_lines_tell_the_games_of_a_series_apart(sessions: Sessions)
             select(Notification).where(Notification.kind == "digest_summary")
         )
     assert summary is not None
+    return summary
+
+
+async def test_digest_lines_tell_the_games_of_a_series_apart(sessions: Sessions) -> None:
+    seed, events, engine = await _series(sessions, 3)
+    async with sessions() as session, session.begin():
+        stored = [await snapshot(session, seed, T0, 28.0, event=e) for e in events]
+        result = await engine.process(session, stored, T0)
+    assert result.alerts_opened == 3
+    summary = await _one_digest(sessions)
     lines = summary.payload["body"].splitlines()
     assert len(lines) == 3
     assert len(set(lines)) == 3, f"digest lines are identical: {lines}"
@@ -82,13 +88,7 @@ async def test_a_digest_line_gives_the_price_now_when_it_moved_since_the_item_wa
     async with sessions() as session, session.begin():  # the first game is dearer now
         stored = [await snapshot(session, seed, later, 33.0, event=events[0])]
         await engine.process(session, stored, later)
-    async with sessions() as session, session.begin():
-        assert await compose_digests(session, T0 + timedelta(hours=1)) == 1
-    async with sessions() as session:
-        summary = await session.scalar(
-            select(Notification).where(Notification.kind == "digest_summary")
-        )
-    assert summary is not None
+    summary = await _one_digest(sessions)
     first, second = summary.payload["body"].splitlines()
     assert first.endswith("— $28 (your max $40) · now $33 · Thu 28 Mar 18:40 MST"), first
     assert second.endswith("— $28 (your max $40) · Fri 29 Mar 18:40 MST"), second

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.clock import FakeClock
@@ -14,7 +13,7 @@ from core.db.models import Notification, WebhookEndpoint
 from core.domain import Level
 from core.escalation_rules import EscalationConfig
 from tests.integration.engine_helpers import add_user
-from tests.integration.escalation_helpers import seed_alert, sends, service
+from tests.integration.escalation_helpers import seed_alert, sends, service, step_rows
 
 Sessions = async_sessionmaker[AsyncSession]
 CONFIG = EscalationConfig(public_url="https://alerts.example/")
@@ -40,13 +39,7 @@ async def _endpoints(sessions: Sessions, owner: int) -> dict[str, int]:
 
 
 async def _hooks(sessions: Sessions, alert_id: int) -> list[Notification]:
-    async with sessions() as session:
-        rows = await session.execute(
-            select(Notification)
-            .where(Notification.alert_id == alert_id, Notification.channel == "webhook")
-            .order_by(Notification.id)
-        )
-        return list(rows.scalars())
+    return await step_rows(sessions, alert_id, "webhook")
 
 
 async def _at(svc, clock: FakeClock, start: datetime, seconds: int) -> None:  # type: ignore[no-untyped-def]

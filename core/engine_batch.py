@@ -244,23 +244,31 @@ async def load_watches(session: AsyncSession, watch_ids: Iterable[int]) -> list[
 async def load_recent(
     session: AsyncSession, batch: Batch, keys: dict[str, int], longest_s: int
 ) -> None:
-    """The latest resolve of each dedup key (key -> event id) within `longest_s`."""
+    """The latest resolve of each dedup key (key -> event id) within `longest_s`, with the
+    level it last told (its frozen policy's, else its own)."""
     names = sorted(keys)
     events = sorted(set(keys.values()))
     cutoff = batch.now - timedelta(seconds=longest_s)
     for start in range(0, len(names), CHUNK):
         rows = await session.execute(
-            select(ALERTS.c.dedup_key, ALERTS.c.resolved_at, ALERTS.c.last_notified_price).where(
+            select(
+                ALERTS.c.dedup_key,
+                ALERTS.c.resolved_at,
+                ALERTS.c.last_notified_price,
+                ALERTS.c.level,
+                _READ["frozen_level"],
+            ).where(
                 ALERTS.c.event_id.in_(events),
                 ALERTS.c.dedup_key.in_(names[start : start + CHUNK]),
                 ALERTS.c.status.in_(("resolved", "expired")),
                 ALERTS.c.resolved_at >= cutoff,
             )
         )
-        for key, resolved_at, price in rows:
+        for key, resolved_at, price, level, frozen in rows:
             known = batch.recent.get(key)
             if known is None or known.resolved_at < resolved_at:
-                batch.recent[key] = RecentResolve(resolved_at, price)
+                told = frozen if isinstance(frozen, int) else level  # the level last told
+                batch.recent[key] = RecentResolve(resolved_at, price, told)
 
 
 # The (id, *columns) values of an alert, per update shape and for the frozen policy.

@@ -174,7 +174,9 @@ class Decider:
                 mark_resolved(alert, reason, now)
                 alert.mark(STATE)  # written before any re-open of the same key
                 batch.resolves.append((alert, reason))
-                batch.recent[alert.dedup_key] = RecentResolve(now, alert.last_notified_price)
+                frozen = alert.frozen_level
+                told = frozen if isinstance(frozen, int) else alert.level
+                batch.recent[alert.dedup_key] = RecentResolve(now, alert.last_notified_price, told)
             elif match is not None and spec is not None:
                 if (
                     unchanged

@@ -5,8 +5,9 @@
   notified, or when the price fell by more than the hysteresis band and the watch's
   cooldown has passed; otherwise the update is silent.
 - After a resolve, the same key re-opens within the cooldown only for a price under
-  max * (1 - hysteresis); a resolve itself needs the condition to stay false for
-  `resolve_hold_s` (hard reasons such as "event started" resolve at once).
+  max * (1 - hysteresis), or at a level above the one the resolved alert last told (a
+  rise is news, as it is for an open alert); a resolve itself needs the condition to
+  stay false for `resolve_hold_s` (hard reasons such as "event started" resolve at once).
 
 When and where the messages go (quiet hours, digests, channels) is `core.delivery_plan`.
 Nothing here does I/O; `now` is always an argument.
@@ -69,10 +70,12 @@ def cooldown_of(watch: WatchSpec, config: EngineConfig) -> int:
 
 @dataclass(frozen=True, slots=True)
 class RecentResolve:
-    """The last resolved alert of a key: when, and at what price."""
+    """The last resolved alert of a key: when, at what price, and the level it last told
+    (None: unknown)."""
 
     resolved_at: datetime
     price: float | None
+    level: int | None = None
 
 
 def plan_open(
@@ -89,6 +92,8 @@ def plan_open(
         return f"level {level.label} is below the watch's minimum {Level(watch.min_level).label}"
     if recent is None or (now - recent.resolved_at).total_seconds() >= cooldown_of(watch, config):
         return None
+    if recent.level is not None and level > recent.level:
+        return None  # a rise (to critical, say) is told at once, as for an open alert
     if kind in PRICE_KINDS and watch.max_price is not None and price is not None:
         band = watch.max_price * (1.0 - config.hysteresis_pct / 100.0)
         if price <= band:

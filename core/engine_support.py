@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.db.models import Watch
 from core.db.tables import WATCHES
 from core.domain import (
+    DEFAULT_CURRENCY,
     EVENT_STARTED,
     Advice,
     ChannelKind,
@@ -26,6 +27,7 @@ from core.domain import (
     Recommendation,
     TriggerKind,
     WatchSpec,
+    max_priced_in,
 )
 from core.formatting import money
 from core.ports import Forecast
@@ -33,6 +35,8 @@ from core.routing import Destination
 from core.rules import WatchIndex, spec_from_row
 
 _CHANNELS = frozenset(kind.value for kind in ChannelKind)
+# The triggers whose condition compares a price with the max.
+_PRICED = frozenset({TriggerKind.PRICE_BELOW, TriggerKind.DROP_PCT, TriggerKind.NEW_LISTING})
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +116,16 @@ def soft_reason(
     reason names the price now (the edited message otherwise still shows the old one), in
     `currency`, the snapshot's (the max is in it too)."""
     now = f" (now {money(price, currency)})" if price is not None else ""
+    if (
+        kind in _PRICED
+        and spec is not None
+        and spec.max_price is not None
+        and not max_priced_in(spec.currency, currency)
+    ):  # the max holds only on prices in its currency, never converted
+        return (
+            f"the event is now priced in {currency or DEFAULT_CURRENCY}, not in the currency "
+            f"of your max {money(spec.max_price, spec.currency)}{now}"
+        )
     if kind is TriggerKind.PRICE_BELOW and spec is not None and spec.max_price is not None:
         return f"price back above your max {money(spec.max_price, currency)}{now}"
     if kind is TriggerKind.DROP_PCT:

@@ -3,14 +3,17 @@ snapshots, snoozes, starts, pauses, level rises."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.db.models import Event
-from core.pipeline import EngineConfig
+from core.pipeline import AlertEngine, EngineConfig, PipelineResult
 from tests.fakes.predictor import StubPredictor, make_forecast
 from tests.integration.engine_helpers import (
     T0,
+    Seed,
     add_seed,
     alerts_of,
     fresh_engine,
@@ -132,6 +135,42 @@ async def test_after_the_start_everything_resolves_and_nothing_is_sent(
     assert {a.status for a in alerts} == {"resolved"}
     assert all(
         n.status == "cancelled" for n in notes if n.channel == "telegram" and n.kind != "update"
+    )
+
+
+async def _priced(
+    sessions: Sessions, engine: AlertEngine, seed: Seed, when: datetime, price: float, currency: str
+) -> PipelineResult:
+    from dataclasses import replace
+
+    from core.db.models import MarketSnapshot
+
+    async with sessions() as session, session.begin():
+        stored = await snapshot(session, seed, when, price)
+        await session.execute(
+            update(MarketSnapshot)
+            .where(MarketSnapshot.id == stored.snapshot_id)
+            .values(currency=currency)
+        )
+        stored = replace(stored, point=replace(stored.point, currency=currency))
+        seed.extra[f"last:{seed.event.id}"] = stored.point
+        return await engine.process(session, [stored], when)
+
+
+async def test_a_feed_switching_currency_does_not_say_the_price_rose_above_the_max(
+    sessions: Sessions,
+) -> None:
+    async with sessions() as session, session.begin():
+        seed = await add_seed(session, currency="USD")
+    engine = await fresh_engine(sessions, config=EngineConfig(resolve_hold_s=600))
+    await _priced(sessions, engine, seed, T0, 30.0, "USD")
+    await _priced(sessions, engine, seed, T0 + minutes(5), 28.0, "EUR")
+    await _priced(sessions, engine, seed, T0 + minutes(20), 28.0, "EUR")
+    async with sessions() as session:
+        (alert,) = await alerts_of(session)
+    assert alert.status == "resolved"  # the dollar max cannot hold on euro prices
+    assert alert.reason == (
+        "the event is now priced in EUR, not in the currency of your max $40 (now €28)"
     )
 
 

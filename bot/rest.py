@@ -18,12 +18,13 @@ from typing import Any
 from aiohttp import web
 
 from bot.rest_alerts import ACTIONS, AlertRoutes
-from bot.rest_base import PREFIX, RestDeps
+from bot.rest_base import MAX_ID, PREFIX, RestDeps
 from bot.rest_channels import WEBHOOK_EXAMPLE, ChannelRoutes
 from bot.rest_chat import CommandRoutes
 from bot.rest_person import PersonRoutes
 from bot.rest_watches import WatchRoutes
 from bot.web import INGEST_PATH, decode_json
+from core import api_views
 from core.tokens import Scope
 
 __all__ = ["ROUTES", "RestDeps", "Route", "add_rest_routes", "openapi_document"]
@@ -66,7 +67,10 @@ class Route:
     handler: Handler
     scope: Scope | None
     summary: str
-    body: str | None = None  # an example JSON body
+    body: str | None = None  # an example JSON body (one that may be left out, but for `needs_body`)
+    query: tuple[str, ...] = ()  # query parameters, beside ?user= (`QUERY_PARAMETERS`)
+    statuses: tuple[int, ...] = (200,)  # what a success answers
+    needs_body: bool = False
 
 
 ROUTES = (
@@ -77,6 +81,7 @@ ROUTES = (
         Scope.READ,
         "Alerts, newest first; ?status=active|open|acknowledged|snoozed|resolved|expired,"
         " ?limit=50, ?before=ID (the next page: the answer's `next` link)",
+        query=("status", "limit", "before"),
     ),
     Route(
         "GET",
@@ -99,7 +104,7 @@ ROUTES = (
             lambda r: r.alerts.act,
             Scope.WRITE,
             f"{name.capitalize()} an alert (as its button does)",
-            '{"minutes": 120}' if name == "snooze" else None,
+            '{"minutes": 120}' if name == "snooze" else "{}",
         )
         for name in ACTIONS
     ),
@@ -121,6 +126,8 @@ ROUTES = (
         "Add a watch in the chat's words (several matching events: numbered choices); an"
         ' optional "currency" (ISO 4217) is its max\'s',
         '{"text": "any arsenal under 80 qty 2", "currency": "GBP"}',
+        statuses=(201, 200),
+        needs_body=True,
     ),
     Route(
         "DELETE", "/watches/{id}", lambda r: r.watches.watch_command, Scope.WRITE, "Remove a watch"
@@ -149,6 +156,7 @@ ROUTES = (
         lambda r: r.person.activity,
         Scope.READ,
         "Your presence per platform and latest activity; ?limit=50",
+        query=("limit",),
     ),
     Route(
         "GET",
@@ -156,6 +164,7 @@ ROUTES = (
         lambda r: r.person.analytics,
         Scope.READ,
         "Alerts by level and status, messages by channel and status; ?days=7",
+        query=("days",),
     ),
     Route(
         "GET",
@@ -171,6 +180,8 @@ ROUTES = (
         Scope.WRITE,
         "Add a webhook endpoint; the answer holds its signing secret, shown once",
         WEBHOOK_EXAMPLE,
+        statuses=(201,),
+        needs_body=True,
     ),
     Route(
         "POST",
@@ -178,6 +189,7 @@ ROUTES = (
         lambda r: r.channels.test_webhook,
         Scope.WRITE,
         "Queue a test delivery to a webhook endpoint",
+        statuses=(202,),
     ),
     Route(
         "DELETE",
@@ -193,45 +205,116 @@ ROUTES = (
         Scope.WRITE,
         "Run any chat command, or press a button by its token",
         '{"text": "alerts"}',
+        needs_body=True,
     ),
     Route("GET", "/openapi.json", lambda r: _openapi, None, "This document"),
 )
+
+
+_ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+QUERY_PARAMETERS: dict[str, dict[str, Any]] = {
+    "status": {
+        "description": "active: open, acknowledged or snoozed",
+        "schema": {"type": "string", "enum": list(api_views.ALERT_STATUSES)},
+    },
+    "limit": {
+        "description": "how many at most",
+        "schema": {"type": "integer", "minimum": 1, "maximum": api_views.MAX_LIMIT, "default": 50},
+    },
+    "before": {"description": "only smaller ids: the last id of the page before", "schema": _ID},
+    "days": {"schema": {"type": "integer", "minimum": 1, "maximum": 366, "default": 7}},
+    "user": {
+        "description": "an admin token: the person to read or act for; a person's token may"
+        " name only its own person (anyone else: 403)",
+        "schema": _ID,
+    },
+}
+_ERRORS = {
+    400: "the body is not JSON, or could not be read",
+    401: "no token, an unknown or a revoked one, or a token in the URL",
+    403: "the token lacks the scope, belongs to no person, or names someone else",
+    404: "no such row, or not yours; or no such person (?user=)",
+    409: "another request wrote the same rows at the same moment; send it again",
+    413: "a body over 5 MB",
+    422: "a bad value or field, or an action that does not apply",
+    503: "the database is busy or unavailable; Retry-After says when to try again",
+}
+_SUCCESS = {200: "OK", 201: "Created", 202: "Accepted (queued)"}
+
+
+def _error(status: int) -> dict[str, Any]:
+    schema = {"$ref": "#/components/schemas/Error"}
+    return {"description": _ERRORS[status], "content": {"application/json": {"schema": schema}}}
+
+
+def _operation(route: Route) -> dict[str, Any]:
+    """One route's OpenAPI operation: its parameters, body, scope and every answer."""
+    names = [part[1:-1] for part in route.path.split("/") if part.startswith("{")]
+    parameters = [{"name": n, "in": "path", "required": True, "schema": _ID} for n in names]
+    query = (*route.query, "user") if route.scope in (Scope.READ, Scope.WRITE) else route.query
+    parameters += [{"name": n, "in": "query", **QUERY_PARAMETERS[n]} for n in query]
+    json_answer = {"application/json": {"schema": {"type": "object"}}}
+    operation: dict[str, Any] = {
+        "summary": route.summary,
+        "parameters": parameters,
+        "responses": {
+            str(status): {"description": _SUCCESS[status], "content": json_answer}
+            for status in route.statuses
+        },
+    }
+    if route.scope is None:
+        return operation
+    operation["security"] = [{"bearer": [route.scope.value]}]
+    errors = [401, 403, 413, 422, 503]
+    if route.body is not None:
+        example = decode_json(route.body)
+        content = {"application/json": {"example": example}}
+        operation["requestBody"] = {"required": route.needs_body, "content": content}
+        errors.append(400)
+    if names or "user" in query:
+        errors.append(404)
+    if route.method != "GET":
+        errors.append(409)
+    operation["responses"].update({str(status): _error(status) for status in sorted(errors)})
+    return operation
 
 
 def openapi_document() -> dict[str, Any]:
     """An OpenAPI 3.1 description of the routes above and of ingest."""
     paths: dict[str, dict[str, Any]] = {}
     for route in ROUTES:
-        operation: dict[str, Any] = {
-            "summary": route.summary,
-            "responses": {
-                "200": {"description": "JSON"},
-                "4XX": {"description": '{"error": {"code": "…", "message": "…"}}'},
-            },
-        }
-        if route.scope is not None:
-            operation["security"] = [{"bearer": [route.scope.value]}]
-        if route.body is not None:
-            operation["requestBody"] = {
-                "content": {"application/json": {"example": decode_json(route.body)}}
-            }
-        paths.setdefault(PREFIX + route.path, {})[route.method.lower()] = operation
+        paths.setdefault(PREFIX + route.path, {})[route.method.lower()] = _operation(route)
+    ingest_errors = {str(status): _error(status) for status in (400, 401, 403, 413, 422, 503)}
     paths[INGEST_PATH] = {
         "post": {
             "summary": "Ingest market snapshots (Standard Webhooks signature or `ingest` scope)",
             "security": [{"bearer": ["ingest"]}, {"standardWebhooks": []}],
-            "responses": {"202": {"description": '{"accepted", "duplicates", "rejected"}'}},
+            "responses": {
+                "202": {"description": '{"accepted", "duplicates", "rejected"}'},
+                **ingest_errors,
+            },
         }
+    }
+    error = {
+        "type": "object",
+        "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
     }
     return {
         "openapi": "3.1.0",
         "info": {"title": "HDTickets Alerts", "version": "1"},
         "paths": paths,
         "components": {
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "required": ["error"],
+                    "properties": {"error": {**error, "required": ["code", "message"]}},
+                }
+            },
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer"},
                 "standardWebhooks": {"type": "apiKey", "in": "header", "name": "webhook-signature"},
-            }
+            },
         },
     }
 

@@ -4,7 +4,7 @@ removing an endpoint (the same steps as `hdtickets webhooks`, from `bot.webhook_
 from __future__ import annotations
 
 from aiohttp import web
-from sqlalchemy import select
+from sqlalchemy import false, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.rest_base import (
@@ -25,6 +25,7 @@ from bot.webhook_admin import (
     remove_endpoint,
 )
 from core import api_views
+from core.db.locks import lock_name
 from core.db.models import WebhookEndpoint
 from core.tokens import Scope
 
@@ -69,6 +70,7 @@ class ChannelRoutes(RouteHandlers):
         now = self._deps.clock.now()
         owner = await self._owner(request, caller)
         async with self._deps.sessions() as session, session.begin():
+            await _adding_lock(session, owner)
             added = await add_endpoint(
                 session, self._deps.secrets, self._deps.ssrf, url, types, owner, now, _REMOVE
             )
@@ -103,3 +105,12 @@ class ChannelRoutes(RouteHandlers):
         owner = await self._owner(request, caller)
         missing = f"webhook endpoint {endpoint_id} not found; GET {PREFIX}/channels"
         return visible_row(endpoint, owner, missing)
+
+
+async def _adding_lock(session: AsyncSession, owner: int | None) -> None:
+    """One owner's endpoint additions take turns until the transaction ends: two requests
+    adding one URL at once (a client retrying after a timeout) each found it new and
+    both added it, so alerts went out twice. PostgreSQL: a named lock; SQLite: its write
+    lock, which a locking read takes (`core.db.engine`), even one that finds nothing."""
+    await lock_name(session, f"webhook endpoints of {owner}")
+    await session.execute(select(WebhookEndpoint.id).where(false()).with_for_update())

@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from pydantic import SecretStr
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import EmptyWebhookSecretError
@@ -86,6 +86,8 @@ _HTTP_CODES = {
     422: "invalid",
     429: "rate_limited",
 }
+# PostgreSQL's deadlock_detected and serialization_failure: a transaction rolled back.
+_CONFLICT_STATES = frozenset({"40P01", "40001"})
 _KEPT_HEADERS = ("Allow", "Retry-After", "WWW-Authenticate")
 _BEARER_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="hdtickets"'}
 
@@ -160,6 +162,15 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
             return _unavailable(request, exc)
         return error_response(
             503, "busy", "the database is busy; try again in a few seconds", {"Retry-After": "5"}
+        )
+    except DBAPIError as exc:
+        if getattr(exc.orig, "sqlstate", None) not in _CONFLICT_STATES:
+            return _unavailable(request, exc)
+        # PostgreSQL rolled this request back to let another one that locks the same
+        # rows go on (two acks of sibling alerts at once): nothing of it was stored.
+        logger.warning("conflicting write in %s %s: %s", request.method, request.path, exc.orig)
+        return error_response(
+            409, "conflict", "another request changed this at the same moment; try again"
         )
     except Exception as exc:
         return _unavailable(request, exc)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import itertools
 import logging
+import sys
 from collections import OrderedDict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,6 +20,16 @@ logger = logging.getLogger(__name__)
 
 REMEMBERED_KEYS = 10_000
 REMEMBERED_ALERTS = 20
+
+
+def terminal_console() -> Console:
+    """A console on stdout that prints what the terminal's encoding lacks (emoji, a dash
+    under a non-UTF-8 locale) as "?" instead of failing: rich draws ASCII boxes there."""
+    stream = sys.stdout
+    utf = str(getattr(stream, "encoding", "utf-8")).lower().startswith("utf")
+    if isinstance(stream, io.TextIOWrapper) and not utf and stream.errors == "strict":
+        stream.reconfigure(errors="replace")
+    return Console(highlight=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +83,7 @@ class ConsoleChannel:
     capabilities = Capability.BUTTONS | Capability.EDIT
 
     def __init__(self, console: Console | None = None, *, menu: NumberedMenu | None = None):
-        self.console = console if console is not None else Console(highlight=False)
+        self.console = console if console is not None else terminal_console()
         self.menu = menu if menu is not None else NumberedMenu()
         self.printed: deque[PrintedAlert] = deque(maxlen=REMEMBERED_ALERTS)
         self._receipts: OrderedDict[str, DeliveryReceipt] = OrderedDict()
@@ -88,6 +100,8 @@ class ConsoleChannel:
         seen = self._receipts.get(message.idempotency_key)
         if seen is not None:
             return seen
+        if self.answerable and self.console.is_terminal:
+            self.console.line()  # the person may be typing: start below their words
         edit_of = message.edit_of
         if edit_of is not None and edit_of.message_id:
             message_id = edit_of.message_id

@@ -21,11 +21,13 @@ from typing import TextIO
 
 from rich.console import Console
 from rich.text import Text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from adapters.console.channel import ConsoleChannel, NumberedMenu
+from adapters.console.channel import ConsoleChannel, NumberedMenu, terminal_console
 from adapters.console.render import Option, render_reply, reply_options
 from core.chat import CommandContext, Reply
+from core.db.engine import database_unavailable
 from core.domain import Platform
 from core.handlers import CommandHandlers
 from core.ports import Clock
@@ -51,6 +53,15 @@ async def console_user(sessions: async_sessionmaker[AsyncSession], clock: Clock)
             now=clock.now(),
         )
         return user.id
+
+
+def database_busy(exc: BaseException) -> str | None:
+    """What to tell the person when `exc` says the database is busy (another process
+    holds SQLite's lock past its timeout) or away; None for any other error."""
+    if isinstance(exc, OperationalError) and "locked" in str(exc.orig):
+        return "The database is busy (another process is writing to it); try again in a moment."
+    reason = database_unavailable(exc)
+    return None if reason is None else f"Cannot reach the database: {reason}; try again soon."
 
 
 class _FdLines:
@@ -118,7 +129,7 @@ class ConsoleChat:
         self._sessions = sessions
         self._clock = clock
         self._stream = stream if stream is not None else sys.stdin
-        self.console = console or (channel.console if channel else Console(highlight=False))
+        self.console = console or (channel.console if channel else terminal_console())
         self.menu = channel.menu if channel is not None else NumberedMenu()
         if channel is not None:
             channel.answerable = True  # its alerts' buttons can now be typed as numbers
@@ -139,16 +150,30 @@ class ConsoleChat:
 
     async def run(self) -> None:
         """Serve the chat until end of input, "quit", or cancellation."""
-        await self.context()
+        try:
+            await self.context()
+        except Exception as exc:  # a busy database: each line tries again
+            if database_busy(exc) is None:
+                raise
+            self._failed(exc)
         self.console.print("HDTickets chat — type [bold]help[/bold] for commands, quit to leave.")
         async for line in self._lines():
             if line.strip().casefold() in QUIT_WORDS:
                 break
             try:
                 await self.handle_line(line)
-            except Exception:  # the loop edge: one bad line never ends the chat
-                logger.exception("console chat line failed user_id=%s", self._ctx_id())
-                self.console.print("[red]Something went wrong; it has been logged.[/red]")
+            except Exception as exc:  # the loop edge: one bad line never ends the chat
+                self._failed(exc)
+
+    def _failed(self, exc: Exception) -> None:
+        """Say that a line failed: why, when the database is busy; else log the traceback."""
+        said = database_busy(exc)
+        if said is None:
+            logger.exception("console chat line failed user_id=%s", self._ctx_id())
+            said = "Something went wrong; it has been logged."
+        else:  # told to the person here; a traceback would only bury it
+            logger.info("console chat line failed user_id=%s: %s", self._ctx_id(), exc)
+        self.console.print(Text(said, style="red"))
 
     def _ctx_id(self) -> int | None:
         return self._ctx.user_id if self._ctx else None

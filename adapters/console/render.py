@@ -105,7 +105,15 @@ def _factor_lines(payload: Mapping[str, object]) -> set[str]:
     }
 
 
-UNANSWERABLE_HINT = "answer with `hdtickets alerts ack|snooze ID`, or run with the chat"
+UNANSWERABLE_HINT = "answer with `hdtickets alerts ack|snooze {id}`, or run with the chat"
+
+
+def _unanswerable_hint(payload: Mapping[str, object]) -> str:
+    """Where to answer an alert no chat reads, naming its id (the panel shows none)."""
+    data = payload.get("data")
+    alert = data.get("alert") if isinstance(data, Mapping) else None
+    alert_id = alert.get("id") if isinstance(alert, Mapping) else None
+    return UNANSWERABLE_HINT.format(id=alert_id if isinstance(alert_id, int) else "ID")
 
 
 def _options_text(options: Sequence[Option]) -> Text:
@@ -139,7 +147,8 @@ def render_alert(
         parts += [Text(""), _options_text(options), Text("type a number to choose", style="dim")]
     elif options:
         offered = " · ".join(option.label for option in options)
-        parts += [Text(""), Text(f"{offered} — {UNANSWERABLE_HINT}", style="dim")]
+        hint = _unanswerable_hint(message.payload)
+        parts += [Text(""), Text(f"{offered} — {hint}", style="dim")]
     kind = message.payload.get("event_type")
     subtitle = str(kind) if kind and kind != "alert.triggered" else None
     return Panel(

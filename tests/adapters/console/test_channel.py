@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import sys
 from datetime import UTC, datetime
 
 import pytest
@@ -55,7 +56,12 @@ def _payload(
 
 
 def _message(
-    key: str = "n1", level: Level = Level.CRITICAL, *, with_buttons: bool = True, **extra: object
+    key: str = "n1",
+    level: Level = Level.CRITICAL,
+    *,
+    with_buttons: bool = True,
+    title: str = "Rockies at Diamondbacks — $28 (your max $40)",
+    **extra: object,
 ) -> OutboundMessage:
     buttons = (
         tuple(Button(b["label"], b["token"], b["url"]) for b in BUTTONS) if with_buttons else ()
@@ -66,7 +72,7 @@ def _message(
         channel=ChannelKind.CONSOLE,
         address="local",
         level=level,
-        title="Rockies at Diamondbacks — $28 (your max $40)",
+        title=title,
         body=BODY,
         payload=_payload(),
         buttons=buttons,
@@ -119,8 +125,38 @@ async def test_without_a_chat_the_buttons_are_listed_with_where_to_answer() -> N
     await channel.send(_message())
     text = " ".join(out.getvalue().split())
     assert "type a number" not in text and "[1]" not in text
-    assert "Acknowledge · Snooze 1h · Open — answer with `hdtickets alerts ack|snooze ID`" in text
+    # the panel shows no id: the hint names this alert's (data.alert.id), not a placeholder
+    assert "Acknowledge · Snooze 1h · Open — answer with `hdtickets alerts ack|snooze 7`" in text
     assert channel.menu.options == ()  # nothing to pick: no number can be typed
+
+
+async def test_an_alert_starts_on_a_fresh_line_where_the_person_may_be_typing() -> None:
+    out = io.StringIO()
+    console = Console(file=out, width=80, force_terminal=True, color_system=None)
+    channel = ConsoleChannel(console)
+    channel.answerable = True  # a chat reads this terminal: "watch yan" may be on the line
+    await channel.send(_message("n1"))
+    assert out.getvalue().startswith("\n╭─ CRITICAL")  # not "watch yan╭─ CRITICAL…" wrapped
+
+    channel.answerable = False
+    await channel.send(_message("n2"))  # nobody types here: no blank line before it
+    assert "╯\n╭─ CRITICAL" in out.getvalue()
+
+
+async def test_a_terminal_without_utf8_gets_question_marks_not_a_crash(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    raw = io.BytesIO()
+    stdout = io.TextIOWrapper(raw, encoding="latin-1", write_through=True)
+    monkeypatch.setattr(sys, "stdout", stdout)  # LANG=en_US.ISO-8859-1, say
+    channel = ConsoleChannel()
+    channel.answerable = True
+
+    await channel.send(_message(title="🚨 Rockies at Diamondbacks — $28"))
+
+    text = raw.getvalue().decode("latin-1")
+    assert "CRITICAL · ? Rockies at Diamondbacks ? $28" in text  # it used to raise
+    assert "[1] Acknowledge" in text and "╭" not in text  # rich drew ASCII boxes
 
 
 async def test_buttons_come_from_the_payload_when_the_message_has_none() -> None:

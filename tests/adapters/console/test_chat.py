@@ -6,12 +6,15 @@ import asyncio
 import io
 import os
 import random
+import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rich.console import Console
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.console.channel import ConsoleChannel
@@ -225,3 +228,28 @@ async def test_several_buttons_of_one_list_can_be_pressed_in_turn(
 
     first, second = await _watches(sessions)
     assert not first.active and not second.active, out.getvalue()  # [1] and [3]: Pause
+
+
+class _LockedHandlers:
+    """Command handlers whose database another process holds locked."""
+
+    async def handle_text(self, ctx: object, text: str) -> Reply:
+        orig = sqlite3.OperationalError("database is locked")
+        raise OperationalError("INSERT INTO activity ...", {}, orig)
+
+
+async def test_a_locked_database_is_one_line_not_a_traceback(
+    sessions: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    out = io.StringIO()
+    console = Console(file=out, width=120, color_system=None, highlight=False)
+    handlers: Any = _LockedHandlers()
+    chat = ConsoleChat(handlers, sessions, clock, console=console, stream=io.StringIO("watches\n"))
+
+    await asyncio.wait_for(chat.run(), timeout=30)
+
+    busy = "The database is busy (another process is writing to it); try again in a moment."
+    assert busy in out.getvalue() and "Something went wrong" not in out.getvalue()
+    assert not [r for r in caplog.records if r.exc_info]  # no traceback on the terminal

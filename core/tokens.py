@@ -141,9 +141,10 @@ async def authenticate(
     scope = Scope(required_scope)
     if not token.startswith(PREFIX) or len(token) > _MAX_LENGTH:
         raise InvalidToken("invalid API token")
-    row = (
-        await session.execute(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
-    ).scalar_one_or_none()
+    # Locked: a request arriving while the token is being revoked waits for the revoke and
+    # is refused, rather than read it unrevoked and be served after the revoke returned.
+    found = select(ApiToken).where(ApiToken.token_hash == hash_token(token)).with_for_update()
+    row = (await session.execute(found)).scalar_one_or_none()
     if row is None:
         raise InvalidToken("invalid API token")
     if row.revoked_at is not None:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import DBAPIError
 
 from adapters.webhook.secrets import SecretBox
@@ -22,7 +22,7 @@ from bot.rest import RestDeps, add_rest_routes
 from bot.web import json_errors
 from core.actions import ActionSigner
 from core.clock import FakeClock
-from core.db.models import Alert, WebhookEndpoint
+from core.db.models import Alert, ApiToken, WebhookEndpoint
 from core.handlers import CommandHandlers
 from core.tokens import create_token
 from tests.integration.engine_helpers import (
@@ -218,3 +218,22 @@ async def test_acks_of_sibling_alerts_at_once_are_never_a_500(
                 "conflict",
                 "invalid",
             )
+
+
+async def test_a_request_that_arrives_while_its_token_is_revoked_is_refused(
+    world: World, sessions: Sessions
+) -> None:
+    """The request read the token before the revoke committed and was answered 200 after
+    `hdtickets tokens revoke` had said it was revoked; now it waits for the revoke."""
+    async with sessions() as session, session.begin():
+        await session.execute(
+            update(ApiToken).where(ApiToken.name == "ada read").values(revoked_at=T0)
+        )
+        asking = asyncio.create_task(
+            world.client.get("/api/v1/alerts", headers=world.auth("ada_read"))
+        )
+        await asyncio.sleep(0.3)  # the request is waiting on the revoke's lock
+        assert not asking.done()
+    answer = await asking
+    body = await answer.json()
+    assert answer.status == 401 and body["error"]["message"] == "this API token has been revoked"

@@ -6,16 +6,19 @@ source would and alerts print in the terminal, where the same person can chat wi
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.console.inbound import CONSOLE_ADDRESS, console_user
 from bot.bootstrap import Container
 from core.chat import CommandContext
-from core.db.models import Watch
+from core.db.models import MarketSnapshot, Watch
 from core.domain import Platform
 from ml.simulator import MarketSimulator
 
@@ -29,6 +32,13 @@ DEMO_WATCHES = (
 )
 
 
+DEMO_SOURCE = "demo"
+DEMO_HORIZON = timedelta(days=30)
+# A market older than this is replaced: half its events have started, the rest go on.
+DEMO_KEPT = timedelta(days=14)
+DEMO_MARKET_FILE = "demo-market.json"
+
+
 def demo_source(now: datetime, *, seed: int | None = None) -> MarketSimulator:
     """A lively simulated market: a day of history, then a snapshot per event every 30 min."""
     return MarketSimulator(
@@ -36,10 +46,55 @@ def demo_source(now: datetime, *, seed: int | None = None) -> MarketSimulator:
         start=now,
         backfill=timedelta(days=1),
         events=120,
-        horizon=timedelta(days=30),
+        horizon=DEMO_HORIZON,
         cadence=timedelta(minutes=30),
-        source="demo",
+        source=DEMO_SOURCE,
     )
+
+
+async def demo_market(
+    sessions: async_sessionmaker[AsyncSession], now: datetime, state_dir: Path
+) -> MarketSimulator:
+    """The demo's market: the one an earlier run started (its seed and start are kept in
+    `state_dir`, so it has the same events), past the snapshots it already stored; a new
+    one when there is none or it is older than `DEMO_KEPT`.
+
+    A new market every run left the last one's events in the database beside the new
+    ones, frozen at their last price: two of each team in `watch` and `market` choices.
+    """
+    path = state_dir / DEMO_MARKET_FILE
+    saved = _saved_market(path)
+    if saved is None or not now - DEMO_KEPT < saved[1] <= now:
+        seed = random.getrandbits(32)
+        _save_market(path, seed, now)
+        return demo_source(now, seed=seed)
+    source = demo_source(saved[1], seed=saved[0])
+    async with sessions() as session:
+        newest = await session.scalar(
+            select(func.max(MarketSnapshot.observed_at)).where(MarketSnapshot.source == DEMO_SOURCE)
+        )
+    if newest is not None:
+        async for _ in source.poll(newest):  # stored by an earlier run: not polled again
+            pass
+    return source
+
+
+def _saved_market(path: Path) -> tuple[int, datetime] | None:
+    """(seed, start) of the demo market an earlier run saved, or None."""
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        seed, start = int(saved["seed"]), datetime.fromisoformat(saved["start"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return (seed, start) if start.tzinfo is not None else None
+
+
+def _save_market(path: Path, seed: int, start: datetime) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"seed": seed, "start": start.isoformat()}), encoding="utf-8")
+    except OSError as exc:  # the demo still runs; the next run starts another market
+        logger.warning("demo: could not keep the market in %s: %s", path, exc)
 
 
 async def seed_demo(container: Container) -> int:

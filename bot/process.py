@@ -23,7 +23,7 @@ from aiohttp import web
 from adapters.webhook.secrets import SecretBox
 from adapters.webhook.ssrf import SsrfPolicy
 from bot.bootstrap import Container, build
-from bot.demo import demo_source, seed_demo
+from bot.demo import demo_market, seed_demo
 from bot.jobs import scheduled_jobs
 from bot.monitoring import MonitoringDeps, add_monitoring_routes
 from bot.rest import RestDeps, add_rest_routes
@@ -199,7 +199,9 @@ async def run_process(settings: Settings, *, chat: bool | None = None) -> None:
         source = None
         if settings.demo_enabled and run_workers:
             await seed_demo(container)
-            source = demo_source(container.clock.now())
+            source = await demo_market(
+                container.sessions, container.clock.now(), settings.state_dir
+            )
         async with asyncio.TaskGroup() as group:
             others: list[asyncio.Task[None]] = []
             workers: list[asyncio.Task[None]] = []

@@ -289,8 +289,13 @@ def watch_conditions(row: Watch, currency: str | None) -> list[str]:
 
 
 async def owned_watch(turn: Turn, watch_id: int) -> Watch:
-    """Return watch `watch_id` if this chat owns it, else raise NotFoundError."""
-    row = await turn.session.get(Watch, watch_id)
+    """Return watch `watch_id`, locked until the turn commits, if this chat owns it, else
+    raise NotFoundError.
+
+    Locked and read afresh: a pause or resume racing a removal (two buttons, two API
+    calls) must see the removal, or a removed watch came back active (and alerting).
+    """
+    row = await turn.session.get(Watch, watch_id, with_for_update=True, populate_existing=True)
     if row is None or not turn.owns(row):
         raise NotFoundError(f"you have no watch #{watch_id}; type watches to see yours")
     return row

@@ -67,6 +67,31 @@ async def test_the_same_watch_posted_four_times_at_once_is_one_watch(
     assert after == (before or 0) + 1
 
 
+async def test_a_resume_racing_a_removal_never_brings_the_watch_back(
+    world: World, sessions: Sessions
+) -> None:
+    """Two buttons (or API calls) at once: the removal wins or comes second, but a
+    removed watch is never left active, which would keep it alerting."""
+    for attempt in range(6):
+        async with sessions() as session, session.begin():
+            watch = Watch(user_id=world.ada, label=f"race {attempt}", terms=[f"race{attempt}"],
+                          triggers=["price_below"], max_price=40.0, active=False)  # fmt: skip
+            session.add(watch)
+            await session.flush()
+            watch_id = watch.id
+        url = f"/api/v1/watches/{watch_id}"
+        removal, resume = (
+            world.client.delete(url, headers=world.auth("ada_write")),
+            (world.client.post(f"{url}/resume", headers=world.auth("ada_write"))),
+        )
+        answers = await asyncio.gather(*((resume, removal) if attempt % 2 else (removal, resume)))
+        assert all(r.status < 500 for r in answers), [r.status for r in answers]
+        async with sessions() as session:
+            row = await session.get(Watch, watch_id)
+        assert row is not None and row.removed_at is not None
+        assert row.active is False, f"attempt {attempt}: a removed watch is active again"
+
+
 @pytest.mark.parametrize(
     ("error", "status", "needle"),
     [

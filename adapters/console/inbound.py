@@ -67,11 +67,11 @@ def database_busy(exc: BaseException) -> str | None:
 class _FdLines:
     """Lines from a pipe or terminal, read when the event loop says it is readable."""
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, encoding: str = "utf-8") -> None:
         self._fd = fd
         self._loop = asyncio.get_running_loop()
         self._queue: asyncio.Queue[str | None] = asyncio.Queue()
-        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
         self._buffer = ""
         self._loop.add_reader(fd, self._readable)  # raises for regular files
 
@@ -258,7 +258,8 @@ class ConsoleChat:
     def _fd_lines(self) -> _FdLines | None:
         try:
             fd = self._stream.fileno()
-            return _FdLines(fd)
+            # the terminal's encoding: "björk" typed under a Latin-1 locale is one byte ö
+            return _FdLines(fd, getattr(self._stream, "encoding", None) or "utf-8")
         except (OSError, ValueError, AttributeError):  # in-memory stream or a regular file
             return None
 

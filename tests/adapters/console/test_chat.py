@@ -253,3 +253,15 @@ async def test_a_locked_database_is_one_line_not_a_traceback(
     busy = "The database is busy (another process is writing to it); try again in a moment."
     assert busy in out.getvalue() and "Something went wrong" not in out.getvalue()
     assert not [r for r in caplog.records if r.exc_info]  # no traceback on the terminal
+
+
+async def test_a_latin1_terminal_is_read_in_its_own_encoding(
+    sessions: async_sessionmaker[AsyncSession], clock: FakeClock
+) -> None:
+    read_fd, write_fd = os.pipe()
+    os.write(write_fd, "market björk\n".encode("latin-1"))  # ö is the one byte F6 there
+    os.close(write_fd)
+    with os.fdopen(read_fd, "r", encoding="latin-1") as stream:
+        chat, _, out = _chat(sessions, clock, stream)  # type: ignore[arg-type]
+        await asyncio.wait_for(chat.run(), timeout=30)
+    assert "'björk'" in out.getvalue() and "\ufffd" not in out.getvalue()

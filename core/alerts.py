@@ -191,7 +191,7 @@ async def apply_action(
     (`core.engine_decide.merge_rounds`), so one answer covers them all. A snooze until
     cheaper stays with its alert, whose price it names.
     """
-    alert = await session.get(Alert, alert_id, with_for_update=True, populate_existing=True)
+    alert = await _locked(session, alert_id)
     if alert is None or alert.user_id != user_id:
         raise NotFoundError(f"alert {alert_id} not found; type alerts to see yours")
     kind = ActionKind(action)
@@ -223,6 +223,29 @@ async def apply_action(
         siblings.extend(touched[1:])
     await announce(session, changes, now, None)
     return alert
+
+
+async def _locked(session: AsyncSession, alert_id: int) -> Alert | None:
+    """Alert `alert_id` read afresh, locked together with its person's other active alerts
+    about its event, in id order: two actions on two of them at once (ack #12 and #13,
+    which follow each other) take the locks in the same order instead of each holding
+    one and waiting for the other (a deadlock on PostgreSQL)."""
+    where = await session.execute(select(Alert.user_id, Alert.event_id).where(Alert.id == alert_id))
+    found = where.first()
+    if found is None:
+        return None
+    user_id, event_id = found
+    await session.execute(
+        select(Alert.id)
+        .where(
+            Alert.user_id == user_id,
+            Alert.event_id == event_id,
+            Alert.status.in_(ACTIVE_ALERT_STATUSES) | (Alert.id == alert_id),
+        )
+        .order_by(Alert.id)
+        .with_for_update()
+    )
+    return await session.get(Alert, alert_id, populate_existing=True)
 
 
 async def _siblings(session: AsyncSession, alert: Alert) -> list[Alert]:

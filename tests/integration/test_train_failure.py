@@ -325,7 +325,9 @@ def _no_calibration(folder: Path) -> None:
 @pytest.mark.parametrize(
     ("damage", "reason"),
     [
-        (_cut_booster, "drop_72h.json is unreadable (Expecting"),
+        # xgboost's own words vary with where its parser gives up ("Expecting …",
+        # "Check failed: beg <= size_ …"): only ours are checked.
+        (_cut_booster, "drop_72h.json is unreadable ("),
         (_no_calibration, "model.json has no 'platt'"),
     ],
 )

@@ -51,6 +51,12 @@ CLEAN, SCORE, STATE, EXPLAIN = 0, 1, 2, 3
 _SHAPES = ((SCORE, _SCORE), (STATE, _STATE_COLUMNS), (EXPLAIN, _EXPLAIN))
 
 
+def level_told(frozen: object, level: int) -> int:
+    """The level a person was last told of an alert: that of its escalation round (the
+    level its policy was frozen for), else its own."""
+    return frozen if isinstance(frozen, int) else level
+
+
 @dataclass(slots=True)
 class ActiveAlert:
     """An open, acknowledged or snoozed alert (or one opened in this batch)."""
@@ -85,6 +91,11 @@ class ActiveAlert:
     recommendation: dict[str, Any] | None = None
     escalation: dict[str, Any] | None = None  # set when a round freezes a new policy
     dirty: int = CLEAN
+
+    @property
+    def told_level(self) -> int:
+        """The level its person was last told (`level_told`)."""
+        return level_told(self.frozen_level, self.level)
 
     def mark(self, shape: int) -> None:
         """Note what must be written: SCORE < STATE < EXPLAIN (the widest wins)."""
@@ -267,8 +278,7 @@ async def load_recent(
         for key, resolved_at, price, level, frozen in rows:
             known = batch.recent.get(key)
             if known is None or known.resolved_at < resolved_at:
-                told = frozen if isinstance(frozen, int) else level  # the level last told
-                batch.recent[key] = RecentResolve(resolved_at, price, told)
+                batch.recent[key] = RecentResolve(resolved_at, price, level_told(frozen, level))
 
 
 # The (id, *columns) values of an alert, per update shape and for the frozen policy.

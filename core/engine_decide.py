@@ -174,9 +174,9 @@ class Decider:
                 mark_resolved(alert, reason, now)
                 alert.mark(STATE)  # written before any re-open of the same key
                 batch.resolves.append((alert, reason))
-                frozen = alert.frozen_level
-                told = frozen if isinstance(frozen, int) else alert.level
-                batch.recent[alert.dedup_key] = RecentResolve(now, alert.last_notified_price, told)
+                batch.recent[alert.dedup_key] = RecentResolve(
+                    now, alert.last_notified_price, alert.told_level
+                )
             elif match is not None and spec is not None:
                 if (
                     unchanged
@@ -198,10 +198,9 @@ class Decider:
         now = batch.now
         value = self.score_value(batch, snap, match)
         level = sticky_level(value, Level(alert.level))
-        frozen = alert.frozen_level
         state = AlertState(
             status=alert.status,
-            notified_level=Level(frozen if isinstance(frozen, int) else alert.level),
+            notified_level=Level(alert.told_level),
             last_notified_at=alert.last_notified_at,
             last_notified_price=alert.last_notified_price,
             snoozed_until=alert.snoozed_until,

@@ -252,26 +252,10 @@ class EscalationService:
                     factors=factors_from_dicts(None),
                     data=data,
                 )
-            out.append(
-                {
-                    "alert_id": alert.id,
-                    "user_id": alert.user_id,
-                    "webhook_endpoint_id": None,
-                    "kind": ESCALATION_KIND,
-                    "channel": send.channel.value,
-                    "address": send.address,
-                    "level": alert.level,
-                    "score": alert.score,
-                    "payload": body_payload,
-                    "idempotency_key": notification_key(
-                        alert.id, marker, send.channel.value, send.address, send.kind.value
-                    ),
-                    "status": NotificationStatus.PENDING.value,
-                    "attempts": 0,
-                    "due_at": now,
-                    "created_at": now,
-                }
+            key = notification_key(
+                alert.id, marker, send.channel.value, send.address, send.kind.value
             )
+            out.append(_row(alert, send.channel, send.address, None, body_payload, key, now))
         return out
 
     def _webhook_rows(
@@ -299,27 +283,13 @@ class EscalationService:
                 "links": alert_links(self.config.public_url, alert.id),
             },
         )
-        return [
-            {
-                "alert_id": alert.id,
-                "user_id": alert.user_id,
-                "webhook_endpoint_id": endpoint.endpoint_id,
-                "kind": ESCALATION_KIND,
-                "channel": ChannelKind.WEBHOOK.value,
-                "address": endpoint.url,
-                "level": alert.level,
-                "score": alert.score,
-                "payload": body_payload,
-                "idempotency_key": notification_key(
-                    alert.id, marker, ChannelKind.WEBHOOK.value, endpoint.url, endpoint.endpoint_id
-                ),
-                "status": NotificationStatus.PENDING.value,
-                "attempts": 0,
-                "due_at": now,
-                "created_at": now,
-            }
-            for endpoint in endpoints
-        ]
+        hook = ChannelKind.WEBHOOK
+        rows = []
+        for endpoint in endpoints:
+            url, endpoint_id = endpoint.url, endpoint.endpoint_id
+            key = notification_key(alert.id, marker, hook.value, url, endpoint_id)
+            rows.append(_row(alert, hook, url, endpoint_id, body_payload, key, now))
+        return rows
 
     @staticmethod
     def _audits(
@@ -340,6 +310,34 @@ class EscalationService:
                  "data": {**base, "sends": [_describe(s) for s in plan.sends]}}
             )  # fmt: skip
         return entries
+
+
+def _row(
+    alert: DueAlert,
+    channel: ChannelKind,
+    address: str,
+    endpoint_id: int | None,
+    body_payload: dict[str, Any],
+    key: str,
+    now: datetime,
+) -> dict[str, Any]:
+    """The outbox row (insert values) of one message of a step, due now."""
+    return {
+        "alert_id": alert.id,
+        "user_id": alert.user_id,
+        "webhook_endpoint_id": endpoint_id,
+        "kind": ESCALATION_KIND,
+        "channel": channel.value,
+        "address": address,
+        "level": alert.level,
+        "score": alert.score,
+        "payload": body_payload,
+        "idempotency_key": key,
+        "status": NotificationStatus.PENDING.value,
+        "attempts": 0,
+        "due_at": now,
+        "created_at": now,
+    }
 
 
 def _describe(send: Send) -> str:

@@ -58,7 +58,7 @@ async def _narrowed(turn: Turn, cmd: MarketCommand, zone: str) -> Reply:
             choices=(Choice(label=narrowing.name, command=f"market {narrowing.name}"),),
         )
     events = narrowing.events
-    count = f"{len(events)} upcoming event" + ("s" if len(events) > 1 else "")
+    count = plural(len(events), "upcoming event")
     lines = [
         f"No upcoming event matches '{cmd.what}'.",
         f"'{narrowing.name}' matches {count}{narrowing.where} — "

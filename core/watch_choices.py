@@ -31,6 +31,7 @@ from core.command_types import WatchCommand
 from core.command_values import CommandError, parse_price
 from core.command_watch import OPTION_WORDS
 from core.db.models import Event
+from core.domain import plural
 from core.event_search import CANDIDATES, close_word, known_words, search_events
 from core.formatting import CURRENCY_SYMBOLS, event_label, money, zone
 from core.history import event_currencies
@@ -292,7 +293,7 @@ def _narrowed(
     currency: str | None,
 ) -> Reply:
     events, where = _on_day(split, events, now, person_tz)
-    count = f"{len(events)} upcoming event" + ("s" if len(events) > 1 else "")
+    count = plural(len(events), "upcoming event")
     lines = [
         f"No upcoming event matches '{cmd.what}'.",
         f"'{split.kept}' matches {count}{where} — pick one, or watch the words as typed:",

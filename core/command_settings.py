@@ -152,7 +152,7 @@ def parse_phone_command(rest: list[str]) -> Command:
     joined = "".join(rest)
     if len(joined) == 6 and joined.isdigit():  # the texted code, maybe typed "123 456"
         return PhoneCodeCommand(joined)
-    return PhoneCommand(parse_phone("".join(rest), ex))
+    return PhoneCommand(parse_phone(joined, ex))
 
 
 def parse_contact(rest: list[str]) -> Command:

@@ -26,7 +26,7 @@ from standardwebhooks import Webhook
 from standardwebhooks.webhooks import EmptyWebhookSecretError
 
 from bot.settings import SettingsError
-from core.db.engine import database_unavailable
+from core.db.engine import database_locked, database_unavailable
 from core.errors import HDTicketsError, NotFoundError, ValidationError
 from core.ingest import IngestService, check_source, parse_envelope
 from core.ports import Clock
@@ -158,7 +158,7 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         logger.info("client closed the connection during %s %s", request.method, request.path)
         return error_response(400, "bad_request", "the client closed the connection")
     except OperationalError as exc:
-        if "locked" not in str(exc.orig):  # SQLite's busy timeout ran out
+        if not database_locked(exc):
             return _unavailable(request, exc)
         return error_response(
             503, "busy", "the database is busy; try again in a few seconds", {"Retry-After": "5"}

@@ -21,13 +21,12 @@ from typing import TextIO
 
 from rich.console import Console
 from rich.text import Text
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.console.channel import ConsoleChannel, NumberedMenu, terminal_console
 from adapters.console.render import Option, render_reply, reply_options
 from core.chat import CommandContext, Reply
-from core.db.engine import database_unavailable
+from core.db.engine import database_locked, database_unavailable
 from core.domain import Platform
 from core.handlers import CommandHandlers
 from core.ports import Clock
@@ -58,7 +57,7 @@ async def console_user(sessions: async_sessionmaker[AsyncSession], clock: Clock)
 def database_busy(exc: BaseException) -> str | None:
     """What to tell the person when `exc` says the database is busy (another process
     holds SQLite's lock past its timeout) or away; None for any other error."""
-    if isinstance(exc, OperationalError) and "locked" in str(exc.orig):
+    if database_locked(exc):
         return "The database is busy (another process is writing to it); try again in a moment."
     reason = database_unavailable(exc)
     return None if reason is None else f"Cannot reach the database: {reason}; try again soon."

@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Connection, event, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -155,6 +155,12 @@ async def upkeep_warning(engine: AsyncEngine) -> str | None:
 
 
 _DRIVERS = ("sqlalchemy.", "asyncpg.", "aiosqlite.")
+
+
+def database_locked(exc: BaseException) -> bool:
+    """Whether `exc` is SQLite's busy timeout running out: another writer held the
+    database's lock all that time (a moment later it may well be free)."""
+    return isinstance(exc, OperationalError) and "locked" in str(exc.orig)
 
 
 def database_unavailable(exc: BaseException) -> str | None:

@@ -138,6 +138,10 @@ class MarketSimulator:
             self._cursor = hi
             yield [self._snapshot(i) for i in range(lo, hi)]
 
+    def skip_to(self, when: datetime) -> None:
+        """Never yield the snapshots observed up to `when` (an earlier run stored them)."""
+        self._cursor = max(self._cursor, self._index_after(when))
+
     # --- drawing -----------------------------------------------------------------------
 
     def _draw_paths(self, cadence_s: float, jitter: float) -> None:

@@ -197,6 +197,28 @@ async def test_poll_yields_each_snapshot_once_and_never_after_now() -> None:
     assert keys == [(s.event.external_id, s.observed_at) for s in sim.generate()]
 
 
+async def test_skip_to_leaves_out_what_an_earlier_run_stored_without_building_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sim = MarketSimulator(5, start=START, events=30, horizon=timedelta(days=5))
+    stored = START + timedelta(days=2)
+    expected = [s for s in sim.generate() if stored < s.observed_at <= START + timedelta(days=3)]
+    built = 0
+    build = MarketSimulator._snapshot
+
+    def counting(self: MarketSimulator, i: int) -> SnapshotIn:
+        nonlocal built
+        built += 1
+        return build(self, i)
+
+    monkeypatch.setattr(MarketSimulator, "_snapshot", counting)
+    sim.skip_to(stored)
+    sim.skip_to(START)  # never backwards
+    got = [s async for batch in sim.poll(START + timedelta(days=3)) for s in batch]
+    assert got == expected
+    assert built == len(expected)  # the skipped ones were never built
+
+
 async def test_poll_before_start_yields_nothing() -> None:
     sim = MarketSimulator(3, start=START, events=10)
     async for _ in sim.poll(START - timedelta(seconds=1)):

@@ -19,7 +19,7 @@ from aiohttp import web
 
 from bot.rest_alerts import ACTIONS, AlertRoutes
 from bot.rest_base import MAX_ID, PREFIX, RestDeps
-from bot.rest_channels import WEBHOOK_EXAMPLE, ChannelRoutes
+from bot.rest_channels import ROTATE_EXAMPLE, WEBHOOK_EXAMPLE, ChannelRoutes
 from bot.rest_chat import CommandRoutes
 from bot.rest_person import PersonRoutes
 from bot.rest_watches import WatchRoutes
@@ -190,6 +190,15 @@ ROUTES = (
         Scope.WRITE,
         "Queue a test delivery to a webhook endpoint",
         statuses=(202,),
+    ),
+    Route(
+        "POST",
+        "/channels/webhooks/{id}/rotate",
+        lambda r: r.channels.rotate_webhook,
+        Scope.WRITE,
+        "A new signing secret for a webhook endpoint, shown once; older ones keep signing"
+        " beside it for the grace period (default 24h, at most 30d)",
+        ROTATE_EXAMPLE,
     ),
     Route(
         "DELETE",

@@ -21,21 +21,29 @@ from bot.webhook_admin import (
     add_endpoint,
     endpoint_json,
     parse_events,
+    parse_grace,
     queue_test,
     remove_endpoint,
+    rotate_secret,
 )
 from core import api_views
 from core.db.locks import lock_name
 from core.db.models import WebhookEndpoint
+from core.errors import ValidationError
+from core.formatting import iso
 from core.tokens import Scope
 
 _REMOVE = f"DELETE {PREFIX}/channels/webhooks/{{id}}"
+_ROTATE = f"POST {PREFIX}/channels/webhooks/{{id}}/rotate"
+# A client that lost the answer holding the secret (a timeout) finds the URL taken.
+_REPLACE = f"{_REMOVE}, or get a new secret for it: {_ROTATE}"
 # The API has no route to enable an endpoint (the CLI's `hdtickets webhooks enable`).
 _ENABLE = (
     "an admin can enable it (hdtickets webhooks enable {id}), or remove it"
     f" ({_REMOVE}) and add it again, e.g. POST {PREFIX}/channels/webhooks"
 )
 WEBHOOK_EXAMPLE = '{"url": "https://hooks.example.com/hdt", "events": ["alert.triggered"]}'
+ROTATE_EXAMPLE = '{"grace": "24h"}'
 
 
 class ChannelRoutes(RouteHandlers):
@@ -72,7 +80,7 @@ class ChannelRoutes(RouteHandlers):
         async with self._deps.sessions() as session, session.begin():
             await _adding_lock(session, owner)
             added = await add_endpoint(
-                session, self._deps.secrets, self._deps.ssrf, url, types, owner, now, _REMOVE
+                session, self._deps.secrets, self._deps.ssrf, url, types, owner, now, _REPLACE
             )
             item = endpoint_json(added.endpoint, now)
         self._deps.webhooks_changed()
@@ -85,6 +93,29 @@ class ChannelRoutes(RouteHandlers):
             endpoint = await self._owned_endpoint(session, request, caller)
             queued = await queue_test(session, endpoint, self._deps.clock.now(), _ENABLE)
         return web.json_response({"notification_id": queued, "status": "pending"}, status=202)
+
+    async def rotate_webhook(self, request: web.Request) -> web.Response:
+        """POST /channels/webhooks/{id}/rotate {"grace": "24h"}: a new signing secret, in
+        the answer once; older ones keep signing beside it for the grace period."""
+        caller = await self._caller(request, Scope.WRITE)
+        body = await json_object(request, ROTATE_EXAMPLE, optional=True, fields=("grace",))
+        grace = body.get("grace", "24h")
+        if not isinstance(grace, str):
+            raise ApiError(
+                422, "invalid", f'"grace" must be a duration text, e.g. {ROTATE_EXAMPLE}'
+            )
+        try:
+            period = parse_grace(grace, ROTATE_EXAMPLE)
+        except ValidationError as exc:
+            raise ApiError(422, "invalid", str(exc)) from None
+        now = self._deps.clock.now()
+        async with self._deps.sessions() as session, session.begin():
+            endpoint = await self._owned_endpoint(session, request, caller)
+            secret = rotate_secret(endpoint, self._deps.secrets, now, period)
+            item = endpoint_json(endpoint, now)
+        self._deps.webhooks_changed()
+        answer = {"endpoint": item, "secret": secret, "older_secrets_until": iso(now + period)}
+        return web.json_response(answer)
 
     async def remove_webhook(self, request: web.Request) -> web.Response:
         """DELETE /channels/webhooks/{id}: the endpoint goes and its queued deliveries are

@@ -12,17 +12,24 @@ for it; a removed endpoint is never listed, sent to, enabled nor counted as a du
 from __future__ import annotations
 
 import ipaddress
+import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from yarl import URL
 
-from adapters.webhook.secrets import SecretBox, generate_secret, new_entry, still_signs
+from adapters.webhook.secrets import (
+    SecretBox,
+    generate_secret,
+    new_entry,
+    rotate_entries,
+    still_signs,
+)
 from adapters.webhook.ssrf import ALLOW_SETTING, SsrfPolicy, canonical_url, validate_url
 from core.clock import ensure_utc
 from core.db.models import Notification, User, WebhookEndpoint
@@ -44,6 +51,9 @@ EVENTS_EXAMPLE = "alert.triggered,alert.resolved"
 URL_EXAMPLE = "https://hooks.example.com/hdtickets"
 _LOOPBACK = ipaddress.ip_address("127.0.0.1")
 REMOVED = "removed"  # the disabled_reason of a removed endpoint
+MAX_GRACE = timedelta(days=30)
+_DURATION = re.compile(r"^(\d+)([smhd])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +170,39 @@ async def add_endpoint(
     session.add(endpoint)
     await session.flush()
     return NewEndpoint(endpoint, secret)
+
+
+def parse_grace(text: str, example: str) -> timedelta:
+    """How long older secrets keep signing after a rotation: 0, or a number and a unit
+    (s, m, h, d) of at most `MAX_GRACE`.
+
+    Raises:
+        ValidationError: naming the text and showing `example`.
+    """
+    if text.strip() == "0":
+        return timedelta(0)
+    match = _DURATION.match(text.strip().lower())
+    if match is None:
+        raise ValidationError(
+            f"grace period {text!r} is not a duration like 30m, 24h, 2d or 0, e.g. {example}"
+        )
+    amount = int(match.group(1)) if len(match.group(1)) <= 7 else 10**7  # > 30 days in seconds
+    period = timedelta(**{_UNITS[match.group(2)]: amount})
+    if period > MAX_GRACE:
+        raise ValidationError(
+            f"a grace period can last at most {MAX_GRACE.days} days, e.g. {example}"
+        )
+    return period
+
+
+def rotate_secret(
+    endpoint: WebhookEndpoint, box: SecretBox, now: datetime, grace: timedelta
+) -> str:
+    """Give `endpoint` a new signing secret (the caller commits) and return it, shown
+    once; its older secrets keep signing beside it for `grace`."""
+    entries, secret = rotate_entries(list(endpoint.secrets or []), box, now, grace)
+    endpoint.secrets = entries
+    return secret
 
 
 async def remove_endpoint(session: AsyncSession, endpoint: WebhookEndpoint, now: datetime) -> int:

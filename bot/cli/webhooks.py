@@ -8,7 +8,6 @@ history (bot.webhook_admin.remove_endpoint); to every command a removed endpoint
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import TypeVar
@@ -18,7 +17,7 @@ from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adapters.webhook.secrets import SecretBox, rotate_entries
+from adapters.webhook.secrets import SecretBox
 from adapters.webhook.ssrf import SsrfPolicy
 from bot.cli.app import app
 from bot.cli.common import examples, fail, in_transaction, parse_id, print_table
@@ -32,8 +31,10 @@ from bot.webhook_admin import (
     check_not_twice,
     live_secrets,
     parse_events,
+    parse_grace,
     queue_test,
     remove_endpoint,
+    rotate_secret,
 )
 from core.db.models import User, WebhookEndpoint
 from core.errors import ValidationError
@@ -50,9 +51,6 @@ webhooks_app = typer.Typer(
 )
 app.add_typer(webhooks_app, name="webhooks")
 
-MAX_GRACE = timedelta(days=30)
-_DURATION = re.compile(r"^(\d+)([smhd])$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 _GRACE_EXAMPLE = "--grace 24h"
 _ID_HELP = "Endpoint id from `hdtickets webhooks list`."
 T = TypeVar("T")
@@ -66,19 +64,10 @@ def _parse_events(text: str) -> list[str]:
 
 
 def _parse_grace(text: str) -> timedelta:
-    """0, or a number and a unit (s, m, h, d) of at most MAX_GRACE."""
-    if text.strip() == "0":
-        return timedelta(0)
-    match = _DURATION.match(text.strip().lower())
-    if match is None:
-        fail(
-            f"grace period {text!r} is not a duration like 30m, 24h, 2d or 0, e.g. {_GRACE_EXAMPLE}"
-        )
-    amount = int(match.group(1)) if len(match.group(1)) <= 7 else 10**7  # > 30 days in seconds
-    period = timedelta(**{_UNITS[match.group(2)]: amount})
-    if period > MAX_GRACE:
-        fail(f"a grace period can last at most {MAX_GRACE.days} days, e.g. {_GRACE_EXAMPLE}")
-    return period
+    try:
+        return parse_grace(text, _GRACE_EXAMPLE)
+    except ValidationError as exc:
+        fail(str(exc))
 
 
 def _endpoint_id(text: str, command: str) -> int:
@@ -232,9 +221,7 @@ def rotate(
 
     async def work(session: AsyncSession, now: datetime, box: SecretBox) -> tuple[str, datetime]:
         endpoint = await _endpoint(session, key)
-        entries, secret = rotate_entries(list(endpoint.secrets or []), box, now, period)
-        endpoint.secrets = entries
-        return secret, now + period
+        return rotate_secret(endpoint, box, now, period), now + period
 
     secret, until = _with_secrets(work)
     typer.echo(f"webhook endpoint {key}: new signing secret (shown once): {secret}")

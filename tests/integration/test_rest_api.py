@@ -14,13 +14,13 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from adapters.webhook.secrets import SecretBox
+from adapters.webhook.secrets import SecretBox, active_secrets
 from adapters.webhook.ssrf import SsrfPolicy
 from bot.rest import ROUTES, RestDeps, add_rest_routes
 from bot.web import json_errors
 from core.actions import ActionSigner
 from core.clock import FakeClock
-from core.db.models import Notification
+from core.db.models import Notification, WebhookEndpoint
 from core.handlers import CommandHandlers
 from core.tokens import create_token
 from tests.integration.engine_helpers import (
@@ -362,6 +362,38 @@ async def test_webhook_endpoints_through_the_api(world: World, sessions: Session
     assert (await c.delete(url, headers=bob)).status == 404
     assert (await _json(await c.delete(url, headers=ada), 200))["removed"] == endpoint["id"]
     assert (await c.post(f"{url}/test", headers=ada)).status == 404
+
+
+async def test_a_lost_secret_is_replaced_by_rotating(world: World, sessions: Sessions) -> None:
+    c, ada = world.client, world.auth("ada_write")
+    body = {"url": "http://127.0.0.1:9/hook", "events": ["alert.triggered"]}
+    first = await _json(await c.post("/api/v1/channels/webhooks", json=body, headers=ada), 201)
+    url = f"/api/v1/channels/webhooks/{first['endpoint']['id']}"
+    # The answer holding the secret was lost (a timeout): the retry finds the URL taken
+    # and is told how to get a new secret.
+    again = await c.post("/api/v1/channels/webhooks", json=body, headers=ada)
+    assert again.status == 422
+    assert f"POST {url}/rotate" in (await again.json())["error"]["message"]
+    assert (await c.post(f"{url}/rotate", headers=world.auth("bob_write"))).status == 404
+    rotated = await _json(await c.post(f"{url}/rotate", headers=ada), 200)
+    secret = rotated["secret"]
+    assert secret.startswith("whsec_") and secret != first["secret"]
+    assert rotated["endpoint"]["secrets"] == 2  # the old one signs beside it for a day
+    assert rotated["older_secrets_until"] == (T0 + timedelta(hours=24)).isoformat()
+    async with sessions() as session:
+        endpoint = await session.get(WebhookEndpoint, first["endpoint"]["id"])
+        assert endpoint is not None
+        signing = active_secrets(endpoint.secrets, SecretBox(SECRET), T0)
+    assert signing == [secret, first["secret"]]
+    assert world.changes == ["webhooks", "webhooks"]  # the channel's cache is told
+    now = await _json(await c.post(f"{url}/rotate", json={"grace": "0"}, headers=ada), 200)
+    assert now["endpoint"]["secrets"] == 1
+    for bad, needle in (({"grace": "forever"}, "is not a duration"), ({"grace": 5}, "duration")):
+        resp = await c.post(f"{url}/rotate", json=bad, headers=ada)
+        message = (await _json(resp, 422))["error"]["message"]
+        assert needle in message and '{"grace": "24h"}' in message, message
+    resp = await c.post(f"{url}/rotate", json={"grace": "31d"}, headers=ada)
+    assert "at most 30 days" in (await _json(resp, 422))["error"]["message"]
 
 
 @pytest.mark.parametrize(

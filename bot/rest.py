@@ -245,6 +245,7 @@ _ERRORS = {
     404: "no such row, or not yours; or no such person (?user=)",
     409: "another request wrote the same rows at the same moment; send it again",
     413: "a body over 5 MB",
+    415: "a Content-Encoding other than identity, gzip or deflate",
     422: "a bad value or field, or an action that does not apply",
     503: "the database is busy or unavailable; Retry-After says when to try again",
 }
@@ -279,7 +280,7 @@ def _operation(route: Route) -> dict[str, Any]:
         example = decode_json(route.body)
         content = {"application/json": {"example": example}}
         operation["requestBody"] = {"required": route.needs_body, "content": content}
-        errors.append(400)
+        errors += [400, 415]
     if names or "user" in query:
         errors.append(404)
     if route.method != "GET":
@@ -293,7 +294,7 @@ def openapi_document() -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for route in ROUTES:
         paths.setdefault(PREFIX + route.path, {})[route.method.lower()] = _operation(route)
-    ingest_errors = {str(status): _error(status) for status in (400, 401, 403, 413, 422, 503)}
+    ingest_errors = {str(status): _error(status) for status in (400, 401, 403, 413, 415, 422, 503)}
     paths[INGEST_PATH] = {
         "post": {
             "summary": "Ingest market snapshots (Standard Webhooks signature or `ingest` scope)",

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.webhook.secrets import SecretBox
 from adapters.webhook.ssrf import SsrfPolicy
-from bot.web import API_PREFIX, ApiError, decode_json
+from bot.web import API_PREFIX, ApiError, decode_json, read_body
 from core import api_views
 from core.db.models import User, Watch, WebhookEndpoint
 from core.domain import UNSTORABLE
@@ -169,7 +169,7 @@ async def json_object(
 
     With `fields`, any other key answers 422: a misspelt optional field ("curency") would
     otherwise be dropped without a word, and the request done without it."""
-    raw = await request.read()
+    raw = await read_body(request)
     if optional and not raw.strip():
         return {}
     try:

@@ -25,6 +25,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import EmptyWebhookSecretError
 
+from bot.content_encoding import (
+    SUPPORTED,
+    BodyTooLarge,
+    UndecodableBody,
+    UnsupportedEncoding,
+    decode_body,
+)
 from bot.settings import SettingsError
 from core.db.engine import database_locked, database_unavailable
 from core.errors import HDTicketsError, NotFoundError, ValidationError
@@ -205,6 +212,30 @@ def _unreadable(exc: Exception) -> str:
     return words[0][:200] if words else type(exc).__name__
 
 
+async def read_body(request: web.Request) -> bytes:
+    """The request body decoded from its Content-Encoding (`bot.content_encoding`)."""
+    raw = await request.read()
+    encoding = request.headers.get("Content-Encoding", "")
+    try:
+        return decode_body(raw, encoding, MAX_BODY_BYTES)
+    except UnsupportedEncoding:
+        supported = ", ".join(SUPPORTED[:-1]) + f" or {SUPPORTED[-1]}"
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            f"Content-Encoding {encoding[:40]} is not supported; send {supported}",
+        ) from None
+    except UndecodableBody as exc:
+        raise ApiError(
+            400,
+            "bad_request",
+            f"the request body could not be read: Can not decode content-encoding: {exc}",
+        ) from None
+    except BodyTooLarge:
+        split = "; split the batch" if request.path == INGEST_PATH else ""
+        raise ApiError(413, "payload_too_large", f"request body is over 5 MB{split}") from None
+
+
 def _internal(request: web.Request) -> web.Response:
     """A 500 for an unexpected failure (call inside `except`: the traceback is logged)."""
     logger.exception("unhandled error in %s %s", request.method, request.path)
@@ -213,7 +244,11 @@ def _internal(request: web.Request) -> web.Response:
 
 def build_web_app(deps: WebDeps) -> web.Application:
     """The aiohttp application with every route group registered."""
-    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[json_errors])
+    app = web.Application(
+        client_max_size=MAX_BODY_BYTES,
+        middlewares=[json_errors],
+        handler_args={"auto_decompress": False},  # read_body decodes, or answers 415
+    )
     app[DEPS] = deps
     add_ingest_routes(app, deps)
     return app
@@ -332,7 +367,7 @@ class IngestRoutes:
             )
         if not signed and authorization:
             await self._check_bearer(authorization)
-        body = await request.read()
+        body = await read_body(request)
         try:
             text: str | None = body.decode("utf-8")
         except UnicodeDecodeError:

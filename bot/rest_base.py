@@ -18,22 +18,19 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.webhook.secrets import SecretBox
 from adapters.webhook.ssrf import SsrfPolicy
-from bot.web import API_PREFIX, ApiError, decode_json, read_body
+from bot.web import API_PREFIX, ApiError, decode_json, read_body, refuse_token_in_url
 from core import api_views
 from core.db.models import User, Watch, WebhookEndpoint
 from core.domain import UNSTORABLE
 from core.formatting import clip
 from core.handlers import CommandHandlers
 from core.ports import Clock
-from core.tokens import PREFIX as TOKEN_PREFIX
 from core.tokens import Scope, authenticate
 
 PREFIX = API_PREFIX
 VIA = "api"
 _BEARER = {"WWW-Authenticate": 'Bearer realm="hdtickets"'}
 MAX_ID = 2**53  # the largest id a JSON number holds exactly
-# Query parameters that carry a token in other APIs (RFC 6750's access_token): refused.
-_URL_TOKEN_NAMES = frozenset({"access_token", "token", "api_key", "apikey", "bearer"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +78,7 @@ class RouteHandlers:
         self._deps = deps
 
     async def _caller(self, request: web.Request, scope: Scope) -> Caller:
-        _refuse_token_in_url(request)
+        refuse_token_in_url(request)
         header = request.headers.get("Authorization", "")
         kind, _, token = header.strip().partition(" ")
         if kind.lower() != "bearer" or not token.strip():
@@ -119,21 +116,6 @@ class RouteHandlers:
         if owner is None:
             raise ApiError(422, "invalid", "say whom this is for with ?user=ID, e.g. ?user=3")
         return owner
-
-
-def _refuse_token_in_url(request: web.Request) -> None:
-    """A token in the query string is refused, even beside a good header: URLs are kept
-    in proxies' logs and histories, and a listing's `next` link repeated it."""
-    for name, value in request.query.items():
-        if name.lower() in _URL_TOKEN_NAMES or value.strip().startswith(TOKEN_PREFIX):
-            raise ApiError(
-                401,
-                "unauthorized",
-                f"an API token never goes in the URL (?{clip(name, 30)}=): send it as"
-                " Authorization: Bearer <token>, and revoke one that was sent in a URL"
-                " (hdtickets tokens revoke ID)",
-                _BEARER,
-            )
 
 
 def int_param(text: str, name: str, example: str, low: int = 1, high: int = MAX_ID) -> int:

@@ -35,8 +35,10 @@ from bot.content_encoding import (
 from bot.settings import SettingsError
 from core.db.engine import database_locked, database_unavailable
 from core.errors import HDTicketsError, NotFoundError, ValidationError
+from core.formatting import clip
 from core.ingest import IngestService, check_source, parse_envelope
 from core.ports import Clock
+from core.tokens import PREFIX as TOKEN_PREFIX
 from core.tokens import AuthError, InsufficientScope, Scope, authenticate
 
 logger = logging.getLogger(__name__)
@@ -97,6 +99,8 @@ _HTTP_CODES = {
 _CONFLICT_STATES = frozenset({"40P01", "40001"})
 _KEPT_HEADERS = ("Allow", "Retry-After", "WWW-Authenticate")
 _BEARER_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="hdtickets"'}
+# Query parameters that carry a token in other APIs (RFC 6750's access_token): refused.
+_URL_TOKEN_NAMES = frozenset({"access_token", "token", "api_key", "apikey", "bearer"})
 
 
 def _from_core(exc: HDTicketsError) -> ApiError:
@@ -312,6 +316,22 @@ class SignatureVerifier:
         raise ApiError(401, "unauthorized", "webhook-signature does not match the body")
 
 
+def refuse_token_in_url(request: web.Request) -> None:
+    """A token in the query string is refused, even beside a good header or a signature:
+    URLs are kept in proxies' logs and histories, and a listing's `next` link repeated it.
+    The REST API and ingest both check it first."""
+    for name, value in request.query.items():
+        if name.lower() in _URL_TOKEN_NAMES or value.strip().startswith(TOKEN_PREFIX):
+            raise ApiError(
+                401,
+                "unauthorized",
+                f"an API token never goes in the URL (?{clip(name, 30)}=): send it as"
+                " Authorization: Bearer <token>, and revoke one that was sent in a URL"
+                " (hdtickets tokens revoke ID)",
+                _BEARER_CHALLENGE,
+            )
+
+
 def decode_json(body: str, example: str = BATCH_EXAMPLE) -> object:
     """Parse a request body as JSON; a 400 with the parser's reason (or `example`) if not."""
     if not body.strip():
@@ -355,6 +375,7 @@ class IngestRoutes:
             await authenticate(session, token.strip(), Scope.INGEST, self._deps.clock.now())
 
     async def post_snapshots(self, request: web.Request) -> web.Response:
+        refuse_token_in_url(request)
         signed = "webhook-signature" in request.headers
         authorization = request.headers.get("Authorization")
         if not signed and not authorization:

@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import gzip
+import logging
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.rest import openapi_document
 from bot.web import INGEST_PATH, MAX_BODY_BYTES
 from core.clock import FakeClock
-from tests.integration.test_ingest_http import BODY, client, expect_error, lite, token
+from tests.integration.test_ingest_http import (
+    BODY,
+    client,
+    expect_error,
+    lite,
+    signed,
+    stored_count,
+    token,
+)
 
 __all__ = ["client", "lite"]  # fixtures
 
@@ -64,3 +74,25 @@ async def test_an_encoding_the_server_cannot_read_is_a_415_naming_the_ones_it_ca
     await expect_error(response, 413, "payload_too_large", "over 5 MB; split the batch")
     declared = openapi_document()["paths"][INGEST_PATH]["post"]["responses"]
     assert declared["415"]["content"]["application/json"]
+
+
+async def test_a_token_in_the_url_is_refused_as_the_api_refuses_it(
+    client: TestClient[Any, Any],
+    clock: FakeClock,
+    lite: async_sessionmaker[AsyncSession],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Ingest ignored ?access_token=: beside a good header the batch was stored, alone
+    it was "authentication required"; the API answers both with this 401."""
+    secret = await token(lite, clock, "ingest")
+    caplog.set_level(logging.DEBUG)
+    for query in (f"?access_token={secret}", f"?token={secret}", f"?key={secret}", "?api_key=x"):
+        for headers in ({"Authorization": f"Bearer {secret}"}, signed(BODY, clock.now()), {}):
+            response = await client.post(INGEST_PATH + query, data=BODY, headers=headers)
+            message = await expect_error(response, 401, "unauthorized")
+            assert message.startswith("an API token never goes in the URL (?"), message
+            assert response.headers["WWW-Authenticate"] == 'Bearer realm="hdtickets"'
+    assert await stored_count(lite) == 0
+    # The test server keeps aiohttp's access log; bot.process serves with access_log=None.
+    ours = [r.getMessage() for r in caplog.records if r.name != "aiohttp.access"]
+    assert ours and not [line for line in ours if secret[4:] in line]

@@ -356,11 +356,18 @@ class Decider:
 
     def _freeze(self, batch: Batch, round_: Round) -> None:
         """Freeze the alert's escalation policy for the round's level; note what it told."""
-        alert = round_.alert
-        step0 = first_delivery_at(round_.score.level, round_.person, batch.now, self._config.digest)
-        frozen = freeze(round_.score.level, step0, round_.person.escalation_overrides)
-        alert.freeze_policy(frozen.snapshot)
-        alert.step, alert.next_step_at = 0, frozen.next_step_at
+        alert, level = round_.alert, round_.score.level
+        if alert.status == "acknowledged":
+            # Acknowledged means "stop escalating": its rise to critical is told by this
+            # message alone. A stopped round keeps the level told, so the next re-score is
+            # silent, and neither the ticker nor the auditor takes it up.
+            alert.freeze_policy(stopped(int(level), level, batch.now))
+            alert.step, alert.next_step_at = 0, None
+        else:
+            step0 = first_delivery_at(level, round_.person, batch.now, self._config.digest)
+            frozen = freeze(level, step0, round_.person.escalation_overrides)
+            alert.freeze_policy(frozen.snapshot)
+            alert.step, alert.next_step_at = 0, frozen.next_step_at
         alert.last_notified_at, alert.last_notified_price = batch.now, round_.price
         alert.mark(STATE)
 

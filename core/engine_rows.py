@@ -193,6 +193,10 @@ def round_rows(
     )
     # Chat messages name the other alerts of the person about the event they answer.
     chat_body = f"{shared['body']}\n{also_text(batch, round_)}" if round_.also else None
+    # An acknowledged alert is re-notified only for a rise to critical (`plan_update`): news,
+    # written as "update" rows (a new message: no `edit_of`), which delivery does not
+    # withdraw as it withdraws what announces an alert no longer open.
+    acked = alert.status == "acknowledged"
     rows = []
     alert_id, user_id, fence = alert.id, alert.user_id, round_.fence
     level_value, score = int(level), round_.score.value
@@ -213,7 +217,7 @@ def round_rows(
                 "alert_id": alert_id,
                 "user_id": user_id,
                 "webhook_endpoint_id": endpoint,
-                "kind": target.kind,
+                "kind": "update" if acked and target.channel is not _WEBHOOK else target.kind,
                 "channel": channel,
                 "address": target.address,
                 "level": level_value,

@@ -4,6 +4,9 @@
 - Re-scored alerts notify again only when their level rises above the level last
   notified, or when the price fell by more than the hysteresis band and the watch's
   cooldown has passed; otherwise the update is silent.
+- Acknowledging means "stop escalating", not "never tell me again": an acknowledged
+  alert is told once more when it rises to critical, by message only (no SMS, call or
+  emergency contact); any other change stays silent.
 - After a resolve, the same key re-opens within the cooldown only for a price under
   max * (1 - hysteresis), or at a level above the one the resolved alert last told (a
   rise is news, as it is for an open alert); a resolve itself needs the condition to
@@ -123,6 +126,7 @@ class UpdatePlan:
 
 # The common outcomes, shared (the plan is immutable).
 _ACKED = UpdatePlan(False, False, "acknowledged: silent update")
+_ACKED_CRITICAL = UpdatePlan(True, False, "level rose to critical since you acknowledged it")
 _SNOOZED = UpdatePlan(False, False, "snoozed: silent update")
 _SILENT = UpdatePlan(False, False, "silent update")
 
@@ -141,7 +145,10 @@ def plan_update(
     """Decide what a re-score of an active alert does: notify, wake or stay silent (the
     reason, for the timeline, names prices in `currency`)."""
     if state.status == "acknowledged":
-        return _ACKED
+        # Told once: the round it starts freezes critical as the level told, and no
+        # escalation (`Decider._freeze`).
+        rose = level == Level.CRITICAL and state.notified_level < Level.CRITICAL
+        return _ACKED_CRITICAL if rose and not watch_snoozed else _ACKED
     if state.status == "snoozed":
         by_time = state.snoozed_until is not None and state.snoozed_until <= now
         by_price = (

@@ -125,10 +125,21 @@ def test_price_move_needs_the_band_and_the_cooldown() -> None:
 
 
 def test_acknowledged_and_snoozed_alerts_update_silently() -> None:
-    acked = plan_update(state(status="acknowledged"), WATCH, Level.CRITICAL, 10.0, CONFIG, NOW)
+    acked = plan_update(state(status="acknowledged"), WATCH, Level.HIGH, 10.0, CONFIG, NOW)
     assert not acked.notify and not acked.wake
     snoozed = state(status="snoozed", snoozed_until=NOW + timedelta(minutes=5))
     assert not plan_update(snoozed, WATCH, Level.CRITICAL, 10.0, CONFIG, NOW).notify
+
+
+def test_an_acknowledged_alert_is_told_once_when_it_rises_to_critical() -> None:
+    acked = state(status="acknowledged", notified_level=Level.HIGH)
+    plan = plan_update(acked, WATCH, Level.CRITICAL, 10.0, CONFIG, NOW)
+    assert (plan.notify, plan.wake) == (True, False)
+    assert plan.reason == "level rose to critical since you acknowledged it"
+    told = state(status="acknowledged", notified_level=Level.CRITICAL)
+    assert not plan_update(told, WATCH, Level.CRITICAL, 10.0, CONFIG, NOW).notify
+    paused = plan_update(acked, WATCH, Level.CRITICAL, 10.0, CONFIG, NOW, watch_snoozed=True)
+    assert not paused.notify
 
 
 def test_snoozed_alert_wakes_by_time_or_price() -> None:

@@ -1,9 +1,9 @@
 """Domain rules every snapshot passes before it is stored, whatever its source.
 
 `check_snapshot` normalises (UTC times, upper-case currency, trimmed text, empty text to
-None), fills a null min_price and counts in from the listings, and rejects what cannot
-be right (negative prices or counts, min above max, an unknown time zone, an observation
-from the future) with a one-line reason.
+None, a "6100043.0" event id to "6100043"), fills a null min_price and counts in from the
+listings, and rejects what cannot be right (negative prices or counts, min above max, an
+unknown time zone, an observation from the future) with a one-line reason.
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ _CURRENCY = re.compile(r"^[A-Z]{3}$")
 # javascript:, data: or ftp:) with no whitespace or control characters in it.
 _WEB_URL = re.compile(r"https?://[^\s\x00-\x1f\x7f/?#]+(?:[/?#][^\s\x00-\x1f\x7f]*)?", re.I)
 _SCHEME = re.compile(r"^([a-z][a-z0-9+.\-]*):", re.I)
+# A whole number written as a float ("6100043.0"), as spreadsheets save numeric ids.
+_FLOAT_WRITTEN_ID = re.compile(r"([0-9]+)\.0+")
 # Column sizes of core.db.models; PostgreSQL refuses longer text, so say so up front.
 _LIMITS = {
     "external_id": 128,
@@ -125,6 +127,18 @@ def _time(path: str, value: object) -> datetime:
     return when
 
 
+def _check_external_id(value: object) -> str:
+    """Return the event id to store: trimmed text, a float-written whole number as the
+    number ("6100043.0" -> "6100043", the JSON number 6100043 is "6100043" too).
+
+    Any other id is kept as it is ("6100043.5", "A12.0"): only a spreadsheet's rewriting
+    of a numeric id is undone, or one event would be stored twice and alert twice.
+    """
+    text = _text("event.external_id", value, required=True) or ""
+    whole = _FLOAT_WRITTEN_ID.fullmatch(text)
+    return whole.group(1) if whole else text
+
+
 def check_source(value: object) -> str:
     """Return a valid source name (lower-case letters, digits, `_.-`, at most 64)."""
     source = _text("source", value, required=True) or ""
@@ -168,7 +182,7 @@ def check_event(event: EventInfo) -> EventInfo:
     if len(performers) > MAX_PERFORMERS:
         raise _fail("event.performers", f"at most {MAX_PERFORMERS} performers")
     checked = EventInfo(
-        external_id=_text("event.external_id", event.external_id, required=True) or "",
+        external_id=_check_external_id(event.external_id),
         name=_text("event.name", event.name, required=True) or "",
         starts_at=_time("event.starts_at", event.starts_at),
         category=_text("event.category", event.category),

@@ -8,7 +8,7 @@ from itertools import islice
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from typer.testing import CliRunner
 
@@ -240,3 +240,39 @@ def test_the_real_tidy_file_converts_the_issue_example() -> None:
     for batch in islice(batches, 5):
         assert all(s.observed_at < s.event.starts_at for s in batch.items)
         assert all((s.max_price or 0) <= 10_000 for s in batch.items)
+
+
+async def test_an_id_a_spreadsheet_wrote_as_a_float_is_the_same_event_as_the_json_id(
+    service: IngestService, sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    """ "6100043.0" (a spreadsheet's number) was stored as a second event beside the JSON
+    "6100043", and each alerted on its own; ids that only look alike stay apart."""
+    path = tmp_path / "saved.csv"
+    path.write_text(
+        "external_id,name,starts_at,observed_at,min_price\n"
+        "6100043.0,Rockies at Diamondbacks,2024-07-31T20:10:00Z,2024-06-01T10:00:00Z,30\n"
+        "6100043.5,Rockies at Diamondbacks,2024-07-31T20:10:00Z,2024-06-01T10:00:00Z,30\n"
+        "A12.0,Rockies at Diamondbacks,2024-07-31T20:10:00Z,2024-06-01T10:00:00Z,30\n"
+    )
+    summary = await import_file(path, CsvFormat.GENERIC, service, source="seatgeek")
+    assert (summary.accepted, summary.rejected) == (3, [])
+    item = {
+        "event": {
+            "external_id": "6100043",
+            "name": "Rockies at Diamondbacks",
+            "starts_at": "2024-07-31T20:10:00Z",
+        },
+        "observed_at": "2024-06-02T10:00:00Z",
+        "min_price": 28,
+    }
+    report = await service.ingest("seatgeek", [item])
+    assert (report.accepted, report.rejected) == (1, ())
+    events = await events_by_id(sessions)
+    assert sorted(events) == ["6100043", "6100043.5", "A12.0"]
+    async with sessions() as session:
+        points = await session.scalar(
+            select(func.count())
+            .select_from(MarketSnapshot)
+            .where(MarketSnapshot.event_id == events["6100043"].id)
+        )
+    assert points == 2

@@ -78,6 +78,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "padded event name": {"event": replace(EVENT, name="Rockies at Diamondbacks ")},
     "bad time zone": {"event": replace(EVENT, timezone="Mars/Olympus")},
     "duplicate performer": {"event": replace(EVENT, performers=("A", "A"))},
+    "id written as a float": {"event": replace(EVENT, external_id="6100043.0")},
 }
 
 
@@ -116,6 +117,17 @@ def test_not_normal_items_get_what_the_full_rules_give(name: str) -> None:
     assert fast is not item
 
 
+@pytest.mark.parametrize(
+    ("given", "kept"),
+    [("6100043.0", "6100043"), ("7.000", "7"), ("6100043.5", None), ("A12.0", None), ("1e3", None)],
+)
+def test_an_id_written_as_a_float_with_no_fraction_is_the_whole_number(
+    given: str, kept: str | None
+) -> None:
+    checked = check_snapshot(replace(ITEM, event=replace(EVENT, external_id=given)), NOW)
+    assert checked.event.external_id == (kept or given)
+
+
 def test_event_remembered_as_normal_is_only_that_very_object() -> None:
     assert check_snapshot(ITEM, NOW) is ITEM  # EVENT is now remembered as normal
     padded = replace(EVENT, venue=" Chase Field")  # equal id()s are impossible while held
@@ -129,6 +141,13 @@ def test_event_remembered_as_normal_is_only_that_very_object() -> None:
 # or refuse. A rule added to the full rules but not to `_normal_snapshot` shows up here
 # as a difference (the fast path hands back the item, the full rules do not).
 ODD: dict[str, list[Any]] = {
+    "event": [
+        EVENT,
+        *(
+            replace(EVENT, external_id=external_id)
+            for external_id in ("6100043.0", "6100043.00", " 6100043.0", "6100043.5", "A12.0")
+        ),
+    ],
     "source": ["seatgeek", "SeatGeek", " seatgeek", "", "a" * 80, "seat_geek", 5, None],
     "observed_at": [
         ITEM.observed_at,

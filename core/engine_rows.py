@@ -57,6 +57,7 @@ _PENDING = NotificationStatus.PENDING.value
 _WEBHOOK = ChannelKind.WEBHOOK
 CHART_LEVEL = Level.HIGH
 CHART_POINTS = 48
+ACKED_RISE_NOTE = "You acknowledged this alert; it has become critical since."
 
 
 def chart_history(level: Level, stored: StoredSnapshot, ctx: RowContext) -> dict[str, Any]:
@@ -149,10 +150,16 @@ def round_rows(
     info = batch.info.get(alert.watch_id)
     forecast = batch.forecasts.get(stored.event.id)
     prediction, recommendation = batch.forecast_dicts.get(stored.event.id, (None, None))
+    # An acknowledged alert is re-notified only for a rise to critical (`plan_update`): news,
+    # written as "update" rows (a new message: no `edit_of`), which delivery does not
+    # withdraw as it withdraws what announces an alert no longer open. Its title leads
+    # with the level, not with the acknowledgement the person already made.
+    acked = alert.status == "acknowledged"
+    age_note = market_age_note(stored.point.observed_at, now, round_.person.timezone)
     view = AlertView(
         alert_id=alert.id,
         kind=alert.kind,
-        status=alert.status,
+        status="open" if acked else alert.status,
         level=round_.score.level,
         score=round_.score.value,
         event=stored.event,
@@ -166,7 +173,7 @@ def round_rows(
         factors=round_.score.factors,
         sentence=_sentence(forecast, spec, round_.price, stored),
         timezone=round_.person.timezone,
-        status_note=market_age_note(stored.point.observed_at, now, round_.person.timezone),
+        status_note=_joined(ACKED_RISE_NOTE if acked else None, age_note),
         currency=stored.point.currency,
     )
     buttons = alert_buttons(ctx.signer, alert.id, now=now, rng=ctx.rng)
@@ -193,10 +200,6 @@ def round_rows(
     )
     # Chat messages name the other alerts of the person about the event they answer.
     chat_body = f"{shared['body']}\n{also_text(batch, round_)}" if round_.also else None
-    # An acknowledged alert is re-notified only for a rise to critical (`plan_update`): news,
-    # written as "update" rows (a new message: no `edit_of`), which delivery does not
-    # withdraw as it withdraws what announces an alert no longer open.
-    acked = alert.status == "acknowledged"
     rows = []
     alert_id, user_id, fence = alert.id, alert.user_id, round_.fence
     level_value, score = int(level), round_.score.value
@@ -234,6 +237,11 @@ def round_rows(
         )
         ctx.metrics.count("notifications", labels={"channel": channel, "status": "pending"})
     return rows
+
+
+def _joined(*notes: str | None) -> str | None:
+    """The notes given, one line each (None when there are none)."""
+    return "\n".join(n for n in notes if n) or None
 
 
 def _sentence(

@@ -85,8 +85,11 @@ async def test_a_rise_to_critical_is_told_once_by_message_without_escalating(
         update = [n for n in await notifications_of(session, alert_id) if n.channel == "console"][
             -1
         ]
-    assert update.payload["title"].startswith("✅ Acknowledged: Rockies at Diamondbacks")
-    assert update.payload["body"].startswith("Critical priority")
+    # It leads with the level: the acknowledgement is the person's own, not news.
+    assert update.payload["title"].startswith("🚨 Rockies at Diamondbacks")
+    assert update.payload["body"].startswith(
+        "You acknowledged this alert; it has become critical since.\nCritical priority"
+    )
     notified = "notified: level rose to critical since you acknowledged it"
     assert notified in await timeline(sessions, alert_id)
     # Delivered, not withdrawn as a message announcing an alert no longer open.

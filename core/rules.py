@@ -69,13 +69,16 @@ _K = TypeVar("_K", int, str)
 
 # Kana voicing marks change the sound (ト to ド), unlike an accent: kept.
 _KANA_MARKS = frozenset("\u3099\u309a")
+# Zero-width characters come with copy-paste; kept, "yan\u200bkees" would be two words.
+_ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
 
 
 def fold(text: str) -> str:
-    """Case-folded, accents removed: "Björk" and "bjork" read the same when matching."""
+    """Case-folded, accents and zero-width characters removed: "Björk" and "bjork" read
+    the same when matching, on the watch's side and the event's."""
     if text.isascii():
         return text.casefold()
-    split = unicodedata.normalize("NFKD", text.casefold())
+    split = unicodedata.normalize("NFKD", text.translate(_ZERO_WIDTH).casefold())
     kept = "".join(c for c in split if not unicodedata.combining(c) or c in _KANA_MARKS)
     return unicodedata.normalize("NFC", kept)  # Hangul and voiced kana whole again
 

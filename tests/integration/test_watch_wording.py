@@ -280,3 +280,56 @@ async def test_initials_known_from_another_name_are_asked_about_not_watched(
     assert f"watch #{dodgers.id} under 50" in commands(reply)
     # Every word long, both known, no game together: a game to come, watched as before.
     assert (await world.say("watch rockies orioles")).lines[0].startswith("Watching")
+
+
+async def test_a_nickname_watches_the_team_it_names_and_says_so(world: World) -> None:
+    reply = await world.say("watch D-Backs under 50")
+
+    [row] = await world.watches()
+    assert (row.event_id, row.max_price) == (world.events["rockies"], 50.0), reply.text
+    assert reply.lines[0].startswith("Watching Rockies at Diamondbacks")
+    assert reply.lines[1] == "You wrote 'D-Backs': read as Arizona Diamondbacks."
+
+
+async def test_a_nickname_of_a_team_with_several_games_offers_them(world: World) -> None:
+    reply = await world.say("watch yanks under 80")
+
+    assert await world.watches() == []
+    assert reply.lines[:2] == (
+        "'New York Yankees' matches 2 upcoming events — which one?",
+        "You wrote 'yanks': read as New York Yankees.",
+    ), reply.text
+    assert commands(reply)[-1] == "watch any New York Yankees under 80"
+
+
+async def test_a_nickname_of_several_teams_none_playing_asks_which(world: World) -> None:
+    reply = await world.say("watch cards")
+
+    assert await world.watches() == []
+    assert commands(reply) == [
+        "watch St. Louis Cardinals",
+        "watch Arizona Cardinals",
+        "watch any cards",
+    ], reply.text
+
+
+async def test_a_nickname_of_several_teams_watches_the_one_playing(world: World) -> None:
+    """St. Louis at Arizona holds the words of the Arizona Cardinals too, but lists only
+    the baseball team."""
+    async with world.sessions() as session, session.begin():
+        stl = await add_event(session, external_id="stl", name="Cardinals at Diamondbacks",
+                              performers=("Arizona Diamondbacks", "St. Louis Cardinals"),
+                              starts_at=SAT_LOCAL)  # fmt: skip
+
+    reply = await world.say("watch cards")
+
+    [row] = await world.watches()
+    assert row.event_id == stl.id, reply.text
+    assert reply.lines[1] == "You wrote 'cards': read as St. Louis Cardinals."
+
+
+async def test_a_zero_width_character_pasted_into_a_name_is_dropped(world: World) -> None:
+    reply = await world.say("watch any yan\u200bkees\ufeff under 80")
+
+    [row] = await world.watches()
+    assert row.terms == ["yankees"], reply.text

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from core.commands import WatchCommand, parse
 from core.domain import WatchSpec
-from core.rules import WatchIndex, words
-from core.watch_choices import command_text
+from core.rules import WatchIndex, word_matches, words
+from core.team_aliases import TEAM_ALIASES
+from core.watch_choices import command_text, nicknamed, which_team
 from tests.builders import game
 
 
@@ -58,3 +61,54 @@ def test_a_choice_keeps_the_currency_typed_with_the_max(typed: str | None, said:
     command = parse(text)
     assert isinstance(command, WatchCommand)
     assert (command.max_price, command.currency) == (80.0, typed)
+
+
+ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff"
+
+
+@pytest.mark.parametrize("mark", ZERO_WIDTH)
+def test_zero_width_characters_pasted_into_a_name_are_no_part_of_it(mark: str) -> None:
+    assert words(f"{mark}Dia{mark}mondbacks{mark}") == ("diamondbacks",)
+
+
+@pytest.mark.parametrize(
+    ("terms", "name"),
+    [("diamond\u200bbacks", "Rockies at Diamondbacks"), ("rockies", "Rock\ufeffies at Dbacks")],
+)
+def test_a_zero_width_character_on_either_side_still_matches(terms: str, name: str) -> None:
+    watch = WatchSpec(id=1, user_id=7, terms=(terms,))
+    event = replace(game(), name=name, performers=())
+    assert [w.id for w in WatchIndex.from_specs([watch]).candidates(event)] == [1]
+
+
+@pytest.mark.parametrize("typed", ["dbacks", "D-Backs", "d backs", "DBACKS", "the d\u200bbacks"])
+def test_a_nickname_names_its_team_however_it_is_written(typed: str) -> None:
+    assert nicknamed(typed) == ("Arizona Diamondbacks",)
+
+
+@pytest.mark.parametrize("typed", ["dbacksfan", "dbacks rockies", "yank", "sox", "mets"])
+def test_only_a_whole_nickname_names_a_team(typed: str) -> None:
+    assert nicknamed(typed) == ()
+
+
+@pytest.mark.parametrize(("alias", "teams"), TEAM_ALIASES.items())
+def test_no_nickname_is_already_found_by_the_team_name(alias: str, teams: tuple[str, ...]) -> None:
+    """A nickname matching says nothing new ("mets", "sox"), and it would be shadowed."""
+    for team in teams:
+        haystack = set(words(team))
+        assert not all(word_matches(w, haystack) for w in words(alias)), (alias, team)
+
+
+def test_a_nickname_of_several_teams_asks_which_and_each_choice_parses_back() -> None:
+    reply = which_team(WatchCommand("cards", max_price=50.0), nicknamed("Cards"))
+
+    assert reply.lines == ("'cards' is a nickname of 2 teams — which one?",)
+    assert [c.label for c in reply.choices[:2]] == ["St. Louis Cardinals", "Arizona Cardinals"]
+    commands = [c.command or "" for c in reply.choices]
+    assert commands == [
+        "watch St. Louis Cardinals under 50",
+        "watch Arizona Cardinals under 50",
+        "watch any cards under 50",
+    ]
+    parsed = parse(commands[0])
+    assert isinstance(parsed, WatchCommand) and parsed.what == "St. Louis Cardinals"

@@ -332,6 +332,12 @@ async def build(
         console = channels.get(ChannelKind.CONSOLE.value)
         if (warning := await upkeep_warning(engine)) is not None:
             logger.warning(warning)
+        if unbuilt := settings.unbuilt_platform_settings():
+            logger.warning(
+                "%s set, but Slack and Discord are not supported yet: ignored"
+                " (Telegram is: HDT_TELEGRAM_BOT_TOKEN)",
+                " and ".join(unbuilt),
+            )
         logger.info(
             "built: database %s, predictor %s, channels %s, %d active watches",
             engine.dialect.name,

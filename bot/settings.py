@@ -237,7 +237,20 @@ class Settings(BaseSettings):
 
     @property
     def platforms_configured(self) -> bool:
-        return any((self.slack_bot_token, self.telegram_bot_token, self.discord_bot_token))
+        """A chat platform this build runs is set up (Telegram; Slack and Discord are not
+        built yet, so their tokens alone must not turn the demo off and leave nothing)."""
+        return self.telegram_bot_token is not None
+
+    def unbuilt_platform_settings(self) -> list[str]:
+        """The settings given for a chat platform this build does not run yet."""
+        given = {
+            "HDT_SLACK_BOT_TOKEN": self.slack_bot_token,
+            "HDT_SLACK_SIGNING_SECRET": self.slack_signing_secret,
+            "HDT_SLACK_APP_TOKEN": self.slack_app_token,
+            "HDT_DISCORD_BOT_TOKEN": self.discord_bot_token,
+            "HDT_DISCORD_APPLICATION_ID": self.discord_application_id,
+        }
+        return [name for name, value in given.items() if value is not None]
 
     @property
     def demo_enabled(self) -> bool:

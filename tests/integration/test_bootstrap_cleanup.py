@@ -148,3 +148,23 @@ async def test_a_key_that_cannot_read_the_stored_secrets_stops_start_up(
         metrics=NullMetrics(), predictor=StubPredictor(),
     )  # fmt: skip
     await container.aclose()
+
+
+async def test_settings_of_a_platform_not_built_are_named_in_a_warning(
+    engines: list[RecordingEngine],
+    sqlite_url: str,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings = load_settings(
+        database_url=sqlite_url,
+        secret_key="test",
+        demo=False,
+        state_dir=tmp_path,
+        slack_bot_token="xoxb-secret-value",
+    )
+    container = await bootstrap.build(settings, metrics=NullMetrics(), predictor=StubPredictor())
+    await container.aclose()
+    [warning] = [r.getMessage() for r in caplog.records if "not supported yet" in r.getMessage()]
+    assert warning.startswith("HDT_SLACK_BOT_TOKEN set, but Slack and Discord")
+    assert "xoxb-secret-value" not in caplog.text

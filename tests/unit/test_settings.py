@@ -95,3 +95,16 @@ def test_processes_starting_at_once_share_one_development_key(tmp_path: Path) ->
     keys = {proc.communicate(timeout=60)[0] for proc in procs}
     assert len(keys) == 1 and b"" not in keys
     assert keys == {(tmp_path / "state" / "secret_key").read_bytes()}
+
+
+def test_a_platform_this_build_does_not_run_leaves_the_demo_on() -> None:
+    # A Slack or Discord token alone turned the demo off, and the process then ran with
+    # no chat platform and no market, and said nothing.
+    slack = load_settings(slack_bot_token="xoxb-1", discord_application_id="42")
+    assert slack.demo_enabled and not slack.platforms_configured
+    assert slack.unbuilt_platform_settings() == [
+        "HDT_SLACK_BOT_TOKEN",
+        "HDT_DISCORD_APPLICATION_ID",
+    ]
+    telegram = load_settings(telegram_bot_token="123:abc")
+    assert not telegram.demo_enabled and telegram.unbuilt_platform_settings() == []

@@ -23,7 +23,9 @@ def migrate() -> None:
 @app.command(epilog=examples("hdtickets run", "hdtickets run --no-chat"))
 def run(
     chat: bool | None = typer.Option(
-        None, "--chat/--no-chat", help="Talk to the bot in this terminal (default: when a TTY)."
+        None,
+        "--chat/--no-chat",
+        help="Talk to the bot in this terminal (default: in demo mode, when a TTY).",
     ),
 ) -> None:
     """Run the bot process: web app, delivery workers, scheduler and channels."""

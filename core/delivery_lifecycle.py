@@ -8,10 +8,11 @@ writes a group of them in one transaction and calls the steps here:
 - Parking: a message whose retries are used up and that has no other chat channel to
   fail over to (or is a webhook event) is not dropped while it can still matter. It goes
   back to pending, tried again every retry cap (the outcome's `due_at`) until its event
-  starts, for at most `PARK_LIMIT` after it was queued, so a platform outage longer than
-  the retry schedule delays alerts instead of losing them; an alert that closes meanwhile
-  cancels its parked chat messages as it cancels any pending one. `delivery_parked` is
-  audited when a message is parked, not on each try.
+  starts (as the events table has it now, so a rescheduled event moves the limit), for at
+  most `PARK_LIMIT` after it was queued, so a platform outage longer than the retry
+  schedule delays alerts instead of losing them; an alert that closes meanwhile cancels
+  its parked chat messages as it cancels any pending one. `delivery_parked` is audited
+  when a message is parked, not on each try.
 - Health: webhook endpoints count consecutive failures; one whose recipient is gone is
   disabled, with all still queued for it, and a chat identity that is gone is marked
   unreachable. A claimed row for an endpoint that is disabled or removed (queued from
@@ -156,8 +157,16 @@ def quiet_note(o: Outcome) -> str:
     return " (after the person's quiet hours)" if o.held else ""
 
 
-def park_until(o: Outcome) -> datetime | None:
-    """Until when a dead row may wait for its channel to come back; None: not at all."""
+def park_until(o: Outcome, starts_at: datetime | None) -> datetime | None:
+    """Until when a dead row may wait for its channel to come back; None: not at all.
+
+    Args:
+        o: the outcome of the row's last try.
+        starts_at: when the row's event starts now, from the events table: the start in
+            the payload is the one when the message was written, and an event rescheduled
+            since would give a parked message up too early, or keep it past the start.
+            None (the event is gone): the payload's start.
+    """
     row = o.row
     if o.kind is not OutcomeKind.DEAD or o.due_at is None:
         return None
@@ -166,15 +175,20 @@ def park_until(o: Outcome) -> datetime | None:
     if row.channel not in PARKED_CHANNELS:
         return None  # SMS and calls belong to escalation, which has its own next steps
     limit = (row.created_at or o.at) + PARK_LIMIT
-    data = (row.payload or {}).get("data")
-    event = (data.get("event") if isinstance(data, dict) else None) or {}
-    try:
-        starts = datetime.fromisoformat(event["starts_at"]) if event.get("starts_at") else None
-    except (TypeError, ValueError):
-        starts = None
+    starts = starts_at or _written_start(row)
     if starts is not None and starts.tzinfo is not None:
         limit = min(limit, starts)
     return limit if o.due_at < limit else None
+
+
+def _written_start(row: Notification) -> datetime | None:
+    """The event's start as the row's payload gives it (`data.event.starts_at`)."""
+    data = (row.payload or {}).get("data")
+    event = (data.get("event") if isinstance(data, dict) else None) or {}
+    try:
+        return datetime.fromisoformat(event["starts_at"]) if event.get("starts_at") else None
+    except (TypeError, ValueError):
+        return None
 
 
 async def park(session: AsyncSession, o: Outcome) -> None:

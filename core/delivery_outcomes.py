@@ -29,7 +29,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.announce import edit_late
-from core.db.models import Alert, AuditEntry, Notification
+from core.db.models import Alert, AuditEntry, Event, Notification
 from core.delivery_lifecycle import (
     Outcome,
     OutcomeKind,
@@ -59,38 +59,43 @@ class Written:
     cancelled: frozenset[int] = frozenset()
 
 
-async def closed_alerts(
-    session: AsyncSession,
-    rows: Iterable[Notification],
-    *,
-    lock: bool = False,
-    also: Collection[int] = (),
-) -> dict[int, str]:
-    """The status of each alert announced open by `rows` (and of the alerts `also`)
-    that is no longer open.
-
-    With `lock`, the alerts are read `FOR SHARE` on PostgreSQL: a state change committing
-    meanwhile waits for the caller's transaction, or is waited for and seen.
-    """
-    return _closed(await _alert_states(session, rows, lock=lock, also=also))
+@dataclass(frozen=True, slots=True)
+class _AlertState:
+    status: str
+    price: float | None
+    starts_at: datetime | None  # its event's start now; None: the event is gone
 
 
-def _closed(states: dict[int, tuple[str, float | None]]) -> dict[int, str]:
-    return {alert_id: status for alert_id, (status, _) in states.items() if status != _OPEN}
+def _closed(states: dict[int, _AlertState]) -> dict[int, str]:
+    return {alert_id: s.status for alert_id, s in states.items() if s.status != _OPEN}
 
 
 async def _alert_states(
     session: AsyncSession, rows: Iterable[Notification], *, lock: bool, also: Collection[int]
-) -> dict[int, tuple[str, float | None]]:
-    """The status and current price of each alert announced open by `rows`, and of `also`."""
+) -> dict[int, _AlertState]:
+    """The status, current price and event start of each alert announced open by `rows`,
+    and of the alerts `also`.
+
+    With `lock`, the alerts (not their events) are read `FOR SHARE` on PostgreSQL: a state
+    change committing meanwhile waits for the caller's transaction, or is waited for and
+    seen.
+    """
     wanted = {row.alert_id for row in rows if row.alert_id is not None and announces_open(row)}
     ids = sorted(wanted.union(also))
     if not ids:
         return {}
-    stmt = select(Alert.id, Alert.status, Alert.price).where(Alert.id.in_(ids)).order_by(Alert.id)
+    stmt = (
+        select(Alert.id, Alert.status, Alert.price, Event.starts_at)
+        .outerjoin(Event, Event.id == Alert.event_id)
+        .where(Alert.id.in_(ids))
+        .order_by(Alert.id)
+    )
     if lock and session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update(read=True)
-    return {alert_id: (status, price) for alert_id, status, price in await session.execute(stmt)}
+        stmt = stmt.with_for_update(read=True, of=Alert)
+    return {
+        alert_id: _AlertState(status, price, starts_at)
+        for alert_id, status, price, starts_at in await session.execute(stmt)
+    }
 
 
 async def withdrawals(
@@ -107,7 +112,7 @@ async def withdrawals(
     """
     states = await _alert_states(session, rows, lock=False, also=summary_alert_ids(rows))
     closed = _closed(states)
-    prices = {alert_id: price for alert_id, (status, price) in states.items() if status == _OPEN}
+    prices = {alert_id: s.price for alert_id, s in states.items() if s.status == _OPEN}
     out = [
         _cancelled(row, now, row.attempts, closed[row.alert_id], None)
         for row in rows
@@ -176,9 +181,10 @@ async def write_outcomes(
     audit entry; webhook endpoints their failure count (disabled when the recipient is
     gone); chat identities that are gone are marked unreachable; failed and dead chat
     rows fail over to the person's next chat channel among `available_channels`; dead
-    rows with nowhere to go are parked. A message announcing an alert that is no longer
-    open is neither retried, parked nor failed over, and one sent meanwhile gets its
-    edit queued (see the module doc).
+    rows with nowhere to go are parked until their event starts, as the events table has
+    it now (read with the alerts). A message announcing an alert that is no longer open
+    is neither retried, parked nor failed over, and one sent meanwhile gets its edit
+    queued (see the module doc).
 
     Returns:
         The rows parked, and the rows cancelled because their alert is no longer open.
@@ -188,9 +194,11 @@ async def write_outcomes(
     # next cannot change before this transaction commits (on PostgreSQL, `FOR SHARE`).
     await apply_updates(session, worker_id, [_row_update(o) for o in outcomes])
     done = [o for o in outcomes if o.kind is not OutcomeKind.RELEASE]
-    closed = await closed_alerts(
-        session, (o.row for o in done if o.kind is not OutcomeKind.CANCELLED), lock=True
+    dead = {o.row.alert_id for o in done if o.kind is OutcomeKind.DEAD and o.row.alert_id}
+    states = await _alert_states(
+        session, (o.row for o in done if o.kind is not OutcomeKind.CANCELLED), lock=True, also=dead
     )
+    closed = _closed(states)
     if closed:
         done = await _withdraw_failures(session, done, closed)
         await _edit_late_sends(session, done, closed)
@@ -204,7 +212,8 @@ async def write_outcomes(
             continue
         withdrawn = closed.get(o.row.alert_id or 0) if announces_open(o.row) else None
         entries, moved = await after_failure(session, o, available_channels, withdrawn)
-        until = None if moved else park_until(o)
+        state = states.get(o.row.alert_id or 0)
+        until = None if moved else park_until(o, state.starts_at if state else None)
         if until is None:
             audits.append(_outcome_audit(o))
         else:

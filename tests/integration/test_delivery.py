@@ -66,10 +66,18 @@ async def endpoint(sessions: Sessions, failures: int = 0) -> int:
         return row.id
 
 
-async def alert_for(sessions: Sessions, user_id: int) -> int:
+async def alert_for(
+    sessions: Sessions, user_id: int, starts_at: datetime | None = None, external_id: str = "1"
+) -> int:
+    """An open alert of `user_id` about a new event (by default one that started at 11:00)."""
     now = datetime(2024, 3, 20, 11, 0, tzinfo=UTC)
     async with sessions() as session, session.begin():
-        event = Event(source="s", external_id="1", name="Rockies at Diamondbacks", starts_at=now)
+        event = Event(
+            source="s",
+            external_id=external_id,
+            name="Rockies at Diamondbacks",
+            starts_at=starts_at or now,
+        )
         session.add(event)
         await session.flush()
         watch = Watch(user_id=user_id, label="rockies", event_id=event.id)
@@ -389,8 +397,8 @@ async def test_an_outage_longer_than_the_retries_parks_the_message_until_it_is_b
 ) -> None:
     """Only Telegram, down for longer than its retries: the alert waits, it is not lost."""
     user_id = await person(sessions, {"telegram": "tg-1"}, ["telegram"])
-    alert_id = await alert_for(sessions, user_id)
     starts = clock.now() + timedelta(days=2)
+    alert_id = await alert_for(sessions, user_id, starts)
     message = {
         "event_type": "alert.triggered",
         "data": {"event": {"starts_at": starts.isoformat()}},
@@ -427,19 +435,21 @@ async def test_a_parked_message_gives_up_when_its_event_starts(
     sessions: Sessions, clock: FakeClock
 ) -> None:
     user_id = await person(sessions, {"telegram": "tg-1"}, ["telegram"])
-    alert_id = await alert_for(sessions, user_id)
     hook = FakeChannel("webhook")
     hook.fail_always(RetryableDeliveryError("HTTP 503"))
     telegram = FakeChannel("telegram")
     telegram.fail_always(RetryableDeliveryError("HTTP 502"))
-    soon = {"data": {"event": {"starts_at": (clock.now() + timedelta(seconds=30)).isoformat()}}}
-    later = {"data": {"event": {"starts_at": (clock.now() + timedelta(days=3)).isoformat()}}}
+    starts_soon, starts_later = clock.now() + timedelta(seconds=30), clock.now() + timedelta(days=3)
+    alert_soon = await alert_for(sessions, user_id, starts_soon, "soon")
+    alert_id = await alert_for(sessions, user_id, starts_later, "later")
+    soon = {"data": {"event": {"starts_at": starts_soon.isoformat()}}}
+    later = {"data": {"event": {"starts_at": starts_later.isoformat()}}}
     await add(
         sessions,
         clock,
         # The retry cap is 60 s: the event starts before the next try could happen.
         {"idempotency_key": "tg", "channel": "telegram", "address": "tg-1", "user_id": user_id,
-         "alert_id": alert_id, "payload": soon},
+         "alert_id": alert_soon, "payload": soon},
         # A webhook event is parked too (no failover for webhooks), but not a lone digest
         # line without an alert, nor a row queued more than a day ago.
         {"idempotency_key": "wh", "alert_id": alert_id, "payload": later},

@@ -19,11 +19,13 @@ from core.clock import FakeClock
 from core.db.engine import make_engine, make_sessionmaker
 from core.db.models import Alert, AuditEntry, Event, Notification, User, Watch, WebhookEndpoint
 from core.delivery import DeliveryService
-from core.domain import ActionKind
+from core.domain import ActionKind, EventInfo
 from core.errors import PermanentDeliveryError, RetryableDeliveryError
+from core.ingest.events import upsert_events
 from core.outbox import claim, next_due_at
 from tests.fakes.channels import FakeChannel
 from tests.integration.engine_helpers import (
+    STARTS,
     T0,
     Seed,
     Sessions,
@@ -69,8 +71,10 @@ async def seeded(
     quiet: tuple[str, str] | None = None,
     webhook: bool = False,
     at: datetime = T0,
+    level: int = 3,
 ) -> Alert:
-    """A person, a watch and one open level-3 alert with its messages queued by the engine."""
+    """A person, a watch and one open alert with its messages queued by the engine (level 3
+    far from the event, 4 on its day)."""
     async with sessions() as session, session.begin():
         user = await add_user(session, chats=chats, quiet=quiet)
         event = await add_event(session)
@@ -81,7 +85,7 @@ async def seeded(
     await process_snapshot(sessions, engine, Seed(user, event, watch), at, 30.0)
     async with sessions() as session:
         (alert,) = (await session.execute(select(Alert))).scalars()
-    assert alert.level == 3
+    assert alert.level == level
     return alert
 
 
@@ -372,6 +376,69 @@ async def test_a_retry_inside_quiet_hours_is_held_for_the_levels_quiet_hours_hol
         assert row.due_at == morning
     else:
         assert row.due_at < night + timedelta(minutes=1)
+
+
+async def reschedule(sessions: Sessions, starts_at: datetime, now: datetime) -> None:
+    """Store a newer description of the seeded event (`add_event`) that moves its start."""
+    key = ("seatgeek", "6100043")
+    info = EventInfo(external_id=key[1], name="Rockies at Diamondbacks", starts_at=starts_at)
+    async with sessions() as session, session.begin():
+        await upsert_events(session, {key: info}, now)
+
+
+async def parked_until(sessions: Sessions, alert_id: int) -> list[str]:
+    async with sessions() as session:
+        found = await session.execute(
+            select(AuditEntry.data).where(
+                AuditEntry.alert_id == alert_id, AuditEntry.kind == "delivery_parked"
+            )
+        )
+        return [data["until"] for data in found.scalars()]
+
+
+async def test_a_parked_message_waits_for_its_rescheduled_event(sessions: Sessions) -> None:
+    """Written 2 h before the event, which then moves 6 h later; Telegram is down past the
+    start the message was written with: the message waits for the new start, not the old."""
+    written = STARTS - timedelta(hours=2)
+    alert = await seeded(sessions, at=written, level=4)
+    later = STARTS + timedelta(hours=6)
+    await reschedule(sessions, later, written)
+    clock = FakeClock(written)
+    telegram = FakeChannel("telegram")
+    telegram.fail_always(RetryableDeliveryError("502"), count=10_000)
+    service = worker(sessions, clock, {"telegram": telegram})
+
+    await drain(service, clock, 3 * 3600, step=60)  # to an hour after the old start
+    (row,) = await rows(sessions)
+    assert row.status == "pending"
+    assert await parked_until(sessions, alert.id) == [later.isoformat()]
+
+    telegram = service.channels["telegram"] = FakeChannel("telegram")  # back
+    clock.set(row.due_at)
+    await service.deliver_batch()
+    assert telegram.keys == [row.idempotency_key]
+
+
+async def test_a_parked_message_gives_up_when_its_event_moved_earlier_starts(
+    sessions: Sessions,
+) -> None:
+    """Written 6 h before the event, which then moves to an hour after the message was
+    written; Telegram stays down: the message is given up at the new start."""
+    written = STARTS - timedelta(hours=6)
+    alert = await seeded(sessions, at=written, level=4)
+    earlier = written + timedelta(hours=1)
+    await reschedule(sessions, earlier, written)
+    clock = FakeClock(written)
+    telegram = FakeChannel("telegram")
+    telegram.fail_always(RetryableDeliveryError("502"), count=10_000)
+    service = worker(sessions, clock, {"telegram": telegram})
+
+    await drain(service, clock, 90 * 60, step=60)
+    (row,) = await rows(sessions)
+    assert row.status == "dead"
+    assert await parked_until(sessions, alert.id) == [earlier.isoformat()]
+    kinds = [kind for kind, _ in await timeline(sessions, alert.id)]
+    assert kinds.count("delivery_dead") == 1
 
 
 # --- webhook events keep their order -------------------------------------------------

@@ -176,7 +176,9 @@ async def act(
     name = event.name if event is not None else f"event #{alert.event_id}"
     zone = (await turn.user()).timezone
     if action is ActionKind.ACK:
-        text = f"Acknowledged alert #{alert.id} ({name}); no more reminders for it."
+        text = f"Acknowledged alert #{alert.id} ({name}); no more reminders for it"
+        # `plan_update`: one more message if it rises to critical, by chat only.
+        text += "." if alert.level >= Level.CRITICAL else " unless it becomes critical."
     elif action is ActionKind.BOUGHT:
         text = f"Marked alert #{alert.id} as bought — enjoy {name}!"
     elif action is ActionKind.MUTE:

@@ -615,7 +615,10 @@ async def test_alerts_list_and_actions(world: World) -> None:
     assert isinstance(other_alert, Alert) and other_alert.status == "open"
 
     acked = await world.say(f"ack {mine}")
-    assert not acked.is_error and f"Acknowledged alert #{mine}" in acked.text
+    assert not acked.is_error and acked.text == (
+        f"Acknowledged alert #{mine} (Rockies at Diamondbacks); no more reminders for it"
+        " unless it becomes critical."
+    )
     row = await world.get(Alert, mine)
     assert isinstance(row, Alert) and row.status == "acknowledged"
     assert row.acked_via is not None and "console" in row.acked_via

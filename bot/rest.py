@@ -171,7 +171,8 @@ ROUTES = (
         "/channels",
         lambda r: r.channels.channels,
         Scope.READ,
-        "Your chats and webhook endpoints (never their secrets)",
+        "Your chats, phones and emergency contacts (numbers masked) and webhook endpoints"
+        " (never their secrets)",
     ),
     Route(
         "POST",

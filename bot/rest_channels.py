@@ -1,4 +1,5 @@
-"""REST channels: the person's chats and webhook endpoints, and adding, testing and
+"""REST channels: the person's chats, phones and emergency contacts (masked; managed
+by the chat's `phone` and `contact add`) and webhook endpoints, and adding, testing and
 removing an endpoint (the same steps as `hdtickets webhooks`, from `bot.webhook_admin`)."""
 
 from __future__ import annotations
@@ -48,7 +49,8 @@ ROTATE_EXAMPLE = '{"grace": "24h"}'
 
 class ChannelRoutes(RouteHandlers):
     async def channels(self, request: web.Request) -> web.Response:
-        """GET /channels: the person's chats and their webhook endpoints (admin: all)."""
+        """GET /channels: the person's chats, contact points and webhook endpoints (admin:
+        every contact point and endpoint)."""
         caller = await self._caller(request, Scope.READ)
         owner = await self._owner(request, caller)
         now = self._deps.clock.now()
@@ -62,7 +64,8 @@ class ChannelRoutes(RouteHandlers):
             if owner is not None:
                 query = query.where(WebhookEndpoint.user_id == owner)
             hooks = [endpoint_json(e, now) for e in await session.scalars(query)]
-        return web.json_response({"chats": chats, "webhooks": hooks})
+            contacts = await api_views.contact_points(session, owner)
+        return web.json_response({"chats": chats, "contact_points": contacts, "webhooks": hooks})
 
     async def add_webhook(self, request: web.Request) -> web.Response:
         """POST /channels/webhooks {"url", "events"}: the secret is in the answer, once."""

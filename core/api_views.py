@@ -20,6 +20,7 @@ from core.db.models import (
     Activity,
     Alert,
     AuditEntry,
+    ContactPoint,
     Event,
     Identity,
     Notification,
@@ -249,6 +250,31 @@ async def preferences(session: AsyncSession, user_id: int) -> dict[str, Any]:
             for i in chats
         ],
     }
+
+
+def _contact_point_json(contact: ContactPoint) -> dict[str, Any]:
+    """One phone or emergency contact, its number masked: the encrypted number and its
+    hash stay in the database, so an API answer can never leak the full number."""
+    return {
+        "id": contact.id,
+        "user_id": contact.user_id,
+        "kind": "emergency" if contact.is_emergency else "phone",
+        "name": contact.name,
+        "address": contact.address_masked,
+        "verified_at": iso(contact.verified_at) if contact.verified_at else None,
+        # Only an emergency contact is asked; their YES sets this (and `verified_at`).
+        "consented_at": iso(contact.owner_consent_at) if contact.owner_consent_at else None,
+        "texts_refused_at": iso(contact.sms_opted_out_at) if contact.sms_opted_out_at else None,
+        "created_at": iso(contact.created_at),
+    }
+
+
+async def contact_points(session: AsyncSession, owner: int | None) -> list[dict[str, Any]]:
+    """Phones and emergency contacts, oldest first, masked (`owner` None: everyone's)."""
+    query = select(ContactPoint).order_by(ContactPoint.id)
+    if owner is not None:
+        query = query.where(ContactPoint.user_id == owner)
+    return [_contact_point_json(c) for c in await session.scalars(query)]
 
 
 async def activity(session: AsyncSession, user_id: int, limit: int) -> dict[str, Any]:

@@ -14,13 +14,15 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from adapters.twilio.crypto import PhoneBox
 from adapters.webhook.secrets import SecretBox, active_secrets
 from adapters.webhook.ssrf import SsrfPolicy
 from bot.rest import ROUTES, RestDeps, add_rest_routes
 from bot.web import json_errors
 from core.actions import ActionSigner
 from core.clock import FakeClock
-from core.db.models import Notification, WebhookEndpoint
+from core.contacts import mask
+from core.db.models import ContactPoint, Notification, WebhookEndpoint
 from core.handlers import CommandHandlers
 from core.tokens import create_token
 from tests.integration.engine_helpers import (
@@ -362,6 +364,41 @@ async def test_webhook_endpoints_through_the_api(world: World, sessions: Session
     assert (await c.delete(url, headers=bob)).status == 404
     assert (await _json(await c.delete(url, headers=ada), 200))["removed"] == endpoint["id"]
     assert (await c.post(f"{url}/test", headers=ada)).status == 404
+
+
+async def test_channels_list_contact_points_masked(world: World, sessions: Sessions) -> None:
+    box, phone, sam, bobs = PhoneBox(b"test key"), "+15551234567", "+15557654321", "+15550001111"
+    rows = [
+        ContactPoint(user_id=world.ada, kind="sms", verified_at=T0,
+                     address_encrypted=box.encrypt(phone)),
+        ContactPoint(user_id=world.ada, kind="sms", name="Sam", is_emergency=True,
+                     owner_consent_at=T0, verified_at=T0, address_encrypted=box.encrypt(sam)),
+        ContactPoint(user_id=world.bob, kind="sms", address_encrypted=box.encrypt(bobs)),
+    ]  # fmt: skip
+    for row, number in zip(rows, (phone, sam, bobs), strict=True):
+        row.address_masked, row.address_hash, row.created_at = mask(number), number[1:], T0
+    async with sessions() as session, session.begin():
+        session.add_all(rows)
+    resp = await world.client.get("/api/v1/channels", headers=world.auth("ada_read"))
+    text = await resp.text()
+    assert resp.status == 200, text
+    listed = json.loads(text)["contact_points"]
+    assert [(p["kind"], p["name"], p["address"]) for p in listed] == [
+        ("phone", None, "+1•••••4567"),
+        ("emergency", "Sam", "+1•••••4321"),
+    ]
+    assert listed[0]["verified_at"] is not None and listed[0]["consented_at"] is None
+    assert listed[1]["consented_at"] is not None and listed[1]["created_at"] is not None
+    resp = await world.client.get("/api/v1/channels", headers=world.auth("admin"))
+    everyone = await resp.text()
+    seen = [(p["user_id"], p["address"]) for p in json.loads(everyone)["contact_points"]]
+    assert seen == [
+        (world.ada, "+1•••••4567"),
+        (world.ada, "+1•••••4321"),
+        (world.bob, "+1•••••1111"),
+    ]
+    for row, number in zip(rows, (phone, sam, bobs), strict=True):  # nor its stored forms
+        assert number[2:] not in text + everyone and row.address_encrypted not in text + everyone
 
 
 async def test_a_lost_secret_is_replaced_by_rotating(world: World, sessions: Sessions) -> None:

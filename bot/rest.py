@@ -3,8 +3,9 @@ and `add_rest_routes`, which registers every route in one place.
 
 The handlers live by resource: `bot.rest_alerts` (alerts and their actions),
 `bot.rest_watches`, `bot.rest_chat` (any chat command), `bot.rest_person` (preferences,
-activity, analytics) and `bot.rest_channels` (chats and webhook endpoints); what they
-share (`RestDeps`, authentication and scopes, parsing) is in `bot.rest_base`. Writes go
+activity, analytics) and `bot.rest_channels` (chats, contact points and webhook
+endpoints); what they share (`RestDeps`, authentication and scopes, parsing) is in
+`bot.rest_base`. Writes go
 through the same code as the chat (`core.alerts.apply_action`, `CommandHandlers`), so a
 button, a chat command and an API call do the same thing.
 """

@@ -38,8 +38,11 @@ async def test_the_same_receiver_cannot_be_added_twice(world: World, twin: str) 
 
     message = answer["error"]["message"]
     assert f"webhook endpoint {first['endpoint']['id']} already sends to {URL}" in message
-    # An API caller is told the API's way to replace it, not a command on the server.
-    assert message.endswith(f"e.g. DELETE {ADD}/{first['endpoint']['id']}"), message
+    # An API caller is told the API's ways to replace it, not a command on the server.
+    endpoint = f"{ADD}/{first['endpoint']['id']}"
+    assert message.endswith(
+        f"e.g. DELETE {endpoint}, or get a new secret for it: POST {endpoint}/rotate"
+    ), message
 
 
 async def test_a_trailing_dot_and_a_default_port_are_the_same_host(world: World) -> None:  # noqa: F811

@@ -1,7 +1,11 @@
-"""`market <what>`: one event's newest snapshot (none from the future), its start, the forecast."""
+"""`market <what>`: one event's newest snapshot (none from the future), its start, the forecast.
+
+A team's nickname that matches nothing ("dbacks") reads as the team's name, as in `watch`.
+"""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -11,7 +15,7 @@ from core.command_types import MarketCommand
 from core.db.models import Event, MarketSnapshot
 from core.domain import plural
 from core.errors import NotFoundError
-from core.event_search import search_events
+from core.event_search import SearchResult, search_events
 from core.formatting import (
     event_label,
     event_zone,
@@ -22,6 +26,7 @@ from core.formatting import (
     sparkline,
 )
 from core.ingest import FUTURE_TOLERANCE
+from core.team_nicknames import nicknamed, read_as, teams_playing
 from core.turn import Turn
 from core.watch_choices import SHOWN, narrow
 
@@ -38,9 +43,30 @@ async def market(turn: Turn, cmd: MarketCommand) -> Reply:
         return await _describe(turn, found.events[0])
     zone = (await turn.user()).timezone
     if found.total == 0:
+        teams = nicknamed(cmd.what)
+        playing = await teams_playing(turn.session, teams, now=turn.now) if teams else {}
+        if playing:
+            return await _nickname(turn, cmd, playing, zone)
         return await _narrowed(turn, cmd, zone)
     lines = [f"'{cmd.what}' matches {found.total} upcoming events — which one?"]
     return _choices(lines, found.events, found.total, zone)
+
+
+async def _nickname(
+    turn: Turn, cmd: MarketCommand, playing: dict[str, SearchResult], zone: str
+) -> Reply:
+    """A nickname ("dbacks") read as the name of the one team it names that plays, said
+    so; when several play ("cards"), the choice among their events."""
+    if len(playing) == 1:
+        [team] = playing
+        reply = await market(turn, replace(cmd, what=team))
+        return replace(reply, lines=(read_as(cmd.what, team), *reply.lines))
+    listed = [e for found in playing.values() for e in found.events]
+    events = {e.id: e for e in sorted(listed, key=lambda e: (e.starts_at, e.id))}
+    total = sum(found.total for found in playing.values()) - (len(listed) - len(events))
+    teams = ", ".join(playing)
+    lines = [f"'{cmd.what}' is a nickname of {len(playing)} teams ({teams}) — which one?"]
+    return _choices(lines, tuple(events.values())[:SHOWN], total, zone)
 
 
 async def _narrowed(turn: Turn, cmd: MarketCommand, zone: str) -> Reply:

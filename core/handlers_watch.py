@@ -26,10 +26,11 @@ from core.errors import NotFoundError, ValidationError
 from core.event_search import is_category, search_events, upcoming_event
 from core.formatting import event_label, event_zone, local_time, money
 from core.history import event_currencies
-from core.rules import fold, spec_from_row, words
+from core.rules import spec_from_row, words
+from core.team_nicknames import nicknamed, read_as, teams_playing
 from core.turn import Turn
 from core.watch_change import WatchTerms, resolve_changed_watch
-from core.watch_choices import ambiguous, narrowed, nicknamed, which_team
+from core.watch_choices import ambiguous, narrowed, which_team
 
 MAX_WATCHES = 100
 DEFAULT_DROP_PCT = 10.0
@@ -116,25 +117,15 @@ async def watch(turn: Turn, cmd: WatchCommand) -> Reply:
 async def _nickname(turn: Turn, cmd: WatchCommand, teams: tuple[str, ...]) -> Reply:
     """A nickname ("dbacks") watched as the team's name typed out, said so; when it names
     several teams ("cards"), the one with upcoming events, else the choice among them."""
-    playing = await _playing(turn, teams) if len(teams) > 1 else []
-    if len(playing) != 1 and len(teams) > 1:
-        return which_team(cmd, tuple(playing) or teams)
-    team = playing[0] if playing else teams[0]
+    if len(teams) > 1:
+        playing = tuple(await teams_playing(turn.session, teams, now=turn.now))
+        if len(playing) != 1:
+            return which_team(cmd, playing or teams)
+        teams = playing
+    team = teams[0]
     reply = await watch(turn, replace(cmd, what=team))
     head, *rest = reply.lines
-    return replace(reply, lines=(head, f"You wrote '{cmd.what}': read as {team}.", *rest))
-
-
-async def _playing(turn: Turn, teams: tuple[str, ...]) -> list[str]:
-    """The teams an upcoming event lists as a performer, else those whose words an upcoming
-    event holds: "Arizona Cardinals" are words of St. Louis at Arizona Diamondbacks."""
-    found = {t: (await search_events(turn.session, t, now=turn.now)).events for t in teams}
-    named = [t for t, events in found.items() if any(_performs(t, e) for e in events)]
-    return named or [t for t, events in found.items() if events]
-
-
-def _performs(team: str, event: Event) -> bool:
-    return fold(team) in {fold(str(p)) for p in event.performers or ()}
+    return replace(reply, lines=(head, read_as(cmd.what, team), *rest))
 
 
 def _event_label(event: Event, zone: str) -> str:

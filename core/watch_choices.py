@@ -15,8 +15,7 @@ about (did you mean "diamondbacks"?), a bare number or a day gets a line on how 
 it; other unknown words ("taylor swift") name future events and are watched as they are
 (None). `narrow` gives `market` the same fewer or respelt words.
 
-`nicknamed`: the teams a nickname that matches nothing names ("dbacks", "cards"); when it
-names several, `which_team` asks which.
+`which_team`: the choice among the teams a nickname names ("cards": `core.team_nicknames`).
 
 Every choice is a `watch` command that parses again to what its label says.
 """
@@ -39,7 +38,6 @@ from core.event_search import CANDIDATES, close_word, known_words, search_events
 from core.formatting import CURRENCY_SYMBOLS, event_label, money, zone
 from core.history import event_currencies
 from core.rules import words
-from core.team_aliases import TEAM_ALIASES
 
 SHOWN = 8
 MAX_LOOKUPS = 8  # words looked up one by one among all events; past it none are dropped
@@ -320,16 +318,6 @@ def _on_day(
     if on_day:
         return on_day, f" on {days}"
     return events, f", none on {days}" if days else ""
-
-
-# Keyed by their words as matching folds them: "D-Backs" and "d backs" are "d backs".
-_NICKNAMES = {" ".join(words(alias)): teams for alias, teams in TEAM_ALIASES.items()}
-
-
-def nicknamed(what: str) -> tuple[str, ...]:
-    """The teams `what` is a nickname of, all of it ("dbacks": Arizona Diamondbacks;
-    "cards": a baseball and a football team), or none."""
-    return _NICKNAMES.get(" ".join(words(what)), ())
 
 
 def which_team(cmd: WatchCommand, teams: tuple[str, ...]) -> Reply:

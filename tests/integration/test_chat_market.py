@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -13,6 +13,10 @@ from core.chat import CommandContext
 from core.clock import FakeClock
 from core.db.models import Event, MarketSnapshot
 from core.users import ensure_user
+from tests.integration.engine_helpers import add_event
+from tests.integration.test_handlers import World, world
+
+__all__ = ["world"]  # the fixture, shared with test_handlers
 
 
 async def test_chat_market_has_the_forecast_and_chart(
@@ -78,3 +82,33 @@ async def test_market_of_nothing_suggests_something_else_to_type(
     assert "no upcoming event matches 'yankees'" in text
     assert "e.g. market yankees" not in text  # the example is not what just found nothing
     assert "e.g. market red sox" in text
+
+
+async def test_market_of_a_nickname_shows_the_team_s_game_and_says_so(world: World) -> None:
+    reply = await world.say("market dbacks")
+
+    assert not reply.is_error, reply.text
+    assert reply.lines[:2] == (
+        "You wrote 'dbacks': read as Arizona Diamondbacks.",
+        "Rockies at Diamondbacks — Chase Field, Phoenix",
+    )
+
+
+async def test_market_of_a_nickname_of_two_teams_playing_offers_their_games(
+    world: World,
+) -> None:
+    starts = datetime(2024, 4, 2, 1, 40, tzinfo=UTC)
+    async with world.sessions() as session, session.begin():
+        stl = await add_event(session, external_id="stl", name="Cardinals at Diamondbacks",
+                              performers=("Arizona Diamondbacks", "St. Louis Cardinals"),
+                              starts_at=starts)  # fmt: skip
+        ari = await add_event(session, external_id="ari", name="Cardinals at 49ers",
+                              performers=("San Francisco 49ers", "Arizona Cardinals"),
+                              starts_at=starts + timedelta(days=1))  # fmt: skip
+
+    reply = await world.say("market cards")
+
+    assert reply.lines == (
+        "'cards' is a nickname of 2 teams (St. Louis Cardinals, Arizona Cardinals) — which one?",
+    ), reply.text
+    assert [c.command for c in reply.choices] == [f"market #{stl.id}", f"market #{ari.id}"]

@@ -10,7 +10,8 @@ from core.commands import WatchCommand, parse
 from core.domain import WatchSpec
 from core.rules import WatchIndex, word_matches, words
 from core.team_aliases import TEAM_ALIASES
-from core.watch_choices import command_text, nicknamed, which_team
+from core.team_nicknames import nicknamed
+from core.watch_choices import command_text, which_team
 from tests.builders import game
 
 

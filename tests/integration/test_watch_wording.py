@@ -333,3 +333,13 @@ async def test_a_zero_width_character_pasted_into_a_name_is_dropped(world: World
 
     [row] = await world.watches()
     assert row.terms == ["yankees"], reply.text
+
+
+async def test_a_category_with_a_zero_width_character_pasted_watches_the_category(
+    world: World,
+) -> None:
+    reply = await world.say("watch mlb\u200b under 80")
+
+    [row] = await world.watches()
+    assert (row.category, row.terms, row.label) == ("mlb", [], "mlb"), reply.text
+    assert "\u200b" not in reply.text

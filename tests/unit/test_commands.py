@@ -450,3 +450,18 @@ def test_prefs_learning_takes_reset_only() -> None:
     assert str(caught.value) == (
         "prefs learning takes reset (forget what was learned), e.g. prefs learning reset"
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("ack 12\u200b", AckCommand(12)),
+        ("\ufeffwatch mlb\u200b", WatchCommand("mlb")),
+        ("watch yan\u200dkees under 80\u2060", WatchCommand("yankees", 80.0)),
+        ("mute\u200c 3", MuteCommand(3)),
+    ],
+)
+def test_pasted_zero_width_characters_are_dropped_before_any_word_is_read(
+    text: str, expected: object
+) -> None:
+    assert parse(text) == expected

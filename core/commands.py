@@ -59,7 +59,7 @@ from core.command_values import (
     parse_price,
 )
 from core.command_watch import OPTION_WORDS, parse_market, parse_watch, price_text
-from core.domain import UNSTORABLE
+from core.domain import UNSTORABLE, ZERO_WIDTH
 
 __all__ = [
     "OPTION_WORDS",
@@ -100,10 +100,6 @@ _Parser: TypeAlias = Callable[[list[str]], Command]
 # an escape code typed into a watch or contact name would be stored, then replayed to
 # every terminal that shows it (the console chat, `hdtickets watches list`).
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
-# Zero-width characters come with copy-paste, unseen: "mlb\u200b" would be a word, not the
-# category, "ack 12\u200b" no number, and a watch's label would keep them. Dropped before
-# any word is read (`core.rules.fold` drops the same ones when matching).
-_ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
 
 
 def _unaddressed(text: str) -> list[str]:
@@ -132,7 +128,9 @@ def parse(text: str) -> Command:
     Raises:
         CommandError: with a one-line reason and an example, for any bad input.
     """
-    text = text.translate(_ZERO_WIDTH)
+    # "mlb\u200b" would be a word, not the category, "ack 12\u200b" no number, and a
+    # watch's label would keep them.
+    text = text.translate(ZERO_WIDTH)
     if UNSTORABLE.search(text):
         raise CommandError("that message holds a NUL or a broken character", "help")
     if _CONTROL.search(text):

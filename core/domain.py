@@ -15,6 +15,9 @@ from typing import NamedTuple
 # What no text column can hold: NUL (PostgreSQL refuses it) and lone UTF-16 surrogates
 # (no UTF-8 encoding exists). Ingest, commands and the REST API refuse such text.
 UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+# Zero-width characters come with copy-paste, unseen (a `str.translate` table that drops
+# them): commands drop them before reading a word, matching before comparing words.
+ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
 
 
 class Platform(StrEnum):

@@ -20,7 +20,7 @@ from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from core.domain import EventRef, Level, TriggerKind, WatchSpec
+from core.domain import ZERO_WIDTH, EventRef, Level, TriggerKind, WatchSpec
 from core.trigger_plan import TriggerPlan
 from core.triggers import (
     DEFAULT_DROP_PCT,
@@ -69,8 +69,6 @@ _K = TypeVar("_K", int, str)
 
 # Kana voicing marks change the sound (ト to ド), unlike an accent: kept.
 _KANA_MARKS = frozenset("\u3099\u309a")
-# Zero-width characters come with copy-paste; kept, "yan\u200bkees" would be two words.
-_ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
 
 
 def fold(text: str) -> str:
@@ -78,7 +76,7 @@ def fold(text: str) -> str:
     the same when matching, on the watch's side and the event's."""
     if text.isascii():
         return text.casefold()
-    split = unicodedata.normalize("NFKD", text.translate(_ZERO_WIDTH).casefold())
+    split = unicodedata.normalize("NFKD", text.translate(ZERO_WIDTH).casefold())
     kept = "".join(c for c in split if not unicodedata.combining(c) or c in _KANA_MARKS)
     return unicodedata.normalize("NFC", kept)  # Hangul and voiced kana whole again
 

@@ -16,7 +16,8 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.db.models import Alert, Notification, User
+from core.clock import ensure_utc
+from core.db.models import Alert, Event, Notification, User
 from core.domain import NotificationStatus
 from core.formatting import event_zone, local_time, money
 from core.render import payload, price_moved, written_price
@@ -24,12 +25,19 @@ from core.render import payload, price_moved, written_price
 ITEM_KIND = "digest"
 SUMMARY_KIND = "digest_summary"
 MAX_ITEMS = 20  # listed one by one; the rest are counted
+_UNKNOWN: tuple[float | None, datetime | None] = (None, None)  # an alert gone since
 
 
-def item_line(item: Notification, person_tz: str | None, price_now: float | None = None) -> str:
+def item_line(
+    item: Notification,
+    person_tz: str | None,
+    price_now: float | None = None,
+    starts_now: datetime | None = None,
+) -> str:
     """One digest line: the alert's number, its title, its price now when that moved since
     the title was written (a daily digest waits up to a day), and when the event starts
-    (a team watch matches every game of a series, and their titles are the same)."""
+    (a team watch matches every game of a series, and their titles are the same): its
+    current start (`starts_now`) when known, for the event may have moved since."""
     data = item.payload.get("data") or {}
     event = data.get("event") or {}
     line = str(item.payload.get("title", "alert"))
@@ -38,11 +46,18 @@ def item_line(item: Notification, person_tz: str | None, price_now: float | None
     then, currency = written_price(item.payload)
     if price_moved(then, price_now) and price_now is not None:
         line += f" · now {money(price_now, currency)}"
-    try:
-        starts_at = datetime.fromisoformat(str(event["starts_at"]))
-    except (KeyError, ValueError):
+    starts_at = ensure_utc(starts_now) if starts_now is not None else _written_start(event)
+    if starts_at is None:
         return line
     return f"{line} · {local_time(starts_at, event_zone(person_tz, event.get('timezone')))}"
+
+
+def _written_start(event: dict[str, Any]) -> datetime | None:
+    """The event's start as the item's payload gives it (when the item was written)."""
+    try:
+        return datetime.fromisoformat(str(event["starts_at"]))
+    except (KeyError, ValueError):
+        return None
 
 
 def summary_text(titles: list[str]) -> tuple[str, str]:
@@ -63,12 +78,20 @@ async def _zones(session: AsyncSession, user_ids: set[int | None]) -> dict[int, 
     return {user_id: tz for user_id, tz in rows}
 
 
-async def _prices(session: AsyncSession, alert_ids: set[int | None]) -> dict[int, float | None]:
+async def _alerts_now(
+    session: AsyncSession, alert_ids: set[int | None]
+) -> dict[int, tuple[float | None, datetime]]:
+    """Each alert's price and its event's start now (one query): both may have changed
+    since the item was written."""
     wanted = sorted(alert_id for alert_id in alert_ids if alert_id is not None)
     if not wanted:
         return {}
-    rows = await session.execute(select(Alert.id, Alert.price).where(Alert.id.in_(wanted)))
-    return {alert_id: price for alert_id, price in rows}
+    rows = await session.execute(
+        select(Alert.id, Alert.price, Event.starts_at)
+        .join(Event, Event.id == Alert.event_id)
+        .where(Alert.id.in_(wanted))
+    )
+    return {alert_id: (price, starts_at) for alert_id, price, starts_at in rows}
 
 
 async def compose_digests(session: AsyncSession, now: datetime) -> int:
@@ -95,10 +118,12 @@ async def compose_digests(session: AsyncSession, now: datetime) -> int:
     for item in items:
         groups[(item.user_id, item.channel, item.address)].append(item)
     zones = await _zones(session, {user_id for user_id, _, _ in groups})
-    prices = await _prices(session, {item.alert_id for item in items})
+    alerts = await _alerts_now(session, {item.alert_id for item in items})
     for (user_id, channel, address), rows in groups.items():
         person_tz = zones.get(user_id) if user_id is not None else None
-        lines = [item_line(row, person_tz, prices.get(row.alert_id or 0)) for row in rows]
+        lines = [
+            item_line(row, person_tz, *alerts.get(row.alert_id or 0, _UNKNOWN)) for row in rows
+        ]
         title, body = summary_text(lines)
         first = min(row.id for row in rows)
         summary_id = (

@@ -5,7 +5,9 @@ what an earlier snapshot said; name and start time always follow the newest snap
 so one observed before the newest stored one (a backfill, a late retry) only fills in
 empty fields: it cannot move a rescheduled game back to its old time.
 `EventCache` remembers ids and stored descriptions so a steady stream of snapshots for
-known events costs no event queries at all.
+known events costs no event queries at all. A start that moves by 15 minutes or more
+is told to the people who follow the event (`core.reschedule`), in the same transaction;
+no other change costs a query for it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from core.clock import ensure_utc
 from core.db.models import Event, MarketSnapshot
 from core.db.statements import insert_skipping
 from core.domain import EventInfo, EventRef
+from core.reschedule import Move, is_move, tell_moves
 
 EventKey = tuple[str, str]  # (source, external_id)
 T = TypeVar("T")
@@ -193,7 +196,7 @@ async def upsert_events(
     Args:
         session: the ingest transaction.
         wanted: the newest description of each event in the batch.
-        now: creation time for new rows.
+        now: creation time for new rows, and the time a moved start is told at.
         cache: known events; entries that already match cost no query.
         observed: when each wanted description was observed (its batch's newest); a
             description observed no later than the event's newest stored snapshot only
@@ -228,11 +231,16 @@ async def upsert_events(
             if before is not None and observed[key] <= before:  # older news: gaps only
                 merged[key] = merge(unknown[key], stored[key].info)
     changes: list[dict[str, Any]] = []
+    moves: list[Move] = []
     for key, known in stored.items():
+        result[key] = now_known = KnownEvent(known.id, merged[key])
         if merged[key] != known.info:
             changes.append({"b_id": known.id, **_columns(merged[key])})
-        result[key] = KnownEvent(known.id, merged[key])
+            if is_move(known.info.starts_at, merged[key].starts_at):
+                moves.append(Move(now_known.ref(), known.info.starts_at))
     if changes:
         changes.sort(key=lambda change: int(change["b_id"]))
         await session.execute(update(EVENTS).where(EVENTS.c.id == bindparam("b_id")), changes)
+    if moves:  # in this transaction: the people told of a move commit with it
+        await tell_moves(session, moves, now)
     return result

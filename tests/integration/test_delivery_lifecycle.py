@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from core.alerts import apply_action, resolve
 from core.clock import FakeClock
@@ -379,11 +379,14 @@ async def test_a_retry_inside_quiet_hours_is_held_for_the_levels_quiet_hours_hol
 
 
 async def reschedule(sessions: Sessions, starts_at: datetime, now: datetime) -> None:
-    """Store a newer description of the seeded event (`add_event`) that moves its start."""
+    """Store a newer description of the seeded event (`add_event`) that moves its start,
+    then drop the message telling the person of the move (`core.reschedule`): these
+    tests watch the alert's own message alone."""
     key = ("seatgeek", "6100043")
     info = EventInfo(external_id=key[1], name="Rockies at Diamondbacks", starts_at=starts_at)
     async with sessions() as session, session.begin():
         await upsert_events(session, {key: info}, now)
+        await session.execute(delete(Notification).where(Notification.kind == "update"))
 
 
 async def parked_until(sessions: Sessions, alert_id: int) -> list[str]:

@@ -1,0 +1,170 @@
+"""Telling people that an event they care about was rescheduled.
+
+Ingest (`core.ingest.events.upsert_events`) calls `tell_moves` when a newer snapshot
+moves an event's start by at least `MIN_MOVE`. Each person with an active alert on the
+event, or one they marked bought, gets one chat message ("update" rows: news, not an
+alert to act on) on the chat a normal-level message would take, held by their quiet
+hours like one; each of those alerts gets an audit line. The rows join the ingest
+transaction (the outbox: a crash loses neither the move nor the message), and their
+idempotency key is (person, event, old start, new start): the same move ingested twice
+tells once, while a move back and forth tells each time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.clock import ensure_utc
+from core.db.models import ACTIVE_ALERT_STATUSES, Alert
+from core.db.statements import bulk_insert, insert_skipping_returning
+from core.db.tables import AUDIT_LOG, NOTIFICATIONS
+from core.delivery_plan import Recipient, Target, plan_delivery
+from core.domain import AlertStatus, EventRef, Level, NotificationStatus
+from core.formatting import event_zone, local_time
+from core.recipients import load_recipients
+from core.render import event_dict, payload
+
+MIN_MOVE = timedelta(minutes=15)
+EVENT_TYPE = "event.rescheduled"
+AUDIT_KIND = "event_moved"
+LEVEL = Level.NORMAL
+# Alerts whose person hears of a move: still active, or closed because they bought
+# tickets (`core.alerts`: reason "bought via …"), who now hold tickets for the old time.
+_CONCERNED = or_(
+    Alert.status.in_(ACTIVE_ALERT_STATUSES),
+    and_(Alert.status == AlertStatus.RESOLVED.value, Alert.reason.like("bought%")),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    """An event's start moved: `event` as now stored, `was` its start before."""
+
+    event: EventRef
+    was: datetime
+
+
+def is_move(was: datetime, starts_at: datetime) -> bool:
+    """True when a start moved far enough (either way) to tell people."""
+    return abs(ensure_utc(starts_at) - ensure_utc(was)) >= MIN_MOVE
+
+
+async def tell_moves(session: AsyncSession, moves: Sequence[Move], now: datetime) -> int:
+    """Queue one message per concerned person and moved event, and audit their alerts.
+
+    Args:
+        session: the transaction that stores the moves; the caller commits.
+        moves: events whose start moved by at least `MIN_MOVE`.
+        now: when the messages are written (quiet hours are judged at this time).
+
+    Returns:
+        How many messages were queued (none for a move already told).
+    """
+    by_event = {move.event.id: move for move in moves}
+    found = await session.execute(
+        select(Alert.id, Alert.user_id, Alert.event_id)
+        .where(Alert.event_id.in_(sorted(by_event)), _CONCERNED)
+        .order_by(Alert.id)
+    )
+    alerts: dict[tuple[int, int], list[int]] = {}  # (person, event) -> their alert ids
+    for alert_id, user_id, event_id in found:
+        alerts.setdefault((user_id, event_id), []).append(alert_id)
+    if not alerts:
+        return 0
+    people = await load_recipients(session, {user_id for user_id, _ in alerts})
+    rows: list[dict[str, Any]] = []
+    audits: dict[str, list[dict[str, Any]]] = {}  # by the message's key ("" : no message)
+    for (user_id, event_id), ids in alerts.items():
+        person = people.get(user_id)
+        if person is None:
+            continue
+        move = by_event[event_id]
+        plan = plan_delivery(LEVEL, person, EVENT_TYPE, now)
+        key = _key(user_id, move)
+        for target in plan.targets:  # the one chat of a normal-level message, if any
+            rows.append(_row(ids[0], person, move, key, target, now))
+        zone = event_zone(person.timezone, move.event.timezone)
+        detail = "; ".join(
+            [
+                f"event moved from {local_time(move.was, zone)} "
+                f"to {local_time(move.event.starts_at, zone)}",
+                *(note for _, note in plan.notes),
+            ]
+        )
+        audits.setdefault(key if plan.targets else "", []).extend(
+            _audit(alert_id, user_id, detail, now) for alert_id in ids
+        )
+    queued = await insert_skipping_returning(
+        session, NOTIFICATIONS, ["idempotency_key"], rows, ("idempotency_key",)
+    )
+    told = {"", *(str(row[0]) for row in queued)}
+    await bulk_insert(session, AUDIT_LOG, [a for key in told for a in audits.get(key, ())])
+    return len(queued)
+
+
+def _key(user_id: int, move: Move) -> str:
+    """One message per person and move, whatever chat it goes to."""
+    was, new = ensure_utc(move.was), ensure_utc(move.event.starts_at)
+    return f"moved:u{user_id}:e{move.event.id}:{was.timestamp():.0f}>{new.timestamp():.0f}"
+
+
+def text(move: Move, person_tz: str | None) -> tuple[str, str]:
+    """The message's title and body, e.g. "📅 Rockies at Diamondbacks has moved" and
+    "Now Sat 6 Apr 19:10 MST (was Sun 31 Mar 13:10 MST) · Chase Field, Phoenix"."""
+    event = move.event
+    zone = event_zone(person_tz, event.timezone)
+    place = ", ".join(part for part in (event.venue, event.city) if part)
+    line = f"Now {local_time(event.starts_at, zone)} (was {local_time(move.was, zone)})"
+    return f"📅 {event.name} has moved", f"{line} · {place}" if place else line
+
+
+def _row(
+    alert_id: int,
+    person: Recipient,
+    move: Move,
+    key: str,
+    target: Target,
+    now: datetime,
+) -> dict[str, Any]:
+    title_text, body_text = text(move, person.timezone)
+    data = {"event": event_dict(move.event), "was_starts_at": ensure_utc(move.was).isoformat()}
+    return {
+        "alert_id": alert_id,
+        "user_id": person.user_id,
+        "webhook_endpoint_id": None,
+        "kind": "update",
+        "channel": target.channel.value,
+        "address": target.address,
+        "level": int(LEVEL),
+        "score": 0.0,
+        "payload": payload(
+            event_type=EVENT_TYPE,
+            timestamp=now,
+            title_text=title_text,
+            body_text=body_text,
+            data=data,
+            fresh=True,
+        ),
+        "idempotency_key": key,
+        "status": NotificationStatus.PENDING.value,
+        "attempts": 0,
+        "due_at": target.due_at,
+        "created_at": now,
+    }
+
+
+def _audit(alert_id: int, user_id: int, detail: str, now: datetime) -> dict[str, Any]:
+    return {
+        "alert_id": alert_id,
+        "user_id": user_id,
+        "at": now,
+        "kind": AUDIT_KIND,
+        "detail": detail,
+        "data": None,
+    }

@@ -40,6 +40,7 @@ from core.delivery_plan import WebhookTarget, webhook_targets
 from core.domain import CHAT_CHANNELS, AlertStatus, ChannelKind, EventRef, NotificationStatus
 from core.recipients import load_webhooks
 from core.render import OtherAlert, other_alerts_text
+from core.reschedule import MOVED_KIND
 from core.siblings import open_alerts_by_place
 
 SENT_STATUSES = (NotificationStatus.SENT.value, NotificationStatus.DELIVERED.value)
@@ -80,6 +81,7 @@ def superseding(alert_ids: Sequence[int]) -> Update:
             ),
             NOTIFICATIONS.c.status + "" == NotificationStatus.PENDING.value,
             NOTIFICATIONS.c.channel != ChannelKind.WEBHOOK.value,
+            NOTIFICATIONS.c.kind != MOVED_KIND,  # news of the event, not of the alert
         )
         .values(status=NotificationStatus.CANCELLED.value, last_error="superseded")
     )

@@ -2,12 +2,14 @@
 
 Ingest (`core.ingest.events.upsert_events`) calls `tell_moves` when a newer snapshot
 moves an event's start by at least `MIN_MOVE`. Each person with an active alert on the
-event, or one they marked bought, gets one chat message ("update" rows: news, not an
+event, or one they marked bought, gets one chat message (`MOVED_KIND` rows: news, not an
 alert to act on) on the chat a normal-level message would take, held by their quiet
-hours like one; each of those alerts gets an audit line. The rows join the ingest
-transaction (the outbox: a crash loses neither the move nor the message), and their
-idempotency key is (person, event, old start, new start): the same move ingested twice
-tells once, while a move back and forth tells each time.
+hours like one; each of those alerts gets an audit line. The row hangs on one of the
+person's alerts but is not that alert's message: a later change of the alert (a resolve,
+an ack, a new round) does not cancel it (`core.announce.superseding`). The rows join the
+ingest transaction (the outbox: a crash loses neither the move nor the message), and
+their idempotency key is (person, event, old start, new start): the same move ingested
+twice tells once, while a move back and forth tells each time.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from core.render import event_dict, payload
 MIN_MOVE = timedelta(minutes=15)
 EVENT_TYPE = "event.rescheduled"
 AUDIT_KIND = "event_moved"
+MOVED_KIND = "moved"
 LEVEL = Level.NORMAL
 # Alerts whose person hears of a move: still active, or closed because they bought
 # tickets (`core.alerts`: reason "bought via …"), who now hold tickets for the old time.
@@ -138,7 +141,7 @@ def _row(
         "alert_id": alert_id,
         "user_id": person.user_id,
         "webhook_endpoint_id": None,
-        "kind": "update",
+        "kind": MOVED_KIND,
         "channel": target.channel.value,
         "address": target.address,
         "level": int(LEVEL),

@@ -23,6 +23,7 @@ from core.domain import ActionKind, EventInfo
 from core.errors import PermanentDeliveryError, RetryableDeliveryError
 from core.ingest.events import upsert_events
 from core.outbox import claim, next_due_at
+from core.reschedule import MOVED_KIND
 from tests.fakes.channels import FakeChannel
 from tests.integration.engine_helpers import (
     STARTS,
@@ -386,7 +387,7 @@ async def reschedule(sessions: Sessions, starts_at: datetime, now: datetime) -> 
     info = EventInfo(external_id=key[1], name="Rockies at Diamondbacks", starts_at=starts_at)
     async with sessions() as session, session.begin():
         await upsert_events(session, {key: info}, now)
-        await session.execute(delete(Notification).where(Notification.kind == "update"))
+        await session.execute(delete(Notification).where(Notification.kind == MOVED_KIND))
 
 
 async def parked_until(sessions: Sessions, alert_id: int) -> list[str]:

@@ -9,12 +9,13 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from core.announce import cancel_pending
 from core.db.models import Alert, AuditEntry, Event, Notification, User
 from core.digest import compose_digests
 from core.domain import EventInfo, SnapshotIn
 from core.ingest.events import KnownEvent
 from core.ingest.store import store_snapshots
-from core.reschedule import Move, tell_moves
+from core.reschedule import MOVED_KIND, Move, tell_moves
 from tests.integration.engine_helpers import STARTS, T0, add_event, add_user, add_watch
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -75,7 +76,9 @@ async def _told(sessions: Sessions) -> dict[str, tuple[int | None, str, str, dat
         return {
             n.address: (n.alert_id, n.payload["title"], n.payload["body"], n.due_at)
             for n in found
-            if n.payload.get("event_type") == "event.rescheduled" and n.kind == "update"
+            if n.payload.get("event_type") == "event.rescheduled"
+            and n.kind == MOVED_KIND
+            and n.status == "pending"
         }
 
 
@@ -133,6 +136,19 @@ async def test_the_message_waits_for_the_end_of_quiet_hours(sessions: Sessions) 
     assert told["tg-ada"][3].replace(tzinfo=UTC) == night
     (line,) = await _moved_lines(sessions, world.bob)
     assert line.endswith("deferred: quiet hours until Thu 21 Mar 07:00 UTC")
+
+
+async def test_a_held_message_outlives_a_change_of_the_alert_it_hangs_on(
+    sessions: Sessions,
+) -> None:
+    # Held for Bob's quiet hours, it hangs on his alert; a change of that alert cancels
+    # the alert's own pending messages (a new round, an ack, a resolve), not this news.
+    world = await _world(sessions, quiet=("22:00", "07:00"))
+    await _ingest(sessions, MOVED, datetime(2024, 3, 20, 23, 0, tzinfo=UTC))
+    async with sessions() as session, session.begin():
+        await cancel_pending(session, [world.bob, *world.ada])
+
+    assert set(await _told(sessions)) == {"tg-ada", "tg-bob"}
 
 
 async def test_a_move_told_by_a_concurrent_batch_is_not_told_again(sessions: Sessions) -> None:

@@ -121,7 +121,7 @@ async def announce(
                 Notification.alert_id.in_(ids),
                 Notification.status.in_(SENT_STATUSES),
                 Notification.channel.in_(sorted(c.value for c in CHAT_CHANNELS)),
-                Notification.kind != "digest",
+                Notification.kind.not_in(("digest", MOVED_KIND)),  # moved: the event's news
             )
             .order_by(Notification.id)
         )

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from core.alerts import resolve
 from core.announce import cancel_pending
 from core.db.models import Alert, AuditEntry, Event, Notification, User
 from core.digest import compose_digests
@@ -190,3 +191,26 @@ async def test_a_digest_line_shows_the_events_start_now(sessions: Sessions) -> N
         )
     assert summary is not None
     assert summary.payload["body"].endswith("under $40 · Sat 6 Apr 19:10 MST")
+
+
+async def test_a_sent_move_message_is_not_edited_when_its_alert_resolves(
+    sessions: Sessions,
+) -> None:
+    # The move message hangs on Ada's open alert; resolving that alert edits the alert's
+    # own messages, not the news of the move (it would read "Resolved" in its place).
+    world = await _world(sessions)
+    await _ingest(sessions, MOVED, T0 + timedelta(hours=1))
+    async with sessions() as session, session.begin():
+        moved = await session.scalar(select(Notification).where(Notification.address == "tg-ada"))
+        assert moved is not None and moved.kind == MOVED_KIND
+        moved.status, moved.receipt = "sent", {"message_id": "77", "address": "tg-ada"}
+    async with sessions() as session, session.begin():
+        alert = await session.get(Alert, world.ada[0])
+        assert alert is not None
+        await resolve(session, alert, "price went up", T0 + timedelta(hours=2))
+
+    async with sessions() as session:
+        edits = list(
+            await session.scalars(select(Notification).where(Notification.kind == "update"))
+        )
+    assert [n.payload.get("edit_of") for n in edits] == []

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import random
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -21,15 +21,21 @@ from core.chat import CommandContext
 from core.db.models import MarketSnapshot, Watch
 from core.domain import Platform
 from ml.simulator import MarketSimulator
+from ml.simulator_catalog import in_season, season_categories
 
 logger = logging.getLogger(__name__)
 
-DEMO_WATCHES = (
-    "watch any yankees under 60",
-    "watch any diamondbacks drop 8%",
-    "watch any taylor swift under 250 qty 2",
-    "watch any nba drop 10%",
-)
+
+def demo_watches(day: date) -> tuple[str, ...]:
+    """The demo person's watches: teams that play around `day` (the demo's market has
+    only leagues in season, `demo_source`)."""
+    baseball = in_season("mlb", day)
+    return (
+        "watch any yankees under 60" if baseball else "watch any knicks under 90",
+        "watch any diamondbacks drop 8%" if baseball else "watch any bruins drop 8%",
+        "watch any taylor swift under 250 qty 2",
+        "watch any nba drop 10%" if in_season("nba", day) else "watch any mlb drop 10%",
+    )
 
 
 DEMO_SOURCE = "demo"
@@ -40,7 +46,8 @@ DEMO_MARKET_FILE = "demo-market.json"
 
 
 def demo_source(now: datetime, *, seed: int | None = None) -> MarketSimulator:
-    """A lively simulated market: a day of history, then a snapshot per event every 30 min."""
+    """A lively simulated market: a day of history, then a snapshot per event every 30 min,
+    of the leagues in season when it starts (and concerts and shows)."""
     return MarketSimulator(
         random.Random(seed),
         start=now,
@@ -48,6 +55,7 @@ def demo_source(now: datetime, *, seed: int | None = None) -> MarketSimulator:
         events=120,
         horizon=DEMO_HORIZON,
         cadence=timedelta(minutes=30),
+        categories=season_categories(now.date()),
         source=DEMO_SOURCE,
     )
 
@@ -108,7 +116,7 @@ async def seed_demo(container: Container) -> int:
     ctx = CommandContext(
         user_id=user_id, platform=Platform.CONSOLE.value, address=CONSOLE_ADDRESS, is_admin=True
     )
-    for line in DEMO_WATCHES:
+    for line in demo_watches(container.clock.now().date()):
         reply = await container.handlers.handle_text(ctx, line)
         logger.info("demo: %s -> %s", line, reply.lines[0] if reply.lines else "")
     return user_id

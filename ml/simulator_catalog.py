@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from core.domain import EventInfo
@@ -80,6 +80,30 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "concert": 0.24,
     "theatre": 0.12,
 }
+
+# Each league's season, regular and post, as (first month, day) and (last month, day):
+# a demo started in December has no baseball games. Categories not named play all year.
+SEASONS: dict[str, tuple[tuple[int, int], tuple[int, int]]] = {
+    "mlb": ((3, 20), (10, 31)),
+    "nba": ((10, 20), (6, 20)),
+    "nhl": ((10, 5), (6, 25)),
+    "nfl": ((9, 5), (2, 15)),
+}
+
+
+def in_season(category: str, day: date) -> bool:
+    """True when `category` plays on `day` (a season may run over the new year)."""
+    if category not in SEASONS:
+        return True
+    first, last = SEASONS[category]
+    today = (day.month, day.day)
+    return first <= today <= last if first <= last else today >= first or today <= last
+
+
+def season_categories(day: date) -> tuple[str, ...]:
+    """The default categories that play on `day`."""
+    return tuple(c for c in DEFAULT_WEIGHTS if in_season(c, day))
+
 
 NY, CHI, DEN, LA, PHX = (
     "America/New_York",

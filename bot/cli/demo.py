@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import typer
 from sqlalchemy import func, select
@@ -11,7 +12,7 @@ from bot.bootstrap import Container
 from bot.cli.app import app
 from bot.cli.common import examples, one_line_errors, with_container
 from bot.cli.watches import conditions, target
-from bot.demo import DEMO_WATCHES, seed_demo
+from bot.demo import demo_watches, seed_demo
 from bot.settings import load_settings
 from core.db.models import Event, Watch
 from core.history import event_currencies
@@ -63,7 +64,8 @@ def demo() -> None:
     for line in seeded.watches:
         typer.echo(f"  {line}")
     if not seeded.watches:
-        typer.echo(f"  (none: the demo watches are {', '.join(DEMO_WATCHES)})")
+        watches = demo_watches(datetime.now(UTC).date())
+        typer.echo(f"  (none: the demo watches are {', '.join(watches)})")
     typer.echo("")
     typer.echo("Next:")
     typer.echo("  make run                      start the bot on a simulated market;")

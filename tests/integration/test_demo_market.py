@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import cast
@@ -11,13 +11,14 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.bootstrap import Container
-from bot.demo import DEMO_KEPT, DEMO_MARKET_FILE, demo_market
+from bot.demo import DEMO_KEPT, DEMO_MARKET_FILE, demo_market, demo_source, demo_watches
 from bot.jobs import feed_job
 from core.clock import FakeClock
 from core.db.models import Event, MarketSnapshot
 from core.ingest import IngestService
 from core.metrics import RecordingMetrics
 from ml.simulator import MarketSimulator
+from ml.simulator_catalog import in_season
 from tests.integration.engine_helpers import fresh_engine
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -72,3 +73,24 @@ async def test_an_old_or_unreadable_market_is_replaced(
     (tmp_path / DEMO_MARKET_FILE).write_text("not json", encoding="utf-8")
     again = await demo_market(sessions, clock.now(), tmp_path)  # no crash: a new market
     assert again.events[0].info.external_id != later.events[0].info.external_id
+
+
+def test_the_demo_market_plays_only_leagues_in_season(tmp_path: Path) -> None:
+    # A demo started in December showed "Yankees at Royals, Tue 8 Dec".
+    december = datetime(2026, 12, 1, 18, 0, tzinfo=UTC)
+    july = datetime(2026, 7, 10, 18, 0, tzinfo=UTC)
+    winter = {e.info.category for e in demo_source(december, seed=7).events}
+    summer = {e.info.category for e in demo_source(july, seed=7).events}
+    assert "mlb" not in winter and {"nba", "nhl", "nfl", "concert"} <= winter
+    assert "mlb" in summer and not {"nba", "nhl", "nfl"} & summer
+    # The demo person watches teams that play then.
+    assert not any("yankees" in w or "diamondbacks" in w for w in demo_watches(december.date()))
+    assert "watch any yankees under 60" in demo_watches(july.date())
+    assert "watch any nba drop 10%" not in demo_watches(july.date())
+
+
+def test_seasons_run_over_the_new_year() -> None:
+    assert in_season("nfl", date(2027, 1, 20)) and in_season("nfl", date(2026, 9, 10))
+    assert not in_season("nfl", date(2026, 5, 1))
+    assert in_season("mlb", date(2026, 3, 20)) and not in_season("mlb", date(2026, 11, 1))
+    assert in_season("concert", date(2026, 12, 25))

@@ -22,7 +22,7 @@ from bot.rest_alerts import ACTIONS, AlertRoutes
 from bot.rest_base import MAX_ID, PREFIX, RestDeps
 from bot.rest_channels import ROTATE_EXAMPLE, WEBHOOK_EXAMPLE, ChannelRoutes
 from bot.rest_chat import CommandRoutes
-from bot.rest_person import PersonRoutes
+from bot.rest_person import PATCH_EXAMPLE, PersonRoutes
 from bot.rest_watches import WatchRoutes
 from bot.web import INGEST_PATH, decode_json
 from core import api_views
@@ -148,8 +148,18 @@ ROUTES = (
         "/preferences",
         lambda r: r.person.preferences,
         Scope.READ,
-        "Your settings: time zone, quiet hours, channel order, digest, learning, chats"
-        " (change them with the prefs, quiet and tz commands)",
+        "Your settings: time zone, quiet hours, channel order, digest, learning, chats",
+    ),
+    Route(
+        "PATCH",
+        "/preferences",
+        lambda r: r.person.change_preferences,
+        Scope.WRITE,
+        "Change any of channel_order, min_level_per_channel, digest, wake_for_critical,"
+        " quiet_hours (null: off) and timezone, as the chat's prefs, quiet and tz commands"
+        " do; one bad field changes nothing. Answers the new settings, as GET does",
+        PATCH_EXAMPLE,
+        needs_body=True,
     ),
     Route(
         "GET",

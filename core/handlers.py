@@ -138,6 +138,23 @@ class CommandHandlers:
             ctx, ActivityKind.COMMAND, lambda turn: _dispatch(turn, command), settings=settings
         )
 
+    async def change_settings(
+        self, ctx: CommandContext, commands: Sequence[PrefsCommand | QuietCommand | TzCommand]
+    ) -> Reply:
+        """Apply several settings commands in one transaction, all or none (REST PATCH
+        /preferences): the chat's own handlers store each, so both change them alike."""
+
+        async def work(turn: Turn) -> Reply:
+            lines: list[str] = []
+            for command in commands:
+                reply = await _dispatch(turn, command)
+                if reply.is_error:  # rolls back the ones already applied
+                    raise ValidationError(reply.lines[0])
+                lines += reply.lines
+            return Reply(lines=tuple(lines))
+
+        return await self._run(ctx, ActivityKind.COMMAND, work, settings=True)
+
     async def handle_button(self, ctx: CommandContext, token: str) -> Reply:
         """Verify a button's action token and apply it; forged or expired ones change nothing."""
         try:

@@ -113,7 +113,7 @@ class ChannelRoutes(RouteHandlers):
             raise ApiError(422, "invalid", str(exc)) from None
         now = self._deps.clock.now()
         async with self._deps.sessions() as session, session.begin():
-            endpoint = await self._owned_endpoint(session, request, caller)
+            endpoint = await self._owned_endpoint(session, request, caller, lock=True)
             secret = rotate_secret(endpoint, self._deps.secrets, now, period)
             item = endpoint_json(endpoint, now)
         self._deps.webhooks_changed()
@@ -132,10 +132,14 @@ class ChannelRoutes(RouteHandlers):
         return web.json_response({"removed": removed})
 
     async def _owned_endpoint(
-        self, session: AsyncSession, request: web.Request, caller: Caller
+        self, session: AsyncSession, request: web.Request, caller: Caller, *, lock: bool = False
     ) -> WebhookEndpoint:
+        """The caller's endpoint named in the path; `lock`: read for update (two rotations
+        at once each read the secrets, and the later write dropped the other's new one)."""
         endpoint_id = path_id(request)
-        endpoint = await session.get(WebhookEndpoint, endpoint_id)
+        endpoint = await session.get(
+            WebhookEndpoint, endpoint_id, with_for_update=lock, populate_existing=lock
+        )
         owner = await self._owner(request, caller)
         missing = f"webhook endpoint {endpoint_id} not found; GET {PREFIX}/channels"
         return visible_row(endpoint, owner, missing)

@@ -100,8 +100,13 @@ def _with_key_checked(work: Callable[[AsyncSession, datetime], Awaitable[T]]) ->
     return in_transaction(checked)
 
 
-async def _endpoint(session: AsyncSession, endpoint_id: int) -> WebhookEndpoint:
-    endpoint = await session.get(WebhookEndpoint, endpoint_id)
+async def _endpoint(
+    session: AsyncSession, endpoint_id: int, *, lock: bool = False
+) -> WebhookEndpoint:
+    """The endpoint, not removed; `lock`: read for update (see `rotate`)."""
+    endpoint = await session.get(
+        WebhookEndpoint, endpoint_id, with_for_update=lock, populate_existing=lock
+    )
     if endpoint is None or endpoint.removed_at is not None:
         fail(f"no webhook endpoint {endpoint_id}; see hdtickets webhooks list")
     return endpoint
@@ -220,7 +225,7 @@ def rotate(
     period = _parse_grace(grace)
 
     async def work(session: AsyncSession, now: datetime, box: SecretBox) -> tuple[str, datetime]:
-        endpoint = await _endpoint(session, key)
+        endpoint = await _endpoint(session, key, lock=True)  # rotations take turns
         return rotate_secret(endpoint, box, now, period), now + period
 
     secret, until = _with_secrets(work)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 from collections.abc import AsyncIterator
@@ -431,6 +432,21 @@ async def test_a_lost_secret_is_replaced_by_rotating(world: World, sessions: Ses
         assert needle in message and '{"grace": "24h"}' in message, message
     resp = await c.post(f"{url}/rotate", json={"grace": "31d"}, headers=ada)
     assert "at most 30 days" in (await _json(resp, 422))["error"]["message"]
+
+
+async def test_rotations_at_once_each_keep_their_secret(world: World, sessions: Sessions) -> None:
+    c, ada = world.client, world.auth("ada_write")
+    body = {"url": "http://127.0.0.1:9/hook", "events": ["alert.triggered"]}
+    first = await _json(await c.post("/api/v1/channels/webhooks", json=body, headers=ada), 201)
+    url = f"/api/v1/channels/webhooks/{first['endpoint']['id']}/rotate"
+    answers = await asyncio.gather(*(c.post(url, headers=ada) for _ in range(3)))
+    secrets = {(await _json(answer, 200))["secret"] for answer in answers}
+    async with sessions() as session:
+        endpoint = await session.get(WebhookEndpoint, first["endpoint"]["id"])
+        assert endpoint is not None
+        signing = set(active_secrets(endpoint.secrets, SecretBox(SECRET), T0))
+    # Each answer's secret signs: no rotation wrote over another's.
+    assert signing == secrets | {first["secret"]} and len(secrets) == 3
 
 
 @pytest.mark.parametrize(

@@ -24,6 +24,7 @@ from core.db.models import Alert, AuditEntry, JobWatermark, Notification, User, 
 from core.db.statements import insert_skipping
 from core.domain import ChannelKind, NotificationStatus
 from core.render import factors_from_dicts
+from core.reschedule import MOVED_KIND
 
 LEARN_JOB = "learn"
 # audit_log kind -> outcome: a person's response to their alert.
@@ -128,6 +129,7 @@ async def read_feedback(
         Notification.user_id == Alert.user_id,
         Notification.status.in_(_SHOWN),
         Notification.channel != ChannelKind.WEBHOOK.value,
+        Notification.kind != MOVED_KIND,  # news of the event, not the alert shown
     )
     stmt = (
         select(

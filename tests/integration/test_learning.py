@@ -25,6 +25,7 @@ from core.domain import ActionKind
 from core.feedback import SETTLE_S, Feedback, learn_from_feedback
 from core.handlers import CommandHandlers
 from core.recipients import load_recipients
+from core.reschedule import MOVED_KIND
 from core.scoring import DEFAULT_WEIGHTS, FACTOR_NAMES, blend_weights
 from core.users import ensure_user
 from ml.learning import MIN_FEEDBACK, PersonModel
@@ -242,6 +243,13 @@ async def test_ignored_needs_a_shown_alert_and_no_response(world: World) -> None
         assert note is not None
         note.status = "pending"  # held (quiet hours), never sent
     await world.end(unseen)
+    # Only news of its event reached the person (`core.reschedule`), not the alert.
+    only_moved = await world.alert("ada", factors)
+    async with world.sessions() as session, session.begin():
+        note = await session.scalar(select(Notification).where(Notification.alert_id == only_moved))
+        assert note is not None
+        note.kind = MOVED_KIND
+    await world.end(only_moved)
     snoozed_then_ended = await world.alert("ada", factors)
     await world.act(snoozed_then_ended, ActionKind.SNOOZE)
     await world.end(snoozed_then_ended)

@@ -21,20 +21,34 @@ from core.chat import CommandContext
 from core.db.models import MarketSnapshot, Watch
 from core.domain import Platform
 from ml.simulator import MarketSimulator
-from ml.simulator_catalog import in_season, season_categories
+from ml.simulator_catalog import season_categories
 
 logger = logging.getLogger(__name__)
 
 
+# (league, watch) in order of preference: the demo person watches two teams of leagues
+# in season, a concert, and one league or, out of every season, concerts.
+_TEAM_WATCHES = (
+    ("mlb", "watch any yankees under 60"),
+    ("mlb", "watch any diamondbacks drop 8%"),
+    ("nba", "watch any knicks under 90"),
+    ("nhl", "watch any bruins drop 8%"),
+    ("nfl", "watch any chiefs under 150"),
+)
+_LEAGUE_WATCHES = (("nba", "watch any nba drop 10%"), ("nhl", "watch any nhl drop 10%"))
+
+
 def demo_watches(day: date) -> tuple[str, ...]:
-    """The demo person's watches: teams that play around `day` (the demo's market has
-    only leagues in season, `demo_source`)."""
-    baseball = in_season("mlb", day)
+    """The demo person's watches: teams that play in a market started on `day` (it has
+    only the leagues in season throughout, `demo_source`)."""
+    leagues = season_categories(day, day + DEMO_HORIZON)
+    teams = [watch for league, watch in _TEAM_WATCHES if league in leagues][:2]
+    teams += ["watch any theatre under 120"] * (2 - len(teams))  # early October
+    league = next((w for name, w in _LEAGUE_WATCHES if name in leagues), None)
     return (
-        "watch any yankees under 60" if baseball else "watch any knicks under 90",
-        "watch any diamondbacks drop 8%" if baseball else "watch any bruins drop 8%",
+        *teams,
         "watch any taylor swift under 250 qty 2",
-        "watch any nba drop 10%" if in_season("nba", day) else "watch any mlb drop 10%",
+        league or "watch any concert drop 10%",
     )
 
 
@@ -55,7 +69,7 @@ def demo_source(now: datetime, *, seed: int | None = None) -> MarketSimulator:
         events=120,
         horizon=DEMO_HORIZON,
         cadence=timedelta(minutes=30),
-        categories=season_categories(now.date()),
+        categories=season_categories(now.date(), (now + DEMO_HORIZON).date()),
         source=DEMO_SOURCE,
     )
 

@@ -100,9 +100,10 @@ def in_season(category: str, day: date) -> bool:
     return first <= today <= last if first <= last else today >= first or today <= last
 
 
-def season_categories(day: date) -> tuple[str, ...]:
-    """The default categories that play on `day`."""
-    return tuple(c for c in DEFAULT_WEIGHTS if in_season(c, day))
+def season_categories(first: date, last: date) -> tuple[str, ...]:
+    """The default categories that play from `first` to `last` (a span shorter than any
+    off-season): a demo started a week before the World Series has no November games."""
+    return tuple(c for c in DEFAULT_WEIGHTS if in_season(c, first) and in_season(c, last))
 
 
 NY, CHI, DEN, LA, PHX = (

@@ -84,9 +84,25 @@ def test_the_demo_market_plays_only_leagues_in_season(tmp_path: Path) -> None:
     assert "mlb" not in winter and {"nba", "nhl", "nfl", "concert"} <= winter
     assert "mlb" in summer and not {"nba", "nhl", "nfl"} & summer
     # The demo person watches teams that play then.
-    assert not any("yankees" in w or "diamondbacks" in w for w in demo_watches(december.date()))
+    assert demo_watches(december.date()) == (
+        "watch any knicks under 90",
+        "watch any bruins drop 8%",
+        "watch any taylor swift under 250 qty 2",
+        "watch any nba drop 10%",
+    )
     assert "watch any yankees under 60" in demo_watches(july.date())
     assert "watch any nba drop 10%" not in demo_watches(july.date())
+    # Started a week before the World Series: no November games, no baseball watches.
+    october = datetime(2026, 10, 24, 18, 0, tzinfo=UTC)
+    assert "mlb" not in {e.info.category for e in demo_source(october, seed=7).events}
+    assert not any("yankees" in w for w in demo_watches(october.date()))
+    # Early October: only football plays the whole month; four watches all the same.
+    assert demo_watches(date(2026, 10, 3))[:2] == (
+        "watch any chiefs under 150",
+        "watch any theatre under 120",
+    )
+    days = (date(2026, 1, 1) + timedelta(days=d) for d in range(366))
+    assert {len(demo_watches(day)) for day in days} == {4}
 
 
 def test_seasons_run_over_the_new_year() -> None:

@@ -51,6 +51,10 @@ PARKED_CHANNELS = CHAT_CHANNELS | {ChannelKind.WEBHOOK}
 # new-alert messages and re-notifications, escalation steps). "update" rows are the edits
 # announcing a change; digests are cancelled with their alert by core.announce.
 ANNOUNCING_KINDS = frozenset({"alert", ESCALATION_KIND})
+# Payload mark of the one message telling that an acknowledged alert rose to critical
+# (core.engine_rows): an "update" row, as delivery must not withdraw it for an alert not
+# open, yet a new message that shows the alert as wanting action, not an edit.
+ACKED_RISE = "acked_rise"
 PARK_LIMIT = timedelta(hours=24)
 _MAX_KEY = 200
 _MAX_CHAIN = 16
@@ -98,6 +102,16 @@ def announces_open(row: Notification) -> bool:
         row.alert_id is not None
         and row.kind in ANNOUNCING_KINDS
         and row.channel != ChannelKind.WEBHOOK.value
+    )
+
+
+def tells_acked_rise(row: Notification) -> bool:
+    """Whether `row` is the chat message telling that its acknowledged alert rose to
+    critical (`ACKED_RISE`)."""
+    return (
+        row.alert_id is not None
+        and row.channel != ChannelKind.WEBHOOK.value
+        and bool((row.payload or {}).get(ACKED_RISE))
     )
 
 

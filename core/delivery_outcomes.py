@@ -15,7 +15,9 @@ change ends the row `cancelled` (a retryable one) or without failover (a permane
 The alert's row is read `FOR SHARE` after the outcome is written, so an acknowledgement
 committing meanwhile either sees the row already pending (and cancels it) or is seen here.
 A message sent while the change was being committed was still `sending` when
-`core.announce` looked for messages to edit: its edit is queued here (`announce.edit_late`).
+`core.announce` looked for messages to edit: its edit is queued here (`announce.edit_late`),
+as is that of an acknowledged alert's message that it rose to critical (`tells_acked_rise`)
+sent while the alert was resolved or snoozed.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from core.delivery_lifecycle import (
     park_until,
     parked_audit,
     quiet_note,
+    tells_acked_rise,
     update_endpoints,
 )
 from core.digest import prune_summaries, summary_alert_ids
@@ -48,6 +51,7 @@ from core.domain import CHAT_CHANNELS, AlertStatus, NotificationStatus
 from core.outbox import DELAYED, RowUpdate, apply_updates, receipt_json
 
 _OPEN = AlertStatus.OPEN.value
+_ACKNOWLEDGED = AlertStatus.ACKNOWLEDGED.value
 _WITHDRAWABLE = (NotificationStatus.PENDING.value, NotificationStatus.DEAD.value)
 
 
@@ -73,14 +77,14 @@ def _closed(states: dict[int, _AlertState]) -> dict[int, str]:
 async def _alert_states(
     session: AsyncSession, rows: Iterable[Notification], *, lock: bool, also: Collection[int]
 ) -> dict[int, _AlertState]:
-    """The status, current price and event start of each alert announced open by `rows`,
-    and of the alerts `also`.
+    """The status, current price and event start of each alert `rows` show as wanting
+    action (`_shows_live`), and of the alerts `also`.
 
     With `lock`, the alerts (not their events) are read `FOR SHARE` on PostgreSQL: a state
     change committing meanwhile waits for the caller's transaction, or is waited for and
     seen.
     """
-    wanted = {row.alert_id for row in rows if row.alert_id is not None and announces_open(row)}
+    wanted = {row.alert_id for row in rows if row.alert_id is not None and _shows_live(row)}
     ids = sorted(wanted.union(also))
     if not ids:
         return {}
@@ -273,7 +277,21 @@ async def _edit_late_sends(
         and o.receipt.message_id
         and o.row.alert_id in closed
         and o.row.channel in CHAT_CHANNELS
-        and announces_open(o.row)
+        and _outdated(o.row, closed[o.row.alert_id])
     ]
     if sent:
         await edit_late(session, sent, max(o.at for o in outcomes))
+
+
+def _shows_live(row: Notification) -> bool:
+    """Whether `row`'s message shows its alert as wanting action, buttons and all."""
+    return announces_open(row) or tells_acked_rise(row)
+
+
+def _outdated(row: Notification, status: str) -> bool:
+    """Whether a sent `row` shows its alert otherwise than it now is (`status`, not open):
+    an acknowledged alert's rise to critical is outdated once the alert is more than
+    acknowledged (resolved, snoozed...)."""
+    if tells_acked_rise(row):
+        return status != _ACKNOWLEDGED
+    return announces_open(row)

@@ -9,6 +9,7 @@ from typing import Any
 
 from core.actions import ActionSigner
 from core.alert_payload import alert_dict, notification_key
+from core.delivery_lifecycle import ACKED_RISE
 from core.delivery_plan import DeliveryPlan, plan_delivery
 from core.domain import (
     ChannelKind,
@@ -153,7 +154,8 @@ def round_rows(
     # An acknowledged alert is re-notified only for a rise to critical (`plan_update`): news,
     # written as "update" rows (a new message: no `edit_of`), which delivery does not
     # withdraw as it withdraws what announces an alert no longer open. Its title leads
-    # with the level, not with the acknowledgement the person already made.
+    # with the level, not with the acknowledgement the person already made, which it offers
+    # no button to make again.
     acked = alert.status == "acknowledged"
     age_note = market_age_note(stored.point.observed_at, now, round_.person.timezone)
     view = AlertView(
@@ -176,7 +178,7 @@ def round_rows(
         status_note=_joined(ACKED_RISE_NOTE if acked else None, age_note),
         currency=stored.point.currency,
     )
-    buttons = alert_buttons(ctx.signer, alert.id, now=now, rng=ctx.rng)
+    buttons = alert_buttons(ctx.signer, alert.id, now=now, rng=ctx.rng, acknowledged=acked)
     level = round_.score.level
     data = {
         "alert": alert_dict(alert),
@@ -212,6 +214,10 @@ def round_rows(
             row_payload = shared
         else:
             row_payload = shared | {"event_type": target.event_type}
+        kind = target.kind
+        if acked and target.channel is not _WEBHOOK:
+            # Marked, so delivery edits it should the alert end while it is being sent.
+            kind, row_payload = "update", row_payload | {ACKED_RISE: True}
         endpoint = target.webhook_endpoint_id
         channel = target.channel.value
         key_address = f"w{endpoint}" if endpoint is not None else target.address
@@ -220,7 +226,7 @@ def round_rows(
                 "alert_id": alert_id,
                 "user_id": user_id,
                 "webhook_endpoint_id": endpoint,
-                "kind": "update" if acked and target.channel is not _WEBHOOK else target.kind,
+                "kind": kind,
                 "channel": channel,
                 "address": target.address,
                 "level": level_value,

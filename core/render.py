@@ -57,10 +57,18 @@ ALERT_BUTTONS: tuple[tuple[str, ActionKind], ...] = (
     ("Mute event", ActionKind.MUTE),
     ("Bought", ActionKind.BOUGHT),
 )
-_BUTTON_ACTIONS = tuple(action for _, action in ALERT_BUTTONS)
-# (label, action value) of each button: every alert message carries all of them.
-_BUTTON_FACES = tuple((label, action.value) for label, action in ALERT_BUTTONS)
-_NONCES = 4 * len(ALERT_BUTTONS)
+
+
+def _faces(
+    buttons: Sequence[tuple[str, ActionKind]],
+) -> tuple[tuple[ActionKind, ...], tuple[tuple[str, str], ...]]:
+    """The buttons' actions, and (label, action value) of each, computed once."""
+    return tuple(a for _, a in buttons), tuple((label, a.value) for label, a in buttons)
+
+
+# Every alert message carries all the buttons but an acknowledged alert's (`alert_buttons`).
+_BUTTONS = _faces(ALERT_BUTTONS)
+_ACKED_BUTTONS = _faces([b for b in ALERT_BUTTONS if b[1] is not ActionKind.ACK])
 
 
 OTHERS_SHOWN = 3  # other alerts a message names one by one; the rest are counted
@@ -289,14 +297,24 @@ def forecast_from_dicts(
 
 
 def alert_buttons(
-    signer: ActionSigner, alert_id: int, *, now: datetime, rng: random.Random
+    signer: ActionSigner,
+    alert_id: int,
+    *,
+    now: datetime,
+    rng: random.Random,
+    acknowledged: bool = False,
 ) -> list[dict[str, Any]]:
     """The alert's action buttons (ALERT_BUTTONS) as the payload carries them, each with
-    its own signed token."""
-    tokens = signer.sign_all(_BUTTON_ACTIONS, alert_id, now=now, nonce=rng.randbytes(_NONCES))
+    its own signed token.
+
+    An `acknowledged` alert's message (its rise to critical) has no Acknowledge button,
+    which could only answer that it already is.
+    """
+    actions, faces = _ACKED_BUTTONS if acknowledged else _BUTTONS
+    tokens = signer.sign_all(actions, alert_id, now=now, nonce=rng.randbytes(4 * len(actions)))
     return [
         {"label": label, "action": action, "token": token, "url": None}
-        for (label, action), token in zip(_BUTTON_FACES, tokens, strict=True)
+        for (label, action), token in zip(faces, tokens, strict=True)
     ]
 
 

@@ -3,6 +3,8 @@ that rises to critical is told once, by message only, and stays acknowledged."""
 
 from __future__ import annotations
 
+import asyncio
+
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.alerts import apply_action
@@ -33,11 +35,12 @@ from tests.integration.escalation_helpers import (
     service,
     timeline,
 )
-from tests.integration.test_delivery_lifecycle import drain, worker
+from tests.integration.test_delivery_lifecycle import drain, in_flight_then, worker
 from tests.integration.test_lifecycle_ends import HIGH_PRICE, PRICE_ONLY
 
 Sessions = async_sessionmaker[AsyncSession]
 CRITICAL_PRICE, MEDIUM_PRICE = 10.0, 38.0  # under the $40 max, with PRICE_ONLY weights
+WITHOUT_ACK = ["Snooze 1h", "Snooze until cheaper", "Mute event", "Bought"]
 
 
 async def _acknowledged(
@@ -98,6 +101,9 @@ async def test_a_rise_to_critical_is_told_once_by_message_without_escalating(
     await drain(worker(sessions, clock, chats), clock, 0, 1)
     assert [m.title for m in chats["console"].sent] == [update.payload["title"]]
     assert len(chats["telegram"].sent) == 1
+    # Every button but Acknowledge, which could only answer that it already is.
+    for sent in (chats["console"].sent[0], chats["telegram"].sent[0]):
+        assert [b.label for b in sent.buttons] == WITHOUT_ACK
 
     # Half an hour of the ticker and the minutely auditor: no SMS, call or emergency text.
     svc = service(sessions, clock)
@@ -122,3 +128,36 @@ async def test_a_rise_below_critical_stays_silent_once_acknowledged(sessions: Se
     alert = await reload(sessions, alert_id)
     assert (alert.status, alert.level, alert.next_step_at) == ("acknowledged", 4, None)
     assert await _updates(sessions, alert_id) == []
+
+
+async def test_a_resolve_while_the_critical_message_is_sent_edits_it_afterwards(
+    sessions: Sessions,
+) -> None:
+    """Bought while the message is on its way to Telegram: `announce` cannot edit what is
+    not sent yet, so delivery edits it once sent, as it edits a new alert's message."""
+    seed, alert_id, engine = await _acknowledged(sessions, HIGH_PRICE, 4)
+    await process_snapshot(sessions, engine, seed, T0 + minutes(2), CRITICAL_PRICE)
+    clock = FakeClock(T0 + minutes(2))
+    telegram = FakeChannel("telegram", gate=asyncio.Event())
+    chats = {"telegram": telegram, "console": FakeChannel("console")}
+    service = worker(sessions, clock, chats)
+    alert = await reload(sessions, alert_id)
+    await in_flight_then(sessions, service, telegram, alert, ActionKind.BOUGHT, clock.now(), None)
+    await drain(service, clock, 30, step=5)
+
+    first, edit = telegram.sent
+    assert first.title.startswith("🚨") and first.edit_of is None
+    assert edit.edit_of is not None and edit.edit_of.message_id == "telegram-1"
+    assert edit.payload["event_type"] == "alert.resolved" and edit.buttons == ()
+    assert (await reload(sessions, alert_id)).status == "resolved"
+
+
+async def test_the_critical_message_sent_while_still_acknowledged_is_not_edited(
+    sessions: Sessions,
+) -> None:
+    seed, _, engine = await _acknowledged(sessions, HIGH_PRICE, 4)
+    await process_snapshot(sessions, engine, seed, T0 + minutes(2), CRITICAL_PRICE)
+    clock = FakeClock(T0 + minutes(2))
+    chats = {"telegram": FakeChannel("telegram"), "console": FakeChannel("console")}
+    await drain(worker(sessions, clock, chats), clock, 30, step=5)
+    assert [len(chats[c].sent) for c in chats] == [1, 1]

@@ -37,6 +37,7 @@ from tests.integration.engine_helpers import (
     fresh_engine,
     process_snapshot,
 )
+from tests.integration.rest_helpers import json_answer as _json
 
 Sessions = async_sessionmaker[AsyncSession]
 
@@ -93,12 +94,6 @@ async def world(sessions: Sessions, clock: FakeClock) -> AsyncIterator[World]:
         yield World(client, ada.id, bob.id, alerts[ada.id], alerts[bob.id], tokens, changes)
     finally:
         await client.close()
-
-
-async def _json(resp: Any, status: int) -> Any:
-    body = await resp.json()
-    assert resp.status == status, body
-    return body
 
 
 async def test_every_route_wants_a_valid_token_with_its_scope(world: World) -> None:

@@ -26,6 +26,7 @@ from core.db.models import User
 from core.handlers import CommandHandlers
 from core.tokens import create_token
 from tests.integration.engine_helpers import SECRET, T0, add_user
+from tests.integration.rest_helpers import json_answer as _json
 
 URL = "/api/v1/preferences"
 
@@ -66,12 +67,6 @@ async def people(
         yield People(client, ada.id, bob.id, tokens, told, sessions)
     finally:
         await client.close()
-
-
-async def _json(resp: Any, status: int) -> Any:
-    body = await resp.json()
-    assert resp.status == status, body
-    return body
 
 
 async def test_a_patch_changes_each_field_and_get_shows_it(people: People) -> None:

@@ -6,15 +6,10 @@ from typing import Any
 
 import pytest
 
+from tests.integration.rest_helpers import json_answer as _json
 from tests.integration.test_rest_api import World, world
 
 __all__ = ["world"]  # the fixture, shared with test_rest_api
-
-
-async def _json(resp: Any, status: int) -> Any:
-    body = await resp.json()
-    assert resp.status == status, body
-    return body
 
 
 async def test_a_watch_made_with_a_currency_reads_back_with_it(world: World) -> None:

@@ -139,6 +139,11 @@ def short_date(when: datetime, tz: str | None) -> str:
     return f"{local:%a} {local.day} {local:%b}"
 
 
+def place(venue: str | None, city: str | None) -> str:
+    """Where an event is, e.g. "Chase Field, Phoenix" (either may be missing; "" if both)."""
+    return ", ".join(part for part in (venue, city) if part)
+
+
 def event_label(
     name: str,
     venue: str | None,
@@ -149,7 +154,7 @@ def event_label(
 ) -> str:
     """An event told apart from others of the same name, e.g. for a list to choose from:
     "Taylor Swift — TD Garden, Boston, Wed 9 Dec 19:30 EST" (see `event_zone`)."""
-    where = ", ".join(p for p in (venue, city) if p)
+    where = place(venue, city)
     when = local_time(starts_at, event_zone(tz, event_tz))
     return f"{name} — {where + ', ' if where else ''}{when}"
 

@@ -22,6 +22,7 @@ from core.formatting import (
     humanize_delta,
     local_time,
     money,
+    place,
     resample_last,
     sparkline,
 )
@@ -114,7 +115,7 @@ def _example(what: str) -> str:
 
 async def _describe(turn: Turn, event: Event) -> Reply:
     zone = (await turn.user()).timezone
-    where = ", ".join(p for p in (event.venue, event.city) if p)
+    where = place(event.venue, event.city)
     when = local_time(event.starts_at, event_zone(zone, event.timezone))
     if event.starts_at > turn.now:
         when += f" (in {humanize_delta((event.starts_at - turn.now).total_seconds())})"

@@ -35,6 +35,7 @@ from core.formatting import (
     iso,
     local_time,
     money,
+    place,
 )
 from core.ports import Forecast
 
@@ -171,10 +172,9 @@ def body_lines(view: AlertView) -> list[str]:
         lines.append(view.status_note)
     summary = f"{_PRIORITY[view.level]} (score {view.score:.2f})"
     lines.append(f"{summary}: {view.headline}" if view.headline else summary)
-    venue, city = view.event.venue, view.event.city
-    place = f"{venue}, {city}" if venue and city else venue or city or ""
+    where = place(view.event.venue, view.event.city)
     when = local_time(view.event.starts_at, event_zone(view.timezone, view.event.timezone))
-    lines.append(f"{place} · {when}" if place else when)
+    lines.append(f"{where} · {when}" if where else when)
     if view.tickets_left is not None:
         lines.append(f"{plural(view.tickets_left, 'ticket')} left")
     lines += [f"• {name}: {reason}" for name, _, _, reason in view.factors]

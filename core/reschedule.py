@@ -28,7 +28,7 @@ from core.db.statements import bulk_insert, insert_skipping_returning
 from core.db.tables import AUDIT_LOG, NOTIFICATIONS
 from core.delivery_plan import Recipient, Target, plan_delivery
 from core.domain import AlertStatus, EventRef, Level, NotificationStatus
-from core.formatting import event_zone, local_time
+from core.formatting import event_zone, local_time, place
 from core.recipients import load_recipients
 from core.render import event_dict, payload
 
@@ -122,9 +122,9 @@ def text(move: Move, person_tz: str | None) -> tuple[str, str]:
     "Now Sat 6 Apr 19:10 MST (was Sun 31 Mar 13:10 MST) · Chase Field, Phoenix"."""
     event = move.event
     zone = event_zone(person_tz, event.timezone)
-    place = ", ".join(part for part in (event.venue, event.city) if part)
+    where = place(event.venue, event.city)
     line = f"Now {local_time(event.starts_at, zone)} (was {local_time(move.was, zone)})"
-    return f"📅 {event.name} has moved", f"{line} · {place}" if place else line
+    return f"📅 {event.name} has moved", f"{line} · {where}" if where else line
 
 
 def _row(

@@ -32,8 +32,19 @@ class World:
     cat: int  # resolved, not bought
 
 
-async def _alert(session: AsyncSession, user: User, event: Event, status: str, **kw: object) -> int:
-    watch = await add_watch(session, user, event)
+async def _alert(
+    session: AsyncSession,
+    user: User,
+    event: Event,
+    status: str,
+    *,
+    group: str | None = None,
+    **kw: object,
+) -> int:
+    """An alert of a new watch on `event`; `group`: the watch posts to that Telegram group
+    (`/watch` run in it), as its alerts did."""
+    where = {"destination_channel": "telegram", "destination_address": group} if group else {}
+    watch = await add_watch(session, user, event, **where)
     alert = Alert(
         dedup_key=f"{watch.id}:{event.id}:price_below", watch_id=watch.id, user_id=user.id,
         event_id=event.id, kind="price_below", score=0.5, level=2, status=status,
@@ -81,6 +92,13 @@ async def _told(sessions: Sessions) -> dict[str, tuple[int | None, str, str, dat
             and n.kind == MOVED_KIND
             and n.status == "pending"
         }
+
+
+async def _moved_rows(sessions: Sessions) -> list[tuple[str, int | None, datetime]]:
+    """Every rescheduling message: (address, alert id, due), by address and alert."""
+    async with sessions() as session:
+        found = await session.scalars(select(Notification).where(Notification.kind == MOVED_KIND))
+        return sorted((n.address, n.alert_id, n.due_at.replace(tzinfo=UTC)) for n in found)
 
 
 async def _moved_lines(sessions: Sessions, alert_id: int) -> list[str]:
@@ -214,3 +232,109 @@ async def test_a_sent_move_message_is_not_edited_when_its_alert_resolves(
             await session.scalars(select(Notification).where(Notification.kind == "update"))
         )
     assert [n.payload.get("edit_of") for n in edits] == []
+
+
+GROUP = "-100777"  # a Telegram group chat
+
+
+async def _group_world(sessions: Sessions, ada_quiet: tuple[str, str] | None = None) -> World:
+    """Ada and Bob both watch the event in the group; Ada also has her own watch on it.
+    `World.ada`: her group alert, then her own; `bob`: his group alert."""
+    async with sessions() as session, session.begin():
+        event = await add_event(session)
+        ada = await add_user(session, chats=[("telegram", "tg-ada")], quiet=ada_quiet)
+        bob = await add_user(session, name="Bob", chats=[("telegram", "tg-bob")])
+        cat = await add_user(session, name="Cat", chats=[("telegram", "tg-cat")])
+        return World(
+            event.id,
+            [await _alert(session, ada, event, "open", group=GROUP),
+             await _alert(session, ada, event, "open")],
+            await _alert(session, bob, event, "resolved", group=GROUP,
+                         reason="bought via telegram"),
+            await _alert(session, cat, event, "resolved", group=GROUP, reason="price went up"),
+        )  # fmt: skip
+
+
+async def test_a_group_watchs_alert_is_told_in_the_group_not_in_private(
+    sessions: Sessions,
+) -> None:
+    async with sessions() as session, session.begin():
+        event = await add_event(session)
+        bob = await add_user(session, name="Bob", chats=[("telegram", "tg-bob")])
+        alert_id = await _alert(session, bob, event, "open", group=GROUP)
+    now = T0 + timedelta(hours=1)
+    await _ingest(sessions, MOVED, now)
+
+    assert await _moved_rows(sessions) == [(GROUP, alert_id, now)]
+    told = await _told(sessions)
+    assert told[GROUP][1:3] == (
+        TITLE,
+        "Now Sat 6 Apr 19:10 MST (was Sun 31 Mar 13:10 MST) · Chase Field, Phoenix",
+    )
+    assert len(await _moved_lines(sessions, alert_id)) == 1
+
+
+async def test_a_group_hears_of_a_move_once_and_each_person_of_their_own_alerts(
+    sessions: Sessions,
+) -> None:
+    world = await _group_world(sessions)
+    now = T0 + timedelta(hours=1)
+    await _ingest(sessions, MOVED, now)
+
+    # One message for the group (Ada's and Bob's alerts there), one for Ada's own watch;
+    # Bob, whose only alert went to the group, hears nothing in private.
+    assert await _moved_rows(sessions) == [
+        (GROUP, world.ada[0], now),
+        ("tg-ada", world.ada[1], now),
+    ]
+    line = "event moved from Sun 31 Mar 13:10 MST to Sat 6 Apr 19:10 MST"
+    assert [await _moved_lines(sessions, a) for a in (*world.ada, world.bob)] == [[line]] * 3
+    assert await _moved_lines(sessions, world.cat) == []
+
+
+async def test_the_same_move_ingested_again_tells_no_group_twice(sessions: Sessions) -> None:
+    world = await _group_world(sessions)
+    now = T0 + timedelta(hours=1)
+    await _ingest(sessions, MOVED, now)
+    await _ingest(sessions, MOVED, now + timedelta(minutes=5))
+    assert len(await _moved_rows(sessions)) == 2
+    assert len(await _moved_lines(sessions, world.bob)) == 1
+
+    await _ingest(sessions, STARTS, now + timedelta(minutes=10))  # and back: told again
+    back = [address for address, _, _ in await _moved_rows(sessions)]
+    assert sorted(back) == sorted([GROUP, GROUP, "tg-ada", "tg-ada"])
+    assert len(await _moved_lines(sessions, world.bob)) == 2
+
+
+async def test_a_group_message_waits_for_its_owners_quiet_hours(sessions: Sessions) -> None:
+    # A group watch's alert waits for its owner's quiet hours (`plan_delivery` with the
+    # watch's destination), and so does the news of the move in that group.
+    night = datetime(2024, 3, 20, 23, 0, tzinfo=UTC)
+    async with sessions() as session, session.begin():
+        event = await add_event(session)
+        eve = await add_user(session, name="Eve", chats=[("telegram", "tg-eve")],
+                             quiet=("22:00", "07:00"))  # fmt: skip
+        alert_id = await _alert(session, eve, event, "open", group=GROUP)
+    await _ingest(sessions, MOVED, night)
+
+    morning = datetime(2024, 3, 21, 7, 0, tzinfo=UTC)
+    assert await _moved_rows(sessions) == [(GROUP, alert_id, morning)]
+    (line,) = await _moved_lines(sessions, alert_id)
+    assert line.endswith("deferred: quiet hours until Thu 21 Mar 07:00 UTC")
+
+
+async def test_a_group_hears_as_soon_as_one_of_its_alerts_owners_may_be_told(
+    sessions: Sessions,
+) -> None:
+    # Ada is asleep, Bob is not: Bob's alert would reach the group now, so does the news.
+    night = datetime(2024, 3, 20, 23, 0, tzinfo=UTC)
+    world = await _group_world(sessions, ada_quiet=("22:00", "07:00"))
+    await _ingest(sessions, MOVED, night)
+
+    morning = datetime(2024, 3, 21, 7, 0, tzinfo=UTC)
+    assert await _moved_rows(sessions) == [
+        (GROUP, world.bob, night),
+        ("tg-ada", world.ada[1], morning),
+    ]
+    line = "event moved from Sun 31 Mar 13:10 MST to Sat 6 Apr 19:10 MST"
+    assert await _moved_lines(sessions, world.ada[0]) == [line]  # the group's: not deferred

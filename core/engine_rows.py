@@ -12,6 +12,7 @@ from core.alert_payload import alert_dict, notification_key
 from core.delivery_lifecycle import ACKED_RISE
 from core.delivery_plan import DeliveryPlan, plan_delivery
 from core.domain import (
+    Advice,
     ChannelKind,
     EventRef,
     Level,
@@ -20,6 +21,7 @@ from core.domain import (
     NotificationStatus,
     StoredSnapshot,
     WatchSpec,
+    plural,
 )
 from core.engine_batch import Batch, Round
 from core.formatting import market_age_note, money
@@ -250,17 +252,34 @@ def _joined(*notes: str | None) -> str | None:
     return "\n".join(n for n in notes if n) or None
 
 
+# As `ml.heuristic` judges an event: ten tickets or fewer left is reason to buy now.
+SCARCE_FOR_WATCH = 10
+
+
 def _sentence(
     forecast: Forecast | None, spec: WatchSpec | None, price: float | None, stored: StoredSnapshot
 ) -> str | None:
     """The forecast's sentence, said of the event's cheapest ticket when the watch's own
-    price (its zones or quantity) is another: the forecast knows only the event minimum."""
+    price (its zones or quantity) is another: the forecast knows only the event minimum.
+
+    The forecast also judged availability on the event's total: a pair or zone watch that
+    only a few listed tickets fit is told to buy now, not to wait or watch beside its own
+    "8 tickets left".
+    """
     if forecast is None:
         return None
     sentence = forecast.recommendation.sentence
-    cheapest = stored.point.min_price
     if spec is None or not priced_by_listings(spec, stored.listings):
         return sentence
+    left = tickets_left(spec, stored.point, stored.listings)
+    if (
+        forecast.recommendation.advice is not Advice.BUY_NOW
+        and left is not None
+        and 0 < left <= SCARCE_FOR_WATCH
+    ):
+        fit = "fits" if left == 1 else "fit"
+        return f"Only {plural(left, 'ticket')} {fit} your search — buy now rather than wait"
+    cheapest = stored.point.min_price
     if price is None or cheapest is None or price == cheapest:
         return sentence
     return f"For the event's cheapest ticket ({money(cheapest, stored.point.currency)}): {sentence}"

@@ -659,7 +659,7 @@ async def test_a_pair_watchs_forecast_sentence_says_whose_price_it_forecasts(
         seed = await add_seed(session, max_price=100.0, quantity=2)
     engine = await fresh_engine(sessions)
     single = Listing("L1", 28.0, section="101", quantity=1, url="https://tix.example/L1")
-    pair = Listing("L2", 80.0, section="112", quantity=2, url="https://tix.example/L2")
+    pair = Listing("L2", 80.0, section="112", quantity=12, url="https://tix.example/L2")
     async with sessions() as session, session.begin():
         stored = await snapshot(session, seed, T0, 28.0, listings=[single, pair])
         assert (await engine.process(session, [stored], T0)).alerts_opened == 1
@@ -670,3 +670,23 @@ async def test_a_pair_watchs_forecast_sentence_says_whose_price_it_forecasts(
         "For the event's cheapest ticket ($28): 72% chance the cheapest price drops 5% within"
         in note.payload["body"]
     )
+
+
+async def test_a_pair_watch_that_few_tickets_fit_is_told_to_buy_now(sessions: Sessions) -> None:
+    """The event has 1,344 tickets, so its forecast says wait or watch; but only 8 fit a
+    pair: the message beside "8 tickets left" says buy now, not wait."""
+    async with sessions() as session, session.begin():
+        seed = await add_seed(session, max_price=100.0, quantity=2)
+    engine = await fresh_engine(sessions)
+    single = Listing("L1", 28.0, section="101", quantity=1, url="https://tix.example/L1")
+    pair = Listing("L2", 80.0, section="112", quantity=8, url="https://tix.example/L2")
+    async with sessions() as session, session.begin():
+        stored = await snapshot(session, seed, T0, 28.0, listings=[single, pair])
+        assert (await engine.process(session, [stored], T0)).alerts_opened == 1
+    async with sessions() as session:
+        (note,) = [n for n in await notifications_of(session) if n.channel != "webhook"]
+        (alert,) = await alerts_of(session)
+    assert alert.recommendation["advice"] != "BUY NOW"  # the event-wide forecast
+    assert "8 tickets left" in note.payload["body"]
+    assert "Only 8 tickets fit your search — buy now rather than wait" in note.payload["body"]
+    assert "chance the cheapest price drops" not in note.payload["body"]

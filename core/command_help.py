@@ -99,11 +99,18 @@ def example(name: str) -> str:
     return BY_NAME[name].example
 
 
-def closest(word: str) -> str | None:
-    """Return the known command (alias resolved) closest to `word`, if any is close."""
+# Commands that take no words after them: not the guess for a typo that has some.
+_TAKE_NOTHING = frozenset({"watches"})
+
+
+def closest(word: str, words_after: bool = False) -> str | None:
+    """Return the known command (alias resolved) closest to `word`, if any is close; with
+    `words_after`, one that takes them ("watchs knicks" is watch, not watches)."""
     if len(word) < 3:  # "me" is not a typo of "mute"
         return None
     known = [*BY_NAME, *ALIASES]
+    if words_after:
+        known = [name for name in known if ALIASES.get(name, name) not in _TAKE_NOTHING]
     found = difflib.get_close_matches(word, known, n=1, cutoff=0.6)
     if not found:
         return None

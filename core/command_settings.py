@@ -140,6 +140,11 @@ def parse_quiet(rest: list[str]) -> Command:
 
 def parse_tz(rest: list[str]) -> Command:
     ex = example("tz")
+    if len(rest) > 1:  # "America/New York": zone names write a space as "_"
+        try:
+            return TzCommand(parse_zone("_".join(rest), ex))
+        except CommandError:
+            pass
     if len(rest) != 1:
         raise CommandError("give one time zone as Area/City", ex)
     return TzCommand(parse_zone(rest[0], ex))

@@ -59,7 +59,7 @@ from core.command_values import (
     parse_price,
 )
 from core.command_watch import OPTION_WORDS, parse_market, parse_watch, price_text
-from core.domain import UNSTORABLE, ZERO_WIDTH
+from core.domain import UNSTORABLE, without_zero_width
 
 __all__ = [
     "OPTION_WORDS",
@@ -129,8 +129,8 @@ def parse(text: str) -> Command:
         CommandError: with a one-line reason and an example, for any bad input.
     """
     # "mlb\u200b" would be a word, not the category, "ack 12\u200b" no number, and a
-    # watch's label would keep them.
-    text = text.translate(ZERO_WIDTH)
+    # watch's label would keep them; a joiner inside an emoji (👨‍👩‍👧) is kept whole.
+    text = without_zero_width(text)
     if UNSTORABLE.search(text):
         raise CommandError("that message holds a NUL or a broken character", "help")
     if _CONTROL.search(text):
@@ -153,7 +153,7 @@ def parse(text: str) -> Command:
     name = command_help.ALIASES.get(word, word)
     parser = _PARSERS.get(name)
     if parser is None:
-        guess = command_help.closest(word)
+        guess = command_help.closest(word, words_after=bool(rest))
         if guess is None:
             raise CommandError(
                 f"unknown command '{clip_word(word)}'; type help for the list", "help"

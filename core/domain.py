@@ -18,6 +18,19 @@ UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 # Zero-width characters come with copy-paste, unseen (a `str.translate` table that drops
 # them): commands drop them before reading a word, matching before comparing words.
 ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
+# U+200D (ZERO WIDTH JOINER) between two characters outside ASCII joins them into one
+# emoji (👨‍👩‍👧, 🏳️‍🌈) or one letter form; any other zero-width character is dropped.
+_VISIBLE = r"[^\x00-\x7f\s\u200b\u200c\u200d\u2060\ufeff]"
+_ZERO_WIDTH_OR_JOINER = re.compile(
+    rf"(?P<joiner>(?<={_VISIBLE})\u200d(?={_VISIBLE}))|[\u200b\u200c\u200d\u2060\ufeff]"
+)
+
+
+def without_zero_width(text: str) -> str:
+    """`text` without the zero-width characters pasted into it, but with each joiner that
+    joins two characters outside ASCII (an emoji sequence): what a command keeps of a
+    name to store and show. Matching folds the joiners too (`core.rules.fold`)."""
+    return _ZERO_WIDTH_OR_JOINER.sub(lambda m: m.group("joiner") or "", text)
 
 
 class Platform(StrEnum):

@@ -39,7 +39,7 @@ _DURATION = re.compile(
     r"^(\d+)\s*(m|min|mins|minutes?|h|hr|hrs|hours?|d|days?|w|wk|weeks?)$", re.IGNORECASE
 )
 _UNIT = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-_CLOCK = re.compile(r"^(\d{1,2})(?::(\d{2}))?$")
+_CLOCK = re.compile(r"^(\d{1,2})(?::(\d{2}))?\s*(?:([ap])\.?m\.?)?$", re.IGNORECASE)
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 
 
@@ -175,11 +175,15 @@ def parse_duration(text: str, example: str) -> timedelta:
 
 
 def parse_clock(text: str, example: str) -> str:
-    """Parse a local time of day ("7", "07:00", "22:30") into "HH:MM"."""
+    """Parse a local time of day ("7", "07:00", "22:30", "10pm", "6:30am") into "HH:MM"."""
     match = _CLOCK.match(text.strip())
     if match is None:
         raise CommandError(f"'{text}' is not a time like 22:00", example)
     hour, minute = int(match.group(1)), int(match.group(2) or 0)
+    if match.group(3):  # 12-hour clock: 12am is 00, 12pm is 12
+        if not 1 <= hour <= 12:
+            raise CommandError(f"'{text}' is not a time of day (1am to 12pm)", example)
+        hour = hour % 12 + (12 if match.group(3).casefold() == "p" else 0)
     if hour > 23 or minute > 59:
         raise CommandError(f"'{text}' is not a time of day (00:00 to 23:59)", example)
     return f"{hour:02d}:{minute:02d}"

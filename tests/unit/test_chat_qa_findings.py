@@ -8,6 +8,7 @@ from core.commands import (
     AckCommand,
     CommandError,
     ContactAddCommand,
+    QuietCommand,
     TzCommand,
     WatchCommand,
     parse,
@@ -66,3 +67,22 @@ def test_two_words_that_are_no_zone_still_ask_for_area_and_city() -> None:
     with pytest.raises(CommandError) as err:
         parse("tz New York")
     assert err.value.reason == "give one time zone as Area/City"
+
+
+@pytest.mark.parametrize(
+    ("typed", "start", "end"),
+    [
+        ("quiet 10pm-7am", "22:00", "07:00"),
+        ("quiet 10:30 PM - 6 AM", "22:30", "06:00"),
+        ("quiet 12am-6am", "00:00", "06:00"),
+        ("quiet 11pm-12pm", "23:00", "12:00"),
+    ],
+)
+def test_quiet_hours_read_am_and_pm(typed: str, start: str, end: str) -> None:
+    # "quiet 10pm-7am" answered "'10pm' is not a time like 22:00".
+    assert parse(typed) == QuietCommand(start, end)
+
+
+def test_a_pm_hour_past_twelve_is_refused() -> None:
+    with pytest.raises(CommandError):
+        parse("quiet 13pm-7am")

@@ -20,7 +20,6 @@ from core.domain import (
     DEFAULT_CURRENCY,
     EVENT_STARTED,
     Advice,
-    ChannelKind,
     EventRef,
     MarketPoint,
     Prediction,
@@ -31,10 +30,9 @@ from core.domain import (
 )
 from core.formatting import money
 from core.ports import Forecast
-from core.routing import Destination
+from core.routing import Destination, watch_destination
 from core.rules import WatchIndex, spec_from_row
 
-_CHANNELS = frozenset(kind.value for kind in ChannelKind)
 # The triggers whose condition compares a price with the max.
 _PRICED = frozenset({TriggerKind.PRICE_BELOW, TriggerKind.DROP_PCT, TriggerKind.NEW_LISTING})
 
@@ -60,10 +58,7 @@ class WatchInfo:
         get: Callable[[str], Any] = (
             row.__getitem__ if isinstance(row, Mapping) else partial(getattr, row)
         )
-        destination = None
-        channel, address = get("destination_channel"), get("destination_address")
-        if channel in _CHANNELS and address:
-            destination = Destination(ChannelKind(channel), address)
+        destination = watch_destination(get("destination_channel"), get("destination_address"))
         return cls(
             id=get("id"),
             label=get("label"),

@@ -36,18 +36,17 @@ from core.db.models import ACTIVE_ALERT_STATUSES, Alert, Watch
 from core.db.statements import bulk_insert, insert_skipping_returning
 from core.db.tables import AUDIT_LOG, NOTIFICATIONS
 from core.delivery_plan import Recipient, Target, plan_delivery
-from core.domain import AlertStatus, ChannelKind, EventRef, Level, NotificationStatus
+from core.domain import AlertStatus, EventRef, Level, NotificationStatus
 from core.formatting import event_zone, local_time, place
 from core.recipients import load_recipients
 from core.render import event_dict, payload
-from core.routing import Destination
+from core.routing import Destination, watch_destination
 
 MIN_MOVE = timedelta(minutes=15)
 EVENT_TYPE = "event.rescheduled"
 AUDIT_KIND = "event_moved"
 MOVED_KIND = "moved"
 LEVEL = Level.NORMAL
-_CHANNELS = frozenset(kind.value for kind in ChannelKind)
 # Where a message goes: a person's own chats (their user id) or a watch's group chat.
 Where: TypeAlias = int | Destination
 # Alerts whose person hears of a move: still active, or closed because they bought
@@ -97,7 +96,7 @@ async def tell_moves(session: AsyncSession, moves: Sequence[Move], now: datetime
     )
     alerts: dict[tuple[Where, int], list[tuple[int, int]]] = {}  # -> (alert id, person)
     for alert_id, user_id, event_id, channel, address in found:
-        where = _group(channel, address) or user_id
+        where = watch_destination(channel, address) or user_id
         alerts.setdefault((where, event_id), []).append((alert_id, user_id))
     if not alerts:
         return 0
@@ -137,13 +136,6 @@ async def tell_moves(session: AsyncSession, moves: Sequence[Move], now: datetime
     told_keys = {"", *(str(row[0]) for row in queued)}
     await bulk_insert(session, AUDIT_LOG, [a for key in told_keys for a in audits.get(key, ())])
     return len(queued)
-
-
-def _group(channel: str | None, address: str | None) -> Destination | None:
-    """The group chat a watch posts to (as `core.engine_support.WatchInfo` reads it)."""
-    if channel in _CHANNELS and address:
-        return Destination(ChannelKind(channel), address)
-    return None
 
 
 def _key(where: Where, move: Move) -> str:

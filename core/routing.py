@@ -31,6 +31,17 @@ class Destination:
     address: str
 
 
+_CHANNELS = frozenset(kind.value for kind in ChannelKind)
+
+
+def watch_destination(channel: str | None, address: str | None) -> Destination | None:
+    """The group chat a watch posts to (`Watch.destination_*`: `/watch` run in a group);
+    None for a watch that posts to its person's own chats, or an unknown channel."""
+    if channel in _CHANNELS and address:
+        return Destination(ChannelKind(channel), address)
+    return None
+
+
 async def destinations(session: AsyncSession, user_id: int) -> list[Destination]:
     """Return the person's reachable chat destinations, preferred first.
 

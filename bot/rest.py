@@ -18,14 +18,16 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.rest_alerts import ACTIONS, AlertRoutes
+from bot.rest_alerts import ACTIONS, MAX_SNOOZE_MINUTES, AlertRoutes
 from bot.rest_base import MAX_ID, PREFIX, RestDeps
 from bot.rest_channels import ROTATE_EXAMPLE, WEBHOOK_EXAMPLE, ChannelRoutes
 from bot.rest_chat import CommandRoutes
+from bot.rest_person import EXAMPLES as PREFERENCE_EXAMPLES
 from bot.rest_person import PATCH_EXAMPLE, PersonRoutes
 from bot.rest_watches import WatchRoutes
 from bot.web import INGEST_PATH, decode_json
 from core import api_views
+from core.ingest.schema import MAX_BATCH
 from core.tokens import Scope
 
 __all__ = ["ROUTES", "RestDeps", "Route", "add_rest_routes", "openapi_document"]
@@ -72,6 +74,8 @@ class Route:
     query: tuple[str, ...] = ()  # query parameters, beside ?user= (`QUERY_PARAMETERS`)
     statuses: tuple[int, ...] = (200,)  # what a success answers
     needs_body: bool = False
+    fields: tuple[str, ...] = ()  # every field the body may hold (`BODY_FIELDS`); others: 422
+    required: tuple[str, ...] = ()
 
 
 ROUTES = (
@@ -106,6 +110,7 @@ ROUTES = (
             Scope.WRITE,
             f"{name.capitalize()} an alert (as its button does)",
             '{"minutes": 120}' if name == "snooze" else "{}",
+            fields=("minutes", "below") if name == "snooze" else (),
         )
         for name in ACTIONS
     ),
@@ -116,6 +121,7 @@ ROUTES = (
         Scope.ADMIN,
         "Resolve an alert: pending sends cancelled, webhooks told",
         '{"reason": "sold out"}',
+        fields=("reason",),
     ),
     Route("GET", "/watches", lambda r: r.watches.list_watches, Scope.READ, "Watches not removed"),
     Route("GET", "/watches/{id}", lambda r: r.watches.get_watch, Scope.READ, "One watch"),
@@ -129,6 +135,8 @@ ROUTES = (
         '{"text": "any arsenal under 80 qty 2", "currency": "GBP"}',
         statuses=(201, 200),
         needs_body=True,
+        fields=("text", "currency"),
+        required=("text",),
     ),
     Route(
         "DELETE", "/watches/{id}", lambda r: r.watches.watch_command, Scope.WRITE, "Remove a watch"
@@ -160,6 +168,7 @@ ROUTES = (
         " do; one bad field changes nothing. Answers the new settings, as GET does",
         PATCH_EXAMPLE,
         needs_body=True,
+        fields=tuple(PREFERENCE_EXAMPLES),
     ),
     Route(
         "GET",
@@ -194,6 +203,8 @@ ROUTES = (
         WEBHOOK_EXAMPLE,
         statuses=(201,),
         needs_body=True,
+        fields=("url", "events"),
+        required=("url",),
     ),
     Route(
         "POST",
@@ -211,6 +222,7 @@ ROUTES = (
         "A new signing secret for a webhook endpoint, shown once; older ones keep signing"
         " beside it for the grace period (default 24h, at most 30d)",
         ROTATE_EXAMPLE,
+        fields=("grace",),
     ),
     Route(
         "DELETE",
@@ -227,12 +239,35 @@ ROUTES = (
         "Run any chat command, or press a button by its token",
         '{"text": "alerts"}',
         needs_body=True,
+        fields=("text", "token"),
     ),
     Route("GET", "/openapi.json", lambda r: _openapi, None, "This document"),
 )
 
 
 _ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+_TEXT = {"type": "string", "minLength": 1, "maxLength": 1000}
+# Each body field as the routes check it; a value these allow may still be refused (an
+# unknown time zone, a URL that resolves to a private address): 422 with the reason.
+BODY_FIELDS: dict[str, dict[str, Any]] = {
+    "minutes": {"type": "integer", "minimum": 1, "maximum": MAX_SNOOZE_MINUTES},
+    "below": {"type": "number", "minimum": 0.01, "exclusiveMaximum": 10_000_000},
+    "reason": {"type": "string", "minLength": 1, "maxLength": 500},
+    "text": _TEXT,
+    "token": _TEXT,
+    "currency": {"type": "string", "description": "ISO 4217, e.g. GBP"},
+    "url": {"type": "string", "minLength": 1, "maxLength": 500},
+    "events": {"type": "array", "items": {"type": "string"}},
+    "grace": {"type": "string", "description": "a duration, e.g. 24h; at most 30d"},
+    "channel_order": {"type": "array", "items": {"type": "string"}},
+    "min_level_per_channel": {"description": "a level (1-5 or low..critical) or {channel: level}"},
+    "wake_for_critical": {"type": "boolean"},
+    "timezone": {"type": "string"},
+    "quiet_hours": {"description": '"23:00-07:00", {"start", "end"}, or null for off'},
+    "digest": {"type": "string", "enum": ["hourly", "daily"]},
+}
+# Fields that exclude each other, by path.
+_EXCLUSIVE = {"/alerts/{id}/snooze": ("minutes", "below"), "/commands": ("text", "token")}
 QUERY_PARAMETERS: dict[str, dict[str, Any]] = {
     "status": {
         "description": "active: open, acknowledged or snoozed",
@@ -262,11 +297,64 @@ _ERRORS = {
     503: "the database is busy or unavailable; Retry-After says when to try again",
 }
 _SUCCESS = {200: "OK", 201: "Created", 202: "Accepted (queued)"}
+# Ingest's envelope, as `core.ingest.parse_envelope` and `check_source` take it; each
+# snapshot is checked on its own (a bad one is in the answer's `rejected`, not a 422).
+_BATCH = {
+    "type": "object",
+    "required": ["source", "snapshots"],
+    "properties": {
+        "source": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},
+        "snapshots": {"type": "array", "maxItems": MAX_BATCH, "items": {"type": "object"}},
+    },
+}
+_BATCH_EXAMPLE = {
+    "source": "seatgeek",
+    "snapshots": [
+        {
+            "event": {
+                "external_id": "E1",
+                "name": "Rockies at Giants",
+                "starts_at": "2030-06-01T19:05:00Z",
+            },
+            "observed_at": "2030-05-20T17:01:00Z",
+            "min_price": 28.0,
+        }
+    ],
+}
+_INGEST_REPORT = {
+    "type": "object",
+    "required": ["accepted", "duplicates", "rejected"],
+    "properties": {
+        "accepted": {"type": "integer"},
+        "duplicates": {"type": "integer"},
+        "rejected": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"index": {"type": "integer"}, "error": {"type": "string"}},
+            },
+        },
+    },
+}
 
 
 def _error(status: int) -> dict[str, Any]:
     schema = {"$ref": "#/components/schemas/Error"}
     return {"description": _ERRORS[status], "content": {"application/json": {"schema": schema}}}
+
+
+def _body_schema(route: Route) -> dict[str, Any]:
+    """A route's body: a JSON object (anything else: 422) of its fields and no others."""
+    schema: dict[str, Any] = {"type": "object", "additionalProperties": False}
+    if route.fields:
+        schema["properties"] = {name: BODY_FIELDS[name] for name in route.fields}
+    if route.required:
+        schema["required"] = list(route.required)
+    if (pair := _EXCLUSIVE.get(route.path)) is not None:
+        schema["not"] = {"required": list(pair)}
+        if route.path == "/commands":  # one of them is needed
+            schema["anyOf"] = [{"required": [name]} for name in pair]
+    return schema
 
 
 def _operation(route: Route) -> dict[str, Any]:
@@ -290,7 +378,7 @@ def _operation(route: Route) -> dict[str, Any]:
     errors = [401, 403, 413, 422, 503]
     if route.body is not None:
         example = decode_json(route.body)
-        content = {"application/json": {"example": example}}
+        content = {"application/json": {"schema": _body_schema(route), "example": example}}
         operation["requestBody"] = {"required": route.needs_body, "content": content}
         errors += [400, 415]
     if names or "user" in query:
@@ -311,8 +399,15 @@ def openapi_document() -> dict[str, Any]:
         "post": {
             "summary": "Ingest market snapshots (Standard Webhooks signature or `ingest` scope)",
             "security": [{"bearer": ["ingest"]}, {"standardWebhooks": []}],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": _BATCH, "example": _BATCH_EXAMPLE}},
+            },
             "responses": {
-                "202": {"description": '{"accepted", "duplicates", "rejected"}'},
+                "202": {
+                    "description": "Accepted; each bad snapshot is in `rejected` with its reason",
+                    "content": {"application/json": {"schema": _INGEST_REPORT}},
+                },
                 **ingest_errors,
             },
         }

@@ -16,6 +16,7 @@ import sys
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
@@ -246,12 +247,35 @@ def _internal(request: web.Request) -> web.Response:
     return error_response(500, "internal", "internal server error; see the server log")
 
 
+class _ConnectionLog(logging.LoggerAdapter[logging.Logger]):
+    """aiohttp's per-connection log. A request it cannot parse (a NUL in a header, no
+    HTTP at all) is refused with a 400 before any route sees it, and aiohttp logged that
+    at ERROR with a traceback: a client's mistake read as a server failure. Here it is
+    one line, at most a warning; anything else is logged as aiohttp logs it."""
+
+    def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info")
+        if not isinstance(exc, HttpProcessingError):
+            self.logger.log(level, msg, *args, **kwargs)
+            return
+        remote = args[0] if args else "?"
+        self.logger.log(
+            min(level, logging.WARNING),
+            "malformed HTTP request from %s refused with 400: %s",
+            remote,
+            clip(_unreadable(exc), 120).rstrip(":"),
+        )
+
+
 def build_web_app(deps: WebDeps) -> web.Application:
     """The aiohttp application with every route group registered."""
     app = web.Application(
         client_max_size=MAX_BODY_BYTES,
         middlewares=[json_errors],
-        handler_args={"auto_decompress": False},  # read_body decodes, or answers 415
+        handler_args={
+            "auto_decompress": False,  # read_body decodes, or answers 415
+            "logger": _ConnectionLog(logging.getLogger("aiohttp.server")),
+        },
     )
     app[DEPS] = deps
     add_ingest_routes(app, deps)

@@ -1,0 +1,116 @@
+"""What fuzzing the REST API with schemathesis found: the OpenAPI document against what
+the routes take, and malformed HTTP requests against the log."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from bot.rest import openapi_document
+from bot.rest_alerts import MAX_SNOOZE_MINUTES
+from bot.rest_person import EXAMPLES
+from bot.web import INGEST_PATH
+from core.clock import FakeClock
+from tests.integration.test_ingest_http import lite, make_app
+
+__all__ = ["lite"]  # the SQLite sessions fixture, reused
+
+
+def test_ingest_declares_the_json_body_it_requires() -> None:
+    """Ingest refuses an empty body (400), yet the document declared none: a client, or
+    a fuzzer, reading it could not know a batch goes in the body."""
+    operation = openapi_document()["paths"][INGEST_PATH]["post"]
+    body = operation["requestBody"]
+    assert body["required"] is True
+    content = body["content"]["application/json"]
+    assert content["schema"]["type"] == "object"
+    assert {"source", "snapshots"} <= set(content["schema"]["required"])
+    accepted = operation["responses"]["202"]["content"]["application/json"]["schema"]
+    assert set(accepted["properties"]) == {"accepted", "duplicates", "rejected"}
+
+
+def test_every_request_body_is_declared_a_json_object() -> None:
+    """Every route refuses a body that is not a JSON object (`null`, a list) with a 422,
+    yet the document gave only an example, so `null` was a valid body by it."""
+    for path, operations in openapi_document()["paths"].items():
+        for method, operation in operations.items():
+            if "requestBody" not in operation:
+                continue
+            schema = operation["requestBody"]["content"]["application/json"].get("schema")
+            assert schema is not None and schema["type"] == "object", (method, path)
+
+
+def _body_schema(method: str, path: str) -> dict[str, Any]:
+    operation = openapi_document()["paths"]["/api/v1" + path][method]
+    schema: dict[str, Any] = operation["requestBody"]["content"]["application/json"]["schema"]
+    return schema
+
+
+def test_each_body_declares_the_fields_its_route_takes_and_no_others() -> None:
+    """Every route refuses a field it does not know with a 422 (a misspelt "curency" is
+    not dropped), yet the document declared no fields: by it, any field was valid."""
+    expected = {
+        ("post", "/alerts/{id}/ack"): set(),
+        ("post", "/alerts/{id}/snooze"): {"minutes", "below"},
+        ("post", "/alerts/{id}/resolve"): {"reason"},
+        ("post", "/watches"): {"text", "currency"},
+        ("patch", "/preferences"): set(EXAMPLES),
+        ("post", "/channels/webhooks"): {"url", "events"},
+        ("post", "/channels/webhooks/{id}/rotate"): {"grace"},
+        ("post", "/commands"): {"text", "token"},
+    }
+    for (method, path), fields in expected.items():
+        schema = _body_schema(method, path)
+        assert schema["additionalProperties"] is False, (method, path)
+        assert set(schema.get("properties", {})) == fields, (method, path)
+    assert _body_schema("post", "/watches")["required"] == ["text"]
+    assert _body_schema("post", "/channels/webhooks")["required"] == ["url"]
+    snooze = _body_schema("post", "/alerts/{id}/snooze")["properties"]
+    assert snooze["minutes"]["maximum"] == MAX_SNOOZE_MINUTES
+
+
+def test_every_body_example_holds_only_declared_fields() -> None:
+    """The document's example of each body is valid by the body's own schema's fields."""
+    for path, operations in openapi_document()["paths"].items():
+        for operation in operations.values():
+            if "requestBody" not in operation or "ingest" in path:
+                continue
+            content = operation["requestBody"]["content"]["application/json"]
+            assert set(content["example"]) <= set(content["schema"].get("properties", {}))
+
+
+@pytest.mark.parametrize(
+    "request_line",
+    [
+        b"GET /api/v1/watches HTTP/1.1\r\nHost: x\r\nX-Probe: \x00\r\n\r\n",  # NUL in a header
+        b"GARBAGE\r\n\r\n",  # no HTTP at all
+    ],
+)
+async def test_a_malformed_http_request_is_one_log_line_not_a_traceback(
+    lite: Any, clock: FakeClock, caplog: pytest.LogCaptureFixture, request_line: bytes
+) -> None:
+    """aiohttp refuses a request it cannot parse before any route sees it, and logged
+    that at ERROR with a traceback: a client's mistake read as a server failure
+    (schemathesis probes a NUL byte in a header)."""
+    async with TestClient(TestServer(make_app(lite, clock))) as client:
+        server = client.server
+        caplog.set_level(logging.DEBUG)
+        reader, writer = await asyncio.open_connection(server.host, server.port)
+        try:
+            writer.write(request_line)
+            await writer.drain()
+            async with asyncio.timeout(3):
+                head = await reader.readuntil(b"\r\n\r\n")
+        finally:
+            writer.close()
+    assert b" 400 " in head.split(b"\r\n")[0], head
+    traced = [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+    assert not traced, [r.getMessage() for r in traced]
+    [line] = [r for r in caplog.records if "malformed HTTP request" in r.getMessage()]
+    # At most a warning: aiohttp keeps traffic that is no HTTP at all at debug.
+    assert line.levelno <= logging.WARNING
+    assert "\n" not in line.getMessage()

@@ -115,15 +115,20 @@ CLOSE_CUTOFF = 0.8  # difflib's ratio: "diamondbaks" and "diamondbacks" are 0.96
 
 async def close_word(session: AsyncSession, word: str, *, now: datetime) -> str | None:
     """The word of an upcoming event spelled most like `word`, a letter or two off
-    ("diamondbaks" -> "diamondbacks"), or None. The events looked at hold the first or the
-    last three letters of `word`, so one slip anywhere but at both ends is found."""
+    ("diamondbaks" -> "diamondbacks"), or None. The events looked at hold a word one slip
+    from `word` (`_one_slip`: "knciks" -> "knicks", though "knc" and "iks" are in no
+    event), or the first or the last three letters of `word` (two slips, in a long word)."""
     if len(word) < CLOSE_MIN or not word.isascii():
         return None
     haystack = _haystack()
     ends = [_escaped(part) for part in (word[:3], word[-3:])]
+    patterns = sorted(set(ends) | _one_slip(word))
     stmt = (
         select(Event)
-        .where(Event.starts_at > now, or_(*[haystack.like(f"%{e}%", escape="\\") for e in ends]))
+        .where(
+            Event.starts_at > now,
+            or_(*[haystack.like(f"%{p}%", escape="\\") for p in patterns]),
+        )
         .order_by(Event.starts_at, Event.id)
         .limit(CANDIDATES)
     )
@@ -132,6 +137,17 @@ async def close_word(session: AsyncSession, word: str, *, now: datetime) -> str 
         known |= _event_words(event)
     close = difflib.get_close_matches(word, sorted(known), n=1, cutoff=CLOSE_CUTOFF)
     return close[0] if close else None
+
+
+def _one_slip(word: str) -> set[str]:
+    """LIKE patterns (`_` is any one letter) for the words one slip from `word`: two
+    letters swapped or one wrong ("knciks", "knocks": kn__ks), one missing ("knics":
+    kn_ics) or one extra ("kniccks": knicks)."""
+    pieces = [_escaped(letter) for letter in word]
+    swapped = {"".join(pieces[:i]) + "__" + "".join(pieces[i + 2 :]) for i in range(len(word) - 1)}
+    missing = {"".join(pieces[:i]) + "_" + "".join(pieces[i:]) for i in range(len(word) + 1)}
+    extra = {"".join(pieces[:i] + pieces[i + 1 :]) for i in range(len(word))}
+    return swapped | missing | extra
 
 
 def _escaped(word: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from core.chat import Reply
-from core.command_help import help_lines
+from core.command_help import example, help_lines
 from core.command_types import (
     ChannelOrder,
     DigestSchedule,
@@ -25,6 +25,9 @@ from core.recipients import load_recipients
 from core.routing import DEFAULT_ORDER, destinations
 from core.scoring import DEFAULT_WEIGHTS, FACTOR_NAMES, MIN_FEEDBACK, blend_weights
 from core.turn import Turn
+
+# Linked by verifying a number (`phone`), not by chatting from an account.
+_PHONE_CHANNELS = frozenset({ChannelKind.SMS.value, ChannelKind.VOICE.value})
 
 
 async def _replan_held(turn: Turn) -> int:
@@ -94,6 +97,12 @@ async def prefs(turn: Turn, cmd: PrefsCommand) -> Reply:
                 f" You have no {' or '.join(missing)} account linked yet,"
                 f" so alerts go to {first} for now."
             )
+            phones = [c for c in missing if c in _PHONE_CHANNELS]
+            if phones:
+                text += (
+                    f" To get alerts by {' or '.join(phones)}, add your number with"
+                    f" {example('phone')}."
+                )
     elif isinstance(setting, MinLevel):
         # Planning looks levels up per channel, so "everywhere" sets every channel.
         keys = [setting.channel] if setting.channel else list(ChannelKind)

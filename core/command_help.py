@@ -91,6 +91,7 @@ ALIASES: dict[str, str] = {
     "settings": "prefs",
     "timezone": "tz",
     "start": "help",
+    "?": "help",
 }
 
 
@@ -139,5 +140,8 @@ def help_lines(topic: str | None = None) -> list[str]:
             " (fri, tonight) makes a name match nothing, you get choices.",
             "A currency may go with the price (£80, 80 CAD); a watch of many events then"
             " alerts only on events priced in it.",
+            "Cents go after a dot (80.50); a comma before two digits reads the same (80,50).",
         ]
+    if spec.name == "quiet":
+        lines.append("Also written 22:00 to 07:00, 2200-0700, 22.00-07.00 or 10pm-7am.")
     return lines

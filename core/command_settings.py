@@ -28,6 +28,7 @@ from core.command_values import (
     MAX_TEXT,
     CommandError,
     clip_word,
+    compatible,
     parse_clock,
     parse_level,
     parse_phone,
@@ -46,6 +47,9 @@ __all__ = [
 ]
 
 _LINK_CODE = re.compile(r"^[A-Za-z0-9_-]{4,64}$")
+# What people put between the two ends of quiet hours besides "-": "22:00 to 07:00", an
+# en or em dash, the tilde and wave dash of Japanese ranges ("22:00～07:00" is "~" in NFKC).
+_RANGE_MARK = re.compile(r"until|till|til|to|[–—~〜]", re.IGNORECASE)
 
 _PREF_KEYS = {
     "channels": "channels",
@@ -126,10 +130,10 @@ def _channel(name: str, ex: str) -> ChannelKind:
 
 def parse_quiet(rest: list[str]) -> Command:
     ex = example("quiet")
-    text = "".join(rest).replace("–", "-").replace("—", "-")
+    text = compatible("".join(rest))
     if text.casefold() == "off":
         return QuietCommand(None, None)
-    first, dash, second = text.partition("-")
+    first, dash, second = _RANGE_MARK.sub("-", text).partition("-")
     if not (first and dash and second) or "-" in second:  # "22:00-" or "-": not a range
         raise CommandError("quiet hours are a range like 22:00-07:00, or off", ex)
     start, end = parse_clock(first, ex), parse_clock(second, ex)
@@ -154,7 +158,7 @@ def parse_phone_command(rest: list[str]) -> Command:
     ex = example("phone")
     if not rest:
         raise CommandError("give your number", ex)
-    joined = "".join(rest)
+    joined = compatible("".join(rest))  # "１２３４５６" from a fullwidth keyboard
     if len(joined) == 6 and joined.isdigit():  # the texted code, maybe typed "123 456"
         return PhoneCodeCommand(joined)
     return PhoneCommand(parse_phone(joined, ex))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import unicodedata
 import zoneinfo
 from datetime import timedelta
 from functools import cache
@@ -29,9 +30,11 @@ CURRENCY_CODES = frozenset((*CURRENCY_SYMBOLS, *_OTHER_CODES.split()))
 # A price is marked by one code or one symbol, before or after its number.
 _MARK = "|".join(re.escape(m) for m in (*sorted(CURRENCY_CODES), *CURRENCY_SYMBOLS.values()))
 # A number with a currency symbol or ISO code before or after it: 80, $80, £80.50, 80€,
-# GBP80, 80 GBP; thousands may be grouped (¥7,000).
+# GBP80, 80 GBP; thousands may be grouped (¥7,000). A comma before exactly two final digits
+# cannot group thousands, so it is a decimal comma (80,50; 1.200,50 €, dots grouping).
 _PRICE = re.compile(
-    rf"^(?P<before>{_MARK})?\s*(?P<number>-?\d+(?:\.\d+)?|\d{{1,3}}(?:,\d{{3}})+(?:\.\d+)?)"
+    rf"^(?P<before>{_MARK})?\s*(?P<number>-?\d+(?:\.\d+)?|\d{{1,3}}(?:,\d{{3}})+(?:\.\d+)?"
+    rf"|(?P<comma>\d+,\d{{2}}|\d{{1,3}}(?:\.\d{{3}})+,\d{{2}}))"
     rf"\s*(?P<after>{_MARK})?$",
     re.IGNORECASE | re.ASCII,  # ASCII: "\d" is 0-9 only
 )
@@ -39,8 +42,18 @@ _DURATION = re.compile(
     r"^(\d+)\s*(m|min|mins|minutes?|h|hr|hrs|hours?|d|days?|w|wk|weeks?)$", re.IGNORECASE
 )
 _UNIT = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-_CLOCK = re.compile(r"^(\d{1,2})(?::(\d{2}))?\s*(?:([ap])\.?m\.?)?$", re.IGNORECASE)
+# 7, 07:00, 7.30, 2230 (four digits: 24-hour), 10pm, 6:30am.
+_CLOCK = re.compile(
+    r"^(?:(\d{1,2})(?:[:.](\d{2}))?|(\d{2})(\d{2}))\s*(?:([ap])\.?m\.?)?$", re.IGNORECASE
+)
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+
+
+def compatible(text: str) -> str:
+    """`text` in its NFKC form, for reading numbers: fullwidth digits and marks from East
+    Asian keyboards ("３", "＃１２", "２２：００") become ASCII ones. Names are not passed
+    through it: they are stored and shown as typed."""
+    return unicodedata.normalize("NFKC", text)
 
 
 def clip_word(text: str) -> str:
@@ -63,7 +76,7 @@ def parse_id(tokens: list[str], noun: str, example: str) -> int:
         raise CommandError(f"which {noun}? give its number", example)
     if len(tokens) > 1:
         raise CommandError(f"give one {noun} number only", example)
-    text = tokens[0].removeprefix("#")
+    text = compatible(tokens[0]).removeprefix("#")
     if not text.isascii() or not text.isdigit():
         raise CommandError(f"{noun} id must be a number", example)
     value = int(text)
@@ -101,12 +114,16 @@ def parse_price(text: str | None, example: str) -> Price:
     `Price` that carries the currency typed with it."""
     if text is None:
         raise CommandError("a price is missing", example)
-    match = _PRICE.match(text.strip())
+    match = _PRICE.match(compatible(text).strip())
     marks = [m for m in (match.group("before"), match.group("after")) if m] if match else []
     if match is None or len(marks) > 1:
-        raise CommandError(f"price must be a number, not '{text}'", example)
+        cents = "; write cents with a dot, like 80.50" if match is None and "," in text else ""
+        raise CommandError(f"price must be a number, not '{text}'{cents}", example)
     currency = (_CURRENCIES.get(marks[0]) or marks[0].upper()) if marks else None
-    value = round(float(match.group("number").replace(",", "")), 2)  # stored: whole cents
+    number = match.group("number")
+    if match.group("comma"):  # 1.200,50 -> 1200.50
+        number = number.replace(".", "").replace(",", ".")
+    value = round(float(number.replace(",", "")), 2)  # stored: whole cents
     if value <= 0:
         smallest = money(0.01, currency).lstrip("<")  # "¥1": yen have no cents
         raise CommandError(f"price must be at least {smallest}", example)
@@ -138,6 +155,7 @@ def parse_quantity(text: str | None, example: str) -> int:
     """Parse a ticket quantity between 1 and MAX_QUANTITY."""
     if text is None:
         raise CommandError("the quantity is missing", example)
+    text = compatible(text)
     if re.fullmatch(r"[+-]?\d+", text) and text.isascii():
         value = int(text)
         if not 1 <= value <= MAX_QUANTITY:
@@ -148,7 +166,7 @@ def parse_quantity(text: str | None, example: str) -> int:
 
 def parse_percent(text: str | None, example: str) -> float:
     """Parse a drop percentage like 10% or 12.5 (between 1 and 95)."""
-    raw = (text or "").removesuffix("%")
+    raw = compatible(text or "").removesuffix("%")
     try:
         value = float(raw) if raw.isascii() and raw else None
     except ValueError:
@@ -162,7 +180,7 @@ def parse_percent(text: str | None, example: str) -> float:
 
 def parse_duration(text: str, example: str) -> timedelta:
     """Parse 30m, 2h, 1d, 1w or "2 hours" into a timedelta of at most MAX_SNOOZE."""
-    match = _DURATION.match(text.strip())
+    match = _DURATION.match(compatible(text).strip())
     if match is None:
         raise CommandError(f"'{text}' is not a duration like 30m, 2h or 1d", example)
     amount = int(match.group(1)) if len(match.group(1)) <= 6 else MAX_SNOOZE.days * 24 * 60 + 1
@@ -175,15 +193,17 @@ def parse_duration(text: str, example: str) -> timedelta:
 
 
 def parse_clock(text: str, example: str) -> str:
-    """Parse a local time of day ("7", "07:00", "22:30", "10pm", "6:30am") into "HH:MM"."""
-    match = _CLOCK.match(text.strip())
+    """Parse a local time of day ("7", "07:00", "22:30", "22.30", "2230", "10pm", "6:30am")
+    into "HH:MM"."""
+    match = _CLOCK.match(compatible(text).strip())
     if match is None:
         raise CommandError(f"'{text}' is not a time like 22:00", example)
-    hour, minute = int(match.group(1)), int(match.group(2) or 0)
-    if match.group(3):  # 12-hour clock: 12am is 00, 12pm is 12
+    hour = int(match.group(1) or match.group(3))
+    minute = int(match.group(2) or match.group(4) or 0)
+    if match.group(5):  # 12-hour clock: 12am is 00, 12pm is 12
         if not 1 <= hour <= 12:
             raise CommandError(f"'{text}' is not a time of day (1am to 12pm)", example)
-        hour = hour % 12 + (12 if match.group(3).casefold() == "p" else 0)
+        hour = hour % 12 + (12 if match.group(5).casefold() == "p" else 0)
     if hour > 23 or minute > 59:
         raise CommandError(f"'{text}' is not a time of day (00:00 to 23:59)", example)
     return f"{hour:02d}:{minute:02d}"
@@ -293,7 +313,7 @@ def _guess_zone(key: str) -> str | None:
 def parse_phone(text: str, example: str, before: str = "phone") -> str:
     """Parse an E.164 phone number (spaces, dashes and brackets are ignored); `before` is
     what the person typed before it, for an example made of their own number."""
-    compact = re.sub(r"[\s\-().]", "", text)
+    compact = re.sub(r"[\s\-().]", "", compatible(text))
     if compact.startswith("00") and _E164.match("+" + compact[2:]):
         raise CommandError("write the international 00 as +", f"{before} +{compact[2:]}")
     if not _E164.match(compact):

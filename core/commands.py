@@ -54,6 +54,7 @@ from core.command_types import (
 from core.command_values import (
     CommandError,
     clip_word,
+    compatible,
     parse_duration,
     parse_id,
     parse_price,
@@ -115,9 +116,9 @@ def command_name(text: str) -> str:
     words = _unaddressed(text)
     if not words:
         return ""
-    word = words[0].removeprefix("/").split("@", 1)[0].casefold()
+    word = compatible(words[0]).removeprefix("/").split("@", 1)[0].casefold()
     if word == "tickets" and len(words) > 1:
-        word = words[1].casefold()
+        word = compatible(words[1]).casefold()
     return command_help.ALIASES.get(word, word)
 
 
@@ -138,12 +139,13 @@ def parse(text: str) -> Command:
     words = _unaddressed(text)
     if not words:
         raise CommandError("say a command", "help")
-    word = words[0].removeprefix("/").split("@", 1)[0].casefold()
+    # The command word in NFKC: "ｕｎｗａｔｃｈ" and "？" typed on a fullwidth keyboard.
+    word = compatible(words[0]).removeprefix("/").split("@", 1)[0].casefold()
     if word == "tickets":  # Slack's "/tickets <subcommand>"
         words = words[1:]
         if not words:
             return HelpCommand()
-        word = words[0].removeprefix("/").casefold()
+        word = compatible(words[0]).removeprefix("/").casefold()
     rest = words[1:]
     if word == "start" and rest:  # Telegram deep link: /start <link code>
         return parse_link(rest)
@@ -190,9 +192,10 @@ def _alerts(rest: list[str]) -> Command:
     if not rest:
         return AlertsCommand()
     ex = example("alerts")
-    if len(rest) > 1 or not rest[0].isascii() or not rest[0].isdigit():
+    text = compatible(rest[0])
+    if len(rest) > 1 or not text.isascii() or not text.isdigit():
         raise CommandError("alerts takes a page number only", ex)
-    page = int(rest[0])
+    page = int(text)
     if not 1 <= page <= ALERT_PAGES:
         raise CommandError(f"pages are numbered 1 to {ALERT_PAGES}", ex)
     return AlertsCommand(page=page)
@@ -218,7 +221,7 @@ def _snooze(rest: list[str]) -> Command:
 def _help(rest: list[str]) -> Command:
     if not rest:
         return HelpCommand()
-    topic = rest[0].removeprefix("/").casefold()
+    topic = compatible(rest[0]).removeprefix("/").casefold()
     topic = command_help.ALIASES.get(topic, topic)
     if topic in command_help.BY_NAME:
         return HelpCommand(topic)

@@ -278,6 +278,11 @@ class Match:
 # --- prediction ------------------------------------------------------------------------
 
 
+# Ten tickets or fewer left is reason to buy now rather than wait for a lower price: the
+# heuristic forecast judges an event by it, alert messages a pair or zone watch.
+SCARCE_TICKETS = 10
+
+
 class Advice(StrEnum):
     BUY_NOW = "BUY NOW"
     WAIT = "WAIT"

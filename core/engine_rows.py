@@ -12,6 +12,7 @@ from core.alert_payload import alert_dict, notification_key
 from core.delivery_lifecycle import ACKED_RISE
 from core.delivery_plan import DeliveryPlan, plan_delivery
 from core.domain import (
+    SCARCE_TICKETS,
     Advice,
     ChannelKind,
     EventRef,
@@ -160,6 +161,7 @@ def round_rows(
     # no button to make again.
     acked = alert.status == "acknowledged"
     age_note = market_age_note(stored.point.observed_at, now, round_.person.timezone)
+    left = tickets_left(spec, stored.point, stored.listings) if spec else stored.point.ticket_count
     view = AlertView(
         alert_id=alert.id,
         kind=alert.kind,
@@ -170,12 +172,10 @@ def round_rows(
         price=round_.price,
         max_price=info.max_price if info else None,
         max_currency=info.currency if info else None,
-        tickets_left=tickets_left(spec, stored.point, stored.listings)
-        if spec
-        else stored.point.ticket_count,
+        tickets_left=left,
         headline=round_.headline,
         factors=round_.score.factors,
-        sentence=_sentence(forecast, spec, round_.price, stored),
+        sentence=_sentence(forecast, spec, round_.price, stored, left),
         timezone=round_.person.timezone,
         status_note=_joined(ACKED_RISE_NOTE if acked else None, age_note),
         currency=stored.point.currency,
@@ -252,30 +252,29 @@ def _joined(*notes: str | None) -> str | None:
     return "\n".join(n for n in notes if n) or None
 
 
-# As `ml.heuristic` judges an event: ten tickets or fewer left is reason to buy now.
-SCARCE_FOR_WATCH = 10
-
-
 def _sentence(
-    forecast: Forecast | None, spec: WatchSpec | None, price: float | None, stored: StoredSnapshot
+    forecast: Forecast | None,
+    spec: WatchSpec | None,
+    price: float | None,
+    stored: StoredSnapshot,
+    left: int | None,
 ) -> str | None:
     """The forecast's sentence, said of the event's cheapest ticket when the watch's own
     price (its zones or quantity) is another: the forecast knows only the event minimum.
 
     The forecast also judged availability on the event's total: a pair or zone watch that
     only a few listed tickets fit is told to buy now, not to wait or watch beside its own
-    "8 tickets left".
+    "8 tickets left" (`left`: the tickets that fit it, as the message shows them).
     """
     if forecast is None:
         return None
     sentence = forecast.recommendation.sentence
     if spec is None or not priced_by_listings(spec, stored.listings):
         return sentence
-    left = tickets_left(spec, stored.point, stored.listings)
     if (
         forecast.recommendation.advice is not Advice.BUY_NOW
         and left is not None
-        and 0 < left <= SCARCE_FOR_WATCH
+        and 0 < left <= SCARCE_TICKETS
     ):
         fit = "fits" if left == 1 else "fit"
         return f"Only {plural(left, 'ticket')} {fit} your search — buy now rather than wait"

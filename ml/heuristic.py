@@ -22,7 +22,14 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from math import exp, log
 
-from core.domain import Advice, MarketPoint, Prediction, Recommendation, rough_duration
+from core.domain import (
+    SCARCE_TICKETS,
+    Advice,
+    MarketPoint,
+    Prediction,
+    Recommendation,
+    rough_duration,
+)
 from core.ports import Forecast, ForecastRequest
 
 MODEL = "heuristic"
@@ -264,7 +271,7 @@ def _forecast(request: ForecastRequest) -> Forecast:
     if to_depletion is not None:
         ratio = (hours if hours < 168.0 else 168.0) / (to_depletion if to_depletion > 0.1 else 0.1)
         risk = 1.0 - exp(-ratio * ratio)
-    if tickets is not None and tickets <= 10 and risk < 0.8:
+    if tickets is not None and tickets <= SCARCE_TICKETS and risk < 0.8:
         risk = 0.8
 
     # Sell-out: price level against the category's typical get-in (MLB logistic fit).

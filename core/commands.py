@@ -111,12 +111,18 @@ def _unaddressed(text: str) -> list[str]:
     return words
 
 
+def _command_word(word: str) -> str:
+    """A message's first word as a command name: in NFKC ("ｕｎｗａｔｃｈ" and "？" from a
+    fullwidth keyboard), without the slash or a bot's @name ("/watch@HDTBot")."""
+    return compatible(word).removeprefix("/").split("@", 1)[0].casefold()
+
+
 def command_name(text: str) -> str:
     """Return the canonical command word of `text` ("" when it has none)."""
     words = _unaddressed(text)
     if not words:
         return ""
-    word = compatible(words[0]).removeprefix("/").split("@", 1)[0].casefold()
+    word = _command_word(words[0])
     if word == "tickets" and len(words) > 1:
         word = compatible(words[1]).casefold()
     return command_help.ALIASES.get(word, word)
@@ -139,8 +145,7 @@ def parse(text: str) -> Command:
     words = _unaddressed(text)
     if not words:
         raise CommandError("say a command", "help")
-    # The command word in NFKC: "ｕｎｗａｔｃｈ" and "？" typed on a fullwidth keyboard.
-    word = compatible(words[0]).removeprefix("/").split("@", 1)[0].casefold()
+    word = _command_word(words[0])
     if word == "tickets":  # Slack's "/tickets <subcommand>"
         words = words[1:]
         if not words:

@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core.command_help import example
 from core.db.locks import lock_name
 from core.db.models import AuditEntry, ContactPoint, Notification, User
-from core.domain import ChannelKind, Level, NotificationStatus
+from core.domain import PHONE_CHANNELS, ChannelKind, Level, NotificationStatus
 from core.errors import RecipientGone, ValidationError
 from core.escalation_load import contact_point_id, phone_address
 from core.formatting import humanize_delta
@@ -50,7 +50,6 @@ _LIMITS = ((timedelta(minutes=1), TEXTS_PER_MINUTE), (timedelta(days=1), TEXTS_P
 # Audit kinds of those texts: the limits count them.
 CODE_SENT = "phone_code_sent"
 CONSENT_ASKED = "contact_consent_requested"
-_PHONE_CHANNELS = (ChannelKind.SMS.value, ChannelKind.VOICE.value)
 
 
 class Cipher(Protocol):
@@ -197,7 +196,7 @@ async def withdraw_sends(
             update(Notification)
             .where(
                 Notification.address.in_(sorted(by_address)),
-                Notification.channel.in_(_PHONE_CHANNELS),
+                Notification.channel.in_(PHONE_CHANNELS),
                 Notification.status == NotificationStatus.PENDING.value,
             )
             .values(status=NotificationStatus.CANCELLED.value, last_error=error)

@@ -17,12 +17,13 @@ from typing import NamedTuple
 UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 # Zero-width characters come with copy-paste, unseen (a `str.translate` table that drops
 # them): commands drop them before reading a word, matching before comparing words.
-ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
+_ZERO_WIDTH_CHARS = "\u200b\u200c\u200d\u2060\ufeff"
+ZERO_WIDTH = dict.fromkeys(map(ord, _ZERO_WIDTH_CHARS))
 # U+200D (ZERO WIDTH JOINER) between two characters outside ASCII joins them into one
 # emoji (👨‍👩‍👧, 🏳️‍🌈) or one letter form; any other zero-width character is dropped.
-_VISIBLE = r"[^\x00-\x7f\s\u200b\u200c\u200d\u2060\ufeff]"
+_VISIBLE = rf"[^\x00-\x7f\s{_ZERO_WIDTH_CHARS}]"
 _ZERO_WIDTH_OR_JOINER = re.compile(
-    rf"(?P<joiner>(?<={_VISIBLE})\u200d(?={_VISIBLE}))|[\u200b\u200c\u200d\u2060\ufeff]"
+    rf"(?P<joiner>(?<={_VISIBLE})\u200d(?={_VISIBLE}))|[{_ZERO_WIDTH_CHARS}]"
 )
 
 
@@ -53,6 +54,9 @@ class ChannelKind(StrEnum):
     VOICE = "voice"
 
 
+# The channels a phone number reaches, linked by verifying the number (`phone`), not by
+# chatting from an account.
+PHONE_CHANNELS = (ChannelKind.SMS.value, ChannelKind.VOICE.value)
 # The channels a person chats on (not webhooks, SMS or calls).
 CHAT_CHANNELS = frozenset(
     (ChannelKind.TELEGRAM, ChannelKind.SLACK, ChannelKind.DISCORD, ChannelKind.CONSOLE)

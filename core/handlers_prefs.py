@@ -19,15 +19,12 @@ from core.command_types import (
 from core.db.models import Notification, Preference, User
 from core.delivery_plan import first_delivery_at
 from core.digest import ITEM_KIND
-from core.domain import ChannelKind, Level, NotificationStatus, plural
+from core.domain import PHONE_CHANNELS, ChannelKind, Level, NotificationStatus, plural
 from core.formatting import zone
 from core.recipients import load_recipients
 from core.routing import DEFAULT_ORDER, destinations
 from core.scoring import DEFAULT_WEIGHTS, FACTOR_NAMES, MIN_FEEDBACK, blend_weights
 from core.turn import Turn
-
-# Linked by verifying a number (`phone`), not by chatting from an account.
-_PHONE_CHANNELS = frozenset({ChannelKind.SMS.value, ChannelKind.VOICE.value})
 
 
 async def _replan_held(turn: Turn) -> int:
@@ -97,7 +94,7 @@ async def prefs(turn: Turn, cmd: PrefsCommand) -> Reply:
                 f" You have no {' or '.join(missing)} account linked yet,"
                 f" so alerts go to {first} for now."
             )
-            phones = [c for c in missing if c in _PHONE_CHANNELS]
+            phones = [c for c in missing if c in PHONE_CHANNELS]
             if phones:
                 text += (
                     f" To get alerts by {' or '.join(phones)}, add your number with"

@@ -18,8 +18,8 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.rest_alerts import ACTIONS, MAX_SNOOZE_MINUTES, AlertRoutes
-from bot.rest_base import MAX_ID, PREFIX, RestDeps
+from bot.rest_alerts import ACTIONS, MAX_REASON, MAX_SNOOZE_MINUTES, AlertRoutes
+from bot.rest_base import MAX_ID, MAX_TEXT_FIELD, PREFIX, RestDeps
 from bot.rest_channels import ROTATE_EXAMPLE, WEBHOOK_EXAMPLE, ChannelRoutes
 from bot.rest_chat import CommandRoutes
 from bot.rest_person import EXAMPLES as PREFERENCE_EXAMPLES
@@ -246,13 +246,13 @@ ROUTES = (
 
 
 _ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
-_TEXT = {"type": "string", "minLength": 1, "maxLength": 1000}
+_TEXT = {"type": "string", "minLength": 1, "maxLength": MAX_TEXT_FIELD}
 # Each body field as the routes check it; a value these allow may still be refused (an
 # unknown time zone, a URL that resolves to a private address): 422 with the reason.
 BODY_FIELDS: dict[str, dict[str, Any]] = {
     "minutes": {"type": "integer", "minimum": 1, "maximum": MAX_SNOOZE_MINUTES},
     "below": {"type": "number", "minimum": 0.01, "exclusiveMaximum": 10_000_000},
-    "reason": {"type": "string", "minLength": 1, "maxLength": 500},
+    "reason": {"type": "string", "minLength": 1, "maxLength": MAX_REASON},
     "text": _TEXT,
     "token": _TEXT,
     "currency": {"type": "string", "description": "ISO 4217, e.g. GBP"},

@@ -29,6 +29,7 @@ ACTIONS = {
     "bought": ActionKind.BOUGHT,
 }
 MAX_SNOOZE_MINUTES = 30 * 24 * 60
+MAX_REASON = 500  # characters of a resolve's reason
 _SNOOZE_EXAMPLE = '{"minutes": 120} or {"below": 40}'
 
 
@@ -113,11 +114,11 @@ class AlertRoutes(RouteHandlers):
         )
         reason = body.get("reason", "resolved by an admin")
         text = " ".join(reason.split()) if isinstance(reason, str) else ""
-        if not text or len(text) > 500 or UNSTORABLE.search(text):
+        if not text or len(text) > MAX_REASON or UNSTORABLE.search(text):
             raise ApiError(
                 422,
                 "invalid",
-                'reason must be 1-500 characters of text, e.g. {"reason": "sold out"}',
+                f'reason must be 1-{MAX_REASON} characters of text, e.g. {{"reason": "sold out"}}',
             )
         now = self._deps.clock.now()
         async with self._deps.sessions() as session, session.begin():

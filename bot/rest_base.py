@@ -31,6 +31,7 @@ PREFIX = API_PREFIX
 VIA = "api"
 _BEARER = {"WWW-Authenticate": 'Bearer realm="hdtickets"'}
 MAX_ID = 2**53  # the largest id a JSON number holds exactly
+MAX_TEXT_FIELD = 1000  # `text_field`: a command or a button token
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,13 +173,15 @@ async def json_object(
 
 
 def text_field(body: Mapping[str, Any], key: str) -> str:
-    """body[key] as storable text of 1-1000 characters, stripped."""
+    """body[key] as storable text of 1-MAX_TEXT_FIELD characters, stripped."""
     value = body.get(key)
     if isinstance(value, str) and UNSTORABLE.search(value):
         raise ApiError(422, "invalid", f'"{key}" holds a NUL or a lone surrogate; send plain text')
-    if not isinstance(value, str) or not value.strip() or len(value) > 1000:
+    if not isinstance(value, str) or not value.strip() or len(value) > MAX_TEXT_FIELD:
         raise ApiError(
-            422, "invalid", f'"{key}" must be a string of 1-1000 characters, e.g. {{"{key}": "…"}}'
+            422,
+            "invalid",
+            f'"{key}" must be a string of 1-{MAX_TEXT_FIELD} characters, e.g. {{"{key}": "…"}}',
         )
     return value.strip()
 

@@ -18,13 +18,25 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.rest_alerts import ACTIONS, MAX_REASON, MAX_SNOOZE_MINUTES, AlertRoutes
+from bot.rest_alerts import (
+    ACTIONS,
+    MAX_REASON,
+    MAX_SNOOZE_MINUTES,
+    RESOLVE_FIELDS,
+    SNOOZE_FIELDS,
+    AlertRoutes,
+)
 from bot.rest_base import MAX_ID, MAX_TEXT_FIELD, PREFIX, RestDeps
-from bot.rest_channels import ROTATE_EXAMPLE, WEBHOOK_EXAMPLE, ChannelRoutes
-from bot.rest_chat import CommandRoutes
-from bot.rest_person import EXAMPLES as PREFERENCE_EXAMPLES
-from bot.rest_person import PATCH_EXAMPLE, PersonRoutes
-from bot.rest_watches import WatchRoutes
+from bot.rest_channels import (
+    ROTATE_EXAMPLE,
+    ROTATE_FIELDS,
+    WEBHOOK_EXAMPLE,
+    WEBHOOK_FIELDS,
+    ChannelRoutes,
+)
+from bot.rest_chat import COMMAND_FIELDS, CommandRoutes
+from bot.rest_person import PATCH_EXAMPLE, PREFERENCE_FIELDS, PersonRoutes
+from bot.rest_watches import CREATE_FIELDS, WatchRoutes
 from bot.web import INGEST_PATH, decode_json
 from core import api_views
 from core.ingest.schema import MAX_BATCH
@@ -110,7 +122,7 @@ ROUTES = (
             Scope.WRITE,
             f"{name.capitalize()} an alert (as its button does)",
             '{"minutes": 120}' if name == "snooze" else "{}",
-            fields=("minutes", "below") if name == "snooze" else (),
+            fields=SNOOZE_FIELDS if name == "snooze" else (),
         )
         for name in ACTIONS
     ),
@@ -121,7 +133,7 @@ ROUTES = (
         Scope.ADMIN,
         "Resolve an alert: pending sends cancelled, webhooks told",
         '{"reason": "sold out"}',
-        fields=("reason",),
+        fields=RESOLVE_FIELDS,
     ),
     Route("GET", "/watches", lambda r: r.watches.list_watches, Scope.READ, "Watches not removed"),
     Route("GET", "/watches/{id}", lambda r: r.watches.get_watch, Scope.READ, "One watch"),
@@ -135,7 +147,7 @@ ROUTES = (
         '{"text": "any arsenal under 80 qty 2", "currency": "GBP"}',
         statuses=(201, 200),
         needs_body=True,
-        fields=("text", "currency"),
+        fields=CREATE_FIELDS,
         required=("text",),
     ),
     Route(
@@ -168,7 +180,7 @@ ROUTES = (
         " do; one bad field changes nothing. Answers the new settings, as GET does",
         PATCH_EXAMPLE,
         needs_body=True,
-        fields=tuple(PREFERENCE_EXAMPLES),
+        fields=PREFERENCE_FIELDS,
     ),
     Route(
         "GET",
@@ -203,7 +215,7 @@ ROUTES = (
         WEBHOOK_EXAMPLE,
         statuses=(201,),
         needs_body=True,
-        fields=("url", "events"),
+        fields=WEBHOOK_FIELDS,
         required=("url",),
     ),
     Route(
@@ -222,7 +234,7 @@ ROUTES = (
         "A new signing secret for a webhook endpoint, shown once; older ones keep signing"
         " beside it for the grace period (default 24h, at most 30d)",
         ROTATE_EXAMPLE,
-        fields=("grace",),
+        fields=ROTATE_FIELDS,
     ),
     Route(
         "DELETE",
@@ -239,7 +251,7 @@ ROUTES = (
         "Run any chat command, or press a button by its token",
         '{"text": "alerts"}',
         needs_body=True,
-        fields=("text", "token"),
+        fields=COMMAND_FIELDS,
     ),
     Route("GET", "/openapi.json", lambda r: _openapi, None, "This document"),
 )

@@ -31,6 +31,9 @@ ACTIONS = {
 MAX_SNOOZE_MINUTES = 30 * 24 * 60
 MAX_REASON = 500  # characters of a resolve's reason
 _SNOOZE_EXAMPLE = '{"minutes": 120} or {"below": 40}'
+# The fields each body may hold (others: 422); bot.rest declares the same in OpenAPI.
+SNOOZE_FIELDS = ("minutes", "below")
+RESOLVE_FIELDS = ("reason",)
 
 
 class AlertRoutes(RouteHandlers):
@@ -71,7 +74,7 @@ class AlertRoutes(RouteHandlers):
         body = await json_object(request, _SNOOZE_EXAMPLE, optional=True)
         until, below = None, None
         now = self._deps.clock.now()
-        allowed = {"minutes", "below"} if action is ActionKind.SNOOZE else set()
+        allowed = set(SNOOZE_FIELDS) if action is ActionKind.SNOOZE else set()
         if unknown := sorted(set(body) - allowed):
             takes = _SNOOZE_EXAMPLE if allowed else "no body, e.g. {}"
             raise ApiError(422, "invalid", f"unknown field {unknown[0]!r}; this takes {takes}")
@@ -110,7 +113,7 @@ class AlertRoutes(RouteHandlers):
         await self._caller(request, Scope.ADMIN)
         alert_id = path_id(request)
         body = await json_object(
-            request, '{"reason": "sold out"}', optional=True, fields=("reason",)
+            request, '{"reason": "sold out"}', optional=True, fields=RESOLVE_FIELDS
         )
         reason = body.get("reason", "resolved by an admin")
         text = " ".join(reason.split()) if isinstance(reason, str) else ""

@@ -45,6 +45,9 @@ _ENABLE = (
 )
 WEBHOOK_EXAMPLE = '{"url": "https://hooks.example.com/hdt", "events": ["alert.triggered"]}'
 ROTATE_EXAMPLE = '{"grace": "24h"}'
+# The fields each body may hold (others: 422); bot.rest declares the same in OpenAPI.
+WEBHOOK_FIELDS = ("url", "events")
+ROTATE_FIELDS = ("grace",)
 
 
 class ChannelRoutes(RouteHandlers):
@@ -70,7 +73,7 @@ class ChannelRoutes(RouteHandlers):
     async def add_webhook(self, request: web.Request) -> web.Response:
         """POST /channels/webhooks {"url", "events"}: the secret is in the answer, once."""
         caller = await self._caller(request, Scope.WRITE)
-        body = await json_object(request, WEBHOOK_EXAMPLE, fields=("url", "events"))
+        body = await json_object(request, WEBHOOK_EXAMPLE, fields=WEBHOOK_FIELDS)
         url = text_field(body, "url")
         events = body.get("events", ["*"])
         if not isinstance(events, list) or not all(isinstance(e, str) for e in events):
@@ -101,7 +104,7 @@ class ChannelRoutes(RouteHandlers):
         """POST /channels/webhooks/{id}/rotate {"grace": "24h"}: a new signing secret, in
         the answer once; older ones keep signing beside it for the grace period."""
         caller = await self._caller(request, Scope.WRITE)
-        body = await json_object(request, ROTATE_EXAMPLE, optional=True, fields=("grace",))
+        body = await json_object(request, ROTATE_EXAMPLE, optional=True, fields=ROTATE_FIELDS)
         grace = body.get("grace", "24h")
         if not isinstance(grace, str):
             raise ApiError(

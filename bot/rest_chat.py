@@ -15,13 +15,16 @@ from core.domain import Platform
 from core.handlers import CommandHandlers
 from core.tokens import Scope
 
+# The fields the body may hold (others: 422); bot.rest declares the same in OpenAPI.
+COMMAND_FIELDS = ("text", "token")
+
 
 class CommandRoutes(RouteHandlers):
     async def command(self, request: web.Request) -> web.Response:
         """POST /commands {"text": "alerts"} or {"token": "<a button's token>"}."""
         caller = await self._caller(request, Scope.WRITE)
         user_id = await self._person(request, caller)
-        body = await json_object(request, '{"text": "watches"}', fields=("text", "token"))
+        body = await json_object(request, '{"text": "watches"}', fields=COMMAND_FIELDS)
         if "text" in body and "token" in body:  # which one did the client mean?
             raise ApiError(
                 422, "invalid", 'send "text" or "token", not both, e.g. {"text": "watches"}'

@@ -36,6 +36,7 @@ EXAMPLES = {
     "digest": '{"digest": "daily"}',
 }
 PATCH_EXAMPLE = '{"digest": "daily", "quiet_hours": "23:00-07:00", "timezone": "Europe/London"}'
+PREFERENCE_FIELDS = tuple(EXAMPLES)  # what PATCH may hold (others: 422), as bot.rest declares
 
 
 class PersonRoutes(RouteHandlers):
@@ -51,7 +52,7 @@ class PersonRoutes(RouteHandlers):
         can set; one bad field stores none. Answers the new preferences, as GET does."""
         caller = await self._caller(request, Scope.WRITE)
         user_id = await self._person(request, caller)
-        body = await json_object(request, PATCH_EXAMPLE, fields=tuple(EXAMPLES))
+        body = await json_object(request, PATCH_EXAMPLE, fields=PREFERENCE_FIELDS)
         commands = [cmd for field in EXAMPLES if field in body for cmd in _commands(field, body)]
         if commands:
             ctx = CommandContext(user_id=user_id, platform=Platform.API.value, address=VIA)

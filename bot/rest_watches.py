@@ -26,6 +26,8 @@ from core.handlers_watch import is_currency_code, priced_watch
 from core.tokens import Scope
 
 _CREATE = '{"text": "yankees under 80 qty 2"}'
+# The fields the body may hold (others: 422); bot.rest declares the same in OpenAPI.
+CREATE_FIELDS = ("text", "currency")
 
 
 class WatchRoutes(RouteHandlers):
@@ -52,7 +54,7 @@ class WatchRoutes(RouteHandlers):
         """
         caller = await self._caller(request, Scope.WRITE)
         user_id = await self._person(request, caller)
-        body = await json_object(request, _CREATE, fields=("text", "currency"))
+        body = await json_object(request, _CREATE, fields=CREATE_FIELDS)
         text = text_field(body, "text")
         if body.get("currency") is None:
             reply = await run_command(self._deps.handlers, user_id, f"watch {text}")

@@ -571,3 +571,30 @@ async def test_a_declared_body_over_5_mb_is_refused_before_it_is_read(world: Wor
         writer.close()
     assert body["error"]["code"] == "payload_too_large"
     assert body["error"]["message"] == "request body is over 5 MB"
+
+
+async def test_each_body_route_refuses_unknown_fields_by_its_declared_list(world: World) -> None:
+    """The fields the OpenAPI document declares for a body are the ones its handler
+    accepts: both read one constant of the handler's module, and an unknown field's 422
+    names that list."""
+    from bot import rest_alerts, rest_channels, rest_chat, rest_person, rest_watches
+
+    declared = {(r.method, r.path): r.fields for r in ROUTES if r.fields}
+    assert declared == {
+        ("POST", "/alerts/{id}/snooze"): rest_alerts.SNOOZE_FIELDS,
+        ("POST", "/alerts/{id}/resolve"): rest_alerts.RESOLVE_FIELDS,
+        ("POST", "/watches"): rest_watches.CREATE_FIELDS,
+        ("PATCH", "/preferences"): rest_person.PREFERENCE_FIELDS,
+        ("POST", "/channels/webhooks"): rest_channels.WEBHOOK_FIELDS,
+        ("POST", "/channels/webhooks/{id}/rotate"): rest_channels.ROTATE_FIELDS,
+        ("POST", "/commands"): rest_chat.COMMAND_FIELDS,
+    }
+    for (method, path), fields in declared.items():
+        if path.endswith("/snooze"):  # its own wording: test_bad_snooze_bodies_are_refused
+            continue
+        url = "/api/v1" + path.replace("{id}", str(world.alert))
+        who = "admin" if path.endswith("/resolve") else "ada_write"
+        resp = await world.client.request(method, url, json={"zz": 1}, headers=world.auth(who))
+        message = (await _json(resp, 422))["error"]["message"]
+        known = ", ".join(f'"{name}"' for name in fields)
+        assert message.startswith(f"unknown field 'zz' (known: {known}), e.g. "), message

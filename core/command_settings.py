@@ -27,6 +27,7 @@ from core.command_types import (
 from core.command_values import (
     MAX_TEXT,
     CommandError,
+    ascii_digits,
     clip_word,
     compatible,
     parse_clock,
@@ -158,8 +159,9 @@ def parse_phone_command(rest: list[str]) -> Command:
     ex = example("phone")
     if not rest:
         raise CommandError("give your number", ex)
-    joined = compatible("".join(rest))  # "１２３４５６" from a fullwidth keyboard
-    if len(joined) == 6 and joined.isdigit():  # the texted code, maybe typed "123 456"
+    # "１２３４５６" from a fullwidth keyboard, "١٢٣٤٥٦" from an Arabic one: ASCII digits
+    joined = ascii_digits(compatible("".join(rest)))
+    if len(joined) == 6 and joined.isascii() and joined.isdigit():  # maybe typed "123 456"
         return PhoneCodeCommand(joined)
     return PhoneCommand(parse_phone(joined, ex))
 

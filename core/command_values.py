@@ -32,8 +32,11 @@ _MARK = "|".join(re.escape(m) for m in (*sorted(CURRENCY_CODES), *CURRENCY_SYMBO
 # A number with a currency symbol or ISO code before or after it: 80, $80, £80.50, 80€,
 # GBP80, 80 GBP; thousands may be grouped (¥7,000). A comma before exactly two final digits
 # cannot group thousands, so it is a decimal comma (80,50; 1.200,50 €, dots grouping).
+# Dots before groups of exactly three digits (1.200, 1.200.000) group thousands in euros
+# only; in any other currency or none a single dot is a decimal point (57.999 -> 58).
 _PRICE = re.compile(
-    rf"^(?P<before>{_MARK})?\s*(?P<number>-?\d+(?:\.\d+)?|\d{{1,3}}(?:,\d{{3}})+(?:\.\d+)?"
+    rf"^(?P<before>{_MARK})?\s*(?P<number>(?P<dots>\d{{1,3}}(?:\.\d{{3}})+)"
+    rf"|-?\d+(?:\.\d+)?|\d{{1,3}}(?:,\d{{3}})+(?:\.\d+)?"
     rf"|(?P<comma>\d+,\d{{2}}|\d{{1,3}}(?:\.\d{{3}})+,\d{{2}}))"
     rf"\s*(?P<after>{_MARK})?$",
     re.IGNORECASE | re.ASCII,  # ASCII: "\d" is 0-9 only
@@ -46,7 +49,7 @@ _UNIT = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _CLOCK = re.compile(
     r"^(?:(\d{1,2})(?:[:.](\d{2}))?|(\d{2})(\d{2}))\s*(?:([ap])\.?m\.?)?$", re.IGNORECASE
 )
-_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+_E164 = re.compile(r"^\+[1-9]\d{6,14}$", re.ASCII)
 
 
 def compatible(text: str) -> str:
@@ -123,6 +126,10 @@ def parse_price(text: str | None, example: str) -> Price:
     number = match.group("number")
     if match.group("comma"):  # 1.200,50 -> 1200.50
         number = number.replace(".", "").replace(",", ".")
+    elif match.group("dots") and currency == "EUR":  # 1.200 € -> 1200
+        number = number.replace(".", "")
+    elif match.group("dots") and number.count(".") > 1:  # 1.200.000 reads no way in dollars
+        raise CommandError(f"price must be a number, not '{text}'", example)
     value = round(float(number.replace(",", "")), 2)  # stored: whole cents
     if value <= 0:
         smallest = money(0.01, currency).lstrip("<")  # "¥1": yen have no cents
@@ -310,10 +317,17 @@ def _guess_zone(key: str) -> str | None:
     return _cities()[found[0]] if found else None
 
 
+def ascii_digits(text: str) -> str:
+    """`text` with the decimal digits of any script as ASCII ones: Arabic-Indic "٤٤",
+    Persian "۴۴", Devanagari "४४" -> "44". NFKC (`compatible`) leaves those as they are."""
+    return "".join(str(unicodedata.decimal(c)) if c.isdecimal() else c for c in text)
+
+
 def parse_phone(text: str, example: str, before: str = "phone") -> str:
-    """Parse an E.164 phone number (spaces, dashes and brackets are ignored); `before` is
-    what the person typed before it, for an example made of their own number."""
-    compact = re.sub(r"[\s\-().]", "", compatible(text))
+    """Parse an E.164 phone number (spaces, dashes and brackets are ignored) into ASCII,
+    whatever script its digits were typed in; `before` is what the person typed before
+    it, for an example made of their own number."""
+    compact = re.sub(r"[\s\-().]", "", ascii_digits(compatible(text)))
     if compact.startswith("00") and _E164.match("+" + compact[2:]):
         raise CommandError("write the international 00 as +", f"{before} +{compact[2:]}")
     if not _E164.match(compact):

@@ -253,3 +253,13 @@ async def test_an_event_watch_from_before_currencies_keeps_its_alerts(derby: Wor
     alert = await derby.get(Alert, alert_id)
     assert isinstance(alert, Alert) and alert.status == "open"
     assert (await derby.watches())[0].currency == "GBP"
+
+
+async def test_a_euro_price_with_a_thousands_dot_is_said_back_in_full(derby: World) -> None:
+    reply = await derby.say("watch any celtic under 1.200 €")  # twelve hundred euros
+
+    rows = await derby.watches()
+    assert len(rows) == 1, reply.text
+    [row] = rows
+    assert row.max_price == 1200.0 and row.currency == "EUR", reply.text
+    assert reply.lines[1] == "I'll alert you when a ticket can be had under €1,200.", reply.text

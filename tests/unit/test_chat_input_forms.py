@@ -11,6 +11,7 @@ from core.commands import (
     AckCommand,
     AlertsCommand,
     CommandError,
+    ContactAddCommand,
     HelpCommand,
     PhoneCodeCommand,
     PhoneCommand,
@@ -109,6 +110,70 @@ def test_a_price_reads_a_decimal_comma_only_when_nothing_else_fits(
     assert command.currency == currency
 
 
+@pytest.mark.parametrize(
+    ("typed", "price"),
+    [
+        ("watch knicks under 1.200 €", 1200.0),
+        ("watch knicks under €1.200", 1200.0),
+        ("watch knicks under 1.200€", 1200.0),
+        ("watch knicks under 1.200 EUR", 1200.0),
+        ("watch knicks under EUR 1.200", 1200.0),
+        ("watch knicks under 1.200 eur", 1200.0),
+        ("watch knicks under 12.345 €", 12345.0),
+        ("watch knicks under 100.000 €", 100000.0),
+        ("watch knicks €1.200", 1200.0),
+        # Unchanged: not exactly three digits after the dot, or a decimal comma.
+        ("watch knicks under 1.20 €", 1.2),
+        ("watch knicks under €1.2", 1.2),
+        ("watch knicks under 1.2000 €", 1.2),
+        ("watch knicks under 1.200,50 €", 1200.5),
+    ],
+)
+def test_a_euro_price_reads_dots_before_three_digits_as_thousands(typed: str, price: float) -> None:
+    # A European writes twelve hundred euros as 1.200 €; a euro amount has two decimals.
+    command = parse(typed)
+    assert isinstance(command, WatchCommand)
+    assert command.what == "knicks"
+    assert command.max_price == price
+    assert command.currency == "EUR"
+
+
+@pytest.mark.parametrize(
+    ("typed", "price", "currency"),
+    [
+        ("watch knicks under 1.200", 1.2, None),
+        ("watch rockies under 57.999", 58.0, None),
+        ("watch knicks under $1.200", 1.2, "USD"),
+        ("watch knicks under 1.200 GBP", 1.2, "GBP"),
+    ],
+)
+def test_a_price_not_in_euros_keeps_its_decimal_dot(
+    typed: str, price: float, currency: str | None
+) -> None:
+    command = parse(typed)
+    assert isinstance(command, WatchCommand)
+    assert command.max_price == price
+    assert command.currency == currency
+
+
+def test_snooze_under_reads_euro_thousands() -> None:
+    command = parse("snooze 12 under 1.200 €")
+    assert isinstance(command, SnoozeCommand)
+    assert command.below == 1200.0
+
+
+def test_euro_thousands_past_the_largest_price_name_the_limit() -> None:
+    with pytest.raises(CommandError) as caught:
+        parse("watch knicks under 1.200.000 €")
+    assert caught.value.reason == "price must be at most €100,000"
+
+
+def test_dotted_groups_without_euros_are_still_not_a_number() -> None:
+    with pytest.raises(CommandError) as caught:
+        parse("watch knicks under 1.200.000")
+    assert caught.value.reason == "price must be a number, not '1.200.000'"
+
+
 def test_snooze_under_reads_a_decimal_comma() -> None:
     command = parse("snooze 12 under 59,90")
     assert isinstance(command, SnoozeCommand)
@@ -187,3 +252,49 @@ def test_digits_of_other_scripts_are_still_refused() -> None:
     # NFKC leaves Arabic-Indic digits as they are: still not an id.
     with pytest.raises(CommandError):
         parse("unwatch ٣")
+
+
+# --- digits of other scripts in a phone number --------------------------------------------
+
+
+_ARABIC_INDIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
+_PERSIAN = str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹")
+_DEVANAGARI = str.maketrans("0123456789", "०१२३४५६७८९")
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "+44 7700 900123".translate(_ARABIC_INDIC),  # +٤٤ ٧٧٠٠ ٩٠٠١٢٣
+        "+44 7700 900123".translate(_PERSIAN),
+        "+44 7700 900123".translate(_DEVANAGARI),
+        "+4" + "4 7700 900123".translate(_ARABIC_INDIC),  # one script mixed into the other
+        "＋44 7700 900123".translate(_ARABIC_INDIC),  # a fullwidth plus
+    ],
+)
+def test_a_phone_in_other_digits_is_stored_in_ascii(typed: str) -> None:
+    command = parse(f"phone {typed}")
+    assert command == PhoneCommand("+447700900123")
+    assert isinstance(command, PhoneCommand) and command.number.isascii()
+
+
+def test_an_emergency_contact_in_other_digits_is_stored_in_ascii() -> None:
+    command = parse("contact add mum " + "+44 7700 900123".translate(_ARABIC_INDIC))
+    assert command == ContactAddCommand(name="mum", number="+447700900123")
+
+
+def test_a_code_in_other_digits_reads_as_ascii() -> None:
+    assert parse("phone " + "123456".translate(_ARABIC_INDIC)) == PhoneCodeCommand("123456")
+
+
+def test_an_international_00_in_other_digits_suggests_the_ascii_plus() -> None:
+    with pytest.raises(CommandError) as caught:
+        parse("phone " + "0044 7700 900123".translate(_ARABIC_INDIC))
+    assert caught.value.reason == "write the international 00 as +"
+    assert caught.value.example == "phone +447700900123"
+
+
+def test_a_phone_without_a_country_in_other_digits_is_still_refused() -> None:
+    with pytest.raises(CommandError) as caught:
+        parse("phone " + "7700 900123".translate(_ARABIC_INDIC))
+    assert caught.value.reason == "phone numbers use the international form +<country><number>"

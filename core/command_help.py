@@ -29,8 +29,10 @@ SPECS: tuple[CommandSpec, ...] = (
     ),
     CommandSpec("watches", "watches", "list your watches", "watches"),
     CommandSpec("unwatch", "unwatch <id>", "remove a watch", "unwatch 3"),
-    CommandSpec("pause", "pause <id>", "pause a watch (no alerts until resumed)", "pause 3"),
-    CommandSpec("resume", "resume <id>", "resume a paused watch", "resume 3"),
+    CommandSpec(
+        "pause", "pause <id>|all", "pause a watch, or all (no alerts until resumed)", "pause 3"
+    ),
+    CommandSpec("resume", "resume <id>|all", "resume a paused watch, or all", "resume 3"),
     CommandSpec(
         "alerts",
         "alerts [page]",
@@ -62,9 +64,12 @@ SPECS: tuple[CommandSpec, ...] = (
         "prefs digest daily",
     ),
     CommandSpec(
-        "quiet", "quiet <HH:MM-HH:MM>|off", "set quiet hours (local time)", "quiet 22:00-07:00"
+        "quiet",
+        "quiet [<HH:MM-HH:MM>|off]",
+        "show or set quiet hours (local time)",
+        "quiet 22:00-07:00",
     ),
-    CommandSpec("tz", "tz <Area/City>", "set your time zone", "tz America/New_York"),
+    CommandSpec("tz", "tz [<Area/City>]", "show or set your time zone", "tz America/New_York"),
     CommandSpec("phone", "phone <E.164>", "add your phone for SMS and calls", "phone +14155550123"),
     CommandSpec(
         "contact",

@@ -131,6 +131,8 @@ def _channel(name: str, ex: str) -> ChannelKind:
 
 def parse_quiet(rest: list[str]) -> Command:
     ex = example("quiet")
+    if not rest:
+        return QuietCommand(None, None, show=True)
     text = compatible("".join(rest))
     if text.casefold() == "off":
         return QuietCommand(None, None)
@@ -145,6 +147,8 @@ def parse_quiet(rest: list[str]) -> Command:
 
 def parse_tz(rest: list[str]) -> Command:
     ex = example("tz")
+    if not rest:
+        return TzCommand(None)
     if len(rest) > 1:  # "America/New York": zone names write a space as "_"
         try:
             return TzCommand(parse_zone("_".join(rest), ex))

@@ -42,12 +42,12 @@ class UnwatchCommand:
 
 @dataclass(frozen=True, slots=True)
 class PauseCommand:
-    watch_id: int
+    watch_id: int | None  # None: `pause all`, every watch of this chat
 
 
 @dataclass(frozen=True, slots=True)
 class ResumeCommand:
-    watch_id: int
+    watch_id: int | None  # None: `resume all`
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,15 +126,17 @@ class PrefsCommand:
 
 @dataclass(frozen=True, slots=True)
 class QuietCommand:
-    """Quiet hours in local time; both None means "off"."""
+    """Quiet hours in local time; both None means "off"; `show`: `quiet` alone, which
+    changes nothing and says what is set."""
 
     start: str | None
     end: str | None
+    show: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class TzCommand:
-    zone: str
+    zone: str | None  # None: `tz` alone, which says what is set
 
 
 @dataclass(frozen=True, slots=True)

@@ -187,6 +187,17 @@ def _id_command(name: str, noun: str, build: Callable[[int], Command]) -> _Parse
     return parse_one
 
 
+def _watches_command(name: str, build: Callable[[int | None], Command]) -> _Parser:
+    """`pause 3`, or `pause all` for every watch of the chat."""
+
+    def parse_one(rest: list[str]) -> Command:
+        if len(rest) == 1 and compatible(rest[0]).casefold() == "all":
+            return build(None)
+        return build(parse_id(rest, "watch", example(name)))
+
+    return parse_one
+
+
 # --- alerts -------------------------------------------------------------------------
 
 ALERT_PAGES = 1000  # far past any list; keeps the offset a small number
@@ -241,8 +252,8 @@ _PARSERS: dict[str, _Parser] = {
     "watch": parse_watch,
     "watches": _no_args("watches", WatchesCommand()),
     "unwatch": _id_command("unwatch", "watch", UnwatchCommand),
-    "pause": _id_command("pause", "watch", PauseCommand),
-    "resume": _id_command("resume", "watch", ResumeCommand),
+    "pause": _watches_command("pause", PauseCommand),
+    "resume": _watches_command("resume", ResumeCommand),
     "alerts": _alerts,
     "ack": _id_command("ack", "alert", AckCommand),
     "snooze": _snooze,

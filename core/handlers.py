@@ -131,9 +131,7 @@ class CommandHandlers:
 
     async def handle(self, ctx: CommandContext, command: Command) -> Reply:
         """Handle one parsed command in one transaction."""
-        settings = isinstance(command, _SETTINGS) and not (
-            isinstance(command, PrefsCommand) and command.setting is None
-        )
+        settings = isinstance(command, _SETTINGS) and not _only_shows(command)
         return await self._run(
             ctx, ActivityKind.COMMAND, lambda turn: _dispatch(turn, command), settings=settings
         )
@@ -216,9 +214,13 @@ async def _dispatch(turn: Turn, command: Command) -> Reply:
             return await handlers_watch.watches(turn)
         case UnwatchCommand(watch_id=watch_id):
             return await handlers_watch.unwatch(turn, watch_id)
-        case PauseCommand(watch_id=watch_id):
+        case PauseCommand(watch_id=None):
+            return await handlers_watch.set_all_active(turn, False)
+        case ResumeCommand(watch_id=None):
+            return await handlers_watch.set_all_active(turn, True)
+        case PauseCommand(watch_id=int(watch_id)):
             return await handlers_watch.set_active(turn, watch_id, False)
-        case ResumeCommand(watch_id=watch_id):
+        case ResumeCommand(watch_id=int(watch_id)):
             return await handlers_watch.set_active(turn, watch_id, True)
         case AlertsCommand(page=page):
             return await handlers_alerts.alerts(turn, page)
@@ -259,6 +261,14 @@ _SETTINGS = (
     PhoneCodeCommand,
     ContactAddCommand,
 )
+
+
+def _only_shows(command: Command) -> bool:
+    """`prefs`, `quiet` or `tz` alone: it shows the setting and changes nothing."""
+    match command:
+        case PrefsCommand(setting=None) | QuietCommand(show=True) | TzCommand(zone=None):
+            return True
+    return False
 
 
 async def _press(turn: Turn, token: ActionToken) -> Reply:

@@ -201,22 +201,38 @@ def learning_line(learned: dict[str, object] | None, count: int, shown: int = 3)
 async def quiet(turn: Turn, cmd: QuietCommand) -> Reply:
     """Set or clear quiet hours (local time of the person's zone)."""
     user = await turn.user()
+    if cmd.show:
+        if user.quiet_start is None or user.quiet_end is None:
+            return Reply(lines=(f"Quiet hours are off. Set them with e.g. {example('quiet')}",))
+        return Reply(
+            lines=(
+                f"{_quiet_sentence(user.quiet_start, user.quiet_end, user.timezone)}"
+                " Change them with e.g. quiet 23:00-06:00, or quiet off",
+            )
+        )
     user.quiet_start, user.quiet_end = cmd.start, cmd.end
     held = _held_note(await _replan_held(turn))
-    if cmd.start is None:
+    if cmd.start is None or cmd.end is None:
         return Reply(lines=("Quiet hours are off.", *held))
-    lines = [
-        f"Quiet hours {cmd.start}-{cmd.end} ({user.timezone}): alerts below critical wait "
-        f"until {cmd.end}."
-    ]
+    lines = [_quiet_sentence(cmd.start, cmd.end, user.timezone)]
     if user.timezone == "UTC":
         lines.append("Your time zone is UTC; set yours with e.g. tz America/New_York")
     return Reply(lines=(*lines, *held))
 
 
+def _quiet_sentence(start: str, end: str, timezone: str) -> str:
+    return f"Quiet hours {start}-{end} ({timezone}): alerts below critical wait until {end}."
+
+
 async def tz(turn: Turn, cmd: TzCommand) -> Reply:
     """Set the person's time zone (already validated by the parser)."""
     user = await turn.user()
+    if cmd.zone is None:
+        now = f"(it is {turn.now.astimezone(zone(user.timezone)):%H:%M} there now)"
+        change = "Set yours" if user.timezone == "UTC" else "Change it"
+        return Reply(
+            lines=(f"Your time zone is {user.timezone} {now}. {change} with e.g. {example('tz')}",)
+        )
     user.timezone = cmd.zone
     local = turn.now.astimezone(zone(cmd.zone))
     text = f"Time zone set to {cmd.zone} (it is {local:%H:%M} there now)."

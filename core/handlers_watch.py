@@ -21,7 +21,7 @@ from core.command_types import WatchCommand
 from core.command_values import check_currency
 from core.commands import parse
 from core.db.models import Event, Watch
-from core.domain import ActionKind, Button, TriggerKind
+from core.domain import ActionKind, Button, TriggerKind, plural
 from core.errors import NotFoundError, ValidationError
 from core.event_search import is_category, search_events, upcoming_event
 from core.formatting import event_label, event_zone, local_time, money
@@ -263,9 +263,9 @@ async def watches(turn: Turn) -> Reply:
             )
         ).all()
     )
-    whose = "This group's" if turn.ctx.is_group else "Your"
+    whose = _whose(turn)
     if not rows:
-        return Reply(lines=(f"{whose} watch list is empty, e.g. watch yankees under 80",))
+        return _empty(turn)
     zone = (await turn.user()).timezone
     currencies = await event_currencies(turn.session, {e.id for _, e in rows if e is not None})
     lines = [f"{whose} watches:"]
@@ -349,6 +349,65 @@ async def set_active(turn: Turn, watch_id: int, active: bool) -> Reply:
             f"{_closed(ended)}",
         ),
     )
+
+
+async def set_all_active(turn: Turn, active: bool) -> Reply:
+    """`pause all` / `resume all`: every watch of this chat, each as `set_active` would."""
+    turn.require_admin()
+    rows = list(
+        (
+            await turn.session.execute(
+                select(Watch)
+                .where(*turn.watch_scope())
+                .order_by(Watch.id)
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            )
+        ).scalars()
+    )
+    if not rows:
+        return _empty(turn)
+    state = "active" if active else "paused"
+    changing = [row for row in rows if row.active != active]
+    if not changing:
+        if len(rows) == 1:
+            return Reply(lines=(f"Watch #{rows[0].id} is already {state}.",))
+        return Reply(
+            lines=(f"All {len(rows)} of {_whose(turn).lower()} watches are already {state}.",)
+        )
+    ended = 0
+    for row in changing:
+        row.active = active
+        if not active:
+            ended += await resolve_for_watch(turn.session, row.id, "watch paused", turn.now)
+        turn.changed(spec_from_row(row), WatchChange.UPDATED)
+    already = [row for row in rows if row not in changing]
+    counted = plural(len(changing), "watch", "watches")
+    listed = _id_list(changing)
+    if already:
+        were = "was" if len(already) == 1 else "were"
+        listed += f"; {_id_list(already)} {were} already {state}"
+    if active:
+        return Reply(lines=(f"Resumed {counted} ({listed}).",))
+    closed = f" {plural(ended, 'open alert')} closed." if ended else ""
+    return Reply(lines=(f"Paused {counted} ({listed}); resume all turns them back on.{closed}",))
+
+
+_LISTED_IDS = 10  # ids named in a pause/resume all reply; the rest counted
+
+
+def _id_list(rows: list[Watch]) -> str:
+    shown = ", ".join(f"#{row.id}" for row in rows[:_LISTED_IDS])
+    more = len(rows) - _LISTED_IDS
+    return f"{shown} and {more} more" if more > 0 else shown
+
+
+def _whose(turn: Turn) -> str:
+    return "This group's" if turn.ctx.is_group else "Your"
+
+
+def _empty(turn: Turn) -> Reply:
+    return Reply(lines=(f"{_whose(turn)} watch list is empty, e.g. watch yankees under 80",))
 
 
 def _closed(ended: int) -> str:

@@ -285,6 +285,62 @@ async def test_group_watches_need_an_admin_and_stay_in_the_group(world: World) -
     assert "empty" in (await world.say("watches", world.other)).text  # not their DM list
 
 
+async def test_pause_all_and_resume_all_change_every_watch_of_this_chat(world: World) -> None:
+    """Going away for a week: one command pauses every watch, one brings them back."""
+    await world.say("watch rockies under 40")
+    await world.say("watch any red sox")
+    await world.say("watch any yankees", world.other)
+    mine = [w for w in await world.watches() if w.user_id == world.me.user_id]
+    theirs = [w for w in await world.watches() if w.user_id == world.other.user_id]
+    await world.say(f"pause {mine[0].id}")
+    world.hook.calls.clear()
+
+    paused = await world.say("pause all")
+    assert not paused.is_error
+    assert paused.text == (
+        f"Paused 1 watch (#{mine[1].id}; #{mine[0].id} was already paused);"
+        " resume all turns them back on."
+    ), paused.text
+    assert [w.active for w in await world.watches() if w.user_id == world.me.user_id] == [
+        False,
+        False,
+    ]
+    assert all(w.active for w in await world.watches() if w.id in {t.id for t in theirs})
+    assert [(w.id, c) for w, c in world.hook.calls if isinstance(w, WatchSpec)] == [
+        (mine[1].id, WatchChange.UPDATED)
+    ]
+    assert (await world.say("pause all")).text == "All 2 of your watches are already paused."
+    assert (await world.say("pause all", world.other)).text.startswith("Paused 1 watch (#")
+
+    resumed = await world.say("resume all")
+    assert resumed.text == f"Resumed 2 watches (#{mine[0].id}, #{mine[1].id}).", resumed.text
+    assert [w.active for w in await world.watches()] == [True, True, False]
+    assert (await world.say("resume all")).text == "All 2 of your watches are already active."
+
+    await world.say(f"unwatch {mine[0].id}")
+    await world.say(f"unwatch {mine[1].id}")
+    empty = await world.say("pause all")
+    assert empty.text == "Your watch list is empty, e.g. watch yankees under 80"
+
+
+async def test_pause_all_closes_open_alerts_and_needs_a_group_admin(world: World) -> None:
+    alert_id = await _open_alert(world, world.me, "watch rockies under 40")
+    reply = await world.say("pause all")
+    assert reply.text.endswith("resume all turns them back on. 1 open alert closed."), reply.text
+    ended = await world.get(Alert, alert_id)
+    assert isinstance(ended, Alert) and (ended.status, ended.reason) == ("resolved", "watch paused")
+
+    member = CommandContext(world.me.user_id, "telegram", "-100", is_group=True, is_admin=False)
+    admin = CommandContext(world.other.user_id, "telegram", "-100", is_group=True, is_admin=True)
+    await world.say("watch any red sox", admin)
+    refused = await world.say("pause all", member)
+    assert refused.is_error and "admins" in refused.text
+    group = await world.say("pause all", admin)
+    assert group.text.startswith("Paused 1 watch (#"), group.text
+    assert (await world.say("resume all", admin)).text.startswith("Resumed 1 watch (#")
+    assert "empty" in (await world.say("pause all", world.other)).text  # not their DM list
+
+
 # --- settings ------------------------------------------------------------------------
 
 
@@ -340,6 +396,28 @@ async def test_quiet_tz_and_prefs(world: World) -> None:
     assert set(pref.min_level_per_channel) == {kind.value for kind in ChannelKind}
     assert "level: medium and above everywhere" in (await world.say("prefs")).text
     assert (await world.say("quiet off")).text == "Quiet hours are off."
+
+
+async def test_quiet_and_tz_alone_say_what_is_set_and_how_to_change_it(world: World) -> None:
+    assert (await world.say("quiet")).lines == (
+        "Quiet hours are off. Set them with e.g. quiet 22:00-07:00",
+    )
+    assert (await world.say("tz")).lines == (
+        "Your time zone is UTC (it is 12:00 there now). Set yours with e.g. tz America/New_York",
+    )
+    await world.say("tz Europe/Berlin")
+    await world.say("quiet 22:00-07:00")
+    assert (await world.say("quiet")).lines == (
+        "Quiet hours 22:00-07:00 (Europe/Berlin): alerts below critical wait until 07:00."
+        " Change them with e.g. quiet 23:00-06:00, or quiet off",
+    )
+    assert (await world.say("/tz")).lines == (
+        "Your time zone is Europe/Berlin (it is 13:00 there now)."
+        " Change it with e.g. tz America/New_York",
+    )
+    user = await world.get(User, world.me.user_id)  # looking changed nothing
+    assert isinstance(user, User)
+    assert (user.quiet_start, user.quiet_end, user.timezone) == ("22:00", "07:00", "Europe/Berlin")
 
 
 async def test_prefs_says_where_alerts_go_now(world: World) -> None:

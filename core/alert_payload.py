@@ -15,21 +15,21 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from core.db.models import Event
+from core.db.models import IDEMPOTENCY_KEY_LENGTH, Event
 from core.domain import EventRef, Level
 from core.formatting import iso
+from core.outbox import idempotency_key
 from core.render import AlertView
-
-_MAX_KEY = 200
 
 
 def notification_key(alert_id: int, event_type: str, channel: str, address: str, n: object) -> str:
-    """The idempotency key "a{alert}:{event_type}:{channel}:{address}:{n}" (at most 200 chars)."""
-    key = f"a{alert_id}:{event_type}:{channel}:{address}:{n}"
-    if len(key) > _MAX_KEY:
-        digest = hashlib.sha256(address.encode()).hexdigest()[:16]
-        key = f"a{alert_id}:{event_type}:{channel}:{digest}:{n}"
-    return key[:_MAX_KEY]
+    """The idempotency key "a{alert}:{event_type}:{channel}:{address}:{n}". When that is
+    too long for its column the address is its SHA-256's first 16 hex digits (the form rows
+    already stored carry), and `idempotency_key` keeps even that within the column."""
+    parts = (f"a{alert_id}", event_type, channel, address, n)
+    if len(":".join(map(str, parts))) > IDEMPOTENCY_KEY_LENGTH:
+        address = hashlib.sha256(address.encode()).hexdigest()[:16]
+    return idempotency_key(f"a{alert_id}", event_type, channel, address, n)
 
 
 def alert_links(public_url: str | None, alert_id: int | None) -> dict[str, str]:

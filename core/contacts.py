@@ -38,6 +38,7 @@ from core.domain import PHONE_CHANNELS, ChannelKind, Level, NotificationStatus
 from core.errors import RecipientGone, ValidationError
 from core.escalation_load import contact_point_id, phone_address
 from core.formatting import humanize_delta
+from core.outbox import idempotency_key
 from core.render import payload
 
 CODE_TTL = timedelta(minutes=10)
@@ -104,7 +105,7 @@ async def _queue_sms(
             alert_id=None, user_id=contact.user_id, kind=kind, channel=ChannelKind.SMS.value,
             address=phone_address(contact.id), level=int(Level.CRITICAL), score=1.0,
             payload=payload(event_type="test", timestamp=now, title_text=text, body_text=""),
-            idempotency_key=f"{kind}:cp{contact.id}:{int(now.timestamp() * 1000)}",
+            idempotency_key=idempotency_key(kind, f"cp{contact.id}", int(now.timestamp() * 1000)),
             status=NotificationStatus.PENDING.value, attempts=0, due_at=now, created_at=now,
         )
     )  # fmt: skip

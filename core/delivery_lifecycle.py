@@ -40,7 +40,7 @@ from core.delivery_plan import Recipient, first_delivery_at
 from core.digest import SUMMARY_KIND
 from core.domain import CHAT_CHANNELS, ChannelKind, DeliveryReceipt, Level, NotificationStatus
 from core.escalation_load import ESCALATION_KIND
-from core.outbox import DELAYED
+from core.outbox import DELAYED, idempotency_key
 from core.redaction import hide_credentials
 from core.routing import Destination, destinations
 
@@ -56,7 +56,6 @@ ANNOUNCING_KINDS = frozenset({"alert", ESCALATION_KIND})
 # open, yet a new message that shows the alert as wanting action, not an edit.
 ACKED_RISE = "acked_rise"
 PARK_LIMIT = timedelta(hours=24)
-_MAX_KEY = 200
 _MAX_CHAIN = 16
 _GAVE_UP = (
     NotificationStatus.FAILED.value,
@@ -372,11 +371,11 @@ async def _fail_over(
     """The failover's audit entry, and whether the message is on another channel now."""
     row = o.row
     target = await _next_destination(session, row, user_id, available)
-    key = f"{row.idempotency_key}:fo:{target.channel.value}" if target else ""
-    if target is None or len(key) > _MAX_KEY:
+    if target is None:
         return audit_entry(
             o, "failover", f"{row.channel} failed; no other chat channel to try"
         ), False
+    key = idempotency_key(row.idempotency_key, "fo", target.channel.value)
     existing = await session.scalar(
         select(Notification.id).where(Notification.idempotency_key == key)
     )

@@ -20,6 +20,7 @@ from core.clock import ensure_utc
 from core.db.models import Alert, Event, Notification, User
 from core.domain import NotificationStatus
 from core.formatting import event_zone, local_time, money
+from core.outbox import idempotency_key
 from core.render import payload, price_moved, written_price
 
 ITEM_KIND = "digest"
@@ -152,7 +153,7 @@ async def compose_digests(session: AsyncSession, now: datetime) -> int:
                             ]
                         },
                     ),
-                    idempotency_key=f"digest:{user_id}:{channel}:{address}:{first}",
+                    idempotency_key=idempotency_key("digest", user_id, channel, address, first),
                     status=NotificationStatus.PENDING.value,
                     attempts=0,
                     due_at=now,

@@ -20,6 +20,7 @@ which every worker's claim reads, locked or not.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -28,7 +29,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, case, exists, func, null, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.db.models import Notification
+from core.db.models import IDEMPOTENCY_KEY_LENGTH, Notification
 from core.db.statements import rowcount
 from core.db.tables import NOTIFICATIONS
 from core.domain import (
@@ -68,6 +69,21 @@ IN_ORDER = or_(
         )
     ),
 )
+
+
+def idempotency_key(*parts: object) -> str:
+    """The outbox key of `parts` joined by ":", e.g. "digest:7:telegram:-100123:42".
+
+    Unchanged when it fits its column (`IDEMPOTENCY_KEY_LENGTH`); a longer one (a long
+    group address or webhook URL) keeps its start and ends in "#" and the SHA-256 hex
+    digest of the whole key, so the same parts always give the same key (a retry or a
+    restart still dedupes) and different parts different ones.
+    """
+    key = ":".join(str(part) for part in parts)
+    if len(key) <= IDEMPOTENCY_KEY_LENGTH:
+        return key
+    digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"{key[: IDEMPOTENCY_KEY_LENGTH - len(digest) - 1]}#{digest}"
 
 
 def _claim_key(row: Notification) -> tuple[int, float, datetime, int]:

@@ -38,6 +38,7 @@ from core.db.tables import AUDIT_LOG, NOTIFICATIONS
 from core.delivery_plan import Recipient, Target, plan_delivery
 from core.domain import AlertStatus, EventRef, Level, NotificationStatus
 from core.formatting import event_zone, local_time, place
+from core.outbox import idempotency_key
 from core.recipients import load_recipients
 from core.render import event_dict, payload
 from core.routing import Destination, watch_destination
@@ -142,10 +143,9 @@ def _key(where: Where, move: Move) -> str:
     """One message per chat and move: the person's own (whatever chat it goes to), or
     the group's, whoever of its members' alerts it answers."""
     was, new = ensure_utc(move.was), ensure_utc(move.event.starts_at)
-    who = (
-        f"{where.channel.value}:{where.address}" if isinstance(where, Destination) else f"u{where}"
-    )
-    return f"moved:{who}:e{move.event.id}:{was.timestamp():.0f}>{new.timestamp():.0f}"
+    who = (where.channel.value, where.address) if isinstance(where, Destination) else (f"u{where}",)
+    times = f"{was.timestamp():.0f}>{new.timestamp():.0f}"
+    return idempotency_key("moved", *who, f"e{move.event.id}", times)
 
 
 def text(move: Move, person_tz: str | None) -> tuple[str, str]:

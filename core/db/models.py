@@ -40,6 +40,9 @@ NAMING = {
 ACTIVE_ALERT_STATUSES = ("open", "acknowledged", "snoozed")
 _ACTIVE_SQL = "status IN ('open', 'acknowledged', 'snoozed')"
 
+# Characters of `Notification.idempotency_key`; `core.outbox.idempotency_key` keeps keys within.
+IDEMPOTENCY_KEY_LENGTH = 200
+
 # BIGINT primary keys on PostgreSQL, INTEGER (rowid alias) on SQLite.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -333,7 +336,7 @@ class Notification(Base):
     level: Mapped[int] = mapped_column(Integer)
     score: Mapped[float] = mapped_column(Float, default=0.0)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    idempotency_key: Mapped[str] = mapped_column(String(IDEMPOTENCY_KEY_LENGTH), unique=True)
     status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     due_at: Mapped[datetime] = mapped_column()

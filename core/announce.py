@@ -26,7 +26,7 @@ from core.alert_payload import (
     AnnouncedAlert,
     Known,
 )
-from core.announce_rows import Change, announce_context, change_rows
+from core.announce_rows import Change, advice_markets, announce_context, change_rows
 from core.db.models import (
     ACTIVE_ALERT_STATUSES,
     Alert,
@@ -153,12 +153,16 @@ async def announce(
     wanted = [c.alert.id for c, _, mine, hooks in plans if mine or hooks]
     if explain is not None and wanted:
         await explain([alert_id for alert_id in wanted if alert_id is not None])
+    shown = [c.alert for c, _, mine, hooks in plans if mine or hooks]
+    markets = await advice_markets(session, shown, watches)
     rows: list[dict[str, Any]] = []
     audits: list[dict[str, Any]] = []
     for change, event, mine, hooks in plans:
         alert = change.alert
         if mine or hooks:  # rendered only when some message carries it
-            rows += change_rows(change, event, mine, hooks, watches, zones, currencies, links, now)
+            rows += change_rows(
+                change, event, mine, hooks, watches, zones, currencies, links, now, markets
+            )
         audits.append(
             {
                 "alert_id": alert.id,
@@ -238,6 +242,7 @@ async def edit_late(
     alerts = {a.id: a for a in await session.scalars(select(Alert).where(Alert.id.in_(ids)))}
     changes = await _last_changes(session, alerts)
     events, watches, zones, currencies = await announce_context(session, alerts.values(), None)
+    markets = await advice_markets(session, alerts.values(), watches)
     rows: list[dict[str, Any]] = []
     for alert_id, mine in _edits(sent).items():
         alert = alerts.get(alert_id)
@@ -245,7 +250,7 @@ async def edit_late(
         if alert is None or event is None:
             continue
         rows += change_rows(
-            changes[alert_id], event, mine, [], watches, zones, currencies, None, now
+            changes[alert_id], event, mine, [], watches, zones, currencies, None, now, markets
         )
     if rows:
         await session.execute(insert_skipping(session, NOTIFICATIONS, ["idempotency_key"]), rows)

@@ -3,10 +3,10 @@ one message per subscribed webhook, rendered once per change (`core.announce`)."
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,11 +22,20 @@ from core.alert_payload import (
 )
 from core.db.models import ACTIVE_ALERT_STATUSES, Event, User, Watch
 from core.delivery_plan import WebhookTarget
-from core.domain import ChannelKind, EventRef, NotificationStatus
-from core.history import event_currencies
-from core.render import body, event_dict, factors_from_dicts, payload, title
+from core.domain import ChannelKind, EventRef, NotificationStatus, StoredSnapshot, WatchSpec
+from core.history import event_currencies, latest_snapshots
+from core.render import (
+    advice_sentence,
+    body,
+    event_dict,
+    factors_from_dicts,
+    forecast_from_dicts,
+    payload,
+    title,
+)
+from core.triggers import picks_seats, tickets_left
 
-__all__ = ["Change", "announce_context", "change_rows"]
+__all__ = ["Change", "advice_markets", "announce_context", "change_rows"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,13 +62,18 @@ def change_rows(
     currencies: Mapping[int, str | None],
     links: Mapping[int, Mapping[str, str]] | None,
     now: datetime,
+    markets: Mapping[int, StoredSnapshot] | None = None,
 ) -> list[dict[str, Any]]:
-    """The notification rows of one change: an edit per sent message, one per webhook."""
+    """The notification rows of one change: an edit per sent message, one per webhook.
+
+    `markets`: the newest snapshot of the events whose watch picks seats (`advice_markets`),
+    so the forecast sentence reads as the alert's first message said it.
+    """
     alert, alert_id = change.alert, change.alert.id
     assert alert_id is not None, "only stored alerts are announced"
     watch = watches.get(alert.watch_id)
     currency = currencies.get(alert.event_id)
-    recommendation = alert.recommendation or {}
+    active = alert.status in ACTIVE_ALERT_STATUSES
     view = stored_view(
         alert,
         event,
@@ -67,7 +81,7 @@ def change_rows(
         currency,
         factors=factors_from_dicts(alert.factors),
         # Buy advice on an alert that ended (resolved, expired) would urge an offer gone.
-        sentence=recommendation.get("sentence") if alert.status in ACTIVE_ALERT_STATUSES else None,
+        sentence=_sentence(alert, watch, markets) if active else None,
         timezone=zones.get(alert.user_id),
         status_note=change.note,
     )
@@ -124,6 +138,62 @@ def change_rows(
         for target in hooks
     ]
     return rows
+
+
+@runtime_checkable
+class _Seats(Protocol):
+    """What tells which listings fit a watch: a `Watch` row and the engine's `WatchInfo`."""
+
+    @property
+    def quantity(self) -> int: ...
+    @property
+    def zones(self) -> Sequence[str]: ...
+
+
+def _seats_spec(alert: AnnouncedAlert, watch: WatchLabel | None) -> WatchSpec | None:
+    """The alert's watch as far as the listings that fit it go (its quantity and zones,
+    all `tickets_left` and `advice_sentence` read of it); None when unknown."""
+    if not isinstance(watch, _Seats):
+        return None
+    quantity = max(int(watch.quantity or 1), 1)
+    zones = tuple(str(z) for z in watch.zones or ())
+    return WatchSpec(id=alert.watch_id, user_id=alert.user_id, quantity=quantity, zones=zones)
+
+
+def _sentence(
+    alert: AnnouncedAlert,
+    watch: WatchLabel | None,
+    markets: Mapping[int, StoredSnapshot] | None,
+) -> str | None:
+    """The stored forecast's sentence as the alert's messages say it (`advice_sentence`),
+    for the watch on its event's newest snapshot; the stored sentence when it is all
+    there is (no forecast that reads back, no snapshot or watch)."""
+    recommendation = alert.recommendation or {}
+    forecast = forecast_from_dicts(alert.prediction, recommendation)
+    if forecast is None:
+        return recommendation.get("sentence")
+    spec = _seats_spec(alert, watch)
+    stored = (markets or {}).get(alert.event_id)
+    left = None
+    if spec is not None and stored is not None:
+        left = tickets_left(spec, stored.point, stored.listings)
+    return advice_sentence(forecast, spec, alert.price, stored, left)
+
+
+async def advice_markets(
+    session: AsyncSession, alerts: Iterable[AnnouncedAlert], watches: Mapping[int, WatchLabel]
+) -> dict[int, StoredSnapshot]:
+    """The newest snapshot, with its listings, of each event whose active alert's message
+    shows a forecast for a watch that picks seats (zones, or more than one ticket): what
+    `change_rows` words that sentence on, as the engine did for its first message."""
+    wanted = set()
+    for alert in alerts:
+        if alert.status not in ACTIVE_ALERT_STATUSES or not alert.recommendation:
+            continue
+        spec = _seats_spec(alert, watches.get(alert.watch_id))
+        if spec is not None and picks_seats(spec):
+            wanted.add(alert.event_id)
+    return {s.event.id: s for s in await latest_snapshots(session, sorted(wanted))}
 
 
 async def announce_context(

@@ -12,8 +12,6 @@ from core.alert_payload import alert_dict, notification_key
 from core.delivery_lifecycle import ACKED_RISE
 from core.delivery_plan import DeliveryPlan, plan_delivery
 from core.domain import (
-    SCARCE_TICKETS,
-    Advice,
     ChannelKind,
     EventRef,
     Level,
@@ -22,15 +20,14 @@ from core.domain import (
     NotificationStatus,
     StoredSnapshot,
     WatchSpec,
-    plural,
 )
 from core.engine_batch import Batch, Round
-from core.formatting import market_age_note, money
+from core.formatting import market_age_note
 from core.metrics import Metrics
-from core.ports import Forecast
 from core.render import (
     AlertView,
     OtherAlert,
+    advice_sentence,
     alert_buttons,
     body,
     event_dict,
@@ -39,7 +36,7 @@ from core.render import (
     payload,
     title,
 )
-from core.rules import listing_url, priced_by_listings, tickets_left
+from core.rules import listing_url, tickets_left
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,7 +172,7 @@ def round_rows(
         tickets_left=left,
         headline=round_.headline,
         factors=round_.score.factors,
-        sentence=_sentence(forecast, spec, round_.price, stored, left),
+        sentence=advice_sentence(forecast, spec, round_.price, stored, left),
         timezone=round_.person.timezone,
         status_note=_joined(ACKED_RISE_NOTE if acked else None, age_note),
         currency=stored.point.currency,
@@ -250,38 +247,6 @@ def round_rows(
 def _joined(*notes: str | None) -> str | None:
     """The notes given, one line each (None when there are none)."""
     return "\n".join(n for n in notes if n) or None
-
-
-def _sentence(
-    forecast: Forecast | None,
-    spec: WatchSpec | None,
-    price: float | None,
-    stored: StoredSnapshot,
-    left: int | None,
-) -> str | None:
-    """The forecast's sentence, said of the event's cheapest ticket when the watch's own
-    price (its zones or quantity) is another: the forecast knows only the event minimum.
-
-    The forecast also judged availability on the event's total: a pair or zone watch that
-    only a few listed tickets fit is told to buy now, not to wait or watch beside its own
-    "8 tickets left" (`left`: the tickets that fit it, as the message shows them).
-    """
-    if forecast is None:
-        return None
-    sentence = forecast.recommendation.sentence
-    if spec is None or not priced_by_listings(spec, stored.listings):
-        return sentence
-    if (
-        forecast.recommendation.advice is not Advice.BUY_NOW
-        and left is not None
-        and 0 < left <= SCARCE_TICKETS
-    ):
-        fit = "fits" if left == 1 else "fit"
-        return f"Only {plural(left, 'ticket')} {fit} your search — buy now rather than wait"
-    cheapest = stored.point.min_price
-    if price is None or cheapest is None or price == cheapest:
-        return sentence
-    return f"For the event's cheapest ticket ({money(cheapest, stored.point.currency)}): {sentence}"
 
 
 def also_text(batch: Batch, round_: Round) -> str:

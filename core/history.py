@@ -9,17 +9,20 @@ points ingested elsewhere; it only feeds the 24 h high and the forecast history.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Table, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.db.models import Event, MarketSnapshot
-from core.domain import MarketPoint
+from core.alert_payload import event_ref
+from core.db.models import Event, MarketSnapshot, SnapshotListing
+from core.domain import Listing, MarketPoint, StoredSnapshot
 
 _CHUNK = 500
+_SNAPSHOTS: Table = MarketSnapshot.__table__  # type: ignore[assignment]
+_LISTINGS: Table = SnapshotListing.__table__  # type: ignore[assignment]
 
 
 def market_point(event_id: int, row: Any) -> MarketPoint:
@@ -51,6 +54,68 @@ async def event_currencies(
     )
     rows = await session.execute(select(Event.id, newest).where(Event.id.in_(sorted(event_ids))))
     return {event_id: currency for event_id, currency in rows}
+
+
+async def latest_snapshots(session: AsyncSession, event_ids: Sequence[int]) -> list[StoredSnapshot]:
+    """Each event's newest stored snapshot, with its listings and its predecessor."""
+    if not event_ids:
+        return []
+    market = [_SNAPSHOTS.c[name] for name in MarketPoint.__dataclass_fields__]
+    rank = (
+        func.row_number()
+        .over(partition_by=_SNAPSHOTS.c.event_id, order_by=_SNAPSHOTS.c.observed_at.desc())
+        .label("rank")
+    )
+    ranked = (
+        select(_SNAPSHOTS.c.id, rank, *market)
+        .where(_SNAPSHOTS.c.event_id.in_(list(event_ids)))
+        .subquery()
+    )
+    rows = await session.execute(
+        select(ranked).where(ranked.c.rank <= 2).order_by(ranked.c.event_id, ranked.c.rank)
+    )
+    newest: dict[int, tuple[int, MarketPoint]] = {}
+    previous: dict[int, MarketPoint] = {}
+    for row in rows:
+        point = MarketPoint(*row[2:])
+        if row.rank == 1:
+            newest[point.event_id] = (row.id, point)
+        else:
+            previous[point.event_id] = point
+    if not newest:
+        return []
+    events = {
+        row.id: event_ref(row)
+        for row in await session.scalars(select(Event).where(Event.id.in_(list(newest))))
+    }
+    listings: dict[int, list[Listing]] = {}
+    wanted = [snapshot_id for snapshot_id, _ in newest.values()]
+    query = (
+        select(
+            _LISTINGS.c.snapshot_id,
+            _LISTINGS.c.listing_id,
+            _LISTINGS.c.price,
+            _LISTINGS.c.section,
+            _LISTINGS.c.row,
+            _LISTINGS.c.quantity,
+            _LISTINGS.c.url,
+        )
+        .where(_LISTINGS.c.snapshot_id.in_(wanted))
+        .order_by(_LISTINGS.c.id)
+    )
+    for snapshot_id, *fields in await session.execute(query):
+        listings.setdefault(snapshot_id, []).append(Listing(*fields))
+    return [
+        StoredSnapshot(
+            snapshot_id=snapshot_id,
+            event=events[event_id],
+            point=point,
+            previous=previous.get(event_id),
+            listings=tuple(listings.get(snapshot_id, ())),
+        )
+        for event_id, (snapshot_id, point) in newest.items()
+        if event_id in events
+    ]
 
 
 class MarketHistory:

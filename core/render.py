@@ -17,6 +17,7 @@ from typing import Any
 from core.actions import ActionSigner
 from core.domain import (
     DEFAULT_CURRENCY,
+    SCARCE_TICKETS,
     ActionKind,
     Advice,
     EventRef,
@@ -25,7 +26,9 @@ from core.domain import (
     MarketPoint,
     Prediction,
     Recommendation,
+    StoredSnapshot,
     TriggerKind,
+    WatchSpec,
     max_priced_in,
     plural,
 )
@@ -38,6 +41,7 @@ from core.formatting import (
     place,
 )
 from core.ports import Forecast
+from core.triggers import priced_by_listings
 
 LEVEL_EMOJI: Mapping[Level, str] = {
     Level.CRITICAL: "🚨",
@@ -185,6 +189,42 @@ def body_lines(view: AlertView) -> list[str]:
 
 def body(view: AlertView) -> str:
     return "\n".join(body_lines(view))
+
+
+def advice_sentence(
+    forecast: Forecast | None,
+    spec: WatchSpec | None,
+    price: float | None,
+    stored: StoredSnapshot | None,
+    left: int | None,
+) -> str | None:
+    """The forecast's sentence as an alert's message says it to the watch's person: the
+    first message and every later one (an edit, a webhook's text) alike.
+
+    Said of the event's cheapest ticket when the watch's own price (its zones or quantity)
+    is another: the forecast knows only the event minimum. The forecast also judged
+    availability on the event's total: a pair or zone watch that only a few listed tickets
+    fit is told to buy now, not to wait or watch beside its own "8 tickets left" (`left`:
+    the tickets that fit it, as the message shows them). `stored`: the snapshot the watch
+    was priced on (None: unknown, the forecast's own sentence). The stored recommendation
+    (`data.recommendation`) stays the forecast's.
+    """
+    if forecast is None:
+        return None
+    sentence = forecast.recommendation.sentence
+    if spec is None or stored is None or not priced_by_listings(spec, stored.listings):
+        return sentence
+    if (
+        forecast.recommendation.advice is not Advice.BUY_NOW
+        and left is not None
+        and 0 < left <= SCARCE_TICKETS
+    ):
+        fit = "fits" if left == 1 else "fit"
+        return f"Only {plural(left, 'ticket')} {fit} your search — buy now rather than wait"
+    cheapest = stored.point.min_price
+    if price is None or cheapest is None or price == cheapest:
+        return sentence
+    return f"For the event's cheapest ticket ({money(cheapest, stored.point.currency)}): {sentence}"
 
 
 # --- payload ----------------------------------------------------------------------------

@@ -17,16 +17,14 @@ from datetime import datetime
 from sqlalchemy import Table, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.alert_payload import event_ref
-from core.db.models import Alert, Event, MarketSnapshot, SnapshotListing
+from core.db.models import Alert
 from core.db.statements import bulk_insert
 from core.db.tables import AUDIT_LOG
-from core.domain import AlertStatus, Listing, MarketPoint, StoredSnapshot
+from core.domain import AlertStatus
+from core.history import latest_snapshots
 from core.pipeline import AlertEngine, PipelineResult
 
 ALERTS: Table = Alert.__table__  # type: ignore[assignment]
-SNAPSHOTS: Table = MarketSnapshot.__table__  # type: ignore[assignment]
-LISTINGS: Table = SnapshotListing.__table__  # type: ignore[assignment]
 # Events revisited in one transaction.
 WAKE_BATCH = 200
 NO_MARKET = "snooze over (no market data left to show)"
@@ -42,68 +40,6 @@ async def due_events(session: AsyncSession, now: datetime, limit: int = WAKE_BAT
         .limit(limit)
     )
     return list(await session.scalars(query))
-
-
-async def latest_snapshots(session: AsyncSession, event_ids: Sequence[int]) -> list[StoredSnapshot]:
-    """Each event's newest stored snapshot, with its listings and its predecessor."""
-    if not event_ids:
-        return []
-    market = [SNAPSHOTS.c[name] for name in MarketPoint.__dataclass_fields__]
-    rank = (
-        func.row_number()
-        .over(partition_by=SNAPSHOTS.c.event_id, order_by=SNAPSHOTS.c.observed_at.desc())
-        .label("rank")
-    )
-    ranked = (
-        select(SNAPSHOTS.c.id, rank, *market)
-        .where(SNAPSHOTS.c.event_id.in_(list(event_ids)))
-        .subquery()
-    )
-    rows = await session.execute(
-        select(ranked).where(ranked.c.rank <= 2).order_by(ranked.c.event_id, ranked.c.rank)
-    )
-    newest: dict[int, tuple[int, MarketPoint]] = {}
-    previous: dict[int, MarketPoint] = {}
-    for row in rows:
-        point = MarketPoint(*row[2:])
-        if row.rank == 1:
-            newest[point.event_id] = (row.id, point)
-        else:
-            previous[point.event_id] = point
-    if not newest:
-        return []
-    events = {
-        row.id: event_ref(row)
-        for row in await session.scalars(select(Event).where(Event.id.in_(list(newest))))
-    }
-    listings: dict[int, list[Listing]] = {}
-    wanted = [snapshot_id for snapshot_id, _ in newest.values()]
-    query = (
-        select(
-            LISTINGS.c.snapshot_id,
-            LISTINGS.c.listing_id,
-            LISTINGS.c.price,
-            LISTINGS.c.section,
-            LISTINGS.c.row,
-            LISTINGS.c.quantity,
-            LISTINGS.c.url,
-        )
-        .where(LISTINGS.c.snapshot_id.in_(wanted))
-        .order_by(LISTINGS.c.id)
-    )
-    for snapshot_id, *fields in await session.execute(query):
-        listings.setdefault(snapshot_id, []).append(Listing(*fields))
-    return [
-        StoredSnapshot(
-            snapshot_id=snapshot_id,
-            event=events[event_id],
-            point=point,
-            previous=previous.get(event_id),
-            listings=tuple(listings.get(snapshot_id, ())),
-        )
-        for event_id, (snapshot_id, point) in newest.items()
-        if event_id in events
-    ]
 
 
 async def _wake_without_market(

@@ -16,9 +16,8 @@ from core.db.models import Alert, AuditEntry, Watch
 from core.domain import TRIGGER_KINDS, Level, Match, StoredSnapshot, TriggerKind, WatchSpec
 from core.factors import DRAIN_GAP, MarketContext
 from core.formatting import money
-from core.history import MarketHistory
+from core.history import MarketHistory, latest_snapshots
 from core.render import factor_dicts, factors_from_dicts, forecast_from_dicts
-from core.revisit import latest_snapshots
 from core.rules import check, tickets_left
 from core.scoring import (
     DEFAULT_WEIGHTS,

@@ -22,7 +22,6 @@ import hashlib
 import hmac
 import math
 import random
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -32,6 +31,7 @@ from sqlalchemy import ColumnElement, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.command_help import example
+from core.command_values import ascii_digits
 from core.db.locks import lock_name
 from core.db.models import AuditEntry, ContactPoint, Notification, User
 from core.domain import PHONE_CHANNELS, ChannelKind, Level, NotificationStatus
@@ -84,11 +84,6 @@ def number_hash(key: bytes, number: str) -> str:
 def mask(number: str) -> str:
     """Mask a number for display: "+15551234567" -> "+1•••••4567"."""
     return f"{number[:2]}•••••{number[-4:]}" if len(number) > 6 else "•••••"
-
-
-def _ascii_digits(code: str) -> str:
-    """`code` with digits of any script ("١٢٣", full-width "１２３") as ASCII digits."""
-    return "".join(str(unicodedata.decimal(c)) if c.isdecimal() else c for c in code)
 
 
 def _code_hash(key: bytes, contact_id: int, code: str) -> str:
@@ -302,7 +297,7 @@ async def confirm_phone(
     if contact.verify_attempts >= MAX_ATTEMPTS:
         return False, "too many wrong codes; send phone <your number> again for a new one"
     if not hmac.compare_digest(
-        contact.verify_code_hash, _code_hash(keys.hash_key, contact.id, _ascii_digits(code))
+        contact.verify_code_hash, _code_hash(keys.hash_key, contact.id, ascii_digits(code))
     ):
         contact.verify_attempts += 1
         left = MAX_ATTEMPTS - contact.verify_attempts

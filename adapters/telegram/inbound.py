@@ -5,7 +5,8 @@ Messages become `CommandHandlers.handle_text` calls (`/watch@our_bot yankees` ->
 its text, and other non-text messages in a private chat get a one-line hint. Button
 presses carry callback data made by `render` (a signed token, a command, or a cached
 choice) and are answered at once with a short toast; when Telegram refuses the toast
-(a query too old, a 429), or the answer is too long for one, it comes as a message too.
+(a query too old, a 429), or the answer is too long for one, it comes as a message too;
+a press whose handling fails is still answered (a "try again" toast), or the button spins.
 Every handled update records the person's presence. One chat's updates are handled one
 at a time, in the order they came.
 
@@ -72,6 +73,7 @@ REPLY_BASE_S, REPLY_CAP_S = 1.0, 8.0
 REPLAYED = "This button was already used; nothing was changed."
 EXPIRED_CHOICE = "This choice has expired; please type the command again."
 NOT_TEXT = "I only read text: send me a command, e.g. help"
+PRESS_FAILED = "Sorry, something went wrong with this button; please try again."
 UNCONFIRMED = "Telegram could not confirm your admin rights just now; please try again."
 _ADMINS = {ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER}
 _GROUPS = (ChatType.GROUP, ChatType.SUPERGROUP)
@@ -191,8 +193,13 @@ class TelegramInbound:
         chat = query.message.chat if query.message is not None else None
         chat_id = chat.id if chat is not None else query.from_user.id
         is_group = chat is not None and chat.type in _GROUPS
-        who = await self._who(query.from_user, chat_id, is_group, bot)
-        reply = _confirmed(who, await self._pressed(who, query.data or ""))
+        try:
+            who = await self._who(query.from_user, chat_id, is_group, bot)
+            reply = _confirmed(who, await self._pressed(who, query.data or ""))
+        except Exception:
+            # Telegram spins the button until it is answered; `on_update` logs the failure.
+            await self._toast(query, PRESS_FAILED)
+            raise
         first = reply.lines[0] if reply.lines else "Done."
         shown = await self._toast(query, first) and len(first) <= MAX_TOAST
         if not shown or reply.choices or reply.buttons or reply.image or len(reply.lines) > 1:

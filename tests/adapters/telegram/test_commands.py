@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from adapters.telegram.inbound import REPLAYED
@@ -186,3 +187,22 @@ async def test_a_button_answer_too_long_for_a_toast_comes_whole_as_a_message(
     assert message.plain.startswith("Paused watch #") and message.plain.endswith(
         "turns it back on."
     )
+
+
+async def test_a_press_that_fails_inside_still_stops_the_buttons_spinner(
+    tg: TelegramStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Telegram spins a pressed button until answerCallbackQuery: when handling the press
+    failed (the database away, a bug), the button spun until Telegram gave up on it."""
+    await add_event(tg.container, "e5", "Rockies at Diamondbacks")
+    reply = await tg.say(609, "/watch rockies under 40")
+    inbound = tg.channel._inbound
+    assert inbound is not None
+
+    async def broken(*args: object) -> object:
+        raise RuntimeError("database is away")
+
+    monkeypatch.setattr(inbound._handlers, "handle_button", broken)
+    answer = await tg.press(609, reply, reply.buttons()[0]["callback_data"])
+
+    assert "went wrong" in answer["text"] and "try again" in answer["text"]

@@ -211,11 +211,12 @@ def open_url(message: OutboundMessage) -> str | None:
 def alert_text(message: OutboundMessage, *, limit: int = MAX_TEXT) -> str:
     """Title in bold, then the body lines; the forecast sentence in italics."""
     sentence = _section(message, "recommendation").get("sentence")
-    out = [bold((message.title or "Ticket alert")[: MAX_LABEL * 5])]
+    title = (message.title or "Ticket alert")[: MAX_LABEL * 5]
+    out = [(bold(title), title)]
     for line in message.body.splitlines():
         if not line.strip():
             continue
-        out.append(italic(line) if sentence and line == sentence else escape(line))
+        out.append((italic(line) if sentence and line == sentence else escape(line), line))
     return _cut(out, limit)
 
 
@@ -314,21 +315,22 @@ def render_update(message: OutboundMessage, *, caption: bool) -> str:
     return alert_text(message, limit=MAX_CAPTION if caption else MAX_TEXT)
 
 
-def _cut(lines: Sequence[str], limit: int) -> str:
+def _cut(lines: Sequence[tuple[str, str]], limit: int) -> str:
     """Join rendered lines within `limit` UTF-16 units, dropping whole lines from the end.
 
-    Telegram counts a caption (1024) or message (4096) in UTF-16 code units, so an emoji
-    is 2. We measure the MarkdownV2 source, never shorter than the text Telegram counts
-    after parsing it, and drop whole lines, so no escape, entity or surrogate pair is cut.
-    The "…" that marks the cut takes 2 units with its newline.
+    Each line is (its MarkdownV2 source, the text it shows). Telegram counts a caption
+    (1024) or message (4096) after parsing the entities, in UTF-16 code units (an emoji
+    is 2): the backslashes of escapes and the bold and italic marks do not count, so the
+    text shown is measured. Whole lines are dropped, so no escape, entity or surrogate
+    pair is cut. The "…" that marks the cut takes 2 units with its newline.
     """
     out: list[str] = []
     used = 0
-    for line in lines:
-        size = text_units(line) + (1 if out else 0)
+    for source, shown in lines:
+        size = text_units(shown) + (1 if out else 0)
         if used + size > limit - 2:
             out.append("…")
             break
-        out.append(line)
+        out.append(source)
         used += size
     return "\n".join(out)

@@ -13,7 +13,8 @@ setWebhook, say), stops the channel but not the process: it logs why, stays "dow
 waits to be cancelled, and its sends fail as permanent so alerts fail over.
 
 `send()` renders an alert (a photo with a chart for levels 4-5 when the payload has a
-price history), edits an earlier message in place when given its receipt (removing the
+price history; text alone when the chat refuses the photo, as a group that lets no
+member send photos does), edits an earlier message in place when given its receipt (removing the
 keyboard), and maps SDK errors to core delivery errors. Idempotent per process on the
 idempotency key.
 
@@ -305,7 +306,7 @@ class TelegramChannel:
         address = message.address
         with translated("send", message.notification_id):
             try:
-                sent = await self._post(address, message, rendered, chart)
+                sent, is_photo = await self._post(address, message, rendered, chart)
             except ChatMigrated as exc:
                 address = str(exc.new_chat_id)
                 logger.warning(
@@ -316,31 +317,45 @@ class TelegramChannel:
                     message.notification_id,
                 )
                 # A second ChatMigrated leaves `translated` as ChatMoved (permanent).
-                sent = await self._post(address, message, rendered, chart)
+                sent, is_photo = await self._post(address, message, rendered, chart)
         if address != message.address:
             await self._moved(message.address, address, message.notification_id)
         return DeliveryReceipt(
             channel=ChannelKind.TELEGRAM,
             address=address,
             message_id=str(sent.message_id),
-            detail=PHOTO if chart is not None else None,
+            detail=PHOTO if is_photo else None,
         )
 
     async def _post(
         self, address: str, message: OutboundMessage, rendered: AlertMessage, chart: bytes | None
-    ) -> Message:
+    ) -> tuple[Message, bool]:
+        """Send the alert: a photo with its chart, else (or when the chat refuses the photo)
+        text. Returns the message and whether it is a photo."""
         if chart is not None:
-            return await self.bot.send_photo(
-                address,
-                chart,
-                caption=rendered.text,
-                parse_mode=ParseMode.MARKDOWN_V2,
-                reply_markup=rendered.keyboard,
-            )
+            try:
+                photo = await self.bot.send_photo(
+                    address,
+                    chart,
+                    caption=rendered.text,
+                    parse_mode=ParseMode.MARKDOWN_V2,
+                    reply_markup=rendered.keyboard,
+                )
+                return photo, True
+            except BadRequest as exc:
+                if not _photo_refused(exc):
+                    raise
+                logger.warning(
+                    "telegram chat %s refused the chart (%s); sending notification_id=%s as text",
+                    address,
+                    exc.message,
+                    message.notification_id,
+                )
         text = alert_text(message) if rendered.chart is not None else rendered.text
-        return await self.bot.send_message(
+        sent = await self.bot.send_message(
             address, text, parse_mode=ParseMode.MARKDOWN_V2, reply_markup=rendered.keyboard
         )
+        return sent, False
 
     async def _moved(self, old: str, new: str, notification_id: int) -> None:
         """Tell the inbound side a group moved, so later alerts go to `new` directly."""
@@ -403,6 +418,14 @@ class TelegramChannel:
             message_id=str(message_id),
             detail=edit_of.detail,
         )
+
+
+def _photo_refused(exc: BadRequest) -> bool:
+    """Whether a sendPhoto 400 is about the photo, which the alert's text can go without: a
+    group that lets no member send photos ("not enough rights to send photos"), an image
+    Telegram would not take."""
+    text = exc.message.lower()
+    return "photo" in text or "image" in text
 
 
 def _nothing_to_edit(exc: BadRequest, chat: str, message_id: int, notification_id: int) -> bool:

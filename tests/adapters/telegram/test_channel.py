@@ -177,6 +177,22 @@ async def test_high_levels_with_history_come_with_a_chart(sent) -> None:  # type
     assert api.calls_of("editMessageCaption") and photo.keyboard is None
 
 
+async def test_a_group_that_allows_no_photos_gets_its_alert_as_text(sent) -> None:  # type: ignore[no-untyped-def]
+    """A group may keep members, the bot too, from sending photos: the chart was refused
+    (400), the most urgent alerts failed there and went elsewhere; the text alone fits."""
+    api, channel, _ = sent
+    api.no_photos.add("-100900")
+    high = alert(1, level=Level.HIGH, history=True, address="-100900")
+
+    receipt = await channel.send(high)
+    await channel.send(alert(2, edit_of=receipt, address="-100900"))
+
+    [message] = api.chat("-100900")
+    assert not message.photo and receipt.detail is None
+    assert message.history[0] == parse(render_alert(replace(high, level=Level.LOW)).text)
+    assert message.plain.startswith("✅ Acknowledged") and api.calls_of("editMessageText")
+
+
 async def test_the_chart_is_drawn_in_the_alerts_currency(sent) -> None:  # type: ignore[no-untyped-def]
     """`data.market.currency` reaches the chart renderer: a GBP event's axis says GBP,
     not "Price"."""

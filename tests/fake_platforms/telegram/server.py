@@ -14,7 +14,9 @@ a group upgraded to a supergroup).
 Answers have the real shapes (`{"ok": true, "result": ...}` or `{"ok": false,
 "error_code", "description", "parameters"}`): 429 with `parameters.retry_after` beyond
 the flood limits (limits.py), 403 "Forbidden: bot was blocked by the user" for chats in
-`blocked`, 400 "group chat was upgraded to a supergroup chat" with
+`blocked`, 400 "not enough rights to send photos to the chat" for sendPhoto to chats in
+`no_photos` (a group whose permissions keep members, the bot too, from sending photos),
+400 "group chat was upgraded to a supergroup chat" with
 `parameters.migrate_to_chat_id` for any call naming a chat in `migrated` (see `migrate`),
 400 "can't parse entities" for MarkdownV2 the entity parser refuses, 400 for
 callback data over 64 bytes, too-long texts (counted in UTF-16 units, as Telegram
@@ -139,6 +141,7 @@ class FakeBotApi:
         self.webhook: dict[str, Any] | None = None
         self.admins: dict[str, set[int]] = {}
         self.blocked: set[str] = set()
+        self.no_photos: set[str] = set()  # groups whose members (the bot too) may not send photos
         self.migrated: dict[str, int] = {}  # old group chat id -> its supergroup's id
         self.http_429 = 0
         self.limits = FloodLimits(clock)
@@ -414,6 +417,8 @@ class FakeBotApi:
     async def _send_photo(self, params: Mapping[str, Any]) -> Any:
         if not params.get("photo"):
             raise ApiError(400, "Bad Request: there is no photo in the request")
+        if str(params["chat_id"]) in self.no_photos:
+            raise ApiError(400, "Bad Request: not enough rights to send photos to the chat")
         return self._new_message(params, str(params.get("caption") or ""), 1024, photo=True)
 
     def _new_message(self, params: Mapping[str, Any], text: str, limit: int, *, photo: bool) -> Any:

@@ -41,6 +41,8 @@ OPT_OUT = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", 
 OPT_IN = frozenset({"START", "UNSTOP", "YES"})
 HELP = "Reply 1 or ACK to acknowledge, SNOOZE 2h to snooze, MUTE to stop alerts for this event."
 TEXTS_OFF = "Texts to this phone are now off; reply START to turn them back on."
+# Said after a key that means nothing; the call asks for a key again (the webhook knows it by this).
+KEYS_AGAIN = "Press 1 to acknowledge, 2 to snooze for an hour, 3 to stop alerts for this event."
 MAX_ID_DIGITS = 18  # a 64-bit row id, as the webhook's `_row_id`
 _CONSENT = OPT_IN | {"Y"}
 _WORD = {"1": "ACK", "2": "SNOOZE", "3": "MUTE"}
@@ -254,7 +256,7 @@ async def handle_digits(session: AsyncSession, alert_id: int, digits: str, now: 
         return await act(session, alert.user_id, alert_id, ActionKind.SNOOZE, "voice", now, span)
     if key == "3":
         return await act(session, alert.user_id, alert_id, ActionKind.MUTE, "voice", now)
-    return "Press 1 to acknowledge, 2 to snooze for an hour, 3 to stop alerts for this event."
+    return KEYS_AGAIN
 
 
 async def record_carrier_opt_out(session: AsyncSession, address: str, now: datetime) -> bool:

@@ -1,7 +1,8 @@
 """`TwilioVoiceChannel`: one call per outbox row, TwiML <Say> inside a one-digit <Gather>.
 
 Keypresses post to `/hooks/twilio/voice?alert=<id>` (signed by Twilio, so the id is
-trusted): 1 acknowledge, 2 snooze 1 h, 3 stop alerts for this event. Call progress
+trusted): 1 acknowledge, 2 snooze 1 h, 3 stop alerts for this event; the keys are said
+twice before the call gives up, and another key hears them again. Call progress
 posts to `/hooks/twilio/status?n=<notification id>` with every StatusCallbackEvent.
 """
 

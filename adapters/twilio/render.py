@@ -16,6 +16,7 @@ whole, then "+N more"; its own text is never cut to make room for them.
 from __future__ import annotations
 
 import unicodedata
+from typing import Any
 
 from twilio.twiml.messaging_response import MessagingResponse
 from twilio.twiml.voice_response import VoiceResponse
@@ -48,6 +49,7 @@ REPLY_HINT = "Reply 1 or ACK {id} to acknowledge, SNOOZE 2h, MUTE to stop alerts
 KEYPAD = (
     "Press 1 to acknowledge. Press 2 to snooze for one hour. Press 3 to stop alerts for this event."
 )
+NO_KEY = "No key pressed. We will try again later. Goodbye."
 
 
 def alert_id(message: OutboundMessage) -> int | None:
@@ -178,16 +180,31 @@ def _speakable(text: str) -> str:
 
 
 def call_twiml(message: OutboundMessage, action_url: str) -> str:
-    """The TwiML of an alert call: <Say> the alert inside a one-digit <Gather>."""
+    """The TwiML of an alert call: <Say> the alert and its keys inside a one-digit
+    <Gather>; with no key pressed, the event and the keys once more, then goodbye."""
     response = VoiceResponse()
-    gather = response.gather(num_digits=1, action=action_url, method="POST", timeout=8)
-    gather.say(f"HDTickets alert. {_speakable(message.title)}.")
+    what = _speakable(message.title)
+    gather = _gather(response, action_url)
+    gather.say(f"HDTickets alert. {what}.")
     _, count, spoken = also(message)
     if count and spoken:
         gather.say(_speakable(spoken))
     gather.say(KEYPAD)
-    response.say("No key pressed. We will try again later. Goodbye.")
+    _gather(response, action_url).say(f"Again: {what}. {KEYPAD}")
+    response.say(NO_KEY)
     return str(response)
+
+
+def again_twiml(text: str, action_url: str) -> str:
+    """The answer to a key that means nothing: say `text` (the keys) and wait for one."""
+    response = VoiceResponse()
+    _gather(response, action_url).say(text)
+    response.say(NO_KEY)
+    return str(response)
+
+
+def _gather(response: VoiceResponse, action_url: str) -> Any:
+    return response.gather(num_digits=1, action=action_url, method="POST", timeout=8)
 
 
 def say_twiml(text: str) -> str:
@@ -198,7 +215,10 @@ def say_twiml(text: str) -> str:
 
 
 def message_twiml(text: str) -> str:
+    """An SMS answer: our typography made GSM-7, as in `sms_text`, so a "—" in a
+    sentence does not turn the answer into UCS-2 (twice the segments)."""
     response = MessagingResponse()
-    if text:
-        response.message(text)
+    plain = "\n".join(gsm_plain(line) for line in text.splitlines())
+    if plain:
+        response.message(plain)
     return str(response)

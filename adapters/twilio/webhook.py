@@ -18,7 +18,8 @@ from twilio.request_validator import RequestValidator
 
 from adapters.twilio.client import SMS_PATH, STATUS_PATH, VOICE_PATH, TwilioConfig
 from adapters.twilio.inbound import TwilioInbound
-from adapters.twilio.render import message_twiml, say_twiml
+from adapters.twilio.render import again_twiml, message_twiml, say_twiml
+from core.escalation_replies import KEYS_AGAIN
 
 logger = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -86,6 +87,8 @@ def add_twilio_routes(app: web.Application, config: TwilioConfig, inbound: Twili
         if not _row_id(raw):
             return _xml(say_twiml("Sorry, something went wrong. Goodbye."))
         said = await inbound.digits(int(raw), params.get("Digits", ""))
+        if said == KEYS_AGAIN:  # a key that means nothing: ask again, do not hang up
+            return _xml(again_twiml(said, config.public_url.rstrip("/") + request.rel_url.path_qs))
         return _xml(say_twiml(said))
 
     app.router.add_post(STATUS_PATH, _verified(config, status))

@@ -8,13 +8,24 @@ per part). The cap once assumed GSM-7 always: an emoji-laden alert went as ten s
 from __future__ import annotations
 
 import math
+import random
 from datetime import UTC, datetime
 
 import pytest
 
-from adapters.twilio.render import GSM_BASIC, GSM_EXTENSION, MAX_SEGMENTS, sms_segments, sms_text
+from adapters.twilio.render import (
+    GSM_BASIC,
+    GSM_EXTENSION,
+    MAX_SEGMENTS,
+    is_gsm7,
+    sms_segments,
+    sms_text,
+)  # fmt: skip
+from core.contacts import add_contact, start_phone
 from core.domain import ChannelKind, EventRef, Level, OutboundMessage
 from core.render import AlertView, body, title
+from tests.adapters.twilio.test_twilio import CONTACT, NUMBER, World
+from tests.integration.escalation_helpers import seed_alert
 
 
 def carrier_segments(text: str) -> int:
@@ -98,3 +109,48 @@ def test_our_own_template_text_stays_gsm7() -> None:
 def test_curly_quotes_and_ellipses_become_gsm() -> None:
     text = sms_text(sms("✅ Acknowledged: “Ada’s” pick – 3 left…", "", alert=None))
     assert text == 'Acknowledged: "Ada\'s" pick - 3 left...'
+
+
+def _escalation_sms(name: str) -> str:
+    """An escalation step's SMS as `core.escalation` builds it (status note, alert id)."""
+    event = EventRef(
+        1, name, datetime(2024, 3, 31, 20, 10, tzinfo=UTC),
+        venue="Chase Field", city="Phoenix", timezone="America/Phoenix",
+    )  # fmt: skip
+    view = AlertView(
+        12, "price_drop", "open", Level.CRITICAL, 0.91, event, price=1200.5, max_price=1500.0,
+        headline="price under your max", currency="USD",
+        status_note="Escalated (step 1): not acknowledged yet",
+    )  # fmt: skip
+    return sms_text(sms(title(view), body(view), alert=12))
+
+
+def test_a_typical_escalation_sms_is_two_gsm7_segments() -> None:
+    """Title with price (53), the status note (40), the priority line (52) and the reply
+    codes (81) are about 230 septets: two GSM-7 segments, never UCS-2 (which made it 4)."""
+    text = _escalation_sms("Rockies at Diamondbacks")
+
+    assert text.startswith("Rockies at Diamondbacks - $1,200.50 (your max $1,500)\n")
+    assert is_gsm7(text) and "..." not in text, text
+    assert 160 < len(text) <= 306 and sms_segments(text) == carrier_segments(text) == 2
+
+
+def test_a_very_long_event_name_is_cut_with_dots_to_the_cap() -> None:
+    text = _escalation_sms("Rockies at Diamondbacks " * 40)
+
+    assert is_gsm7(text) and sms_segments(text) == carrier_segments(text) == MAX_SEGMENTS
+    assert text.startswith("Rockies at Diamondbacks Rockies") and "...\nReply 1 or ACK 12" in text
+    assert text.endswith("MUTE to stop alerts for this event.")
+
+
+async def test_codes_and_consent_requests_are_one_gsm7_segment(world: World) -> None:
+    now = world.clock.now()
+    alert = await seed_alert(world.sessions, now, Level.HIGH, phone=False, emergency=False)
+    async with world.sessions() as session, session.begin():
+        await start_phone(session, alert.user_id, NUMBER, now, random.Random(3), world.keys)
+        await add_contact(session, alert.user_id, "Samantha", CONTACT, now, world.keys)
+    await world.worker().deliver_batch()
+
+    bodies = sorted(m["body"] for m in world.fake.messages)
+    assert [b[:12] for b in bodies] == ["Hi Samantha,", "Your HDTicke"]
+    assert all(is_gsm7(b) and carrier_segments(b) == 1 for b in bodies), bodies

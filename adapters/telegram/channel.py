@@ -44,7 +44,7 @@ from telegram.error import BadRequest, ChatMigrated, TelegramError
 from telegram.ext import Application, TypeHandler
 from telegram.request import HTTPXRequest
 
-from adapters.telegram.errors import translated
+from adapters.telegram.errors import photo_refused, translated
 from adapters.telegram.inbound import TelegramInbound
 from adapters.telegram.render import (
     AlertMessage,
@@ -343,7 +343,7 @@ class TelegramChannel:
                 )
                 return photo, True
             except BadRequest as exc:
-                if not _photo_refused(exc):
+                if not photo_refused(exc):
                     raise
                 logger.warning(
                     "telegram chat %s refused the chart (%s); sending notification_id=%s as text",
@@ -418,14 +418,6 @@ class TelegramChannel:
             message_id=str(message_id),
             detail=edit_of.detail,
         )
-
-
-def _photo_refused(exc: BadRequest) -> bool:
-    """Whether a sendPhoto 400 is about the photo, which the alert's text can go without: a
-    group that lets no member send photos ("not enough rights to send photos"), an image
-    Telegram would not take."""
-    text = exc.message.lower()
-    return "photo" in text or "image" in text
 
 
 def _nothing_to_edit(exc: BadRequest, chat: str, message_id: int, notification_id: int) -> bool:

@@ -52,6 +52,14 @@ def retry_after_seconds(exc: RetryAfter) -> float:
     return clamp_retry_after(seconds) or 0.0
 
 
+def photo_refused(exc: BadRequest) -> bool:
+    """Whether a sendPhoto 400 is about the photo, which its text can go without: a group
+    that lets no member send photos ("not enough rights to send photos to the chat"), an
+    image Telegram would not take."""
+    text = exc.message.lower()
+    return "photo" in text or "image" in text
+
+
 def delivery_error(exc: TelegramError) -> DeliveryError:
     """The core delivery error for one PTB error."""
     text = exc.message

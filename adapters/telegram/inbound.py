@@ -23,6 +23,7 @@ harmless). `TelegramChannel` calls `move_chat` too when a send finds the group m
 
 Replies are sent directly (not through the outbox); 429s, 5xx and network errors are
 retried for up to `REPLY_BUDGET_S`, and a reply too long for one message goes as several.
+A reply's image a chat refuses (a group that lets no member send photos) is left out.
 """
 
 from __future__ import annotations
@@ -38,9 +39,10 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import Bot, CallbackQuery, Chat, InlineKeyboardMarkup, Message, Update, User
 from telegram.constants import ChatMemberStatus, ChatType, ParseMode
-from telegram.error import TelegramError
+from telegram.error import BadRequest, TelegramError
 from telegram.ext import ContextTypes
 
+from adapters.telegram.errors import photo_refused
 from adapters.telegram.memory import ChoiceCache, UsedTokens
 from adapters.telegram.render import (
     CACHED_PREFIX,
@@ -270,17 +272,8 @@ class TelegramInbound:
         keyboard = reply_keyboard(reply, self.choice_data)
         sends: list[Send] = []
         if reply.image is not None:
-            image = reply.image
             caption = texts[0] if len(texts) == 1 and text_units(texts[0]) <= MAX_CAPTION else None
-            sends.append(
-                lambda: bot.send_photo(
-                    chat_id,
-                    image,
-                    caption=caption,
-                    parse_mode=ParseMode.MARKDOWN_V2,
-                    reply_markup=keyboard if caption else None,
-                )
-            )
+            sends.append(_photo_send(bot, chat_id, reply.image, caption, keyboard))
             if caption is not None:
                 texts = []
         for n, text in enumerate(texts, start=1):
@@ -401,6 +394,36 @@ def _text_send(
     return lambda: bot.send_message(
         chat_id, text, parse_mode=ParseMode.MARKDOWN_V2, reply_markup=keyboard
     )
+
+
+def _photo_send(
+    bot: Bot,
+    chat_id: int | str,
+    image: bytes,
+    caption: str | None,
+    keyboard: InlineKeyboardMarkup | None,
+) -> Send:
+    """A reply's image, with its caption and keyboard when it has one; when the chat refuses
+    the photo (a group that lets no member send photos), the caption alone, as text."""
+
+    async def send() -> object:
+        try:
+            return await bot.send_photo(
+                chat_id,
+                image,
+                caption=caption,
+                parse_mode=ParseMode.MARKDOWN_V2,
+                reply_markup=keyboard if caption else None,
+            )
+        except BadRequest as exc:
+            if not photo_refused(exc):
+                raise
+            logger.warning("telegram chat %s refused a reply's image: %s", chat_id, exc.message)
+            if caption is None:
+                return None  # the reply's text follows in its own messages
+            return await _text_send(bot, chat_id, caption, keyboard)()
+
+    return send
 
 
 def _from_the_group(message: Message) -> bool:

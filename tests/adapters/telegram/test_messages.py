@@ -115,3 +115,17 @@ async def test_a_long_watch_list_comes_in_several_whole_messages(tg: TelegramSta
     assert len(listed) == 61 and not any(line.endswith("…") for line in listed)
     assert len(set(ids)) == 60 and ids == sorted(ids)  # every watch, in order
     assert all(m.keyboard is None for m in messages[:-1]) and messages[-1].keyboard
+
+
+async def test_a_group_that_allows_no_photos_gets_the_market_answer_as_text(
+    tg: TelegramStack,
+) -> None:
+    """`market` answers with a chart photo; a group that lets no member send photos refused
+    it (400), and the whole answer, its text included, was given up: nothing was said."""
+    event_id = await add_event(tg.container, "e9", "Rockies at Diamondbacks")
+    tg.api.no_photos.add(str(GROUP))
+
+    reply = await tg.say(612, f"/market@hdtickets_bot #{event_id}", chat=GROUP)
+
+    assert not reply.photo and "Cheapest $60" in reply.plain
+    assert [call.status for call in tg.api.calls_of("sendPhoto")] == [400]

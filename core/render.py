@@ -9,6 +9,7 @@ their own way; the payload shape is the one in briefs/common.md and DESIGN.md §
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
@@ -167,6 +168,22 @@ def title(view: AlertView) -> str:
 
 
 _PRIORITY: Mapping[int, str] = {level: f"{level.label.capitalize()} priority" for level in Level}
+# The start of a message's priority line, "High priority (score 0.67): ", for channels
+# too short for it (SMS): `without_priority`.
+_PRIORITY_LINE = re.compile(
+    rf"^(?:{'|'.join(map(re.escape, _PRIORITY.values()))}) \(score \d+\.\d+\)(?:: |$)"
+)
+
+
+def without_priority(lines: Sequence[str]) -> list[str] | None:
+    """A message body's lines without its priority and score: the lines before it (a
+    status note), its headline, and where and when (the line after it); None when no
+    line is a priority line (not an alert's message)."""
+    for i, line in enumerate(lines):
+        if match := _PRIORITY_LINE.match(line):
+            headline = line[match.end() :]
+            return [*lines[:i], *([headline] if headline else []), *lines[i + 1 : i + 2]]
+    return None
 
 
 def body_lines(view: AlertView) -> list[str]:

@@ -22,6 +22,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 from twilio.twiml.voice_response import VoiceResponse
 
 from core.domain import OutboundMessage
+from core.render import without_priority
 
 MAX_SEGMENTS = 4  # carriers cap concatenation; each segment is billed
 # 3GPP TS 23.038 §6.2.1: the GSM 7-bit default alphabet (0x1B, the escape, left out) and
@@ -77,14 +78,16 @@ def also(message: OutboundMessage) -> tuple[list[str], int, str]:
 
 
 def sms_text(message: OutboundMessage) -> str:
-    """The SMS body: title, first body lines, the other alerts it stands for, and the
-    reply codes for alerts.
+    """The SMS body: title, the alert's status note, headline and where and when (not its
+    priority and score: `without_priority`; another message's first two lines), the other
+    alerts it stands for, and the reply codes for alerts.
 
     Our typography is made GSM-7 (`gsm_plain`); the whole body, reply codes included, is
     at most `MAX_SEGMENTS` segments: the lines of other alerts are dropped first (the
     last first, counted in "+N more"), then the text is cut with "...".
     """
-    lines = [message.title] + [line for line in message.body.splitlines()[:2] if line]
+    body = [line for line in message.body.splitlines() if line]
+    lines = [message.title, *(without_priority(body) or body[:2])]
     ident = alert_id(message)
     hint = REPLY_HINT.format(id=ident) if ident is not None else ""
     plain = (gsm_plain(line) for line in lines)

@@ -126,13 +126,27 @@ def _escalation_sms(name: str) -> str:
 
 
 def test_a_typical_escalation_sms_is_two_gsm7_segments() -> None:
-    """Title with price (53), the status note (40), the priority line (52) and the reply
-    codes (81) are about 230 septets: two GSM-7 segments, never UCS-2 (which made it 4)."""
+    """Title with price (53), the status note (40), the headline (20), where and when (43)
+    and the reply codes (81) are about 240 septets: two GSM-7 segments, never UCS-2 (which
+    made it 4)."""
     text = _escalation_sms("Rockies at Diamondbacks")
 
     assert text.startswith("Rockies at Diamondbacks - $1,200.50 (your max $1,500)\n")
     assert is_gsm7(text) and "..." not in text, text
     assert 160 < len(text) <= 306 and sms_segments(text) == carrier_segments(text) == 2
+
+
+def test_an_escalation_sms_says_where_and_when_not_the_score() -> None:
+    """Two nights of one tour differ only in where and when: an urgent text says which, and
+    leaves out the priority jargon ("Critical priority (score 0.91)")."""
+    lines = _escalation_sms("Rockies at Diamondbacks").splitlines()
+
+    assert lines[1:4] == [
+        "Escalated (step 1): not acknowledged yet",
+        "price under your max",
+        "Chase Field, Phoenix - Sun 31 Mar 13:10 MST",
+    ], lines
+    assert not any("priority" in line or "score" in line for line in lines), lines
 
 
 def test_a_very_long_event_name_is_cut_with_dots_to_the_cap() -> None:

@@ -169,20 +169,32 @@ def title(view: AlertView) -> str:
 
 _PRIORITY: Mapping[int, str] = {level: f"{level.label.capitalize()} priority" for level in Level}
 # The start of a message's priority line, "High priority (score 0.67): ", for channels
-# too short for it (SMS): `without_priority`.
+# too short for it (SMS, calls): `body_parts`.
 _PRIORITY_LINE = re.compile(
     rf"^(?:{'|'.join(map(re.escape, _PRIORITY.values()))}) \(score \d+\.\d+\)(?:: |$)"
 )
 
 
-def without_priority(lines: Sequence[str]) -> list[str] | None:
-    """A message body's lines without its priority and score: the lines before it (a
-    status note), its headline, and where and when (the line after it); None when no
-    line is a priority line (not an alert's message)."""
+@dataclass(frozen=True, slots=True)
+class BodyParts:
+    """An alert message's body as a short channel (SMS, a call) tells it: no priority or
+    score, no factors."""
+
+    notes: tuple[str, ...]  # the lines before the priority line: a status note
+    headline: str  # what happened: "down 21% to $19 from $24 in 24 h"
+    where_when: str | None  # "Chase Field, Phoenix · Sun 31 Mar 13:10 MST"
+
+    def lines(self) -> list[str]:
+        return [*self.notes, *filter(None, (self.headline, self.where_when))]
+
+
+def body_parts(lines: Sequence[str]) -> BodyParts | None:
+    """The parts of a message body (`body_lines`) around its priority line; None when no
+    line is one (not an alert's message)."""
     for i, line in enumerate(lines):
         if match := _PRIORITY_LINE.match(line):
-            headline = line[match.end() :]
-            return [*lines[:i], *([headline] if headline else []), *lines[i + 1 : i + 2]]
+            where_when = lines[i + 1] if i + 1 < len(lines) else None
+            return BodyParts(tuple(lines[:i]), line[match.end() :], where_when)
     return None
 
 

@@ -22,7 +22,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 from twilio.twiml.voice_response import VoiceResponse
 
 from core.domain import OutboundMessage
-from core.render import without_priority
+from core.render import body_parts
 
 MAX_SEGMENTS = 4  # carriers cap concatenation; each segment is billed
 # 3GPP TS 23.038 §6.2.1: the GSM 7-bit default alphabet (0x1B, the escape, left out) and
@@ -79,7 +79,7 @@ def also(message: OutboundMessage) -> tuple[list[str], int, str]:
 
 def sms_text(message: OutboundMessage) -> str:
     """The SMS body: title, the alert's status note, headline and where and when (not its
-    priority and score: `without_priority`; another message's first two lines), the other
+    priority and score: `body_parts`; another message's first two lines), the other
     alerts it stands for, and the reply codes for alerts.
 
     Our typography is made GSM-7 (`gsm_plain`); the whole body, reply codes included, is
@@ -87,7 +87,8 @@ def sms_text(message: OutboundMessage) -> str:
     last first, counted in "+N more"), then the text is cut with "...".
     """
     body = [line for line in message.body.splitlines() if line]
-    lines = [message.title, *(without_priority(body) or body[:2])]
+    parts = body_parts(body)
+    lines = [message.title, *(parts.lines() if parts else body[:2])]
     ident = alert_id(message)
     hint = REPLY_HINT.format(id=ident) if ident is not None else ""
     plain = (gsm_plain(line) for line in lines)
@@ -176,19 +177,22 @@ def _speakable(text: str) -> str:
     control characters (XML 1.0 forbids them: Twilio could not read the TwiML) spaces."""
     kept = (
         ch if ch.isprintable() else " "
-        for ch in text.replace(" — ", ", ").replace("—", ", ")
+        for ch in text.replace(" — ", ", ").replace("—", ", ").replace(" · ", ", ")
         if ch.isascii() or ch.isalpha() or unicodedata.category(ch) == "Sc" or not ch.isprintable()
     )
     return " ".join("".join(kept).split())
 
 
 def call_twiml(message: OutboundMessage, action_url: str) -> str:
-    """The TwiML of an alert call: <Say> the alert and its keys inside a one-digit
-    <Gather>; with no key pressed, the event and the keys once more, then goodbye."""
+    """The TwiML of an alert call: <Say> the alert (its title, where and when) and its
+    keys inside a one-digit <Gather>; with no key pressed, the event and the keys once
+    more, then goodbye."""
     response = VoiceResponse()
     what = _speakable(message.title)
+    parts = body_parts([line for line in message.body.splitlines() if line])
+    where = f" {_speakable(parts.where_when)}." if parts and parts.where_when else ""
     gather = _gather(response, action_url)
-    gather.say(f"HDTickets alert. {what}.")
+    gather.say(f"HDTickets alert. {what}.{where}")
     _, count, spoken = also(message)
     if count and spoken:
         gather.say(_speakable(spoken))

@@ -34,3 +34,25 @@ def _said(title: str) -> str:
 )
 def test_the_call_says_the_title_in_valid_xml(title: str, spoken: str) -> None:
     assert _said(title).startswith(f"HDTickets alert. {spoken}.")
+
+
+def test_the_call_says_where_and_when_after_the_title_not_the_score() -> None:
+    """Which night of a tour: the call names the venue and time, as the SMS does."""
+    body = (
+        "Escalated (step 2): not acknowledged yet\n"
+        "Critical priority (score 0.91): price under your max\n"
+        "Chase Field, Phoenix · Sun 31 Mar 13:10 MST\n"
+        "• price: $28 is 30% under your max $40"
+    )
+    message = OutboundMessage(
+        7, "k7", ChannelKind.VOICE, "cp1", Level.CRITICAL, "🔥 Rockies — $28", body,
+        payload={"data": {"alert": {"id": 12}}},
+    )  # fmt: skip
+    said = " | ".join(
+        say.text or "" for say in ET.fromstring(call_twiml(message, "https://x.test/v")).iter("Say")
+    )
+
+    assert said.startswith(
+        "HDTickets alert. Rockies, $28. Chase Field, Phoenix, Sun 31 Mar 13:10 MST."
+    ), said
+    assert "score" not in said and "priority" not in said

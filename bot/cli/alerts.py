@@ -30,7 +30,7 @@ from bot.cli.common import (
 )
 from core.alerts import apply_action, resolve
 from core.api_views import ALERT_STATUSES, filter_alerts
-from core.command_values import parse_duration, parse_price
+from core.command_values import check_currency, parse_duration, parse_price
 from core.db.models import (
     Alert,
     AuditEntry,
@@ -183,16 +183,34 @@ class _Outcome:
     currency: str | None  # the event's: its prices and `snooze_below` are in it
 
 
+async def _amount(session: AsyncSession, key: int, event_id: int, below: float) -> float:
+    """`--under` as a plain amount in alert `key`'s event currency, as the chat's
+    `snooze ID under` takes it: `--under £20` on a dollar event is refused, not read as $20
+    (and a typed `Price` never reaches the JSON payloads, which store floats only).
+
+    Raises:
+        ValidationError: the price was typed in another currency than the event's.
+    """
+    priced_in = (await event_currencies(session, [event_id])).get(event_id)
+    typed = getattr(below, "currency", None)  # a `Price` says what was typed
+    check_currency(typed, below, priced_in, f"snooze {key} under")
+    return float(below)
+
+
 def _act(
     key: int, action: ActionKind, *, delay: timedelta | None = None, below: float | None = None
 ) -> _Outcome:
     """Apply `action` to alert `key` on behalf of its owner, via the CLI."""
 
     async def work(session: AsyncSession, now: datetime) -> _Outcome:
-        owner = await session.scalar(select(Alert.user_id).where(Alert.id == key))
-        if owner is None:
+        found = (
+            await session.execute(select(Alert.user_id, Alert.event_id).where(Alert.id == key))
+        ).first()
+        if found is None:
             fail(f"there is no alert {key}; see hdtickets alerts list")
+        owner, event_id = found
         try:
+            amount = None if below is None else await _amount(session, key, event_id, below)
             alert = await apply_action(
                 session,
                 key,
@@ -201,7 +219,7 @@ def _act(
                 via=VIA,
                 now=now,
                 snooze_until=now + delay if delay is not None else None,
-                snooze_below=below,
+                snooze_below=amount,
             )
         except ValidationError as exc:
             fail(cli_wording(str(exc), key))

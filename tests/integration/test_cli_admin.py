@@ -466,6 +466,28 @@ def test_alerts_snooze_and_resolve_change_the_alert_and_its_timeline(cli: Cli) -
     assert "is already resolved" in cli.refused("alerts", "ack", key)
 
 
+def test_snooze_under_edits_a_sent_message_and_refuses_another_currency(cli: Cli) -> None:
+    """`alerts snooze ID --under 20` on an alert whose chat message was sent: the edit it
+    queues stores the price (a typed `Price` crashed the JSON column with a traceback);
+    `--under £20` on a dollar event is refused as the chat refuses it, never taken as $20."""
+    _, alert_id = open_alert(cli)
+    key = str(alert_id)
+
+    async def mark_sent(session: AsyncSession) -> None:
+        async with session.begin():
+            for row in (await session.execute(select(Notification))).scalars():
+                row.status, row.sent_at, row.receipt = "sent", cli.now, {"message_id": 7}
+
+    cli.db(mark_sent)
+    line = cli.refused("alerts", "snooze", key, "--under", "£20")
+    assert "priced in $ (USD), not £ (GBP)" in line and "--under $20" in line
+    assert "under $20" in cli.ok("alerts", "snooze", key, "--under", "20").stdout
+    [alert] = cli.rows(Alert)
+    assert (alert.status, alert.snooze_below) == ("snoozed", 20.0)
+    edits = [n for n in cli.rows(Notification) if n.status == "pending"]
+    assert edits and all(n.payload["data"]["alert"]["snooze_below"] == 20.0 for n in edits)
+
+
 def test_alert_prices_are_printed_in_the_events_currency(cli: Cli) -> None:
     """A GBP event's alert read "$28" in the list, its details and its snooze."""
     _, alert_id = open_alert(cli, currency="GBP")

@@ -16,7 +16,7 @@ from bot.scheduler import Job
 from bot.settings import throttle_windows
 from core.alerts import STARTED_BATCH, resolve_started
 from core.db.models import Activity, MarketSnapshot
-from core.digest import compose_digests
+from core.digest import compose_digests, compose_held
 from core.domain import SnapshotIn
 from core.feedback import Feedback, learn_from_feedback
 from core.ports import TicketSource
@@ -32,6 +32,9 @@ FEED_NEWS = 100  # snapshots in one poll worth an INFO line (start-up, catching 
 WATCH_SYNC_S = 10.0
 STARTED_S = 60.0
 DIGEST_S = 30.0
+# Held messages are merged this long before they fall due: more than the job's interval,
+# so a run always comes before delivery (which claims rows as soon as due) takes them.
+HELD_LEAD = timedelta(seconds=3 * DIGEST_S)
 WAKE_S = 30.0
 
 
@@ -191,11 +194,14 @@ def escalation_jobs(container: Container) -> list[Job]:
 
 
 def digest_job(container: Container) -> Job:
-    """Merge due level-1 digest items into one message per person and destination."""
+    """Merge due level-1 digest items into one message per person and destination, and
+    the held messages beyond the few most important at the end of quiet hours."""
 
     async def compose() -> None:
         async with container.sessions() as session, session.begin():
-            queued = await compose_digests(session, container.clock.now())
+            now = container.clock.now()
+            queued = await compose_digests(session, now)
+            queued += await compose_held(session, now, HELD_LEAD)
         if queued:
             container.signal.notify()
             logger.info("digests: %d queued", queued)

@@ -4,13 +4,17 @@ The engine writes each low-priority alert's chat message as a `digest` row due a
 person's next digest time. Delivery never claims those rows itself; when they fall due,
 `compose_digests` merges the rows of one person and destination into one `digest_summary`
 notification and marks the items cancelled, pointing at the summary.
+
+Chat alert messages held for quiet hours go the same way when too many wake the person at
+once: `compose_held` keeps the `HELD_ALONE` most important and merges the rest into one
+summary ("While your quiet hours were on").
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Collection, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import insert, select, update
@@ -18,14 +22,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import ensure_utc
 from core.db.models import Alert, Event, Notification, User
-from core.domain import NotificationStatus
+from core.domain import CHAT_CHANNELS, Level, NotificationStatus
 from core.formatting import event_zone, local_time, money
-from core.outbox import idempotency_key
+from core.outbox import HELD_AFTER, idempotency_key
 from core.render import payload, price_moved, written_price
 
 ITEM_KIND = "digest"
 SUMMARY_KIND = "digest_summary"
 MAX_ITEMS = 20  # listed one by one; the rest are counted
+HELD_ALONE = 3  # held alert messages of one destination sent alone at the end of quiet hours
 _UNKNOWN: tuple[float | None, datetime | None] = (None, None)  # an alert gone since
 
 
@@ -61,10 +66,16 @@ def _written_start(event: dict[str, Any]) -> datetime | None:
         return None
 
 
-def summary_text(titles: list[str]) -> tuple[str, str]:
-    """The digest's title and body for the item titles, newest last."""
+def summary_text(titles: list[str], *, held: bool = False) -> tuple[str, str]:
+    """The digest's title and body for the item titles, newest last; `held`: the alerts
+    held for quiet hours beyond the few sent alone (`compose_held`)."""
     count = len(titles)
-    title = f"📬 Your digest: {count} low-priority alert{'s' if count != 1 else ''}"
+    plural = "s" if count != 1 else ""
+    title = (
+        f"🌙 While your quiet hours were on: {count} more alert{plural}"
+        if held
+        else f"📬 Your digest: {count} low-priority alert{plural}"
+    )
     lines = [f"• {t}" for t in titles[:MAX_ITEMS]]
     if count > MAX_ITEMS:
         lines.append(f"… and {count - MAX_ITEMS} more — send `alerts` to see them all")
@@ -125,53 +136,156 @@ async def compose_digests(session: AsyncSession, now: datetime) -> int:
         lines = [
             item_line(row, person_tz, *alerts.get(row.alert_id or 0, _UNKNOWN)) for row in rows
         ]
-        title, body = summary_text(lines)
         first = min(row.id for row in rows)
-        summary_id = (
-            await session.execute(
-                insert(Notification)
-                .values(
-                    kind=SUMMARY_KIND,
-                    user_id=user_id,
-                    channel=channel,
-                    address=address,
-                    level=1,
-                    score=0.0,
-                    payload=payload(
-                        event_type="digest",
-                        timestamp=now,
-                        title_text=title,
-                        body_text=body,
-                        data={
-                            "items": [
-                                {
-                                    "alert_id": row.alert_id,
-                                    "title": row.payload.get("title"),
-                                    "line": line,
-                                }
-                                for row, line in zip(rows, lines, strict=True)
-                            ]
-                        },
-                    ),
-                    idempotency_key=idempotency_key("digest", user_id, channel, address, first),
-                    status=NotificationStatus.PENDING.value,
-                    attempts=0,
-                    due_at=now,
-                    created_at=now,
-                )
-                .returning(Notification.id)
-            )
-        ).scalar_one()
-        await session.execute(
-            update(Notification)
-            .where(Notification.id.in_([row.id for row in rows]))
-            .values(
-                status=NotificationStatus.CANCELLED.value,
-                last_error=f"sent in digest notification {summary_id}",
-            )
-            .execution_options(synchronize_session=False)
-        )
+        key = idempotency_key("digest", user_id, channel, address, first)
+        await _merge(session, rows, lines, key, now, due_at=now, level=1)
     return len(groups)
+
+
+async def compose_held(session: AsyncSession, now: datetime, lead: timedelta) -> int:
+    """Merge the chat alert messages held for one destination's quiet hours, beyond the
+    `HELD_ALONE` most important (level, score), into one summary due with them.
+
+    Runs shortly before the rows fall due (`lead` must exceed the job's interval), so
+    delivery, which claims rows as soon as they are due, has not taken them yet; rows
+    already past due but unclaimed (the process was down) are merged too. Only pending,
+    never-tried, unleased rows are locked (SKIP LOCKED); a group of which another process
+    holds some rows is left for the next run. One summary per destination and wake-up at
+    most (its idempotency key), so a rerun merges nothing twice; a message written after
+    it goes alone.
+
+    Returns:
+        How many summary notifications were queued.
+    """
+    wanted = (
+        Notification.kind == "alert",
+        Notification.status == NotificationStatus.PENDING.value,
+        Notification.attempts == 0,
+        Notification.claimed_by.is_(None),
+        Notification.lease_until.is_(None),
+        Notification.webhook_endpoint_id.is_(None),
+        Notification.channel.in_(sorted(c.value for c in CHAT_CHANNELS)),
+        Notification.level < Level.CRITICAL,
+        Notification.due_at <= now + lead,
+    )
+    seen = list((await session.execute(select(Notification).where(*wanted))).scalars())
+    held = [row for row in seen if _was_held(row)]
+    groups: dict[tuple[Any, ...], list[Notification]] = defaultdict(list)
+    for row in held:
+        due = ensure_utc(row.due_at)
+        groups[(row.user_id, row.channel, row.address, due)].append(row)
+    groups = {k: rows for k, rows in groups.items() if len(rows) > HELD_ALONE}
+    if not groups:
+        return 0
+    keys = {k: idempotency_key("held", *k[:3], k[3].isoformat()) for k in groups}
+    done = set(
+        (
+            await session.execute(
+                select(Notification.idempotency_key).where(
+                    Notification.idempotency_key.in_(list(keys.values()))
+                )
+            )
+        ).scalars()
+    )
+    ids = [row.id for k, rows in groups.items() if keys[k] not in done for row in rows]
+    if not ids:
+        return 0
+    locked = set(
+        (
+            await session.execute(
+                select(Notification.id)
+                .where(Notification.id.in_(ids), *wanted)
+                .order_by(Notification.id)
+                .with_for_update(skip_locked=True)
+            )
+        ).scalars()
+    )
+    zones = await _zones(session, {user_id for user_id, *_ in groups})
+    alerts = await _alerts_now(session, {row.alert_id for row in held})
+    queued = 0
+    for group, rows in groups.items():
+        if keys[group] in done or any(row.id not in locked for row in rows):
+            continue  # merged already, or partly claimed or locked elsewhere: next run
+        ranked = sorted(rows, key=lambda r: (r.level, r.score, -r.id), reverse=True)
+        merged = sorted(ranked[HELD_ALONE:], key=lambda r: (r.created_at, r.id))
+        person_tz = zones.get(group[0]) if group[0] is not None else None
+        lines = [
+            item_line(row, person_tz, *alerts.get(row.alert_id or 0, _UNKNOWN)) for row in merged
+        ]
+        level = max(row.level for row in merged)
+        await _merge(
+            session, merged, lines, keys[group], now, due_at=group[3], level=level, held=True
+        )
+        queued += 1
+    return queued
+
+
+def _was_held(row: Notification) -> bool:
+    """The row waited for quiet hours: planned well after it was written (as `late_note`)."""
+    if row.created_at is None:
+        return False
+    return ensure_utc(row.due_at) - ensure_utc(row.created_at) >= HELD_AFTER
+
+
+async def _merge(
+    session: AsyncSession,
+    rows: Sequence[Notification],
+    lines: list[str],
+    key: str,
+    now: datetime,
+    *,
+    due_at: datetime,
+    level: int,
+    held: bool = False,
+) -> int:
+    """Queue one `digest_summary` listing `rows` (one line each) and cancel the rows,
+    pointing at it; returns the summary's id."""
+    first = rows[0]
+    title, body = summary_text(lines, held=held)
+    data: dict[str, Any] = {
+        "items": [
+            {"alert_id": row.alert_id, "title": row.payload.get("title"), "line": line}
+            for row, line in zip(rows, lines, strict=True)
+        ]
+    }
+    if held:
+        data["held"] = True
+    summary_id: int = (
+        await session.execute(
+            insert(Notification)
+            .values(
+                kind=SUMMARY_KIND,
+                user_id=first.user_id,
+                channel=first.channel,
+                address=first.address,
+                level=level,
+                score=0.0,
+                payload=payload(
+                    event_type="digest",
+                    timestamp=now,
+                    title_text=title,
+                    body_text=body,
+                    data=data,
+                ),
+                idempotency_key=key,
+                status=NotificationStatus.PENDING.value,
+                attempts=0,
+                due_at=due_at,
+                created_at=now,
+            )
+            .returning(Notification.id)
+        )
+    ).scalar_one()
+    await session.execute(
+        update(Notification)
+        .where(Notification.id.in_([row.id for row in rows]))
+        .values(
+            status=NotificationStatus.CANCELLED.value,
+            last_error=f"sent in digest notification {summary_id}",
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return summary_id
 
 
 def _items(row: Notification) -> list[dict[str, Any]]:
@@ -204,7 +318,8 @@ def prune_summaries(rows: Sequence[Notification], closed: Collection[int]) -> li
         if not kept:
             empty.append(row)
             continue
-        title, body = summary_text([str(i.get("line") or i.get("title") or "alert") for i in kept])
         data = {**row.payload["data"], "items": kept}
+        lines = [str(i.get("line") or i.get("title") or "alert") for i in kept]
+        title, body = summary_text(lines, held=bool(data.get("held")))
         row.payload = {**row.payload, "title": title, "body": body, "data": data}
     return empty

@@ -168,13 +168,20 @@ async def compose_held(session: AsyncSession, now: datetime, lead: timedelta) ->
         Notification.level < Level.CRITICAL,
         Notification.due_at <= now + lead,
     )
-    seen = list((await session.execute(select(Notification).where(*wanted))).scalars())
-    held = [row for row in seen if _was_held(row)]
-    groups: dict[tuple[Any, ...], list[Notification]] = defaultdict(list)
-    for row in held:
-        due = ensure_utc(row.due_at)
-        groups[(row.user_id, row.channel, row.address, due)].append(row)
-    groups = {k: rows for k, rows in groups.items() if len(rows) > HELD_ALONE}
+    # Light columns first: most rows due soon were never held, and payloads are KBs.
+    light = select(
+        Notification.id,
+        Notification.user_id,
+        Notification.channel,
+        Notification.address,
+        Notification.due_at,
+        Notification.created_at,
+    ).where(*wanted)
+    groups: dict[tuple[Any, ...], list[int]] = defaultdict(list)
+    for row_id, user_id, channel, address, due_at, created_at in await session.execute(light):
+        if _was_held(due_at, created_at):
+            groups[(user_id, channel, address, ensure_utc(due_at))].append(row_id)
+    groups = {k: ids for k, ids in groups.items() if len(ids) > HELD_ALONE}
     if not groups:
         return 0
     keys = {k: idempotency_key("held", *k[:3], k[3].isoformat()) for k in groups}
@@ -187,25 +194,27 @@ async def compose_held(session: AsyncSession, now: datetime, lead: timedelta) ->
             )
         ).scalars()
     )
-    ids = [row.id for k, rows in groups.items() if keys[k] not in done for row in rows]
+    ids = [row_id for k, group_ids in groups.items() if keys[k] not in done for row_id in group_ids]
     if not ids:
         return 0
-    locked = set(
-        (
+    locked = {
+        row.id: row
+        for row in (
             await session.execute(
-                select(Notification.id)
+                select(Notification)
                 .where(Notification.id.in_(ids), *wanted)
                 .order_by(Notification.id)
                 .with_for_update(skip_locked=True)
             )
         ).scalars()
-    )
+    }
     zones = await _zones(session, {user_id for user_id, *_ in groups})
-    alerts = await _alerts_now(session, {row.alert_id for row in held})
+    alerts = await _alerts_now(session, {row.alert_id for row in locked.values()})
     queued = 0
-    for group, rows in groups.items():
-        if keys[group] in done or any(row.id not in locked for row in rows):
+    for group, group_ids in groups.items():
+        if keys[group] in done or any(row_id not in locked for row_id in group_ids):
             continue  # merged already, or partly claimed or locked elsewhere: next run
+        rows = [locked[row_id] for row_id in group_ids]
         ranked = sorted(rows, key=lambda r: (r.level, r.score, -r.id), reverse=True)
         merged = sorted(ranked[HELD_ALONE:], key=lambda r: (r.created_at, r.id))
         person_tz = zones.get(group[0]) if group[0] is not None else None
@@ -220,11 +229,12 @@ async def compose_held(session: AsyncSession, now: datetime, lead: timedelta) ->
     return queued
 
 
-def _was_held(row: Notification) -> bool:
-    """The row waited for quiet hours: planned well after it was written (as `late_note`)."""
-    if row.created_at is None:
+def _was_held(due_at: datetime, created_at: datetime | None) -> bool:
+    """A row due then, written then, waited for quiet hours: it was planned well after it
+    was written (as `late_note` reads it)."""
+    if created_at is None:
         return False
-    return ensure_utc(row.due_at) - ensure_utc(row.created_at) >= HELD_AFTER
+    return ensure_utc(due_at) - ensure_utc(created_at) >= HELD_AFTER
 
 
 async def _merge(

@@ -38,22 +38,22 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from telegram import BotCommand, Message, Update
-from telegram.constants import ParseMode, UpdateType
-from telegram.error import BadRequest, ChatMigrated, TelegramError
+from telegram import BotCommand, Update
+from telegram.constants import UpdateType
+from telegram.error import ChatMigrated, TelegramError
 from telegram.ext import Application, TypeHandler
 from telegram.request import HTTPXRequest
 
-from adapters.telegram.errors import photo_refused, translated
+from adapters.telegram.errors import translated
 from adapters.telegram.inbound import TelegramInbound
 from adapters.telegram.render import (
     AlertMessage,
     PriceChart,
-    alert_text,
     render_alert,
     render_update,
 )
 from adapters.telegram.retry import Backoff, fatal, transient
+from adapters.telegram.sending import edit_alert, post_alert
 from core.command_help import SPECS
 from core.domain import Capability, ChannelKind, DeliveryReceipt, OutboundMessage
 from core.ports import Clock
@@ -306,7 +306,7 @@ class TelegramChannel:
         address = message.address
         with translated("send", message.notification_id):
             try:
-                sent, is_photo = await self._post(address, message, rendered, chart)
+                sent, is_photo = await post_alert(self.bot, address, message, rendered, chart)
             except ChatMigrated as exc:
                 address = str(exc.new_chat_id)
                 logger.warning(
@@ -317,7 +317,7 @@ class TelegramChannel:
                     message.notification_id,
                 )
                 # A second ChatMigrated leaves `translated` as ChatMoved (permanent).
-                sent, is_photo = await self._post(address, message, rendered, chart)
+                sent, is_photo = await post_alert(self.bot, address, message, rendered, chart)
         if address != message.address:
             await self._moved(message.address, address, message.notification_id)
         return DeliveryReceipt(
@@ -326,36 +326,6 @@ class TelegramChannel:
             message_id=str(sent.message_id),
             detail=PHOTO if is_photo else None,
         )
-
-    async def _post(
-        self, address: str, message: OutboundMessage, rendered: AlertMessage, chart: bytes | None
-    ) -> tuple[Message, bool]:
-        """Send the alert: a photo with its chart, else (or when the chat refuses the photo)
-        text. Returns the message and whether it is a photo."""
-        if chart is not None:
-            try:
-                photo = await self.bot.send_photo(
-                    address,
-                    chart,
-                    caption=rendered.text,
-                    parse_mode=ParseMode.MARKDOWN_V2,
-                    reply_markup=rendered.keyboard,
-                )
-                return photo, True
-            except BadRequest as exc:
-                if not photo_refused(exc):
-                    raise
-                logger.warning(
-                    "telegram chat %s refused the chart (%s); sending notification_id=%s as text",
-                    address,
-                    exc.message,
-                    message.notification_id,
-                )
-        text = alert_text(message) if rendered.chart is not None else rendered.text
-        sent = await self.bot.send_message(
-            address, text, parse_mode=ParseMode.MARKDOWN_V2, reply_markup=rendered.keyboard
-        )
-        return sent, False
 
     async def _moved(self, old: str, new: str, notification_id: int) -> None:
         """Tell the inbound side a group moved, so later alerts go to `new` directly."""
@@ -384,24 +354,15 @@ class TelegramChannel:
         is_photo = edit_of.detail == PHOTO
         text = render_update(message, caption=is_photo)
         chat, message_id = edit_of.address or message.address, int(edit_of.message_id or 0)
-        moved_to: str | None = None
         with translated("edit", message.notification_id):
-            try:
-                if is_photo:
-                    await self.bot.edit_message_caption(
-                        chat, message_id, caption=text, parse_mode=ParseMode.MARKDOWN_V2
-                    )
-                else:
-                    await self.bot.edit_message_text(
-                        text, chat, message_id, parse_mode=ParseMode.MARKDOWN_V2
-                    )
-            except ChatMigrated as exc:
-                # The message is in the group's history from before its upgrade, which
-                # no chat id reaches any more; failing over would only repeat it elsewhere.
-                moved_to = str(exc.new_chat_id)
-            except BadRequest as exc:
-                if not _nothing_to_edit(exc, chat, message_id, message.notification_id):
-                    raise
+            moved_to = await edit_alert(
+                self.bot,
+                chat,
+                message_id,
+                text,
+                is_photo=is_photo,
+                notification_id=message.notification_id,
+            )
         if moved_to is not None:
             logger.warning(
                 "telegram group %s was upgraded to supergroup %s; its message %s can no longer "
@@ -418,22 +379,6 @@ class TelegramChannel:
             message_id=str(message_id),
             detail=edit_of.detail,
         )
-
-
-def _nothing_to_edit(exc: BadRequest, chat: str, message_id: int, notification_id: int) -> bool:
-    """Whether an edit's 400 leaves nothing to do: the message already says it, or the person
-    deleted it (failing over would send the change elsewhere, about a message they removed)."""
-    text = exc.message.lower()
-    if "message to edit not found" in text:
-        logger.info(
-            "telegram message %s in chat %s is gone (deleted); its edit is skipped "
-            "notification_id=%s",
-            message_id,
-            chat,
-            notification_id,
-        )
-        return True
-    return "not modified" in text
 
 
 def _why_stopped(exc: TelegramError) -> str:

@@ -22,7 +22,7 @@ move everything stored for the old id to the new one (`core.chat_moves`; twice i
 harmless). `TelegramChannel` calls `move_chat` too when a send finds the group moved.
 
 Replies are sent directly (not through the outbox); 429s, 5xx and network errors are
-retried for up to `REPLY_BUDGET_S`, and a reply too long for one message goes as several.
+retried for up to `replies.REPLY_BUDGET_S`, and a reply too long for one message goes as several.
 A reply's image a chat refuses (a group that lets no member send photos) is left out.
 """
 
@@ -32,29 +32,25 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from telegram import Bot, CallbackQuery, Chat, InlineKeyboardMarkup, Message, Update, User
-from telegram.constants import ChatMemberStatus, ChatType, ParseMode
-from telegram.error import BadRequest, TelegramError
+from telegram import Bot, CallbackQuery, Chat, Message, Update, User
+from telegram.constants import ChatMemberStatus, ChatType
+from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
-from adapters.telegram.errors import photo_refused
 from adapters.telegram.memory import ChoiceCache, UsedTokens
 from adapters.telegram.render import (
     CACHED_PREFIX,
     COMMAND_PREFIX,
-    MAX_CAPTION,
     TOKEN_PREFIX,
     command_data,
     reply_keyboard,
-    reply_texts,
-    text_units,
 )
-from adapters.telegram.retry import Backoff, transient
+from adapters.telegram.replies import send_reply
 from core.actions import ActionSigner, TokenError
 from core.chat import Choice, CommandContext, Reply
 from core.chat_moves import MovedChat, move_chat
@@ -69,9 +65,6 @@ logger = logging.getLogger(__name__)
 PLATFORM = Platform.TELEGRAM.value
 ADMIN_TTL = timedelta(minutes=1)
 MAX_TOAST = 190
-REPLY_BUDGET_S = 30.0  # how long one reply may keep retrying before it is given up
-REPLY_ATTEMPTS = 6
-REPLY_BASE_S, REPLY_CAP_S = 1.0, 8.0
 REPLAYED = "This button was already used; nothing was changed."
 EXPIRED_CHOICE = "This choice has expired; please type the command again."
 NOT_TEXT = "I only read text: send me a command, e.g. help"
@@ -79,8 +72,6 @@ PRESS_FAILED = "Sorry, something went wrong with this button; please try again."
 UNCONFIRMED = "Telegram could not confirm your admin rights just now; please try again."
 _ADMINS = {ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER}
 _GROUPS = (ChatType.GROUP, ChatType.SUPERGROUP)
-
-Send = Callable[[], Awaitable[object]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,50 +251,12 @@ class TelegramInbound:
     async def send_reply(
         self, bot: Bot, chat_id: int | str, reply: Reply, *, since: datetime | None = None
     ) -> None:
-        """Send a reply in MarkdownV2 with its keyboard (a photo first when it has an image).
-
-        A reply too long for one message goes as several, split between lines, with the
-        keyboard on the last. Each message is retried on 429 (its retry_after), 5xx and
-        network errors while the reply is within `REPLY_BUDGET_S` (counted from `since`,
-        when its update arrived, else from now); then, or on a refusal (400, 403), the rest
-        is given up and logged.
-        """
-        texts = reply_texts(reply)
+        """Send a reply with its keyboard (buttons by `choice_data`): see `replies.send_reply`
+        (split into messages, retried for up to `REPLY_BUDGET_S` from `since`)."""
         keyboard = reply_keyboard(reply, self.choice_data)
-        sends: list[Send] = []
-        if reply.image is not None:
-            caption = texts[0] if len(texts) == 1 and text_units(texts[0]) <= MAX_CAPTION else None
-            sends.append(_photo_send(bot, chat_id, reply.image, caption, keyboard))
-            if caption is not None:
-                texts = []
-        for n, text in enumerate(texts, start=1):
-            sends.append(_text_send(bot, chat_id, text, keyboard if n == len(texts) else None))
-        started = since or self._clock.now()
-        for send in sends:
-            if not await self._send_retrying(send, chat_id, started):
-                return  # the rest of a reply makes little sense without this part
-
-    async def _send_retrying(self, send: Send, chat_id: int | str, started: datetime) -> bool:
-        """One message of a reply; False when it was given up (and logged)."""
-        backoff = Backoff(self._rng, REPLY_BASE_S, REPLY_CAP_S)
-        for attempt in range(1, REPLY_ATTEMPTS + 1):
-            try:
-                await send()
-                return True
-            except TelegramError as exc:
-                retry = transient(exc) and attempt < REPLY_ATTEMPTS
-                wait = backoff.next_wait(exc) if retry else 0.0
-                spent = (self._clock.now() - started).total_seconds()
-                if not retry or spent + wait > REPLY_BUDGET_S:
-                    logger.warning(
-                        "telegram reply to chat %s given up attempt=%s: %s",
-                        chat_id,
-                        attempt,
-                        exc.message,
-                    )
-                    return False
-                await self._clock.sleep(wait)
-        return False
+        await send_reply(
+            bot, chat_id, reply, keyboard, since=since, clock=self._clock, rng=self._rng
+        )
 
     # --- a group upgraded to a supergroup --------------------------------------------------
 
@@ -386,44 +339,6 @@ class TelegramInbound:
                 await record_activity(
                     session, identity.user_id, PLATFORM, ActivityKind.MESSAGE, self._clock.now()
                 )
-
-
-def _text_send(
-    bot: Bot, chat_id: int | str, text: str, keyboard: InlineKeyboardMarkup | None
-) -> Send:
-    return lambda: bot.send_message(
-        chat_id, text, parse_mode=ParseMode.MARKDOWN_V2, reply_markup=keyboard
-    )
-
-
-def _photo_send(
-    bot: Bot,
-    chat_id: int | str,
-    image: bytes,
-    caption: str | None,
-    keyboard: InlineKeyboardMarkup | None,
-) -> Send:
-    """A reply's image, with its caption and keyboard when it has one; when the chat refuses
-    the photo (a group that lets no member send photos), the caption alone, as text."""
-
-    async def send() -> object:
-        try:
-            return await bot.send_photo(
-                chat_id,
-                image,
-                caption=caption,
-                parse_mode=ParseMode.MARKDOWN_V2,
-                reply_markup=keyboard if caption else None,
-            )
-        except BadRequest as exc:
-            if not photo_refused(exc):
-                raise
-            logger.warning("telegram chat %s refused a reply's image: %s", chat_id, exc.message)
-            if caption is None:
-                return None  # the reply's text follows in its own messages
-            return await _text_send(bot, chat_id, caption, keyboard)()
-
-    return send
 
 
 def _from_the_group(message: Message) -> bool:

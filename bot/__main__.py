@@ -30,7 +30,8 @@ def main(argv: list[str] | None = None, prog_name: str | None = None) -> None:
 
 def error_line(exc: Any) -> str:
     """`exc` (a click exception) as "error: <reason>, e.g. <example> (<path> --help)"."""
-    reason = str(exc.format_message()).strip().rstrip(".")
+    # One line: click lists choices one a line ("Choose from:\n\tgeneric,").
+    reason = " ".join(str(exc.format_message()).split()).rstrip(".")
     ctx = getattr(exc, "ctx", None)
     if ctx is None:
         return f"error: {reason}"

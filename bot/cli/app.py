@@ -48,6 +48,16 @@ class AdminGroup(TyperGroup):
     def get_params(self, ctx: Any) -> list[Any]:
         return _bare_flags(super().get_params(ctx))
 
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        """With no command named, print the help and exit with code 2, as click does, but
+        without its error, whose message is that help (it came out as "error: , e.g. …")."""
+        if not args and self.no_args_is_help and not ctx.resilient_parsing:
+            shown = ctx.get_help()  # rich help prints itself and returns ""
+            if shown:
+                typer.echo(shown)
+            raise typer.Exit(code=2)
+        return super().parse_args(ctx, args)
+
 
 app = typer.Typer(
     cls=AdminGroup,

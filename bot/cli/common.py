@@ -114,6 +114,8 @@ def _database_fault(exc: DBAPIError) -> str:
     lowered = reason.lower()
     if "no such table" in lowered or ("relation" in lowered and "does not exist" in lowered):
         return f"database error: {reason}; has `hdtickets migrate` been run?"
+    if "readonly database" in lowered:  # SQLite: the file or its folder is read-only
+        return f"database error: {reason}; run as a user who may write the file and its folder"
     return f"database error: {reason}; check HDT_DATABASE_URL"
 
 

@@ -55,3 +55,26 @@ def test_the_first_example_is_read_from_the_epilog_unescaped() -> None:
     epilog = "\nExamples:\n  hdtickets watches add \\[1] --max 5\n  hdtickets other"
     assert first_example(epilog) == "hdtickets watches add [1] --max 5"
     assert first_example(None) is None and first_example("no examples") is None
+
+
+@pytest.mark.parametrize("argv", [[], ["users"], ["alerts"]], ids=["hdtickets", "users", "alerts"])
+def test_no_command_prints_the_help_and_no_empty_error_line(
+    capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    # click 8.2 raises NoArgsIsHelpError, whose message is the help typer already printed:
+    # it came out as a second line "error: , e.g. …".
+    code, out, err = _run(capsys, *argv)
+    assert code == 2 and "Usage:" in out and "Examples:" in out
+    assert err == ""
+
+
+def test_a_missing_choice_option_is_one_line_naming_the_choices(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # click lists the choices one a line ("Choose from:\n\tseatgeek-mlb,\n\tgeneric").
+    code, out, err = _run(capsys, "import", __file__)
+    assert (code, out) == (2, "")
+    assert err.count("\n") == 1, err
+    assert err.startswith(
+        "error: Missing option '--format' / '-f'. Choose from: seatgeek-mlb, generic, e.g."
+    ), err

@@ -165,6 +165,7 @@ class LinkCommand:
 @dataclass(frozen=True, slots=True)
 class HelpCommand:
     topic: str | None = None
+    welcome: bool = False  # `/start`, a person's first message: a greeting first
 
 
 Command = (

@@ -152,8 +152,8 @@ def parse(text: str) -> Command:
             return HelpCommand()
         word = compatible(words[0]).removeprefix("/").casefold()
     rest = words[1:]
-    if word == "start" and rest:  # Telegram deep link: /start <link code>
-        return parse_link(rest)
+    if word == "start":  # Telegram's first message; with a deep link, /start <link code>
+        return parse_link(rest) if rest else HelpCommand(welcome=True)
     if not word:  # "/" or "@bot" alone
         after = "the /" if words[0].startswith("/") else words[0]
         raise CommandError(f"say a command after {after}", "help")

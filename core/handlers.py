@@ -247,8 +247,8 @@ async def _dispatch(turn: Turn, command: Command) -> Reply:
             return await handlers_phone.phone(turn, command)
         case LinkCommand():
             return handlers_prefs.not_yet("account linking")
-        case HelpCommand(topic=topic):
-            return handlers_prefs.help_reply(topic)
+        case HelpCommand(topic=topic, welcome=welcome):
+            return handlers_prefs.help_reply(topic, welcome=welcome)
     raise AssertionError(f"unhandled command {command!r}")  # pragma: no cover
 
 

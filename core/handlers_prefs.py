@@ -254,6 +254,13 @@ def not_yet(feature: str) -> Reply:
     return Reply(lines=(f"Not available yet — coming with {feature}.",))
 
 
-def help_reply(topic: str | None) -> Reply:
-    """Every command in one line each, or one command with its example."""
-    return Reply(lines=tuple(help_lines(topic)))
+_WELCOME = (
+    "👋 Hi! I watch ticket prices for you and message you when it is time to buy.",
+    "Start with a watch, e.g. watch knicks under 80 — or see prices now with market knicks.",
+)
+
+
+def help_reply(topic: str | None, *, welcome: bool = False) -> Reply:
+    """Every command in one line each, or one command with its example; `welcome`: a
+    greeting and a first step before them (`/start`)."""
+    return Reply(lines=(*(_WELCOME if welcome else ()), *help_lines(topic)))

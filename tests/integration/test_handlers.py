@@ -433,6 +433,15 @@ async def test_prefs_says_where_alerts_go_now(world: World) -> None:
     assert "alerts go to: telegram; critical ones to all of telegram, console" in shown
 
 
+async def test_start_greets_a_new_person_before_the_commands(world: World) -> None:
+    """Telegram's first message is /start: a greeting and a first step, then the list."""
+    reply = await world.say("/start")
+    assert reply.lines[0].startswith("👋 Hi! I watch ticket prices"), reply.lines
+    assert "e.g. watch knicks under 80" in reply.lines[1]
+    assert reply.lines[2:] == (await world.say("help")).lines
+    assert not (await world.say("help")).lines[0].startswith("👋")
+
+
 async def test_later_features_say_not_yet_and_help_lists_everything(world: World) -> None:
     # Without a Twilio account (no PhoneKeys) phone commands say so in one line.
     assert "not set up" in (await world.say("phone +14155550123")).text

@@ -230,6 +230,9 @@ def rotate(
 
     secret, until = _with_secrets(work)
     typer.echo(f"webhook endpoint {key}: new signing secret (shown once): {secret}")
+    if not period:
+        typer.echo("  older secrets stop signing now; only the new one signs")
+        return
     typer.echo(
         f"  older secrets stay valid until {until:%Y-%m-%d %H:%M} UTC; "
         "until then every request carries one signature per secret"

@@ -280,3 +280,12 @@ def test_a_test_event_has_the_documented_shape(cli: Cli) -> None:
     # `datetime.fromisoformat` before Python 3.11 reads no "Z": the alert events' form.
     assert not body["timestamp"].endswith("Z")
     assert datetime.fromisoformat(body["timestamp"]).utcoffset() == timedelta(0)
+
+
+def test_no_grace_says_older_secrets_stop_now(cli: Cli) -> None:
+    # It said "older secrets stay valid until <now>; until then every request carries
+    # one signature per secret", though with --grace 0 only the new secret signs.
+    cli.ok("add", "https://hooks.example.com/a")
+    shown = cli.ok("rotate", "1", "--grace", "0")
+    assert "older secrets stop signing now; only the new one signs" in shown
+    assert "stay valid" not in shown

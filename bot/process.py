@@ -29,7 +29,8 @@ from bot.monitoring import MonitoringDeps, add_monitoring_routes
 from bot.rest import RestDeps, add_rest_routes
 from bot.scheduler import Scheduler
 from bot.settings import ProcessRole, Settings, SettingsError
-from bot.web import WebDeps, build_web_app, json_errors
+from bot.web import WebDeps, build_web_app
+from bot.web_errors import json_errors
 
 logger = logging.getLogger(__name__)
 # SIGHUP (the terminal closed) would otherwise kill the process on the spot: in-flight

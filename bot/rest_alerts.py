@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.rest_base import VIA, RouteHandlers, int_param, json_object, limit_param, path_id
-from bot.web import ApiError
+from bot.web_errors import ApiError
 from core import api_views
 from core.alerts import apply_action, resolve
 from core.db.models import Alert

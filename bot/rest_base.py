@@ -18,7 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.webhook.secrets import SecretBox
 from adapters.webhook.ssrf import SsrfPolicy
-from bot.web import API_PREFIX, ApiError, decode_json, read_body, refuse_token_in_url
+from bot.web import decode_json, read_body, refuse_token_in_url
+from bot.web_errors import API_PREFIX, ApiError
 from core import api_views
 from core.db.models import User, Watch, WebhookEndpoint
 from core.domain import UNSTORABLE

@@ -17,7 +17,7 @@ from bot.rest_base import (
     text_field,
     visible_row,
 )
-from bot.web import ApiError
+from bot.web_errors import ApiError
 from bot.webhook_admin import (
     add_endpoint,
     endpoint_json,

@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.rest_base import VIA, RouteHandlers, json_object, text_field
-from bot.web import ApiError
+from bot.web_errors import ApiError
 from core.chat import CommandContext, Reply
 from core.domain import Platform
 from core.handlers import CommandHandlers

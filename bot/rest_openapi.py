@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from bot.rest_alerts import MAX_REASON, MAX_SNOOZE_MINUTES
 from bot.rest_base import MAX_ID, MAX_TEXT_FIELD, PREFIX
-from bot.web import INGEST_PATH, decode_json
+from bot.web import decode_json
+from bot.web_errors import INGEST_PATH
 from core import api_views
 from core.ingest.schema import MAX_BATCH
 from core.tokens import Scope

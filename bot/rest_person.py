@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.rest_base import VIA, RouteHandlers, int_param, json_object, limit_param
-from bot.web import ApiError
+from bot.web_errors import ApiError
 from core import api_views
 from core.chat import CommandContext
 from core.command_settings import parse_prefs, parse_quiet, parse_tz

@@ -16,7 +16,7 @@ from bot.rest_base import (
     visible_row,
 )
 from bot.rest_chat import reply_response, run_command
-from bot.web import ApiError
+from bot.web_errors import ApiError
 from core import api_views
 from core.chat import CommandContext, Reply
 from core.db.models import Watch

@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from bot.web import json_errors
+from bot.web_errors import json_errors
 from core.db.models import Alert, AuditEntry, Watch
 from tests.integration.test_rest_api import Sessions, World, world
 

@@ -11,7 +11,7 @@ from sqlalchemy import text
 
 from bot.metrics import PrometheusMetrics
 from bot.monitoring import MonitoringDeps, add_monitoring_routes
-from bot.web import json_errors
+from bot.web_errors import json_errors
 from core.db.engine import database_unavailable, make_engine, make_sessionmaker
 from tests.e2e.proc_helpers import free_port
 
@@ -34,7 +34,7 @@ async def test_a_refused_connection_is_a_503_in_one_line(caplog: pytest.LogCaptu
             assert answer.headers["Retry-After"] == "5"
     finally:
         await engine.dispose()
-    logged = [r for r in caplog.records if r.name == "bot.web"]
+    logged = [r for r in caplog.records if r.name == "bot.web_errors"]
     assert len(logged) == 1 and logged[0].exc_info is None
     assert "cannot connect to the database" in logged[0].getMessage()
 

@@ -22,7 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from standardwebhooks import Webhook
 
 from bot.settings import SettingsError
-from bot.web import INGEST_PATH, MAX_BODY_BYTES, WebDeps, build_web_app
+from bot.web import WebDeps, build_web_app
+from bot.web_errors import INGEST_PATH, MAX_BODY_BYTES
 from core.clock import FakeClock
 from core.db.engine import make_engine, make_sessionmaker
 from core.db.models import ApiToken, MarketSnapshot

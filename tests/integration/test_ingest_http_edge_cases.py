@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.rest import openapi_document
-from bot.web import INGEST_PATH, MAX_BODY_BYTES
+from bot.web_errors import INGEST_PATH, MAX_BODY_BYTES
 from core.clock import FakeClock
 from tests.integration.test_ingest_http import (
     BODY,

@@ -19,7 +19,7 @@ from adapters.twilio.crypto import PhoneBox
 from adapters.webhook.secrets import SecretBox, active_secrets
 from adapters.webhook.ssrf import SsrfPolicy
 from bot.rest import ROUTES, RestDeps, add_rest_routes
-from bot.web import json_errors
+from bot.web_errors import json_errors
 from core.actions import ActionSigner
 from core.clock import FakeClock
 from core.contacts import mask

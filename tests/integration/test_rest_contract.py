@@ -19,7 +19,7 @@ from sqlalchemy.exc import DBAPIError
 from adapters.webhook.secrets import SecretBox
 from adapters.webhook.ssrf import SsrfPolicy
 from bot.rest import RestDeps, add_rest_routes
-from bot.web import json_errors
+from bot.web_errors import json_errors
 from core.actions import ActionSigner
 from core.clock import FakeClock
 from core.db.models import Alert, ApiToken, WebhookEndpoint

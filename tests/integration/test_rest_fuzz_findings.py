@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from bot.rest import openapi_document
 from bot.rest_alerts import MAX_SNOOZE_MINUTES
 from bot.rest_person import EXAMPLES
-from bot.web import INGEST_PATH
+from bot.web_errors import INGEST_PATH
 from core.clock import FakeClock
 from tests.integration.test_ingest_http import lite, make_app
 

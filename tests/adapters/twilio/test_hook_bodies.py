@@ -1,6 +1,6 @@
 """Twilio hooks answer a body that is not a readable form with a JSON 400, never a 500.
 
-The app is built as production builds it (`bot.web.json_errors`, MAX_BODY_BYTES) with the
+The app is built as production builds it (`bot.web_errors.json_errors`, MAX_BODY_BYTES) with the
 routes of `add_twilio_routes`. The form is read before the signature can be checked, so
 these requests need no valid signature to reach the parser.
 """
@@ -20,7 +20,7 @@ from adapters.twilio.client import TwilioConfig
 from adapters.twilio.crypto import PhoneBox
 from adapters.twilio.inbound import TwilioInbound
 from adapters.twilio.webhook import add_twilio_routes
-from bot.web import MAX_BODY_BYTES, json_errors
+from bot.web_errors import MAX_BODY_BYTES, json_errors
 from core.clock import FakeClock
 from core.contacts import PhoneKeys
 

@@ -231,9 +231,18 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _known_driver(cls, value: str) -> str:
-        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
-            raise ValueError("sqlite+aiosqlite:///path.db or postgresql+asyncpg://user@host/db")
-        return value
+        if value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            return value
+        scheme, sep, rest = value.partition("://")
+        driver = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
+        driver["postgres"] = driver["postgresql"]
+        if sep and scheme.casefold() in driver:  # the usual slip: no async driver
+            fixed = f"{driver[scheme.casefold()]}://{rest}"
+            raise ValueError(f"a URL with the async driver, e.g. {fixed}")
+        raise ValueError(
+            "sqlite+aiosqlite:///path.db or postgresql+asyncpg://user@host/db,"
+            " e.g. sqlite+aiosqlite:///./hdtickets.db"
+        )
 
     @property
     def platforms_configured(self) -> bool:

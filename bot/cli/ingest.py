@@ -30,6 +30,7 @@ from bot.bootstrap import build
 from bot.cli.app import app
 from bot.cli.common import check_database, console, examples, fail, require_schema, run
 from bot.settings import Settings, load_settings
+from core.domain import plural
 from core.errors import ValidationError
 from core.formatting import clip
 from core.ingest import IngestService, check_source
@@ -164,7 +165,7 @@ def failure(path: Path, summary: ImportSummary) -> str | None:
     if (more := len(summary.rejected) - len(shown)) > 0:
         shown.append(f"{more:,} more")
     return (
-        f"nothing imported from {path.name}: 0 accepted, {summary.duplicates:,} duplicates,"
+        f"nothing imported from {path.name}: 0 accepted, {plural(summary.duplicates, 'duplicate')},"
         f" {len(summary.rejected):,} rejected ({'; '.join(shown)})"
     )
 

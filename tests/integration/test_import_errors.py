@@ -12,10 +12,12 @@ from typer.testing import CliRunner
 
 from adapters.sources.csv_import import (
     CsvFormat,
+    RowIssue,
     find_unclosed_quote_blocking,
     read_batches_blocking,
 )
 from bot.cli import app
+from bot.cli.ingest import ImportSummary, failure
 from core.db.engine import make_engine
 from core.db.models import Event
 from core.errors import ValidationError
@@ -217,3 +219,11 @@ def test_an_empty_file_or_a_bare_header_says_so(cli: CliRunner, tmp_path: Path) 
     result = cli.invoke(app, ["import", str(bare), "--format", "generic"])
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("bare.csv (generic): 0 rows (a header and nothing under it)")
+
+
+def test_the_failure_line_counts_one_duplicate_in_the_singular() -> None:
+    summary = ImportSummary(duplicates=1, rejected=[RowIssue(4, "price is not a number")])
+    assert failure(Path("one.csv"), summary) == (
+        "nothing imported from one.csv: 0 accepted, 1 duplicate, 1 rejected"
+        " (line 4: price is not a number)"
+    )

@@ -33,6 +33,27 @@ def _clean(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         ("retry_attempts", "nan,6,8,10,12", "five attempt counts"),
         ("log_level", "loud", "one of DEBUG, INFO"),
         ("redis_url", "notredis", "a redis:// (or rediss://, unix://) URL"),
+        # The usual slip: the URL without its async driver, which was answered by examples alone.
+        (
+            "database_url",
+            "sqlite:///x.db",
+            "a URL with the async driver, e.g. sqlite+aiosqlite:///x.db",
+        ),
+        (
+            "database_url",
+            "postgresql://u@h/db",
+            "a URL with the async driver, e.g. postgresql+asyncpg://u@h/db",
+        ),
+        (
+            "database_url",
+            "postgres://u@h/db",
+            "a URL with the async driver, e.g. postgresql+asyncpg://u@h/db",
+        ),
+        (
+            "database_url",
+            "garbage",
+            "sqlite+aiosqlite:///path.db or postgresql+asyncpg://user@host/db, e.g.",
+        ),
     ],
 )
 def test_a_wrong_value_is_refused_in_one_line(name: str, value: str, expects: str) -> None:

@@ -15,9 +15,10 @@ writes a group of them in one transaction and calls the steps here:
   when a message is parked, not on each try.
 - Health: webhook endpoints count consecutive failures; one whose recipient is gone is
   disabled, with all still queued for it, and a chat identity that is gone is marked
-  unreachable. A claimed row for an endpoint that is disabled or removed (queued from
-  the engine's cached endpoint list, core.recipients) is cancelled unsent
-  (`endpoint_withdrawals`), which counts as no failure.
+  unreachable; a group chat that is gone (the bot was removed) has its watches paused and
+  their owners told (`core.group_gone`). A claimed row for an endpoint that is disabled
+  or removed (queued from the engine's cached endpoint list, core.recipients) is
+  cancelled unsent (`endpoint_withdrawals`), which counts as no failure.
 - Failover: a failed or dead chat message moves to the person's next configured chat
   channel, skipping those its failover chain tried and those carrying the same message.
   A message that `announces_open` an alert no longer open does not fail over.
@@ -40,6 +41,7 @@ from core.delivery_plan import Recipient, first_delivery_at
 from core.digest import SUMMARY_KIND
 from core.domain import CHAT_CHANNELS, ChannelKind, DeliveryReceipt, Level, NotificationStatus
 from core.escalation_load import ESCALATION_KIND
+from core.group_gone import group_gone, has_active_watches
 from core.outbox import DELAYED, idempotency_key
 from core.redaction import hide_credentials
 from core.routing import Destination, destinations
@@ -318,6 +320,9 @@ async def after_failure(
     entries: list[dict[str, Any]] = []
     moved = False
     is_chat = row.channel in CHAT_CHANNELS
+    if o.kind is OutcomeKind.GONE and is_chat:
+        # Before the failover, so the message that failed still goes to its owner.
+        entries.extend(await _group_gone(session, o))
     if row.user_id is not None and is_chat and closed is not None:
         entries.append(
             audit_entry(o, "failover", f"{row.channel} failed; not failing over: alert {closed}")
@@ -344,6 +349,20 @@ async def after_failure(
         )
         entries.append(audit_entry(o, "unreachable", f"{row.channel} identity marked unreachable"))
     return entries, moved
+
+
+async def _group_gone(session: AsyncSession, o: Outcome) -> list[dict[str, Any]]:
+    """A group chat refusing us for good: its watches pause (`core.group_gone`)."""
+    row = o.row
+    if not await has_active_watches(session, row.channel, row.address):
+        return []
+    gone = await group_gone(session, row.channel, row.address, o.at, keep_alert=row.alert_id)
+    detail = (
+        f"{row.channel} group {row.address} refuses the bot: paused "
+        f"{gone.watches} watches, closed {gone.alerts} alerts, cancelled {gone.cancelled} "
+        f"queued messages, told {gone.told} owners"
+    )
+    return [audit_entry(o, "group_gone", detail, watches=gone.watches)]
 
 
 async def _disable_endpoint(session: AsyncSession, endpoint_id: int, reason: str) -> None:

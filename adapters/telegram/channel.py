@@ -62,7 +62,7 @@ logger = logging.getLogger(__name__)
 
 # Draws an alert's chart as PNG bytes (bot/ gives it ml.charts).
 ChartRenderer = Callable[[PriceChart], Awaitable[bytes]]
-ALLOWED_UPDATES = [UpdateType.MESSAGE, UpdateType.CALLBACK_QUERY]
+ALLOWED_UPDATES = [UpdateType.MESSAGE, UpdateType.CALLBACK_QUERY, UpdateType.MY_CHAT_MEMBER]
 REMEMBERED_KEYS = 20_000
 PHOTO = "photo"
 # What reading an update the SDK does not expect raises (ArithmeticError, OSError: a `date`

@@ -3,7 +3,9 @@
 RetryAfter -> RetryableDeliveryError with `retry_after` exactly (up to
 `core.backoff.MAX_RETRY_AFTER_S`, an hour); ChatMigrated (a group
 upgraded to a supergroup) -> ChatMoved with the new chat id; "bot was blocked",
-"user is deactivated", "chat not found" -> RecipientGone; other 403s and 400s ->
+"user is deactivated", "chat not found", and a group the bot was removed from ("bot was
+kicked", "bot is not a member", "group chat was deactivated") -> RecipientGone (a group's
+watches then pause: core.group_gone); other 403s and 400s ->
 PermanentDeliveryError (logged with the reason); timeouts, network errors and 5xx ->
 RetryableDeliveryError.
 """
@@ -39,7 +41,18 @@ from core.errors import (
 
 logger = logging.getLogger(__name__)
 
-_GONE = ("bot was blocked", "user is deactivated", "bot was kicked", "chat not found")
+# A person who blocked us or is gone; a group (supergroup, channel) the bot was removed
+# from or that no longer exists: "bot was kicked from the supergroup chat", "bot is not a
+# member of the channel chat", "group chat was deactivated", "the group chat was deleted".
+_GONE = (
+    "bot was blocked",
+    "user is deactivated",
+    "bot was kicked",
+    "bot is not a member",
+    "group chat was deactivated",
+    "group chat was deleted",
+    "chat not found",
+)
 
 
 def retry_after_seconds(exc: RetryAfter) -> float:

@@ -21,6 +21,10 @@ saying so (`migrate_to_chat_id` in the old group, `migrate_from_chat_id` in the 
 move everything stored for the old id to the new one (`core.chat_moves`; twice is
 harmless). `TelegramChannel` calls `move_chat` too when a send finds the group moved.
 
+When the bot is removed from a group (a `my_chat_member` update: its status now "left"
+or "kicked"), the group's active watches pause and their owners are told in private
+(`core.group_gone`), as when a send there finds the bot gone.
+
 Replies are sent directly (not through the outbox); 429s, 5xx and network errors are
 retried for up to `replies.REPLY_BUDGET_S`, and a reply too long for one message goes as several.
 A reply's image a chat refuses (a group that lets no member send photos) is left out.
@@ -37,7 +41,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from telegram import Bot, CallbackQuery, Chat, Message, Update, User
+from telegram import Bot, CallbackQuery, Chat, ChatMemberUpdated, Message, Update, User
 from telegram.constants import ChatMemberStatus, ChatType
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
@@ -55,6 +59,7 @@ from core.actions import ActionSigner, TokenError
 from core.chat import Choice, CommandContext, Reply
 from core.chat_moves import MovedChat, move_chat
 from core.domain import ActivityKind, ChannelKind, Platform
+from core.group_gone import GroupGone, group_gone
 from core.handlers import CommandHandlers
 from core.ports import Clock
 from core.presence import record_activity
@@ -72,6 +77,7 @@ PRESS_FAILED = "Sorry, something went wrong with this button; please try again."
 UNCONFIRMED = "Telegram could not confirm your admin rights just now; please try again."
 _ADMINS = {ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER}
 _GROUPS = (ChatType.GROUP, ChatType.SUPERGROUP)
+_REMOVED = {ChatMemberStatus.LEFT, ChatMemberStatus.BANNED}  # "left", "kicked"
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +123,8 @@ class TelegramInbound:
                     await self.press(update.callback_query, update.get_bot(), since=arrived)
                 elif update.message is not None:
                     await self.message(update.message, update.get_bot(), since=arrived)
+                elif update.my_chat_member is not None:
+                    await self.member_changed(update.my_chat_member)
             except Exception:
                 logger.exception("telegram update failed update_id=%s", update.update_id)
 
@@ -277,6 +285,28 @@ class TelegramInbound:
                 moved.notifications,
             )
         return moved
+
+    # --- the bot removed from a group -----------------------------------------------------
+
+    async def member_changed(self, changed: ChatMemberUpdated) -> GroupGone | None:
+        """The bot's own status in a chat changed: removed from a group ("left", "kicked"),
+        its watches pause and their owners are told (`core.group_gone`). None: not a
+        removal from a group."""
+        chat = changed.chat
+        if chat.type not in _GROUPS or changed.new_chat_member.status not in _REMOVED:
+            return None
+        async with self._sessions() as session, session.begin():
+            gone = await group_gone(
+                session, ChannelKind.TELEGRAM.value, str(chat.id), self._clock.now(),
+                title=chat.title,
+            )  # fmt: skip
+        if gone.watches:
+            logger.info(
+                "telegram bot removed from group %s: paused %d watches, closed %d alerts, "
+                "cancelled %d queued messages, told %d owners",
+                chat.id, gone.watches, gone.alerts, gone.cancelled, gone.told,
+            )  # fmt: skip
+        return gone
 
     # --- who is talking -------------------------------------------------------------------
 

@@ -8,8 +8,10 @@
 
 Updates are built like Telegram's: `text_update` (given an impossible `date`, one the SDK
 cannot read), `media_update` (a sticker, a photo with a caption...), `anonymous_update`
-(an anonymous group admin), `press`, and `migration_updates` (the two service messages of
-a group upgraded to a supergroup).
+(an anonymous group admin), `press`, `migration_updates` (the two service messages of
+a group upgraded to a supergroup) and `member_update` (the bot added to or removed from a
+group). As Telegram does, updates of a type the bot's `allowed_updates` leave out are
+dropped (kept in `dropped`).
 
 Answers have the real shapes (`{"ok": true, "result": ...}` or `{"ok": false,
 "error_code", "description", "parameters"}`): 429 with `parameters.retry_after` beyond
@@ -143,6 +145,9 @@ class FakeBotApi:
         self.blocked: set[str] = set()
         self.no_photos: set[str] = set()  # groups whose members (the bot too) may not send photos
         self.migrated: dict[str, int] = {}  # old group chat id -> its supergroup's id
+        # The update types the bot asked for (getUpdates, setWebhook); None: not said yet.
+        self.allowed_updates: list[str] | None = None
+        self.dropped: list[dict[str, Any]] = []  # updates of a type the bot did not ask for
         self.http_429 = 0
         self.limits = FloodLimits(clock)
         self._script: dict[str, deque[ApiError]] = {}
@@ -205,6 +210,9 @@ class FakeBotApi:
         """Give the bot an update: POSTed to its webhook when one is set, else queued."""
         body = {"update_id": next(self._update_ids), **update}
         self.last_update_id = body["update_id"]
+        if self.webhook is not None and not self._allows(body):
+            self.dropped.append(body)
+            return 0
         if self.webhook is None:
             async with self._arrived:
                 self._updates.append(body)
@@ -296,6 +304,20 @@ class FakeBotApi:
         first["message"]["migrate_from_chat_id"] = old
         return [last, first]
 
+    def member_update(self, *, chat: int, status: str, by: int, title: str = "Fans",
+                      was: str = "member") -> dict[str, Any]:  # fmt: skip
+        """A my_chat_member update: the bot's own status in group `chat` changed from `was`
+        to `status` ("left", "kicked", "member"...) by `by` (who removed or added it)."""
+        return {
+            "my_chat_member": {
+                "chat": {"id": chat, "type": "supergroup", "title": title},
+                "from": self.user(by),
+                "date": int(time.time()),
+                "old_chat_member": _bot_member(was),
+                "new_chat_member": _bot_member(status),
+            }
+        }
+
     def press(self, *, user: int, message: SentMessage, data: str,
               name: str = "Ada") -> dict[str, Any]:  # fmt: skip
         """A callback_query update: `user` pressed the button with `data` under `message`."""
@@ -354,6 +376,7 @@ class FakeBotApi:
                                 "use deleteWebhook to delete the webhook first")  # fmt: skip
         offset = int(params.get("offset") or 0)
         timeout = float(params.get("timeout") or 0)
+        self._allow(params)
         async with self._arrived:
             self._updates = [u for u in self._updates if u["update_id"] >= offset]
             if not self._updates and timeout > 0:
@@ -362,6 +385,8 @@ class FakeBotApi:
                         await self._arrived.wait_for(lambda: bool(self._updates))
                 except TimeoutError:
                     pass
+            self.dropped += [u for u in self._updates if not self._allows(u)]
+            self._updates = [u for u in self._updates if self._allows(u)]
             limit = int(params.get("limit") or 100)
             return list(self._updates[:limit])
 
@@ -377,7 +402,19 @@ class FakeBotApi:
                 400, "Bad Request: bad webhook: secret token contains unallowed characters"
             )
         self.webhook = {"url": url, "secret_token": secret}
+        self._allow(params)
         return True
+
+    def _allow(self, params: Mapping[str, Any]) -> None:
+        if "allowed_updates" in params:
+            self.allowed_updates = list(params["allowed_updates"] or [])
+
+    def _allows(self, update: Mapping[str, Any]) -> bool:
+        """Whether Telegram would deliver `update` (an empty list: all but the opt-in types)."""
+        kind = next(k for k in update if k != "update_id")
+        if not self.allowed_updates:
+            return kind not in ("chat_member", "message_reaction", "message_reaction_count")
+        return kind in self.allowed_updates
 
     async def _delete_webhook(self, params: Mapping[str, Any]) -> Any:
         self.webhook = None
@@ -490,6 +527,16 @@ class FakeBotApi:
         wait = self.limits.check(chat)
         if wait is not None:
             raise ApiError(429, f"Too Many Requests: retry after {wait}", retry_after=wait)
+
+
+def _bot_member(status: str) -> dict[str, Any]:
+    """The bot as a ChatMember of `status`, with the fields that status carries."""
+    if status == "administrator":
+        return {**_admin(BOT_ID), "user": _bot_user()}
+    member: dict[str, Any] = {"user": _bot_user(), "status": status}
+    if status == "kicked":
+        member["until_date"] = 0  # for ever
+    return member
 
 
 def _admin(user: int) -> dict[str, Any]:

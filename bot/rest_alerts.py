@@ -140,6 +140,10 @@ def _snooze_terms(body: Mapping[str, Any]) -> tuple[int | None, float | None]:
     if minutes is not None and below is not None:
         raise ApiError(422, "invalid", f"give minutes or below, not both, e.g. {_SNOOZE_EXAMPLE}")
     if minutes is not None:
+        # JSON has one number type: 120.0 is the whole number 120, as JSON Schema's
+        # "integer" (the OpenAPI document's) takes it.
+        if isinstance(minutes, float) and minutes.is_integer():
+            minutes = int(minutes)
         if (
             isinstance(minutes, bool)
             or not isinstance(minutes, int)

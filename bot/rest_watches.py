@@ -90,4 +90,8 @@ class WatchRoutes(RouteHandlers):
         watch = visible_row(found, owner, missing)
         verb = "unwatch" if request.method == "DELETE" else request.path.rsplit("/", 1)[-1]
         reply = await run_command(self._deps.handlers, watch.user_id, f"{verb} {watch_id}")
+        if reply.is_error:  # removed by a concurrent request since the check above?
+            async with self._deps.sessions() as session:
+                again = await session.get(Watch, watch_id)
+            visible_row(again, owner, missing)
         return reply_response(reply)

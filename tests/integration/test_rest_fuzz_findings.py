@@ -5,19 +5,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from bot import rest_watches
 from bot.rest import openapi_document
 from bot.rest_alerts import MAX_SNOOZE_MINUTES
 from bot.rest_person import EXAMPLES
 from bot.web_errors import INGEST_PATH
+from core.chat import Reply
 from core.clock import FakeClock
+from core.handlers import CommandHandlers
+from tests.integration.rest_helpers import json_answer
 from tests.integration.test_ingest_http import lite, make_app
+from tests.integration.test_rest_api import World, world
 
-__all__ = ["lite"]  # the SQLite sessions fixture, reused
+__all__ = ["lite", "world"]  # fixtures, reused
 
 
 def test_ingest_declares_the_json_body_it_requires() -> None:
@@ -114,3 +120,63 @@ async def test_a_malformed_http_request_is_one_log_line_not_a_traceback(
     # At most a warning: aiohttp keeps traffic that is no HTTP at all at debug.
     assert line.levelno <= logging.WARNING
     assert "\n" not in line.getMessage()
+
+
+async def test_snooze_minutes_written_as_a_whole_float_are_taken(world: World) -> None:
+    """JSON has one number type: 120.0 is the whole number 120 (and valid against the
+    document's "integer"), yet it was refused as "minutes must be a whole number"."""
+    url = f"/api/v1/alerts/{world.alert}/snooze"
+    resp = await world.client.post(url, json={"minutes": 120.0}, headers=world.auth("ada_write"))
+    assert (await json_answer(resp, 200))["status"] == "snoozed"
+    half = await world.client.post(url, json={"minutes": 1.5}, headers=world.auth("ada_write"))
+    assert "whole number" in (await json_answer(half, 422))["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("path", "field", "taken", "refused"),
+    [
+        ("/channels/webhooks/{id}/rotate", "grace", ["24h", "0", "30M", "45s"], ["û*", "", "2 h"]),
+        ("/watches", "currency", ["GBP", "usd"], ["__main__", "GB", "EURO", "€"]),
+        (
+            "/channels/webhooks",
+            "url",
+            ["https://h.example/x", "HTTP://h.example"],
+            ["0", "ftp://h"],
+        ),
+    ],
+)
+def test_text_fields_declare_the_form_their_route_takes(
+    path: str, field: str, taken: list[str], refused: list[str]
+) -> None:
+    """A grace of "û*", a currency of "__main__" or a URL of "0" was valid by the document
+    (any string) yet refused with a 422: the document now says the form each takes."""
+    schema = _body_schema("post", path)["properties"][field]
+    pattern = re.compile(schema["pattern"])
+    assert [text for text in taken if pattern.search(text) is None] == []
+    assert [text for text in refused if pattern.search(text) is not None] == []
+
+
+async def test_a_watch_removed_while_paused_answers_404_in_the_apis_words(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two concurrent calls: a DELETE removed the watch after a pause had found it but
+    before the pause's command ran, which answered 422 in the chat's words ("type
+    watches to see yours"); the watch is gone, so it is the 404 any removed watch gets."""
+    c, ada = world.client, world.auth("ada_write")
+    made = await c.post("/api/v1/watches", json={"text": "any rockies under 30"}, headers=ada)
+    await json_answer(made, 201)
+    listed = await json_answer(await c.get("/api/v1/watches", headers=ada), 200)
+    watch_id = next(w["id"] for w in listed["watches"] if w["terms"] == ["rockies"])
+    original = rest_watches.run_command
+
+    async def removed_first(handlers: CommandHandlers, user_id: int, text: str) -> Reply:
+        await original(handlers, user_id, f"unwatch {watch_id}")  # the other request
+        return await original(handlers, user_id, text)
+
+    monkeypatch.setattr(rest_watches, "run_command", removed_first)
+    resp = await c.post(f"/api/v1/watches/{watch_id}/pause", headers=ada)
+    body = await json_answer(resp, 404)
+    assert body["error"] == {
+        "code": "not_found",
+        "message": f"watch {watch_id} not found; GET /api/v1/watches",
+    }

@@ -24,15 +24,19 @@ from core.db.models import ACTIVE_ALERT_STATUSES, Alert, Event, User, Watch
 from core.delivery_plan import WebhookTarget
 from core.domain import EVENT_STARTED, ActionKind, AlertStatus
 from core.errors import AlreadyDone, NotFoundError, ValidationError
-from core.formatting import local_time, money
+from core.formatting import clip, local_time, money
 from core.history import event_currencies
 
 DEFAULT_SNOOZE = timedelta(hours=1)
 CHEAPER_FACTOR = 0.95
 
 
+MAX_SHOWN_REASON = 120  # an admin's resolve reason may be long; a refusal stays one line
+
+
 def _already(alert: Alert) -> AlreadyDone:
-    why = f" ({alert.reason})" if alert.status == AlertStatus.RESOLVED and alert.reason else ""
+    reason = clip(alert.reason, MAX_SHOWN_REASON) if alert.reason else None
+    why = f" ({reason})" if alert.status == AlertStatus.RESOLVED and reason else ""
     return AlreadyDone(f"alert {alert.id} is already {alert.status}{why}")
 
 

@@ -30,8 +30,7 @@ from core.db.models import Identity, Notification, User, Watch
 from core.db.statements import insert_skipping, rowcount
 from core.db.tables import NOTIFICATIONS
 from core.domain import Level, NotificationStatus, plural
-from core.outbox import idempotency_key
-from core.render import payload
+from core.outbox import idempotency_key, notice_row
 from core.routing import PLATFORM_CHANNEL, destinations
 
 GONE_KIND = "group_gone"
@@ -150,29 +149,19 @@ async def _tell(
     title_text, body_text = text(title, len(watches))
     key = idempotency_key(GONE_KIND, channel, address, f"u{owner}", f"{before.timestamp():.0f}")
     data = {"group": {"channel": channel, "address": address}, "watch_ids": [w.id for w in watches]}
-    row = {
-        "alert_id": None,
-        "user_id": owner,
-        "webhook_endpoint_id": None,
-        "kind": GONE_KIND,
-        "channel": target.channel.value,
-        "address": target.address,
-        "level": int(LEVEL),
-        "score": 0.0,
-        "payload": payload(
-            event_type=EVENT_TYPE,
-            timestamp=now,
-            title_text=title_text,
-            body_text=body_text,
-            data=data,
-            fresh=True,
-        ),
-        "idempotency_key": key,
-        "status": NotificationStatus.PENDING.value,
-        "attempts": 0,
-        "due_at": now,
-        "created_at": now,
-    }
+    row = notice_row(
+        kind=GONE_KIND,
+        event_type=EVENT_TYPE,
+        user_id=owner,
+        channel=target.channel.value,
+        address=target.address,
+        level=int(LEVEL),
+        title_text=title_text,
+        body_text=body_text,
+        data=data,
+        key=key,
+        now=now,
+    )
     result = await session.execute(
         insert_skipping(session, NOTIFICATIONS, ["idempotency_key"]).values(row)
     )

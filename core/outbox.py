@@ -42,7 +42,7 @@ from core.domain import (
     OutboundMessage,
 )
 from core.formatting import humanize_delta, money
-from core.render import price_moved, written_price
+from core.render import payload, price_moved, written_price
 
 _CLAIM_ORDER = (
     Notification.level.desc(),
@@ -84,6 +84,50 @@ def idempotency_key(*parts: object) -> str:
         return key
     digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
     return f"{key[: IDEMPOTENCY_KEY_LENGTH - len(digest) - 1]}#{digest}"
+
+
+def notice_row(
+    *,
+    kind: str,
+    event_type: str,
+    user_id: int,
+    channel: str,
+    address: str,
+    level: int,
+    title_text: str,
+    body_text: str,
+    data: dict[str, Any],
+    key: str,
+    now: datetime,
+    due_at: datetime | None = None,
+    alert_id: int | None = None,
+) -> dict[str, Any]:
+    """A pending outbox row (for a bulk insert) of a plain notice to one person's chat: no
+    buttons, no factors ("📅 … has moved", "I can no longer post in …"); due `due_at`,
+    else now."""
+    return {
+        "alert_id": alert_id,
+        "user_id": user_id,
+        "webhook_endpoint_id": None,
+        "kind": kind,
+        "channel": channel,
+        "address": address,
+        "level": level,
+        "score": 0.0,
+        "payload": payload(
+            event_type=event_type,
+            timestamp=now,
+            title_text=title_text,
+            body_text=body_text,
+            data=data,
+            fresh=True,
+        ),
+        "idempotency_key": key,
+        "status": NotificationStatus.PENDING.value,
+        "attempts": 0,
+        "due_at": due_at or now,
+        "created_at": now,
+    }
 
 
 def _claim_key(row: Notification) -> tuple[int, float, datetime, int]:

@@ -36,11 +36,11 @@ from core.db.models import ACTIVE_ALERT_STATUSES, Alert, Watch
 from core.db.statements import bulk_insert, insert_skipping_returning
 from core.db.tables import AUDIT_LOG, NOTIFICATIONS
 from core.delivery_plan import Recipient, Target, plan_delivery
-from core.domain import AlertStatus, EventRef, Level, NotificationStatus
+from core.domain import AlertStatus, EventRef, Level
 from core.formatting import event_zone, local_time, place
-from core.outbox import idempotency_key
+from core.outbox import idempotency_key, notice_row
 from core.recipients import load_recipients
-from core.render import event_dict, payload
+from core.render import event_dict
 from core.routing import Destination, watch_destination
 
 MIN_MOVE = timedelta(minutes=15)
@@ -168,29 +168,21 @@ def _row(
 ) -> dict[str, Any]:
     title_text, body_text = text(move, person.timezone)
     data = {"event": event_dict(move.event), "was_starts_at": ensure_utc(move.was).isoformat()}
-    return {
-        "alert_id": alert_id,
-        "user_id": person.user_id,
-        "webhook_endpoint_id": None,
-        "kind": MOVED_KIND,
-        "channel": target.channel.value,
-        "address": target.address,
-        "level": int(LEVEL),
-        "score": 0.0,
-        "payload": payload(
-            event_type=EVENT_TYPE,
-            timestamp=now,
-            title_text=title_text,
-            body_text=body_text,
-            data=data,
-            fresh=True,
-        ),
-        "idempotency_key": key,
-        "status": NotificationStatus.PENDING.value,
-        "attempts": 0,
-        "due_at": target.due_at,
-        "created_at": now,
-    }
+    return notice_row(
+        kind=MOVED_KIND,
+        event_type=EVENT_TYPE,
+        user_id=person.user_id,
+        channel=target.channel.value,
+        address=target.address,
+        level=int(LEVEL),
+        title_text=title_text,
+        body_text=body_text,
+        data=data,
+        key=key,
+        now=now,
+        due_at=target.due_at,
+        alert_id=alert_id,
+    )
 
 
 def _audit(alert_id: int, user_id: int, detail: str, now: datetime) -> dict[str, Any]:

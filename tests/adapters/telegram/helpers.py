@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -9,6 +12,7 @@ from sqlalchemy import select
 
 from bot.bootstrap import Container
 from core.db.models import Event
+from tests.adapters.telegram.conftest import WAIT_S
 
 
 def item(external_id: str, name: str, price: float, at: datetime | None = None) -> dict[str, Any]:
@@ -41,3 +45,16 @@ async def add_event(container: Container, external_id: str, name: str, price: fl
         event_id = await session.scalar(select(Event.id).where(Event.external_id == external_id))
     assert event_id is not None
     return int(event_id)
+
+
+@contextlib.asynccontextmanager
+async def delivering(container: Container) -> AsyncIterator[None]:
+    """A delivery worker running for the block, stopped after it."""
+    stop = asyncio.Event()
+    worker = asyncio.create_task(container.delivery_worker(0).run(stop), name="delivery-0")
+    try:
+        yield
+    finally:
+        stop.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(worker, WAIT_S)

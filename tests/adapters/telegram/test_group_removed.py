@@ -6,34 +6,18 @@ Real PTB against the fake Bot API, in the container `build()` makes, with a deli
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from bot.bootstrap import Container
 from core.db.models import Alert, Notification, Watch
 from core.group_gone import GONE_KIND
-from tests.adapters.telegram.conftest import WAIT_S, TelegramStack
-from tests.adapters.telegram.helpers import item
+from tests.adapters.telegram.conftest import TelegramStack
+from tests.adapters.telegram.helpers import delivering, item
 
 ADMIN = 5150
 GROUP = -1004343
 EVENT = "Rockies at Diamondbacks"
-
-
-@contextlib.asynccontextmanager
-async def delivering(container: Container) -> AsyncIterator[None]:
-    stop = asyncio.Event()
-    worker = asyncio.create_task(container.delivery_worker(0).run(stop), name="delivery-0")
-    try:
-        yield
-    finally:
-        stop.set()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(worker, WAIT_S)
 
 
 async def group_watch_with_an_alert(tg: TelegramStack) -> None:

@@ -18,7 +18,7 @@ from telegram.error import ChatMigrated
 
 from adapters.telegram.channel import TelegramChannel, TelegramConfig
 from adapters.telegram.errors import delivery_error
-from bot.bootstrap import Container, build
+from bot.bootstrap import build
 from core.clock import SystemClock
 from core.db.models import Alert, Identity, Notification, Watch
 from core.domain import ChannelKind, DeliveryReceipt, Level, OutboundMessage
@@ -30,24 +30,12 @@ from tests.adapters.telegram.conftest import (
     running,
     stack_settings,
 )
-from tests.adapters.telegram.helpers import item
+from tests.adapters.telegram.helpers import delivering, item
 from tests.fake_platforms.telegram import FakeBotApi
 
 ADMIN = 5150
 OLD, NEW = -4242, -1004242
 EVENT = "Rockies at Diamondbacks"
-
-
-@contextlib.asynccontextmanager
-async def delivering(container: Container) -> AsyncIterator[None]:
-    stop = asyncio.Event()
-    worker = asyncio.create_task(container.delivery_worker(0).run(stop), name="delivery-0")
-    try:
-        yield
-    finally:
-        stop.set()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(worker, WAIT_S)
 
 
 async def watch_in_old_group(tg: TelegramStack) -> None:

@@ -26,7 +26,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from adapters.console.channel import ConsoleChannel, NumberedMenu, terminal_console
 from adapters.console.render import Option, render_reply, reply_options
 from core.chat import CommandContext, Reply
-from core.db.engine import database_locked, database_unavailable
+from core.db.engine import (
+    READ_ONLY_ADVICE,
+    database_locked,
+    database_read_only,
+    database_unavailable,
+)
 from core.domain import Platform
 from core.handlers import CommandHandlers
 from core.ports import Clock
@@ -59,6 +64,8 @@ def database_busy(exc: BaseException) -> str | None:
     holds SQLite's lock past its timeout) or away; None for any other error."""
     if database_locked(exc):
         return "The database is busy (another process is writing to it); try again in a moment."
+    if database_read_only(exc):
+        return f"The database is read-only here; {READ_ONLY_ADVICE}."
     reason = database_unavailable(exc)
     return None if reason is None else f"Cannot reach the database: {reason}; try again soon."
 

@@ -33,7 +33,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.bootstrap import Container, build
 from bot.settings import Settings, load_settings
 from core.clock import SystemClock
-from core.db.engine import make_engine, make_sessionmaker
+from core.db.engine import (
+    READ_ONLY_ADVICE,
+    database_read_only,
+    make_engine,
+    make_sessionmaker,
+)
 from core.errors import NotFoundError, ValidationError
 from core.metrics import NullMetrics
 
@@ -114,8 +119,8 @@ def _database_fault(exc: DBAPIError) -> str:
     lowered = reason.lower()
     if "no such table" in lowered or ("relation" in lowered and "does not exist" in lowered):
         return f"database error: {reason}; has `hdtickets migrate` been run?"
-    if "readonly database" in lowered:  # SQLite: the file or its folder is read-only
-        return f"database error: {reason}; run as a user who may write the file and its folder"
+    if database_read_only(exc):  # SQLite: the file or its folder is read-only
+        return f"database error: {reason}; {READ_ONLY_ADVICE}"
     return f"database error: {reason}; check HDT_DATABASE_URL"
 
 

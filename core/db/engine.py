@@ -163,6 +163,15 @@ def database_locked(exc: BaseException) -> bool:
     return isinstance(exc, OperationalError) and "locked" in str(exc.orig)
 
 
+def database_read_only(exc: BaseException) -> bool:
+    """Whether `exc` is SQLite refusing a write to a file (or folder) this process may
+    only read: the URL is right, the permissions are not."""
+    return isinstance(exc, OperationalError) and "readonly database" in str(exc.orig)
+
+
+READ_ONLY_ADVICE = "run as a user who may write the file and its folder"
+
+
 def database_unavailable(exc: BaseException) -> str | None:
     """One line naming why the database cannot be reached now, when that is what `exc`
     says: the server refused or dropped the connection (an outage, a restart,

@@ -249,11 +249,25 @@ def advice_sentence(
         and 0 < left <= SCARCE_TICKETS
     ):
         fit = "fits" if left == 1 else "fit"
-        return f"Only {plural(left, 'ticket')} {fit} your search — buy now rather than wait"
+        return f"Only {plural(left, 'ticket')} {fit} your search{_SCARCE_END}"
     cheapest = stored.point.min_price
     if price is None or cheapest is None or price == cheapest:
         return sentence
-    return f"For the event's cheapest ticket ({money(cheapest, stored.point.currency)}): {sentence}"
+    return f"{_CHEAPEST} ({money(cheapest, stored.point.currency)}): {sentence}"
+
+
+_SCARCE_END = " — buy now rather than wait"
+_CHEAPEST = "For the event's cheapest ticket"
+
+
+def is_advice(line: str, sentence: str | None) -> bool:
+    """Whether body `line` is the forecast's sentence as `advice_sentence` words it, for a
+    stored `sentence` (platforms set it apart, e.g. in italics)."""
+    if not sentence:
+        return False
+    if line == sentence or (line.startswith(_CHEAPEST) and line.endswith(f"): {sentence}")):
+        return True
+    return line.startswith("Only ") and line.endswith(f"your search{_SCARCE_END}")
 
 
 # --- payload ----------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from core.chat import Choice, Reply
 from core.domain import Button, Level, OutboundMessage, band_end
+from core.render import is_advice
 
 MAX_CALLBACK_BYTES = 64
 MAX_TEXT = 4096
@@ -216,7 +217,7 @@ def alert_text(message: OutboundMessage, *, limit: int = MAX_TEXT) -> str:
     for line in message.body.splitlines():
         if not line.strip():
             continue
-        out.append((italic(line) if sentence and line == sentence else escape(line), line))
+        out.append((italic(line) if is_advice(line, sentence) else escape(line), line))
     return _cut(out, limit)
 
 

@@ -125,7 +125,12 @@ def _figure(
     axes.set_ylabel(axis_label(currency))
     axes.set_title(_drawable(title), fontsize=10, parse_math=False)  # "$28" is no formula
     axes.grid(alpha=0.3)
-    axes.legend(loc="upper right", fontsize=8)
+    # Below the plot, in one row: inside it, it covered the forecast band it names.
+    handles = axes.get_legend_handles_labels()[0]
+    axes.legend(
+        loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=len(handles), fontsize=8,
+        frameon=False,
+    )  # fmt: skip
     figure.tight_layout()
     return figure
 

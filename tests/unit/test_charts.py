@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 
 from ml import charts
 from ml.charts import Outlook, price_chart_png, price_chart_png_blocking
@@ -123,3 +124,19 @@ def test_the_start_is_marked_when_it_falls_within_the_chart() -> None:
         points, title="Game", max_price=None, outlook=band, starts_at=soon
     )
     assert png.startswith(PNG)
+
+
+def test_the_legend_never_covers_the_prices_or_the_forecast() -> None:
+    """The legend sat in the upper right, over the forecast band it names."""
+    points = _points(30, 80.0)
+    band = Outlook(points[-1][0] + timedelta(hours=72), 50.0, 60.0, 90.0)
+    figure = charts._figure(points, "Game", 70.0, band, "USD", None, None)
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    [axes] = figure.axes
+    legend = axes.get_legend()
+    assert legend is not None
+    box, plot = legend.get_window_extent(renderer), axes.get_window_extent(renderer)
+    assert box.y1 <= plot.y0 or box.x0 >= plot.x1, (box, plot)  # outside the plotting area
+    assert box.y0 >= 0 and box.x1 <= figure.bbox.x1  # and inside the picture

@@ -111,15 +111,19 @@ async def _candidates(
 
 CLOSE_MIN = 4  # shorter words are too often one letter from another name
 CLOSE_CUTOFF = 0.8  # difflib's ratio: "diamondbaks" and "diamondbacks" are 0.96
+CLOSE_MARGIN = 0.05  # words this near the closest are as likely meant: "brouns", bruins/browns
+CLOSE_MOST = 3
 
 
-async def close_word(session: AsyncSession, word: str, *, now: datetime) -> str | None:
-    """The word of an upcoming event spelled most like `word`, a letter or two off
-    ("diamondbaks" -> "diamondbacks"), or None. The events looked at hold a word one slip
-    from `word` (`_one_slip`: "knciks" -> "knicks", though "knc" and "iks" are in no
-    event), or the first or the last three letters of `word` (two slips, in a long word)."""
+async def close_words(session: AsyncSession, word: str, *, now: datetime) -> tuple[str, ...]:
+    """The words of upcoming events spelled most like `word`, a letter or two off
+    ("diamondbaks" -> "diamondbacks"): the closest, and up to two more about as close
+    ("brouns" -> "browns", "bruins"), closest first, then alphabetically; or none. One
+    query: the events looked at hold a word one slip from `word` (`_one_slip`: "knciks" ->
+    "knicks", though "knc" and "iks" are in no event), or the first or the last three
+    letters of `word` (two slips, in a long word)."""
     if len(word) < CLOSE_MIN or not word.isascii():
-        return None
+        return ()
     haystack = _haystack()
     ends = [_escaped(part) for part in (word[:3], word[-3:])]
     patterns = sorted(set(ends) | _one_slip(word))
@@ -135,8 +139,10 @@ async def close_word(session: AsyncSession, word: str, *, now: datetime) -> str 
     known: set[str] = set()
     for event in (await session.execute(stmt)).scalars():
         known |= _event_words(event)
-    close = difflib.get_close_matches(word, sorted(known), n=1, cutoff=CLOSE_CUTOFF)
-    return close[0] if close else None
+    close = difflib.get_close_matches(word, known, n=len(known) or 1, cutoff=CLOSE_CUTOFF)
+    scored = sorted((-difflib.SequenceMatcher(None, w, word).ratio(), w) for w in close)
+    best = -scored[0][0] if scored else 0.0
+    return tuple(w for score, w in scored if -score >= best - CLOSE_MARGIN)[:CLOSE_MOST]
 
 
 def _one_slip(word: str) -> set[str]:

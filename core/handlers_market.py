@@ -29,7 +29,7 @@ from core.formatting import (
 from core.ingest import FUTURE_TOLERANCE
 from core.team_nicknames import nicknamed, read_as, teams_playing
 from core.turn import Turn
-from core.watch_choices import SHOWN, narrow
+from core.watch_choices import SHOWN, either, narrow
 
 
 async def market(turn: Turn, cmd: MarketCommand) -> Reply:
@@ -80,9 +80,10 @@ async def _narrowed(turn: Turn, cmd: MarketCommand, zone: str) -> Reply:
             f" e.g. {_example(cmd.what)}"
         )
     if narrowing.respelt:
+        asked = either(narrowing.respelt)
         return Reply(
-            lines=(f"No upcoming event matches '{cmd.what}'; did you mean '{narrowing.name}'?",),
-            choices=(Choice(label=narrowing.name, command=f"market {narrowing.name}"),),
+            lines=(f"No upcoming event matches '{cmd.what}'; did you mean {asked}?",),
+            choices=tuple(Choice(label=n, command=f"market {n}") for n in narrowing.respelt),
         )
     events = narrowing.events
     count = plural(len(events), "upcoming event")

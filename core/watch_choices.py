@@ -11,7 +11,8 @@ Without those words the name may match upcoming events; then the choices are the
 as a price, the narrowed events (only those on the day said, when there are some), any
 event matching the narrowed name, and the words as typed (future events only). When
 nothing narrows, a word a letter or two off an upcoming event's ("diamondbaks") is asked
-about (did you mean "diamondbacks"?), a bare number or a day gets a line on how to say
+about (did you mean "diamondbacks"?; up to three names about as close: "brouns" asks
+"browns" or "bruins"), a bare number or a day gets a line on how to say
 it; other unknown words ("taylor swift") name future events and are watched as they are
 (None). `narrow` gives `market` the same fewer or respelt words.
 
@@ -25,6 +26,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
+from itertools import product
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -34,7 +36,7 @@ from core.command_values import CommandError, parse_price
 from core.command_watch import OPTION_WORDS
 from core.db.models import Event
 from core.domain import plural
-from core.event_search import CANDIDATES, close_word, known_words, search_events
+from core.event_search import CANDIDATES, CLOSE_MOST, close_words, known_words, search_events
 from core.formatting import CURRENCY_SYMBOLS, event_label, money, zone
 from core.history import event_currencies
 from core.rules import words
@@ -190,7 +192,7 @@ async def narrowed(
             currency = (await event_currencies(session, [only])).get(only)
         return _narrowed(cmd, split, found.events, now, person_tz, currency)
     respelt = await _respelt(session, cmd.what, split, now)
-    if respelt is not None:
+    if respelt:
         return _did_you_mean(cmd, respelt)
     return _how_to_say_it(cmd, split) if split.loose else None
 
@@ -231,21 +233,33 @@ async def _initials(session: AsyncSession, rest: list[str], now: datetime) -> fr
     return short if found.total else frozenset()
 
 
-async def _respelt(session: AsyncSession, what: str, split: _Split, now: datetime) -> str | None:
-    """`what` with its unknown words spelled as the closest words of upcoming events
-    ("diamondbaks fri" -> "diamondbacks fri"), those without one left out, when the name
-    then matches an upcoming event; else None."""
-    fixed = {w: c for w in split.unknown if (c := await close_word(session, w, now=now))}
-    if not fixed:
-        return None
-    tokens = [
-        " ".join(fixed.get(w, w) for w in words(t)) if fixed.keys() & set(words(t)) else t
-        for t in what.split()
-    ]
-    respelt = _without(tokens, split.unknown - fixed.keys())
-    loose = split.days | split.dates.words | {w for w in words(respelt) if w.isdecimal()}
-    found = await search_events(session, _without(respelt.split(), loose), now=now, limit=1)
-    return respelt if found.total else None
+async def _respelt(
+    session: AsyncSession, what: str, split: _Split, now: datetime
+) -> tuple[str, ...]:
+    """`what` with its unknown words spelled as close words of upcoming events
+    ("diamondbaks fri" -> "diamondbacks fri"), those without one left out: the spellings
+    (up to `CLOSE_MOST`, the closest first: "brouns" -> "browns", "bruins") whose name
+    matches an upcoming event."""
+    unknown = [w for w in dict.fromkeys(words(what)) if w in split.unknown]
+    close = {w: c for w in unknown if (c := await close_words(session, w, now=now))}
+    if not close:
+        return ()
+    ranks = sorted(product(*(range(len(c)) for c in close.values())), key=sum)
+    found: list[str] = []
+    for rank in ranks[: CLOSE_MOST * CLOSE_MOST]:  # a bound on look-ups, however many words
+        fixed = {w: c[i] for (w, c), i in zip(close.items(), rank, strict=True)}
+        tokens = [
+            " ".join(fixed.get(w, w) for w in words(t)) if fixed.keys() & set(words(t)) else t
+            for t in what.split()
+        ]
+        respelt = _without(tokens, split.unknown - fixed.keys())
+        loose = split.days | split.dates.words | {w for w in words(respelt) if w.isdecimal()}
+        name = _without(respelt.split(), loose)
+        if (await search_events(session, name, now=now, limit=1)).total:
+            found.append(respelt)
+        if len(found) == CLOSE_MOST:
+            break
+    return tuple(found)
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,7 +269,8 @@ class Narrowing:
     name: str  # the words that match: "yankees" of "yankees sat", or "diamondbacks"
     events: tuple[Event, ...]  # on the day said, when there are some, else all; soonest first
     where: str  # " on sat", ", none on sat" or ""
-    respelt: bool  # `name` is the words typed spelled as events spell them; no `events`
+    respelt: tuple[str, ...]  # the words typed spelled as events spell them (`name` is the
+    # first; "browns", "bruins" of "brouns"), when no fewer words match; then no `events`
 
 
 async def narrow(
@@ -269,9 +284,9 @@ async def narrow(
     found = await search_events(session, split.kept, now=now, limit=CANDIDATES)
     if found.total:
         events, where = _on_day(split, found.events, now, person_tz)
-        return Narrowing(split.kept, events, where, respelt=False)
+        return Narrowing(split.kept, events, where, respelt=())
     respelt = await _respelt(session, what, split, now)
-    return None if respelt is None else Narrowing(respelt, (), "", respelt=True)
+    return Narrowing(respelt[0], (), "", respelt) if respelt else None
 
 
 def _without(tokens: list[str], drop: set[str] | frozenset[str]) -> str:
@@ -327,10 +342,17 @@ def which_team(cmd: WatchCommand, teams: tuple[str, ...]) -> Reply:
     return Reply(lines=lines, choices=(*choices, _as_typed(cmd)))
 
 
-def _did_you_mean(cmd: WatchCommand, respelt: str) -> Reply:
-    lines = (f"No upcoming event matches '{cmd.what}'.", f"Did you mean '{respelt}'?")
-    choices = (Choice(label=f"Watch '{respelt}'", command=command_text(respelt, cmd)),)
+def _did_you_mean(cmd: WatchCommand, respelt: tuple[str, ...]) -> Reply:
+    lines = (f"No upcoming event matches '{cmd.what}'.", f"Did you mean {either(respelt)}?")
+    choices = [Choice(label=f"Watch '{name}'", command=command_text(name, cmd)) for name in respelt]
     return Reply(lines=lines, choices=(*choices, _as_typed(cmd)))
+
+
+def either(names: tuple[str, ...]) -> str:
+    """The names quoted, the last after "or": "'browns'", "'browns' or 'bruins'",
+    "'kings', 'rings' or 'wings'"."""
+    quoted = [f"'{name}'" for name in names]
+    return " or ".join(filter(None, (", ".join(quoted[:-1]), quoted[-1])))
 
 
 def _starts_on(event: Event, split: _Split, now: datetime, person_tz: str | None) -> bool:

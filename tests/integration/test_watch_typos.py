@@ -107,3 +107,72 @@ async def test_market_of_the_right_name_shows_it(knicks: World) -> None:
 
     assert reply.lines[0].startswith("Celtics at Knicks"), reply.text
     assert reply.choices == ()
+
+
+@pytest.fixture
+async def rivals(world: World) -> World:
+    """Names one letter apart: Bruins and Browns; Kings, Wings and Rings."""
+    games = {
+        "bruins": ("Bruins at Rangers", "nhl", ("Boston Bruins", "New York Rangers")),
+        "browns": ("Steelers at Browns", "nfl", ("Cleveland Browns", "Pittsburgh Steelers")),
+        "kings": ("Kings at Red Wings", "nhl", ("Los Angeles Kings", "Detroit Red Wings")),
+        "rings": ("The Lord of the Rings in Concert", "concert", ("The Lord of the Rings",)),
+    }
+    async with world.sessions() as session, session.begin():
+        for key, (name, category, performers) in games.items():
+            event = await add_event(
+                session,
+                external_id=key,
+                name=name,
+                category=category,
+                performers=performers,
+                starts_at=KNICKS_AT,
+            )
+            world.events[key] = event.id
+    return world
+
+
+async def test_two_close_names_are_both_offered(rivals: World) -> None:
+    reply = await rivals.say("watch brouns under 80")
+
+    assert await rivals.watches() == []
+    assert reply.lines == (
+        "No upcoming event matches 'brouns'.",
+        "Did you mean 'browns' or 'bruins'?",
+    )
+    assert commands(reply) == [
+        "watch browns under 80",
+        "watch bruins under 80",
+        "watch any brouns under 80",
+    ]
+    assert [c.label for c in reply.choices[:2]] == ["Watch 'browns'", "Watch 'bruins'"]
+
+    await rivals.say(commands(reply)[1])
+    [row] = await rivals.watches()
+    assert (row.event_id, row.max_price) == (rivals.events["bruins"], 80.0)
+
+
+async def test_three_close_names_are_offered(rivals: World) -> None:
+    reply = await rivals.say("watch tings")
+
+    assert reply.lines[1] == "Did you mean 'kings', 'rings' or 'wings'?", reply.text
+    assert commands(reply) == ["watch kings", "watch rings", "watch wings", "watch any tings"]
+
+
+async def test_only_close_names_that_match_an_event_are_offered(rivals: World) -> None:
+    # "browns rangers" is no game: only "bruins rangers" is asked about.
+    reply = await rivals.say("watch brouns rnagers")
+
+    assert reply.lines[1] == "Did you mean 'bruins rangers'?", reply.text
+    assert commands(reply) == ["watch bruins rangers", "watch any brouns rnagers"]
+
+
+async def test_market_offers_the_close_names(rivals: World) -> None:
+    reply = await rivals.say("market brouns")
+
+    assert reply.lines == (
+        "No upcoming event matches 'brouns'; did you mean 'browns' or 'bruins'?",
+    )
+    assert commands(reply) == ["market browns", "market bruins"]
+    shown = await rivals.say(commands(reply)[1])
+    assert shown.lines[0].startswith("Bruins at Rangers"), shown.text

@@ -79,6 +79,7 @@ class Route:
     needs_body: bool = False
     fields: tuple[str, ...] = ()  # every field the body may hold (`BODY_FIELDS`); others: 422
     required: tuple[str, ...] = ()
+    person: bool = False  # acts as one person: an admin token must name them (?user=)
 
 
 ROUTES = (
@@ -140,6 +141,7 @@ ROUTES = (
         needs_body=True,
         fields=CREATE_FIELDS,
         required=("text",),
+        person=True,
     ),
     Route(
         "DELETE", "/watches/{id}", lambda r: r.watches.watch_command, Scope.WRITE, "Remove a watch"
@@ -160,6 +162,7 @@ ROUTES = (
         lambda r: r.person.preferences,
         Scope.READ,
         "Your settings: time zone, quiet hours, channel order, digest, learning, chats",
+        person=True,
     ),
     Route(
         "PATCH",
@@ -172,6 +175,7 @@ ROUTES = (
         PATCH_EXAMPLE,
         needs_body=True,
         fields=PREFERENCE_FIELDS,
+        person=True,
     ),
     Route(
         "GET",
@@ -180,6 +184,7 @@ ROUTES = (
         Scope.READ,
         "Your presence per platform and latest activity; ?limit=50",
         query=("limit",),
+        person=True,
     ),
     Route(
         "GET",
@@ -243,6 +248,7 @@ ROUTES = (
         '{"text": "alerts"}',
         needs_body=True,
         fields=COMMAND_FIELDS,
+        person=True,
     ),
     Route("GET", "/openapi.json", lambda r: _openapi, None, "This document"),
 )

@@ -18,6 +18,11 @@ if TYPE_CHECKING:
 
 _ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
 _TEXT = {"type": "string", "minLength": 1, "maxLength": MAX_TEXT_FIELD}
+# A level as `core.command_values.parse_level` reads it: 1-5, or its name in any case.
+_LEVEL: list[dict[str, Any]] = [
+    {"type": "integer", "minimum": 1, "maximum": 5},
+    {"type": "string", "description": "1-5, or low, normal, medium, high, critical"},
+]
 # Each body field as the routes check it; a value these allow may still be refused (an
 # unknown time zone, a URL that resolves to a private address): 422 with the reason.
 BODY_FIELDS: dict[str, dict[str, Any]] = {
@@ -40,10 +45,25 @@ BODY_FIELDS: dict[str, dict[str, Any]] = {
         "description": "a duration, e.g. 24h; at most 30d",
     },
     "channel_order": {"type": "array", "items": {"type": "string"}},
-    "min_level_per_channel": {"description": "a level (1-5 or low..critical) or {channel: level}"},
+    "min_level_per_channel": {
+        "description": "one level for every channel, or {channel: level} for those named",
+        "anyOf": [*_LEVEL, {"type": "object", "additionalProperties": {"anyOf": _LEVEL}}],
+    },
     "wake_for_critical": {"type": "boolean"},
     "timezone": {"type": "string"},
-    "quiet_hours": {"description": '"23:00-07:00", {"start", "end"}, or null for off'},
+    "quiet_hours": {
+        "description": '"23:00-07:00", {"start": "23:00", "end": "07:00"}, or null for off',
+        "anyOf": [
+            {"type": "string"},
+            {
+                "type": "object",
+                "required": ["start", "end"],
+                "properties": {"start": {"type": "string"}, "end": {"type": "string"}},
+                "additionalProperties": False,
+            },
+            {"type": "null"},
+        ],
+    },
     "digest": {"type": "string", "enum": ["hourly", "daily"]},
 }
 # Fields that exclude each other, by path.
@@ -64,6 +84,12 @@ QUERY_PARAMETERS: dict[str, dict[str, Any]] = {
         " name only its own person (anyone else: 403)",
         "schema": _ID,
     },
+}
+# ?user= on a route that acts as one person (`Route.person`): an admin token must say whom.
+_PERSON_USER = {
+    "description": "the person to read or act for: an admin token must name one (without"
+    " ?user=: 422); a person's token may name only its own person (anyone else: 403)",
+    "schema": _ID,
 }
 _ERRORS = {
     400: "the body is not JSON, or could not be read",
@@ -142,7 +168,8 @@ def _operation(route: Route) -> dict[str, Any]:
     names = [part[1:-1] for part in route.path.split("/") if part.startswith("{")]
     parameters = [{"name": n, "in": "path", "required": True, "schema": _ID} for n in names]
     query = (*route.query, "user") if route.scope in (Scope.READ, Scope.WRITE) else route.query
-    parameters += [{"name": n, "in": "query", **QUERY_PARAMETERS[n]} for n in query]
+    described = {**QUERY_PARAMETERS, "user": _PERSON_USER} if route.person else QUERY_PARAMETERS
+    parameters += [{"name": n, "in": "query", **described[n]} for n in query]
     json_answer = {"application/json": {"schema": {"type": "object"}}}
     operation: dict[str, Any] = {
         "summary": route.summary,

@@ -180,3 +180,47 @@ async def test_a_watch_removed_while_paused_answers_404_in_the_apis_words(
         "code": "not_found",
         "message": f"watch {watch_id} not found; GET /api/v1/watches",
     }
+
+
+_PERSON_ROUTES = [
+    ("get", "/preferences"),
+    ("patch", "/preferences"),
+    ("get", "/activity"),
+    ("post", "/watches"),
+    ("post", "/commands"),
+]
+
+
+def _user_parameter(method: str, path: str) -> dict[str, Any]:
+    operation = openapi_document()["paths"]["/api/v1" + path][method]
+    [user] = [p for p in operation["parameters"] if p["name"] == "user"]
+    assert user["in"] == "query"
+    return dict(user)
+
+
+@pytest.mark.parametrize(("method", "path"), _PERSON_ROUTES)
+def test_a_person_route_says_an_admin_token_must_name_the_person(method: str, path: str) -> None:
+    """These routes act as one person: an admin token without ?user= gets a 422, yet the
+    document's `user` read as optional for everyone (as on the listings, where an admin
+    token without it sees everyone's)."""
+    description = _user_parameter(method, path)["description"]
+    assert "admin token must" in description and "422" in description, description
+    listing = _user_parameter("get", "/alerts")["description"]
+    assert "422" not in listing, listing
+
+
+def test_preference_fields_declare_the_json_types_the_handler_takes() -> None:
+    """quiet_hours and min_level_per_channel had a description and no schema: by the
+    document any JSON value was valid, though PATCH refuses a list or a bare number."""
+    properties = _body_schema("patch", "/preferences")["properties"]
+    for name, schema in properties.items():
+        assert "type" in schema or "anyOf" in schema, name
+    quiet = {s["type"]: s for s in properties["quiet_hours"]["anyOf"]}
+    assert set(quiet) == {"string", "object", "null"}
+    assert quiet["object"]["required"] == ["start", "end"]
+    assert quiet["object"]["additionalProperties"] is False
+    levels = {s["type"]: s for s in properties["min_level_per_channel"]["anyOf"]}
+    assert set(levels) == {"integer", "string", "object"}
+    assert (levels["integer"]["minimum"], levels["integer"]["maximum"]) == (1, 5)
+    per_channel = {s["type"] for s in levels["object"]["additionalProperties"]["anyOf"]}
+    assert per_channel == {"integer", "string"}

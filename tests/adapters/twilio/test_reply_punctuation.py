@@ -82,5 +82,5 @@ async def test_snooze_with_a_spaced_duration_snoozes_the_alert(world: World, rep
     await world.worker().deliver_batch()
     code, body = await world.carrier.sms(NUMBER, reply)
     got = await reload(world.sessions, alert.id)
-    assert code == 200 and f"Snoozed alert {alert.id}" in body
+    assert code == 200 and f"Snoozed alert #{alert.id}" in body
     assert got.status == "snoozed"

@@ -7,13 +7,16 @@ through the real SDK to the loopback fake (the `world` of test_twilio).
 from __future__ import annotations
 
 import random
+from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
 
+from adapters.twilio.render import is_gsm7
 from core.alerts import apply_action
 from core.contacts import add_contact, confirm_phone, start_phone
-from core.db.models import ContactPoint
+from core.db.models import ContactPoint, Event, User
 from core.domain import ActionKind, Level
 from tests.adapters.twilio.test_twilio import NUMBER, World, _verified_alert
 from tests.integration.escalation_helpers import (
@@ -184,3 +187,29 @@ async def test_an_id_no_row_can_have_is_answered_like_an_unknown_one(
 
     assert code == 200
     assert text == unknown.replace("424242", digits)
+
+
+@pytest.mark.parametrize(("reply", "hours"), [("SNOOZE 2h", 2), ("snooze", 1)])
+async def test_a_snooze_by_text_says_until_when_in_the_persons_zone(
+    world: World, reply: str, hours: int
+) -> None:
+    """ "SNOOZE 2h" answered "Snoozed alert 12." and left the person to work out until
+    when; the chat says it in their zone, and so does the text now (GSM-7, one line)."""
+    alert = await _verified_alert(world, Level.CRITICAL)
+    async with world.sessions() as session, session.begin():
+        user = await session.get(User, alert.user_id)
+        event = await session.get(Event, alert.event_id)
+        assert user is not None and event is not None
+        user.timezone = "America/Denver"
+        event.starts_at = world.clock.now() + timedelta(days=3)
+        name = event.name
+    world.clock.advance(120)
+    await service(world.sessions, world.clock).tick()
+    await world.worker().deliver_batch()
+    until = (world.clock.now() + timedelta(hours=hours)).astimezone(ZoneInfo("America/Denver"))
+
+    code, body = await world.carrier.sms(NUMBER, reply)
+
+    when = f"{until:%a} {until.day} {until:%b %H:%M} {until.tzname()}"
+    assert code == 200 and f"Snoozed alert #{alert.id} ({name}) until {when}." in body, body
+    assert until.tzname() in {"MST", "MDT"} and is_gsm7(body) and "\n" not in body

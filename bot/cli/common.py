@@ -40,6 +40,7 @@ from core.db.engine import (
     make_sessionmaker,
 )
 from core.errors import NotFoundError, ValidationError
+from core.formatting import clip
 from core.metrics import NullMetrics
 
 BAD_INPUT = 2
@@ -69,11 +70,15 @@ def examples(*invocations: str) -> str:
 
 
 def parse_id(text: str, noun: str, example: str) -> int:
-    """Parse a row id given as "12" or "#12"; anything else fails with `example`."""
+    """Parse a row id given as "12" or "#12"; anything else fails with `example` (a whole
+    number too large for any row: there is no such row, as the chat says)."""
     value = text.strip().removeprefix("#")
-    if not (value.isascii() and value.isdigit() and len(value) <= 15 and 1 <= int(value) <= MAX_ID):
+    digits = value.lstrip("0") if value.isascii() and value.isdigit() else ""
+    if not digits:
         fail(f"{noun} id must be a positive whole number, not {text!r}, e.g. {example}")
-    return int(value)
+    if len(digits) > 15 or int(digits) > MAX_ID:  # a whole number, too large for any row
+        fail(f"there is no {noun} {clip(digits, 20)}, e.g. {example}")
+    return int(digits)
 
 
 def parse_count(text: str, name: str, low: int, high: int, example: str) -> int:

@@ -285,6 +285,8 @@ def test_tokens_create_prints_only_a_working_token_and_revoke_stops_it(cli: Cli)
         (["revoke", "abc"], "token id must be a positive whole number"),
         (["revoke", "0"], "token id must be a positive whole number"),
         (["revoke", "42"], "there is no API token 42"),
+        # Too large to be any row's id: no such token, as the chat says of a huge alert id.
+        (["revoke", "281474976710656"], "there is no token 281474976710656"),
     ],
 )
 def test_tokens_refuse_bad_input_in_one_line(cli: Cli, args: list[str], reason: str) -> None:

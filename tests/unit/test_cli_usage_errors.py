@@ -78,3 +78,31 @@ def test_a_missing_choice_option_is_one_line_naming_the_choices(
     assert err.startswith(
         "error: Missing option '--format' / '-f'. Choose from: seatgeek-mlb, generic, e.g."
     ), err
+
+
+_IMPORT = (
+    ", e.g. hdtickets import mlb_2024_snapshots_tidy.csv --format seatgeek-mlb"
+    " (more: hdtickets import --help)"
+)
+
+
+@pytest.mark.parametrize(
+    ("argv", "reason"),
+    [
+        (
+            ["--format", "bogus"],
+            "Invalid value for '--format' / '-f': 'bogus' is not one of: seatgeek-mlb, generic",
+        ),
+        (["--batch-size", "0"], "Invalid value for '--batch-size': must be at least 1"),
+        (["--batch-size", "5001"], "Invalid value for '--batch-size': must be at most 5000"),
+        (["--batch-size", "many"], "Invalid value for '--batch-size': must be a whole number"),
+    ],
+)
+def test_a_bad_option_value_reads_plainly_not_in_pydantic_words(
+    capsys: pytest.CaptureFixture[str], argv: list[str], reason: str
+) -> None:
+    """Typer checks option values with pydantic, whose words reached the operator:
+    "Value error, 'bogus' is not one of 'seatgeek-mlb', 'generic'" and "Input should be
+    greater than or equal to 1"."""
+    code, out, err = _run(capsys, "import", "snapshots.csv", *argv)
+    assert (code, out, err) == (2, "", f"error: {reason}{_IMPORT}\n")

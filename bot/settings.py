@@ -11,6 +11,7 @@ import math
 import os
 import re
 import secrets
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -319,6 +320,38 @@ def _publish_once(path: Path, text: str) -> None:
         staged.unlink(missing_ok=True)
 
 
+# pydantic's words (settings, and the CLI's option values through typer) in plain ones,
+# in this order.
+_PLAIN: list[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]]] = [
+    (re.compile(r"Value error, "), ""),
+    (
+        re.compile(r"Input should be a valid integer[^,]*(, unable to parse [^,]*)?"),
+        "must be a whole number",
+    ),
+    (
+        re.compile(r"Input should be a valid number[^,]*(, unable to parse [^,]*)?"),
+        "must be a number",
+    ),
+    (re.compile(r"Input should be greater than or equal to"), "must be at least"),
+    (re.compile(r"Input should be less than or equal to"), "must be at most"),
+    (re.compile(r"Input should be greater than"), "must be more than"),
+    (re.compile(r"Input should be"), "must be"),
+    # click's choices: "'x' is not one of 'a', 'b'" -> "'x' is not one of: a, b"
+    (
+        re.compile(r"is not one of ('[^']*'(?:, '[^']*')*)"),
+        lambda m: "is not one of: " + m[1].replace("'", ""),
+    ),
+]
+
+
+def plain(reason: str) -> str:
+    """`reason` without pydantic's prefix and phrasing ("Value error, ", "Input should be
+    greater than or equal to 1") or click's quoted choices."""
+    for pattern, words in _PLAIN:
+        reason = pattern.sub(words, reason)
+    return reason
+
+
 class SettingsError(SystemExit):
     """Start-up refused: carries the one line that names the variable at fault."""
 
@@ -335,6 +368,6 @@ def load_settings(**overrides: object) -> Settings:
         lines = []
         for error in exc.errors():
             name = "HDT_" + "_".join(str(part) for part in error["loc"][:1]).upper()
-            message = str(error["msg"]).removeprefix("Value error, ")
+            message = plain(str(error["msg"]))
             lines.append(f"configuration error: {name}: {message}")
         raise SettingsError("\n".join(lines)) from None

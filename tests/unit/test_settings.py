@@ -129,3 +129,18 @@ def test_a_platform_this_build_does_not_run_leaves_the_demo_on() -> None:
     ]
     telegram = load_settings(telegram_bot_token="123:abc")
     assert not telegram.demo_enabled and telegram.unbuilt_platform_settings() == []
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "said"),
+    [
+        ("delivery_workers", "0", "must be at least 1"),
+        ("delivery_workers", "65", "must be at most 64"),
+        ("http_port", "abc", "must be a whole number"),
+    ],
+)
+def test_pydantics_own_checks_read_plainly(name: str, value: str, said: str) -> None:
+    """Its words ("Input should be greater than or equal to 1") in plain ones, as the CLI's."""
+    with pytest.raises(SettingsError) as refused:
+        load_settings(**{name: value})
+    assert str(refused.value) == f"configuration error: HDT_{name.upper()}: {said}"

@@ -44,6 +44,7 @@ HELP = "Reply 1 or ACK to acknowledge, SNOOZE 2h to snooze, MUTE to stop alerts 
 TEXTS_OFF = "Texts to this phone are now off; reply START to turn them back on."
 # Said after a key that means nothing; the call asks for a key again (the webhook knows it by this).
 KEYS_AGAIN = "Press 1 to acknowledge, 2 to snooze for an hour, 3 to stop alerts for this event."
+VOICE_SNOOZE = timedelta(hours=1)  # key 2 of a call ("2 to snooze for an hour")
 MAX_ID_DIGITS = 18  # a 64-bit row id, as the webhook's `_row_id`
 _CONSENT = OPT_IN | {"Y"}
 _WORD = {"1": "ACK", "2": "SNOOZE", "3": "MUTE"}
@@ -125,6 +126,8 @@ async def act(
         return f"Sorry: {exc}."
     if action is ActionKind.SNOOZE and via == "sms" and alert.snoozed_until is not None:
         return await _snoozed_text(session, alert)
+    if action is ActionKind.SNOOZE and via == "voice" and snooze_for == VOICE_SNOOZE:
+        return f"Snoozed alert {alert_id} for an hour."  # said: the key promised an hour
     return _DONE[action].format(id=alert_id)
 
 
@@ -268,7 +271,7 @@ async def handle_digits(session: AsyncSession, alert_id: int, digits: str, now: 
     if key == "1":
         return await act(session, alert.user_id, alert_id, ActionKind.ACK, "voice", now)
     if key == "2":
-        span = timedelta(hours=1)
+        span = VOICE_SNOOZE
         return await act(session, alert.user_id, alert_id, ActionKind.SNOOZE, "voice", now, span)
     if key == "3":
         return await act(session, alert.user_id, alert_id, ActionKind.MUTE, "voice", now)

@@ -68,3 +68,14 @@ async def test_an_sms_answer_is_gsm7(world: World) -> None:
     message = ET.fromstring(body).find("Message")
     assert message is not None and message.text is not None
     assert "already resolved" in message.text and is_gsm7(message.text), message.text
+
+
+async def test_pressing_2_says_for_how_long_the_alert_is_snoozed(world: World) -> None:
+    alert = await seed_alert(
+        world.sessions, world.clock.now(), Level.CRITICAL, phone=False, emergency=False
+    )
+    action = f"{world.carrier.base_url}/hooks/twilio/voice?alert={alert.id}"
+    code, body = await world.carrier.keypress(action, "2")
+    assert code == 200
+    said = " ".join(s.text or "" for s in ET.fromstring(body).iter("Say"))
+    assert f"Snoozed alert {alert.id} for an hour." in said, said

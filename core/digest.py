@@ -24,8 +24,8 @@ from core.clock import ensure_utc
 from core.db.models import Alert, Event, Notification, User
 from core.domain import CHAT_CHANNELS, Level, NotificationStatus
 from core.formatting import event_zone, local_time, money
-from core.outbox import HELD_AFTER, idempotency_key
-from core.render import payload, price_moved, written_price
+from core.outbox import HELD_AFTER, idempotency_key, notice_row
+from core.render import price_moved, written_price
 
 ITEM_KIND = "digest"
 SUMMARY_KIND = "digest_summary"
@@ -260,31 +260,22 @@ async def _merge(
     }
     if held:
         data["held"] = True
+    row = notice_row(
+        kind=SUMMARY_KIND,
+        event_type="digest",
+        user_id=first.user_id,
+        channel=first.channel,
+        address=first.address,
+        level=level,
+        title_text=title,
+        body_text=body,
+        data=data,
+        key=key,
+        now=now,
+        due_at=due_at,
+    )
     summary_id: int = (
-        await session.execute(
-            insert(Notification)
-            .values(
-                kind=SUMMARY_KIND,
-                user_id=first.user_id,
-                channel=first.channel,
-                address=first.address,
-                level=level,
-                score=0.0,
-                payload=payload(
-                    event_type="digest",
-                    timestamp=now,
-                    title_text=title,
-                    body_text=body,
-                    data=data,
-                ),
-                idempotency_key=key,
-                status=NotificationStatus.PENDING.value,
-                attempts=0,
-                due_at=due_at,
-                created_at=now,
-            )
-            .returning(Notification.id)
-        )
+        await session.execute(insert(Notification).values(row).returning(Notification.id))
     ).scalar_one()
     await session.execute(
         update(Notification)

@@ -338,9 +338,7 @@ async def set_active(turn: Turn, watch_id: int, active: bool) -> Reply:
     if row.active == active:
         state = "active" if active else "paused"
         return Reply(lines=(f"Watch #{row.id} is already {state}.",))
-    row.active = active
-    ended = 0 if active else await resolve_for_watch(turn.session, row.id, "watch paused", turn.now)
-    turn.changed(spec_from_row(row), WatchChange.UPDATED)
+    ended = await _set_active(turn, row, active)
     if active:
         return Reply(lines=(f"Resumed watch #{row.id} ({row.label}).",))
     return Reply(
@@ -377,10 +375,7 @@ async def set_all_active(turn: Turn, active: bool) -> Reply:
         )
     ended = 0
     for row in changing:
-        row.active = active
-        if not active:
-            ended += await resolve_for_watch(turn.session, row.id, "watch paused", turn.now)
-        turn.changed(spec_from_row(row), WatchChange.UPDATED)
+        ended += await _set_active(turn, row, active)
     already = [row for row in rows if row not in changing]
     counted = plural(len(changing), "watch", "watches")
     listed = _id_list(changing)
@@ -391,6 +386,14 @@ async def set_all_active(turn: Turn, active: bool) -> Reply:
         return Reply(lines=(f"Resumed {counted} ({listed}).",))
     closed = f" {plural(ended, 'open alert')} closed." if ended else ""
     return Reply(lines=(f"Paused {counted} ({listed}); resume all turns them back on.{closed}",))
+
+
+async def _set_active(turn: Turn, row: Watch, active: bool) -> int:
+    """Pause or resume one watch, closing its open alerts when paused; how many closed."""
+    row.active = active
+    ended = 0 if active else await resolve_for_watch(turn.session, row.id, "watch paused", turn.now)
+    turn.changed(spec_from_row(row), WatchChange.UPDATED)
+    return ended
 
 
 _LISTED_IDS = 10  # ids named in a pause/resume all reply; the rest counted

@@ -90,7 +90,7 @@ def notice_row(
     *,
     kind: str,
     event_type: str,
-    user_id: int,
+    user_id: int | None,
     channel: str,
     address: str,
     level: int,
@@ -102,9 +102,9 @@ def notice_row(
     due_at: datetime | None = None,
     alert_id: int | None = None,
 ) -> dict[str, Any]:
-    """A pending outbox row (for a bulk insert) of a plain notice to one person's chat: no
-    buttons, no factors ("📅 … has moved", "I can no longer post in …"); due `due_at`,
-    else now."""
+    """A pending outbox row (for an insert) of a plain notice to one person's chat: no
+    buttons, no factors ("📅 … has moved", "I can no longer post in …", a digest); due
+    `due_at`, else now."""
     return {
         "alert_id": alert_id,
         "user_id": user_id,

@@ -321,6 +321,18 @@ class Resolvable(Protocol):
     fence: int
 
 
+def snoozed_until(
+    alert: Alert, name: str, event: Event | None, zone: str | None
+) -> tuple[str, bool]:
+    """ "Snoozed alert #12 (Rockies at Diamondbacks) until Mon 30 Nov 01:27 UTC", in `zone`,
+    and whether `apply_action` cut the snooze at the event's start (each channel says that
+    its own way). The alert must be snoozed until a time."""
+    assert alert.snoozed_until is not None
+    until = local_time(alert.snoozed_until, zone)
+    cut = event is not None and alert.snoozed_until >= event.starts_at
+    return f"Snoozed alert #{alert.id} ({name}) until {until}", cut
+
+
 def mark_resolved(alert: Resolvable, reason: str, now: datetime) -> None:
     """Give `alert` its resolved state: status, time, reason, no next step, a new fence
     (so an escalation step still in flight is stale)."""

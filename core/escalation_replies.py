@@ -25,7 +25,7 @@ from typing import NamedTuple
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.alerts import apply_action
+from core.alerts import apply_action, snoozed_until
 from core.command_values import parse_duration
 from core.commands import CommandError
 from core.contacts import PhoneKeys, remove_contact_points
@@ -33,7 +33,6 @@ from core.db.models import Alert, AuditEntry, ContactPoint, Event, Notification,
 from core.domain import ActionKind, ActivityKind, NotificationStatus
 from core.errors import NotFoundError, ValidationError
 from core.escalation_load import contact_point_id, phone_address
-from core.formatting import local_time
 from core.presence import record_activity
 
 # Twilio's default opt-out and opt-in keywords: a message of just one of these words
@@ -134,14 +133,11 @@ async def act(
 async def _snoozed_text(session: AsyncSession, alert: Alert) -> str:
     """A texted snooze's answer, as the chat words it: until when, in the person's zone
     (GSM-7: a cut snooze is said with a comma, not the chat's dash)."""
-    assert alert.snoozed_until is not None
     event = await session.get(Event, alert.event_id)
     user = await session.get(User, alert.user_id)
     name = event.name if event is not None else f"event #{alert.event_id}"
-    until = local_time(alert.snoozed_until, user.timezone if user is not None else None)
-    if event is not None and alert.snoozed_until >= event.starts_at:  # cut by apply_action
-        return f"Snoozed alert #{alert.id} ({name}) until {until}, when it starts."
-    return f"Snoozed alert #{alert.id} ({name}) until {until}."
+    said, cut = snoozed_until(alert, name, event, user.timezone if user is not None else None)
+    return f"{said}, when it starts." if cut else f"{said}."
 
 
 def _mark_opted_out(contacts: Sequence[ContactPoint], now: datetime, why: str) -> list[AuditEntry]:

@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from sqlalchemy import func, or_, select
 
-from core.alerts import apply_action
+from core.alerts import apply_action, snoozed_until
 from core.chat import Reply, WatchChange
 from core.command_values import check_currency
 from core.db.models import ACTIVE_ALERT_STATUSES, Alert, Event, Watch
@@ -184,13 +184,10 @@ async def act(
     elif action is ActionKind.MUTE:
         text = f"Muted {name} on watch #{alert.watch_id}; no more alerts about it."
     elif alert.snoozed_until is not None:
-        until_text = local_time(alert.snoozed_until, zone)
-        text = f"Snoozed alert #{alert.id} ({name}) until {until_text}."
-        if event is not None and alert.snoozed_until >= event.starts_at:  # cut by apply_action
-            text = (
-                f"Snoozed alert #{alert.id} ({name}) until {until_text}, when it starts"
-                " — a snooze cannot run past the start."
-            )
+        said, cut = snoozed_until(alert, name, event, zone)
+        text = (
+            f"{said}, when it starts — a snooze cannot run past the start." if cut else f"{said}."
+        )
     elif alert.snooze_below is not None:
         currencies = await event_currencies(turn.session, [alert.event_id])
         below = money(alert.snooze_below, currencies.get(alert.event_id))

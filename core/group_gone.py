@@ -21,7 +21,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.alerts import resolve_for_watch
@@ -31,7 +31,7 @@ from core.db.statements import insert_skipping, rowcount
 from core.db.tables import NOTIFICATIONS
 from core.domain import Level, NotificationStatus, plural
 from core.outbox import idempotency_key, notice_row
-from core.routing import PLATFORM_CHANNEL, destinations
+from core.routing import PLATFORM_CHANNEL, destinations, group_watches
 
 GONE_KIND = "group_gone"
 REASON = "bot removed from the group"
@@ -53,7 +53,7 @@ class GroupGone:
 async def has_active_watches(session: AsyncSession, channel: str, address: str) -> bool:
     """Whether `address` on `channel` is a group some active watch posts to."""
     found = await session.scalar(
-        select(Watch.id).where(*_of_group(channel, address), Watch.active.is_(True)).limit(1)
+        select(Watch.id).where(*group_watches(channel, address), Watch.active.is_(True)).limit(1)
     )
     return found is not None
 
@@ -83,7 +83,7 @@ async def group_gone(
         (
             await session.execute(
                 select(Watch)
-                .where(*_of_group(channel, address), Watch.active.is_(True))
+                .where(*group_watches(channel, address), Watch.active.is_(True))
                 .order_by(Watch.id)
                 .with_for_update()
                 .execution_options(populate_existing=True)
@@ -180,12 +180,4 @@ async def _stored_title(session: AsyncSession, channel: str, address: str) -> st
             Identity.external_id == address,
         )
         .limit(1)
-    )
-
-
-def _of_group(channel: str, address: str) -> tuple[ColumnElement[bool], ...]:
-    return (
-        Watch.destination_channel == channel,
-        Watch.destination_address == address,
-        Watch.removed_at.is_(None),
     )

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.db.models import Identity, Preference
+from core.db.models import Identity, Preference, Watch
 from core.domain import ChannelKind
 
 # Chat platforms a person's identity maps to, and the order used when they set none.
@@ -40,6 +40,16 @@ def watch_destination(channel: str | None, address: str | None) -> Destination |
     if channel in _CHANNELS and address:
         return Destination(ChannelKind(channel), address)
     return None
+
+
+def group_watches(channel: str, address: str) -> tuple[ColumnElement[bool], ...]:
+    """SQL conditions selecting the watches, not removed, that post to group chat
+    `address` on `channel`."""
+    return (
+        Watch.destination_channel == channel,
+        Watch.destination_address == address,
+        Watch.removed_at.is_(None),
+    )
 
 
 async def destinations(session: AsyncSession, user_id: int) -> list[Destination]:

@@ -20,7 +20,7 @@ from core.contacts import PhoneKeys
 from core.db.models import User, Watch
 from core.domain import ActionKind, WatchSpec
 from core.errors import NotFoundError, ValidationError
-from core.routing import PLATFORM_CHANNEL
+from core.routing import PLATFORM_CHANNEL, group_watches
 from core.scoring import DEFAULT_WEIGHTS
 
 
@@ -78,11 +78,7 @@ class Turn:
     def watch_scope(self) -> list[ColumnElement[bool]]:
         """SQL conditions selecting the watches this chat may see and change."""
         if self.ctx.is_group:
-            return [
-                Watch.destination_channel == self.group_channel,
-                Watch.destination_address == self.ctx.address,
-                Watch.removed_at.is_(None),
-            ]
+            return list(group_watches(self.group_channel, self.ctx.address))
         return [
             Watch.user_id == self.ctx.user_id,
             Watch.destination_address.is_(None),

@@ -16,10 +16,11 @@ from bot.jobs import wake_job
 from core.clock import FakeClock
 from core.db.models import Alert, AuditEntry, MarketSnapshot, Notification, SnapshotListing
 from core.domain import Listing
+from core.history import latest_snapshots
 from core.ingest.service import IngestService
 from core.metrics import RecordingMetrics
 from core.pipeline import AlertEngine
-from core.revisit import NO_MARKET, due_events, latest_snapshots, wake_snoozed
+from core.revisit import NO_MARKET, due_events, wake_snoozed
 from tests.integration.engine_helpers import (
     T0,
     Seed,

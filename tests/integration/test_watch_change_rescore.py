@@ -22,8 +22,8 @@ from core.db.models import Alert, AuditEntry
 from core.domain import ActionKind, Level
 from core.factors import price_value
 from core.handlers import CommandHandlers
+from core.history import latest_snapshots
 from core.pipeline import AlertEngine
-from core.revisit import latest_snapshots
 from tests.integration.engine_helpers import (
     SECRET,
     T0,

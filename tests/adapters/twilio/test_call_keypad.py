@@ -37,11 +37,16 @@ def test_the_keys_are_said_twice_then_goodbye() -> None:
     assert "No key pressed" in (children[-1].text or "")
 
 
-async def test_a_key_that_means_nothing_asks_again(world: World) -> None:
+async def _called(world: World) -> tuple[int, str]:
+    """A critical alert, and the keypress URL of the call about it."""
     alert = await seed_alert(
         world.sessions, world.clock.now(), Level.CRITICAL, phone=False, emergency=False
     )
-    action = f"{world.carrier.base_url}/hooks/twilio/voice?alert={alert.id}"
+    return alert.id, f"{world.carrier.base_url}/hooks/twilio/voice?alert={alert.id}"
+
+
+async def test_a_key_that_means_nothing_asks_again(world: World) -> None:
+    _, action = await _called(world)
     code, body = await world.carrier.keypress(action, "9")
     assert code == 200
     root = ET.fromstring(body)
@@ -71,11 +76,8 @@ async def test_an_sms_answer_is_gsm7(world: World) -> None:
 
 
 async def test_pressing_2_says_for_how_long_the_alert_is_snoozed(world: World) -> None:
-    alert = await seed_alert(
-        world.sessions, world.clock.now(), Level.CRITICAL, phone=False, emergency=False
-    )
-    action = f"{world.carrier.base_url}/hooks/twilio/voice?alert={alert.id}"
+    alert_id, action = await _called(world)
     code, body = await world.carrier.keypress(action, "2")
     assert code == 200
     said = " ".join(s.text or "" for s in ET.fromstring(body).iter("Say"))
-    assert f"Snoozed alert {alert.id} for an hour." in said, said
+    assert f"Snoozed alert {alert_id} for an hour." in said, said
